@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs textback's whole test suite on a fresh Debian machine: installs what the tests need, checks
+# formatting, lints and the architecture invariants, then runs every test. `.ci/run` calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use. Each later issue adds its peers here (sip-tester, kamailio, ...).
+packages=()
+missing=()
+for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+echo "== architecture invariants"
+# codec/ and core/ are pure: no tokio, no I/O, no clock.
+if grep -rnE 'tokio|std::fs|std::net|SystemTime::now|Instant::now|Utc::now|rand::' src/codec src/core; then
+    echo "error: the lines above break the rule that codec/ and core/ do no I/O and read no clock" >&2
+    exit 1
+fi
+# Only store/ contains SQL.
+if grep -rnE '"(SELECT|INSERT|UPDATE|DELETE|CREATE|PRAGMA) ' src --include='*.rs' | grep -v '^src/store/'; then
+    echo "error: the lines above put SQL outside src/store/" >&2
+    exit 1
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --all-targets --quiet 2>&1

@@ -1,0 +1,345 @@
+//! The command line: clap types, logging set-up, and one function per subcommand. Errors end here:
+//! printed with their causes, and turned into the exit code (0 ok, 1 runtime failure, 2 bad config
+//! or usage).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::config;
+
+/// Where the installed package keeps its config.
+pub const DEFAULT_CONFIG: &str = "/etc/textback/textback.toml";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "textback",
+    version,
+    about = "Texts back the callers a business missed, and turns the replies into leads",
+    long_about = "textback turns missed phone calls into captured leads, on premises: it texts each \
+                  caller from the business's own SIM, asks the business's questions by SMS, and \
+                  hands the answers to the business."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format: human-readable, or one JSON object per line for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The config file.
+    #[arg(long, short, env = "TEXTBACK_CONFIG", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (what systemd starts).
+    Run(ConfigArg),
+    /// Run the whole product on its built-in demo config, with a virtual modem and a simulated
+    /// caller: no hardware, no network.
+    Demo(crate::demo::DemoArgs),
+    /// Check the config, the database, the clock and each modem; --watch follows a test call.
+    Doctor(DoctorArgs),
+    /// Write a first config by asking a few questions (or from flags, for scripted installs).
+    Init(crate::init::InitArgs),
+    /// Config file commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// The most recent calls, and what was done about each.
+    Calls {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How many calls to show.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Leads.
+    #[command(subcommand)]
+    Leads(LeadsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file and print every problem with its key path; exits 2 on errors.
+    Check {
+        /// The config file (default: $TEXTBACK_CONFIG, else /etc/textback/textback.toml).
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LeadsCommand {
+    /// The most recent leads.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// After the checks, follow the next call through each step as it happens (the go-live test:
+    /// ring the business number and let it ring out).
+    #[arg(long)]
+    watch: bool,
+    /// How long --watch waits for a call, in seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+}
+
+/// Parses the command line, runs the command, and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(
+        cli.log_format,
+        matches!(cli.command, Command::Run(_) | Command::Demo(_)),
+    );
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if err
+                .chain()
+                .any(|cause| cause.downcast_ref::<config::Error>().is_some())
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if verbose { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Human => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => {
+            run(&args.config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => runtime()?.block_on(crate::demo::run(args)),
+        Command::Doctor(args) => {
+            let healthy = crate::doctor::run(&args.config.config, args.watch, args.timeout)?;
+            Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Init(args) => {
+            crate::init::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let path = file
+                .or_else(|| std::env::var_os("TEXTBACK_CONFIG").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+            config_check(&path)
+        }
+        Command::Calls { config, limit } => {
+            calls(&config.config, limit)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Leads(LeadsCommand::List { config, limit }) => {
+            leads(&config.config, limit)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Loads the config and prints its warnings to stderr.
+pub fn load_config(path: &Path) -> anyhow::Result<config::Config> {
+    let loaded = config::load(path)?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(loaded.config)
+}
+
+fn config_check(path: &Path) -> anyhow::Result<ExitCode> {
+    match config::load(path) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                println!("warning: {warning}");
+            }
+            let config = loaded.config;
+            println!(
+                "{}: ok ({} profile{}, {} modem{}, {} SIP account{}{})",
+                path.display(),
+                config.profiles.len(),
+                plural(config.profiles.len()),
+                config.modems.len(),
+                plural(config.modems.len()),
+                config.sip_accounts.len(),
+                plural(config.sip_accounts.len()),
+                if loaded.warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", {} warning{}",
+                        loaded.warnings.len(),
+                        plural(loaded.warnings.len())
+                    )
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn run(path: &Path) -> anyhow::Result<()> {
+    let config = Arc::new(load_config(path)?);
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let token = CancellationToken::new();
+        let signals = token.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            signals.cancel();
+        });
+        let systemd = std::env::var_os("NOTIFY_SOCKET").is_some();
+        crate::daemon::run(config, crate::daemon::RunOptions { systemd }, token).await
+    })
+}
+
+/// Waits for SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn open_database(path: &Path) -> anyhow::Result<rusqlite::Connection> {
+    let config = load_config(path)?;
+    let database = &config.storage.database;
+    if !database.exists() {
+        anyhow::bail!(
+            "no database at {} yet: it is created when `textback run` first starts",
+            database.display()
+        );
+    }
+    Ok(crate::store::open_read_only(database)?)
+}
+
+fn calls(path: &Path, limit: u32) -> anyhow::Result<()> {
+    let connection = open_database(path)?;
+    let calls = crate::store::Tx::reader(&connection).recent_calls(limit)?;
+    if calls.is_empty() {
+        println!("no calls yet");
+    }
+    for call in calls {
+        let when = format_time(call.at_ms);
+        let caller = call.caller.unwrap_or_else(|| "withheld".to_string());
+        let what = match (&call.decision[..], call.reason, call.conversation) {
+            ("text", _, Some(conversation)) => format!("texted (conversation {conversation})"),
+            (_, Some(reason), _) => format!("not texted: {reason}"),
+            (decision, None, _) => decision.to_string(),
+        };
+        println!(
+            "{when}  {caller:<15} {:<6} {:<10} {what}",
+            call.source, call.profile
+        );
+    }
+    Ok(())
+}
+
+fn leads(path: &Path, limit: u32) -> anyhow::Result<()> {
+    let connection = open_database(path)?;
+    let leads = crate::store::Tx::reader(&connection).leads(limit)?;
+    if leads.is_empty() {
+        println!("no leads yet");
+    }
+    for lead in leads {
+        println!(
+            "lead {}  {}  {}  {}  {}",
+            lead.id,
+            format_time(lead.created_ms),
+            lead.caller,
+            lead.profile,
+            if lead.complete {
+                "complete"
+            } else {
+                "incomplete"
+            }
+        );
+        for (question, answer) in &lead.answers {
+            println!("    {question}: {answer}");
+        }
+    }
+    Ok(())
+}
+
+/// A store time as UK local time, for people.
+pub fn format_time(ms: i64) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(time) => time
+            .with_timezone(&chrono_tz::Europe::London)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        None => ms.to_string(),
+    }
+}

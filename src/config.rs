@@ -1,0 +1,1189 @@
+//! The config file: TOML read into raw serde types, then validated into [`Config`], with every
+//! problem reported at once under the key path where it is.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::codec::pdu;
+use crate::core::template::Template;
+use crate::domain::{E164, ModemId, ProfileId, QuestionId, Secret};
+
+/// Every default in one place, each with why it is what it is.
+pub mod defaults {
+    use std::path::PathBuf;
+
+    /// Where the installed package keeps its state: systemd's `StateDirectory=textback`.
+    pub fn database() -> PathBuf {
+        PathBuf::from("/var/lib/textback/textback.db")
+    }
+
+    /// The dashboard listens on loopback only until the installer opens it to the LAN.
+    pub fn dashboard_listen() -> String {
+        "127.0.0.1:8080".to_string()
+    }
+
+    /// The stable name `udev/99-textback.rules` gives the first dongle's AT port.
+    pub fn modem_port() -> PathBuf {
+        PathBuf::from("/dev/textback-modem")
+    }
+
+    /// Every USB dongle we know talks at this rate on its AT port (the rate is nominal over USB).
+    pub const fn baud() -> u32 {
+        115_200
+    }
+
+    /// 0: never hang up, let the caller give up or the network divert them to voicemail.
+    pub const fn hangup_after_rings() -> u32 {
+        0
+    }
+
+    /// Ask the network for delivery reports, so the dashboard can say a text arrived.
+    pub const fn status_reports() -> bool {
+        true
+    }
+
+    /// SIP's registered port (RFC 3261 §19.1.2).
+    pub const fn sip_port() -> u16 {
+        5060
+    }
+
+    /// The first text: a service message that says who we are, owns the missed call, asks the
+    /// first question and says how to stop. Fits one GSM-7 SMS with a short business name.
+    pub fn first_message() -> String {
+        "Hi, it's {business}. Sorry we missed your call at {time}. {question} (Reply STOP to opt out)"
+            .to_string()
+    }
+
+    /// The last text, once every question is answered.
+    pub fn closing_message() -> String {
+        "Thanks, that's everything we need. {business} will call you back as soon as possible."
+            .to_string()
+    }
+
+    /// The confirmation of a STOP: one text, then silence (Ofcom and the ICO expect the opt-out
+    /// to be honoured at once).
+    pub fn opt_out_message() -> String {
+        "You won't get any more texts from {business}. Reply START if you change your mind."
+            .to_string()
+    }
+
+    /// The answer to START after a STOP.
+    pub fn opt_in_message() -> String {
+        "Thanks, texts from {business} are back on.".to_string()
+    }
+
+    /// Asked when a profile lists no questions of its own: who is calling, and why.
+    pub fn questions() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("name", "Who am I speaking to?"),
+            ("reason", "What can we help you with?"),
+        ]
+    }
+}
+
+/// The longest a profile's question list may be: name, callback number, reason and ten of the
+/// business's own.
+pub const MAX_QUESTIONS: usize = 13;
+
+// ---------------------------------------------------------------------------------------------
+// Raw: what serde reads. Unknown keys are errors everywhere.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    dashboard: RawDashboard,
+    #[serde(default, rename = "modem")]
+    modems: Vec<RawModem>,
+    #[serde(default, rename = "sip")]
+    sip_accounts: Vec<RawSipAccount>,
+    #[serde(default, rename = "profile")]
+    profiles: Vec<RawProfile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    #[serde(default = "defaults::database")]
+    database: PathBuf,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self {
+            database: defaults::database(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDashboard {
+    #[serde(default = "defaults::dashboard_listen")]
+    listen: String,
+    #[serde(default)]
+    public_url: Option<String>,
+}
+
+impl Default for RawDashboard {
+    fn default() -> Self {
+        Self {
+            listen: defaults::dashboard_listen(),
+            public_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModem {
+    id: String,
+    #[serde(default = "defaults::modem_port")]
+    port: PathBuf,
+    #[serde(default)]
+    pin: Option<String>,
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    smsc: Option<String>,
+    #[serde(default = "defaults::baud")]
+    baud: u32,
+    #[serde(default = "defaults::hangup_after_rings")]
+    hangup_after_rings: u32,
+    #[serde(default = "defaults::status_reports")]
+    status_reports: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSipAccount {
+    name: String,
+    registrar: String,
+    username: String,
+    password: String,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default = "defaults::sip_port")]
+    local_port: u16,
+    #[serde(default)]
+    profile: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    id: String,
+    name: String,
+    #[serde(default)]
+    numbers: Vec<String>,
+    #[serde(default)]
+    default: bool,
+    #[serde(default)]
+    modem: Option<String>,
+    #[serde(default = "defaults::first_message")]
+    first_message: String,
+    #[serde(default = "defaults::closing_message")]
+    closing_message: String,
+    #[serde(default = "defaults::opt_out_message")]
+    opt_out_message: String,
+    #[serde(default = "defaults::opt_in_message")]
+    opt_in_message: String,
+    #[serde(default, rename = "question")]
+    questions: Option<Vec<RawQuestion>>,
+    #[serde(default, rename = "recipient")]
+    recipients: Vec<RawRecipient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuestion {
+    id: String,
+    ask: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecipient {
+    name: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    sms: Option<String>,
+    #[serde(default)]
+    whatsapp: Option<String>,
+    #[serde(default)]
+    webhook: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated: what the rest of the program sees.
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub storage: Storage,
+    pub dashboard: Dashboard,
+    pub modems: Vec<ModemConfig>,
+    pub sip_accounts: Vec<SipAccount>,
+    pub profiles: Vec<Profile>,
+    /// The profile for calls whose called number matches no profile.
+    pub default_profile: ProfileId,
+}
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub database: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub listen: SocketAddr,
+    /// How people reach the dashboard, for links in lead summaries.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModemConfig {
+    pub id: ModemId,
+    pub port: PathBuf,
+    pub pin: Option<Secret>,
+    /// The profile that calls ringing this SIM belong to.
+    pub profile: Option<ProfileId>,
+    /// The service centre to set when the SIM has none.
+    pub smsc: Option<E164>,
+    pub baud: u32,
+    pub hangup_after_rings: u32,
+    pub status_reports: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SipAccount {
+    pub name: String,
+    pub registrar: String,
+    pub username: String,
+    pub password: Secret,
+    pub domain: Option<String>,
+    pub local_port: u16,
+    pub profile: Option<ProfileId>,
+}
+
+/// One business the box texts for.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub id: ProfileId,
+    /// The business's name as callers know it, used in every text.
+    pub name: String,
+    /// The business's own numbers: a diverted call to one of them belongs to this profile.
+    pub numbers: Vec<E164>,
+    /// Send from this modem only.
+    pub modem: Option<ModemId>,
+    pub first_message: Template,
+    pub closing_message: Template,
+    pub opt_out_message: Template,
+    pub opt_in_message: Template,
+    pub questions: Vec<Question>,
+    pub recipients: Vec<Recipient>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub id: QuestionId,
+    pub ask: String,
+}
+
+/// Someone who receives this profile's leads, and how.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    pub name: String,
+    pub channels: Vec<Channel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    Email(String),
+    Sms(E164),
+    WhatsApp(E164),
+    Webhook(String),
+}
+
+impl Channel {
+    /// The channel's name in the store and the CLI.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Channel::Email(_) => "email",
+            Channel::Sms(_) => "sms",
+            Channel::WhatsApp(_) => "whatsapp",
+            Channel::Webhook(_) => "webhook",
+        }
+    }
+
+    /// Where this channel delivers to (an address, a number or a URL).
+    pub fn target(&self) -> String {
+        match self {
+            Channel::Email(address) => address.clone(),
+            Channel::Sms(number) | Channel::WhatsApp(number) => number.to_string(),
+            Channel::Webhook(url) => url.clone(),
+        }
+    }
+}
+
+/// Fields a first message may use.
+pub const FIRST_MESSAGE_FIELDS: &[&str] = &["business", "time", "day", "question"];
+/// Fields the opt-out and opt-in confirmations may use.
+pub const BUSINESS_ONLY_FIELDS: &[&str] = &["business"];
+
+impl Config {
+    pub fn profile(&self, id: &ProfileId) -> Option<&Profile> {
+        self.profiles.iter().find(|profile| &profile.id == id)
+    }
+
+    /// The profile a call to `called` belongs to: the one listing that number, else the default.
+    pub fn profile_for_number(&self, called: Option<&E164>) -> &Profile {
+        called
+            .and_then(|number| self.profiles.iter().find(|p| p.numbers.contains(number)))
+            .or_else(|| self.profile(&self.default_profile))
+            .unwrap_or(&self.profiles[0]) // validate() guarantees at least one profile
+    }
+
+    pub fn modem(&self, id: &ModemId) -> Option<&ModemConfig> {
+        self.modems.iter().find(|modem| &modem.id == id)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+/// One problem found in the config, at a key path such as `profile[1].numbers[0]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config {}: {source}. Create it with `textback init`, or name another with --config", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, or a key is unknown or of the wrong type. Serde stops at the first.
+    #[error("{} has a problem\n  {problem}", path.display())]
+    Syntax { path: PathBuf, problem: Problem },
+    #[error("{} has {} problem{}\n{}", path.display(), problems.len(), if problems.len() == 1 { "" } else { "s" }, indent(problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+fn indent(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|problem| format!("  {problem}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A config that loaded, with the warnings found on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Problem>,
+}
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Loaded, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Validates config text; `path` is only used in messages.
+pub fn parse(text: &str, path: &Path) -> Result<Loaded, Error> {
+    let raw = read_raw(text).map_err(|problem| Error::Syntax {
+        path: path.to_path_buf(),
+        problem,
+    })?;
+    validate(raw).map_err(|problems| Error::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    })
+}
+
+fn read_raw(text: &str) -> Result<RawConfig, Problem> {
+    let line_of = |span: Option<std::ops::Range<usize>>| {
+        span.map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
+    };
+    let deserializer = toml::Deserializer::parse(text).map_err(|err| Problem {
+        path: match line_of(err.span()) {
+            Some(line) => format!("line {line}"),
+            None => "(file)".to_string(),
+        },
+        message: format!("TOML syntax: {}", err.message().trim()),
+    })?;
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let line = line_of(inner.span());
+        let mut message = inner.message().trim().to_string();
+        if message.starts_with("missing field") {
+            message.push_str(": add it");
+        }
+        if let Some(line) = line {
+            message.push_str(&format!(" (line {line})"));
+        }
+        Problem {
+            path: if path == "." {
+                "(top level)".to_string()
+            } else {
+                path
+            },
+            message,
+        }
+    })
+}
+
+/// Collects problems while validating.
+#[derive(Default)]
+struct Checker {
+    errors: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl Checker {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn number(&mut self, path: &str, value: &str) -> Option<E164> {
+        match E164::parse(value) {
+            Ok(number) => Some(number),
+            Err(err) => {
+                self.error(path, err.to_string());
+                None
+            }
+        }
+    }
+
+    fn template(&mut self, path: &str, source: &str, allowed: &[&str]) -> Option<Template> {
+        match Template::parse(source, allowed) {
+            Ok(template) => Some(template),
+            Err(err) => {
+                self.error(path, err.to_string());
+                None
+            }
+        }
+    }
+}
+
+fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
+    let mut check = Checker::default();
+
+    let listen = match raw.dashboard.listen.parse::<SocketAddr>() {
+        Ok(address) => Some(address),
+        Err(_) => {
+            check.error(
+                "dashboard.listen",
+                format!(
+                    "{:?} is not an address and port (e.g. \"127.0.0.1:8080\", or \"0.0.0.0:8080\" for the LAN)",
+                    raw.dashboard.listen
+                ),
+            );
+            None
+        }
+    };
+    let public_url = match &raw.dashboard.public_url {
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+            check.error(
+                "dashboard.public_url",
+                format!("{url:?} must start with http:// or https://"),
+            );
+            url.clone()
+        }
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{}", raw.dashboard.listen),
+    };
+
+    // Ids first, so that references between sections can be checked.
+    let profile_ids: Vec<Option<ProfileId>> = raw
+        .profiles
+        .iter()
+        .enumerate()
+        .map(|(i, profile)| match ProfileId::parse(&profile.id) {
+            Ok(id) => Some(id),
+            Err(err) => {
+                check.error(format!("profile[{i}].id"), err.to_string());
+                None
+            }
+        })
+        .collect();
+    let modem_ids: Vec<Option<ModemId>> = raw
+        .modems
+        .iter()
+        .enumerate()
+        .map(|(i, modem)| match ModemId::parse(&modem.id) {
+            Ok(id) => Some(id),
+            Err(err) => {
+                check.error(format!("modem[{i}].id"), err.to_string());
+                None
+            }
+        })
+        .collect();
+    duplicates(
+        &mut check,
+        "profile",
+        "id",
+        raw.profiles.iter().map(|p| p.id.as_str()),
+    );
+    duplicates(
+        &mut check,
+        "modem",
+        "id",
+        raw.modems.iter().map(|m| m.id.as_str()),
+    );
+    duplicates(
+        &mut check,
+        "sip",
+        "name",
+        raw.sip_accounts.iter().map(|s| s.name.as_str()),
+    );
+
+    let known_profiles: Vec<&str> = raw.profiles.iter().map(|p| p.id.as_str()).collect();
+    let known_modems: Vec<&str> = raw.modems.iter().map(|m| m.id.as_str()).collect();
+    let profile_ref =
+        |check: &mut Checker, path: String, name: &Option<String>| -> Option<ProfileId> {
+            let name = name.as_ref()?;
+            if !known_profiles.contains(&name.as_str()) {
+                check.error(
+                    path,
+                    format!(
+                        "no profile has id {name:?}; the profiles are: {}",
+                        quoted(&known_profiles)
+                    ),
+                );
+                return None;
+            }
+            ProfileId::parse(name).ok()
+        };
+
+    if raw.profiles.is_empty() {
+        check.error(
+            "profile",
+            "no [[profile]]: add one with at least `id` and `name` (the business callers hear of)",
+        );
+    }
+    if raw.modems.is_empty() {
+        check.error(
+            "modem",
+            "no [[modem]]: textback sends its texts through a GSM modem; add a [[modem]] with its `id` and `port`",
+        );
+    }
+
+    let mut modems = Vec::new();
+    for (i, (modem, id)) in raw.modems.iter().zip(&modem_ids).enumerate() {
+        let path = |key: &str| format!("modem[{i}].{key}");
+        if !modem.port.is_absolute() {
+            check.error(
+                path("port"),
+                format!(
+                    "{:?} is not an absolute path (e.g. /dev/textback-modem)",
+                    modem.port
+                ),
+            );
+        } else if !modem.port.exists() {
+            check.warn(
+                path("port"),
+                format!(
+                    "{} does not exist now: plug the dongle in, or install udev/99-textback.rules, which creates /dev/textback-modem",
+                    modem.port.display()
+                ),
+            );
+        }
+        let pin = match &modem.pin {
+            Some(pin)
+                if !(4..=8).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) =>
+            {
+                check.error(path("pin"), "a SIM PIN is 4 to 8 digits");
+                None
+            }
+            Some(pin) => Some(Secret::new(pin.clone())),
+            None => None,
+        };
+        let smsc = modem
+            .smsc
+            .as_ref()
+            .and_then(|smsc| check.number(&path("smsc"), smsc));
+        const RATES: &[u32] = &[
+            9600, 19_200, 38_400, 57_600, 115_200, 230_400, 460_800, 921_600,
+        ];
+        if !RATES.contains(&modem.baud) {
+            check.error(
+                path("baud"),
+                format!(
+                    "{} is not a serial rate; use one of {RATES:?} (115200 for USB dongles)",
+                    modem.baud
+                ),
+            );
+        }
+        let profile = profile_ref(&mut check, path("profile"), &modem.profile);
+        if let Some(id) = id {
+            modems.push(ModemConfig {
+                id: id.clone(),
+                port: modem.port.clone(),
+                pin,
+                profile,
+                smsc,
+                baud: modem.baud,
+                hangup_after_rings: modem.hangup_after_rings,
+                status_reports: modem.status_reports,
+            });
+        }
+    }
+
+    let mut sip_accounts = Vec::new();
+    for (i, account) in raw.sip_accounts.iter().enumerate() {
+        let path = |key: &str| format!("sip[{i}].{key}");
+        for (key, value) in [
+            ("name", &account.name),
+            ("registrar", &account.registrar),
+            ("username", &account.username),
+            ("password", &account.password),
+        ] {
+            if value.trim().is_empty() {
+                check.error(path(key), "is empty");
+            }
+        }
+        if account.registrar.contains("://") || account.registrar.contains(' ') {
+            check.error(
+                path("registrar"),
+                format!("{:?} should be a host name or address, with an optional :port (e.g. \"sip.example.net\")", account.registrar),
+            );
+        }
+        let profile = profile_ref(&mut check, path("profile"), &account.profile);
+        sip_accounts.push(SipAccount {
+            name: account.name.clone(),
+            registrar: account.registrar.clone(),
+            username: account.username.clone(),
+            password: Secret::new(account.password.clone()),
+            domain: account.domain.clone(),
+            local_port: account.local_port,
+            profile,
+        });
+    }
+
+    let mut profiles = Vec::new();
+    let mut number_owner: HashMap<E164, String> = HashMap::new();
+    for (i, (profile, id)) in raw.profiles.iter().zip(&profile_ids).enumerate() {
+        let path = |key: &str| format!("profile[{i}].{key}");
+        if profile.name.trim().is_empty() {
+            check.error(
+                path("name"),
+                "is empty: it is the business name every text starts with",
+            );
+        }
+        let mut numbers = Vec::new();
+        for (j, number) in profile.numbers.iter().enumerate() {
+            let key = format!("profile[{i}].numbers[{j}]");
+            if let Some(number) = check.number(&key, number) {
+                if let Some(owner) = number_owner.get(&number) {
+                    check.error(
+                        &key,
+                        format!(
+                            "{number} is already listed at {owner}: a number belongs to one profile"
+                        ),
+                    );
+                } else {
+                    number_owner.insert(number.clone(), key.clone());
+                    numbers.push(number);
+                }
+            }
+        }
+        let modem = match &profile.modem {
+            Some(name) if !known_modems.contains(&name.as_str()) => {
+                check.error(
+                    path("modem"),
+                    format!(
+                        "no modem has id {name:?}; the modems are: {}",
+                        quoted(&known_modems)
+                    ),
+                );
+                None
+            }
+            Some(name) => ModemId::parse(name).ok(),
+            None => None,
+        };
+
+        let raw_questions: Vec<(String, String)> = match &profile.questions {
+            Some(questions) => questions
+                .iter()
+                .map(|q| (q.id.clone(), q.ask.clone()))
+                .collect(),
+            None => defaults::questions()
+                .into_iter()
+                .map(|(id, ask)| (id.to_string(), ask.to_string()))
+                .collect(),
+        };
+        if raw_questions.len() > MAX_QUESTIONS {
+            check.error(
+                path("question"),
+                format!(
+                    "{} questions; at most {MAX_QUESTIONS} (name, callback number, reason and 10 of your own). Callers stop answering long before that",
+                    raw_questions.len()
+                ),
+            );
+        }
+        let mut questions = Vec::new();
+        let mut seen = Vec::new();
+        for (j, (qid, ask)) in raw_questions.iter().enumerate() {
+            let key = |k: &str| format!("profile[{i}].question[{j}].{k}");
+            if ask.trim().is_empty() {
+                check.error(
+                    key("ask"),
+                    "is empty: write the question as the caller should read it",
+                );
+            }
+            if seen.contains(qid) {
+                check.error(key("id"), format!("{qid:?} is used twice in this profile"));
+            }
+            seen.push(qid.clone());
+            match QuestionId::parse(qid) {
+                Ok(id) => questions.push(Question {
+                    id,
+                    ask: ask.trim().to_string(),
+                }),
+                Err(err) => check.error(key("id"), err.to_string()),
+            }
+        }
+
+        let closing_fields: Vec<&str> = std::iter::once("business")
+            .chain(questions.iter().map(|q| q.id.as_str()))
+            .collect();
+        let first_message = check.template(
+            &path("first_message"),
+            &profile.first_message,
+            FIRST_MESSAGE_FIELDS,
+        );
+        let closing_message = check.template(
+            &path("closing_message"),
+            &profile.closing_message,
+            &closing_fields,
+        );
+        let opt_out_message = check.template(
+            &path("opt_out_message"),
+            &profile.opt_out_message,
+            BUSINESS_ONLY_FIELDS,
+        );
+        let opt_in_message = check.template(
+            &path("opt_in_message"),
+            &profile.opt_in_message,
+            BUSINESS_ONLY_FIELDS,
+        );
+        if let Some(first) = &first_message {
+            let sample = sample_first_message(first, &profile.name, questions.first());
+            warn_length(&mut check, &path("first_message"), &sample);
+        }
+        for (j, question) in questions.iter().enumerate() {
+            warn_length(
+                &mut check,
+                &format!("profile[{i}].question[{j}].ask"),
+                &question.ask,
+            );
+        }
+
+        let mut recipients = Vec::new();
+        for (j, recipient) in profile.recipients.iter().enumerate() {
+            let key = |k: &str| format!("profile[{i}].recipient[{j}].{k}");
+            if recipient.name.trim().is_empty() {
+                check.error(key("name"), "is empty");
+            }
+            let mut channels = Vec::new();
+            if let Some(email) = &recipient.email {
+                if is_email(email) {
+                    channels.push(Channel::Email(email.trim().to_string()));
+                } else {
+                    check.error(
+                        key("email"),
+                        format!("{email:?} is not an email address (name@example.com)"),
+                    );
+                }
+            }
+            if let Some(number) = &recipient.sms {
+                channels.extend(check.number(&key("sms"), number).map(Channel::Sms));
+            }
+            if let Some(number) = &recipient.whatsapp {
+                channels.extend(
+                    check
+                        .number(&key("whatsapp"), number)
+                        .map(Channel::WhatsApp),
+                );
+            }
+            if let Some(url) = &recipient.webhook {
+                if url.starts_with("https://") || url.starts_with("http://") {
+                    channels.push(Channel::Webhook(url.clone()));
+                } else {
+                    check.error(
+                        key("webhook"),
+                        format!("{url:?} must start with https:// (or http:// on the LAN)"),
+                    );
+                }
+            }
+            if recipient.email.is_none()
+                && recipient.sms.is_none()
+                && recipient.whatsapp.is_none()
+                && recipient.webhook.is_none()
+            {
+                check.error(
+                    format!("profile[{i}].recipient[{j}]"),
+                    "has no channel: give it at least one of email, sms, whatsapp, webhook",
+                );
+            }
+            recipients.push(Recipient {
+                name: recipient.name.clone(),
+                channels,
+            });
+        }
+        if profile.recipients.is_empty() {
+            check.warn(
+                format!("profile[{i}].recipient"),
+                "no recipients: leads are kept on the dashboard but nobody is told of them",
+            );
+        }
+
+        if let (
+            Some(id),
+            Some(first_message),
+            Some(closing_message),
+            Some(opt_out_message),
+            Some(opt_in_message),
+        ) = (
+            id,
+            first_message,
+            closing_message,
+            opt_out_message,
+            opt_in_message,
+        ) {
+            profiles.push(Profile {
+                id: id.clone(),
+                name: profile.name.trim().to_string(),
+                numbers,
+                modem,
+                first_message,
+                closing_message,
+                opt_out_message,
+                opt_in_message,
+                questions,
+                recipients,
+            });
+        }
+    }
+
+    let defaults_marked: Vec<&RawProfile> = raw.profiles.iter().filter(|p| p.default).collect();
+    let default_profile = match defaults_marked.as_slice() {
+        [only] => ProfileId::parse(&only.id).ok(),
+        [] if raw.profiles.len() == 1 => ProfileId::parse(&raw.profiles[0].id).ok(),
+        [] if raw.profiles.len() > 1 => {
+            check.error(
+                "profile",
+                "several profiles and none has `default = true`: mark the one for calls to numbers no profile lists",
+            );
+            None
+        }
+        [] => None,
+        several => {
+            check.error(
+                "profile",
+                format!(
+                    "{} profiles have `default = true` ({}): only one can be the default",
+                    several.len(),
+                    quoted(&several.iter().map(|p| p.id.as_str()).collect::<Vec<_>>())
+                ),
+            );
+            None
+        }
+    };
+
+    if !check.errors.is_empty() {
+        return Err(check.errors);
+    }
+    let (Some(listen), Some(default_profile)) = (listen, default_profile) else {
+        // Unreachable: both are only None alongside an error above.
+        return Err(vec![Problem {
+            path: "(top level)".to_string(),
+            message: "incomplete config".to_string(),
+        }]);
+    };
+    Ok(Loaded {
+        config: Config {
+            storage: Storage {
+                database: raw.storage.database,
+            },
+            dashboard: Dashboard { listen, public_url },
+            modems,
+            sip_accounts,
+            profiles,
+            default_profile,
+        },
+        warnings: check.warnings,
+    })
+}
+
+fn duplicates<'a>(
+    check: &mut Checker,
+    section: &str,
+    key: &str,
+    values: impl Iterator<Item = &'a str>,
+) {
+    let mut first: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, value) in values.enumerate() {
+        if let Some(earlier) = first.get(value) {
+            check.error(
+                format!("{section}[{i}].{key}"),
+                format!("{value:?} is already the {key} of {section}[{earlier}]: each {section} needs its own"),
+            );
+        } else {
+            first.insert(value, i);
+        }
+    }
+}
+
+fn quoted(values: &[&str]) -> String {
+    if values.is_empty() {
+        return "(none)".to_string();
+    }
+    values
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn is_email(value: &str) -> bool {
+    let value = value.trim();
+    match value.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !value.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// The first text as it would read for a typical call, to measure it.
+pub fn sample_first_message(
+    template: &Template,
+    business: &str,
+    first_question: Option<&Question>,
+) -> String {
+    let values = HashMap::from([
+        ("business", business.to_string()),
+        ("time", "12:45".to_string()),
+        ("day", "Wednesday".to_string()),
+        (
+            "question",
+            first_question.map(|q| q.ask.clone()).unwrap_or_default(),
+        ),
+    ]);
+    template.render(&values)
+}
+
+fn warn_length(check: &mut Checker, path: &str, text: &str) {
+    let segmentation = pdu::segment(text);
+    let parts = segmentation.parts.len();
+    match segmentation.encoding {
+        pdu::Encoding::Ucs2 => {
+            let odd: String = text
+                .chars()
+                .filter(|c| !pdu::is_gsm7(&c.to_string()))
+                .take(5)
+                .collect();
+            check.warn(
+                path,
+                format!(
+                    "uses characters outside the GSM 7-bit alphabet ({odd:?}), so it goes as UCS-2 with 70 characters per SMS ({parts} SMS). Use plain quotes and dashes"
+                ),
+            );
+        }
+        pdu::Encoding::Gsm7 if parts > 1 => {
+            check.warn(
+                path,
+                format!(
+                    "about {} characters: {parts} SMS where one holds 160. Shorten it to send one",
+                    text.chars().count()
+                ),
+            );
+        }
+        pdu::Encoding::Gsm7 => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const MINIMAL: &str = r#"
+[[modem]]
+id = "main"
+port = "/dev/null"
+
+[[profile]]
+id = "acme"
+name = "Acme Plumbing"
+numbers = ["020 7946 0018"]
+"#;
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse(text, Path::new("test.toml")) {
+            Ok(_) => panic!("expected problems in:\n{text}"),
+            Err(Error::Syntax { problem, .. }) => vec![problem],
+            Err(Error::Invalid { problems, .. }) => problems,
+            Err(err) => panic!("unexpected {err}"),
+        }
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let loaded = parse(MINIMAL, Path::new("test.toml")).unwrap();
+        let config = loaded.config;
+        assert_eq!(config.default_profile.as_str(), "acme");
+        assert_eq!(config.storage.database, defaults::database());
+        let profile = &config.profiles[0];
+        assert_eq!(profile.questions.len(), 2);
+        assert_eq!(profile.numbers[0].as_str(), "+442079460018");
+        assert_eq!(config.modems[0].baud, 115_200);
+        assert_eq!(config.dashboard.public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn unknown_key_names_its_path_and_line() {
+        let text = MINIMAL.replace("name = \"Acme Plumbing\"", "nmae = \"Acme Plumbing\"");
+        let got = problems(&text);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].path, "profile[0].nmae");
+        assert!(
+            got[0].message.contains("unknown field `nmae`"),
+            "{}",
+            got[0].message
+        );
+        assert!(got[0].message.contains("line 9"), "{}", got[0].message);
+    }
+
+    #[test]
+    fn wrong_type_names_its_path() {
+        let text = MINIMAL.replace(
+            "port = \"/dev/null\"",
+            "port = \"/dev/null\"\nbaud = \"fast\"",
+        );
+        let got = problems(&text);
+        assert_eq!(got[0].path, "modem[0].baud");
+        assert!(
+            got[0].message.contains("invalid type"),
+            "{}",
+            got[0].message
+        );
+    }
+
+    #[test]
+    fn semantic_problems_are_all_reported() {
+        let text = r#"
+[dashboard]
+listen = "localhost"
+
+[[modem]]
+id = "main"
+port = "dev/ttyUSB2"
+pin = "12"
+
+[[profile]]
+id = "acme"
+name = "Acme"
+modem = "spare"
+numbers = ["020 7946 001", "07700 900123"]
+first_message = "Hi from {busines}"
+
+[[profile]]
+id = "acme"
+name = "Acme Two"
+numbers = ["+447700900123"]
+
+[[profile.recipient]]
+name = "Owner"
+"#;
+        let got = problems(text);
+        let paths: Vec<&str> = got.iter().map(|p| p.path.as_str()).collect();
+        for expected in [
+            "dashboard.listen",
+            "profile[1].id",
+            "modem[0].port",
+            "modem[0].pin",
+            "profile[0].numbers[0]",
+            "profile[0].modem",
+            "profile[0].first_message",
+            "profile[1].numbers[0]",
+            "profile[1].recipient[0]",
+            "profile",
+        ] {
+            assert!(
+                paths.contains(&expected),
+                "no problem at {expected}: {got:#?}"
+            );
+        }
+        let text = Error::Invalid {
+            path: PathBuf::from("test.toml"),
+            problems: got,
+        }
+        .to_string();
+        assert!(text.starts_with("test.toml has 10 problems\n  "), "{text}");
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let loaded = parse(
+            include_str!("../config/textback.example.toml"),
+            Path::new("example"),
+        )
+        .unwrap();
+        assert!(!loaded.config.profiles.is_empty());
+    }
+
+    #[test]
+    fn demo_config_parses_without_warnings_about_length() {
+        let loaded = parse(include_str!("../config/demo.toml"), Path::new("demo")).unwrap();
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .all(|w| !w.path.contains("message") && !w.path.contains("ask")),
+            "{:#?}",
+            loaded.warnings
+        );
+    }
+}

@@ -1,0 +1,322 @@
+//! The daemon: opens the store, starts one task per modem and one outbox worker per modem, and runs
+//! the event loop that turns each event into store changes through [`crate::flow`]. Shuts down in
+//! order: intake stops, the modems finish the command in flight, then the store closes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::Config;
+use crate::domain::ModemId;
+use crate::flow::{self, After, MissedCall, ReceivedSms};
+use crate::modem::{self, ModemEvent, ModemHandle, Storage};
+use crate::outbox::{self, Wake};
+use crate::store::{CallSource, Store};
+
+/// How many events may wait for the loop. Modem events come a few a second at most; when full the
+/// modem task waits, which is the right back-pressure for a serial line.
+const EVENT_QUEUE: usize = 256;
+/// The longest a clean shutdown may take: one AT+CMGS can take 60 s on a weak signal, so systemd's
+/// TimeoutStopSec in systemd/textback.service is set above this.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(75);
+
+/// Things the daemon loop reacts to.
+#[derive(Debug)]
+pub enum Event {
+    Modem(ModemEvent),
+    /// A missed call from a source other than a modem.
+    CallMissed(MissedCall),
+}
+
+/// A running daemon, for `demo` and the tests: events can be injected, and it is stopped by its token.
+pub struct Running {
+    pub events: mpsc::Sender<Event>,
+    pub modems: Vec<ModemHandle>,
+    token: CancellationToken,
+    finished: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops the daemon and waits for it to finish.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.token.cancel();
+        self.finished.await.context("daemon task panicked")?
+    }
+}
+
+/// Options that come from how the daemon is run rather than from the config.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Tell systemd when ready, and ping its watchdog.
+    pub systemd: bool,
+}
+
+/// Starts the daemon in the background (for `demo` and tests).
+pub async fn start(config: Arc<Config>, options: RunOptions) -> anyhow::Result<Running> {
+    let token = CancellationToken::new();
+    let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let parts = setup(config, options, token.clone())?;
+    let modems = parts.modems.values().cloned().collect();
+    let finished = tokio::spawn(parts.run(events));
+    Ok(Running {
+        events: events_tx,
+        modems,
+        token,
+        finished,
+    })
+}
+
+/// Runs the daemon until `shutdown` is cancelled.
+pub async fn run(
+    config: Arc<Config>,
+    options: RunOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // No other source sends events yet; the channel is there for the SIP endpoint.
+    let (_events_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let parts = setup(config, options, shutdown)?;
+    parts.run(events).await
+}
+
+struct Parts {
+    config: Arc<Config>,
+    options: RunOptions,
+    store: Store,
+    closer: crate::store::StoreCloser,
+    modems: HashMap<ModemId, ModemHandle>,
+    wakes: HashMap<ModemId, Wake>,
+    /// Cancelled on shutdown: stops intake and the outbox workers.
+    token: CancellationToken,
+    /// Cancelled once the outbox workers have stopped, so a send in flight is finished first.
+    modem_token: CancellationToken,
+    /// Outbox workers and small jobs (deleting a stored SMS).
+    workers: TaskTracker,
+    /// Modem tasks.
+    modem_tasks: TaskTracker,
+    modem_events: mpsc::Receiver<ModemEvent>,
+}
+
+fn setup(
+    config: Arc<Config>,
+    options: RunOptions,
+    token: CancellationToken,
+) -> anyhow::Result<Parts> {
+    let (store, closer) = Store::open(&config.storage.database)?;
+    let workers = TaskTracker::new();
+    let modem_tasks = TaskTracker::new();
+    let modem_token = CancellationToken::new();
+    let (modem_tx, modem_events) = mpsc::channel(EVENT_QUEUE);
+    let mut modems = HashMap::new();
+    let mut wakes = HashMap::new();
+    for modem_config in &config.modems {
+        let handle = modem::spawn(
+            modem_config.clone(),
+            modem_tx.clone(),
+            modem_token.clone(),
+            &modem_tasks,
+        );
+        let wake = Wake::default();
+        workers.spawn(outbox::run(
+            store.clone(),
+            handle.clone(),
+            modem_config.status_reports,
+            wake.clone(),
+            token.child_token(),
+        ));
+        modems.insert(modem_config.id.clone(), handle);
+        wakes.insert(modem_config.id.clone(), wake);
+    }
+    Ok(Parts {
+        config,
+        options,
+        store,
+        closer,
+        modems,
+        wakes,
+        token,
+        modem_token,
+        workers,
+        modem_tasks,
+        modem_events,
+    })
+}
+
+impl Parts {
+    async fn run(mut self, mut events: mpsc::Receiver<Event>) -> anyhow::Result<()> {
+        let requeued = self
+            .store
+            .run(|tx| tx.requeue_interrupted(outbox::now_ms()))
+            .await?;
+        for id in &requeued {
+            warn!(message = %id, "this SMS was being sent when textback stopped; queued again (the caller may get it twice)");
+        }
+        for wake in self.wakes.values() {
+            wake.wake();
+        }
+        info!(modems = self.modems.len(), database = %self.config.storage.database.display(), "textback running");
+        let watchdog = if self.options.systemd {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            sd_notify::watchdog_enabled().map(|interval| interval / 2)
+        } else {
+            None
+        };
+        let mut watchdog_tick =
+            tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        loop {
+            tokio::select! {
+                _ = self.token.cancelled() => break,
+                Some(event) = events.recv() => self.handle(event).await,
+                Some(event) = self.modem_events.recv() => self.handle(Event::Modem(event)).await,
+                _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                    // The loop is alive: tell systemd. A stuck loop misses pings and gets restarted.
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                }
+            }
+        }
+        self.shutdown().await
+    }
+
+    async fn shutdown(self) -> anyhow::Result<()> {
+        info!("shutting down");
+        if self.options.systemd {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        }
+        let Parts {
+            store,
+            closer,
+            modems,
+            modem_token,
+            workers,
+            modem_tasks,
+            ..
+        } = self;
+        let ordered = async {
+            workers.close();
+            workers.wait().await;
+            modem_token.cancel();
+            modem_tasks.close();
+            modem_tasks.wait().await;
+        };
+        let in_time = tokio::time::timeout(SHUTDOWN_DEADLINE, ordered)
+            .await
+            .is_ok();
+        drop(modems);
+        drop(store);
+        tokio::task::spawn_blocking(move || closer.wait())
+            .await
+            .context("closing the database")?;
+        if !in_time {
+            anyhow::bail!(
+                "shutdown took longer than {}s: a modem did not finish its command",
+                SHUTDOWN_DEADLINE.as_secs()
+            );
+        }
+        info!("stopped; database closed");
+        Ok(())
+    }
+
+    fn wake(&self, after: After) {
+        for modem in after.wake {
+            if let Some(wake) = self.wakes.get(&modem) {
+                wake.wake();
+            }
+        }
+    }
+
+    async fn handle(&self, event: Event) {
+        match event {
+            Event::CallMissed(call) => self.missed_call(call).await,
+            Event::Modem(ModemEvent::CallMissed {
+                modem,
+                call,
+                caller,
+                caller_raw,
+                rings,
+            }) => {
+                info!(call_id = %call, modem = %modem, rings, "call to the SIM missed");
+                self.missed_call(MissedCall {
+                    key: call,
+                    source: CallSource::Modem,
+                    caller,
+                    caller_raw,
+                    called: None,
+                    modem: Some(modem),
+                    at: Utc::now(),
+                })
+                .await
+            }
+            Event::Modem(ModemEvent::SmsReceived {
+                modem,
+                pdu,
+                storage,
+            }) => {
+                let span = info_span!("sms_in", modem = %modem);
+                let sms = ReceivedSms {
+                    modem: modem.clone(),
+                    pdu,
+                    at: Utc::now(),
+                };
+                match flow::sms_received(&self.store, self.config.clone(), sms)
+                    .instrument(span)
+                    .await
+                {
+                    Ok(after) => {
+                        self.wake(after);
+                        self.delete_stored(&modem, storage);
+                    }
+                    // Not stored: left on the SIM, read again at the next start or drain.
+                    Err(err) => {
+                        warn!(modem = %modem, error = %err, "could not store an SMS that came in")
+                    }
+                }
+            }
+            Event::Modem(ModemEvent::StatusReport {
+                modem,
+                pdu,
+                storage,
+            }) => match flow::status_report(&self.store, modem.clone(), pdu, Utc::now()).await {
+                Ok(()) => self.delete_stored(&modem, storage),
+                Err(err) => warn!(modem = %modem, error = %err, "could not store a status report"),
+            },
+            Event::Modem(ModemEvent::Ready { modem, info }) => {
+                info!(modem = %modem, model = %info.model, operator = %info.operator, "modem serving");
+                if let Some(wake) = self.wakes.get(&modem) {
+                    wake.wake();
+                }
+            }
+            Event::Modem(ModemEvent::Lost { modem, reason }) => {
+                warn!(modem = %modem, reason, "modem lost; reconnecting");
+            }
+        }
+    }
+
+    async fn missed_call(&self, call: MissedCall) {
+        let span = info_span!("call", call_id = %call.key);
+        match flow::missed_call(&self.store, self.config.clone(), call)
+            .instrument(span)
+            .await
+        {
+            Ok(after) => self.wake(after),
+            Err(err) => warn!(error = %err, "could not record a missed call"),
+        }
+    }
+
+    /// Deletes a message from the modem once it is safely stored (field note 2: never before).
+    fn delete_stored(&self, modem: &ModemId, storage: Option<Storage>) {
+        let (Some(storage), Some(handle)) = (storage, self.modems.get(modem).cloned()) else {
+            return;
+        };
+        self.workers.spawn(async move {
+            if let Err(err) = handle.delete(storage.clone()).await {
+                warn!(memory = storage.memory, index = storage.index, error = %err, "could not delete a stored SMS; it will be read again and ignored as a duplicate");
+            }
+        });
+    }
+}

@@ -1,0 +1,202 @@
+//! `textback demo`: the whole product on its built-in config, with a virtual modem on a real
+//! pseudo-terminal and a simulated caller, printing each step from the journal as it happens.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::cli::format_time;
+use crate::config;
+use crate::daemon::{self, RunOptions};
+use crate::modem::virtual_modem::{self, Model, VirtualModem};
+use crate::store::{self, Tx};
+
+/// The demo's config, built in so the demo needs no files.
+pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+
+/// The caller in the demo: a number from Ofcom's range for drama (07700 900xxx).
+const CALLER: &str = "07700900123";
+/// The caller's replies, one per question of the demo profile.
+const REPLIES: &[&str] = &[
+    "Dave Smith",
+    "The boiler is leaking under the kitchen sink, water everywhere 😬",
+    "SW11 4AB",
+];
+
+/// How long any one step may take before the demo says where it stopped.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's database in this directory (default: a temporary one, removed at the end).
+    #[arg(long)]
+    keep: Option<PathBuf>,
+    /// Which dongle the virtual modem behaves like: huawei-e3372 or generic.
+    #[arg(long, default_value = "huawei-e3372")]
+    model: String,
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
+    let Some(model) = Model::parse(&args.model) else {
+        bail!(
+            "unknown modem model {:?}: use huawei-e3372 or generic",
+            args.model
+        );
+    };
+    let temporary = tempfile::tempdir().context("creating a temporary directory")?;
+    let dir = args
+        .keep
+        .clone()
+        .unwrap_or_else(|| temporary.path().to_path_buf());
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let database = dir.join("textback-demo.db");
+
+    let modem = VirtualModem::start(virtual_modem::Options {
+        model,
+        ..virtual_modem::Options::default()
+    })
+    .context("starting the virtual modem")?;
+    let mut config = config::parse(DEMO_CONFIG, Path::new("config/demo.toml"))?.config;
+    config.storage.database = database.clone();
+    for modem_config in &mut config.modems {
+        modem_config.port = modem.path().to_path_buf();
+    }
+    let business = config.profiles[0].name.clone();
+    println!(
+        "textback demo: {business}, one virtual {} modem on {}",
+        args.model,
+        modem.path().display()
+    );
+    println!("database: {}\n", database.display());
+
+    let running = daemon::start(Arc::new(config), RunOptions::default()).await?;
+    let result = script(&modem, &database).await;
+    running.stop().await?;
+    modem.stop().await;
+    match result {
+        Ok(()) => {
+            println!(
+                "\nDemo finished: one missed call became one lead; two calls that must not be texted were not."
+            );
+            if args.keep.is_some() {
+                println!(
+                    "The database is kept at {}: try `sqlite3 {} 'select * from journal'`",
+                    database.display(),
+                    database.display()
+                );
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Err(err) => Err(err.context("the demo stopped before the end")),
+    }
+}
+
+async fn script(modem: &VirtualModem, database: &Path) -> anyhow::Result<()> {
+    let mut journal = JournalTail::new(database)?;
+
+    println!("== A caller rings the business's SIM and gives up after 3 rings");
+    modem.call(Some(CALLER), 3).await;
+    let mut expected = 1;
+    wait_sent(modem, expected)
+        .await
+        .context("waiting for the first text to the caller")?;
+    journal
+        .wait_for("delivery", "the delivery report of the first text")
+        .await?;
+
+    for reply in REPLIES {
+        println!("\n== The caller replies: {reply}");
+        modem
+            .receive_sms(&format!("+44{}", &CALLER[1..]), reply)
+            .await;
+        expected += 1;
+        wait_sent(modem, expected)
+            .await
+            .context("waiting for textback's answer")?;
+        journal.wait_for("queued", "textback's next text").await?;
+    }
+    journal.wait_for("lead", "the lead").await?;
+
+    println!("\n== A withheld number rings");
+    modem.call(None, 2).await;
+    journal
+        .wait_for("policy", "the policy decision on the withheld call")
+        .await?;
+
+    println!("\n== A landline rings (texts only go to mobiles)");
+    modem.call(Some("02079460018"), 2).await;
+    journal
+        .wait_for("policy", "the policy decision on the landline call")
+        .await?;
+    journal.drain()?;
+
+    let connection = store::open_read_only(database)?;
+    let leads = Tx::reader(&connection).leads(10)?;
+    let Some(lead) = leads.first() else {
+        bail!("no lead was recorded");
+    };
+    println!("\n== The lead, as the business will receive it");
+    println!("caller: {}", lead.caller);
+    for (question, answer) in &lead.answers {
+        println!("{question}: {answer}");
+    }
+    println!("complete: {}", if lead.complete { "yes" } else { "no" });
+    Ok(())
+}
+
+async fn wait_sent(modem: &VirtualModem, count: usize) -> anyhow::Result<()> {
+    let sent = modem.wait_sent(count, STEP_TIMEOUT).await;
+    if sent.len() < count {
+        bail!(
+            "the modem was asked to send {} SMS, expected {count}",
+            sent.len()
+        );
+    }
+    Ok(())
+}
+
+/// Prints journal rows as they appear in the database.
+struct JournalTail {
+    connection: rusqlite::Connection,
+    last: i64,
+}
+
+impl JournalTail {
+    fn new(database: &Path) -> anyhow::Result<Self> {
+        let connection = store::open_read_only(database)?;
+        Ok(Self {
+            connection,
+            last: 0,
+        })
+    }
+
+    /// Prints new rows; returns the steps seen.
+    fn drain(&mut self) -> anyhow::Result<Vec<String>> {
+        let rows = Tx::reader(&self.connection).journal_since(self.last)?;
+        let mut steps = Vec::new();
+        for row in rows {
+            self.last = row.id;
+            let time = format_time(row.at_ms);
+            println!("  {} {:<9} {}", &time[11..], row.step, row.detail);
+            steps.push(row.step);
+        }
+        Ok(steps)
+    }
+
+    /// Prints rows until one with `step` appears.
+    async fn wait_for(&mut self, step: &str, what: &str) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            if self.drain()?.iter().any(|s| s == step) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{what} did not come within {}s", STEP_TIMEOUT.as_secs());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! `textback doctor`: the installer's checks, one line each with what to do, and `--watch`, which
+//! follows the next call through the journal as it happens and says where it stopped.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cli::format_time;
+use crate::config::{self, Config};
+use crate::modem::{self, ModemState};
+use crate::store::{self, Tx};
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Warning,
+    Failed,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub verdict: Verdict,
+    pub subject: String,
+    pub detail: String,
+}
+
+impl Check {
+    fn new(verdict: Verdict, subject: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            verdict,
+            subject: subject.into(),
+            detail: detail.into(),
+        }
+    }
+
+    fn print(&self) {
+        let tag = match self.verdict {
+            Verdict::Ok => "ok     ",
+            Verdict::Warning => "warning",
+            Verdict::Failed => "FAILED ",
+        };
+        println!("{tag}  {:<22} {}", self.subject, self.detail);
+    }
+}
+
+/// Free disk below this fails the check: SQLite needs room to commit, and a full disk loses texts.
+const DISK_FAILED: u64 = 100 * 1024 * 1024;
+/// Free disk below this is a warning.
+const DISK_WARNING: u64 = 1024 * 1024 * 1024;
+/// How long a modem has to answer and be set up.
+const MODEM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the checks and prints them; with `watch`, then follows a call. Returns whether nothing failed.
+pub fn run(config_path: &Path, watch: bool, watch_timeout: u64) -> anyhow::Result<bool> {
+    let mut checks = Vec::new();
+    let config = match config::load(config_path) {
+        Ok(loaded) => {
+            let c = &loaded.config;
+            checks.push(Check::new(
+                Verdict::Ok,
+                "config",
+                format!(
+                    "{} ({} profile(s), {} modem(s))",
+                    config_path.display(),
+                    c.profiles.len(),
+                    c.modems.len()
+                ),
+            ));
+            for warning in &loaded.warnings {
+                checks.push(Check::new(Verdict::Warning, "config", warning.to_string()));
+            }
+            Some(loaded.config)
+        }
+        Err(err) => {
+            checks.push(Check::new(Verdict::Failed, "config", err.to_string()));
+            None
+        }
+    };
+    for check in &checks {
+        check.print();
+    }
+    let Some(config) = config else {
+        return Ok(false);
+    };
+    let mut all = checks;
+    let mut more = vec![
+        check_database(&config.storage.database),
+        check_disk(&config.storage.database),
+        check_clock(),
+    ];
+    for check in &more {
+        check.print();
+    }
+    all.append(&mut more);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let config = Arc::new(config);
+    for modem_config in &config.modems {
+        let check = runtime.block_on(check_modem(modem_config.clone()));
+        check.print();
+        all.push(check);
+    }
+    for account in &config.sip_accounts {
+        let check = Check::new(
+            Verdict::Warning,
+            format!("sip {}", account.name),
+            "configured, but this build has no SIP endpoint yet: calls reach textback through a modem's SIM",
+        );
+        check.print();
+        all.push(check);
+    }
+    let healthy = all.iter().all(|c| c.verdict != Verdict::Failed);
+    if !healthy {
+        println!(
+            "\nSome checks failed: fix them (each line says how), then run `textback doctor` again."
+        );
+    }
+    if watch {
+        let watched = runtime.block_on(watch_call(&config, Duration::from_secs(watch_timeout)))?;
+        return Ok(healthy && watched);
+    }
+    Ok(healthy)
+}
+
+fn check_database(path: &Path) -> Check {
+    let subject = "database";
+    if !path.exists() {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        return match writable(parent) {
+            true => Check::new(
+                Verdict::Ok,
+                subject,
+                format!(
+                    "{} will be created when textback first starts",
+                    path.display()
+                ),
+            ),
+            false => Check::new(
+                Verdict::Failed,
+                subject,
+                format!(
+                    "{} does not exist and {} is not writable: create it for user textback (systemd's StateDirectory=textback does), or set storage.database",
+                    path.display(),
+                    parent.display()
+                ),
+            ),
+        };
+    }
+    let connection = match store::open_read_only(path) {
+        Ok(connection) => connection,
+        Err(err) => return Check::new(Verdict::Failed, subject, err.to_string()),
+    };
+    let version = match store::schema_version(&connection) {
+        Ok(version) => version,
+        Err(err) => {
+            return Check::new(
+                Verdict::Failed,
+                subject,
+                format!(
+                    "{} cannot be read: {err}. Restore a backup, or move it away to start afresh",
+                    path.display()
+                ),
+            );
+        }
+    };
+    let integrity = store::quick_check(&connection).unwrap_or_else(|err| err.to_string());
+    if integrity != "ok" {
+        return Check::new(
+            Verdict::Failed,
+            subject,
+            format!(
+                "{} is damaged ({integrity}). Restore a backup",
+                path.display()
+            ),
+        );
+    }
+    if !writable(path) {
+        return Check::new(
+            Verdict::Failed,
+            subject,
+            format!(
+                "{} is not writable by this user: chown textback: it",
+                path.display()
+            ),
+        );
+    }
+    match version.cmp(&store::SCHEMA_VERSION) {
+        std::cmp::Ordering::Equal => Check::new(
+            Verdict::Ok,
+            subject,
+            format!("{} (schema {version}, current)", path.display()),
+        ),
+        std::cmp::Ordering::Less => Check::new(
+            Verdict::Warning,
+            subject,
+            format!(
+                "{} has schema {version}; textback brings it to {} at its next start",
+                path.display(),
+                store::SCHEMA_VERSION
+            ),
+        ),
+        std::cmp::Ordering::Greater => Check::new(
+            Verdict::Failed,
+            subject,
+            format!(
+                "{} has schema {version}, newer than this textback ({}): install the newer textback again",
+                path.display(),
+                store::SCHEMA_VERSION
+            ),
+        ),
+    }
+}
+
+fn writable(path: &Path) -> bool {
+    nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+fn check_disk(database: &Path) -> Check {
+    let mut dir = database.parent().unwrap_or(Path::new("/"));
+    while !dir.exists() {
+        match dir.parent() {
+            Some(parent) => dir = parent,
+            None => break,
+        }
+    }
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(stats) => {
+            let free = stats.blocks_available() as u64 * stats.fragment_size() as u64;
+            let text = format!("{} MiB free on {}", free / (1024 * 1024), dir.display());
+            if free < DISK_FAILED {
+                Check::new(
+                    Verdict::Failed,
+                    "disk",
+                    format!("{text}: free some space, or texts cannot be recorded"),
+                )
+            } else if free < DISK_WARNING {
+                Check::new(
+                    Verdict::Warning,
+                    "disk",
+                    format!("{text}: less than 1 GiB left"),
+                )
+            } else {
+                Check::new(Verdict::Ok, "disk", text)
+            }
+        }
+        Err(err) => Check::new(
+            Verdict::Warning,
+            "disk",
+            format!("cannot read free space of {}: {err}", dir.display()),
+        ),
+    }
+}
+
+/// Whether the kernel's clock is synchronised (NTP), from adjtimex(2) without changing anything.
+fn check_clock() -> Check {
+    // SAFETY: adjtimex with modes = 0 only reads the kernel's clock state into the zeroed struct we
+    // own; no pointer outlives the call.
+    let (state, status) = unsafe {
+        let mut timex: libc::timex = std::mem::zeroed();
+        let state = libc::adjtimex(&mut timex);
+        (state, timex.status)
+    };
+    let now = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::London)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string();
+    if state == -1 {
+        return Check::new(
+            Verdict::Warning,
+            "clock",
+            format!("{now}; cannot tell whether it is synchronised"),
+        );
+    }
+    if state == libc::TIME_ERROR || status & libc::STA_UNSYNC != 0 {
+        Check::new(
+            Verdict::Warning,
+            "clock",
+            format!(
+                "{now}, not synchronised: business hours and time stamps depend on it. Run `timedatectl set-ntp true` (and check the box reaches an NTP server)"
+            ),
+        )
+    } else {
+        Check::new(Verdict::Ok, "clock", format!("{now}, synchronised"))
+    }
+}
+
+async fn check_modem(config: crate::config::ModemConfig) -> Check {
+    let subject = format!("modem {}", config.id);
+    if !config.port.exists() {
+        return Check::new(
+            Verdict::Failed,
+            subject,
+            format!(
+                "{} does not exist: plug the dongle in, install udev/99-textback.rules, or set modem.port",
+                config.port.display()
+            ),
+        );
+    }
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (events, mut events_rx) = tokio::sync::mpsc::channel(64);
+    // Events (SMS already on the SIM) are only looked at, never deleted: the daemon does that.
+    tracker.spawn(async move { while events_rx.recv().await.is_some() {} });
+    let mut handle = modem::spawn(config.clone(), events, token.clone(), &tracker);
+    let deadline = tokio::time::Instant::now() + MODEM_TIMEOUT;
+    let outcome = loop {
+        match handle.state() {
+            ModemState::Ready { info } => break Ok(info),
+            ModemState::Lost { reason } => break Err(reason),
+            ModemState::Starting => {}
+        }
+        match tokio::time::timeout_at(deadline, handle.state_changed()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => {
+                break Err(format!("no answer within {}s", MODEM_TIMEOUT.as_secs()));
+            }
+        }
+    };
+    token.cancel();
+    drop(handle);
+    tracker.close();
+    tracker.wait().await;
+    match outcome {
+        Ok(info) => {
+            let signal = match info.signal_dbm() {
+                Some(dbm) => format!("signal {dbm} dBm"),
+                None => "signal unknown".to_string(),
+            };
+            let verdict = if info.smsc.is_empty() || info.signal_dbm().is_none_or(|dbm| dbm < -105)
+            {
+                Verdict::Warning
+            } else {
+                Verdict::Ok
+            };
+            let mut detail = format!(
+                "{} {} on {}, {signal}, operator {}, SMSC {}",
+                info.manufacturer,
+                info.model,
+                config.port.display(),
+                if info.operator.is_empty() {
+                    "none"
+                } else {
+                    &info.operator
+                },
+                if info.smsc.is_empty() {
+                    "none (set modem.smsc)"
+                } else {
+                    &info.smsc
+                }
+            );
+            if info.signal_dbm().is_some_and(|dbm| dbm < -105) {
+                detail.push_str(": weak signal, move the dongle or use a USB extension lead");
+            }
+            Check::new(verdict, subject, detail)
+        }
+        Err(reason) if reason.contains("in use") || reason.contains("busy") => Check::new(
+            Verdict::Ok,
+            subject,
+            format!(
+                "{} is in use by the running daemon: `systemctl status textback`",
+                config.port.display()
+            ),
+        ),
+        Err(reason) => Check::new(Verdict::Failed, subject, reason),
+    }
+}
+
+/// The steps a call goes through, in order, with what to check when it stops before the next.
+const STEPS: &[(&str, &str)] = &[
+    (
+        "call",
+        "no call reached textback: check the divert to the SIM's number (or the SIP trunk), and that `textback run` is running",
+    ),
+    ("profile", "the call was seen but no profile was chosen"),
+    ("policy", "no policy decision was recorded"),
+    ("queued", "the policy decided to text but no SMS was queued"),
+    (
+        "sending",
+        "the SMS is queued but no modem took it: is the modem ready? (`textback doctor` above)",
+    ),
+    (
+        "sent",
+        "the modem was handed the SMS but the network has not accepted it yet",
+    ),
+    (
+        "delivery",
+        "the network accepted the SMS; no delivery report yet (some networks send none, or late)",
+    ),
+];
+
+/// Follows the next call in the journal of the running daemon.
+async fn watch_call(config: &Config, timeout: Duration) -> anyhow::Result<bool> {
+    let database = &config.storage.database;
+    if !database.exists() {
+        println!(
+            "\nFAILED   watch: no database at {}: start textback first (`systemctl start textback`)",
+            database.display()
+        );
+        return Ok(false);
+    }
+    let connection = store::open_read_only(database)?;
+    let mut last = Tx::reader(&connection).journal_head()?;
+    let numbers: Vec<String> = config
+        .profiles
+        .iter()
+        .flat_map(|p| p.numbers.iter().map(|n| n.national()))
+        .collect();
+    println!(
+        "\nNow ring {} from a mobile and let it ring out. Waiting up to {}s for the call...",
+        if numbers.is_empty() {
+            "the business number".to_string()
+        } else {
+            numbers.join(" or ")
+        },
+        timeout.as_secs()
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut reached: Option<usize> = None;
+    let mut call_id: Option<i64> = None;
+    let mut conversation: Option<i64> = None;
+    loop {
+        for row in Tx::reader(&connection).journal_since(last)? {
+            last = row.id;
+            // Follow the first call seen, and its conversation.
+            if call_id.is_none() && row.step == "call" {
+                call_id = row.call_id;
+            }
+            if row.call_id.is_some() && row.call_id == call_id && row.conversation_id.is_some() {
+                conversation = row.conversation_id;
+            }
+            let ours = (row.call_id.is_some() && row.call_id == call_id)
+                || (row.conversation_id.is_some() && row.conversation_id == conversation);
+            if !ours {
+                continue;
+            }
+            println!(
+                "  {}  {:<9} {}",
+                &format_time(row.at_ms)[11..],
+                row.step,
+                row.detail
+            );
+            if let Some(index) = STEPS.iter().position(|(step, _)| *step == row.step) {
+                reached = Some(reached.map_or(index, |r| r.max(index)));
+            }
+            if row.step == "policy" && row.detail.starts_with("no text") {
+                println!(
+                    "\nThe call reached textback and was deliberately not texted (above says why)."
+                );
+                return Ok(true);
+            }
+            if row.step == "failed" {
+                println!("\nFAILED: the SMS could not be sent (above says why).");
+                return Ok(false);
+            }
+            if row.step == "delivery" {
+                println!("\nAll steps passed: the caller's phone has the text.");
+                return Ok(true);
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let next = reached.map_or(0, |r| r + 1);
+            let hint = STEPS.get(next).map(|(_, hint)| *hint).unwrap_or("");
+            let at = reached.map_or("nothing seen", |r| STEPS[r].0);
+            println!("\nStopped after: {at}. {hint}");
+            // A sent SMS without a delivery report is not a failure of the box.
+            return Ok(reached.is_some_and(|r| r >= 5));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

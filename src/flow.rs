@@ -1,0 +1,536 @@
+//! What each event does: a missed call, an SMS in, a status report, each turned into store changes
+//! through the core (policy, dialogue) inside one transaction, so a step is on disk whole or not
+//! at all before anything is sent.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::London;
+use tracing::{info, warn};
+
+use crate::codec::pdu::{self, Pdu, SmscField};
+use crate::config::{Config, Profile};
+use crate::core::dialogue::{self, CallTime, Keyword, Outcome, State, Status};
+use crate::core::policy::{self, Decision, Facts};
+use crate::domain::{CallId, CallRowId, CallerId, ConversationId, E164, ModemId};
+use crate::store::{
+    self, CallSource, ConversationRow, ConversationState, NewCall, NewInbound, Store, Tx,
+};
+
+/// A call that nobody answered, from whichever source saw it.
+#[derive(Debug, Clone)]
+pub struct MissedCall {
+    pub key: CallId,
+    pub source: CallSource,
+    pub caller: CallerId,
+    pub caller_raw: String,
+    /// The business number that was called, when the source knows it (SIP).
+    pub called: Option<E164>,
+    /// The modem whose SIM rang, for calls to the SIM.
+    pub modem: Option<ModemId>,
+    pub at: DateTime<Utc>,
+}
+
+/// What the daemon must do after a step is stored.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct After {
+    /// Modems with new rows in their outbox.
+    pub wake: Vec<ModemId>,
+}
+
+/// Records a missed call, decides, and queues the first text.
+pub async fn missed_call(
+    store: &Store,
+    config: Arc<Config>,
+    call: MissedCall,
+) -> Result<After, store::Error> {
+    store
+        .run(move |tx| missed_call_tx(tx, &config, &call))
+        .await
+}
+
+fn missed_call_tx(tx: &Tx<'_>, config: &Config, call: &MissedCall) -> Result<After, store::Error> {
+    let now = call.at.timestamp_millis();
+    let profile = call
+        .modem
+        .as_ref()
+        .and_then(|modem| config.modem(modem))
+        .and_then(|modem| modem.profile.as_ref())
+        .and_then(|id| config.profile(id))
+        .unwrap_or_else(|| config.profile_for_number(call.called.as_ref()));
+    let mut facts = Facts::default();
+    if let Some(number) = call.caller.number() {
+        facts.opted_out = tx.is_opted_out(number)?;
+        facts.open_conversation = tx.open_conversation(number)?.map(|c| c.id);
+    }
+    let decision = policy::decide(&call.caller, &facts);
+    let skipped = match &decision {
+        Decision::Text => None,
+        Decision::Skip(reason) => Some((reason.code().to_string(), reason.describe())),
+    };
+    let Some(call_row) = tx.insert_call(&NewCall {
+        key: call.key.clone(),
+        source: call.source,
+        caller: call.caller.number().cloned(),
+        caller_raw: call.caller_raw.clone(),
+        called: call.called.clone(),
+        profile: profile.id.clone(),
+        modem: call.modem.clone(),
+        at_ms: now,
+        skipped,
+    })?
+    else {
+        info!(call_id = %call.key, "the same call reported again; ignored");
+        return Ok(After::default());
+    };
+    let from = match call.caller.number() {
+        Some(number) => number.national(),
+        None if call.caller_raw.is_empty() => "a withheld number".to_string(),
+        None => format!("{:?} (withheld)", call.caller_raw),
+    };
+    let source = match (&call.source, &call.modem) {
+        (CallSource::Modem, Some(modem)) => format!("the SIM in modem {modem}"),
+        (CallSource::Modem, None) => "a modem".to_string(),
+        (CallSource::Sip, _) => "SIP".to_string(),
+    };
+    tx.journal(
+        Some(call_row),
+        None,
+        "call",
+        &format!("missed call from {from} via {source}"),
+        now,
+    )?;
+    tx.journal(
+        Some(call_row),
+        None,
+        "profile",
+        &format!("profile {} ({})", profile.id, profile.name),
+        now,
+    )?;
+    let caller = match (&decision, call.caller.number()) {
+        (Decision::Text, Some(caller)) => caller.clone(),
+        (Decision::Skip(reason), _) => {
+            info!(call_id = %call.key, reason = reason.code(), "no text for this call");
+            if let policy::SkipReason::InConversation(conversation) = reason {
+                tx.set_call_conversation(call_row, *conversation)?;
+            }
+            tx.journal(
+                Some(call_row),
+                None,
+                "policy",
+                &format!("no text: {}", reason.describe()),
+                now,
+            )?;
+            return Ok(After::default());
+        }
+        (Decision::Text, None) => return Ok(After::default()), // decide() never texts a withheld caller
+    };
+    let modem = choose_modem(config, profile, call.modem.as_ref());
+    tx.journal(Some(call_row), None, "policy", "text the caller", now)?;
+    let conversation = tx.insert_conversation(&profile.id, &caller, &modem, now)?;
+    tx.set_call_conversation(call_row, conversation)?;
+    let local = call.at.with_timezone(&London);
+    let at = CallTime {
+        time: local.format("%H:%M").to_string(),
+        day: local.format("%A").to_string(),
+    };
+    let (state, outcomes) = dialogue::open(profile, &at);
+    info!(call_id = %call.key, conversation_id = %conversation, "conversation started");
+    apply(
+        tx,
+        config,
+        profile,
+        conversation,
+        &caller,
+        &modem,
+        &state,
+        outcomes,
+        Some(call_row),
+        now,
+    )?;
+    Ok(After { wake: vec![modem] })
+}
+
+/// The modem a profile's texts leave from: the profile's own, else the one the call came in on,
+/// else the first modem serving the profile, else the first modem.
+fn choose_modem(config: &Config, profile: &Profile, rang: Option<&ModemId>) -> ModemId {
+    profile
+        .modem
+        .clone()
+        .or_else(|| rang.cloned())
+        .or_else(|| {
+            config
+                .modems
+                .iter()
+                .find(|m| m.profile.as_ref() == Some(&profile.id))
+                .map(|m| m.id.clone())
+        })
+        .unwrap_or_else(|| config.modems[0].id.clone()) // validate() guarantees a modem
+}
+
+/// Stores the dialogue's state and carries out its outcomes.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    tx: &Tx<'_>,
+    config: &Config,
+    profile: &Profile,
+    conversation: ConversationId,
+    caller: &E164,
+    modem: &ModemId,
+    state: &State,
+    outcomes: Vec<Outcome>,
+    call_row: Option<CallRowId>,
+    now: i64,
+) -> Result<(), store::Error> {
+    let db_state = match state.status {
+        Status::Open => ConversationState::Open,
+        Status::Completed => ConversationState::Completed,
+        Status::OptedOut => ConversationState::OptedOut,
+    };
+    tx.update_conversation(conversation, db_state, state.asked, &state.answers, now)?;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Send(text) => {
+                let parts = pdu::segment(&text).parts.len();
+                let id = tx.queue_sms(Some(conversation), caller, modem, &text, parts, now)?;
+                tx.journal(
+                    call_row,
+                    Some(conversation),
+                    "queued",
+                    &format!(
+                        "SMS {id} to {} queued ({parts} part{}): {text}",
+                        caller.national(),
+                        if parts == 1 { "" } else { "s" }
+                    ),
+                    now,
+                )?;
+            }
+            Outcome::OptOut => {
+                tx.set_opt_out(caller, "sms", now)?;
+                tx.journal(
+                    call_row,
+                    Some(conversation),
+                    "opt_out",
+                    &format!("{} opted out", caller.national()),
+                    now,
+                )?;
+            }
+            Outcome::Lead { complete } => {
+                let lead = tx.insert_lead(
+                    conversation,
+                    &profile.id,
+                    caller,
+                    &state.answers,
+                    complete,
+                    now,
+                )?;
+                let mut channels = 0;
+                for recipient in &profile.recipients {
+                    for channel in &recipient.channels {
+                        tx.insert_delivery(
+                            lead,
+                            &recipient.name,
+                            channel.kind(),
+                            &channel.target(),
+                            now,
+                        )?;
+                        channels += 1;
+                    }
+                }
+                let answers: Vec<String> = state
+                    .answers
+                    .iter()
+                    .map(|(q, a)| format!("{q}: {a}"))
+                    .collect();
+                tx.journal(
+                    call_row,
+                    Some(conversation),
+                    "lead",
+                    &format!(
+                        "lead {lead} for {} ({}): {}; {channels} notification{} pending",
+                        profile.name,
+                        if complete { "complete" } else { "incomplete" },
+                        answers.join("; "),
+                        if channels == 1 { "" } else { "s" }
+                    ),
+                    now,
+                )?;
+                info!(conversation_id = %conversation, lead = %lead, "lead created");
+                let _ = config; // lead delivery is read from the store by the notifiers
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An SMS that came in, as the modem read it.
+#[derive(Debug, Clone)]
+pub struct ReceivedSms {
+    pub modem: ModemId,
+    pub pdu: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Stores an SMS that came in and moves its conversation on. The caller deletes it from the SIM
+/// once this returns `Ok`.
+pub async fn sms_received(
+    store: &Store,
+    config: Arc<Config>,
+    sms: ReceivedSms,
+) -> Result<After, store::Error> {
+    store
+        .run(move |tx| sms_received_tx(tx, &config, &sms))
+        .await
+}
+
+fn sms_received_tx(tx: &Tx<'_>, config: &Config, sms: &ReceivedSms) -> Result<After, store::Error> {
+    let now = sms.at.timestamp_millis();
+    let deliver = match pdu::decode(&sms.pdu, SmscField::Present) {
+        Ok(Pdu::Deliver(deliver)) => deliver,
+        Ok(other) => {
+            warn!(modem = %sms.modem, kind = ?std::mem::discriminant(&other), "stored message is not an SMS-DELIVER; kept as it is");
+            keep_undecodable(tx, sms, "not an SMS-DELIVER", now)?;
+            return Ok(After::default());
+        }
+        Err(err) => {
+            warn!(modem = %sms.modem, error = %err, "undecodable SMS; kept as it is");
+            keep_undecodable(tx, sms, &err.to_string(), now)?;
+            return Ok(After::default());
+        }
+    };
+    let sender = deliver.sender.display();
+    let timestamp = deliver.timestamp.to_rfc3339();
+    let text = match deliver.concat {
+        None => deliver.text.clone(),
+        Some(concat) => {
+            let parts = tx.add_fragment(
+                &sms.modem,
+                &sender,
+                concat.reference,
+                concat.total,
+                concat.sequence,
+                &deliver.text,
+                now,
+            )?;
+            if parts.len() < usize::from(concat.total) {
+                info!(modem = %sms.modem, have = parts.len(), of = concat.total, "part of a multipart SMS kept");
+                return Ok(After::default());
+            }
+            tx.remove_fragments(&sms.modem, &sender, concat.reference, concat.total)?;
+            parts.into_iter().map(|(_, body)| body).collect::<String>()
+        }
+    };
+    let dedup_key = match deliver.concat {
+        None => format!("{sender}|{timestamp}|{text}"),
+        Some(concat) => format!("{sender}|{}|{}|{text}", concat.reference, concat.total),
+    };
+    let from = E164::parse(&sender).ok();
+    let conversation = match &from {
+        Some(number) => match tx.open_conversation(number)? {
+            Some(open) => Some(open),
+            None => tx.latest_conversation(number)?,
+        },
+        None => None,
+    };
+    let inserted = tx.insert_inbound(&NewInbound {
+        conversation: conversation.as_ref().map(|c| c.id),
+        from: sender.clone(),
+        modem: sms.modem.clone(),
+        body: text.clone(),
+        dedup_key,
+        at_ms: now,
+    })?;
+    if inserted.is_none() {
+        info!(modem = %sms.modem, "the same SMS delivered again; ignored");
+        return Ok(After::default());
+    }
+    let Some(from) = from else {
+        tx.journal(
+            None,
+            None,
+            "reply",
+            &format!("SMS from {sender} (not a phone number) kept: {text}"),
+            now,
+        )?;
+        return Ok(After::default());
+    };
+    let conversation_id = conversation.as_ref().map(|c| c.id);
+    tx.journal(
+        None,
+        conversation_id,
+        "reply",
+        &format!("reply from {}: {text}", from.national()),
+        now,
+    )?;
+
+    match conversation {
+        Some(open) if open.state == ConversationState::Open => {
+            let Some(profile) = config.profile(&open.profile) else {
+                warn!(conversation_id = %open.id, profile = %open.profile, "conversation's profile is no longer in the config");
+                return Ok(After::default());
+            };
+            let state = state_of(&open);
+            let (next, outcomes) = dialogue::on_reply(profile, &state, &text);
+            apply(
+                tx,
+                config,
+                profile,
+                open.id,
+                &from,
+                &open.modem,
+                &next,
+                outcomes,
+                None,
+                now,
+            )?;
+            Ok(After {
+                wake: vec![open.modem],
+            })
+        }
+        other => {
+            keyword_outside_conversation(tx, config, &from, other.as_ref(), &sms.modem, &text, now)
+        }
+    }
+}
+
+/// STOP and START from someone with no open conversation; anything else is only kept.
+fn keyword_outside_conversation(
+    tx: &Tx<'_>,
+    config: &Config,
+    from: &E164,
+    latest: Option<&ConversationRow>,
+    modem: &ModemId,
+    text: &str,
+    now: i64,
+) -> Result<After, store::Error> {
+    let profile = latest
+        .and_then(|c| config.profile(&c.profile))
+        .or_else(|| config.profile(&config.default_profile));
+    let conversation = latest.map(|c| c.id);
+    let Some(profile) = profile else {
+        return Ok(After::default());
+    };
+    let reply = match dialogue::keyword(text) {
+        Some(Keyword::Stop) if !tx.is_opted_out(from)? => {
+            tx.set_opt_out(from, "sms", now)?;
+            tx.journal(
+                None,
+                conversation,
+                "opt_out",
+                &format!("{} opted out", from.national()),
+                now,
+            )?;
+            Some(dialogue::business_message(
+                profile,
+                &profile.opt_out_message,
+            ))
+        }
+        Some(Keyword::Start) if tx.clear_opt_out(from)? => {
+            tx.journal(
+                None,
+                conversation,
+                "opt_in",
+                &format!("{} opted back in", from.national()),
+                now,
+            )?;
+            Some(dialogue::business_message(profile, &profile.opt_in_message))
+        }
+        _ => {
+            tx.journal(
+                None,
+                conversation,
+                "late_reply",
+                "reply after the conversation ended; kept in the transcript",
+                now,
+            )?;
+            None
+        }
+    };
+    let Some(reply) = reply else {
+        return Ok(After::default());
+    };
+    let parts = pdu::segment(&reply).parts.len();
+    let id = tx.queue_sms(conversation, from, modem, &reply, parts, now)?;
+    tx.journal(
+        None,
+        conversation,
+        "queued",
+        &format!("SMS {id} to {} queued: {reply}", from.national()),
+        now,
+    )?;
+    Ok(After {
+        wake: vec![modem.clone()],
+    })
+}
+
+fn state_of(row: &ConversationRow) -> State {
+    State {
+        status: match row.state {
+            ConversationState::Open => Status::Open,
+            ConversationState::Completed => Status::Completed,
+            ConversationState::OptedOut => Status::OptedOut,
+        },
+        asked: row.next_question,
+        answers: row.answers.clone(),
+    }
+}
+
+fn keep_undecodable(
+    tx: &Tx<'_>,
+    sms: &ReceivedSms,
+    why: &str,
+    now: i64,
+) -> Result<(), store::Error> {
+    tx.insert_inbound(&NewInbound {
+        conversation: None,
+        from: "unknown".to_string(),
+        modem: sms.modem.clone(),
+        body: format!("[undecodable PDU, {why}] {}", sms.pdu),
+        dedup_key: format!("pdu|{}", sms.pdu),
+        at_ms: now,
+    })?;
+    Ok(())
+}
+
+/// Applies a status report to the SMS it is about.
+pub async fn status_report(
+    store: &Store,
+    modem: ModemId,
+    hex: String,
+    at: DateTime<Utc>,
+) -> Result<(), store::Error> {
+    store
+        .run(move |tx| {
+            let now = at.timestamp_millis();
+            let report = match pdu::decode(&hex, SmscField::Present) {
+                Ok(Pdu::StatusReport(report)) => report,
+                Ok(_) | Err(_) => {
+                    warn!(modem = %modem, "a status report that cannot be read; ignored");
+                    return Ok(());
+                }
+            };
+            let Ok(recipient) = E164::parse(&report.recipient.display()) else {
+                return Ok(());
+            };
+            let status = match report.outcome() {
+                pdu::DeliveryOutcome::Delivered => "delivered",
+                pdu::DeliveryOutcome::Pending => "pending",
+                pdu::DeliveryOutcome::Failed => "failed",
+            };
+            let description = report.describe();
+            match tx.apply_delivery_report(&modem, &recipient, report.message_reference, status, &description, now)? {
+                Some((message, conversation)) => {
+                    tx.journal(
+                        None,
+                        conversation,
+                        "delivery",
+                        &format!("SMS {message} to {}: {description}", recipient.national()),
+                        now,
+                    )?;
+                }
+                None => info!(modem = %modem, reference = report.message_reference, "status report for no SMS we know"),
+            }
+            Ok(())
+        })
+        .await
+}

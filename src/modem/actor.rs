@@ -1,0 +1,802 @@
+//! The modem task: the only code that reads or writes a modem's serial port. It sets the modem up,
+//! runs one request at a time, turns unsolicited result codes into [`ModemEvent`]s, and reopens the
+//! port when it vanishes.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until, timeout_at};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::handle::{QUEUE, Request};
+use super::{Error, ModemEvent, ModemHandle, ModemInfo, ModemState, Storage};
+use crate::codec::at::{self, Classified, Classifier, Final, Frame, Pending, Urc};
+use crate::codec::pdu::SubmitPdu;
+use crate::config::ModemConfig;
+use crate::domain::{CallId, CallerId, WithheldReason};
+
+/// Most commands answer in milliseconds; a slow dongle still answers within this.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// AT+CMGS waits for the network's acceptance: TS 27.005 leaves it open; dongles take up to ~60 s
+/// on a weak signal.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long to wait for the `> ` prompt after AT+CMGS=<n>.
+const PROMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// RINGs repeat every 3 to 6 s on UK networks; this long without one, the caller has given up.
+const RING_SILENCE: Duration = Duration::from_secs(8);
+/// How often to ask for the signal, which also shows the modem still answers.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(60);
+/// Reopening after a loss backs off from 1 s, doubling, up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(64);
+/// ESC: cancels a half-typed AT+CMGS (TS 27.005 §3.5.1).
+const ESC: u8 = 0x1b;
+/// Ctrl-Z: ends the PDU of AT+CMGS.
+const CTRL_Z: u8 = 0x1a;
+
+/// Starts the task for one modem; it runs until `token` is cancelled.
+pub fn spawn(
+    config: ModemConfig,
+    events: mpsc::Sender<ModemEvent>,
+    token: CancellationToken,
+    tracker: &TaskTracker,
+) -> ModemHandle {
+    let (requests_tx, requests) = mpsc::channel(QUEUE);
+    let (state_tx, state) = watch::channel(ModemState::Starting);
+    let handle = ModemHandle::new(config.id.clone(), requests_tx, state);
+    let span = info_span!("modem", modem = %config.id);
+    tracker.spawn(
+        supervise(Supervisor {
+            config,
+            events,
+            requests,
+            state: state_tx,
+            token,
+        })
+        .instrument(span),
+    );
+    handle
+}
+
+struct Supervisor {
+    config: ModemConfig,
+    events: mpsc::Sender<ModemEvent>,
+    requests: mpsc::Receiver<Request>,
+    state: watch::Sender<ModemState>,
+    token: CancellationToken,
+}
+
+/// Opens the port, serves until it is lost, and opens it again with back-off.
+async fn supervise(mut supervisor: Supervisor) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let result = match open(&supervisor.config.port, supervisor.config.baud) {
+            Ok(port) => {
+                let mut session = Session::new(port, &mut supervisor);
+                let result = session.run().await;
+                if session.was_ready {
+                    backoff = Duration::from_secs(1);
+                }
+                result
+            }
+            Err(err) => Err(err),
+        };
+        match result {
+            Ok(()) => return, // shutdown
+            Err(err) => {
+                warn!(error = %err, retry_in = ?backoff, "modem lost");
+                supervisor.state.send_replace(ModemState::Lost {
+                    reason: err.to_string(),
+                });
+                let _ = supervisor
+                    .events
+                    .send(ModemEvent::Lost {
+                        modem: supervisor.config.id.clone(),
+                        reason: err.to_string(),
+                    })
+                    .await;
+            }
+        }
+        // While away, answer requests at once so that callers back off rather than wait.
+        let deadline = Instant::now() + backoff;
+        loop {
+            tokio::select! {
+                _ = supervisor.token.cancelled() => return,
+                _ = sleep_until(deadline) => break,
+                request = supervisor.requests.recv() => match request {
+                    None => return,
+                    Some(request) => refuse(request, "reconnecting"),
+                },
+            }
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn refuse(request: Request, reason: &str) {
+    let err = || Error::NotReady {
+        reason: reason.to_string(),
+    };
+    match request {
+        Request::Send { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
+        Request::Delete { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
+        Request::Command { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
+    }
+}
+
+fn open(port: &PathBuf, baud: u32) -> Result<tokio_serial::SerialStream, Error> {
+    use std::os::fd::AsRawFd;
+    use tokio_serial::SerialPortBuilderExt;
+    let stream = tokio_serial::new(port.to_string_lossy(), baud)
+        .open_native_async()
+        .map_err(|err| Error::Open {
+            port: port.clone(),
+            reason: err.to_string(),
+        })?;
+    // serialport's TIOCEXCL does not stop root, so two textback processes (the daemon and
+    // `doctor`, say) could both talk to one modem and steal each other's replies. An advisory
+    // lock does stop them; it goes when the port is closed.
+    // SAFETY: flock on a descriptor the stream owns and keeps open for the call.
+    let locked = unsafe { libc::flock(stream.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked != 0 {
+        return Err(Error::Open {
+            port: port.clone(),
+            reason: "in use by another textback process (the daemon?)".to_string(),
+        });
+    }
+    Ok(stream)
+}
+
+/// A call ringing on the SIM.
+struct Ringing {
+    call: CallId,
+    caller_raw: Option<String>,
+    withheld: bool,
+    rings: u32,
+    last_ring: Instant,
+}
+
+/// One open port, from set-up until it is lost or the daemon stops.
+struct Session<'a, P> {
+    port: P,
+    buffer: BytesMut,
+    classifier: Classifier,
+    /// URCs seen while a command ran, handled once it is done.
+    urcs: VecDeque<Urc>,
+    supervisor: &'a mut Supervisor,
+    ringing: Option<Ringing>,
+    /// The memory AT+CMGR/AT+CMGD now read from (field note: a +CMTI may name another one).
+    read_memory: String,
+    was_ready: bool,
+}
+
+impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
+    fn new(port: P, supervisor: &'a mut Supervisor) -> Self {
+        Self {
+            port,
+            buffer: BytesMut::with_capacity(4096),
+            classifier: Classifier::new(),
+            urcs: VecDeque::new(),
+            supervisor,
+            ringing: None,
+            read_memory: "SM".to_string(),
+            was_ready: false,
+        }
+    }
+
+    fn port_name(&self) -> PathBuf {
+        self.supervisor.config.port.clone()
+    }
+
+    /// Sets the modem up, then serves requests and URCs. `Ok` means shutdown.
+    async fn run(&mut self) -> Result<(), Error> {
+        let info = self.initialise().await?;
+        info!(imei = %info.imei, operator = %info.operator, signal_dbm = ?info.signal_dbm(), "modem ready");
+        self.was_ready = true;
+        self.supervisor
+            .state
+            .send_replace(ModemState::Ready { info: info.clone() });
+        self.emit(ModemEvent::Ready {
+            modem: self.supervisor.config.id.clone(),
+            info,
+        })
+        .await;
+        self.drain_stored().await?;
+        let mut health =
+            tokio::time::interval_at(Instant::now() + HEALTH_INTERVAL, HEALTH_INTERVAL);
+        loop {
+            self.handle_urcs().await?;
+            let ring_deadline = self.ringing.as_ref().map(|r| r.last_ring + RING_SILENCE);
+            tokio::select! {
+                biased;
+                _ = self.supervisor.token.cancelled() => return Ok(()),
+                request = self.supervisor.requests.recv() => match request {
+                    None => return Ok(()),
+                    Some(request) => self.serve(request).await?,
+                },
+                read = self.port.read_buf(&mut self.buffer) => {
+                    self.check_read(read)?;
+                    self.digest_idle();
+                }
+                _ = sleep_until(ring_deadline.unwrap_or_else(Instant::now)), if ring_deadline.is_some() => {
+                    self.finish_call("the ringing stopped").await;
+                }
+                _ = health.tick() => self.refresh_signal().await?,
+            }
+        }
+    }
+
+    fn check_read(&self, read: std::io::Result<usize>) -> Result<(), Error> {
+        match read {
+            // Ok(0) is how a vanished USB serial port often shows itself (field note 10).
+            Ok(0) => Err(Error::Disconnected {
+                port: self.port_name(),
+                reason: "end of file".to_string(),
+            }),
+            Ok(_) => Ok(()),
+            Err(err) => Err(Error::Disconnected {
+                port: self.port_name(),
+                reason: err.to_string(),
+            }),
+        }
+    }
+
+    /// Takes lines that arrived with no command in flight: all are URCs.
+    fn digest_idle(&mut self) {
+        loop {
+            let digest = at::next_frame(&self.buffer, false);
+            if digest.consumed == 0 {
+                return;
+            }
+            let _ = self.buffer.split_to(digest.consumed);
+            if let Some(Frame::Line(line)) = digest.frame {
+                match self.classifier.classify(&line, None) {
+                    Classified::Urc(urc) => self.urcs.push_back(urc),
+                    Classified::AwaitingPdu => {}
+                    other => debug!(?other, "stray line"),
+                }
+            }
+        }
+    }
+
+    async fn emit(&self, event: ModemEvent) {
+        if self.supervisor.events.send(event).await.is_err() {
+            debug!("event receiver gone");
+        }
+    }
+
+    // --- commands ----------------------------------------------------------------------------
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let port = self.port_name();
+        let disconnected = |err: std::io::Error| Error::Disconnected {
+            port: port.clone(),
+            reason: err.to_string(),
+        };
+        self.port.write_all(bytes).await.map_err(disconnected)?;
+        self.port.flush().await.map_err(disconnected)
+    }
+
+    /// Sends one command and collects its response lines until the final result.
+    async fn exec(&mut self, command: &str, timeout: Duration) -> Result<Vec<String>, Error> {
+        debug!(command, "AT >");
+        self.write(format!("{command}\r").as_bytes()).await?;
+        match self.collect(command, timeout, false).await? {
+            Reply::Done(lines) => Ok(lines),
+            Reply::Prompt(_) => Err(Error::Unexpected {
+                line: ">".to_string(),
+                expected: "a final result",
+            }),
+        }
+    }
+
+    /// Reads until the command's final result (or, when `expect_prompt`, its `> ` prompt).
+    async fn collect(
+        &mut self,
+        command: &str,
+        timeout: Duration,
+        expect_prompt: bool,
+    ) -> Result<Reply, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut lines = Vec::new();
+        loop {
+            loop {
+                let digest = at::next_frame(&self.buffer, expect_prompt);
+                if digest.consumed == 0 {
+                    break;
+                }
+                let _ = self.buffer.split_to(digest.consumed);
+                match digest.frame {
+                    None => {}
+                    Some(Frame::Prompt) => return Ok(Reply::Prompt(lines)),
+                    Some(Frame::Line(line)) => {
+                        debug!(line, "AT <");
+                        match self
+                            .classifier
+                            .classify(&line, Some(Pending::for_command(command)))
+                        {
+                            Classified::Echo | Classified::AwaitingPdu => {}
+                            Classified::Final(Final::Ok) => return Ok(Reply::Done(lines)),
+                            Classified::Final(result) => {
+                                return Err(Error::Rejected {
+                                    command: command.to_string(),
+                                    result,
+                                });
+                            }
+                            Classified::Response(line) => lines.push(line),
+                            Classified::Urc(urc) => self.urcs.push_back(urc),
+                        }
+                    }
+                }
+            }
+            match timeout_at(deadline, self.port.read_buf(&mut self.buffer)).await {
+                Ok(read) => self.check_read(read)?,
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        command: command.to_string(),
+                        timeout,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Runs a command whose failure does not matter (a setting some modems lack).
+    async fn try_exec(&mut self, command: &str) -> Result<Vec<String>, Error> {
+        match self.exec(command, COMMAND_TIMEOUT).await {
+            Err(Error::Rejected { result, .. }) => {
+                debug!(command, result = %result.describe(), "optional command refused");
+                Ok(Vec::new())
+            }
+            other => other,
+        }
+    }
+
+    // --- set-up ------------------------------------------------------------------------------
+
+    async fn initialise(&mut self) -> Result<ModemInfo, Error> {
+        // ESC then CR: ends a half-finished AT+CMGS left by a previous run (as gammu does).
+        self.write(&[ESC, b'\r']).await?;
+        // A modem that has just been plugged in can take a few seconds to answer AT.
+        let mut tries = 0;
+        loop {
+            match self.exec("AT", Duration::from_secs(2)).await {
+                Ok(_) => break,
+                Err(Error::Timeout { .. } | Error::Rejected { .. }) if tries < 5 => tries += 1,
+                Err(err) => return Err(err),
+            }
+        }
+        self.exec("ATE0", COMMAND_TIMEOUT).await?;
+        // Numeric error codes: the same on every vendor, and we have them in words.
+        self.try_exec("AT+CMEE=1").await?;
+        self.unlock_sim().await?;
+        self.exec("AT+CMGF=0", COMMAND_TIMEOUT).await?;
+        self.try_exec("AT+CPMS=\"SM\",\"SM\",\"SM\"").await?;
+        // New SMS stored with +CMTI; status reports routed straight to us as +CDS (field note 7),
+        // with the fall-backs ModemManager uses.
+        let mut indications_set = false;
+        for cnmi in [
+            "AT+CNMI=2,1,0,1,0",
+            "AT+CNMI=2,1,0,2,0",
+            "AT+CNMI=2,1,0,0,0",
+        ] {
+            match self.exec(cnmi, COMMAND_TIMEOUT).await {
+                Ok(_) => {
+                    indications_set = true;
+                    break;
+                }
+                Err(Error::Rejected { .. }) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        if !indications_set {
+            warn!("the modem refused every AT+CNMI setting: new SMS are found by polling only");
+        }
+        self.try_exec("AT+CLIP=1").await?;
+        self.try_exec("AT+CREG=2").await?;
+        let smsc = self.check_smsc().await?;
+
+        let mut info = ModemInfo {
+            smsc,
+            ..ModemInfo::default()
+        };
+        info.manufacturer = first_line(self.try_exec("AT+CGMI").await?);
+        info.model = first_line(self.try_exec("AT+CGMM").await?);
+        info.imei = first_line(self.try_exec("AT+CGSN").await?);
+        let operator = first_line(self.try_exec("AT+COPS?").await?);
+        info.operator = at::split_fields(operator.trim_start_matches("+COPS:"))
+            .get(2)
+            .cloned()
+            .unwrap_or_default();
+        info.rssi = self.read_signal().await?;
+        Ok(info)
+    }
+
+    async fn unlock_sim(&mut self) -> Result<(), Error> {
+        // +CME ERROR: 14 (SIM busy) right after power-up: wait for the SIM (field note 11).
+        for _ in 0..10 {
+            let state = match self.exec("AT+CPIN?", COMMAND_TIMEOUT).await {
+                Ok(lines) => first_line(lines)
+                    .trim_start_matches("+CPIN:")
+                    .trim()
+                    .to_string(),
+                Err(Error::Rejected {
+                    result: Final::Cme(at::ErrorCode::Number(14)),
+                    ..
+                }) => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            return match state.as_str() {
+                "READY" => Ok(()),
+                "SIM PIN" => {
+                    let Some(pin) = self.supervisor.config.pin.clone() else {
+                        return Err(Error::PinRequired);
+                    };
+                    // The PIN goes to the modem only; it is never logged.
+                    self.write(format!("AT+CPIN=\"{}\"\r", pin.expose()).as_bytes())
+                        .await?;
+                    match self.collect("AT+CPIN=", COMMAND_TIMEOUT, false).await? {
+                        Reply::Done(_) => Ok(()),
+                        Reply::Prompt(_) => Err(Error::Unexpected {
+                            line: ">".to_string(),
+                            expected: "OK after the PIN",
+                        }),
+                    }
+                }
+                other => Err(Error::SimBlocked {
+                    state: other.to_string(),
+                }),
+            };
+        }
+        Err(Error::NotReady {
+            reason: "the SIM stayed busy (+CME ERROR: 14) for 10 s".to_string(),
+        })
+    }
+
+    /// Reads the SMSC from the SIM and sets it from the config when the SIM has none (field note 8:
+    /// an empty SMSC makes every send fail with +CMS ERROR: 330).
+    async fn check_smsc(&mut self) -> Result<String, Error> {
+        let line = first_line(self.try_exec("AT+CSCA?").await?);
+        let current = at::split_fields(line.trim_start_matches("+CSCA:"))
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        if !current.is_empty() {
+            return Ok(current);
+        }
+        match self.supervisor.config.smsc.clone() {
+            Some(smsc) => {
+                info!(smsc = %smsc, "the SIM has no SMSC; setting it from the config");
+                self.exec(&format!("AT+CSCA=\"{smsc}\",145"), COMMAND_TIMEOUT)
+                    .await?;
+                Ok(smsc.to_string())
+            }
+            None => {
+                warn!(
+                    "the SIM has no SMSC address and modem.smsc is not set: sends will fail with +CMS ERROR: 330"
+                );
+                Ok(String::new())
+            }
+        }
+    }
+
+    async fn read_signal(&mut self) -> Result<Option<u8>, Error> {
+        let line = first_line(self.try_exec("AT+CSQ").await?);
+        Ok(at::split_fields(line.trim_start_matches("+CSQ:"))
+            .first()
+            .and_then(|rssi| rssi.parse().ok()))
+    }
+
+    async fn refresh_signal(&mut self) -> Result<(), Error> {
+        let rssi = self.read_signal().await?;
+        self.supervisor.state.send_modify(|state| {
+            if let ModemState::Ready { info } = state {
+                info.rssi = rssi;
+            }
+        });
+        Ok(())
+    }
+
+    /// Reads every message already in memory (field note 3: a full SIM stops indications), and
+    /// hands each on; each is deleted once the daemon has stored it.
+    async fn drain_stored(&mut self) -> Result<(), Error> {
+        let lines = self.try_exec("AT+CMGL=4").await?;
+        let mut header: Option<u32> = None;
+        for line in lines {
+            if let Some(args) = line.strip_prefix("+CMGL:") {
+                header = at::split_fields(args)
+                    .first()
+                    .and_then(|index| index.parse().ok());
+            } else if let Some(index) = header.take() {
+                let storage = Some(Storage {
+                    memory: self.read_memory.clone(),
+                    index,
+                });
+                self.emit(sms_or_report(&self.supervisor.config.id, line, storage))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    // --- requests ------------------------------------------------------------------------------
+
+    async fn serve(&mut self, request: Request) -> Result<(), Error> {
+        match request {
+            Request::Send { pdus, reply } => {
+                let result = self.send_sms(&pdus).await;
+                let lost = matches!(result, Err(Error::Disconnected { .. }));
+                let failure = result.as_ref().err().cloned();
+                let _ = reply.send(result);
+                if lost && let Some(err) = failure {
+                    return Err(err);
+                }
+            }
+            Request::Delete { storage, reply } => {
+                let result = self.delete(&storage).await;
+                if let Err(Error::Disconnected { .. }) = &result {
+                    let err = result.clone().err();
+                    let _ = reply.send(result);
+                    return Err(err.unwrap_or(Error::Stopped));
+                }
+                let _ = reply.send(result);
+            }
+            Request::Command { line, reply } => {
+                let result = self.exec(&line, SEND_TIMEOUT).await;
+                let _ = reply.send(result);
+            }
+        }
+        Ok(())
+    }
+
+    async fn use_memory(&mut self, memory: &str) -> Result<(), Error> {
+        if memory != self.read_memory {
+            self.exec(&format!("AT+CPMS=\"{memory}\""), COMMAND_TIMEOUT)
+                .await?;
+            self.read_memory = memory.to_string();
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self, storage: &Storage) -> Result<(), Error> {
+        self.use_memory(&storage.memory).await?;
+        self.exec(&format!("AT+CMGD={}", storage.index), COMMAND_TIMEOUT)
+            .await?;
+        Ok(())
+    }
+
+    async fn send_sms(&mut self, pdus: &[SubmitPdu]) -> Result<Vec<u8>, Error> {
+        let mut references = Vec::with_capacity(pdus.len());
+        for pdu in pdus {
+            let command = format!("AT+CMGS={}", pdu.tpdu_length);
+            debug!(command, "AT >");
+            self.write(format!("{command}\r").as_bytes()).await?;
+            match self.collect(&command, PROMPT_TIMEOUT, true).await {
+                Ok(Reply::Prompt(_)) => {}
+                Ok(Reply::Done(_)) => {
+                    return Err(Error::NoPrompt { command });
+                }
+                Err(Error::Timeout { .. }) => {
+                    // A stuck prompt: ESC cancels it (field note 6).
+                    self.write(&[ESC]).await?;
+                    return Err(Error::NoPrompt { command });
+                }
+                Err(err) => return Err(err),
+            }
+            let mut body = pdu.hex.clone().into_bytes();
+            body.push(CTRL_Z);
+            self.write(&body).await?;
+            let lines = match self.collect(&command, SEND_TIMEOUT, false).await? {
+                Reply::Done(lines) => lines,
+                Reply::Prompt(_) => {
+                    return Err(Error::Unexpected {
+                        line: ">".to_string(),
+                        expected: "+CMGS: <reference>",
+                    });
+                }
+            };
+            let reference = lines
+                .iter()
+                .find_map(|line| line.strip_prefix("+CMGS:"))
+                .and_then(|value| value.trim().split(',').next()?.trim().parse::<u8>().ok());
+            match reference {
+                Some(reference) => references.push(reference),
+                None => {
+                    return Err(Error::Unexpected {
+                        line: lines.join(" | "),
+                        expected: "+CMGS: <reference>",
+                    });
+                }
+            }
+        }
+        Ok(references)
+    }
+
+    // --- unsolicited ---------------------------------------------------------------------------
+
+    async fn handle_urcs(&mut self) -> Result<(), Error> {
+        while let Some(urc) = self.urcs.pop_front() {
+            self.handle_urc(urc).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle_urc(&mut self, urc: Urc) -> Result<(), Error> {
+        match urc {
+            Urc::Ring => {
+                let now = Instant::now();
+                match &mut self.ringing {
+                    Some(ringing) => {
+                        ringing.rings += 1;
+                        ringing.last_ring = now;
+                    }
+                    None => {
+                        let millis = SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .map(|d| d.as_millis())
+                            .unwrap_or(0);
+                        let call =
+                            CallId::new(format!("modem:{}:{millis}", self.supervisor.config.id));
+                        info!(call_id = %call, "incoming call ringing");
+                        self.ringing = Some(Ringing {
+                            call,
+                            caller_raw: None,
+                            withheld: false,
+                            rings: 1,
+                            last_ring: now,
+                        });
+                    }
+                }
+                let limit = self.supervisor.config.hangup_after_rings;
+                if limit > 0 && self.ringing.as_ref().is_some_and(|r| r.rings >= limit) {
+                    self.exec("ATH", COMMAND_TIMEOUT).await?;
+                    self.finish_call("hung up after the configured rings").await;
+                }
+            }
+            Urc::Clip {
+                number, validity, ..
+            } => {
+                if let Some(ringing) = &mut self.ringing {
+                    ringing.withheld = matches!(validity, Some(1) | Some(2));
+                    ringing.caller_raw = Some(number);
+                }
+            }
+            Urc::NoCarrier => {
+                if self.ringing.is_some() {
+                    self.finish_call("the caller hung up").await;
+                }
+            }
+            Urc::NewMessageStored { memory, index } => {
+                self.read_stored(memory, index, false).await?;
+            }
+            Urc::StatusReportStored { memory, index } => {
+                self.read_stored(memory, index, true).await?;
+            }
+            Urc::NewMessage { pdu } => {
+                // Routed straight to us (not stored): TS 27.005 wants an AT+CNMA in some modes;
+                // with mt=1 messages are stored and this form only comes from modems that ignore it.
+                self.emit(ModemEvent::SmsReceived {
+                    modem: self.supervisor.config.id.clone(),
+                    pdu,
+                    storage: None,
+                })
+                .await;
+            }
+            Urc::StatusReport { pdu } => {
+                self.emit(ModemEvent::StatusReport {
+                    modem: self.supervisor.config.id.clone(),
+                    pdu,
+                    storage: None,
+                })
+                .await;
+            }
+            Urc::Registration { stat } => {
+                info!(stat, "network registration changed");
+            }
+            Urc::Ready(line) => info!(line, "modem says it is ready"),
+            Urc::Vendor(line) => debug!(line, "vendor status line"),
+            Urc::Unknown(line) => debug!(line, "unrecognised line"),
+        }
+        Ok(())
+    }
+
+    async fn read_stored(
+        &mut self,
+        memory: String,
+        index: u32,
+        _status_report: bool,
+    ) -> Result<(), Error> {
+        self.use_memory(&memory).await?;
+        let lines = match self
+            .exec(&format!("AT+CMGR={index}"), COMMAND_TIMEOUT)
+            .await
+        {
+            Ok(lines) => lines,
+            Err(Error::Rejected { result, .. }) => {
+                warn!(memory, index, result = %result.describe(), "could not read a stored message");
+                return Ok(());
+            }
+            Err(err) => return Err(err),
+        };
+        // +CMGR: <stat>,[<alpha>],<length> then the PDU line.
+        let Some(pdu) = lines
+            .iter()
+            .skip_while(|l| !l.starts_with("+CMGR:"))
+            .nth(1)
+            .cloned()
+        else {
+            warn!(memory, index, "AT+CMGR gave no PDU (an empty slot)");
+            return Ok(());
+        };
+        let storage = Some(Storage { memory, index });
+        self.emit(sms_or_report(&self.supervisor.config.id, pdu, storage))
+            .await;
+        Ok(())
+    }
+
+    async fn finish_call(&mut self, why: &str) {
+        let Some(ringing) = self.ringing.take() else {
+            return;
+        };
+        let caller_raw = ringing.caller_raw.unwrap_or_default();
+        let caller = if ringing.withheld {
+            CallerId::Withheld(WithheldReason::Anonymous)
+        } else {
+            CallerId::from_raw(&caller_raw)
+        };
+        info!(call_id = %ringing.call, rings = ringing.rings, why, "missed call on the SIM");
+        self.emit(ModemEvent::CallMissed {
+            modem: self.supervisor.config.id.clone(),
+            call: ringing.call,
+            caller,
+            caller_raw,
+            rings: ringing.rings,
+        })
+        .await;
+    }
+}
+
+enum Reply {
+    Done(Vec<String>),
+    Prompt(#[allow(dead_code)] Vec<String>),
+}
+
+fn first_line(lines: Vec<String>) -> String {
+    lines.into_iter().next().unwrap_or_default()
+}
+
+/// A stored message is an SMS-DELIVER or an SMS-STATUS-REPORT; the first octet after the SMSC
+/// field tells (TS 23.040 §9.2.3.1, TP-MTI 0b10 is a status report).
+fn sms_or_report(
+    modem: &crate::domain::ModemId,
+    pdu: String,
+    storage: Option<Storage>,
+) -> ModemEvent {
+    use crate::codec::pdu::{Pdu, SmscField, decode};
+    match decode(&pdu, SmscField::Present) {
+        Ok(Pdu::StatusReport(_)) => ModemEvent::StatusReport {
+            modem: modem.clone(),
+            pdu,
+            storage,
+        },
+        _ => ModemEvent::SmsReceived {
+            modem: modem.clone(),
+            pdu,
+            storage,
+        },
+    }
+}

@@ -1,0 +1,154 @@
+//! The GSM modem: a task that owns the serial port and speaks AT to it ([`actor`]), the handle the
+//! rest of the program uses ([`handle`]), and a virtual modem on a pseudo-terminal for the demo and
+//! the tests ([`virtual_modem`]).
+
+pub mod actor;
+pub mod handle;
+pub mod virtual_modem;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::codec::at::{ErrorCode, Final};
+use crate::domain::{CallId, CallerId, ModemId};
+
+pub use actor::spawn;
+pub use handle::ModemHandle;
+
+/// Why a modem operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open modem {}: {reason}{}", port.display(), open_hint(reason))]
+    Open { port: PathBuf, reason: String },
+    #[error("modem {} was disconnected (read returned end of file or an I/O error: {reason})", port.display())]
+    Disconnected { port: PathBuf, reason: String },
+    #[error("modem did not answer {command} within {}s", timeout.as_secs_f32())]
+    Timeout { command: String, timeout: Duration },
+    #[error("modem replied {} to {command}", result.describe())]
+    Rejected { command: String, result: Final },
+    #[error("modem sent no send prompt ('> ') after {command}; ESC sent to cancel")]
+    NoPrompt { command: String },
+    #[error("the SIM needs a PIN: set modem.pin in the config")]
+    PinRequired,
+    #[error("the SIM is blocked ({state}): unblock it with its PUK in a phone, then put it back")]
+    SimBlocked { state: String },
+    #[error("modem replied {line:?} where {expected} was expected")]
+    Unexpected {
+        line: String,
+        expected: &'static str,
+    },
+    #[error("the text cannot be encoded as SMS: {0}")]
+    Encode(String),
+    #[error("modem is not ready ({reason}); the SMS stays queued")]
+    NotReady { reason: String },
+    #[error("the modem task has stopped")]
+    Stopped,
+}
+
+fn open_hint(reason: &str) -> &'static str {
+    if reason.contains("ermission") {
+        ". Add user textback to group dialout, or install udev/99-textback.rules"
+    } else if reason.contains("No such file") || reason.contains("not found") {
+        ". Is the dongle plugged in? `textback modem list` shows the ports found"
+    } else if reason.contains("busy") || reason.contains("Resource") {
+        ". Another program (ModemManager?) holds the port: `systemctl disable --now ModemManager`"
+    } else {
+        ""
+    }
+}
+
+impl Error {
+    /// Whether trying again later may succeed. Permanent failures are recorded and not retried.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Open { .. }
+            | Error::Disconnected { .. }
+            | Error::Timeout { .. }
+            | Error::NoPrompt { .. }
+            | Error::NotReady { .. }
+            | Error::Stopped => true,
+            Error::Rejected { result, .. } => match result {
+                // TS 27.005 §3.2.5: 500 unknown (often a send too soon after the last), network
+                // and SIM busy conditions. 304 (invalid PDU) and 330 (no SMSC) need a fix, not a retry.
+                Final::Cms(ErrorCode::Number(code)) => {
+                    matches!(code, 38 | 41 | 42 | 47 | 314 | 331 | 332 | 500 | 512..=535)
+                }
+                Final::Cme(ErrorCode::Number(code)) => matches!(code, 14 | 30 | 31 | 100),
+                Final::Error => true,
+                _ => false,
+            },
+            Error::PinRequired
+            | Error::SimBlocked { .. }
+            | Error::Unexpected { .. }
+            | Error::Encode(_) => false,
+        }
+    }
+}
+
+/// What the modem tells the rest of the program.
+#[derive(Debug, Clone)]
+pub enum ModemEvent {
+    /// The modem is set up and serving.
+    Ready { modem: ModemId, info: ModemInfo },
+    /// The modem stopped answering or vanished; it is being reopened.
+    Lost { modem: ModemId, reason: String },
+    /// A call to the SIM rang out (or was hung up on) without being answered.
+    CallMissed {
+        modem: ModemId,
+        call: CallId,
+        caller: CallerId,
+        caller_raw: String,
+        rings: u32,
+    },
+    /// An SMS arrived. `storage` says where it sits on the SIM, to delete once stored.
+    SmsReceived {
+        modem: ModemId,
+        pdu: String,
+        storage: Option<Storage>,
+    },
+    /// A status report for a sent SMS.
+    StatusReport {
+        modem: ModemId,
+        pdu: String,
+        storage: Option<Storage>,
+    },
+}
+
+/// A slot in the modem's message memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    /// "SM" (SIM), "ME" (modem), "MT" (both).
+    pub memory: String,
+    pub index: u32,
+}
+
+/// What the modem says about itself once set up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ModemInfo {
+    pub manufacturer: String,
+    pub model: String,
+    pub imei: String,
+    pub operator: String,
+    /// AT+CSQ's RSSI: 0..=31, or 99 when unknown (TS 27.007 §8.5).
+    pub rssi: Option<u8>,
+    pub smsc: String,
+}
+
+impl ModemInfo {
+    /// Signal strength in dBm from the RSSI (TS 27.007 §8.5: 0 is -113 dBm or less, 31 is -51 dBm
+    /// or more, 2 dBm a step).
+    pub fn signal_dbm(&self) -> Option<i32> {
+        self.rssi
+            .filter(|&r| r <= 31)
+            .map(|r| -113 + 2 * i32::from(r))
+    }
+}
+
+/// The modem's state, as the status page and `doctor` show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ModemState {
+    Starting,
+    Ready { info: ModemInfo },
+    Lost { reason: String },
+}

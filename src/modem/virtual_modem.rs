@@ -1,0 +1,707 @@
+//! A virtual GSM modem on a real pseudo-terminal. The driver opens its path exactly as it opens
+//! /dev/ttyUSB2; on the other side this task answers AT commands the way USB dongles do (echo until
+//! ATE0, `> ` with no line end, URCs in the middle of responses, vendor noise), keeps a SIM message
+//! store, and can be told to ring, deliver an SMS, or fail the next send. It drives `textback demo`
+//! and the tests.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{Datelike, Timelike};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::termios;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::pdu::{self, Pdu, SmscField, Timestamp};
+
+/// The dongle the virtual modem behaves like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// A plain 3GPP modem: no vendor lines.
+    Generic,
+    /// Huawei E3372 in stick mode: `^RSSI`, `^MODE` and `^HCSQ` lines at any moment, even inside a
+    /// response, until AT^CURC=0.
+    HuaweiE3372,
+}
+
+impl Model {
+    pub fn parse(name: &str) -> Option<Model> {
+        match name {
+            "generic" => Some(Model::Generic),
+            "huawei-e3372" | "e3372" => Some(Model::HuaweiE3372),
+            _ => None,
+        }
+    }
+}
+
+/// How the virtual modem starts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub model: Model,
+    /// The SIM asks for this PIN before anything else.
+    pub pin: Option<String>,
+    /// The service centre on the SIM; empty makes sends fail with +CMS ERROR: 330.
+    pub smsc: String,
+    /// The SIM's own number, for AT+CNUM.
+    pub own_number: String,
+    /// Time between RINGs of an incoming call (networks use 3 to 6 s; tests use less).
+    pub ring_interval: Duration,
+    /// Delay before a requested status report arrives.
+    pub report_delay: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            model: Model::HuaweiE3372,
+            pin: None,
+            smsc: "+447785016005".to_string(),
+            own_number: "+447700900999".to_string(),
+            ring_interval: Duration::from_millis(300),
+            report_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// An SMS the driver asked the virtual modem to send, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentSms {
+    pub to: String,
+    pub text: String,
+    pub reference: u8,
+    pub status_report: bool,
+    /// (reference, total, sequence) when this is one part of a longer message.
+    pub part: Option<(u16, u8, u8)>,
+}
+
+enum Control {
+    Call { caller: Option<String>, rings: u32 },
+    Sms { from: String, text: String },
+    FailNextSend(u16),
+}
+
+#[derive(Default)]
+struct Shared {
+    sent: Mutex<Vec<SentSms>>,
+    commands: Mutex<Vec<String>>,
+    changed: Notify,
+}
+
+/// The running virtual modem. Dropping it stops it.
+pub struct VirtualModem {
+    path: PathBuf,
+    control: mpsc::Sender<Control>,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl VirtualModem {
+    /// Opens a pseudo-terminal and starts answering on it.
+    pub fn start(options: Options) -> std::io::Result<VirtualModem> {
+        let pty = nix::pty::openpty(None, None).map_err(std::io::Error::from)?;
+        let path = PathBuf::from(nix::unistd::ttyname(&pty.slave).map_err(std::io::Error::from)?);
+        // Raw mode on the line: no echo by the tty itself, no CR/LF translation. The modem echoes.
+        let mut attributes = termios::tcgetattr(&pty.slave).map_err(std::io::Error::from)?;
+        termios::cfmakeraw(&mut attributes);
+        termios::tcsetattr(&pty.slave, termios::SetArg::TCSANOW, &attributes)
+            .map_err(std::io::Error::from)?;
+        let flags = fcntl(pty.master.as_fd(), FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
+        fcntl(
+            pty.master.as_fd(),
+            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+        )
+        .map_err(std::io::Error::from)?;
+        // SAFETY: `register` needs the descriptor to stay open and unchanged while registered: the
+        // AsyncFd owns the OwnedFd and nothing swaps it out.
+        let master = unsafe { AsyncFd::register(pty.master) }.map_err(|err| err.into_parts().1)?;
+        let (control, control_rx) = mpsc::channel(64);
+        let shared = Arc::new(Shared::default());
+        let token = CancellationToken::new();
+        let machine = Machine::new(options, master, pty.slave, shared.clone(), control_rx);
+        let task = tokio::spawn(machine.run(token.clone()));
+        Ok(VirtualModem {
+            path,
+            control,
+            shared,
+            token,
+            task: Some(task),
+        })
+    }
+
+    /// The device path to open, like /dev/pts/3.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rings the SIM `rings` times from `caller` (None: withheld), then the caller hangs up.
+    pub async fn call(&self, caller: Option<&str>, rings: u32) {
+        let _ = self
+            .control
+            .send(Control::Call {
+                caller: caller.map(str::to_string),
+                rings,
+            })
+            .await;
+    }
+
+    /// Delivers an SMS from `from`, split into parts when long, stored on the SIM with +CMTI.
+    pub async fn receive_sms(&self, from: &str, text: &str) {
+        let _ = self
+            .control
+            .send(Control::Sms {
+                from: from.to_string(),
+                text: text.to_string(),
+            })
+            .await;
+    }
+
+    /// Makes the next AT+CMGS fail with `+CMS ERROR: code`.
+    pub async fn fail_next_send(&self, code: u16) {
+        let _ = self.control.send(Control::FailNextSend(code)).await;
+    }
+
+    /// Every SMS sent so far.
+    pub fn sent(&self) -> Vec<SentSms> {
+        self.shared
+            .sent
+            .lock()
+            .map(|sent| sent.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every command line received so far.
+    pub fn commands(&self) -> Vec<String> {
+        self.shared
+            .commands
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    /// Waits until at least `count` SMS have been sent, or `timeout` passes; returns them all.
+    pub async fn wait_sent(&self, count: usize, timeout: Duration) -> Vec<SentSms> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.changed.notified();
+            let sent = self.sent();
+            if sent.len() >= count {
+                return sent;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.sent();
+            }
+        }
+    }
+
+    /// Waits until a command line satisfying `predicate` has been received.
+    pub async fn wait_command(&self, predicate: impl Fn(&str) -> bool, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.changed.notified();
+            if self.commands().iter().any(|c| predicate(c)) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Stops the modem; its path vanishes.
+    pub async fn stop(mut self) {
+        self.token.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for VirtualModem {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+/// A message slot on the virtual SIM.
+struct Slot {
+    pdu: String,
+    /// TS 27.005 <stat>: 0 received unread, 1 received read.
+    stat: u8,
+}
+
+/// What the line is doing.
+enum Mode {
+    Command,
+    /// After AT+CMGS=<length>: collecting the PDU until Ctrl-Z (send) or ESC (cancel).
+    Body {
+        length: usize,
+    },
+}
+
+struct Machine {
+    options: Options,
+    master: AsyncFd<OwnedFd>,
+    /// Held open so that the master never reads EIO while the driver has the port closed.
+    _slave: OwnedFd,
+    shared: Arc<Shared>,
+    control: mpsc::Receiver<Control>,
+    input: Vec<u8>,
+    mode: Mode,
+    echo: bool,
+    pin_needed: bool,
+    vendor_lines: bool,
+    smsc: String,
+    store: BTreeMap<u32, Slot>,
+    next_reference: u8,
+    next_concat: u8,
+    fail_next: Option<u16>,
+    noise_counter: u32,
+    /// Status reports waiting for their moment: (when, PDU).
+    reports: Vec<(tokio::time::Instant, String)>,
+    /// The call being rung: (caller, rings left, next ring).
+    ringing: Option<(Option<String>, u32, tokio::time::Instant)>,
+}
+
+/// SIM message capacity, as AT+CPMS reports it; a typical SIM holds 20 to 50.
+const SIM_SLOTS: u32 = 30;
+
+impl Machine {
+    fn new(
+        options: Options,
+        master: AsyncFd<OwnedFd>,
+        slave: OwnedFd,
+        shared: Arc<Shared>,
+        control: mpsc::Receiver<Control>,
+    ) -> Self {
+        Self {
+            pin_needed: options.pin.is_some(),
+            vendor_lines: options.model == Model::HuaweiE3372,
+            smsc: options.smsc.clone(),
+            options,
+            master,
+            _slave: slave,
+            shared,
+            control,
+            input: Vec::new(),
+            mode: Mode::Command,
+            echo: true,
+            store: BTreeMap::new(),
+            next_reference: 1,
+            next_concat: 1,
+            fail_next: None,
+            noise_counter: 0,
+            reports: Vec::new(),
+            ringing: None,
+        }
+    }
+
+    async fn run(mut self, token: CancellationToken) {
+        let mut buf = [0u8; 1024];
+        loop {
+            let next_report = self.reports.iter().map(|(at, _)| *at).min();
+            let next_ring = self.ringing.as_ref().map(|(_, _, at)| *at);
+            tokio::select! {
+                _ = token.cancelled() => return,
+                control = self.control.recv() => match control {
+                    None => return,
+                    Some(control) => self.on_control(control).await,
+                },
+                readable = self.master.readable() => {
+                    let Ok(mut guard) = readable else { return };
+                    match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)) {
+                        Ok(Ok(0)) => return,
+                        Ok(Ok(n)) => {
+                            let bytes = buf[..n].to_vec();
+                            drop(guard);
+                            self.on_bytes(&bytes).await;
+                        }
+                        // EIO: nobody has the port open right now; wait and look again.
+                        Ok(Err(_)) => {
+                            drop(guard);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Err(_would_block) => {}
+                    }
+                }
+                _ = tokio::time::sleep_until(next_report.unwrap_or_else(tokio::time::Instant::now)), if next_report.is_some() => {
+                    let now = tokio::time::Instant::now();
+                    let (due, later): (Vec<_>, Vec<_>) = self.reports.drain(..).partition(|(at, _)| *at <= now);
+                    self.reports = later;
+                    for (_, pdu) in due {
+                        let length = tpdu_length(&pdu);
+                        self.send_lines(&[&format!("+CDS: {length}"), &pdu]).await;
+                    }
+                }
+                _ = tokio::time::sleep_until(next_ring.unwrap_or_else(tokio::time::Instant::now)), if next_ring.is_some() => {
+                    self.ring().await;
+                }
+            }
+        }
+    }
+
+    async fn write(&self, bytes: &[u8]) {
+        let mut written = 0;
+        while written < bytes.len() {
+            let Ok(mut guard) = self.master.writable().await else {
+                return;
+            };
+            match guard.try_io(|fd| {
+                nix::unistd::write(fd.get_ref(), &bytes[written..]).map_err(std::io::Error::from)
+            }) {
+                Ok(Ok(n)) => written += n,
+                Ok(Err(_)) => return,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Writes lines in V.250 verbose form: `\r\n<line>\r\n` each.
+    async fn send_lines(&self, lines: &[&str]) {
+        let mut out = String::new();
+        for line in lines {
+            out.push_str("\r\n");
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+        self.write(out.as_bytes()).await;
+    }
+
+    fn note(&self, command: &str) {
+        if let Ok(mut commands) = self.shared.commands.lock() {
+            commands.push(command.to_string());
+        }
+        self.shared.changed.notify_waiters();
+    }
+
+    async fn on_control(&mut self, control: Control) {
+        match control {
+            Control::Call { caller, rings } => {
+                self.ringing = Some((caller, rings.max(1), tokio::time::Instant::now()));
+            }
+            Control::Sms { from, text } => {
+                let stamp = now_timestamp();
+                let reference = self.next_concat;
+                self.next_concat = self.next_concat.wrapping_add(1);
+                let Ok(parts) = pdu::encode_deliver(&from, &text, &stamp, reference) else {
+                    return;
+                };
+                for part in parts {
+                    let index = (0..SIM_SLOTS).find(|i| !self.store.contains_key(i));
+                    let Some(index) = index else {
+                        // A full SIM stores nothing more and says nothing (field note 3).
+                        continue;
+                    };
+                    self.store.insert(index, Slot { pdu: part, stat: 0 });
+                    self.send_lines(&[&format!("+CMTI: \"SM\",{index}")]).await;
+                }
+            }
+            Control::FailNextSend(code) => self.fail_next = Some(code),
+        }
+    }
+
+    async fn ring(&mut self) {
+        let Some((caller, left, _)) = self.ringing.take() else {
+            return;
+        };
+        let clip = match &caller {
+            Some(number) => {
+                let kind = if number.starts_with('+') { 145 } else { 129 };
+                format!("+CLIP: \"{number}\",{kind},\"\",0,\"\",0")
+            }
+            None => "+CLIP: \"\",128,\"\",0,\"\",1".to_string(),
+        };
+        self.send_lines(&["RING", &clip]).await;
+        if left > 1 {
+            self.ringing = Some((
+                caller,
+                left - 1,
+                tokio::time::Instant::now() + self.options.ring_interval,
+            ));
+        } else {
+            // The caller gives up.
+            tokio::time::sleep(self.options.ring_interval).await;
+            self.send_lines(&["NO CARRIER"]).await;
+        }
+    }
+
+    async fn on_bytes(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            match self.mode {
+                Mode::Body { length } => match byte {
+                    0x1a => {
+                        let body = String::from_utf8_lossy(&self.input).trim().to_string();
+                        self.input.clear();
+                        self.mode = Mode::Command;
+                        self.submit(&body, length).await;
+                    }
+                    0x1b => {
+                        self.input.clear();
+                        self.mode = Mode::Command;
+                        self.note("<ESC>");
+                    }
+                    _ => self.input.push(byte),
+                },
+                Mode::Command => match byte {
+                    b'\r' => {
+                        let line = String::from_utf8_lossy(&self.input).trim().to_string();
+                        self.input.clear();
+                        if self.echo {
+                            self.write(format!("{line}\r").as_bytes()).await;
+                        }
+                        if !line.is_empty() {
+                            self.command(&line).await;
+                        }
+                    }
+                    b'\n' => {}
+                    0x1b => {
+                        self.input.clear();
+                        self.note("<ESC>");
+                    }
+                    _ => self.input.push(byte),
+                },
+            }
+        }
+    }
+
+    /// A vendor line every few responses, placed before the final result as Huawei sticks do.
+    fn noise(&mut self) -> Option<String> {
+        if !self.vendor_lines {
+            return None;
+        }
+        self.noise_counter += 1;
+        match self.noise_counter % 3 {
+            0 => Some("^RSSI: 17".to_string()),
+            1 => Some("^HCSQ: \"LTE\",45,38,120,20".to_string()),
+            _ => None,
+        }
+    }
+
+    async fn reply(&mut self, mut lines: Vec<String>, last: &str) {
+        if let Some(noise) = self.noise() {
+            lines.push(noise);
+        }
+        lines.push(last.to_string());
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        self.send_lines(&refs).await;
+    }
+
+    async fn ok(&mut self, lines: Vec<String>) {
+        self.reply(lines, "OK").await;
+    }
+
+    async fn command(&mut self, line: &str) {
+        self.note(line);
+        let upper = line.to_ascii_uppercase();
+        if self.pin_needed
+            && !(upper == "AT"
+                || upper.starts_with("ATE")
+                || upper.starts_with("AT+CPIN")
+                || upper.starts_with("AT+CMEE"))
+        {
+            self.reply(Vec::new(), "+CME ERROR: 11").await;
+            return;
+        }
+        let (head, argument) = match upper.find(['=', '?']) {
+            Some(at) => (&upper[..at], &line[at..]),
+            None => (upper.as_str(), ""),
+        };
+        match head {
+            "AT" | "ATZ" | "AT+CMEE" | "AT+CMGF" | "AT+CNMI" | "AT+CLIP" | "AT+CREG" | "ATH"
+            | "AT^CURC" => {
+                if head == "AT^CURC" {
+                    self.vendor_lines = !argument.starts_with("=0");
+                }
+                self.ok(Vec::new()).await
+            }
+            "ATE0" => {
+                self.echo = false;
+                self.ok(Vec::new()).await
+            }
+            "ATE1" | "ATE" => {
+                self.echo = true;
+                self.ok(Vec::new()).await
+            }
+            "AT+CPIN" => self.cpin(argument).await,
+            "AT+CPMS" => {
+                let used = self.store.len();
+                self.ok(vec![format!(
+                    "+CPMS: {used},{SIM_SLOTS},{used},{SIM_SLOTS},{used},{SIM_SLOTS}"
+                )])
+                .await
+            }
+            "AT+CSCA" if argument == "?" => {
+                let smsc = self.smsc.clone();
+                self.ok(vec![format!("+CSCA: \"{smsc}\",145")]).await
+            }
+            "AT+CSCA" => {
+                self.smsc = crate::codec::at::split_fields(argument.trim_start_matches('='))
+                    .first()
+                    .cloned()
+                    .unwrap_or_default();
+                self.ok(Vec::new()).await
+            }
+            "AT+CSQ" => self.ok(vec!["+CSQ: 18,99".to_string()]).await,
+            "AT+COPS" => self.ok(vec!["+COPS: 0,0,\"EE\",7".to_string()]).await,
+            "AT+CGMI" => {
+                let maker = match self.options.model {
+                    Model::HuaweiE3372 => "huawei",
+                    Model::Generic => "Generic",
+                };
+                self.ok(vec![maker.to_string()]).await
+            }
+            "AT+CGMM" => {
+                let model = match self.options.model {
+                    Model::HuaweiE3372 => "E3372",
+                    Model::Generic => "Virtual",
+                };
+                self.ok(vec![model.to_string()]).await
+            }
+            "AT+CGSN" => self.ok(vec!["867530012345678".to_string()]).await,
+            "AT+CIMI" => self.ok(vec!["234300123456789".to_string()]).await,
+            "AT+CNUM" => {
+                let number = self.options.own_number.clone();
+                self.ok(vec![format!("+CNUM: \"\",\"{number}\",145")]).await
+            }
+            "AT+CMGL" => {
+                let mut lines = Vec::new();
+                for (index, slot) in &self.store {
+                    lines.push(format!(
+                        "+CMGL: {index},{},,{}",
+                        slot.stat,
+                        tpdu_length(&slot.pdu)
+                    ));
+                    lines.push(slot.pdu.clone());
+                }
+                for slot in self.store.values_mut() {
+                    slot.stat = 1;
+                }
+                self.ok(lines).await
+            }
+            "AT+CMGR" => {
+                let index: Option<u32> = argument.trim_start_matches('=').trim().parse().ok();
+                match index.and_then(|i| self.store.get_mut(&i)) {
+                    Some(slot) => {
+                        let lines = vec![
+                            format!("+CMGR: {},,{}", slot.stat, tpdu_length(&slot.pdu)),
+                            slot.pdu.clone(),
+                        ];
+                        slot.stat = 1;
+                        self.ok(lines).await
+                    }
+                    // An empty slot: a bare OK, as real modems give.
+                    None => self.ok(Vec::new()).await,
+                }
+            }
+            "AT+CMGD" => {
+                let index: Option<u32> = argument
+                    .trim_start_matches('=')
+                    .split(',')
+                    .next()
+                    .and_then(|i| i.trim().parse().ok());
+                match index {
+                    Some(index) => {
+                        self.store.remove(&index);
+                        self.ok(Vec::new()).await
+                    }
+                    None => self.reply(Vec::new(), "+CMS ERROR: 321").await,
+                }
+            }
+            "AT+CMGS" => {
+                match argument.trim_start_matches('=').trim().parse::<usize>() {
+                    Ok(length) => {
+                        self.mode = Mode::Body { length };
+                        // The prompt: no line end after it.
+                        self.write(b"\r\n> ").await;
+                    }
+                    Err(_) => self.reply(Vec::new(), "ERROR").await,
+                }
+            }
+            _ => self.reply(Vec::new(), "ERROR").await,
+        }
+    }
+
+    async fn cpin(&mut self, argument: &str) {
+        if argument == "?" {
+            let state = if self.pin_needed { "SIM PIN" } else { "READY" };
+            return self.ok(vec![format!("+CPIN: {state}")]).await;
+        }
+        let given = argument.trim_start_matches('=').trim_matches('"');
+        if self.options.pin.as_deref() == Some(given) {
+            self.pin_needed = false;
+            self.ok(Vec::new()).await
+        } else {
+            self.reply(Vec::new(), "+CME ERROR: 16").await
+        }
+    }
+
+    async fn submit(&mut self, hex: &str, length: usize) {
+        self.note(&format!("<PDU {hex}>"));
+        if let Some(code) = self.fail_next.take() {
+            return self.reply(Vec::new(), &format!("+CMS ERROR: {code}")).await;
+        }
+        if self.smsc.is_empty() {
+            return self.reply(Vec::new(), "+CMS ERROR: 330").await;
+        }
+        if tpdu_length(hex) != length {
+            // The length given to AT+CMGS does not match the PDU: a bug in the sender.
+            return self.reply(Vec::new(), "+CMS ERROR: 304").await;
+        }
+        let submit = match pdu::decode(hex, SmscField::Present) {
+            Ok(Pdu::Submit(submit)) => submit,
+            _ => return self.reply(Vec::new(), "+CMS ERROR: 304").await,
+        };
+        let reference = self.next_reference;
+        self.next_reference = self.next_reference.wrapping_add(1);
+        let sent = SentSms {
+            to: submit.recipient.display(),
+            text: submit.text.clone(),
+            reference,
+            status_report: submit.status_report,
+            part: submit.concat.map(|c| (c.reference, c.total, c.sequence)),
+        };
+        if submit.status_report {
+            let stamp = now_timestamp();
+            if let Ok(report) = pdu::encode_status_report(reference, &sent.to, &stamp, &stamp, 0) {
+                self.reports.push((
+                    tokio::time::Instant::now() + self.options.report_delay,
+                    report,
+                ));
+            }
+        }
+        if let Ok(mut log) = self.shared.sent.lock() {
+            log.push(sent);
+        }
+        self.shared.changed.notify_waiters();
+        self.ok(vec![format!("+CMGS: {reference}")]).await;
+    }
+}
+
+/// Octets of the TPDU in a PDU that starts with the SMSC field (what AT+CMGS and +CMGR count).
+fn tpdu_length(hex: &str) -> usize {
+    let octets = hex.len() / 2;
+    let smsc = hex
+        .get(..2)
+        .and_then(|first| u8::from_str_radix(first, 16).ok())
+        .unwrap_or(0) as usize;
+    octets.saturating_sub(smsc + 1)
+}
+
+fn now_timestamp() -> Timestamp {
+    let now = chrono::Utc::now();
+    Timestamp {
+        year: now.year().clamp(2000, 2099) as u16,
+        month: now.month() as u8,
+        day: now.day() as u8,
+        hour: now.hour() as u8,
+        minute: now.minute() as u8,
+        second: now.second() as u8,
+        zone_quarter_hours: 0,
+    }
+}

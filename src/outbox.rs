@@ -1,0 +1,230 @@
+//! The outbox worker: one per modem, it takes queued SMS rows oldest first, hands each to the modem,
+//! and records the outcome. The row is written before the modem is asked, and marked after.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::codec::pdu::{self, SubmitOptions};
+use crate::domain::MessageId;
+use crate::modem::ModemHandle;
+use crate::store::{OutboundRow, Store};
+
+/// A queued SMS is looked for at least this often, even with no wake-up: a row queued by another
+/// process (`textback sms send`) or left by a retry is picked up within this time.
+const POLL: Duration = Duration::from_secs(5);
+/// Tries before a transient failure becomes a recorded failure.
+pub const MAX_ATTEMPTS: u32 = 6;
+/// SMS validity asked of the network: a text about a missed call is useless after a day.
+const VALIDITY_MINUTES: u32 = 24 * 60;
+
+/// Wakes an outbox worker when a row is queued for its modem.
+#[derive(Clone, Default)]
+pub struct Wake(Arc<Notify>);
+
+impl Wake {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Runs one modem's outbox until `token` is cancelled.
+pub async fn run(
+    store: Store,
+    modem: ModemHandle,
+    status_reports: bool,
+    wake: Wake,
+    token: CancellationToken,
+) {
+    let span = info_span!("outbox", modem = %modem.id());
+    async move {
+        loop {
+            if token.is_cancelled() {
+                return;
+            }
+            let next = match take_next(&store, &modem).await {
+                Ok(next) => next,
+                Err(err) => {
+                    warn!(error = %err, "reading the outbox");
+                    None
+                }
+            };
+            let Some(row) = next else {
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = wake.0.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+                continue;
+            };
+            if let Some(delay) = send(&store, &modem, status_reports, row).await {
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn take_next(
+    store: &Store,
+    modem: &ModemHandle,
+) -> Result<Option<OutboundRow>, crate::store::Error> {
+    let modem_id = modem.id().clone();
+    store
+        .run(move |tx| {
+            let row = tx.next_outbound(&modem_id)?;
+            if let Some(row) = &row {
+                let now = now_ms();
+                tx.mark_sending(row.id, now)?;
+                tx.journal(
+                    None,
+                    row.conversation,
+                    "sending",
+                    &format!(
+                        "SMS {} handed to modem {} (attempt {})",
+                        row.id,
+                        modem_id,
+                        row.attempts + 1
+                    ),
+                    now,
+                )?;
+            }
+            Ok(row)
+        })
+        .await
+}
+
+/// Sends one row; returns how long to wait before the next when the modem needs a rest.
+async fn send(
+    store: &Store,
+    modem: &ModemHandle,
+    status_reports: bool,
+    row: OutboundRow,
+) -> Option<Duration> {
+    let id = row.id;
+    let options = SubmitOptions {
+        validity_minutes: Some(VALIDITY_MINUTES),
+        status_report: status_reports,
+        // The message id picks the concatenation reference, so parts of different messages to one
+        // phone do not mix.
+        concat_reference: (id.0 & 0xff) as u16,
+        wide_reference: false,
+    };
+    let pdus = match pdu::encode_submit(row.to.as_str(), &row.body, &options) {
+        Ok(pdus) => pdus,
+        Err(err) => {
+            record(
+                store,
+                id,
+                row.conversation,
+                Outcome::Failed(format!("cannot encode: {err}")),
+            )
+            .await;
+            return None;
+        }
+    };
+    let attempt = row.attempts + 1;
+    match modem.send_sms(pdus).await {
+        Ok(references) => {
+            info!(message = %id, ?references, "SMS sent");
+            record(store, id, row.conversation, Outcome::Sent(references)).await;
+            None
+        }
+        Err(err) if err.is_transient() && attempt < MAX_ATTEMPTS => {
+            let delay = Duration::from_secs(2u64.pow(attempt.min(6)));
+            warn!(message = %id, error = %err, attempt, retry_in = ?delay, "SMS not sent; will retry");
+            record(
+                store,
+                id,
+                row.conversation,
+                Outcome::Retry(err.to_string(), delay),
+            )
+            .await;
+            Some(delay)
+        }
+        Err(err) => {
+            warn!(message = %id, error = %err, attempt, "SMS failed");
+            record(
+                store,
+                id,
+                row.conversation,
+                Outcome::Failed(err.to_string()),
+            )
+            .await;
+            None
+        }
+    }
+}
+
+enum Outcome {
+    Sent(Vec<u8>),
+    Retry(String, Duration),
+    Failed(String),
+}
+
+async fn record(
+    store: &Store,
+    id: MessageId,
+    conversation: Option<crate::domain::ConversationId>,
+    outcome: Outcome,
+) {
+    let result = store
+        .run(move |tx| {
+            let now = now_ms();
+            match outcome {
+                Outcome::Sent(references) => {
+                    tx.mark_sent(id, &references, now)?;
+                    let references: Vec<String> = references.iter().map(u8::to_string).collect();
+                    tx.journal(
+                        None,
+                        conversation,
+                        "sent",
+                        &format!(
+                            "SMS {id} accepted by the network (reference {})",
+                            references.join(", ")
+                        ),
+                        now,
+                    )
+                }
+                Outcome::Retry(error, delay) => {
+                    tx.mark_retry(id, &error, now)?;
+                    tx.journal(
+                        None,
+                        conversation,
+                        "retry",
+                        &format!(
+                            "SMS {id} not sent: {error}; trying again in {}s",
+                            delay.as_secs()
+                        ),
+                        now,
+                    )
+                }
+                Outcome::Failed(error) => {
+                    tx.mark_failed(id, &error, now)?;
+                    tx.journal(
+                        None,
+                        conversation,
+                        "failed",
+                        &format!("SMS {id} failed: {error}"),
+                        now,
+                    )
+                }
+            }
+        })
+        .await;
+    if let Err(err) = result {
+        warn!(message = %id, error = %err, "recording an SMS outcome");
+    }
+}
+
+/// Milliseconds since the Unix epoch, the store's time unit.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

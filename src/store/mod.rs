@@ -1,0 +1,254 @@
+//! The store: one SQLite file, the single source of truth. Only this module contains SQL.
+//!
+//! One writer thread owns the read-write connection ([`Store`]); every change runs there inside a
+//! transaction, so a step is either wholly on disk or not at all. Readers (CLI, doctor, dashboard)
+//! open their own connection ([`open_read_only`]); WAL mode lets them read while the writer writes.
+
+mod tx;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+pub use tx::*;
+
+/// Migrations in order; the database's `PRAGMA user_version` is how many have been applied.
+/// Append only: an applied migration is never edited.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("migrations/0001_init.sql"))];
+
+/// The schema version this build expects.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How many store jobs may wait for the writer. The daemon's event loop waits on each job, so the
+/// queue only fills when several tasks (outbox workers, event loop) write at once.
+const QUEUE: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open database {}: {source}. Check that the directory exists and user textback can write to it (systemd's StateDirectory=textback creates /var/lib/textback)", path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database {} has schema version {found}, newer than this textback ({expected}). Install the newer textback again, or restore a backup", path.display())]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        expected: i64,
+    },
+    #[error("applying migration {name}: {source}")]
+    Migrate {
+        name: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database holds a value it cannot read back: {what}")]
+    BadValue { what: String },
+    #[error("the store's writer thread has stopped")]
+    Closed,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The handle to the writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// Waits for the writer thread to finish once every [`Store`] handle is dropped.
+pub struct StoreCloser {
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl StoreCloser {
+    /// Blocks until the writer has drained its queue and closed the database.
+    pub fn wait(self) {
+        if self.writer.join().is_err() {
+            tracing::error!("the store writer thread panicked");
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, applies migrations, and starts the writer thread.
+    pub fn open(path: &Path) -> Result<(Store, StoreCloser), Error> {
+        let mut connection = open_read_write(path)?;
+        migrate(&mut connection, path)?;
+        let (jobs, mut receiver) = mpsc::channel::<Job>(QUEUE);
+        let writer = std::thread::Builder::new()
+            .name("store-writer".to_string())
+            .spawn(move || {
+                while let Some(job) = receiver.blocking_recv() {
+                    job(&mut connection);
+                }
+                if let Err((_, err)) = connection.close() {
+                    tracing::error!(error = %err, "closing the database");
+                }
+            })
+            .map_err(|err| Error::Open {
+                path: path.to_path_buf(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(err)),
+            })?;
+        Ok((Store { jobs }, StoreCloser { writer }))
+    }
+
+    /// Runs `f` in one transaction on the writer thread and commits it if `f` returns `Ok`.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, Error> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |connection: &mut Connection| {
+            let result = (|| {
+                let transaction = connection.transaction()?;
+                let value = f(&Tx::new(&transaction))?;
+                transaction.commit()?;
+                Ok(value)
+            })();
+            let _ = reply.send(result);
+        });
+        self.jobs.send(job).await.map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+}
+
+fn open_read_write(path: &Path) -> Result<Connection, Error> {
+    let open_error = |source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let connection = Connection::open(path).map_err(open_error)?;
+    // WAL lets readers work beside the writer; synchronous=FULL makes each commit durable across
+    // a power cut (NORMAL could lose the last commits, and a lost outbox row is a lost text).
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .map_err(open_error)?;
+    connection
+        .pragma_update(None, "synchronous", "FULL")
+        .map_err(open_error)?;
+    connection
+        .pragma_update(None, "foreign_keys", "ON")
+        .map_err(open_error)?;
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(open_error)?;
+    Ok(connection)
+}
+
+/// Opens the database for reading only, for the CLI, `doctor` and the dashboard.
+pub fn open_read_only(path: &Path) -> Result<Connection, Error> {
+    let open_error = |source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_error)?;
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(open_error)?;
+    Ok(connection)
+}
+
+/// The schema version of an open database.
+pub fn schema_version(connection: &Connection) -> Result<i64, Error> {
+    Ok(connection.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+/// SQLite's own consistency check: "ok", or what is wrong.
+pub fn quick_check(connection: &Connection) -> Result<String, Error> {
+    Ok(connection.query_row("PRAGMA quick_check", [], |row| row.get(0))?)
+}
+
+fn migrate(connection: &mut Connection, path: &Path) -> Result<(), Error> {
+    let found = schema_version(connection)?;
+    if found > SCHEMA_VERSION {
+        return Err(Error::TooNew {
+            path: path.to_path_buf(),
+            found,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    for (version, (name, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let transaction = connection
+            .transaction()
+            .map_err(|source| Error::Migrate { name, source })?;
+        transaction
+            .execute_batch(sql)
+            .map_err(|source| Error::Migrate { name, source })?;
+        transaction
+            .pragma_update(None, "user_version", version as i64 + 1)
+            .map_err(|source| Error::Migrate { name, source })?;
+        transaction
+            .commit()
+            .map_err(|source| Error::Migrate { name, source })?;
+        tracing::info!(migration = name, "applied database migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_migrates_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (store, closer) = Store::open(&path).unwrap();
+        let n: i64 = store.run(|tx| Ok(tx.count_rows("calls")?)).await.unwrap();
+        assert_eq!(n, 0);
+        drop(store);
+        closer.wait();
+        let connection = open_read_only(&path).unwrap();
+        assert_eq!(schema_version(&connection).unwrap(), SCHEMA_VERSION);
+        let mode: String = connection
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        // Reopening applies nothing new.
+        let (_store, _closer) = Store::open(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _closer) = Store::open(&dir.path().join("t.db")).unwrap();
+        let result: Result<(), Error> = store
+            .run(|tx| {
+                tx.set_opt_out(
+                    &crate::domain::E164::parse("07700900123").unwrap(),
+                    "sms",
+                    1,
+                )?;
+                Err(Error::BadValue {
+                    what: "test".to_string(),
+                })
+            })
+            .await;
+        assert!(result.is_err());
+        let n = store.run(|tx| tx.count_rows("opt_outs")).await.unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let connection = Connection::open(&path).unwrap();
+            connection.pragma_update(None, "user_version", 99).unwrap();
+        }
+        match Store::open(&path) {
+            Err(Error::TooNew { found: 99, .. }) => {}
+            Err(other) => panic!("unexpected {other}"),
+            Ok(_) => panic!("opened a newer schema"),
+        }
+    }
+}

@@ -1,0 +1,748 @@
+//! Typed reads and writes inside one transaction. Every SQL statement of the program is here or in
+//! the migrations.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::Error;
+use crate::domain::{
+    CallId, CallRowId, ConversationId, E164, LeadId, MessageId, ModemId, ProfileId,
+};
+
+/// One transaction on the writer's connection, or a read-only connection.
+pub struct Tx<'a> {
+    connection: &'a Connection,
+}
+
+impl<'a> Tx<'a> {
+    pub(super) fn new(transaction: &'a Transaction<'a>) -> Self {
+        Self {
+            connection: transaction,
+        }
+    }
+
+    /// Reads through a read-only connection (CLI, doctor).
+    pub fn reader(connection: &'a Connection) -> Self {
+        Self { connection }
+    }
+}
+
+/// Where a call came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallSource {
+    Modem,
+    Sip,
+}
+
+impl CallSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            CallSource::Modem => "modem",
+            CallSource::Sip => "sip",
+        }
+    }
+}
+
+/// A missed call to record.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub key: CallId,
+    pub source: CallSource,
+    pub caller: Option<E164>,
+    pub caller_raw: String,
+    pub called: Option<E164>,
+    pub profile: ProfileId,
+    pub modem: Option<ModemId>,
+    pub at_ms: i64,
+    /// `None`: texted. `Some((code, words))`: not texted, and why.
+    pub skipped: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationState {
+    Open,
+    Completed,
+    OptedOut,
+}
+
+impl ConversationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationState::Open => "open",
+            ConversationState::Completed => "completed",
+            ConversationState::OptedOut => "opted_out",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, Error> {
+        Ok(match value {
+            "open" => ConversationState::Open,
+            "completed" => ConversationState::Completed,
+            "opted_out" => ConversationState::OptedOut,
+            other => return Err(bad(format!("conversation state {other:?}"))),
+        })
+    }
+}
+
+/// Answers in the order they were given: (question id, answer).
+pub type Answers = Vec<(String, String)>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRow {
+    pub id: ConversationId,
+    pub profile: ProfileId,
+    pub caller: E164,
+    pub modem: ModemId,
+    pub state: ConversationState,
+    pub next_question: usize,
+    pub answers: Answers,
+    pub started_ms: i64,
+}
+
+/// An SMS waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRow {
+    pub id: MessageId,
+    pub conversation: Option<ConversationId>,
+    pub to: E164,
+    pub modem: ModemId,
+    pub body: String,
+    pub attempts: u32,
+}
+
+/// An SMS that came in, to store once.
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    pub conversation: Option<ConversationId>,
+    /// The sender as the SMS gave it: E.164 for phones, a name for alphanumeric senders.
+    pub from: String,
+    pub modem: ModemId,
+    pub body: String,
+    /// Same sender, service-centre time and text: the same SMS delivered again.
+    pub dedup_key: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRow {
+    pub id: i64,
+    pub at_ms: i64,
+    pub call_id: Option<i64>,
+    pub conversation_id: Option<i64>,
+    pub step: String,
+    pub detail: String,
+}
+
+/// A message of a conversation, for transcripts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRow {
+    pub id: MessageId,
+    pub direction: String,
+    pub peer: String,
+    pub body: String,
+    pub state: String,
+    pub error: Option<String>,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadRow {
+    pub id: LeadId,
+    pub conversation: ConversationId,
+    pub profile: String,
+    pub caller: String,
+    pub answers: Answers,
+    pub complete: bool,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRow {
+    pub id: CallRowId,
+    pub key: String,
+    pub source: String,
+    pub caller: Option<String>,
+    pub caller_raw: String,
+    pub profile: String,
+    pub at_ms: i64,
+    pub decision: String,
+    pub reason: Option<String>,
+    pub conversation: Option<ConversationId>,
+}
+
+fn bad(what: String) -> Error {
+    Error::BadValue { what }
+}
+
+fn number(value: String) -> Result<E164, Error> {
+    E164::parse(&value).map_err(|_| bad(format!("phone number {value:?}")))
+}
+
+fn answers_from_json(value: &str) -> Result<Answers, Error> {
+    serde_json::from_str(value).map_err(|err| bad(format!("answers {value:?}: {err}")))
+}
+
+fn answers_to_json(answers: &Answers) -> String {
+    // Serialising a Vec of string pairs cannot fail.
+    serde_json::to_string(answers).unwrap_or_else(|_| "[]".to_string())
+}
+
+impl Tx<'_> {
+    /// Rows in a table, for tests and `doctor`. `table` is one of ours, never user input.
+    pub fn count_rows(&self, table: &str) -> Result<i64, Error> {
+        Ok(self
+            .connection
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })?)
+    }
+
+    // --- calls -------------------------------------------------------------------------------
+
+    /// Records a call; `None` when a call with the same key is already recorded (a repeated
+    /// report of the same call).
+    pub fn insert_call(&self, call: &NewCall) -> Result<Option<CallRowId>, Error> {
+        let (decision, code, words) = match &call.skipped {
+            None => ("text", None, None),
+            Some((code, words)) => ("skip", Some(code.as_str()), Some(words.as_str())),
+        };
+        let inserted = self.connection.execute(
+            "INSERT OR IGNORE INTO calls (call_key, source, caller, caller_raw, called, profile, modem, at_ms, decision, reason_code, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                call.key.as_str(),
+                call.source.as_str(),
+                call.caller.as_ref().map(E164::as_str),
+                call.caller_raw,
+                call.called.as_ref().map(E164::as_str),
+                call.profile.as_str(),
+                call.modem.as_ref().map(ModemId::as_str),
+                call.at_ms,
+                decision,
+                code,
+                words
+            ],
+        )?;
+        Ok((inserted == 1).then(|| CallRowId(self.connection.last_insert_rowid())))
+    }
+
+    pub fn set_call_conversation(
+        &self,
+        call: CallRowId,
+        conversation: ConversationId,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE calls SET conversation_id = ?2 WHERE id = ?1",
+            params![call.0, conversation.0],
+        )?;
+        Ok(())
+    }
+
+    pub fn recent_calls(&self, limit: u32) -> Result<Vec<CallRow>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, call_key, source, caller, caller_raw, profile, at_ms, decision, reason, conversation_id
+             FROM calls ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = statement.query_map([limit], |row| {
+            Ok(CallRow {
+                id: CallRowId(row.get(0)?),
+                key: row.get(1)?,
+                source: row.get(2)?,
+                caller: row.get(3)?,
+                caller_raw: row.get(4)?,
+                profile: row.get(5)?,
+                at_ms: row.get(6)?,
+                decision: row.get(7)?,
+                reason: row.get(8)?,
+                conversation: row.get::<_, Option<i64>>(9)?.map(ConversationId),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // --- opt-outs ------------------------------------------------------------------------------
+
+    pub fn is_opted_out(&self, number: &E164) -> Result<bool, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT 1 FROM opt_outs WHERE number = ?1",
+                [number.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    pub fn set_opt_out(&self, number: &E164, source: &str, at_ms: i64) -> Result<(), Error> {
+        self.connection.execute(
+            "INSERT OR IGNORE INTO opt_outs (number, at_ms, source) VALUES (?1, ?2, ?3)",
+            params![number.as_str(), at_ms, source],
+        )?;
+        Ok(())
+    }
+
+    pub fn clear_opt_out(&self, number: &E164) -> Result<bool, Error> {
+        Ok(self
+            .connection
+            .execute("DELETE FROM opt_outs WHERE number = ?1", [number.as_str()])?
+            == 1)
+    }
+
+    // --- conversations -------------------------------------------------------------------------
+
+    fn conversation_from_row(
+        row: &Row<'_>,
+    ) -> rusqlite::Result<(i64, String, String, String, String, i64, String, i64)> {
+        Ok((
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+            row.get(5)?,
+            row.get(6)?,
+            row.get(7)?,
+        ))
+    }
+
+    fn conversation_query(
+        &self,
+        sql: &str,
+        param: &dyn rusqlite::ToSql,
+    ) -> Result<Option<ConversationRow>, Error> {
+        let found = self
+            .connection
+            .query_row(sql, [param], Self::conversation_from_row)
+            .optional()?;
+        let Some((id, profile, caller, modem, state, next_question, answers, started_ms)) = found
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ConversationRow {
+            id: ConversationId(id),
+            profile: ProfileId::parse(&profile)
+                .map_err(|_| bad(format!("profile id {profile:?}")))?,
+            caller: number(caller)?,
+            modem: ModemId::parse(&modem).map_err(|_| bad(format!("modem id {modem:?}")))?,
+            state: ConversationState::parse(&state)?,
+            next_question: usize::try_from(next_question).unwrap_or(0),
+            answers: answers_from_json(&answers)?,
+            started_ms,
+        }))
+    }
+
+    /// The caller's open conversation, if any (the newest, should there be several).
+    pub fn open_conversation(&self, caller: &E164) -> Result<Option<ConversationRow>, Error> {
+        self.conversation_query(
+            "SELECT id, profile, caller, modem, state, next_question, answers, started_ms
+             FROM conversations WHERE caller = ?1 AND state = 'open' ORDER BY id DESC LIMIT 1",
+            &caller.as_str(),
+        )
+    }
+
+    /// The caller's newest conversation in any state.
+    pub fn latest_conversation(&self, caller: &E164) -> Result<Option<ConversationRow>, Error> {
+        self.conversation_query(
+            "SELECT id, profile, caller, modem, state, next_question, answers, started_ms
+             FROM conversations WHERE caller = ?1 ORDER BY id DESC LIMIT 1",
+            &caller.as_str(),
+        )
+    }
+
+    pub fn conversation(&self, id: ConversationId) -> Result<Option<ConversationRow>, Error> {
+        self.conversation_query(
+            "SELECT id, profile, caller, modem, state, next_question, answers, started_ms
+             FROM conversations WHERE id = ?1",
+            &id.0,
+        )
+    }
+
+    pub fn insert_conversation(
+        &self,
+        profile: &ProfileId,
+        caller: &E164,
+        modem: &ModemId,
+        at_ms: i64,
+    ) -> Result<ConversationId, Error> {
+        self.connection.execute(
+            "INSERT INTO conversations (profile, caller, modem, state, started_ms, updated_ms) VALUES (?1, ?2, ?3, 'open', ?4, ?4)",
+            params![profile.as_str(), caller.as_str(), modem.as_str(), at_ms],
+        )?;
+        Ok(ConversationId(self.connection.last_insert_rowid()))
+    }
+
+    pub fn update_conversation(
+        &self,
+        id: ConversationId,
+        state: ConversationState,
+        next_question: usize,
+        answers: &Answers,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE conversations SET state = ?2, next_question = ?3, answers = ?4, updated_ms = ?5 WHERE id = ?1",
+            params![id.0, state.as_str(), next_question as i64, answers_to_json(answers), at_ms],
+        )?;
+        Ok(())
+    }
+
+    // --- messages ------------------------------------------------------------------------------
+
+    /// Puts an SMS in the outbox. The row exists before any modem is asked to send it.
+    pub fn queue_sms(
+        &self,
+        conversation: Option<ConversationId>,
+        to: &E164,
+        modem: &ModemId,
+        body: &str,
+        parts: usize,
+        at_ms: i64,
+    ) -> Result<MessageId, Error> {
+        self.connection.execute(
+            "INSERT INTO messages (conversation_id, direction, peer, modem, body, state, parts, created_ms, updated_ms)
+             VALUES (?1, 'out', ?2, ?3, ?4, 'queued', ?5, ?6, ?6)",
+            params![conversation.map(|c| c.0), to.as_str(), modem.as_str(), body, parts as i64, at_ms],
+        )?;
+        Ok(MessageId(self.connection.last_insert_rowid()))
+    }
+
+    /// The oldest SMS waiting for `modem`.
+    pub fn next_outbound(&self, modem: &ModemId) -> Result<Option<OutboundRow>, Error> {
+        let found = self
+            .connection
+            .query_row(
+                "SELECT id, conversation_id, peer, body, attempts FROM messages
+                 WHERE direction = 'out' AND state = 'queued' AND modem = ?1 ORDER BY id LIMIT 1",
+                [modem.as_str()],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, Option<i64>>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, i64>(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, conversation, peer, body, attempts)) = found else {
+            return Ok(None);
+        };
+        Ok(Some(OutboundRow {
+            id: MessageId(id),
+            conversation: conversation.map(ConversationId),
+            to: number(peer)?,
+            modem: modem.clone(),
+            body,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        }))
+    }
+
+    /// Marks an SMS as being handed to the modem, counting the attempt.
+    pub fn mark_sending(&self, id: MessageId, at_ms: i64) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_ms = ?2 WHERE id = ?1",
+            params![id.0, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Marks an SMS as accepted by the network, with the reference of each part.
+    pub fn mark_sent(&self, id: MessageId, references: &[u8], at_ms: i64) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE messages SET state = 'sent', error = NULL, parts = ?2, updated_ms = ?3 WHERE id = ?1",
+            params![id.0, references.len().max(1) as i64, at_ms],
+        )?;
+        for (part, reference) in references.iter().enumerate() {
+            self.connection.execute(
+                "INSERT OR REPLACE INTO message_parts (message_id, part, reference, status, updated_ms) VALUES (?1, ?2, ?3, 'sent', ?4)",
+                params![id.0, part as i64 + 1, *reference as i64, at_ms],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Puts an SMS back in the queue after a failed attempt that may succeed later.
+    pub fn mark_retry(&self, id: MessageId, error: &str, at_ms: i64) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE messages SET state = 'queued', error = ?2, updated_ms = ?3 WHERE id = ?1",
+            params![id.0, error, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Records that an SMS will not be sent, and why.
+    pub fn mark_failed(&self, id: MessageId, error: &str, at_ms: i64) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE messages SET state = 'failed', error = ?2, updated_ms = ?3 WHERE id = ?1",
+            params![id.0, error, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// At start-up: SMS that were being handed to a modem when the daemon stopped go back to the
+    /// queue. Returns them, so that each can be logged.
+    pub fn requeue_interrupted(&self, at_ms: i64) -> Result<Vec<MessageId>, Error> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT id FROM messages WHERE direction = 'out' AND state = 'sending'")?;
+        let ids: Vec<MessageId> = statement
+            .query_map([], |row| row.get(0).map(MessageId))?
+            .collect::<Result<_, _>>()?;
+        self.connection.execute(
+            "UPDATE messages SET state = 'queued', updated_ms = ?1 WHERE direction = 'out' AND state = 'sending'",
+            [at_ms],
+        )?;
+        Ok(ids)
+    }
+
+    /// Stores an SMS that came in; `None` when the same SMS was stored before.
+    pub fn insert_inbound(&self, message: &NewInbound) -> Result<Option<MessageId>, Error> {
+        let inserted = self.connection.execute(
+            "INSERT OR IGNORE INTO messages (conversation_id, direction, peer, modem, body, state, dedup_key, created_ms, updated_ms)
+             VALUES (?1, 'in', ?2, ?3, ?4, 'received', ?5, ?6, ?6)",
+            params![
+                message.conversation.map(|c| c.0),
+                message.from,
+                message.modem.as_str(),
+                message.body,
+                message.dedup_key,
+                message.at_ms
+            ],
+        )?;
+        Ok((inserted == 1).then(|| MessageId(self.connection.last_insert_rowid())))
+    }
+
+    /// Applies a delivery report to the sent part it belongs to: the newest part with this
+    /// reference sent to `recipient` from `modem`. Returns the message, if one matched.
+    pub fn apply_delivery_report(
+        &self,
+        modem: &ModemId,
+        recipient: &E164,
+        reference: u8,
+        status: &str,
+        status_text: &str,
+        at_ms: i64,
+    ) -> Result<Option<(MessageId, Option<ConversationId>)>, Error> {
+        let found = self
+            .connection
+            .query_row(
+                "SELECT p.message_id, p.part, m.conversation_id, m.parts FROM message_parts p JOIN messages m ON m.id = p.message_id
+                 WHERE p.reference = ?1 AND m.peer = ?2 AND m.modem = ?3 AND m.direction = 'out'
+                 ORDER BY p.updated_ms DESC, p.message_id DESC LIMIT 1",
+                params![reference as i64, recipient.as_str(), modem.as_str()],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, Option<i64>>(2)?)),
+            )
+            .optional()?;
+        let Some((message, part, conversation)) = found else {
+            return Ok(None);
+        };
+        self.connection.execute(
+            "UPDATE message_parts SET status = ?3, status_text = ?4, updated_ms = ?5 WHERE message_id = ?1 AND part = ?2",
+            params![message, part, status, status_text, at_ms],
+        )?;
+        // The message is delivered when every part is; failed as soon as one part failed.
+        let (total, delivered, failed): (i64, i64, i64) = self.connection.query_row(
+            "SELECT count(*), sum(status = 'delivered'), sum(status = 'failed') FROM message_parts WHERE message_id = ?1",
+            [message],
+            |row| Ok((row.get(0)?, row.get::<_, Option<i64>>(1)?.unwrap_or(0), row.get::<_, Option<i64>>(2)?.unwrap_or(0))),
+        )?;
+        let new_state = if failed > 0 {
+            Some("failed")
+        } else if delivered == total {
+            Some("delivered")
+        } else {
+            None
+        };
+        if let Some(state) = new_state {
+            self.connection.execute(
+                "UPDATE messages SET state = ?2, error = CASE WHEN ?2 = 'failed' THEN ?3 ELSE error END, updated_ms = ?4 WHERE id = ?1",
+                params![message, state, status_text, at_ms],
+            )?;
+        }
+        Ok(Some((MessageId(message), conversation.map(ConversationId))))
+    }
+
+    pub fn conversation_messages(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Vec<MessageRow>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, direction, peer, body, state, error, created_ms FROM messages WHERE conversation_id = ?1 ORDER BY id",
+        )?;
+        let rows = statement.query_map([conversation.0], |row| {
+            Ok(MessageRow {
+                id: MessageId(row.get(0)?),
+                direction: row.get(1)?,
+                peer: row.get(2)?,
+                body: row.get(3)?,
+                state: row.get(4)?,
+                error: row.get(5)?,
+                created_ms: row.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Outbound messages by state, for tests and status.
+    pub fn count_outbound(&self, state: &str) -> Result<i64, Error> {
+        Ok(self.connection.query_row(
+            "SELECT count(*) FROM messages WHERE direction = 'out' AND state = ?1",
+            [state],
+            |row| row.get(0),
+        )?)
+    }
+
+    // --- leads ---------------------------------------------------------------------------------
+
+    pub fn insert_lead(
+        &self,
+        conversation: ConversationId,
+        profile: &ProfileId,
+        caller: &E164,
+        answers: &Answers,
+        complete: bool,
+        at_ms: i64,
+    ) -> Result<LeadId, Error> {
+        self.connection.execute(
+            "INSERT INTO leads (conversation_id, profile, caller, answers, complete, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![conversation.0, profile.as_str(), caller.as_str(), answers_to_json(answers), complete, at_ms],
+        )?;
+        Ok(LeadId(self.connection.last_insert_rowid()))
+    }
+
+    /// Records the intent to tell one recipient of a lead on one channel.
+    pub fn insert_delivery(
+        &self,
+        lead: LeadId,
+        recipient: &str,
+        channel: &str,
+        target: &str,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "INSERT OR IGNORE INTO lead_deliveries (lead_id, recipient, channel, target, state, next_attempt_ms) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+            params![lead.0, recipient, channel, target, at_ms],
+        )?;
+        Ok(())
+    }
+
+    pub fn leads(&self, limit: u32) -> Result<Vec<LeadRow>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, conversation_id, profile, caller, answers, complete, created_ms FROM leads ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = statement.query_map([limit], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, bool>(5)?,
+                row.get::<_, i64>(6)?,
+            ))
+        })?;
+        let mut leads = Vec::new();
+        for row in rows {
+            let (id, conversation, profile, caller, answers, complete, created_ms) = row?;
+            leads.push(LeadRow {
+                id: LeadId(id),
+                conversation: ConversationId(conversation),
+                profile,
+                caller,
+                answers: answers_from_json(&answers)?,
+                complete,
+                created_ms,
+            });
+        }
+        Ok(leads)
+    }
+
+    // --- multipart fragments -----------------------------------------------------------------
+
+    /// Keeps one part of a multipart SMS (a repeated part is ignored), and returns every part of
+    /// that message held so far, in order.
+    pub fn add_fragment(
+        &self,
+        modem: &ModemId,
+        sender: &str,
+        reference: u16,
+        total: u8,
+        sequence: u8,
+        body: &str,
+        at_ms: i64,
+    ) -> Result<Vec<(u8, String)>, Error> {
+        self.connection.execute(
+            "INSERT OR IGNORE INTO sms_fragments (modem, sender, reference, total, sequence, body, received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![modem.as_str(), sender, reference as i64, total as i64, sequence as i64, body, at_ms],
+        )?;
+        let mut statement = self.connection.prepare(
+            "SELECT sequence, body FROM sms_fragments WHERE modem = ?1 AND sender = ?2 AND reference = ?3 AND total = ?4 ORDER BY sequence",
+        )?;
+        let rows = statement.query_map(
+            params![modem.as_str(), sender, reference as i64, total as i64],
+            |row| Ok((row.get::<_, u8>(0)?, row.get::<_, String>(1)?)),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets the parts of a message once it is whole and stored.
+    pub fn remove_fragments(
+        &self,
+        modem: &ModemId,
+        sender: &str,
+        reference: u16,
+        total: u8,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "DELETE FROM sms_fragments WHERE modem = ?1 AND sender = ?2 AND reference = ?3 AND total = ?4",
+            params![modem.as_str(), sender, reference as i64, total as i64],
+        )?;
+        Ok(())
+    }
+
+    // --- journal -------------------------------------------------------------------------------
+
+    /// Notes one step of a call's way through the system.
+    pub fn journal(
+        &self,
+        call: Option<CallRowId>,
+        conversation: Option<ConversationId>,
+        step: &str,
+        detail: &str,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "INSERT INTO journal (at_ms, call_id, conversation_id, step, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![at_ms, call.map(|c| c.0), conversation.map(|c| c.0), step, detail],
+        )?;
+        Ok(())
+    }
+
+    /// Journal entries after `after_id`, oldest first.
+    pub fn journal_since(&self, after_id: i64) -> Result<Vec<JournalRow>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, at_ms, call_id, conversation_id, step, detail FROM journal WHERE id > ?1 ORDER BY id LIMIT 500",
+        )?;
+        let rows = statement.query_map([after_id], |row| {
+            Ok(JournalRow {
+                id: row.get(0)?,
+                at_ms: row.get(1)?,
+                call_id: row.get(2)?,
+                conversation_id: row.get(3)?,
+                step: row.get(4)?,
+                detail: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The id of the newest journal entry (0 when empty).
+    pub fn journal_head(&self) -> Result<i64, Error> {
+        Ok(self
+            .connection
+            .query_row("SELECT coalesce(max(id), 0) FROM journal", [], |row| {
+                row.get(0)
+            })?)
+    }
+}

@@ -1,0 +1,367 @@
+//! The built `textback` binary, run as an installer would run it.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use tokio::io::AsyncBufReadExt;
+
+use common::{Harness, WAIT};
+
+fn textback(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(args)
+        .env_remove("TEXTBACK_CONFIG")
+        .output()
+        .expect("run textback")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const GOOD: &str = r#"
+[[modem]]
+id = "main"
+port = "/dev/null"
+
+[[profile]]
+id = "acme"
+name = "Acme Plumbing"
+numbers = ["020 7946 0018"]
+
+[[profile.recipient]]
+name = "Owner"
+email = "owner@acme.example"
+"#;
+
+/// Each bad config, the key path its error must name, and words the message must contain.
+const BAD: &[(&str, &str, &str, &str)] = &[
+    (
+        "unknown key",
+        "name = \"Acme Plumbing\"",
+        "nmae = \"Acme Plumbing\"",
+        "profile[0].nmae: unknown field `nmae`",
+    ),
+    (
+        "wrong type",
+        "port = \"/dev/null\"",
+        "port = \"/dev/null\"\nbaud = \"fast\"",
+        "modem[0].baud: invalid type: string \"fast\"",
+    ),
+    ("TOML syntax", "[[modem]]", "[[modem]\n", "TOML syntax"),
+    (
+        "bad phone number",
+        "\"020 7946 0018\"",
+        "\"020 7946 001\"",
+        "profile[0].numbers[0]: \"020 7946 001\"",
+    ),
+    (
+        "missing modem",
+        "numbers = [",
+        "modem = \"spare\"\nnumbers = [",
+        "profile[0].modem: no modem has id \"spare\"; the modems are: \"main\"",
+    ),
+    (
+        "duplicate numbers",
+        "numbers = [\"020 7946 0018\"]",
+        "numbers = [\"020 7946 0018\", \"+44 20 7946 0018\"]",
+        "profile[0].numbers[1]: +442079460018 is already listed at profile[0].numbers[0]",
+    ),
+    (
+        "unknown template field",
+        "numbers = [",
+        "first_message = \"Hi from {busines}\"\nnumbers = [",
+        "profile[0].first_message: unknown field {busines}; this message can use {business}, {time}, {day}, {question}",
+    ),
+    (
+        "bad SIM PIN",
+        "port = \"/dev/null\"",
+        "port = \"/dev/null\"\npin = \"12\"",
+        "modem[0].pin: a SIM PIN is 4 to 8 digits",
+    ),
+    (
+        "relative modem port",
+        "port = \"/dev/null\"",
+        "port = \"ttyUSB2\"",
+        "modem[0].port: \"ttyUSB2\" is not an absolute path",
+    ),
+    (
+        "recipient without channel",
+        "email = \"owner@acme.example\"",
+        "",
+        "profile[0].recipient[0]: has no channel",
+    ),
+    (
+        "bad email",
+        "owner@acme.example",
+        "owner-at-acme",
+        "profile[0].recipient[0].email: \"owner-at-acme\" is not an email address",
+    ),
+    (
+        "bad dashboard address",
+        "[[modem]]",
+        "[dashboard]\nlisten = \"localhost\"\n\n[[modem]]",
+        "dashboard.listen: \"localhost\" is not an address and port",
+    ),
+    (
+        "no modem",
+        "[[modem]]\nid = \"main\"\nport = \"/dev/null\"\n",
+        "",
+        "modem: no [[modem]]",
+    ),
+    (
+        "missing required key",
+        "name = \"Acme Plumbing\"\n",
+        "",
+        "profile[0]: missing field `name`",
+    ),
+];
+
+#[test]
+fn config_check_accepts_a_good_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("good.toml");
+    std::fs::write(&path, GOOD).unwrap();
+    let out = textback(&["config", "check", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ok (1 profile, 1 modem, 0 SIP accounts)"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn config_check_and_run_name_each_bad_config_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(BAD.len() >= 8);
+    for (kind, from, to, expected) in BAD {
+        assert!(
+            GOOD.contains(from),
+            "{kind}: the test's pattern {from:?} is not in the good config"
+        );
+        let bad = GOOD.replacen(from, to, 1);
+        let path = dir.path().join(format!("{}.toml", kind.replace(' ', "-")));
+        std::fs::write(&path, &bad).unwrap();
+        for args in [
+            vec!["config", "check", path.to_str().unwrap()],
+            vec!["run", "--config", path.to_str().unwrap()],
+        ] {
+            let out = textback(&args);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{kind} via {args:?}: {stderr}");
+            assert!(
+                stderr.contains(expected),
+                "{kind} via {args:?}: expected {expected:?} in:\n{stderr}"
+            );
+            assert!(
+                stderr.contains(&path.display().to_string()),
+                "{kind}: the file is named: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn config_check_reports_every_problem_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.toml");
+    let bad = GOOD
+        .replace("port = \"/dev/null\"", "port = \"/dev/null\"\npin = \"1\"")
+        .replace("\"020 7946 0018\"", "\"12345\"")
+        .replace("owner@acme.example", "nobody");
+    std::fs::write(&path, bad).unwrap();
+    let out = textback(&["config", "check", path.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("has 3 problems"), "{stderr}");
+    for key in [
+        "modem[0].pin",
+        "profile[0].numbers[0]",
+        "profile[0].recipient[0].email",
+    ] {
+        assert!(stderr.contains(key), "{key} in {stderr}");
+    }
+}
+
+#[test]
+fn the_shipped_configs_pass_config_check() {
+    for file in ["config/textback.example.toml", "config/demo.toml"] {
+        let out = textback(&["config", "check", file]);
+        assert!(
+            out.status.success(),
+            "{file}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn init_writes_a_config_that_passes_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("etc/textback.toml");
+    let p = path.to_str().unwrap();
+    let out = textback(&[
+        "init",
+        "--yes",
+        "--output",
+        p,
+        "--business",
+        "Acme Locks",
+        "--number",
+        "01632 960123",
+        "--question",
+        "Who am I speaking to?",
+        "--question",
+        "Are you locked out now?",
+        "--sms",
+        "07700 900456",
+        "--modem-port",
+        "/dev/ttyUSB2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let check = textback(&["config", "check", p]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains("name = \"Acme Locks\""), "{written}");
+    // It does not overwrite without --force.
+    let again = textback(&["init", "--yes", "--output", p, "--business", "X"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("--force"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+#[test]
+fn demo_runs_end_to_end_and_exits_0() {
+    let out = textback(&["demo"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for expected in [
+        "missed call from 07700 900123",
+        "Hi, it's Brightwater Plumbing",
+        "reply from 07700 900123: Dave Smith",
+        "What do you need help with?",
+        "lead 1 for Brightwater Plumbing (complete)",
+        "no text: the caller's number was withheld",
+        "not a UK mobile",
+        "postcode: SW11 4AB",
+        "Demo finished",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "demo output lacks {expected:?}:\n{stdout}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_a_modem_and_watch_follows_a_call() {
+    let harness = Harness::new();
+    let config_path = harness.dir.path().join("textback.toml");
+    std::fs::write(
+        &config_path,
+        common::config_text(harness.modem.path(), &harness.database()),
+    )
+    .unwrap();
+    let config = config_path.to_str().unwrap().to_string();
+
+    // Before the daemon ever ran: the modem answers, the database will be created.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["doctor", "--config", &config])
+        .output()
+        .await
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("ok       config"), "{stdout}");
+    assert!(
+        stdout.contains("will be created when textback first starts"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("modem main"), "{stdout}");
+    assert!(stdout.contains("huawei E3372"), "{stdout}");
+    assert!(stdout.contains("signal -77 dBm, operator EE"), "{stdout}");
+
+    // The go-live check: the daemon runs, the installer rings, doctor --watch follows the call.
+    let running = harness.start().await;
+    assert!(
+        harness
+            .wait_count("SELECT count(*) FROM sqlite_master", 1)
+            .await
+            > 0
+    );
+    let mut watch = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["doctor", "--config", &config, "--watch", "--timeout", "30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // doctor checks first (the modem is in use by the daemon), then says when to ring.
+    let mut lines = tokio::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut before = String::new();
+    loop {
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("doctor said when to ring");
+        before.push_str(&line);
+        before.push('\n');
+        if line.starts_with("Now ring") {
+            break;
+        }
+    }
+    assert!(before.contains("is in use"), "{before}");
+    harness.modem.call(Some(common::CALLER_NATIONAL), 2).await;
+    let mut after = String::new();
+    while let Some(line) = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        after.push_str(&line);
+        after.push('\n');
+    }
+    let status = watch.wait().await.unwrap();
+    running.stop().await.unwrap();
+    let stdout = format!("{before}{after}");
+    assert!(status.success(), "{stdout}");
+    for expected in [
+        "Now ring 01632 960123",
+        "missed call from 07700 900123",
+        "profile plumbing",
+        "text the caller",
+        "accepted by the network",
+        "All steps passed",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "doctor --watch lacks {expected:?}:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn doctor_fails_with_what_to_do_when_the_modem_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    let config = GOOD
+        .replace("/dev/null", "/dev/textback-no-such-modem")
+        .replace(
+            "[[modem]]",
+            &format!(
+                "[storage]\ndatabase = \"{}\"\n\n[[modem]]",
+                dir.path().join("t.db").display()
+            ),
+        );
+    std::fs::write(&path, config).unwrap();
+    let out = textback(&["doctor", "--config", path.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED   modem main"), "{stdout}");
+    assert!(stdout.contains("plug the dongle in"), "{stdout}");
+}

@@ -1,0 +1,138 @@
+//! Shared set-up for the daemon tests: a virtual modem on a real pseudo-terminal, a config that
+//! points at it, a database in a temporary directory, and helpers that read the database.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use textback::config::{self, Config};
+use textback::daemon::{self, RunOptions, Running};
+use textback::modem::virtual_modem::{Options, VirtualModem};
+use textback::store::{self, Tx};
+
+/// Generous: only reached when something is broken; waits end as soon as the event is seen.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub const CALLER: &str = "+447700900123";
+pub const CALLER_NATIONAL: &str = "07700900123";
+
+pub fn config_text(port: &Path, database: &Path) -> String {
+    format!(
+        r#"
+[storage]
+database = "{database}"
+
+[[modem]]
+id = "main"
+port = "{port}"
+
+[[profile]]
+id = "plumbing"
+name = "Brightwater Plumbing"
+numbers = ["+441632960123"]
+closing_message = "Thanks {{name}}, {{business}} will call you back."
+
+[[profile.question]]
+id = "name"
+ask = "Who am I speaking to?"
+
+[[profile.question]]
+id = "reason"
+ask = "What do you need help with?"
+
+[[profile.question]]
+id = "postcode"
+ask = "And the postcode of the job?"
+
+[[profile.recipient]]
+name = "Owner"
+email = "owner@brightwater.example"
+sms = "+447700900456"
+"#,
+        database = database.display(),
+        port = port.display()
+    )
+}
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub modem: VirtualModem,
+    pub config: Arc<Config>,
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        Self::with_options(Options::default())
+    }
+
+    pub fn with_options(options: Options) -> Harness {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let modem = VirtualModem::start(options).expect("virtual modem");
+        let text = config_text(modem.path(), &dir.path().join("textback.db"));
+        let config = config::parse(&text, Path::new("test.toml"))
+            .expect("test config")
+            .config;
+        Harness {
+            dir,
+            modem,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.config.storage.database.clone()
+    }
+
+    pub async fn start(&self) -> Running {
+        daemon::start(self.config.clone(), RunOptions::default())
+            .await
+            .expect("daemon starts")
+    }
+
+    /// Runs `f` on a fresh read-only connection.
+    pub fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> T) -> T {
+        let connection = store::open_read_only(&self.database()).expect("open database");
+        f(&Tx::reader(&connection))
+    }
+
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        let connection = store::open_read_only(&self.database()).expect("open database");
+        connection.query_row(sql, [], |row| row.get(0)).expect(sql)
+    }
+
+    pub fn query_strings(&self, sql: &str) -> Vec<String> {
+        let connection = store::open_read_only(&self.database()).expect("open database");
+        let mut statement = connection.prepare(sql).expect(sql);
+        statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .expect(sql)
+            .collect::<Result<_, _>>()
+            .expect(sql)
+    }
+
+    /// Waits until `sql` (a count) reaches at least `n`.
+    pub async fn wait_count(&self, sql: &str, n: i64) -> i64 {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let got = if self.database().exists() {
+                self.query_i64(sql)
+            } else {
+                0
+            };
+            if got >= n || tokio::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until a journal row with `step` exists `n` times.
+    pub async fn wait_journal(&self, step: &str, n: i64) -> i64 {
+        self.wait_count(
+            &format!("SELECT count(*) FROM journal WHERE step = '{step}'"),
+            n,
+        )
+        .await
+    }
+}

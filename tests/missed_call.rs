@@ -1,0 +1,315 @@
+//! The daemon in-process, driving a virtual modem over a real pseudo-terminal, with a real SQLite
+//! file: a missed call becomes one SMS, replies move the conversation on, and a lead comes out.
+
+mod common;
+
+use common::{CALLER, CALLER_NATIONAL, Harness, WAIT};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_call_produces_exactly_one_sms_submit_to_the_caller() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 3).await;
+
+    let sent = harness.modem.wait_sent(1, WAIT).await;
+    assert_eq!(sent.len(), 1, "one SMS-SUBMIT");
+    let first = &sent[0];
+    assert_eq!(first.to, CALLER);
+    assert!(
+        first
+            .text
+            .starts_with("Hi, it's Brightwater Plumbing. Sorry we missed your call at "),
+        "{}",
+        first.text
+    );
+    assert!(
+        first.text.contains("Who am I speaking to?"),
+        "{}",
+        first.text
+    );
+    assert!(first.status_report, "a delivery report is asked for");
+    assert_eq!(first.part, None, "the first text fits one SMS");
+
+    // The delivery report comes back and is matched to the row.
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE state = 'delivered'", 1)
+            .await,
+        1
+    );
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.modem.sent().len(),
+        1,
+        "still exactly one SMS after the call ended"
+    );
+
+    let calls = harness.read(|tx| tx.recent_calls(10).unwrap());
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].caller.as_deref(), Some(CALLER));
+    assert_eq!(calls[0].decision, "text");
+    assert_eq!(calls[0].source, "modem");
+    assert_eq!(
+        harness.query_i64(&format!(
+            "SELECT reference FROM message_parts WHERE message_id = 1 AND part = 1 AND reference = {}",
+            first.reference
+        )),
+        first.reference as i64
+    );
+    let steps = harness.query_strings("SELECT step FROM journal ORDER BY id");
+    for step in [
+        "call", "profile", "policy", "queued", "sending", "sent", "delivery",
+    ] {
+        assert!(
+            steps.iter().any(|s| s == step),
+            "journal lacks {step}: {steps:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_advance_the_conversation_to_a_lead() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+
+    harness.modem.receive_sms(CALLER, "Dave Smith").await;
+    let sent = harness.modem.wait_sent(2, WAIT).await;
+    assert_eq!(sent[1].text, "What do you need help with?");
+
+    // Emoji and a long reply: UCS-2 in, several parts in.
+    let long = format!("Boiler leaking 😬 {}", "water everywhere, ".repeat(20));
+    harness.modem.receive_sms(CALLER, &long).await;
+    let sent = harness.modem.wait_sent(3, WAIT).await;
+    assert_eq!(sent[2].text, "And the postcode of the job?");
+
+    harness.modem.receive_sms(CALLER, "SW11 4AB").await;
+    let sent = harness.modem.wait_sent(4, WAIT).await;
+    assert_eq!(
+        sent[3].text,
+        "Thanks Dave Smith, Brightwater Plumbing will call you back."
+    );
+    assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
+    running.stop().await.unwrap();
+
+    let leads = harness.read(|tx| tx.leads(10).unwrap());
+    assert_eq!(leads.len(), 1);
+    let lead = &leads[0];
+    assert!(lead.complete);
+    assert_eq!(lead.caller, CALLER);
+    let answers: Vec<(&str, &str)> = lead
+        .answers
+        .iter()
+        .map(|(q, a)| (q.as_str(), a.as_str()))
+        .collect();
+    assert_eq!(answers[0], ("name", "Dave Smith"));
+    assert_eq!(answers[1].0, "reason");
+    assert!(
+        answers[1]
+            .1
+            .starts_with("Boiler leaking 😬 water everywhere"),
+        "{}",
+        answers[1].1
+    );
+    assert_eq!(answers[2], ("postcode", "SW11 4AB"));
+    // One delivery row per recipient channel, waiting for the notifiers.
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM lead_deliveries WHERE state = 'pending'"),
+        2
+    );
+    // Every reply is stored once and deleted from the SIM after it was stored.
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM messages WHERE direction = 'in'"),
+        3
+    );
+    assert!(
+        harness
+            .modem
+            .commands()
+            .iter()
+            .any(|c| c.starts_with("AT+CMGD="))
+    );
+    assert_eq!(harness.modem.sent().len(), 4, "no text sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_conversation_continues_from_the_database() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    harness.modem.receive_sms(CALLER, "Sarah").await;
+    assert_eq!(harness.modem.wait_sent(2, WAIT).await.len(), 2);
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE state = 'delivered'", 2)
+            .await,
+        2
+    );
+    running.stop().await.unwrap();
+
+    // A second daemon on the same database and the same modem.
+    let running = harness.start().await;
+    harness.modem.receive_sms(CALLER, "No hot water").await;
+    let sent = harness.modem.wait_sent(3, WAIT).await;
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[2].text, "And the postcode of the job?");
+    harness.modem.receive_sms(CALLER, "SE1 7PB").await;
+    assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
+    running.stop().await.unwrap();
+
+    let sent = harness.modem.sent();
+    assert_eq!(
+        sent.len(),
+        4,
+        "nothing re-sent after the restart: {sent:#?}"
+    );
+    let lead = harness.read(|tx| tx.leads(1).unwrap()).remove(0);
+    let ids: Vec<&str> = lead.answers.iter().map(|(q, _)| q.as_str()).collect();
+    assert_eq!(ids, vec!["name", "reason", "postcode"]);
+    assert_eq!(lead.answers[0].1, "Sarah");
+    assert_eq!(harness.query_i64("SELECT count(*) FROM conversations"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withheld_and_landline_calls_get_no_sms_and_a_recorded_reason() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(None, 2).await;
+    harness.modem.call(Some("02079460018"), 2).await;
+    assert_eq!(harness.wait_count("SELECT count(*) FROM calls", 2).await, 2);
+    // A mobile call afterwards proves the modem was serving, and that the two above sent nothing.
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    running.stop().await.unwrap();
+
+    assert_eq!(harness.modem.sent().len(), 1);
+    assert_eq!(harness.modem.sent()[0].to, CALLER);
+    let reasons = harness.query_strings("SELECT decision || ' ' || coalesce(reason_code, '-') || ' ' || coalesce(caller, 'withheld') FROM calls ORDER BY id");
+    assert_eq!(
+        reasons,
+        vec![
+            "skip withheld withheld".to_string(),
+            "skip not_mobile +442079460018".to_string(),
+            format!("text - {CALLER}"),
+        ]
+    );
+    let words =
+        harness.query_strings("SELECT reason FROM calls WHERE decision = 'skip' ORDER BY id");
+    assert!(words[0].contains("withheld"), "{}", words[0]);
+    assert!(words[1].contains("not a UK mobile"), "{}", words[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_opts_out_with_one_confirmation_and_no_more_texts() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    harness.modem.receive_sms(CALLER, "Stop!").await;
+    let sent = harness.modem.wait_sent(2, WAIT).await;
+    assert!(
+        sent[1]
+            .text
+            .starts_with("You won't get any more texts from Brightwater Plumbing"),
+        "{}",
+        sent[1].text
+    );
+    assert_eq!(
+        harness.wait_count("SELECT count(*) FROM opt_outs", 1).await,
+        1
+    );
+    // Another call from the same number: recorded, not texted.
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.wait_count("SELECT count(*) FROM calls", 2).await, 2);
+    running.stop().await.unwrap();
+    assert_eq!(harness.modem.sent().len(), 2);
+    assert_eq!(
+        harness.query_strings("SELECT reason_code FROM calls WHERE decision = 'skip'"),
+        vec!["opted_out".to_string()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_send_error_is_retried_and_a_permanent_one_recorded() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.fail_next_send(500).await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    // The first attempt fails with +CMS ERROR: 500, the retry (after 2 s) goes through.
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM messages WHERE state IN ('sent', 'delivered')",
+                1
+            )
+            .await,
+        1
+    );
+    assert_eq!(
+        harness.query_i64("SELECT attempts FROM messages WHERE id = 1"),
+        2
+    );
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM journal WHERE step = 'retry'"),
+        1
+    );
+
+    harness.modem.fail_next_send(304).await;
+    harness.modem.receive_sms(CALLER, "Dave").await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE state = 'failed'", 1)
+            .await,
+        1
+    );
+    running.stop().await.unwrap();
+    let error = harness.query_strings("SELECT error FROM messages WHERE state = 'failed'");
+    assert!(error[0].contains("+CMS ERROR: 304"), "{}", error[0]);
+    assert_eq!(
+        harness.query_i64("SELECT attempts FROM messages WHERE state = 'failed'"),
+        1,
+        "a bad PDU is not retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_already_on_the_sim_are_read_at_start_stored_once_and_deleted() {
+    let harness = Harness::new();
+    // Delivered while textback is not running: it sits on the SIM.
+    harness
+        .modem
+        .receive_sms("+447700900777", "Are you open on Saturday?")
+        .await;
+    let running = harness.start().await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE direction = 'in'", 1)
+            .await,
+        1
+    );
+    assert!(
+        harness
+            .modem
+            .wait_command(|c| c.starts_with("AT+CMGD="), WAIT)
+            .await,
+        "deleted from the SIM once stored"
+    );
+    running.stop().await.unwrap();
+    let commands = harness.modem.commands();
+    let listed = commands
+        .iter()
+        .position(|c| c == "AT+CMGL=4")
+        .expect("listed at start");
+    let deleted = commands
+        .iter()
+        .position(|c| c.starts_with("AT+CMGD="))
+        .expect("deleted");
+    assert!(listed < deleted);
+    assert_eq!(
+        harness.query_strings("SELECT body FROM messages WHERE direction = 'in'"),
+        vec!["Are you open on Saturday?".to_string()]
+    );
+}
