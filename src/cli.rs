@@ -335,10 +335,19 @@ fn leads(path: &Path, limit: u32) -> anyhow::Result<()> {
 
 /// A store time as UK local time, for people.
 pub fn format_time(ms: i64) -> String {
+    format_london(ms, "%Y-%m-%d %H:%M:%S")
+}
+
+/// A store time as UK local time of day.
+pub fn format_clock(ms: i64) -> String {
+    format_london(ms, "%H:%M:%S")
+}
+
+fn format_london(ms: i64, format: &str) -> String {
     match chrono::DateTime::from_timestamp_millis(ms) {
         Some(time) => time
             .with_timezone(&chrono_tz::Europe::London)
-            .format("%Y-%m-%d %H:%M:%S")
+            .format(format)
             .to_string(),
         None => ms.to_string(),
     }

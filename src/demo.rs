@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::cli::format_time;
+use crate::cli::format_clock;
 use crate::config;
 use crate::daemon::{self, RunOptions};
 use crate::modem::virtual_modem::{self, Model, VirtualModem};
@@ -179,8 +179,12 @@ impl JournalTail {
         let mut steps = Vec::new();
         for row in rows {
             self.last = row.id;
-            let time = format_time(row.at_ms);
-            println!("  {} {:<9} {}", &time[11..], row.step, row.detail);
+            println!(
+                "  {} {:<9} {}",
+                format_clock(row.at_ms),
+                row.step,
+                row.detail
+            );
             steps.push(row.step);
         }
         Ok(steps)

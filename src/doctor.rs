@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::cli::format_time;
+use crate::cli::format_clock;
 use crate::config::{self, Config};
 use crate::modem::{self, ModemState};
 use crate::store::{self, Tx};
@@ -446,7 +446,7 @@ async fn watch_call(config: &Config, timeout: Duration) -> anyhow::Result<bool> 
             }
             println!(
                 "  {}  {:<9} {}",
-                &format_time(row.at_ms)[11..],
+                format_clock(row.at_ms),
                 row.step,
                 row.detail
             );

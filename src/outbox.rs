@@ -10,7 +10,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::codec::pdu::{self, SubmitOptions};
 use crate::domain::MessageId;
-use crate::modem::ModemHandle;
+use crate::modem::{ModemHandle, ModemState};
 use crate::store::{OutboundRow, Store};
 
 /// A queued SMS is looked for at least this often, even with no wake-up: a row queued by another
@@ -18,6 +18,8 @@ use crate::store::{OutboundRow, Store};
 const POLL: Duration = Duration::from_secs(5);
 /// Tries before a transient failure becomes a recorded failure.
 pub const MAX_ATTEMPTS: u32 = 6;
+/// How long to wait before trying again when the modem is away (unplugged, reconnecting).
+const MODEM_AWAY_WAIT: Duration = Duration::from_secs(2);
 /// SMS validity asked of the network: a text about a missed call is useless after a day.
 const VALIDITY_MINUTES: u32 = 24 * 60;
 
@@ -34,7 +36,7 @@ impl Wake {
 /// Runs one modem's outbox until `token` is cancelled.
 pub async fn run(
     store: Store,
-    modem: ModemHandle,
+    mut modem: ModemHandle,
     status_reports: bool,
     wake: Wake,
     token: CancellationToken,
@@ -44,6 +46,19 @@ pub async fn run(
         loop {
             if token.is_cancelled() {
                 return;
+            }
+            if !matches!(modem.state(), ModemState::Ready { .. }) {
+                // Rows wait in the queue until the modem is (back) in service.
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    changed = modem.state_changed() => {
+                        if changed.is_err() {
+                            token.cancelled().await;
+                            return;
+                        }
+                    }
+                }
+                continue;
             }
             let next = match take_next(&store, &modem).await {
                 Ok(next) => next,
@@ -137,6 +152,17 @@ async fn send(
             record(store, id, row.conversation, Outcome::Sent(references)).await;
             None
         }
+        Err(err @ (crate::modem::Error::NotReady { .. } | crate::modem::Error::Stopped)) => {
+            // The modem was away: nothing was tried, so no attempt is used up.
+            record(
+                store,
+                id,
+                row.conversation,
+                Outcome::Waiting(err.to_string()),
+            )
+            .await;
+            Some(MODEM_AWAY_WAIT)
+        }
         Err(err) if err.is_transient() && attempt < MAX_ATTEMPTS => {
             let delay = Duration::from_secs(2u64.pow(attempt.min(6)));
             warn!(message = %id, error = %err, attempt, retry_in = ?delay, "SMS not sent; will retry");
@@ -165,6 +191,7 @@ async fn send(
 
 enum Outcome {
     Sent(Vec<u8>),
+    Waiting(String),
     Retry(String, Duration),
     Failed(String),
 }
@@ -193,6 +220,7 @@ async fn record(
                         now,
                     )
                 }
+                Outcome::Waiting(reason) => tx.mark_waiting(id, &reason, now),
                 Outcome::Retry(error, delay) => {
                     tx.mark_retry(id, &error, now)?;
                     tx.journal(

@@ -48,6 +48,8 @@ pub enum Error {
     BadValue { what: String },
     #[error("the store's writer thread has stopped")]
     Closed,
+    #[error("a store job panicked (a bug); its changes were rolled back")]
+    Panicked,
 }
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -103,12 +105,15 @@ impl Store {
     {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |connection: &mut Connection| {
-            let result = (|| {
+            // A bug that panics inside a job must not take the writer thread down with it: the
+            // transaction is dropped (rolled back) and the caller gets an error.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let transaction = connection.transaction()?;
                 let value = f(&Tx::new(&transaction))?;
                 transaction.commit()?;
                 Ok(value)
-            })();
+            }))
+            .unwrap_or_else(|_| Err(Error::Panicked));
             let _ = reply.send(result);
         });
         self.jobs.send(job).await.map_err(|_| Error::Closed)?;

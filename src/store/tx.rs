@@ -471,6 +471,15 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Puts an SMS back in the queue without counting the attempt: the modem was not there to try.
+    pub fn mark_waiting(&self, id: MessageId, reason: &str, at_ms: i64) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE messages SET state = 'queued', attempts = max(attempts - 1, 0), error = ?2, updated_ms = ?3 WHERE id = ?1",
+            params![id.0, reason, at_ms],
+        )?;
+        Ok(())
+    }
+
     /// Records that an SMS will not be sent, and why.
     pub fn mark_failed(&self, id: MessageId, error: &str, at_ms: i64) -> Result<(), Error> {
         self.connection.execute(
