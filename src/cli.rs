@@ -71,6 +71,160 @@ enum Command {
     /// Leads.
     #[command(subcommand)]
     Leads(LeadsCommand),
+    /// Modems.
+    #[command(subcommand)]
+    Modem(ModemCommand),
+    /// How to divert the business's unanswered calls to the dongle's SIM.
+    DivertGuide {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The SIM's own number (default: asked of the first modem with AT+CNUM).
+        #[arg(long)]
+        number: Option<String>,
+        /// Ring this many seconds before diverting (5 to 30).
+        #[arg(long, default_value_t = 20)]
+        seconds: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModemCommand {
+    /// The USB serial ports present, their USB ids and interfaces, and which are known AT ports.
+    List {
+        /// One JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything the modem says about itself: model, IMEI, SIM, signal, network, SMSC.
+    Info {
+        #[command(flatten)]
+        modem: ModemArg,
+        /// One JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send one AT command and print the reply; with no command, a console (one command a line).
+    At {
+        #[command(flatten)]
+        modem: ModemArg,
+        /// The command, e.g. AT+CSQ.
+        command: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ModemArg {
+    /// The modem's AT port (default: the first modem of the config).
+    #[arg(long)]
+    port: Option<PathBuf>,
+    /// The config file, for the modem's port and PIN.
+    #[arg(long, short, env = "TEXTBACK_CONFIG", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+}
+
+impl ModemArg {
+    fn modem(&self) -> anyhow::Result<config::ModemConfig> {
+        if let Some(port) = &self.port {
+            return Ok(config::ModemConfig::for_port(port.clone()));
+        }
+        let config = load_config(&self.config)?;
+        config
+            .modems
+            .first()
+            .cloned()
+            .context("the config has no [[modem]]; name a port with --port")
+    }
+}
+
+/// How long the technician's modem commands wait for the modem to be set up.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn modem_info(modem: config::ModemConfig, json: bool) -> anyhow::Result<()> {
+    let info = runtime()?.block_on(async {
+        let probe = crate::modem::probe::Probe::open(modem.clone(), PROBE_TIMEOUT).await;
+        match probe {
+            Ok(probe) => {
+                let info = probe.info.clone();
+                probe.close().await;
+                Ok(info)
+            }
+            Err(reason) => Err(anyhow::anyhow!(
+                "modem on {}: {reason}",
+                modem.port.display()
+            )),
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+        return Ok(());
+    }
+    let or_none = |value: &str| {
+        if value.is_empty() {
+            "(none)".to_string()
+        } else {
+            value.to_string()
+        }
+    };
+    println!("port          {}", modem.port.display());
+    println!("model         {} {}", info.manufacturer, info.model);
+    println!("IMEI          {}", or_none(&info.imei));
+    println!("IMSI          {}", or_none(&info.imsi));
+    println!("ICCID         {}", or_none(&info.iccid));
+    println!("own number    {}", or_none(&info.own_number));
+    match (info.signal_dbm(), info.signal_bars()) {
+        (Some(dbm), Some(bars)) => println!("signal        {dbm} dBm ({bars}/5 bars)"),
+        _ => println!("signal        unknown (no network?)"),
+    }
+    println!("network       {}", info.registration_text());
+    println!("operator      {}", or_none(&info.operator));
+    println!("SMSC          {}", or_none(&info.smsc));
+    Ok(())
+}
+
+fn modem_at(modem: config::ModemConfig, command: Option<String>) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let mut probe = crate::modem::probe::Probe::open(modem.clone(), PROBE_TIMEOUT)
+            .await
+            .map_err(|reason| anyhow::anyhow!("modem on {}: {reason}", modem.port.display()))?;
+        let mut failed = false;
+        match command {
+            Some(command) => failed = !run_at(&probe, &command).await,
+            None => {
+                use tokio::io::AsyncBufReadExt;
+                eprintln!("AT console on {}: type commands, Ctrl-D to end. Unsolicited events show as they come.", modem.port.display());
+                let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+                loop {
+                    tokio::select! {
+                        line = lines.next_line() => match line {
+                            Ok(Some(line)) if line.trim().is_empty() => {}
+                            Ok(Some(line)) => { run_at(&probe, line.trim()).await; }
+                            _ => break,
+                        },
+                        Some(event) = probe.events.recv() => println!("(unsolicited) {event:?}"),
+                    }
+                }
+            }
+        }
+        probe.close().await;
+        Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    })
+}
+
+/// Runs one command and prints its reply; returns whether it ended in OK.
+async fn run_at(probe: &crate::modem::probe::Probe, command: &str) -> bool {
+    match probe.handle().command(command).await {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            println!("OK");
+            true
+        }
+        Err(err) => {
+            println!("{err}");
+            false
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +336,36 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Calls { config, limit } => {
             calls(&config.config, limit)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Modem(ModemCommand::Info { modem, json }) => {
+            modem_info(modem.modem()?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Modem(ModemCommand::At { modem, command }) => modem_at(modem.modem()?, command),
+        Command::Modem(ModemCommand::List { json }) => {
+            crate::guide::modem_list(Path::new("/sys"), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DivertGuide {
+            config,
+            number,
+            seconds,
+        } => {
+            let number = match number {
+                Some(number) => Some(crate::domain::E164::parse(&number)?),
+                None => {
+                    let config = load_config(&config.config)?;
+                    match runtime()?.block_on(crate::guide::own_number(&config)) {
+                        Ok(number) => number,
+                        Err(reason) => {
+                            eprintln!("warning: could not ask the modem for its number: {reason}");
+                            None
+                        }
+                    }
+                }
+            };
+            print!("{}", crate::guide::divert_guide(number.as_ref(), seconds));
             Ok(ExitCode::SUCCESS)
         }
         Command::Leads(LeadsCommand::List { config, limit }) => {

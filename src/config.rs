@@ -262,6 +262,23 @@ pub struct ModemConfig {
     pub status_reports: bool,
 }
 
+impl ModemConfig {
+    /// A modem given only by its port, for the technician's commands (`--port`).
+    pub fn for_port(port: PathBuf) -> ModemConfig {
+        ModemConfig {
+            // "cli" is a valid id: lower-case letters.
+            id: ModemId::parse("cli").unwrap_or_else(|_| unreachable!("\"cli\" is a valid id")),
+            port,
+            pin: None,
+            profile: None,
+            smsc: None,
+            baud: defaults::baud(),
+            hangup_after_rings: defaults::hangup_after_rings(),
+            status_reports: defaults::status_reports(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SipAccount {
     pub name: String,

@@ -6,12 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::cli::format_clock;
 use crate::config::{self, Config};
-use crate::modem::{self, ModemState};
+use crate::modem::probe::Probe;
 use crate::store::{self, Tx};
 
 /// How a check came out.
@@ -307,30 +305,14 @@ async fn check_modem(config: crate::config::ModemConfig) -> Check {
             ),
         );
     }
-    let token = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let (events, mut events_rx) = tokio::sync::mpsc::channel(64);
-    // Events (SMS already on the SIM) are only looked at, never deleted: the daemon does that.
-    tracker.spawn(async move { while events_rx.recv().await.is_some() {} });
-    let mut handle = modem::spawn(config.clone(), events, token.clone(), &tracker);
-    let deadline = tokio::time::Instant::now() + MODEM_TIMEOUT;
-    let outcome = loop {
-        match handle.state() {
-            ModemState::Ready { info } => break Ok(info),
-            ModemState::Lost { reason } => break Err(reason),
-            ModemState::Starting => {}
+    let outcome = match Probe::open(config.clone(), MODEM_TIMEOUT).await {
+        Ok(probe) => {
+            let info = probe.info.clone();
+            probe.close().await;
+            Ok(info)
         }
-        match tokio::time::timeout_at(deadline, handle.state_changed()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) | Err(_) => {
-                break Err(format!("no answer within {}s", MODEM_TIMEOUT.as_secs()));
-            }
-        }
+        Err(reason) => Err(reason),
     };
-    token.cancel();
-    drop(handle);
-    tracker.close();
-    tracker.wait().await;
     match outcome {
         Ok(info) => {
             let signal = match info.signal_dbm() {

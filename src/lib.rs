@@ -39,6 +39,7 @@ pub mod demo;
 pub mod doctor;
 pub mod domain;
 pub mod flow;
+pub mod guide;
 pub mod init;
 pub mod modem;
 pub mod outbox;

@@ -365,3 +365,79 @@ fn doctor_fails_with_what_to_do_when_the_modem_is_missing() {
     assert!(stdout.contains("FAILED   modem main"), "{stdout}");
     assert!(stdout.contains("plug the dongle in"), "{stdout}");
 }
+
+async fn textback_async(args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(args)
+        .env_remove("TEXTBACK_CONFIG")
+        .output()
+        .await
+        .expect("run textback")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modem_info_at_and_divert_guide_talk_to_the_modem() {
+    let harness = Harness::new();
+    let port = harness.modem.path().to_str().unwrap().to_string();
+
+    let out = textback_async(&["modem", "info", "--port", &port]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for expected in [
+        "model         huawei E3372",
+        "IMEI          867530012345678",
+        "IMSI          234300123456789",
+        "ICCID         8944110068912345678F",
+        "own number    +447700900999",
+        "signal        -77 dBm (4/5 bars)",
+        "network       registered (home network)",
+        "operator      EE",
+        "SMSC          +447785016005",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "modem info lacks {expected:?}:\n{stdout}"
+        );
+    }
+    let json = textback_async(&["modem", "info", "--port", &port, "--json"]).await;
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["imei"], "867530012345678");
+    assert_eq!(value["rssi"], 18);
+
+    let out = textback_async(&["modem", "at", "--port", &port, "AT+CSQ"]).await;
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "+CSQ: 18,99\nOK\n");
+    let out = textback_async(&["modem", "at", "--port", &port, "AT+NOSUCH"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("modem replied ERROR to AT+NOSUCH"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let config_path = harness.dir.path().join("textback.toml");
+    std::fs::write(
+        &config_path,
+        common::config_text(harness.modem.path(), &harness.database()),
+    )
+    .unwrap();
+    let out = textback_async(&["divert-guide", "--config", config_path.to_str().unwrap()]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("The dongle's SIM number is 07700 900999"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("**61*+447700900999**20#"), "{stdout}");
+}
+
+#[test]
+fn modem_list_runs_without_a_modem() {
+    let out = textback(&["modem", "list", "--json"]);
+    assert!(out.status.success());
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        value["ports"].is_array() && value["unusable"].is_array(),
+        "{value}"
+    );
+}

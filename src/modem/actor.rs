@@ -412,6 +412,11 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             ..ModemInfo::default()
         };
         info.manufacturer = first_line(self.try_exec("AT+CGMI").await?);
+        if let Some(model) = super::models::by_manufacturer(&info.manufacturer) {
+            for command in model.init {
+                self.try_exec(command).await?;
+            }
+        }
         info.model = first_line(self.try_exec("AT+CGMM").await?);
         info.imei = first_line(self.try_exec("AT+CGSN").await?);
         let operator = first_line(self.try_exec("AT+COPS?").await?);
@@ -420,6 +425,32 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             .cloned()
             .unwrap_or_default();
         info.rssi = self.read_signal().await?;
+        info.imsi = first_line(self.try_exec("AT+CIMI").await?);
+        // ICCID: AT+CCID is 3GPP-ish and widest; Huawei answers ^ICCID, Quectel +QCCID.
+        for command in ["AT+CCID", "AT^ICCID?", "AT+QCCID", "AT+ICCID"] {
+            let line = first_line(self.try_exec(command).await?);
+            let value = line
+                .rsplit(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"')
+                .to_string();
+            if !value.is_empty() {
+                info.iccid = value;
+                break;
+            }
+        }
+        let registration = first_line(self.try_exec("AT+CREG?").await?);
+        // +CREG: <n>,<stat>[,...]
+        info.registration = at::split_fields(registration.trim_start_matches("+CREG:"))
+            .get(1)
+            .and_then(|stat| stat.parse().ok());
+        let cnum = first_line(self.try_exec("AT+CNUM").await?);
+        info.own_number = at::split_fields(cnum.trim_start_matches("+CNUM:"))
+            .get(1)
+            .cloned()
+            .unwrap_or_default();
         Ok(info)
     }
 

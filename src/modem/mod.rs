@@ -4,6 +4,9 @@
 
 pub mod actor;
 pub mod handle;
+pub mod models;
+pub mod probe;
+pub mod usb;
 pub mod virtual_modem;
 
 use std::path::PathBuf;
@@ -132,9 +135,42 @@ pub struct ModemInfo {
     /// AT+CSQ's RSSI: 0..=31, or 99 when unknown (TS 27.007 §8.5).
     pub rssi: Option<u8>,
     pub smsc: String,
+    /// The SIM's subscriber identity (AT+CIMI).
+    pub imsi: String,
+    /// The SIM card's serial number.
+    pub iccid: String,
+    /// AT+CREG? <stat> (TS 27.007 §7.2): 1 home, 5 roaming, 2 searching, 3 denied, 0 not registered.
+    pub registration: Option<u8>,
+    /// The SIM's own number, when the SIM stores it (AT+CNUM).
+    pub own_number: String,
 }
 
 impl ModemInfo {
+    /// The registration state in words.
+    pub fn registration_text(&self) -> &'static str {
+        match self.registration {
+            Some(1) => "registered (home network)",
+            Some(5) => "registered (roaming)",
+            Some(2) => "searching for a network",
+            Some(3) => "registration denied: is the SIM active?",
+            Some(0) => "not registered",
+            Some(_) => "unknown",
+            None => "unknown",
+        }
+    }
+
+    /// Signal as bars out of 5, as a phone would show it.
+    pub fn signal_bars(&self) -> Option<u8> {
+        self.signal_dbm().map(|dbm| match dbm {
+            i32::MIN..=-108 => 0,
+            -107..=-100 => 1,
+            -99..=-92 => 2,
+            -91..=-84 => 3,
+            -83..=-76 => 4,
+            _ => 5,
+        })
+    }
+
     /// Signal strength in dBm from the RSSI (TS 27.007 §8.5: 0 is -113 dBm or less, 31 is -51 dBm
     /// or more, 2 dBm a step).
     pub fn signal_dbm(&self) -> Option<i32> {

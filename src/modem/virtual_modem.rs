@@ -513,6 +513,10 @@ impl Machine {
             None => (upper.as_str(), ""),
         };
         match head {
+            "AT+CREG" if argument == "?" => {
+                self.ok(vec!["+CREG: 2,1,\"1A2B\",\"00C3F01\"".to_string()])
+                    .await
+            }
             "AT" | "ATZ" | "AT+CMEE" | "AT+CMGF" | "AT+CNMI" | "AT+CLIP" | "AT+CREG" | "ATH"
             | "AT^CURC" => {
                 if head == "AT^CURC" {
@@ -565,6 +569,14 @@ impl Machine {
             }
             "AT+CGSN" => self.ok(vec!["867530012345678".to_string()]).await,
             "AT+CIMI" => self.ok(vec!["234300123456789".to_string()]).await,
+            "AT^ICCID" if self.options.model == Model::HuaweiE3372 => {
+                self.ok(vec!["^ICCID: 8944110068912345678F".to_string()])
+                    .await
+            }
+            "AT+CCID" if self.options.model == Model::Generic => {
+                self.ok(vec!["+CCID: 8944110068912345678".to_string()])
+                    .await
+            }
             "AT+CNUM" => {
                 let number = self.options.own_number.clone();
                 self.ok(vec![format!("+CNUM: \"\",\"{number}\",145")]).await
