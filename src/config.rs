@@ -1110,7 +1110,7 @@ numbers = ["020 7946 0018"]
             "{}",
             got[0].message
         );
-        assert!(got[0].message.contains("line 9"), "{}", got[0].message);
+        assert!(got[0].message.contains("(line 8)"), "{}", got[0].message);
     }
 
     #[test]

@@ -155,7 +155,7 @@ impl Parts {
             .run(|tx| tx.requeue_interrupted(outbox::now_ms()))
             .await?;
         for id in &requeued {
-            warn!(message = %id, "this SMS was being sent when textback stopped; queued again (the caller may get it twice)");
+            warn!(sms = %id, "this SMS was being sent when textback stopped; queued again (the caller may get it twice)");
         }
         for wake in self.wakes.values() {
             wake.wake();
@@ -260,7 +260,7 @@ impl Parts {
                 let span = info_span!("sms_in", modem = %modem);
                 let sms = ReceivedSms {
                     modem: modem.clone(),
-                    pdu,
+                    pdu: pdu.clone(),
                     at: Utc::now(),
                 };
                 match flow::sms_received(&self.store, self.config.clone(), sms)
@@ -269,7 +269,7 @@ impl Parts {
                 {
                     Ok(after) => {
                         self.wake(after);
-                        self.delete_stored(&modem, storage);
+                        self.delete_stored(&modem, storage, pdu);
                     }
                     // Not stored: left on the SIM, read again at the next start or drain.
                     Err(err) => {
@@ -281,8 +281,10 @@ impl Parts {
                 modem,
                 pdu,
                 storage,
-            }) => match flow::status_report(&self.store, modem.clone(), pdu, Utc::now()).await {
-                Ok(()) => self.delete_stored(&modem, storage),
+            }) => match flow::status_report(&self.store, modem.clone(), pdu.clone(), Utc::now())
+                .await
+            {
+                Ok(()) => self.delete_stored(&modem, storage, pdu),
                 Err(err) => warn!(modem = %modem, error = %err, "could not store a status report"),
             },
             Event::Modem(ModemEvent::Ready { modem, info }) => {
@@ -309,12 +311,12 @@ impl Parts {
     }
 
     /// Deletes a message from the modem once it is safely stored (field note 2: never before).
-    fn delete_stored(&self, modem: &ModemId, storage: Option<Storage>) {
+    fn delete_stored(&self, modem: &ModemId, storage: Option<Storage>, pdu: String) {
         let (Some(storage), Some(handle)) = (storage, self.modems.get(modem).cloned()) else {
             return;
         };
         self.workers.spawn(async move {
-            if let Err(err) = handle.delete(storage.clone()).await {
+            if let Err(err) = handle.delete(storage.clone(), pdu).await {
                 warn!(memory = storage.memory, index = storage.index, error = %err, "could not delete a stored SMS; it will be read again and ignored as a duplicate");
             }
         });

@@ -162,6 +162,8 @@ async fn wait_sent(modem: &VirtualModem, count: usize) -> anyhow::Result<()> {
 struct JournalTail {
     connection: rusqlite::Connection,
     last: i64,
+    /// Steps printed but not yet waited for: one batch of rows may hold several.
+    unclaimed: Vec<String>,
 }
 
 impl JournalTail {
@@ -170,6 +172,7 @@ impl JournalTail {
         Ok(Self {
             connection,
             last: 0,
+            unclaimed: Vec::new(),
         })
     }
 
@@ -190,11 +193,14 @@ impl JournalTail {
         Ok(steps)
     }
 
-    /// Prints rows until one with `step` appears.
+    /// Prints rows until one with `step` has appeared that no earlier wait claimed.
     async fn wait_for(&mut self, step: &str, what: &str) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
-            if self.drain()?.iter().any(|s| s == step) {
+            let seen = self.drain()?;
+            self.unclaimed.extend(seen);
+            if let Some(at) = self.unclaimed.iter().position(|s| s == step) {
+                self.unclaimed.drain(..=at);
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {

@@ -234,6 +234,8 @@ fn check_disk(database: &Path) -> Check {
     }
     match nix::sys::statvfs::statvfs(dir) {
         Ok(stats) => {
+            // The field types differ between 32- and 64-bit targets (a Raspberry Pi may be either).
+            #[allow(clippy::unnecessary_cast)]
             let free = stats.blocks_available() as u64 * stats.fragment_size() as u64;
             let text = format!("{} MiB free on {}", free / (1024 * 1024), dir.display());
             if free < DISK_FAILED {
@@ -346,14 +348,20 @@ async fn check_modem(config: crate::config::ModemConfig) -> Check {
             }
             Check::new(verdict, subject, detail)
         }
-        Err(reason) if reason.contains("in use") || reason.contains("busy") => Check::new(
-            Verdict::Ok,
-            subject,
-            format!(
-                "{} is in use by the running daemon: `systemctl status textback`",
-                config.port.display()
-            ),
-        ),
+        Err(reason)
+            if reason.contains("in use")
+                || reason.contains("busy")
+                || reason.contains("exclusive lock") =>
+        {
+            Check::new(
+                Verdict::Ok,
+                subject,
+                format!(
+                    "{} is in use by the running daemon: `systemctl status textback`",
+                    config.port.display()
+                ),
+            )
+        }
         Err(reason) => Check::new(Verdict::Failed, subject, reason),
     }
 }

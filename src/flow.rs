@@ -303,15 +303,15 @@ fn sms_received_tx(tx: &Tx<'_>, config: &Config, sms: &ReceivedSms) -> Result<Af
     let text = match deliver.concat {
         None => deliver.text.clone(),
         Some(concat) => {
-            let parts = tx.add_fragment(
-                &sms.modem,
-                &sender,
-                concat.reference,
-                concat.total,
-                concat.sequence,
-                &deliver.text,
-                now,
-            )?;
+            let parts = tx.add_fragment(&store::Fragment {
+                modem: &sms.modem,
+                sender: &sender,
+                reference: concat.reference,
+                total: concat.total,
+                sequence: concat.sequence,
+                body: &deliver.text,
+                at_ms: now,
+            })?;
             if parts.len() < usize::from(concat.total) {
                 info!(modem = %sms.modem, have = parts.len(), of = concat.total, "part of a multipart SMS kept");
                 return Ok(After::default());

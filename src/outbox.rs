@@ -148,7 +148,7 @@ async fn send(
     let attempt = row.attempts + 1;
     match modem.send_sms(pdus).await {
         Ok(references) => {
-            info!(message = %id, ?references, "SMS sent");
+            info!(sms = %id, ?references, "SMS sent");
             record(store, id, row.conversation, Outcome::Sent(references)).await;
             None
         }
@@ -165,7 +165,7 @@ async fn send(
         }
         Err(err) if err.is_transient() && attempt < MAX_ATTEMPTS => {
             let delay = Duration::from_secs(2u64.pow(attempt.min(6)));
-            warn!(message = %id, error = %err, attempt, retry_in = ?delay, "SMS not sent; will retry");
+            warn!(sms = %id, error = %err, attempt, retry_in = ?delay, "SMS not sent; will retry");
             record(
                 store,
                 id,
@@ -176,7 +176,7 @@ async fn send(
             Some(delay)
         }
         Err(err) => {
-            warn!(message = %id, error = %err, attempt, "SMS failed");
+            warn!(sms = %id, error = %err, attempt, "SMS failed");
             record(
                 store,
                 id,
@@ -248,7 +248,7 @@ async fn record(
         })
         .await;
     if let Err(err) = result {
-        warn!(message = %id, error = %err, "recording an SMS outcome");
+        warn!(sms = %id, error = %err, "recording an SMS outcome");
     }
 }
 

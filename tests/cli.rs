@@ -298,6 +298,7 @@ async fn doctor_checks_a_modem_and_watch_follows_a_call() {
     let mut watch = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
         .args(["doctor", "--config", &config, "--watch", "--timeout", "30"])
         .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
     // doctor checks first (the modem is in use by the daemon), then says when to ring.

@@ -35,6 +35,7 @@ async fn run_notifies_systemd_pings_the_watchdog_logs_json_and_stops_cleanly_on_
         .env("WATCHDOG_USEC", "400000")
         .env_remove("WATCHDOG_PID")
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
 
@@ -43,7 +44,7 @@ async fn run_notifies_systemd_pings_the_watchdog_logs_json_and_stops_cleanly_on_
         let n = socket
             .recv(&mut buf)
             .expect("a notification within the wait");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
+        String::from_utf8_lossy(&buf[..n]).trim_end().to_string()
     };
     let socket = tokio::task::spawn_blocking(move || {
         assert_eq!(receive(&socket), "READY=1");
@@ -81,7 +82,7 @@ async fn run_notifies_systemd_pings_the_watchdog_logs_json_and_stops_cleanly_on_
     let mut stopping = false;
     let mut buf = [0u8; 256];
     while let Ok(n) = socket.recv(&mut buf) {
-        if &buf[..n] == b"STOPPING=1" {
+        if buf[..n].trim_ascii_end() == b"STOPPING=1" {
             stopping = true;
             break;
         }
@@ -113,4 +114,65 @@ async fn run_notifies_systemd_pings_the_watchdog_logs_json_and_stops_cleanly_on_
         harness.query_i64("SELECT count(*) FROM messages WHERE state = 'sending'"),
         0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_daemon_after_its_modem_vanished() {
+    let harness = Harness::new();
+    let config_path = harness.dir.path().join("textback.toml");
+    std::fs::write(
+        &config_path,
+        common::config_text(harness.modem.path(), &harness.database()),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["run", "--config", config_path.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    assert!(
+        harness.modem.wait_command(|c| c == "AT+CMGL=4", WAIT).await,
+        "the daemon set the modem up"
+    );
+    // Read the daemon's log as it comes.
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let mut wait_for = async |needle: &str, log: &mut String| {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while let Ok(Some(line)) = tokio::time::timeout_at(deadline, lines_rx.recv()).await {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
+    };
+    // The dongle is pulled out: the pseudo-terminal goes away, and the daemon notices.
+    harness.modem.stop().await;
+    assert!(
+        wait_for("modem lost", &mut log).await,
+        "the daemon noticed the modem vanish:\n{log}"
+    );
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(
+        wait_for("stopped; database closed", &mut log).await,
+        "clean stop:\n{log}"
+    );
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{log}");
+    reader.abort();
 }

@@ -177,6 +177,7 @@ async fn withheld_and_landline_calls_get_no_sms_and_a_recorded_reason() {
     let harness = Harness::new();
     let running = harness.start().await;
     harness.modem.call(None, 2).await;
+    assert_eq!(harness.wait_count("SELECT count(*) FROM calls", 1).await, 1);
     harness.modem.call(Some("02079460018"), 2).await;
     assert_eq!(harness.wait_count("SELECT count(*) FROM calls", 2).await, 2);
     // A mobile call afterwards proves the modem was serving, and that the two above sent nothing.

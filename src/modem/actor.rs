@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::handle::{QUEUE, Request};
+use super::handle::{Deleted, QUEUE, Request};
 use super::{Error, ModemEvent, ModemHandle, ModemInfo, ModemState, Storage};
 use crate::codec::at::{self, Classified, Classifier, Final, Frame, Pending, Urc};
 use crate::codec::pdu::SubmitPdu;
@@ -34,6 +34,9 @@ const RING_SILENCE: Duration = Duration::from_secs(8);
 const HEALTH_INTERVAL: Duration = Duration::from_secs(60);
 /// Reopening after a loss backs off from 1 s, doubling, up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(64);
+/// A write of a command or a PDU (at most a few hundred bytes) that takes longer than this means
+/// the port no longer drains.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// ESC: cancels a half-typed AT+CMGS (TS 27.005 §3.5.1).
 const ESC: u8 = 0x1b;
 /// Ctrl-Z: ends the PDU of AT+CMGS.
@@ -135,13 +138,13 @@ fn refuse(request: Request, reason: &str) {
     }
 }
 
-fn open(port: &PathBuf, baud: u32) -> Result<tokio_serial::SerialStream, Error> {
+fn open(port: &std::path::Path, baud: u32) -> Result<tokio_serial::SerialStream, Error> {
     use std::os::fd::AsRawFd;
     use tokio_serial::SerialPortBuilderExt;
     let stream = tokio_serial::new(port.to_string_lossy(), baud)
         .open_native_async()
         .map_err(|err| Error::Open {
-            port: port.clone(),
+            port: port.to_path_buf(),
             reason: err.to_string(),
         })?;
     // serialport's TIOCEXCL does not stop root, so two textback processes (the daemon and
@@ -151,7 +154,7 @@ fn open(port: &PathBuf, baud: u32) -> Result<tokio_serial::SerialStream, Error> 
     let locked = unsafe { libc::flock(stream.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if locked != 0 {
         return Err(Error::Open {
-            port: port.clone(),
+            port: port.to_path_buf(),
             reason: "in use by another textback process (the daemon?)".to_string(),
         });
     }
@@ -216,6 +219,9 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
         let mut health =
             tokio::time::interval_at(Instant::now() + HEALTH_INTERVAL, HEALTH_INTERVAL);
         loop {
+            // Lines left in the buffer after a command's final result (a +CMTI in the same read
+            // as the OK) are handled now, not when the next byte happens to arrive.
+            self.digest_idle();
             self.handle_urcs().await?;
             let ring_deadline = self.ringing.as_ref().map(|r| r.last_ring + RING_SILENCE);
             tokio::select! {
@@ -278,14 +284,25 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
 
     // --- commands ----------------------------------------------------------------------------
 
+    /// Writes bytes to the port. No flush: serialport implements flush as tcdrain(3), a blocking
+    /// call that can hang for good on a port that stopped draining (a dongle that hung, or was
+    /// pulled out), and would block a runtime thread. Writes go straight to the descriptor anyway.
     async fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
         let port = self.port_name();
-        let disconnected = |err: std::io::Error| Error::Disconnected {
-            port: port.clone(),
-            reason: err.to_string(),
-        };
-        self.port.write_all(bytes).await.map_err(disconnected)?;
-        self.port.flush().await.map_err(disconnected)
+        match tokio::time::timeout(WRITE_TIMEOUT, self.port.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(Error::Disconnected {
+                port,
+                reason: err.to_string(),
+            }),
+            Err(_) => Err(Error::Disconnected {
+                port,
+                reason: format!(
+                    "a write did not complete within {}s",
+                    WRITE_TIMEOUT.as_secs()
+                ),
+            }),
+        }
     }
 
     /// Sends one command and collects its response lines until the final result.
@@ -577,8 +594,12 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                     return Err(err);
                 }
             }
-            Request::Delete { storage, reply } => {
-                let result = self.delete(&storage).await;
+            Request::Delete {
+                storage,
+                pdu,
+                reply,
+            } => {
+                let result = self.delete(&storage, &pdu).await;
                 if let Err(Error::Disconnected { .. }) = &result {
                     let err = result.clone().err();
                     let _ = reply.send(result);
@@ -603,11 +624,31 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
         Ok(())
     }
 
-    async fn delete(&mut self, storage: &Storage) -> Result<(), Error> {
+    /// Deletes the message in `storage` if it is still `pdu`. A duplicate report of a message
+    /// (a buffered +CMTI and the start-up AT+CMGL both name it) must not delete the next message,
+    /// which the SIM may have put in the freed slot meanwhile.
+    async fn delete(&mut self, storage: &Storage, pdu: &str) -> Result<Deleted, Error> {
         self.use_memory(&storage.memory).await?;
+        let lines = match self
+            .exec(&format!("AT+CMGR={}", storage.index), COMMAND_TIMEOUT)
+            .await
+        {
+            Ok(lines) => lines,
+            Err(Error::Rejected { .. }) => return Ok(Deleted::SlotChanged),
+            Err(err) => return Err(err),
+        };
+        let current = lines.iter().skip_while(|l| !l.starts_with("+CMGR:")).nth(1);
+        if !current.is_some_and(|current| current.eq_ignore_ascii_case(pdu)) {
+            debug!(
+                memory = storage.memory,
+                index = storage.index,
+                "the slot holds another message now; not deleted"
+            );
+            return Ok(Deleted::SlotChanged);
+        }
         self.exec(&format!("AT+CMGD={}", storage.index), COMMAND_TIMEOUT)
             .await?;
-        Ok(())
+        Ok(Deleted::Deleted)
     }
 
     async fn send_sms(&mut self, pdus: &[SubmitPdu]) -> Result<Vec<u8>, Error> {

@@ -3,6 +3,14 @@
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Error, ModemState, Storage};
+
+/// What a delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Deleted,
+    /// The slot held another message (or none): nothing was deleted.
+    SlotChanged,
+}
 use crate::codec::pdu::SubmitPdu;
 use crate::domain::ModemId;
 
@@ -16,10 +24,12 @@ pub(crate) enum Request {
         pdus: Vec<SubmitPdu>,
         reply: Responder<Vec<u8>>,
     },
-    /// Delete a stored message (after it is safely in the database).
+    /// Delete a stored message (after it is safely in the database), if the slot still holds
+    /// that PDU: the SIM reuses a freed index for the next message.
     Delete {
         storage: Storage,
-        reply: Responder<()>,
+        pdu: String,
+        reply: Responder<Deleted>,
     },
     /// Run one raw AT command (the technician's console); answers with the response lines.
     Command {
@@ -82,9 +92,14 @@ impl ModemHandle {
         self.ask(|reply| Request::Send { pdus, reply }).await
     }
 
-    /// Deletes a message from the modem's memory.
-    pub async fn delete(&self, storage: Storage) -> Result<(), Error> {
-        self.ask(|reply| Request::Delete { storage, reply }).await
+    /// Deletes a message from the modem's memory if the slot still holds `pdu`.
+    pub async fn delete(&self, storage: Storage, pdu: String) -> Result<Deleted, Error> {
+        self.ask(|reply| Request::Delete {
+            storage,
+            pdu,
+            reply,
+        })
+        .await
     }
 
     /// Runs a raw AT command and returns its response lines.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{Datelike, Timelike};
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::sys::termios;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, mpsc};
@@ -106,12 +106,17 @@ impl VirtualModem {
     /// Opens a pseudo-terminal and starts answering on it.
     pub fn start(options: Options) -> std::io::Result<VirtualModem> {
         let pty = nix::pty::openpty(None, None).map_err(std::io::Error::from)?;
-        let path = PathBuf::from(nix::unistd::ttyname(&pty.slave).map_err(std::io::Error::from)?);
+        let path = nix::unistd::ttyname(&pty.slave).map_err(std::io::Error::from)?;
         // Raw mode on the line: no echo by the tty itself, no CR/LF translation. The modem echoes.
         let mut attributes = termios::tcgetattr(&pty.slave).map_err(std::io::Error::from)?;
         termios::cfmakeraw(&mut attributes);
         termios::tcsetattr(&pty.slave, termios::SetArg::TCSANOW, &attributes)
             .map_err(std::io::Error::from)?;
+        // openpty(3) does not set close-on-exec: without it a process spawned meanwhile (a test's
+        // `textback run`) would inherit the master and keep the line up after we close it.
+        for fd in [pty.master.as_fd(), pty.slave.as_fd()] {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(std::io::Error::from)?;
+        }
         let flags = fcntl(pty.master.as_fd(), FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
         fcntl(
             pty.master.as_fd(),
@@ -267,6 +272,8 @@ struct Machine {
     reports: Vec<(tokio::time::Instant, String)>,
     /// The call being rung: (caller, rings left, next ring).
     ringing: Option<(Option<String>, u32, tokio::time::Instant)>,
+    /// Calls asked for while another rings: a line rings with one call at a time.
+    queued_calls: std::collections::VecDeque<(Option<String>, u32)>,
 }
 
 /// SIM message capacity, as AT+CPMS reports it; a typical SIM holds 20 to 50.
@@ -299,6 +306,7 @@ impl Machine {
             noise_counter: 0,
             reports: Vec::new(),
             ringing: None,
+            queued_calls: std::collections::VecDeque::new(),
         }
     }
 
@@ -383,14 +391,19 @@ impl Machine {
     async fn on_control(&mut self, control: Control) {
         match control {
             Control::Call { caller, rings } => {
-                self.ringing = Some((caller, rings.max(1), tokio::time::Instant::now()));
+                if self.ringing.is_some() {
+                    self.queued_calls.push_back((caller, rings));
+                } else {
+                    self.ringing = Some((caller, rings.max(1), tokio::time::Instant::now()));
+                }
             }
             Control::Sms { from, text } => {
                 let stamp = now_timestamp();
                 let reference = self.next_concat;
                 self.next_concat = self.next_concat.wrapping_add(1);
-                let Ok(parts) = pdu::encode_deliver(&from, &text, &stamp, reference) else {
-                    return;
+                let parts = match pdu::encode_deliver(&from, &text, &stamp, reference) {
+                    Ok(parts) => parts,
+                    Err(_) => return,
                 };
                 for part in parts {
                     let index = (0..SIM_SLOTS).find(|i| !self.store.contains_key(i));
@@ -428,6 +441,10 @@ impl Machine {
             // The caller gives up.
             tokio::time::sleep(self.options.ring_interval).await;
             self.send_lines(&["NO CARRIER"]).await;
+            if let Some((caller, rings)) = self.queued_calls.pop_front() {
+                let next = tokio::time::Instant::now() + self.options.ring_interval;
+                self.ringing = Some((caller, rings.max(1), next));
+            }
         }
     }
 

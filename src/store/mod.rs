@@ -104,7 +104,11 @@ impl Store {
         F: FnOnce(&Tx<'_>) -> Result<T, Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        // The job runs on the writer thread: carry the caller's span (call id, conversation id)
+        // there, so its log lines can be followed with the rest of the call.
+        let span = tracing::Span::current();
         let job: Job = Box::new(move |connection: &mut Connection| {
+            let _entered = span.enter();
             // A bug that panics inside a job must not take the writer thread down with it: the
             // transaction is dropped (rolled back) and the caller gets an error.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -207,7 +211,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let (store, closer) = Store::open(&path).unwrap();
-        let n: i64 = store.run(|tx| Ok(tx.count_rows("calls")?)).await.unwrap();
+        let n: i64 = store.run(|tx| tx.count_rows("calls")).await.unwrap();
         assert_eq!(n, 0);
         drop(store);
         closer.wait();

@@ -1,7 +1,7 @@
 //! Typed reads and writes inside one transaction. Every SQL statement of the program is here or in
 //! the migrations.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::Error;
 use crate::domain::{
@@ -107,6 +107,19 @@ pub struct OutboundRow {
     pub modem: ModemId,
     pub body: String,
     pub attempts: u32,
+}
+
+/// One part of a multipart SMS that came in.
+#[derive(Debug, Clone)]
+pub struct Fragment<'a> {
+    pub modem: &'a ModemId,
+    pub sender: &'a str,
+    /// The concatenation reference (TS 23.040 §9.2.3.24.1), 8 or 16 bits.
+    pub reference: u16,
+    pub total: u8,
+    pub sequence: u8,
+    pub body: &'a str,
+    pub at_ms: i64,
 }
 
 /// An SMS that came in, to store once.
@@ -290,44 +303,51 @@ impl Tx<'_> {
 
     // --- conversations -------------------------------------------------------------------------
 
-    fn conversation_from_row(
-        row: &Row<'_>,
-    ) -> rusqlite::Result<(i64, String, String, String, String, i64, String, i64)> {
-        Ok((
-            row.get(0)?,
-            row.get(1)?,
-            row.get(2)?,
-            row.get(3)?,
-            row.get(4)?,
-            row.get(5)?,
-            row.get(6)?,
-            row.get(7)?,
-        ))
-    }
-
     fn conversation_query(
         &self,
         sql: &str,
         param: &dyn rusqlite::ToSql,
     ) -> Result<Option<ConversationRow>, Error> {
+        /// The row as SQLite has it, before its values are checked.
+        struct Raw {
+            id: i64,
+            profile: String,
+            caller: String,
+            modem: String,
+            state: String,
+            next_question: i64,
+            answers: String,
+            started_ms: i64,
+        }
         let found = self
             .connection
-            .query_row(sql, [param], Self::conversation_from_row)
+            .query_row(sql, [param], |row| {
+                Ok(Raw {
+                    id: row.get(0)?,
+                    profile: row.get(1)?,
+                    caller: row.get(2)?,
+                    modem: row.get(3)?,
+                    state: row.get(4)?,
+                    next_question: row.get(5)?,
+                    answers: row.get(6)?,
+                    started_ms: row.get(7)?,
+                })
+            })
             .optional()?;
-        let Some((id, profile, caller, modem, state, next_question, answers, started_ms)) = found
-        else {
+        let Some(raw) = found else {
             return Ok(None);
         };
         Ok(Some(ConversationRow {
-            id: ConversationId(id),
-            profile: ProfileId::parse(&profile)
-                .map_err(|_| bad(format!("profile id {profile:?}")))?,
-            caller: number(caller)?,
-            modem: ModemId::parse(&modem).map_err(|_| bad(format!("modem id {modem:?}")))?,
-            state: ConversationState::parse(&state)?,
-            next_question: usize::try_from(next_question).unwrap_or(0),
-            answers: answers_from_json(&answers)?,
-            started_ms,
+            id: ConversationId(raw.id),
+            profile: ProfileId::parse(&raw.profile)
+                .map_err(|_| bad(format!("profile id {:?}", raw.profile)))?,
+            caller: number(raw.caller)?,
+            modem: ModemId::parse(&raw.modem)
+                .map_err(|_| bad(format!("modem id {:?}", raw.modem)))?,
+            state: ConversationState::parse(&raw.state)?,
+            next_question: usize::try_from(raw.next_question).unwrap_or(0),
+            answers: answers_from_json(&raw.answers)?,
+            started_ms: raw.started_ms,
         }))
     }
 
@@ -671,27 +691,31 @@ impl Tx<'_> {
 
     /// Keeps one part of a multipart SMS (a repeated part is ignored), and returns every part of
     /// that message held so far, in order.
-    pub fn add_fragment(
-        &self,
-        modem: &ModemId,
-        sender: &str,
-        reference: u16,
-        total: u8,
-        sequence: u8,
-        body: &str,
-        at_ms: i64,
-    ) -> Result<Vec<(u8, String)>, Error> {
+    pub fn add_fragment(&self, fragment: &Fragment<'_>) -> Result<Vec<(u8, String)>, Error> {
+        let key = params![
+            fragment.modem.as_str(),
+            fragment.sender,
+            fragment.reference as i64,
+            fragment.total as i64
+        ];
         self.connection.execute(
             "INSERT OR IGNORE INTO sms_fragments (modem, sender, reference, total, sequence, body, received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![modem.as_str(), sender, reference as i64, total as i64, sequence as i64, body, at_ms],
+            params![
+                fragment.modem.as_str(),
+                fragment.sender,
+                fragment.reference as i64,
+                fragment.total as i64,
+                fragment.sequence as i64,
+                fragment.body,
+                fragment.at_ms
+            ],
         )?;
         let mut statement = self.connection.prepare(
             "SELECT sequence, body FROM sms_fragments WHERE modem = ?1 AND sender = ?2 AND reference = ?3 AND total = ?4 ORDER BY sequence",
         )?;
-        let rows = statement.query_map(
-            params![modem.as_str(), sender, reference as i64, total as i64],
-            |row| Ok((row.get::<_, u8>(0)?, row.get::<_, String>(1)?)),
-        )?;
+        let rows = statement.query_map(key, |row| {
+            Ok((row.get::<_, u8>(0)?, row.get::<_, String>(1)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
