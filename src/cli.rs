@@ -74,6 +74,9 @@ enum Command {
     /// Modems.
     #[command(subcommand)]
     Modem(ModemCommand),
+    /// SMS tools: decode a PDU from a modem log, show the PDUs a text becomes, send a test SMS.
+    #[command(subcommand)]
+    Sms(SmsCommand),
     /// How to divert the business's unanswered calls to the dongle's SIM.
     DivertGuide {
         #[command(flatten)]
@@ -84,6 +87,38 @@ enum Command {
         /// Ring this many seconds before diverting (5 to 30).
         #[arg(long, default_value_t = 20)]
         seconds: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SmsCommand {
+    /// Decode an SMS-DELIVER, SMS-SUBMIT or SMS-STATUS-REPORT PDU as a modem prints it.
+    Decode {
+        /// The hex starts with the TPDU (no SMSC field), as in 3GPP examples.
+        #[arg(long)]
+        tpdu: bool,
+        /// One JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
+        hex: String,
+    },
+    /// Show the PDUs (and AT+CMGS lengths) a text to NUMBER would be sent as.
+    Encode {
+        #[arg(long)]
+        to: String,
+        text: String,
+    },
+    /// Send a test SMS directly through a modem and wait for its delivery report. Stop the daemon
+    /// first (`systemctl stop textback`): it holds the modem.
+    Send {
+        #[command(flatten)]
+        modem: ModemArg,
+        #[arg(long)]
+        to: String,
+        text: String,
+        /// How long to wait for the delivery report, in seconds.
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
     },
 }
 
@@ -343,6 +378,52 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Modem(ModemCommand::At { modem, command }) => modem_at(modem.modem()?, command),
+        Command::Sms(SmsCommand::Decode { tpdu, json, hex }) => {
+            let pdu = crate::sms_tools::decode(&hex, tpdu).map_err(|err| {
+                anyhow::anyhow!(
+                    "{err}{}",
+                    if tpdu {
+                        ""
+                    } else {
+                        " (if the hex has no SMSC field first, add --tpdu)"
+                    }
+                )
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&crate::sms_tools::to_json(&pdu))?
+                );
+            } else {
+                println!("{}", crate::sms_tools::describe(&pdu));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sms(SmsCommand::Encode { to, text }) => {
+            let to = crate::domain::E164::parse(&to)?;
+            print!("{}", crate::sms_tools::encode(to.as_str(), &text)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sms(SmsCommand::Send {
+            modem,
+            to,
+            text,
+            wait,
+        }) => {
+            let to = crate::domain::E164::parse(&to)?;
+            let modem = modem.modem()?;
+            let ok = runtime()?.block_on(crate::sms_tools::send(
+                modem,
+                to.as_str(),
+                &text,
+                std::time::Duration::from_secs(wait),
+            ))?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Modem(ModemCommand::List { json }) => {
             crate::guide::modem_list(Path::new("/sys"), json);
             Ok(ExitCode::SUCCESS)

@@ -43,4 +43,5 @@ pub mod guide;
 pub mod init;
 pub mod modem;
 pub mod outbox;
+pub mod sms_tools;
 pub mod store;

@@ -442,3 +442,54 @@ fn modem_list_runs_without_a_modem() {
         "{value}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_send_encode_and_decode() {
+    let harness = Harness::new();
+    let port = harness.modem.path().to_str().unwrap().to_string();
+    let out = textback_async(&[
+        "sms",
+        "send",
+        "--port",
+        &port,
+        "--to",
+        "07700 900123",
+        "--wait",
+        "20",
+        "Test from textback",
+    ])
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("1 part to +447700900123"), "{stdout}");
+    assert!(
+        stdout.contains("accepted by the network: reference [1]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("reference 1: "),
+        "the delivery report is shown: {stdout}"
+    );
+    let sent = harness.modem.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].text, "Test from textback");
+
+    let encoded = textback_async(&[
+        "sms",
+        "encode",
+        "--to",
+        "+447700900123",
+        "Test from textback",
+    ])
+    .await;
+    let encoded = text(&encoded.stdout);
+    let hex = encoded.lines().nth(3).unwrap().trim().to_string();
+    let decoded = textback_async(&["sms", "decode", "--json", &hex]).await;
+    let value: serde_json::Value = serde_json::from_slice(&decoded.stdout).unwrap();
+    assert_eq!(value["type"], "SMS-SUBMIT");
+    assert_eq!(value["recipient"]["number"], "+447700900123");
+    assert_eq!(value["text"], "Test from textback");
+    let bad = textback_async(&["sms", "decode", "00zz"]).await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(!text(&bad.stderr).is_empty());
+}
