@@ -176,3 +176,66 @@ async fn sigterm_stops_the_daemon_after_its_modem_vanished() {
     assert!(status.success(), "{log}");
     reader.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_conversation_loses_nothing_and_resends_nothing() {
+    let harness = Harness::new();
+    let config_path = harness.dir.path().join("textback.toml");
+    std::fs::write(
+        &config_path,
+        common::config_text(harness.modem.path(), &harness.database()),
+    )
+    .unwrap();
+    let start = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+            .args(["run", "--config", config_path.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let mut first = start();
+    harness.modem.call(Some(common::CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    harness.modem.receive_sms(common::CALLER, "Priya").await;
+    assert_eq!(harness.modem.wait_sent(2, WAIT).await.len(), 2);
+    assert_eq!(
+        harness.wait_count("SELECT count(*) FROM messages WHERE direction = 'out' AND state IN ('sent', 'delivered')", 2).await,
+        2
+    );
+    // No shutdown at all: SIGKILL.
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+
+    // The caller replies while textback is down: the SMS waits on the SIM.
+    harness
+        .modem
+        .receive_sms(common::CALLER, "Blocked drain")
+        .await;
+    let mut second = start();
+    let sent = harness.modem.wait_sent(3, WAIT).await;
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[2].text, "And the postcode of the job?");
+    harness.modem.receive_sms(common::CALLER, "N1 9GU").await;
+    assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
+    let sent = harness.modem.wait_sent(4, WAIT).await;
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+
+    let texts: Vec<&str> = sent.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(texts.len(), 4, "nothing sent twice: {texts:#?}");
+    assert_eq!(texts[1], "What do you need help with?");
+    assert_eq!(
+        texts[3],
+        "Thanks Priya, Brightwater Plumbing will call you back."
+    );
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM messages WHERE direction = 'in'"),
+        3
+    );
+    let answers = harness.query_strings("SELECT answers FROM leads");
+    assert_eq!(
+        answers,
+        vec![r#"[["name","Priya"],["reason","Blocked drain"],["postcode","N1 9GU"]]"#.to_string()]
+    );
+}
