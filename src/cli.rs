@@ -298,10 +298,8 @@ pub struct DoctorArgs {
 /// Parses the command line, runs the command, and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(
-        cli.log_format,
-        matches!(cli.command, Command::Run(_) | Command::Demo(_)),
-    );
+    // The daemon logs at info; the other commands print their own output and log only warnings.
+    init_logging(cli.log_format, matches!(cli.command, Command::Run(_)));
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(err) => {
