@@ -249,7 +249,11 @@ fn question_id(text: &str, index: usize, taken: &[String]) -> String {
     let guess = if lower.contains("name") || lower.contains("speaking to") || lower.contains("who ")
     {
         "name".to_string()
-    } else if lower.contains("help") || lower.contains("reason") || lower.contains("about") {
+    } else if lower.contains("help")
+        || lower.contains("reason")
+        || lower.contains("about")
+        || lower.contains("job")
+    {
         "reason".to_string()
     } else if lower.contains("postcode") {
         "postcode".to_string()
@@ -352,7 +356,7 @@ mod tests {
         let profile = &loaded.config.profiles[0];
         assert_eq!(profile.name, "Acme \"Best\" Plumbing");
         let ids: Vec<&str> = profile.questions.iter().map(|q| q.id.as_str()).collect();
-        assert_eq!(ids, vec!["name", "question_2", "postcode"]);
+        assert_eq!(ids, vec!["name", "reason", "postcode"]);
         assert_eq!(profile.recipients[0].channels.len(), 1);
     }
 
