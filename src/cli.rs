@@ -503,7 +503,12 @@ fn plural(n: usize) -> &'static str {
 }
 
 fn run(path: &Path) -> anyhow::Result<()> {
-    let config = Arc::new(load_config(path)?);
+    let loaded = config::load(path)?;
+    // Through the log, so that --log-format json stays one JSON object a line.
+    for warning in &loaded.warnings {
+        tracing::warn!(key = %warning.path, "config: {}", warning.message);
+    }
+    let config = Arc::new(loaded.config);
     let runtime = runtime()?;
     runtime.block_on(async {
         let token = CancellationToken::new();

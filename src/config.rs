@@ -622,9 +622,39 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
         );
     }
 
+    if !raw.storage.database.is_absolute() {
+        check.error(
+            "storage.database",
+            format!(
+                "{:?} is not an absolute path (e.g. /var/lib/textback/textback.db)",
+                raw.storage.database
+            ),
+        );
+    } else if !raw.storage.database.starts_with("/var/lib/textback") {
+        check.warn(
+            "storage.database",
+            format!(
+                "{} is outside /var/lib/textback: systemd/textback.service (ProtectSystem=strict) only lets textback write there",
+                raw.storage.database.display()
+            ),
+        );
+    }
+    duplicates(
+        &mut check,
+        "modem",
+        "port",
+        raw.modems.iter().map(|m| m.port.to_str().unwrap_or("")),
+    );
+
     let mut modems = Vec::new();
     for (i, (modem, id)) in raw.modems.iter().zip(&modem_ids).enumerate() {
         let path = |key: &str| format!("modem[{i}].{key}");
+        if modem.hangup_after_rings == 1 {
+            check.error(
+                path("hangup_after_rings"),
+                "1 hangs up before the caller's number arrives (+CLIP follows the first RING): use 0 (never) or 2 or more",
+            );
+        }
         if !modem.port.is_absolute() {
             check.error(
                 path("port"),
@@ -766,6 +796,12 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                 .map(|(id, ask)| (id.to_string(), ask.to_string()))
                 .collect(),
         };
+        if raw_questions.is_empty() {
+            check.error(
+                path("question"),
+                "no questions: a profile asks at least one (leave [[profile.question]] out for the defaults: name, then reason)",
+            );
+        }
         if raw_questions.len() > MAX_QUESTIONS {
             check.error(
                 path("question"),
@@ -798,6 +834,19 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             }
         }
 
+        for (key, text) in [
+            ("first_message", &profile.first_message),
+            ("closing_message", &profile.closing_message),
+            ("opt_out_message", &profile.opt_out_message),
+            ("opt_in_message", &profile.opt_in_message),
+        ] {
+            if text.trim().is_empty() {
+                check.error(
+                    path(key),
+                    "is empty: every text the box sends must say something",
+                );
+            }
+        }
         let closing_fields: Vec<&str> = std::iter::once("business")
             .chain(questions.iter().map(|q| q.id.as_str()))
             .collect();

@@ -183,20 +183,15 @@ impl Parts {
         self.shutdown().await
     }
 
-    async fn shutdown(self) -> anyhow::Result<()> {
+    async fn shutdown(mut self) -> anyhow::Result<()> {
         info!("shutting down");
         if self.options.systemd {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         }
-        let Parts {
-            store,
-            closer,
-            modems,
-            modem_token,
-            workers,
-            modem_tasks,
-            ..
-        } = self;
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
+        let workers = self.workers.clone();
+        let modem_tasks = self.modem_tasks.clone();
+        let modem_token = self.modem_token.clone();
         let ordered = async {
             workers.close();
             workers.wait().await;
@@ -204,17 +199,53 @@ impl Parts {
             modem_tasks.close();
             modem_tasks.wait().await;
         };
-        let in_time = tokio::time::timeout(SHUTDOWN_DEADLINE, ordered)
-            .await
-            .is_ok();
+        let in_time = tokio::time::timeout_at(deadline, ordered).await.is_ok();
+        if !in_time {
+            // Stop the modems now; whatever they were doing is recorded at the next start.
+            self.modem_token.cancel();
+        }
+        // A modem that finished its last command may have seen a call end or an SMS arrive
+        // meanwhile: record them while the store is open. (An SMS stays on the SIM until the
+        // next start deletes it, after it is found stored.)
+        while let Ok(event) = self.modem_events.try_recv() {
+            match event {
+                ModemEvent::CallMissed { .. } => self.handle(Event::Modem(event)).await,
+                ModemEvent::SmsReceived { modem, pdu, .. } => {
+                    let sms = ReceivedSms {
+                        modem,
+                        pdu,
+                        at: Utc::now(),
+                    };
+                    if let Err(err) =
+                        flow::sms_received(&self.store, self.config.clone(), sms).await
+                    {
+                        warn!(error = %err, "could not store an SMS that came in during shutdown");
+                    }
+                }
+                ModemEvent::StatusReport { modem, pdu, .. } => {
+                    let _ = flow::status_report(&self.store, modem, pdu, Utc::now()).await;
+                }
+                ModemEvent::Ready { .. } | ModemEvent::Lost { .. } => {}
+            }
+        }
+        let Parts {
+            store,
+            closer,
+            modems,
+            ..
+        } = self;
         drop(modems);
         drop(store);
-        tokio::task::spawn_blocking(move || closer.wait())
-            .await
-            .context("closing the database")?;
-        if !in_time {
+        // The writer drains its queue and closes the file once every handle is gone; a task still
+        // running past the deadline would hold one, so the wait has its own bound.
+        let closed = tokio::time::timeout_at(
+            deadline + Duration::from_secs(5),
+            tokio::task::spawn_blocking(move || closer.wait()),
+        )
+        .await;
+        if !in_time || closed.is_err() {
             anyhow::bail!(
-                "shutdown took longer than {}s: a modem did not finish its command",
+                "shutdown took longer than {}s: a modem did not finish its command; anything unfinished is picked up at the next start",
                 SHUTDOWN_DEADLINE.as_secs()
             );
         }

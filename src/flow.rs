@@ -17,6 +17,11 @@ use crate::store::{
     self, CallSource, ConversationRow, ConversationState, NewCall, NewInbound, Store, Tx,
 };
 
+/// How long a conversation stays open for another call from the same caller to join it: a day,
+/// so a caller who rings again the same day is not texted twice. (The conversation issue makes
+/// this the configurable per-caller cooldown.)
+const CONVERSATION_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// A call that nobody answered, from whichever source saw it.
 #[derive(Debug, Clone)]
 pub struct MissedCall {
@@ -61,7 +66,12 @@ fn missed_call_tx(tx: &Tx<'_>, config: &Config, call: &MissedCall) -> Result<Aft
     let mut facts = Facts::default();
     if let Some(number) = call.caller.number() {
         facts.opted_out = tx.is_opted_out(number)?;
-        facts.open_conversation = tx.open_conversation(number)?.map(|c| c.id);
+        // Another call joins a recent conversation with the same business; after the window, or
+        // for another business on the same box, the caller is texted afresh.
+        facts.open_conversation = tx
+            .open_conversation(number)?
+            .filter(|c| c.profile == profile.id && now - c.updated_ms < CONVERSATION_WINDOW_MS)
+            .map(|c| c.id);
     }
     let decision = policy::decide(&call.caller, &facts);
     let skipped = match &decision {
@@ -127,6 +137,15 @@ fn missed_call_tx(tx: &Tx<'_>, config: &Config, call: &MissedCall) -> Result<Aft
     };
     let modem = choose_modem(config, profile, call.modem.as_ref());
     tx.journal(Some(call_row), None, "policy", "text the caller", now)?;
+    if tx.abandon_open_conversations(&caller, now)? > 0 {
+        tx.journal(
+            Some(call_row),
+            None,
+            "abandoned",
+            "an older open conversation with this caller was closed",
+            now,
+        )?;
+    }
     let conversation = tx.insert_conversation(&profile.id, &caller, &modem, now)?;
     tx.set_call_conversation(call_row, conversation)?;
     let local = call.at.with_timezone(&London);
@@ -188,6 +207,10 @@ fn apply(
         Status::OptedOut => ConversationState::OptedOut,
     };
     tx.update_conversation(conversation, db_state, state.asked, &state.answers, now)?;
+    if outcomes.contains(&Outcome::OptOut) {
+        // Nothing queued earlier (the next question, say) may follow the confirmation.
+        tx.cancel_queued(caller, "the caller opted out (STOP)", now)?;
+    }
     for outcome in outcomes {
         match outcome {
             Outcome::Send(text) => {
@@ -413,6 +436,7 @@ fn keyword_outside_conversation(
     let reply = match dialogue::keyword(text) {
         Some(Keyword::Stop) if !tx.is_opted_out(from)? => {
             tx.set_opt_out(from, "sms", now)?;
+            tx.cancel_queued(from, "the caller opted out (STOP)", now)?;
             tx.journal(
                 None,
                 conversation,
@@ -469,6 +493,8 @@ fn state_of(row: &ConversationRow) -> State {
             ConversationState::Open => Status::Open,
             ConversationState::Completed => Status::Completed,
             ConversationState::OptedOut => Status::OptedOut,
+            // Never reached: only open conversations are stepped.
+            ConversationState::Abandoned => Status::Completed,
         },
         asked: row.next_question,
         answers: row.answers.clone(),

@@ -116,6 +116,36 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "",
         "profile[0]: missing field `name`",
     ),
+    (
+        "empty first message",
+        "numbers = [",
+        "first_message = \"\"\nnumbers = [",
+        "profile[0].first_message: is empty",
+    ),
+    (
+        "no questions",
+        "numbers = [",
+        "question = []\nnumbers = [",
+        "profile[0].question: no questions",
+    ),
+    (
+        "hang up after 1 ring",
+        "port = \"/dev/null\"",
+        "port = \"/dev/null\"\nhangup_after_rings = 1",
+        "modem[0].hangup_after_rings: 1 hangs up before the caller's number arrives",
+    ),
+    (
+        "relative database",
+        "[[modem]]",
+        "[storage]\ndatabase = \"textback.db\"\n\n[[modem]]",
+        "storage.database: \"textback.db\" is not an absolute path",
+    ),
+    (
+        "two modems on one port",
+        "[[profile]]",
+        "[[modem]]\nid = \"spare\"\nport = \"/dev/null\"\n\n[[profile]]",
+        "modem[1].port: \"/dev/null\" is already the port of modem[0]",
+    ),
 ];
 
 #[test]

@@ -314,3 +314,62 @@ async fn sms_already_on_the_sim_are_read_at_start_stored_once_and_deleted() {
         vec!["Are you open on Saturday?".to_string()]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_cancels_a_question_still_queued() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    // The next question fails once with +CMS ERROR: 500 and waits in the queue for its retry...
+    harness.modem.fail_next_send(500).await;
+    harness.modem.receive_sms(CALLER, "Dave").await;
+    assert_eq!(harness.wait_journal("retry", 1).await, 1);
+    // ... when the caller says STOP.
+    harness.modem.receive_sms(CALLER, "STOP").await;
+    let sent = harness.modem.wait_sent(2, WAIT).await;
+    assert!(
+        sent[1].text.starts_with("You won't get any more texts"),
+        "{}",
+        sent[1].text
+    );
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE state = 'delivered'", 2)
+            .await,
+        2
+    );
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.modem.sent().len(),
+        2,
+        "the question was not sent after the STOP"
+    );
+    assert_eq!(
+        harness.query_strings("SELECT body FROM messages WHERE state = 'cancelled'"),
+        vec!["What do you need help with?".to_string()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_after_a_stale_conversation_is_texted_again() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    running.stop().await.unwrap();
+    // Two days pass without a reply.
+    let connection = rusqlite::Connection::open(harness.database()).unwrap();
+    connection
+        .execute("UPDATE conversations SET updated_ms = updated_ms - 2 * 86400000, started_ms = started_ms - 2 * 86400000", [])
+        .unwrap();
+    drop(connection);
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(2, WAIT).await.len(), 2);
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_strings("SELECT state FROM conversations ORDER BY id"),
+        vec!["abandoned".to_string(), "open".to_string()]
+    );
+}

@@ -37,6 +37,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(64);
 /// A write of a command or a PDU (at most a few hundred bytes) that takes longer than this means
 /// the port no longer drains.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a timeout, the line must be quiet this long before it is trusted again.
+const RESYNC_QUIET: Duration = Duration::from_millis(300);
+/// ... but no longer than this: a modem spamming URCs is still usable.
+const RESYNC_QUIET_MAX: Duration = Duration::from_secs(3);
+/// Listing a full SIM (up to ~50 messages of 350 hex digits) takes a few seconds on slow dongles.
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 /// ESC: cancels a half-typed AT+CMGS (TS 27.005 §3.5.1).
 const ESC: u8 = 0x1b;
 /// Ctrl-Z: ends the PDU of AT+CMGS.
@@ -91,6 +97,30 @@ async fn supervise(mut supervisor: Supervisor) {
         };
         match result {
             Ok(()) => return, // shutdown
+            Err(err) if err.needs_a_person() => {
+                // Retrying would use up PIN tries or cannot help: wait for a person.
+                warn!(error = %err, "modem stopped: not retried until textback is restarted");
+                let reason = format!("{err} (not retried: fix it, then restart textback)");
+                supervisor.state.send_replace(ModemState::Lost {
+                    reason: reason.clone(),
+                });
+                let _ = supervisor
+                    .events
+                    .send(ModemEvent::Lost {
+                        modem: supervisor.config.id.clone(),
+                        reason: reason.clone(),
+                    })
+                    .await;
+                loop {
+                    tokio::select! {
+                        _ = supervisor.token.cancelled() => return,
+                        request = supervisor.requests.recv() => match request {
+                            None => return,
+                            Some(request) => refuse(request, &reason),
+                        },
+                    }
+                }
+            }
             Err(err) => {
                 warn!(error = %err, retry_in = ?backoff, "modem lost");
                 supervisor.state.send_replace(ModemState::Lost {
@@ -202,8 +232,17 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
         self.supervisor.config.port.clone()
     }
 
-    /// Sets the modem up, then serves requests and URCs. `Ok` means shutdown.
+    /// Sets the modem up, then serves requests and URCs. `Ok` means shutdown. A call that was
+    /// ringing when the session ends (shutdown, a lost modem) is still reported as missed.
     async fn run(&mut self) -> Result<(), Error> {
+        let result = self.serve_session().await;
+        if self.ringing.is_some() {
+            self.finish_call("the session ended while it rang").await;
+        }
+        result
+    }
+
+    async fn serve_session(&mut self) -> Result<(), Error> {
         let info = self.initialise().await?;
         info!(imei = %info.imei, operator = %info.operator, signal_dbm = ?info.signal_dbm(), "modem ready");
         self.was_ready = true;
@@ -238,7 +277,12 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 _ = sleep_until(ring_deadline.unwrap_or_else(Instant::now)), if ring_deadline.is_some() => {
                     self.finish_call("the ringing stopped").await;
                 }
-                _ = health.tick() => self.refresh_signal().await?,
+                _ = health.tick() => {
+                    self.refresh_signal().await?;
+                    // Indications can stop (a full SIM, a refused AT+CNMI, a read that failed to
+                    // store): list the SIM now and then so nothing stays there unread.
+                    self.drain_stored().await?;
+                }
             }
         }
     }
@@ -497,12 +541,19 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                     // The PIN goes to the modem only; it is never logged.
                     self.write(format!("AT+CPIN=\"{}\"\r", pin.expose()).as_bytes())
                         .await?;
-                    match self.collect("AT+CPIN=", COMMAND_TIMEOUT, false).await? {
-                        Reply::Done(_) => Ok(()),
-                        Reply::Prompt(_) => Err(Error::Unexpected {
+                    match self.collect("AT+CPIN=", COMMAND_TIMEOUT, false).await {
+                        Ok(Reply::Done(_)) => Ok(()),
+                        Ok(Reply::Prompt(_)) => Err(Error::Unexpected {
                             line: ">".to_string(),
                             expected: "OK after the PIN",
                         }),
+                        // TS 27.007 §9.2.1: 16 incorrect password. Each wrong try uses one of
+                        // three, so it is never tried again by itself.
+                        Err(Error::Rejected {
+                            result: Final::Cme(at::ErrorCode::Number(16)),
+                            ..
+                        }) => Err(Error::WrongPin),
+                        Err(err) => Err(err),
                     }
                 }
                 other => Err(Error::SimBlocked {
@@ -562,13 +613,25 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
     /// Reads every message already in memory (field note 3: a full SIM stops indications), and
     /// hands each on; each is deleted once the daemon has stored it.
     async fn drain_stored(&mut self) -> Result<(), Error> {
-        let lines = self.try_exec("AT+CMGL=4").await?;
+        let lines = match self.exec("AT+CMGL=4", LIST_TIMEOUT).await {
+            Ok(lines) => lines,
+            Err(Error::Rejected { result, .. }) => {
+                warn!(result = %result.describe(), "the modem refused to list stored messages");
+                return Ok(());
+            }
+            Err(err) => return Err(err),
+        };
         let mut header: Option<u32> = None;
         for line in lines {
             if let Some(args) = line.strip_prefix("+CMGL:") {
-                header = at::split_fields(args)
+                // +CMGL: <index>,<stat>,[<alpha>],<length> (TS 27.005 §3.4.2). <stat> 2 and 3 are
+                // stored outgoing messages, not ours to read or delete.
+                let fields = at::split_fields(args);
+                let incoming = matches!(fields.get(1).map(String::as_str), Some("0") | Some("1"));
+                header = fields
                     .first()
-                    .and_then(|index| index.parse().ok());
+                    .and_then(|index| index.parse().ok())
+                    .filter(|_| incoming);
             } else if let Some(index) = header.take() {
                 let storage = Some(Storage {
                     memory: self.read_memory.clone(),
@@ -651,51 +714,93 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
         Ok(Deleted::Deleted)
     }
 
+    /// Sends every part; returns the network's reference for each. Once a part has gone out, a
+    /// failure is reported as [`Error::PartlySent`], and a part whose outcome is unknown (no reply
+    /// after the PDU) as [`Error::OutcomeUnknown`]: neither is retried by itself, as a retry would
+    /// send the caller the same text twice.
     async fn send_sms(&mut self, pdus: &[SubmitPdu]) -> Result<Vec<u8>, Error> {
         let mut references = Vec::with_capacity(pdus.len());
         for pdu in pdus {
-            let command = format!("AT+CMGS={}", pdu.tpdu_length);
-            debug!(command, "AT >");
-            self.write(format!("{command}\r").as_bytes()).await?;
-            match self.collect(&command, PROMPT_TIMEOUT, true).await {
-                Ok(Reply::Prompt(_)) => {}
-                Ok(Reply::Done(_)) => {
-                    return Err(Error::NoPrompt { command });
-                }
-                Err(Error::Timeout { .. }) => {
-                    // A stuck prompt: ESC cancels it (field note 6).
-                    self.write(&[ESC]).await?;
-                    return Err(Error::NoPrompt { command });
-                }
-                Err(err) => return Err(err),
-            }
-            let mut body = pdu.hex.clone().into_bytes();
-            body.push(CTRL_Z);
-            self.write(&body).await?;
-            let lines = match self.collect(&command, SEND_TIMEOUT, false).await? {
-                Reply::Done(lines) => lines,
-                Reply::Prompt(_) => {
-                    return Err(Error::Unexpected {
-                        line: ">".to_string(),
-                        expected: "+CMGS: <reference>",
-                    });
-                }
-            };
-            let reference = lines
-                .iter()
-                .find_map(|line| line.strip_prefix("+CMGS:"))
-                .and_then(|value| value.trim().split(',').next()?.trim().parse::<u8>().ok());
-            match reference {
-                Some(reference) => references.push(reference),
-                None => {
-                    return Err(Error::Unexpected {
-                        line: lines.join(" | "),
-                        expected: "+CMGS: <reference>",
+            match self.send_part(pdu).await {
+                Ok(reference) => references.push(reference),
+                Err(err) if references.is_empty() => return Err(err),
+                Err(err) => {
+                    return Err(Error::PartlySent {
+                        references,
+                        parts: pdus.len(),
+                        cause: Box::new(err),
                     });
                 }
             }
         }
         Ok(references)
+    }
+
+    async fn send_part(&mut self, pdu: &SubmitPdu) -> Result<u8, Error> {
+        let command = format!("AT+CMGS={}", pdu.tpdu_length);
+        debug!(command, "AT >");
+        self.write(format!("{command}\r").as_bytes()).await?;
+        match self.collect(&command, PROMPT_TIMEOUT, true).await {
+            Ok(Reply::Prompt(_)) => {}
+            Ok(Reply::Done(_)) => {
+                self.resync().await?;
+                return Err(Error::NoPrompt { command });
+            }
+            Err(Error::Timeout { .. }) => {
+                // A stuck prompt: ESC cancels it (field note 6).
+                self.resync().await?;
+                return Err(Error::NoPrompt { command });
+            }
+            Err(err) => return Err(err),
+        }
+        let mut body = pdu.hex.clone().into_bytes();
+        body.push(CTRL_Z);
+        self.write(&body).await?;
+        let lines = match self.collect(&command, SEND_TIMEOUT, false).await {
+            Ok(Reply::Done(lines)) => lines,
+            Ok(Reply::Prompt(_)) | Err(Error::Timeout { .. }) => {
+                // The network may have taken it: resending could text the caller twice. A failed
+                // resync ends the session at the next command; the answer here stays "unknown".
+                if let Err(err) = self.resync().await {
+                    warn!(error = %err, "the modem did not answer after an unconfirmed send");
+                }
+                return Err(Error::OutcomeUnknown { command });
+            }
+            Err(err) => return Err(err),
+        };
+        let reference = lines
+            .iter()
+            .find_map(|line| line.strip_prefix("+CMGS:"))
+            .and_then(|value| value.trim().split(',').next()?.trim().parse::<u8>().ok());
+        reference.ok_or_else(|| Error::Unexpected {
+            line: lines.join(" | "),
+            expected: "+CMGS: <reference>",
+        })
+    }
+
+    /// Brings the line back to a known state after a timeout: ESC ends a half-typed send, late
+    /// replies are read and thrown away until the line is quiet, then AT must answer OK. Without
+    /// this a late OK would be taken as the answer to the next command.
+    async fn resync(&mut self) -> Result<(), Error> {
+        self.write(&[ESC, b'\r']).await?;
+        let until = Instant::now() + RESYNC_QUIET_MAX;
+        loop {
+            match timeout_at(
+                (Instant::now() + RESYNC_QUIET).min(until),
+                self.port.read_buf(&mut self.buffer),
+            )
+            .await
+            {
+                Ok(read) => self.check_read(read)?,
+                Err(_) => break,
+            }
+            if Instant::now() >= until {
+                break;
+            }
+        }
+        // Keep the URCs among what arrived (a +CMTI must not be lost), drop the rest.
+        self.digest_idle();
+        self.exec("AT", COMMAND_TIMEOUT).await.map(|_| ())
     }
 
     // --- unsolicited ---------------------------------------------------------------------------

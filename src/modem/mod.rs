@@ -31,8 +31,22 @@ pub enum Error {
     Rejected { command: String, result: Final },
     #[error("modem sent no send prompt ('> ') after {command}; ESC sent to cancel")]
     NoPrompt { command: String },
+    #[error(
+        "modem did not confirm {command} after the PDU: the SMS may or may not have gone out, so it is not sent again by itself"
+    )]
+    OutcomeUnknown { command: String },
+    #[error("{} of {parts} parts went out (references {references:?}), then: {cause}. Not sent again by itself: the caller would get the first parts twice", references.len())]
+    PartlySent {
+        references: Vec<u8>,
+        parts: usize,
+        cause: Box<Error>,
+    },
     #[error("the SIM needs a PIN: set modem.pin in the config")]
     PinRequired,
+    #[error(
+        "the SIM refused modem.pin (+CME ERROR: 16). Check the PIN: two more wrong tries block the SIM (it then needs its PUK, in a phone)"
+    )]
+    WrongPin,
     #[error("the SIM is blocked ({state}): unblock it with its PUK in a phone, then put it back")]
     SimBlocked { state: String },
     #[error("modem replied {line:?} where {expected} was expected")]
@@ -61,6 +75,14 @@ fn open_hint(reason: &str) -> &'static str {
 }
 
 impl Error {
+    /// Whether only a person can fix this: retrying would use up SIM PIN tries, or cannot help.
+    pub fn needs_a_person(&self) -> bool {
+        matches!(
+            self,
+            Error::PinRequired | Error::WrongPin | Error::SimBlocked { .. }
+        )
+    }
+
     /// Whether trying again later may succeed. Permanent failures are recorded and not retried.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -80,7 +102,9 @@ impl Error {
                 Final::Error => true,
                 _ => false,
             },
+            Error::OutcomeUnknown { .. } | Error::PartlySent { .. } => false,
             Error::PinRequired
+            | Error::WrongPin
             | Error::SimBlocked { .. }
             | Error::Unexpected { .. }
             | Error::Encode(_) => false,

@@ -62,6 +62,8 @@ pub enum ConversationState {
     Open,
     Completed,
     OptedOut,
+    /// A newer call from the same caller started another conversation.
+    Abandoned,
 }
 
 impl ConversationState {
@@ -70,6 +72,7 @@ impl ConversationState {
             ConversationState::Open => "open",
             ConversationState::Completed => "completed",
             ConversationState::OptedOut => "opted_out",
+            ConversationState::Abandoned => "abandoned",
         }
     }
 
@@ -78,6 +81,7 @@ impl ConversationState {
             "open" => ConversationState::Open,
             "completed" => ConversationState::Completed,
             "opted_out" => ConversationState::OptedOut,
+            "abandoned" => ConversationState::Abandoned,
             other => return Err(bad(format!("conversation state {other:?}"))),
         })
     }
@@ -96,6 +100,7 @@ pub struct ConversationRow {
     pub next_question: usize,
     pub answers: Answers,
     pub started_ms: i64,
+    pub updated_ms: i64,
 }
 
 /// An SMS waiting in the outbox.
@@ -318,6 +323,7 @@ impl Tx<'_> {
             next_question: i64,
             answers: String,
             started_ms: i64,
+            updated_ms: i64,
         }
         let found = self
             .connection
@@ -331,6 +337,7 @@ impl Tx<'_> {
                     next_question: row.get(5)?,
                     answers: row.get(6)?,
                     started_ms: row.get(7)?,
+                    updated_ms: row.get(8)?,
                 })
             })
             .optional()?;
@@ -348,13 +355,14 @@ impl Tx<'_> {
             next_question: usize::try_from(raw.next_question).unwrap_or(0),
             answers: answers_from_json(&raw.answers)?,
             started_ms: raw.started_ms,
+            updated_ms: raw.updated_ms,
         }))
     }
 
     /// The caller's open conversation, if any (the newest, should there be several).
     pub fn open_conversation(&self, caller: &E164) -> Result<Option<ConversationRow>, Error> {
         self.conversation_query(
-            "SELECT id, profile, caller, modem, state, next_question, answers, started_ms
+            "SELECT id, profile, caller, modem, state, next_question, answers, started_ms, updated_ms
              FROM conversations WHERE caller = ?1 AND state = 'open' ORDER BY id DESC LIMIT 1",
             &caller.as_str(),
         )
@@ -363,7 +371,7 @@ impl Tx<'_> {
     /// The caller's newest conversation in any state.
     pub fn latest_conversation(&self, caller: &E164) -> Result<Option<ConversationRow>, Error> {
         self.conversation_query(
-            "SELECT id, profile, caller, modem, state, next_question, answers, started_ms
+            "SELECT id, profile, caller, modem, state, next_question, answers, started_ms, updated_ms
              FROM conversations WHERE caller = ?1 ORDER BY id DESC LIMIT 1",
             &caller.as_str(),
         )
@@ -371,7 +379,7 @@ impl Tx<'_> {
 
     pub fn conversation(&self, id: ConversationId) -> Result<Option<ConversationRow>, Error> {
         self.conversation_query(
-            "SELECT id, profile, caller, modem, state, next_question, answers, started_ms
+            "SELECT id, profile, caller, modem, state, next_question, answers, started_ms, updated_ms
              FROM conversations WHERE id = ?1",
             &id.0,
         )
@@ -407,6 +415,22 @@ impl Tx<'_> {
     }
 
     // --- messages ------------------------------------------------------------------------------
+
+    /// Marks the caller's open conversations abandoned (a new one starts); returns how many.
+    pub fn abandon_open_conversations(&self, caller: &E164, at_ms: i64) -> Result<usize, Error> {
+        Ok(self.connection.execute(
+            "UPDATE conversations SET state = 'abandoned', updated_ms = ?2 WHERE caller = ?1 AND state = 'open'",
+            params![caller.as_str(), at_ms],
+        )?)
+    }
+
+    /// Cancels every SMS still queued for `peer` (after a STOP); returns how many.
+    pub fn cancel_queued(&self, peer: &E164, reason: &str, at_ms: i64) -> Result<usize, Error> {
+        Ok(self.connection.execute(
+            "UPDATE messages SET state = 'cancelled', error = ?2, updated_ms = ?3 WHERE direction = 'out' AND state = 'queued' AND peer = ?1",
+            params![peer.as_str(), reason, at_ms],
+        )?)
+    }
 
     /// Puts an SMS in the outbox. The row exists before any modem is asked to send it.
     pub fn queue_sms(
