@@ -292,12 +292,7 @@ fn demo_runs_end_to_end_and_exits_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_checks_a_modem_and_watch_follows_a_call() {
     let harness = Harness::new();
-    let config_path = harness.dir.path().join("textback.toml");
-    std::fs::write(
-        &config_path,
-        common::config_text(harness.modem.path(), &harness.database()),
-    )
-    .unwrap();
+    let config_path = harness.write_config();
     let config = config_path.to_str().unwrap().to_string();
 
     // Before the daemon ever ran: the modem answers, the database will be created.
@@ -446,12 +441,7 @@ async fn modem_info_at_and_divert_guide_talk_to_the_modem() {
         text(&out.stdout)
     );
 
-    let config_path = harness.dir.path().join("textback.toml");
-    std::fs::write(
-        &config_path,
-        common::config_text(harness.modem.path(), &harness.database()),
-    )
-    .unwrap();
+    let config_path = harness.write_config();
     let out = textback_async(&["divert-guide", "--config", config_path.to_str().unwrap()]).await;
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));

@@ -12,12 +12,7 @@ use tokio::io::AsyncReadExt;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_notifies_systemd_pings_the_watchdog_logs_json_and_stops_cleanly_on_sigterm() {
     let harness = Harness::new();
-    let config_path = harness.dir.path().join("textback.toml");
-    std::fs::write(
-        &config_path,
-        common::config_text(harness.modem.path(), &harness.database()),
-    )
-    .unwrap();
+    let config_path = harness.write_config();
     let socket_path = harness.dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket.set_read_timeout(Some(WAIT)).unwrap();
@@ -119,12 +114,7 @@ async fn run_notifies_systemd_pings_the_watchdog_logs_json_and_stops_cleanly_on_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_daemon_after_its_modem_vanished() {
     let harness = Harness::new();
-    let config_path = harness.dir.path().join("textback.toml");
-    std::fs::write(
-        &config_path,
-        common::config_text(harness.modem.path(), &harness.database()),
-    )
-    .unwrap();
+    let config_path = harness.write_config();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
         .args(["run", "--config", config_path.to_str().unwrap()])
         .stderr(Stdio::piped())
@@ -180,12 +170,7 @@ async fn sigterm_stops_the_daemon_after_its_modem_vanished() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_conversation_loses_nothing_and_resends_nothing() {
     let harness = Harness::new();
-    let config_path = harness.dir.path().join("textback.toml");
-    std::fs::write(
-        &config_path,
-        common::config_text(harness.modem.path(), &harness.database()),
-    )
-    .unwrap();
+    let config_path = harness.write_config();
     let start = || {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
             .args(["run", "--config", config_path.to_str().unwrap()])

@@ -427,8 +427,9 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
     // --- set-up ------------------------------------------------------------------------------
 
     async fn initialise(&mut self) -> Result<ModemInfo, Error> {
-        // ESC then CR: ends a half-finished AT+CMGS left by a previous run (as gammu does).
-        self.write(&[ESC, b'\r']).await?;
+        // ESC then CR ends a half-finished AT+CMGS left by a previous run (as gammu does); what
+        // the modem still had to say to that run is read and dropped.
+        self.quiet_line().await?;
         // A modem that has just been plugged in can take a few seconds to answer AT.
         let mut tries = 0;
         loop {
@@ -782,6 +783,13 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
     /// replies are read and thrown away until the line is quiet, then AT must answer OK. Without
     /// this a late OK would be taken as the answer to the next command.
     async fn resync(&mut self) -> Result<(), Error> {
+        self.quiet_line().await?;
+        self.exec("AT", COMMAND_TIMEOUT).await.map(|_| ())
+    }
+
+    /// Sends ESC (ending a half-typed send) and reads until the line is quiet, keeping the URCs
+    /// among what arrived and dropping the rest (late replies to an earlier command).
+    async fn quiet_line(&mut self) -> Result<(), Error> {
         self.write(&[ESC, b'\r']).await?;
         let until = Instant::now() + RESYNC_QUIET_MAX;
         loop {
@@ -800,7 +808,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
         }
         // Keep the URCs among what arrived (a +CMTI must not be lost), drop the rest.
         self.digest_idle();
-        self.exec("AT", COMMAND_TIMEOUT).await.map(|_| ())
+        Ok(())
     }
 
     // --- unsolicited ---------------------------------------------------------------------------

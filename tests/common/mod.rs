@@ -80,6 +80,14 @@ impl Harness {
         }
     }
 
+    /// Writes the harness's config to a file, for the tests that run the binary.
+    pub fn write_config(&self) -> PathBuf {
+        let path = self.dir.path().join("textback.toml");
+        std::fs::write(&path, config_text(self.modem.path(), &self.database()))
+            .expect("write config");
+        path
+    }
+
     pub fn database(&self) -> PathBuf {
         self.config.storage.database.clone()
     }
