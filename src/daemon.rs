@@ -23,6 +23,8 @@ use crate::store::{CallSource, Store};
 /// How many events may wait for the loop. Modem events come a few a second at most; when full the
 /// modem task waits, which is the right back-pressure for a serial line.
 const EVENT_QUEUE: usize = 256;
+/// How often the periodic jobs run.
+const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// The longest a clean shutdown may take: one AT+CMGS can take 60 s on a weak signal, so systemd's
 /// TimeoutStopSec in systemd/textback.service is set above this.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(75);
@@ -33,6 +35,9 @@ pub enum Event {
     Modem(ModemEvent),
     /// A missed call from a source other than a modem.
     CallMissed(MissedCall),
+    /// Time for the periodic jobs (multipart SMS that waited too long for a part). Sent by the
+    /// loop's own timer; tests send it to run them at once.
+    Housekeeping,
 }
 
 /// A running daemon, for `demo` and the tests: events can be injected, and it is stopped by its token.
@@ -169,11 +174,13 @@ impl Parts {
         };
         let mut watchdog_tick =
             tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
         loop {
             tokio::select! {
                 _ = self.token.cancelled() => break,
                 Some(event) = events.recv() => self.handle(event).await,
                 Some(event) = self.modem_events.recv() => self.handle(Event::Modem(event)).await,
+                _ = housekeeping.tick() => self.handle(Event::Housekeeping).await,
                 _ = watchdog_tick.tick(), if watchdog.is_some() => {
                     // The loop is alive: tell systemd. A stuck loop misses pings and gets restarted.
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
@@ -264,6 +271,12 @@ impl Parts {
     async fn handle(&self, event: Event) {
         match event {
             Event::CallMissed(call) => self.missed_call(call).await,
+            Event::Housekeeping => {
+                match flow::expire_fragments(&self.store, self.config.clone(), Utc::now()).await {
+                    Ok(after) => self.wake(after),
+                    Err(err) => warn!(error = %err, "housekeeping"),
+                }
+            }
             Event::Modem(ModemEvent::CallMissed {
                 modem,
                 call,

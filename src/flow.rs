@@ -347,6 +347,23 @@ fn sms_received_tx(tx: &Tx<'_>, config: &Config, sms: &ReceivedSms) -> Result<Af
         None => format!("{sender}|{timestamp}|{text}"),
         Some(concat) => format!("{sender}|{}|{}|{text}", concat.reference, concat.total),
     };
+    text_received(tx, config, &sms.modem, &sender, &text, dedup_key, now)
+}
+
+/// A text from `sender` arrived (whole, or what arrived of a multipart one): store it once and
+/// move its conversation on.
+fn text_received(
+    tx: &Tx<'_>,
+    config: &Config,
+    modem: &ModemId,
+    sender: &str,
+    text: &str,
+    dedup_key: String,
+    now: i64,
+) -> Result<After, store::Error> {
+    let sender = sender.to_string();
+    let text = text.to_string();
+    let sms_modem = modem;
     let from = E164::parse(&sender).ok();
     let conversation = match &from {
         Some(number) => match tx.open_conversation(number)? {
@@ -358,13 +375,13 @@ fn sms_received_tx(tx: &Tx<'_>, config: &Config, sms: &ReceivedSms) -> Result<Af
     let inserted = tx.insert_inbound(&NewInbound {
         conversation: conversation.as_ref().map(|c| c.id),
         from: sender.clone(),
-        modem: sms.modem.clone(),
+        modem: sms_modem.clone(),
         body: text.clone(),
         dedup_key,
         at_ms: now,
     })?;
     if inserted.is_none() {
-        info!(modem = %sms.modem, "the same SMS delivered again; ignored");
+        info!(modem = %sms_modem, "the same SMS delivered again; ignored");
         return Ok(After::default());
     }
     let Some(from) = from else {
@@ -411,7 +428,7 @@ fn sms_received_tx(tx: &Tx<'_>, config: &Config, sms: &ReceivedSms) -> Result<Af
             })
         }
         other => {
-            keyword_outside_conversation(tx, config, &from, other.as_ref(), &sms.modem, &text, now)
+            keyword_outside_conversation(tx, config, &from, other.as_ref(), sms_modem, &text, now)
         }
     }
 }
@@ -516,6 +533,55 @@ fn keep_undecodable(
         at_ms: now,
     })?;
     Ok(())
+}
+
+/// How long the parts of a multipart SMS wait for the missing ones before what arrived is taken
+/// as the message, marked incomplete: SMSCs deliver the parts of one message within seconds, and
+/// a part missing after this is lost (field note 1).
+pub const FRAGMENT_TIMEOUT_MS: i64 = 10 * 60 * 1000;
+
+/// Delivers multipart SMS whose parts have waited longer than [`FRAGMENT_TIMEOUT_MS`] with the
+/// parts that arrived, "[…]" marking each missing one.
+pub async fn expire_fragments(
+    store: &Store,
+    config: Arc<Config>,
+    now: DateTime<Utc>,
+) -> Result<After, store::Error> {
+    store
+        .run(move |tx| {
+            let now = now.timestamp_millis();
+            let mut after = After::default();
+            for group in tx.stale_fragment_groups(now - FRAGMENT_TIMEOUT_MS)? {
+                let parts = tx.fragments(&group)?;
+                let mut text = String::new();
+                for sequence in 1..=group.total {
+                    match parts.iter().find(|(s, _)| *s == sequence) {
+                        Some((_, body)) => text.push_str(body),
+                        None => text.push_str("[…]"),
+                    }
+                }
+                let arrived: Vec<String> = parts.iter().map(|(s, _)| s.to_string()).collect();
+                tx.remove_fragments(&group.modem, &group.sender, group.reference, group.total)?;
+                warn!(modem = %group.modem, have = parts.len(), of = group.total, "multipart SMS incomplete after the wait; kept with what arrived");
+                tx.journal(
+                    None,
+                    None,
+                    "incomplete",
+                    &format!(
+                        "a {}-part SMS from {} lost parts: only part(s) {} arrived",
+                        group.total,
+                        group.sender,
+                        arrived.join(", ")
+                    ),
+                    now,
+                )?;
+                let dedup_key = format!("{}|{}|{}|partial|{text}", group.sender, group.reference, group.total);
+                let done = text_received(tx, &config, &group.modem, &group.sender, &text, dedup_key, now)?;
+                after.wake.extend(done.wake);
+            }
+            Ok(after)
+        })
+        .await
 }
 
 /// Applies a status report to the SMS it is about.

@@ -373,3 +373,78 @@ async fn a_call_after_a_stale_conversation_is_texted_again() {
         vec!["abandoned".to_string(), "open".to_string()]
     );
 }
+
+/// A reply long enough for three parts (153 GSM-7 characters each).
+fn long_reply() -> String {
+    let mut text = String::from("Hi, it's about the boiler. ");
+    while text.len() < 400 {
+        text.push_str("It makes a banging noise and the pressure keeps dropping. ");
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_replies_in_any_order_and_with_a_lost_part() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+
+    // Three parts, the last first: one reply, in order.
+    let text = long_reply();
+    assert_eq!(textback::codec::pdu::segment(&text).parts.len(), 3);
+    harness
+        .modem
+        .receive_sms_parts(CALLER, &text, &[2, 0, 1])
+        .await;
+    let sent = harness.modem.wait_sent(2, WAIT).await;
+    assert_eq!(sent[1].text, "What do you need help with?");
+    let stored = harness.query_strings("SELECT body FROM messages WHERE direction = 'in'");
+    assert_eq!(stored, vec![text.clone()]);
+
+    // Parts 1 and 3 of the next reply arrive; part 2 never does.
+    harness
+        .modem
+        .receive_sms_parts(CALLER, &text, &[0, 2])
+        .await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM sms_fragments", 2)
+            .await,
+        2
+    );
+    assert_eq!(
+        harness.modem.sent().len(),
+        2,
+        "nothing happens while a part is missing"
+    );
+    // Ten minutes pass (the parts are made older), and housekeeping runs.
+    {
+        let connection = rusqlite::Connection::open(harness.database()).unwrap();
+        connection
+            .execute(
+                "UPDATE sms_fragments SET received_ms = received_ms - 11 * 60 * 1000",
+                [],
+            )
+            .unwrap();
+    }
+    running
+        .events
+        .send(textback::daemon::Event::Housekeeping)
+        .await
+        .unwrap();
+    let sent = harness.modem.wait_sent(3, WAIT).await;
+    assert_eq!(sent[2].text, "And the postcode of the job?");
+    running.stop().await.unwrap();
+    let parts = textback::codec::pdu::segment(&text).parts;
+    let expected = format!("{}[…]{}", parts[0], parts[2]);
+    let stored =
+        harness.query_strings("SELECT body FROM messages WHERE direction = 'in' ORDER BY id");
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[1], expected);
+    assert_eq!(harness.query_i64("SELECT count(*) FROM sms_fragments"), 0);
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM journal WHERE step = 'incomplete'"),
+        1
+    );
+}

@@ -81,8 +81,16 @@ pub struct SentSms {
 }
 
 enum Control {
-    Call { caller: Option<String>, rings: u32 },
-    Sms { from: String, text: String },
+    Call {
+        caller: Option<String>,
+        rings: u32,
+    },
+    Sms {
+        from: String,
+        text: String,
+        /// Which parts to deliver, in this order (indexes from 0); None: all, in order.
+        parts: Option<Vec<usize>>,
+    },
     FailNextSend(u16),
 }
 
@@ -163,6 +171,20 @@ impl VirtualModem {
             .send(Control::Sms {
                 from: from.to_string(),
                 text: text.to_string(),
+                parts: None,
+            })
+            .await;
+    }
+
+    /// Delivers only the listed parts of a multipart SMS, in the order given (indexes from 0):
+    /// parts out of order, or a part that never arrives.
+    pub async fn receive_sms_parts(&self, from: &str, text: &str, parts: &[usize]) {
+        let _ = self
+            .control
+            .send(Control::Sms {
+                from: from.to_string(),
+                text: text.to_string(),
+                parts: Some(parts.to_vec()),
             })
             .await;
     }
@@ -397,13 +419,24 @@ impl Machine {
                     self.ringing = Some((caller, rings.max(1), tokio::time::Instant::now()));
                 }
             }
-            Control::Sms { from, text } => {
+            Control::Sms {
+                from,
+                text,
+                parts: chosen,
+            } => {
                 let stamp = now_timestamp();
                 let reference = self.next_concat;
                 self.next_concat = self.next_concat.wrapping_add(1);
                 let parts = match pdu::encode_deliver(&from, &text, &stamp, reference) {
                     Ok(parts) => parts,
                     Err(_) => return,
+                };
+                let parts: Vec<String> = match chosen {
+                    None => parts,
+                    Some(order) => order
+                        .iter()
+                        .filter_map(|&i| parts.get(i).cloned())
+                        .collect(),
                 };
                 for part in parts {
                     let index = (0..SIM_SLOTS).find(|i| !self.store.contains_key(i));

@@ -114,6 +114,15 @@ pub struct OutboundRow {
     pub attempts: u32,
 }
 
+/// The parts of one multipart SMS: same modem, sender, reference and part count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FragmentGroup {
+    pub modem: ModemId,
+    pub sender: String,
+    pub reference: u16,
+    pub total: u8,
+}
+
 /// One part of a multipart SMS that came in.
 #[derive(Debug, Clone)]
 pub struct Fragment<'a> {
@@ -740,6 +749,49 @@ impl Tx<'_> {
         let rows = statement.query_map(key, |row| {
             Ok((row.get::<_, u8>(0)?, row.get::<_, String>(1)?))
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Multipart messages with a part older than `before_ms` still waiting for the others.
+    pub fn stale_fragment_groups(&self, before_ms: i64) -> Result<Vec<FragmentGroup>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT modem, sender, reference, total FROM sms_fragments GROUP BY modem, sender, reference, total HAVING min(received_ms) < ?1",
+        )?;
+        let rows = statement.query_map([before_ms], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, u16>(2)?,
+                row.get::<_, u8>(3)?,
+            ))
+        })?;
+        let mut groups = Vec::new();
+        for row in rows {
+            let (modem, sender, reference, total) = row?;
+            groups.push(FragmentGroup {
+                modem: ModemId::parse(&modem).map_err(|_| bad(format!("modem id {modem:?}")))?,
+                sender,
+                reference,
+                total,
+            });
+        }
+        Ok(groups)
+    }
+
+    /// The parts held of one multipart message, in order.
+    pub fn fragments(&self, group: &FragmentGroup) -> Result<Vec<(u8, String)>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT sequence, body FROM sms_fragments WHERE modem = ?1 AND sender = ?2 AND reference = ?3 AND total = ?4 ORDER BY sequence",
+        )?;
+        let rows = statement.query_map(
+            params![
+                group.modem.as_str(),
+                group.sender,
+                group.reference as i64,
+                group.total as i64
+            ],
+            |row| Ok((row.get::<_, u8>(0)?, row.get::<_, String>(1)?)),
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
