@@ -98,7 +98,18 @@ enum Control {
 struct Shared {
     sent: Mutex<Vec<SentSms>>,
     commands: Mutex<Vec<String>>,
+    /// When each command line arrived and each +CMGS answer left, for benchmarks.
+    timeline: Mutex<Vec<(std::time::Instant, Moment)>>,
     changed: Notify,
+}
+
+/// A moment on the virtual modem's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moment {
+    /// A command line arrived (its first byte was read at most one read earlier).
+    Command(String),
+    /// The answer to an AT+CMGS (`+CMGS: <reference>` and OK) was written.
+    SendConfirmed(u8),
 }
 
 /// The running virtual modem. Dropping it stops it.
@@ -200,6 +211,15 @@ impl VirtualModem {
             .sent
             .lock()
             .map(|sent| sent.clone())
+            .unwrap_or_default()
+    }
+
+    /// When each command arrived and each send was confirmed, in order.
+    pub fn timeline(&self) -> Vec<(std::time::Instant, Moment)> {
+        self.shared
+            .timeline
+            .lock()
+            .map(|t| t.clone())
             .unwrap_or_default()
     }
 
@@ -404,6 +424,7 @@ impl Machine {
     }
 
     fn note(&self, command: &str) {
+        self.mark(Moment::Command(command.to_string()));
         if let Ok(mut commands) = self.shared.commands.lock() {
             commands.push(command.to_string());
         }
@@ -478,6 +499,12 @@ impl Machine {
                 let next = tokio::time::Instant::now() + self.options.ring_interval;
                 self.ringing = Some((caller, rings.max(1), next));
             }
+        }
+    }
+
+    fn mark(&self, moment: Moment) {
+        if let Ok(mut timeline) = self.shared.timeline.lock() {
+            timeline.push((std::time::Instant::now(), moment));
         }
     }
 
@@ -742,6 +769,7 @@ impl Machine {
         }
         self.shared.changed.notify_waiters();
         self.ok(vec![format!("+CMGS: {reference}")]).await;
+        self.mark(Moment::SendConfirmed(reference));
     }
 }
 
