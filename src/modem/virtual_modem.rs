@@ -54,6 +54,11 @@ pub struct Options {
     pub ring_interval: Duration,
     /// Delay before a requested status report arrives.
     pub report_delay: Duration,
+    /// The memory new SMS are stored in and named by +CMTI: "SM" (SIM), or "ME" as some
+    /// dongles do, while AT+CMGR reads the memory last chosen with AT+CPMS (field note 4).
+    pub incoming_memory: String,
+    /// How many times AT+CPIN? answers +CME ERROR: 14 (SIM busy) after power-up (field note 11).
+    pub sim_busy_answers: u32,
 }
 
 impl Default for Options {
@@ -65,6 +70,8 @@ impl Default for Options {
             own_number: "+447700900999".to_string(),
             ring_interval: Duration::from_millis(300),
             report_delay: Duration::from_millis(200),
+            incoming_memory: "SM".to_string(),
+            sim_busy_answers: 0,
         }
     }
 }
@@ -278,6 +285,8 @@ impl Drop for VirtualModem {
 
 /// A message slot on the virtual SIM.
 struct Slot {
+    /// "SM" or "ME".
+    memory: String,
     pdu: String,
     /// TS 27.005 <stat>: 0 received unread, 1 received read.
     stat: u8,
@@ -303,6 +312,9 @@ struct Machine {
     mode: Mode,
     echo: bool,
     pin_needed: bool,
+    /// The memory AT+CMGR, AT+CMGL and AT+CMGD work on (AT+CPMS's first argument).
+    read_memory: String,
+    sim_busy_left: u32,
     vendor_lines: bool,
     smsc: String,
     store: BTreeMap<u32, Slot>,
@@ -331,6 +343,8 @@ impl Machine {
     ) -> Self {
         Self {
             pin_needed: options.pin.is_some(),
+            read_memory: "SM".to_string(),
+            sim_busy_left: options.sim_busy_answers,
             vendor_lines: options.model == Model::HuaweiE3372,
             smsc: options.smsc.clone(),
             options,
@@ -465,8 +479,17 @@ impl Machine {
                         // A full SIM stores nothing more and says nothing (field note 3).
                         continue;
                     };
-                    self.store.insert(index, Slot { pdu: part, stat: 0 });
-                    self.send_lines(&[&format!("+CMTI: \"SM\",{index}")]).await;
+                    let memory = self.options.incoming_memory.clone();
+                    self.store.insert(
+                        index,
+                        Slot {
+                            memory: memory.clone(),
+                            pdu: part,
+                            stat: 0,
+                        },
+                    );
+                    self.send_lines(&[&format!("+CMTI: \"{memory}\",{index}")])
+                        .await;
                 }
             }
             Control::FailNextSend(code) => self.fail_next = Some(code),
@@ -611,6 +634,13 @@ impl Machine {
             }
             "AT+CPIN" => self.cpin(argument).await,
             "AT+CPMS" => {
+                if let Some(memory) =
+                    crate::codec::at::split_fields(argument.trim_start_matches('='))
+                        .first()
+                        .filter(|m| !m.is_empty() && argument.starts_with('='))
+                {
+                    self.read_memory = memory.clone();
+                }
                 let used = self.store.len();
                 self.ok(vec![format!(
                     "+CPMS: {used},{SIM_SLOTS},{used},{SIM_SLOTS},{used},{SIM_SLOTS}"
@@ -660,7 +690,11 @@ impl Machine {
             }
             "AT+CMGL" => {
                 let mut lines = Vec::new();
-                for (index, slot) in &self.store {
+                for (index, slot) in self
+                    .store
+                    .iter()
+                    .filter(|(_, s)| s.memory == self.read_memory)
+                {
                     lines.push(format!(
                         "+CMGL: {index},{},,{}",
                         slot.stat,
@@ -668,14 +702,22 @@ impl Machine {
                     ));
                     lines.push(slot.pdu.clone());
                 }
-                for slot in self.store.values_mut() {
+                for slot in self
+                    .store
+                    .values_mut()
+                    .filter(|s| s.memory == self.read_memory)
+                {
                     slot.stat = 1;
                 }
                 self.ok(lines).await
             }
             "AT+CMGR" => {
                 let index: Option<u32> = argument.trim_start_matches('=').trim().parse().ok();
-                match index.and_then(|i| self.store.get_mut(&i)) {
+                let memory = self.read_memory.clone();
+                match index
+                    .and_then(|i| self.store.get_mut(&i))
+                    .filter(|s| s.memory == memory)
+                {
                     Some(slot) => {
                         let lines = vec![
                             format!("+CMGR: {},,{}", slot.stat, tpdu_length(&slot.pdu)),
@@ -696,7 +738,13 @@ impl Machine {
                     .and_then(|i| i.trim().parse().ok());
                 match index {
                     Some(index) => {
-                        self.store.remove(&index);
+                        if self
+                            .store
+                            .get(&index)
+                            .is_some_and(|s| s.memory == self.read_memory)
+                        {
+                            self.store.remove(&index);
+                        }
                         self.ok(Vec::new()).await
                     }
                     None => self.reply(Vec::new(), "+CMS ERROR: 321").await,
@@ -717,6 +765,10 @@ impl Machine {
     }
 
     async fn cpin(&mut self, argument: &str) {
+        if argument == "?" && self.sim_busy_left > 0 {
+            self.sim_busy_left -= 1;
+            return self.reply(Vec::new(), "+CME ERROR: 14").await;
+        }
         if argument == "?" {
             let state = if self.pin_needed { "SIM PIN" } else { "READY" };
             return self.ok(vec![format!("+CPIN: {state}")]).await;
