@@ -80,6 +80,22 @@ struct Supervisor {
     token: CancellationToken,
 }
 
+impl Supervisor {
+    /// Tells the status watchers and the daemon that the modem is out of service, and why.
+    async fn report_lost(&self, reason: String) {
+        self.state.send_replace(ModemState::Lost {
+            reason: reason.clone(),
+        });
+        let _ = self
+            .events
+            .send(ModemEvent::Lost {
+                modem: self.config.id.clone(),
+                reason,
+            })
+            .await;
+    }
+}
+
 /// Opens the port, serves until it is lost, and opens it again with back-off.
 async fn supervise(mut supervisor: Supervisor) {
     let mut backoff = Duration::from_secs(1);
@@ -101,16 +117,7 @@ async fn supervise(mut supervisor: Supervisor) {
                 // Retrying would use up PIN tries or cannot help: wait for a person.
                 warn!(error = %err, "modem stopped: not retried until textback is restarted");
                 let reason = format!("{err} (not retried: fix it, then restart textback)");
-                supervisor.state.send_replace(ModemState::Lost {
-                    reason: reason.clone(),
-                });
-                let _ = supervisor
-                    .events
-                    .send(ModemEvent::Lost {
-                        modem: supervisor.config.id.clone(),
-                        reason: reason.clone(),
-                    })
-                    .await;
+                supervisor.report_lost(reason.clone()).await;
                 loop {
                     tokio::select! {
                         _ = supervisor.token.cancelled() => return,
@@ -123,16 +130,7 @@ async fn supervise(mut supervisor: Supervisor) {
             }
             Err(err) => {
                 warn!(error = %err, retry_in = ?backoff, "modem lost");
-                supervisor.state.send_replace(ModemState::Lost {
-                    reason: err.to_string(),
-                });
-                let _ = supervisor
-                    .events
-                    .send(ModemEvent::Lost {
-                        modem: supervisor.config.id.clone(),
-                        reason: err.to_string(),
-                    })
-                    .await;
+                supervisor.report_lost(err.to_string()).await;
             }
         }
         // While away, answer requests at once so that callers back off rather than wait.

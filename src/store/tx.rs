@@ -725,12 +725,6 @@ impl Tx<'_> {
     /// Keeps one part of a multipart SMS (a repeated part is ignored), and returns every part of
     /// that message held so far, in order.
     pub fn add_fragment(&self, fragment: &Fragment<'_>) -> Result<Vec<(u8, String)>, Error> {
-        let key = params![
-            fragment.modem.as_str(),
-            fragment.sender,
-            fragment.reference as i64,
-            fragment.total as i64
-        ];
         self.connection.execute(
             "INSERT OR IGNORE INTO sms_fragments (modem, sender, reference, total, sequence, body, received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -743,13 +737,12 @@ impl Tx<'_> {
                 fragment.at_ms
             ],
         )?;
-        let mut statement = self.connection.prepare(
-            "SELECT sequence, body FROM sms_fragments WHERE modem = ?1 AND sender = ?2 AND reference = ?3 AND total = ?4 ORDER BY sequence",
-        )?;
-        let rows = statement.query_map(key, |row| {
-            Ok((row.get::<_, u8>(0)?, row.get::<_, String>(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.fragments(&FragmentGroup {
+            modem: fragment.modem.clone(),
+            sender: fragment.sender.to_string(),
+            reference: fragment.reference,
+            total: fragment.total,
+        })
     }
 
     /// Multipart messages with a part older than `before_ms` still waiting for the others.
