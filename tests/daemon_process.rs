@@ -224,3 +224,89 @@ async fn kill_9_mid_conversation_loses_nothing_and_resends_nothing() {
         vec![r#"[["name","Priya"],["reason","Blocked drain"],["postcode","N1 9GU"]]"#.to_string()]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dongle_comes_back_under_another_name_and_the_outbox_resumes() {
+    use textback::modem::virtual_modem::{Options, VirtualModem};
+    let harness = Harness::new();
+    // The config names a stable udev-style link; the kernel name behind it changes on replug.
+    let link = harness.dir.path().join("textback-modem");
+    std::os::unix::fs::symlink(harness.modem.path(), &link).unwrap();
+    let text = common::config_text(&link, &harness.database());
+    let config = textback::config::parse(&text, std::path::Path::new("t.toml"))
+        .unwrap()
+        .config;
+    let running = textback::daemon::start(std::sync::Arc::new(config), Default::default())
+        .await
+        .unwrap();
+    harness.modem.call(Some(common::CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM messages WHERE state IN ('sent', 'delivered')",
+                1
+            )
+            .await,
+        1
+    );
+
+    // Unplugged: the port vanishes and the daemon notices.
+    let mut handle = running.modems[0].clone();
+    let Harness {
+        dir,
+        modem,
+        config: _,
+    } = harness;
+    modem.stop().await;
+    let lost = tokio::time::timeout(WAIT, async {
+        loop {
+            if matches!(handle.state(), textback::modem::ModemState::Lost { .. }) {
+                return;
+            }
+            let _ = handle.state_changed().await;
+        }
+    })
+    .await;
+    assert!(lost.is_ok(), "the daemon noticed the unplug");
+    // A call comes in over SIP meanwhile: its text must wait in the outbox, not fail.
+    running
+        .events
+        .send(textback::daemon::Event::CallMissed(
+            textback::flow::MissedCall {
+                key: textback::domain::CallId::new("sip-while-unplugged"),
+                source: textback::store::CallSource::Sip,
+                caller: textback::domain::CallerId::from_raw("07700900456"),
+                caller_raw: "07700900456".to_string(),
+                called: None,
+                modem: None,
+                at: chrono::Utc::now(),
+            },
+        ))
+        .await
+        .unwrap();
+
+    // Plugged back in: a new pseudo-terminal, the link re-pointed as udev would.
+    let back = VirtualModem::start(Options::default()).unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(back.path(), &link).unwrap();
+    let sent = back.wait_sent(1, std::time::Duration::from_secs(30)).await;
+    assert_eq!(
+        sent.len(),
+        1,
+        "the queued text went out after the reconnect"
+    );
+    assert_eq!(sent[0].to, "+447700900456");
+    running.stop().await.unwrap();
+    assert_eq!(back.sent().len(), 1, "nothing sent twice");
+    let database = dir.path().join("textback.db");
+    let connection = textback::store::open_read_only(&database).unwrap();
+    let failed: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM messages WHERE state = 'failed'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(failed, 0);
+}

@@ -448,3 +448,32 @@ async fn multipart_replies_in_any_order_and_with_a_lost_part() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_cut_off_after_its_pdu_is_recorded_and_not_sent_again() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.vanish_after_next_pdu().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    // The modem took the PDU and vanished before confirming: the outcome is unknown.
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE state = 'failed'", 1)
+            .await,
+        1
+    );
+    running.stop().await.unwrap();
+    let error = harness.query_strings("SELECT error FROM messages WHERE state = 'failed'");
+    assert!(
+        error[0].contains("may or may not have gone out"),
+        "{}",
+        error[0]
+    );
+    assert_eq!(harness.query_i64("SELECT attempts FROM messages"), 1);
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM messages WHERE state = 'queued'"),
+        0,
+        "not queued again"
+    );
+}

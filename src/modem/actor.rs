@@ -765,6 +765,11 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 }
                 return Err(Error::OutcomeUnknown { command });
             }
+            Err(err @ Error::Disconnected { .. }) => {
+                // The PDU reached the modem and then the port died: the SMS may be out.
+                warn!(error = %err, "the port died after the PDU was written");
+                return Err(Error::OutcomeUnknown { command });
+            }
             Err(err) => return Err(err),
         };
         let reference = lines

@@ -99,6 +99,7 @@ enum Control {
         parts: Option<Vec<usize>>,
     },
     FailNextSend(u16),
+    VanishAfterNextPdu,
 }
 
 #[derive(Default)]
@@ -212,6 +213,12 @@ impl VirtualModem {
         let _ = self.control.send(Control::FailNextSend(code)).await;
     }
 
+    /// Makes the modem vanish (as if unplugged) right after it takes the next PDU, before it
+    /// confirms it: the sender cannot know whether the SMS went out.
+    pub async fn vanish_after_next_pdu(&self) {
+        let _ = self.control.send(Control::VanishAfterNextPdu).await;
+    }
+
     /// Every SMS sent so far.
     pub fn sent(&self) -> Vec<SentSms> {
         self.shared
@@ -321,6 +328,9 @@ struct Machine {
     next_reference: u8,
     next_concat: u8,
     fail_next: Option<u16>,
+    /// Set by [`VirtualModem::vanish_after_next_pdu`]; `vanished` once it has happened.
+    vanish_after_pdu: bool,
+    vanished: bool,
     noise_counter: u32,
     /// Status reports waiting for their moment: (when, PDU).
     reports: Vec<(tokio::time::Instant, String)>,
@@ -359,6 +369,8 @@ impl Machine {
             next_reference: 1,
             next_concat: 1,
             fail_next: None,
+            vanish_after_pdu: false,
+            vanished: false,
             noise_counter: 0,
             reports: Vec::new(),
             ringing: None,
@@ -385,6 +397,10 @@ impl Machine {
                             let bytes = buf[..n].to_vec();
                             drop(guard);
                             self.on_bytes(&bytes).await;
+                            if self.vanished {
+                                // Dropping the machine closes the master: the line hangs up.
+                                return;
+                            }
                         }
                         // EIO: nobody has the port open right now; wait and look again.
                         Ok(Err(_)) => {
@@ -493,6 +509,7 @@ impl Machine {
                 }
             }
             Control::FailNextSend(code) => self.fail_next = Some(code),
+            Control::VanishAfterNextPdu => self.vanish_after_pdu = true,
         }
     }
 
@@ -820,6 +837,10 @@ impl Machine {
             log.push(sent);
         }
         self.shared.changed.notify_waiters();
+        if self.vanish_after_pdu {
+            self.vanished = true;
+            return;
+        }
         self.ok(vec![format!("+CMGS: {reference}")]).await;
         self.mark(Moment::SendConfirmed(reference));
     }
