@@ -477,3 +477,66 @@ async fn a_send_cut_off_after_its_pdu_is_recorded_and_not_sent_again() {
         "not queued again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modem_that_stops_answering_is_woken_and_the_outbox_resumes() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE state = 'delivered'", 1)
+            .await,
+        1
+    );
+
+    // The dongle's firmware hangs; a call comes in over SIP meanwhile.
+    harness.modem.hang().await;
+    let hung_at = harness.modem.commands().len();
+    running
+        .events
+        .send(textback::daemon::Event::CallMissed(
+            textback::flow::MissedCall {
+                key: textback::domain::CallId::new("sip-while-hung"),
+                source: textback::store::CallSource::Sip,
+                caller: textback::domain::CallerId::from_raw("07700900456"),
+                caller_raw: "07700900456".to_string(),
+                called: None,
+                modem: None,
+                at: chrono::Utc::now(),
+            },
+        ))
+        .await
+        .unwrap();
+    // No prompt (10 s), no answer to AT, to ESC and AT, to ATZ; AT+CFUN=1,1 resets it, the port
+    // is reopened and the text goes out.
+    let sent = harness
+        .modem
+        .wait_sent(2, std::time::Duration::from_secs(90))
+        .await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].to, "+447700900456");
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM messages WHERE state IN ('sent', 'delivered')",
+                2
+            )
+            .await,
+        2
+    );
+    running.stop().await.unwrap();
+    let after: Vec<String> = harness.modem.commands().into_iter().skip(hung_at).collect();
+    let atz = after.iter().position(|c| c == "ATZ").expect("ATZ tried");
+    let reset = after
+        .iter()
+        .position(|c| c == "AT+CFUN=1,1")
+        .expect("reset");
+    assert!(atz < reset, "{after:?}");
+    assert_eq!(harness.modem.sent().len(), 2, "nothing sent twice");
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM messages WHERE state = 'failed'"),
+        0
+    );
+}

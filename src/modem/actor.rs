@@ -37,6 +37,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(64);
 /// A write of a command or a PDU (at most a few hundred bytes) that takes longer than this means
 /// the port no longer drains.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long each step of the watchdog waits for an answer.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// After a timeout, the line must be quiet this long before it is trusted again.
 const RESYNC_QUIET: Duration = Duration::from_millis(300);
 /// ... but no longer than this: a modem spamming URCs is still usable.
@@ -259,14 +261,18 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             // Lines left in the buffer after a command's final result (a +CMTI in the same read
             // as the OK) are handled now, not when the next byte happens to arrive.
             self.digest_idle();
-            self.handle_urcs().await?;
+            let handled = self.handle_urcs().await;
+            self.watchdog(handled).await?;
             let ring_deadline = self.ringing.as_ref().map(|r| r.last_ring + RING_SILENCE);
             tokio::select! {
                 biased;
                 _ = self.supervisor.token.cancelled() => return Ok(()),
                 request = self.supervisor.requests.recv() => match request {
                     None => return Ok(()),
-                    Some(request) => self.serve(request).await?,
+                    Some(request) => {
+                        let served = self.serve(request).await;
+                        self.watchdog(served).await?;
+                    }
                 },
                 read = self.port.read_buf(&mut self.buffer) => {
                     self.check_read(read)?;
@@ -276,13 +282,46 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                     self.finish_call("the ringing stopped").await;
                 }
                 _ = health.tick() => {
-                    self.refresh_signal().await?;
+                    // The health check doubles as the AT watchdog: a modem that stopped answering
+                    // is found within one interval.
+                    let checked = self.refresh_signal().await;
+                    self.watchdog(checked).await?;
                     // Indications can stop (a full SIM, a refused AT+CNMI, a read that failed to
                     // store): list the SIM now and then so nothing stays there unread.
-                    self.drain_stored().await?;
+                    let drained = self.drain_stored().await;
+                    self.watchdog(drained).await?;
                 }
             }
         }
+    }
+
+    /// Passes a step's result through; a modem that stopped answering (a timeout) is woken in
+    /// escalating steps (field note 10): ESC and AT, then ATZ (and set up again), then
+    /// AT+CFUN=1,1, a full reset after which the port is reopened.
+    async fn watchdog(&mut self, result: Result<(), Error>) -> Result<(), Error> {
+        let cause = match result {
+            Err(err @ (Error::Timeout { .. } | Error::NoPrompt { .. })) => err,
+            other => return other,
+        };
+        warn!(error = %cause, "the modem is not answering; waking it");
+        if self.quiet_line().await.is_ok() && self.exec("AT", WAKE_TIMEOUT).await.is_ok() {
+            info!("the modem answers again (after ESC)");
+            return Ok(());
+        }
+        if self.exec("ATZ", WAKE_TIMEOUT).await.is_ok()
+            && self.exec("AT", WAKE_TIMEOUT).await.is_ok()
+        {
+            // ATZ restores the saved profile: echo, indications and caller id must be set again.
+            info!("the modem answers again after ATZ; setting it up again");
+            self.initialise().await?;
+            return Ok(());
+        }
+        warn!("the modem does not answer ATZ either; resetting it with AT+CFUN=1,1");
+        let _ = self.exec("AT+CFUN=1,1", WAKE_TIMEOUT).await;
+        Err(Error::Disconnected {
+            port: self.port_name(),
+            reason: format!("the modem stopped answering ({cause}) and was reset with AT+CFUN=1,1"),
+        })
     }
 
     fn check_read(&self, read: std::io::Result<usize>) -> Result<(), Error> {
@@ -649,10 +688,17 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
         match request {
             Request::Send { pdus, reply } => {
                 let result = self.send_sms(&pdus).await;
-                let lost = matches!(result, Err(Error::Disconnected { .. }));
-                let failure = result.as_ref().err().cloned();
+                // A lost port or a modem that stopped answering is the session's business too.
+                let session_error = match &result {
+                    Err(
+                        err @ (Error::Disconnected { .. }
+                        | Error::Timeout { .. }
+                        | Error::NoPrompt { .. }),
+                    ) => Some(err.clone()),
+                    _ => None,
+                };
                 let _ = reply.send(result);
-                if lost && let Some(err) = failure {
+                if let Some(err) = session_error {
                     return Err(err);
                 }
             }

@@ -100,6 +100,7 @@ enum Control {
     },
     FailNextSend(u16),
     VanishAfterNextPdu,
+    Hang,
 }
 
 #[derive(Default)]
@@ -219,6 +220,12 @@ impl VirtualModem {
         let _ = self.control.send(Control::VanishAfterNextPdu).await;
     }
 
+    /// Makes the modem hang: it reads what it is sent but answers nothing, as a crashed dongle
+    /// firmware does, until AT+CFUN=1,1 resets it.
+    pub async fn hang(&self) {
+        let _ = self.control.send(Control::Hang).await;
+    }
+
     /// Every SMS sent so far.
     pub fn sent(&self) -> Vec<SentSms> {
         self.shared
@@ -331,6 +338,8 @@ struct Machine {
     /// Set by [`VirtualModem::vanish_after_next_pdu`]; `vanished` once it has happened.
     vanish_after_pdu: bool,
     vanished: bool,
+    /// Answers nothing until AT+CFUN=1,1.
+    hung: bool,
     noise_counter: u32,
     /// Status reports waiting for their moment: (when, PDU).
     reports: Vec<(tokio::time::Instant, String)>,
@@ -371,6 +380,7 @@ impl Machine {
             fail_next: None,
             vanish_after_pdu: false,
             vanished: false,
+            hung: false,
             noise_counter: 0,
             reports: Vec::new(),
             ringing: None,
@@ -510,6 +520,7 @@ impl Machine {
             }
             Control::FailNextSend(code) => self.fail_next = Some(code),
             Control::VanishAfterNextPdu => self.vanish_after_pdu = true,
+            Control::Hang => self.hung = true,
         }
     }
 
@@ -569,7 +580,7 @@ impl Machine {
                     b'\r' => {
                         let line = String::from_utf8_lossy(&self.input).trim().to_string();
                         self.input.clear();
-                        if self.echo {
+                        if self.echo && !self.hung {
                             self.write(format!("{line}\r").as_bytes()).await;
                         }
                         if !line.is_empty() {
@@ -615,6 +626,16 @@ impl Machine {
 
     async fn command(&mut self, line: &str) {
         self.note(line);
+        if self.hung {
+            if line.eq_ignore_ascii_case("AT+CFUN=1,1") {
+                // The reset brings it back, with its power-on settings.
+                self.hung = false;
+                self.echo = true;
+                self.vendor_lines = self.options.model == Model::HuaweiE3372;
+                self.ok(Vec::new()).await;
+            }
+            return;
+        }
         let upper = line.to_ascii_uppercase();
         if self.pin_needed
             && !(upper == "AT"
