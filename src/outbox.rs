@@ -23,6 +23,15 @@ const MODEM_AWAY_WAIT: Duration = Duration::from_secs(2);
 /// SMS validity asked of the network: a text about a missed call is useless after a day.
 const VALIDITY_MINUTES: u32 = 24 * 60;
 
+/// Whether the modem can send now: set up, and on the network (home or roaming) as far as it has
+/// said. Until then rows wait in the queue without using up tries.
+fn serving(state: &ModemState) -> bool {
+    match state {
+        ModemState::Ready { info } => info.registration.is_none_or(|stat| stat == 1 || stat == 5),
+        ModemState::Starting | ModemState::Lost { .. } => false,
+    }
+}
+
 /// Wakes an outbox worker when a row is queued for its modem.
 #[derive(Clone, Default)]
 pub struct Wake(Arc<Notify>);
@@ -47,7 +56,7 @@ pub async fn run(
             if token.is_cancelled() {
                 return;
             }
-            if !matches!(modem.state(), ModemState::Ready { .. }) {
+            if !serving(&modem.state()) {
                 // Rows wait in the queue until the modem is (back) in service.
                 tokio::select! {
                     _ = token.cancelled() => return,
@@ -152,8 +161,9 @@ async fn send(
             record(store, id, row.conversation, Outcome::Sent(references)).await;
             None
         }
-        Err(err @ (crate::modem::Error::NotReady { .. } | crate::modem::Error::Stopped)) => {
-            // The modem was away: nothing was tried, so no attempt is used up.
+        Err(err) if err.modem_unavailable() => {
+            // The modem, its SIM or the network was away: not the message's fault, so no try is
+            // used up; it waits for them to come back.
             record(
                 store,
                 id,

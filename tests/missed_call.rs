@@ -540,3 +540,127 @@ async fn a_modem_that_stops_answering_is_woken_and_the_outbox_resumes() {
         0
     );
 }
+
+fn sip_call(key: &str, number: &str) -> textback::daemon::Event {
+    textback::daemon::Event::CallMissed(textback::flow::MissedCall {
+        key: textback::domain::CallId::new(key),
+        source: textback::store::CallSource::Sip,
+        caller: textback::domain::CallerId::from_raw(number),
+        caller_raw: number.to_string(),
+        called: None,
+        modem: None,
+        at: chrono::Utc::now(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_waits_while_the_sim_is_out_and_goes_when_it_is_back() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM messages WHERE state IN ('sent', 'delivered')",
+                1
+            )
+            .await,
+        1
+    );
+
+    harness.modem.set_sim_present(false).await;
+    running
+        .events
+        .send(sip_call("sip-no-sim", "07700900456"))
+        .await
+        .unwrap();
+    // The send meets +CMS ERROR: 310; the text waits, its try not counted.
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM messages WHERE state = 'queued' AND error LIKE '%SIM%'",
+                1
+            )
+            .await,
+        1
+    );
+    harness.modem.set_sim_present(true).await;
+    let sent = harness
+        .modem
+        .wait_sent(2, std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].to, "+447700900456");
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM messages WHERE state IN ('sent', 'delivered')",
+                2
+            )
+            .await,
+        2
+    );
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_i64("SELECT attempts FROM messages WHERE peer = '+447700900456'"),
+        1
+    );
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM messages WHERE state = 'failed'"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_waits_while_the_network_is_gone() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM messages WHERE state IN ('sent', 'delivered')",
+                1
+            )
+            .await,
+        1
+    );
+
+    harness.modem.set_network(false).await;
+    let mut handle = running.modems[0].clone();
+    let off = tokio::time::timeout(WAIT, async {
+        loop {
+            if let textback::modem::ModemState::Ready { info } = handle.state()
+                && info.registration == Some(0)
+            {
+                return;
+            }
+            let _ = handle.state_changed().await;
+        }
+    })
+    .await;
+    assert!(off.is_ok(), "the +CREG: 0 was seen");
+    running
+        .events
+        .send(sip_call("sip-no-network", "07700900456"))
+        .await
+        .unwrap();
+    assert_eq!(harness.wait_journal("queued", 2).await, 2);
+    harness.modem.set_network(true).await;
+    let sent = harness.modem.wait_sent(2, WAIT).await;
+    assert_eq!(sent.len(), 2);
+    running.stop().await.unwrap();
+    let sends = harness
+        .modem
+        .commands()
+        .iter()
+        .filter(|c| c.starts_with("AT+CMGS="))
+        .count();
+    assert_eq!(sends, 2, "no send was tried while off the network");
+    assert_eq!(
+        harness.query_i64("SELECT attempts FROM messages WHERE peer = '+447700900456'"),
+        1
+    );
+}

@@ -540,11 +540,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 break;
             }
         }
-        let registration = first_line(self.try_exec("AT+CREG?").await?);
-        // +CREG: <n>,<stat>[,...]
-        info.registration = at::split_fields(registration.trim_start_matches("+CREG:"))
-            .get(1)
-            .and_then(|stat| stat.parse().ok());
+        info.registration = self.read_registration().await?;
         let cnum = first_line(self.try_exec("AT+CNUM").await?);
         info.own_number = at::split_fields(cnum.trim_start_matches("+CNUM:"))
             .get(1)
@@ -640,12 +636,22 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
 
     async fn refresh_signal(&mut self) -> Result<(), Error> {
         let rssi = self.read_signal().await?;
+        let registration = self.read_registration().await?;
         self.supervisor.state.send_modify(|state| {
             if let ModemState::Ready { info } = state {
                 info.rssi = rssi;
+                info.registration = registration;
             }
         });
         Ok(())
+    }
+
+    /// AT+CREG? → <stat> (TS 27.007 §7.2); the answer is `+CREG: <n>,<stat>[,...]`.
+    async fn read_registration(&mut self) -> Result<Option<u8>, Error> {
+        let line = first_line(self.try_exec("AT+CREG?").await?);
+        Ok(at::split_fields(line.trim_start_matches("+CREG:"))
+            .get(1)
+            .and_then(|stat| stat.parse().ok()))
     }
 
     /// Reads every message already in memory (field note 3: a full SIM stops indications), and
@@ -695,6 +701,10 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                         | Error::Timeout { .. }
                         | Error::NoPrompt { .. }),
                     ) => Some(err.clone()),
+                    // The SIM is gone: set the modem up again (it waits for the SIM to return).
+                    Err(err) if err.sim_missing() => Some(Error::NotReady {
+                        reason: format!("the SIM is not there ({err})"),
+                    }),
                     _ => None,
                 };
                 let _ = reply.send(result);
@@ -940,6 +950,13 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             }
             Urc::Registration { stat } => {
                 info!(stat, "network registration changed");
+                // The outbox waits while the modem is off the network (sends would fail with
+                // +CMS ERROR: 331 and use up their tries).
+                self.supervisor.state.send_modify(|state| {
+                    if let ModemState::Ready { info } = state {
+                        info.registration = Some(stat);
+                    }
+                });
             }
             Urc::Ready(line) => info!(line, "modem says it is ready"),
             Urc::Vendor(line) => debug!(line, "vendor status line"),

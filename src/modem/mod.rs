@@ -75,6 +75,34 @@ fn open_hint(reason: &str) -> &'static str {
 }
 
 impl Error {
+    /// Whether the SIM is missing or failed (TS 27.005 §3.2.5 310, 313; TS 27.007 10, 13).
+    pub fn sim_missing(&self) -> bool {
+        matches!(
+            self,
+            Error::Rejected {
+                result: Final::Cms(ErrorCode::Number(310 | 313))
+                    | Final::Cme(ErrorCode::Number(10 | 13)),
+                ..
+            }
+        )
+    }
+
+    /// Whether the failure is the modem's, the SIM's or the network's rather than the message's:
+    /// the message waits for them to come back and no try is used up.
+    pub fn modem_unavailable(&self) -> bool {
+        matches!(self, Error::NotReady { .. } | Error::Stopped)
+            || self.sim_missing()
+            || matches!(
+                self,
+                Error::Rejected {
+                    // 314 SIM busy, 331 no network service, 332 network timeout; 30 no service.
+                    result: Final::Cms(ErrorCode::Number(314 | 331 | 332))
+                        | Final::Cme(ErrorCode::Number(14 | 30)),
+                    ..
+                }
+            )
+    }
+
     /// Whether only a person can fix this: retrying would use up SIM PIN tries, or cannot help.
     pub fn needs_a_person(&self) -> bool {
         matches!(

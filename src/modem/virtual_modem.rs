@@ -101,6 +101,8 @@ enum Control {
     FailNextSend(u16),
     VanishAfterNextPdu,
     Hang,
+    SimPresent(bool),
+    Network(bool),
 }
 
 #[derive(Default)]
@@ -226,6 +228,16 @@ impl VirtualModem {
         let _ = self.control.send(Control::Hang).await;
     }
 
+    /// Takes the SIM out (`false`) or puts it back (`true`).
+    pub async fn set_sim_present(&self, present: bool) {
+        let _ = self.control.send(Control::SimPresent(present)).await;
+    }
+
+    /// Loses (`false`) or regains (`true`) the network, with a +CREG URC as a modem sends.
+    pub async fn set_network(&self, registered: bool) {
+        let _ = self.control.send(Control::Network(registered)).await;
+    }
+
     /// Every SMS sent so far.
     pub fn sent(&self) -> Vec<SentSms> {
         self.shared
@@ -340,6 +352,10 @@ struct Machine {
     vanished: bool,
     /// Answers nothing until AT+CFUN=1,1.
     hung: bool,
+    /// The SIM has been taken out.
+    sim_absent: bool,
+    /// Off the network.
+    unregistered: bool,
     noise_counter: u32,
     /// Status reports waiting for their moment: (when, PDU).
     reports: Vec<(tokio::time::Instant, String)>,
@@ -381,6 +397,8 @@ impl Machine {
             vanish_after_pdu: false,
             vanished: false,
             hung: false,
+            sim_absent: false,
+            unregistered: false,
             noise_counter: 0,
             reports: Vec::new(),
             ringing: None,
@@ -521,6 +539,12 @@ impl Machine {
             Control::FailNextSend(code) => self.fail_next = Some(code),
             Control::VanishAfterNextPdu => self.vanish_after_pdu = true,
             Control::Hang => self.hung = true,
+            Control::SimPresent(present) => self.sim_absent = !present,
+            Control::Network(registered) => {
+                self.unregistered = !registered;
+                let stat = if registered { 1 } else { 0 };
+                self.send_lines(&[&format!("+CREG: {stat}")]).await;
+            }
         }
     }
 
@@ -650,7 +674,23 @@ impl Machine {
             Some(at) => (&upper[..at], &line[at..]),
             None => (upper.as_str(), ""),
         };
+        let sim_commands = [
+            "AT+CPIN", "AT+CMGS", "AT+CMGR", "AT+CMGL", "AT+CMGD", "AT+CPMS", "AT+CSCA", "AT+CIMI",
+            "AT+CNUM",
+        ];
+        if self.sim_absent && sim_commands.contains(&head) {
+            // TS 27.007 10 / TS 27.005 310: SIM not inserted.
+            let error = if head == "AT+CPIN" {
+                "+CME ERROR: 10"
+            } else {
+                "+CMS ERROR: 310"
+            };
+            return self.reply(Vec::new(), error).await;
+        }
         match head {
+            "AT+CREG" if argument == "?" && self.unregistered => {
+                self.ok(vec!["+CREG: 2,0".to_string()]).await
+            }
             "AT+CREG" if argument == "?" => {
                 self.ok(vec!["+CREG: 2,1,\"1A2B\",\"00C3F01\"".to_string()])
                     .await
@@ -827,6 +867,9 @@ impl Machine {
         }
         if self.smsc.is_empty() {
             return self.reply(Vec::new(), "+CMS ERROR: 330").await;
+        }
+        if self.unregistered {
+            return self.reply(Vec::new(), "+CMS ERROR: 331").await;
         }
         if tpdu_length(hex) != length {
             // The length given to AT+CMGS does not match the PDU: a bug in the sender.
