@@ -239,17 +239,7 @@ async fn the_dongle_comes_back_under_another_name_and_the_outbox_resumes() {
     let running = textback::daemon::start(std::sync::Arc::new(config), Default::default())
         .await
         .unwrap();
-    harness.modem.call(Some(common::CALLER_NATIONAL), 2).await;
-    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
-    assert_eq!(
-        harness
-            .wait_count(
-                "SELECT count(*) FROM messages WHERE state IN ('sent', 'delivered')",
-                1
-            )
-            .await,
-        1
-    );
+    harness.first_text_confirmed().await;
 
     // Unplugged: the port vanishes and the daemon notices.
     let mut handle = running.modems[0].clone();
@@ -272,17 +262,7 @@ async fn the_dongle_comes_back_under_another_name_and_the_outbox_resumes() {
     // A call comes in over SIP meanwhile: its text must wait in the outbox, not fail.
     running
         .events
-        .send(textback::daemon::Event::CallMissed(
-            textback::flow::MissedCall {
-                key: textback::domain::CallId::new("sip-while-unplugged"),
-                source: textback::store::CallSource::Sip,
-                caller: textback::domain::CallerId::from_raw("07700900456"),
-                caller_raw: "07700900456".to_string(),
-                called: None,
-                modem: None,
-                at: chrono::Utc::now(),
-            },
-        ))
+        .send(common::sip_call("sip-while-unplugged", "07700900456"))
         .await
         .unwrap();
 

@@ -496,17 +496,7 @@ async fn a_modem_that_stops_answering_is_woken_and_the_outbox_resumes() {
     let hung_at = harness.modem.commands().len();
     running
         .events
-        .send(textback::daemon::Event::CallMissed(
-            textback::flow::MissedCall {
-                key: textback::domain::CallId::new("sip-while-hung"),
-                source: textback::store::CallSource::Sip,
-                caller: textback::domain::CallerId::from_raw("07700900456"),
-                caller_raw: "07700900456".to_string(),
-                called: None,
-                modem: None,
-                at: chrono::Utc::now(),
-            },
-        ))
+        .send(common::sip_call("sip-while-hung", "07700900456"))
         .await
         .unwrap();
     // No prompt (10 s), no answer to AT, to ESC and AT, to ATZ; AT+CFUN=1,1 resets it, the port
@@ -541,38 +531,16 @@ async fn a_modem_that_stops_answering_is_woken_and_the_outbox_resumes() {
     );
 }
 
-fn sip_call(key: &str, number: &str) -> textback::daemon::Event {
-    textback::daemon::Event::CallMissed(textback::flow::MissedCall {
-        key: textback::domain::CallId::new(key),
-        source: textback::store::CallSource::Sip,
-        caller: textback::domain::CallerId::from_raw(number),
-        caller_raw: number.to_string(),
-        called: None,
-        modem: None,
-        at: chrono::Utc::now(),
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_text_waits_while_the_sim_is_out_and_goes_when_it_is_back() {
     let harness = Harness::new();
     let running = harness.start().await;
-    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
-    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
-    assert_eq!(
-        harness
-            .wait_count(
-                "SELECT count(*) FROM messages WHERE state IN ('sent', 'delivered')",
-                1
-            )
-            .await,
-        1
-    );
+    harness.first_text_confirmed().await;
 
     harness.modem.set_sim_present(false).await;
     running
         .events
-        .send(sip_call("sip-no-sim", "07700900456"))
+        .send(common::sip_call("sip-no-sim", "07700900456"))
         .await
         .unwrap();
     // The send meets +CMS ERROR: 310; the text waits, its try not counted.
@@ -616,17 +584,7 @@ async fn a_text_waits_while_the_sim_is_out_and_goes_when_it_is_back() {
 async fn the_outbox_waits_while_the_network_is_gone() {
     let harness = Harness::new();
     let running = harness.start().await;
-    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
-    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
-    assert_eq!(
-        harness
-            .wait_count(
-                "SELECT count(*) FROM messages WHERE state IN ('sent', 'delivered')",
-                1
-            )
-            .await,
-        1
-    );
+    harness.first_text_confirmed().await;
 
     harness.modem.set_network(false).await;
     let mut handle = running.modems[0].clone();
@@ -644,7 +602,7 @@ async fn the_outbox_waits_while_the_network_is_gone() {
     assert!(off.is_ok(), "the +CREG: 0 was seen");
     running
         .events
-        .send(sip_call("sip-no-network", "07700900456"))
+        .send(common::sip_call("sip-no-network", "07700900456"))
         .await
         .unwrap();
     assert_eq!(harness.wait_journal("queued", 2).await, 2);

@@ -135,6 +135,26 @@ impl Harness {
         }
     }
 
+    /// A mobile rings the SIM and rings out; waits until its first text is sent and confirmed by
+    /// the network (the start of most conversation tests).
+    pub async fn first_text_confirmed(&self) {
+        self.modem.call(Some(CALLER_NATIONAL), 2).await;
+        assert_eq!(
+            self.modem.wait_sent(1, WAIT).await.len(),
+            1,
+            "the first text was sent"
+        );
+        assert_eq!(
+            self.wait_count(
+                "SELECT count(*) FROM messages WHERE state IN ('sent', 'delivered')",
+                1
+            )
+            .await,
+            1,
+            "the network confirmed the first text"
+        );
+    }
+
     /// Waits until a journal row with `step` exists `n` times.
     pub async fn wait_journal(&self, step: &str, n: i64) -> i64 {
         self.wait_count(
@@ -143,4 +163,17 @@ impl Harness {
         )
         .await
     }
+}
+
+/// A missed call reported over SIP (no modem rang), as the daemon's event.
+pub fn sip_call(key: &str, number: &str) -> textback::daemon::Event {
+    textback::daemon::Event::CallMissed(textback::flow::MissedCall {
+        key: textback::domain::CallId::new(key),
+        source: textback::store::CallSource::Sip,
+        caller: textback::domain::CallerId::from_raw(number),
+        caller_raw: number.to_string(),
+        called: None,
+        modem: None,
+        at: chrono::Utc::now(),
+    })
 }
