@@ -213,6 +213,13 @@ fn modem_info(modem: config::ModemConfig, json: bool) -> anyhow::Result<()> {
     println!("network       {}", info.registration_text());
     println!("operator      {}", or_none(&info.operator));
     println!("SMSC          {}", or_none(&info.smsc));
+    match (info.sms_used, info.sms_capacity) {
+        (Some(used), Some(capacity)) if capacity > 0 && used >= capacity => {
+            println!("SIM messages  {used} of {capacity}: FULL, new texts cannot arrive")
+        }
+        (Some(used), Some(capacity)) => println!("SIM messages  {used} of {capacity}"),
+        _ => println!("SIM messages  unknown"),
+    }
     Ok(())
 }
 

@@ -345,7 +345,13 @@ impl Parts {
 
     async fn missed_call(&self, call: MissedCall) {
         let span = info_span!("call", call_id = %call.key);
-        match flow::missed_call(&self.store, self.config.clone(), call)
+        let usable = self
+            .modems
+            .values()
+            .filter(|handle| handle.state().is_usable())
+            .map(|handle| handle.id().clone())
+            .collect();
+        match flow::missed_call(&self.store, self.config.clone(), call, usable)
             .instrument(span)
             .await
         {

@@ -34,7 +34,8 @@ pub struct DemoArgs {
     /// Keep the demo's database in this directory (default: a temporary one, removed at the end).
     #[arg(long)]
     keep: Option<PathBuf>,
-    /// Which dongle the virtual modem behaves like: huawei-e3372 or generic.
+    /// Which dongle the virtual modem behaves like: generic, huawei-e3372, huawei-e1550,
+    /// huawei-e173, zte-mf190, simcom-sim7600, simcom-sim800 or quectel-ec25.
     #[arg(long, default_value = "huawei-e3372")]
     model: String,
 }
@@ -42,8 +43,9 @@ pub struct DemoArgs {
 pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
     let Some(model) = Model::parse(&args.model) else {
         bail!(
-            "unknown modem model {:?}: use huawei-e3372 or generic",
-            args.model
+            "unknown modem model {:?}: use one of {}",
+            args.model,
+            Model::names()
         );
     };
     let temporary = tempfile::tempdir().context("creating a temporary directory")?;

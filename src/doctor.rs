@@ -321,12 +321,13 @@ async fn check_modem(config: crate::config::ModemConfig) -> Check {
                 Some(dbm) => format!("signal {dbm} dBm"),
                 None => "signal unknown".to_string(),
             };
-            let verdict = if info.smsc.is_empty() || info.signal_dbm().is_none_or(|dbm| dbm < -105)
-            {
-                Verdict::Warning
-            } else {
-                Verdict::Ok
-            };
+            let full = matches!((info.sms_used, info.sms_capacity), (Some(used), Some(capacity)) if capacity > 0 && used >= capacity);
+            let verdict =
+                if full || info.smsc.is_empty() || info.signal_dbm().is_none_or(|dbm| dbm < -105) {
+                    Verdict::Warning
+                } else {
+                    Verdict::Ok
+                };
             let mut detail = format!(
                 "{} {} on {}, {signal}, operator {}, SMSC {}",
                 info.manufacturer,
@@ -345,6 +346,9 @@ async fn check_modem(config: crate::config::ModemConfig) -> Check {
             );
             if info.signal_dbm().is_some_and(|dbm| dbm < -105) {
                 detail.push_str(": weak signal, move the dongle or use a USB extension lead");
+            }
+            if full {
+                detail.push_str(": the SIM's message store is full and new texts cannot arrive; the daemon empties it (or delete messages with `textback modem at AT+CMGD=<index>`)");
             }
             Check::new(verdict, subject, detail)
         }

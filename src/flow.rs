@@ -43,18 +43,25 @@ pub struct After {
     pub wake: Vec<ModemId>,
 }
 
-/// Records a missed call, decides, and queues the first text.
+/// Records a missed call, decides, and queues the first text. `usable` are the modems that are
+/// set up and on the network now, from which a new conversation's modem is chosen.
 pub async fn missed_call(
     store: &Store,
     config: Arc<Config>,
     call: MissedCall,
+    usable: Vec<ModemId>,
 ) -> Result<After, store::Error> {
     store
-        .run(move |tx| missed_call_tx(tx, &config, &call))
+        .run(move |tx| missed_call_tx(tx, &config, &call, &usable))
         .await
 }
 
-fn missed_call_tx(tx: &Tx<'_>, config: &Config, call: &MissedCall) -> Result<After, store::Error> {
+fn missed_call_tx(
+    tx: &Tx<'_>,
+    config: &Config,
+    call: &MissedCall,
+    usable: &[ModemId],
+) -> Result<After, store::Error> {
     let now = call.at.timestamp_millis();
     let profile = call
         .modem
@@ -135,8 +142,14 @@ fn missed_call_tx(tx: &Tx<'_>, config: &Config, call: &MissedCall) -> Result<Aft
         }
         (Decision::Text, None) => return Ok(After::default()), // decide() never texts a withheld caller
     };
-    let modem = choose_modem(config, profile, call.modem.as_ref());
-    tx.journal(Some(call_row), None, "policy", "text the caller", now)?;
+    let modem = choose_modem(tx, config, profile, call.modem.as_ref(), usable)?;
+    tx.journal(
+        Some(call_row),
+        None,
+        "policy",
+        &format!("text the caller from modem {modem}"),
+        now,
+    )?;
     if tx.abandon_open_conversations(&caller, now)? > 0 {
         tx.journal(
             Some(call_row),
@@ -170,21 +183,45 @@ fn missed_call_tx(tx: &Tx<'_>, config: &Config, call: &MissedCall) -> Result<Aft
     Ok(After { wake: vec![modem] })
 }
 
-/// The modem a profile's texts leave from: the profile's own, else the one the call came in on,
-/// else the first modem serving the profile, else the first modem.
-fn choose_modem(config: &Config, profile: &Profile, rang: Option<&ModemId>) -> ModemId {
-    profile
-        .modem
-        .clone()
-        .or_else(|| rang.cloned())
-        .or_else(|| {
-            config
-                .modems
-                .iter()
-                .find(|m| m.profile.as_ref() == Some(&profile.id))
-                .map(|m| m.id.clone())
-        })
-        .unwrap_or_else(|| config.modems[0].id.clone()) // validate() guarantees a modem
+/// The modem a new conversation's texts leave from (its replies come back to that SIM, so the
+/// conversation stays on it):
+/// 1. the profile's own modem (`profile.modem`), whatever its state: the business wants its
+///    callers texted from that number;
+/// 2. the SIM the call rang, when it is usable: the caller dialled that number;
+/// 3. a usable modem serving the profile (`modem.profile`), else any usable modem, the one with
+///    the fewest texts waiting first;
+/// 4. with none usable: the SIM that rang, else one serving the profile, else the first; the text
+///    waits there for it to come back.
+fn choose_modem(
+    tx: &Tx<'_>,
+    config: &Config,
+    profile: &Profile,
+    rang: Option<&ModemId>,
+    usable: &[ModemId],
+) -> Result<ModemId, store::Error> {
+    if let Some(pinned) = &profile.modem {
+        return Ok(pinned.clone());
+    }
+    if let Some(rang) = rang.filter(|rang| usable.contains(rang)) {
+        return Ok(rang.clone());
+    }
+    let serves = |modem: &&crate::config::ModemConfig| modem.profile.as_ref() == Some(&profile.id);
+    let usable_modems = || config.modems.iter().filter(|m| usable.contains(&m.id));
+    let mut best: Option<(bool, i64, &ModemId)> = None;
+    for modem in usable_modems() {
+        // Serving the profile first, then the shortest queue; config order breaks ties.
+        let key = (!serves(&modem), tx.queued_count(&modem.id)?, &modem.id);
+        if best.as_ref().is_none_or(|b| (key.0, key.1) < (b.0, b.1)) {
+            best = Some(key);
+        }
+    }
+    if let Some((_, _, modem)) = best {
+        return Ok(modem.clone());
+    }
+    Ok(rang
+        .cloned()
+        .or_else(|| config.modems.iter().find(serves).map(|m| m.id.clone()))
+        .unwrap_or_else(|| config.modems[0].id.clone())) // validate() guarantees a modem
 }
 
 /// Stores the dialogue's state and carries out its outcomes.

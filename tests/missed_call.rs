@@ -622,3 +622,25 @@ async fn the_outbox_waits_while_the_network_is_gone() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delivery_report_is_recorded_in_words() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    // TP-Status 0x41: permanent error, incompatible destination (TS 23.040 §9.2.3.15).
+    harness.modem.next_report_status(0x41).await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE state = 'failed'", 1)
+            .await,
+        1
+    );
+    let status = harness.query_strings("SELECT status_text FROM message_parts");
+    assert_eq!(status.len(), 1);
+    assert!(status[0].starts_with("permanent error"), "{status:?}");
+    // The failure is in the conversation's journal, and nothing was sent again.
+    assert_eq!(harness.wait_journal("delivery", 1).await, 1);
+    running.stop().await.unwrap();
+    assert_eq!(harness.modem.sent().len(), 1);
+}

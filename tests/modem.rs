@@ -231,3 +231,231 @@ async fn an_indication_naming_another_memory_is_read_from_that_memory() {
     );
     probe.close().await;
 }
+
+/// Waits for the next event that `pick` accepts, skipping others.
+async fn next_event<T>(probe: &mut Probe, mut pick: impl FnMut(ModemEvent) -> Option<T>) -> T {
+    loop {
+        let event = tokio::time::timeout(WAIT, probe.events.recv())
+            .await
+            .expect("an event in time")
+            .expect("the modem task runs");
+        if let Some(found) = pick(event) {
+            return found;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_model_is_set_up_receives_and_sends() {
+    use textback::modem::virtual_modem::Model;
+    for (name, model) in Model::ALL {
+        let harness = Harness::with_options(Options {
+            model: *model,
+            // SIMCom and Quectel refuse SMS commands until SMS DONE, this long after power-up.
+            sms_ready_after: std::time::Duration::from_millis(1200),
+            ..Default::default()
+        });
+        let mut probe = Probe::open(harness.config.modems[0].clone(), WAIT)
+            .await
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert!(!probe.info.model.is_empty(), "{name}: {:?}", probe.info);
+        assert_eq!(probe.info.iccid, "8944110068912345678", "{name}");
+        assert_eq!(
+            (probe.info.sms_used, probe.info.sms_capacity),
+            (Some(0), Some(30)),
+            "{name}"
+        );
+        // The per-model set-up from the models table.
+        let commands = harness.modem.commands();
+        let expected_init = match probe.info.manufacturer.to_ascii_lowercase() {
+            m if m.contains("huawei") => Some("AT^CURC=0"),
+            m if m.contains("quectel") => Some("AT+QURCCFG=\"urcport\",\"usbat\""),
+            m if m.contains("simcom") && probe.info.model.contains("7600") => Some("AT+CLCC=1"),
+            _ => None,
+        };
+        if let Some(command) = expected_init {
+            assert!(
+                commands.iter().any(|c| c == command),
+                "{name}: {commands:?}"
+            );
+        }
+        // Indications were set after the SIM's messages were ready: a new SMS is read at once.
+        harness.modem.receive_sms(common::CALLER, "hello").await;
+        let storage = next_event(&mut probe, |event| match event {
+            ModemEvent::SmsReceived { storage, .. } => Some(storage),
+            _ => None,
+        })
+        .await;
+        assert!(storage.is_some(), "{name}");
+        assert_eq!(
+            probe.handle().send_sms(one_sms()).await.unwrap().len(),
+            1,
+            "{name}"
+        );
+        assert_eq!(harness.modem.sent().len(), 1, "{name}");
+        probe.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_commands_wait_for_sms_done_after_power_up() {
+    use textback::modem::virtual_modem::Model;
+    let harness = Harness::with_options(Options {
+        model: Model::QuectelEc25,
+        sms_ready_after: std::time::Duration::from_millis(2500),
+        ..Default::default()
+    });
+    let probe = Probe::open(harness.config.modems[0].clone(), WAIT)
+        .await
+        .unwrap();
+    let commands = harness.modem.commands();
+    let selects = commands
+        .iter()
+        .filter(|c| c.starts_with("AT+CPMS=\"SM\""))
+        .count();
+    // Refused (+CMS ERROR: 314) before SMS DONE, asked again about once a second, then taken
+    // as soon as the modem says SMS DONE: a few tries, not a tight loop.
+    assert!((2..=5).contains(&selects), "{selects} tries: {commands:?}");
+    // The first indication setting worked: no fall-back was needed.
+    let cnmi: Vec<&String> = commands
+        .iter()
+        .filter(|c| c.starts_with("AT+CNMI"))
+        .collect();
+    assert_eq!(cnmi, ["AT+CNMI=2,1,0,1,0"]);
+    probe.close().await;
+}
+
+/// Polls `done` until it holds or [`WAIT`] passes (the virtual modem's command log has no
+/// "n-th time" notification).
+async fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done() {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        // A bounded poll: the condition is on a log another task appends to.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modem_that_restarts_by_itself_is_set_up_again() {
+    use textback::modem::virtual_modem::Model;
+    let harness = Harness::with_options(Options {
+        model: Model::SimcomSim7600,
+        ..Default::default()
+    });
+    let mut probe = Probe::open(harness.config.modems[0].clone(), WAIT)
+        .await
+        .unwrap();
+    let count = |command: &str| {
+        harness
+            .modem
+            .commands()
+            .iter()
+            .filter(|c| *c == command)
+            .count()
+    };
+    assert_eq!(count("ATE0"), 1);
+    // RDY, +CPIN: READY, SMS DONE ...: echo back on and the driver's settings gone.
+    harness.modem.restart().await;
+    assert!(
+        wait_until(|| count("AT+CNUM") == 2).await,
+        "set up again: {:?}",
+        harness.modem.commands()
+    );
+    assert_eq!(count("ATE0"), 2);
+    assert_eq!(count("AT+CNMI=2,1,0,1,0"), 2);
+    // And still serving.
+    harness
+        .modem
+        .receive_sms(common::CALLER, "after the restart")
+        .await;
+    next_event(&mut probe, |event| match event {
+        ModemEvent::SmsReceived { storage, .. } => storage,
+        _ => None,
+    })
+    .await;
+    probe.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simcom_missed_call_lines_raise_each_call_once() {
+    use textback::modem::virtual_modem::Model;
+    let harness = Harness::with_options(Options {
+        model: Model::SimcomSim7600,
+        ..Default::default()
+    });
+    let mut probe = Probe::open(harness.config.modems[0].clone(), WAIT)
+        .await
+        .unwrap();
+    // A MISSED_CALL line with no RING before it (a firmware that sends none, or RINGs lost while
+    // the port was reopened) is a missed call of its own.
+    harness
+        .modem
+        .send_line("MISSED_CALL: 10:05AM +447700900777")
+        .await;
+    let next_call = |event| match event {
+        ModemEvent::CallMissed { caller_raw, .. } => Some(caller_raw),
+        _ => None,
+    };
+    assert_eq!(next_event(&mut probe, next_call).await, "+447700900777");
+    // RING, +CLIP, RING, +CLIP, NO CARRIER, then MISSED_CALL for the same call: raised once.
+    harness.modem.call(Some("07700900123"), 2).await;
+    assert_eq!(next_event(&mut probe, next_call).await, "07700900123");
+    // The MISSED_CALL line follows NO CARRIER; once a later command is answered it has been read.
+    probe.handle().command("AT").await.unwrap();
+    let later = tokio::time::timeout(std::time::Duration::from_millis(300), async {
+        loop {
+            match probe.events.recv().await {
+                Some(ModemEvent::CallMissed { caller_raw, .. }) => return Some(caller_raw),
+                Some(_) => continue,
+                None => return None,
+            }
+        }
+    })
+    .await;
+    assert!(later.is_err(), "a second missed call: {later:?}");
+    probe.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sim_that_stopped_indicating_is_emptied() {
+    // A SIM of three slots whose modem sends no +CMTI (field note 3): only the memory-full line
+    // (^SMMEMFULL) says texts are waiting.
+    let harness = Harness::with_options(Options {
+        capacity: 3,
+        indications: false,
+        ..Default::default()
+    });
+    let running = harness.start().await;
+    assert!(harness.modem.wait_command(|c| c == "AT+CMGL=4", WAIT).await);
+    for text in ["one", "two", "three"] {
+        harness.modem.receive_sms(common::CALLER, text).await;
+    }
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE direction = 'in'", 3)
+            .await,
+        3
+    );
+    assert_eq!(
+        harness.query_strings("SELECT body FROM messages WHERE direction = 'in' ORDER BY body"),
+        ["one", "three", "two"]
+    );
+    // Each deleted from the SIM once stored: room again.
+    assert!(
+        wait_until(|| {
+            harness
+                .modem
+                .commands()
+                .iter()
+                .filter(|c| c.starts_with("AT+CMGD="))
+                .count()
+                == 3
+        })
+        .await
+    );
+    running.stop().await.unwrap();
+}

@@ -245,8 +245,13 @@ pub enum Urc {
     /// `NO CARRIER`: the call ended (the caller hung up, or we did).
     NoCarrier,
     /// The modem says it has (re)started or its SIM is ready: `RDY`, `SMS DONE`, `PB DONE`,
-    /// `+QIND: SMS DONE`, `+CPIN: READY`, `^SIMST: 1`.
+    /// `+QIND: SMS DONE`, `+CPIN: READY`, `^SIMST: 1`, `Call Ready`, `SMS Ready`.
     Ready(String),
+    /// The message store is full: Huawei `^SMMEMFULL: "SM"`, Quectel `+QIND: "smsfull","SM"`.
+    /// New messages are refused by the network until some are deleted (field note 3).
+    StorageFull { memory: String },
+    /// SIMCom's `MISSED_CALL: 11:01AM 07700900123`, sent after a call that was not answered.
+    MissedCall { number: String },
     /// A vendor's status line we do not act on (`^RSSI`, `^MODE`, `^BOOT`, `^SRVST`, `+QIND`, `+ZPASR`, ...).
     Vendor(String),
     /// Any line we do not recognise outside a command: logged at debug, never an error.
@@ -346,11 +351,9 @@ const VENDOR_PREFIXES: &[&str] = &[
     "+CIEV:",
     "+CRING:",
     "+STIN:",
-    "MISSED_CALL:",
     "VOICE CALL:",
     "+CLCC:",
     "POWERED DOWN",
-    "Call Ready",
     "+CSQN:",
 ];
 
@@ -437,11 +440,35 @@ pub fn parse_urc(line: &str) -> Option<Urc> {
     }
     if matches!(
         line,
-        "RDY" | "SMS DONE" | "PB DONE" | "+CPIN: READY" | "^SIMST: 1"
+        "RDY" | "SMS DONE" | "PB DONE" | "+CPIN: READY" | "^SIMST: 1" | "Call Ready" | "SMS Ready"
     ) || line.starts_with("+QIND: SMS DONE")
         || line.starts_with("+QIND: PB DONE")
     {
         return Some(Urc::Ready(line.to_string()));
+    }
+    if let Some(args) = line.strip_prefix("^SMMEMFULL:") {
+        let memory = split_fields(args).first().cloned().unwrap_or_default();
+        return Some(Urc::StorageFull { memory });
+    }
+    if let Some(args) = line.strip_prefix("+QIND:") {
+        let fields = split_fields(args);
+        if fields
+            .first()
+            .is_some_and(|f| f.eq_ignore_ascii_case("smsfull"))
+        {
+            let memory = fields.get(1).cloned().unwrap_or_default();
+            return Some(Urc::StorageFull { memory });
+        }
+    }
+    if let Some(args) = line.strip_prefix("MISSED_CALL:") {
+        // <time> <number>: the number is the last word (the time may read "11:01AM").
+        let number = args.split_whitespace().last().unwrap_or("").to_string();
+        let number = if args.split_whitespace().count() < 2 {
+            String::new()
+        } else {
+            number
+        };
+        return Some(Urc::MissedCall { number });
     }
     if VENDOR_PREFIXES
         .iter()
@@ -450,6 +477,19 @@ pub fn parse_urc(line: &str) -> Option<Urc> {
         return Some(Urc::Vendor(line.to_string()));
     }
     None
+}
+
+impl Urc {
+    /// `RDY`: the modem has just powered up (or restarted by itself) with its default settings.
+    pub fn is_power_up(&self) -> bool {
+        matches!(self, Urc::Ready(line) if line == "RDY")
+    }
+
+    /// The SIM's messages are loaded and SMS commands work: `SMS DONE`, `+QIND: SMS DONE`,
+    /// `SMS Ready`.
+    pub fn is_sms_ready(&self) -> bool {
+        matches!(self, Urc::Ready(line) if line.ends_with("SMS DONE") || line == "SMS Ready")
+    }
 }
 
 /// Splits the arguments of a result code on commas outside quotes, and removes the quotes.
@@ -508,6 +548,60 @@ mod tests {
 
     fn line(text: &str) -> Frame {
         Frame::Line(text.to_string())
+    }
+
+    #[test]
+    fn start_up_memory_full_and_missed_call_lines_are_told_apart() {
+        // The start-up lines of SIMCom, Quectel and SIM800 modules (MODEMS.md table).
+        for line in [
+            "RDY",
+            "SMS DONE",
+            "+QIND: SMS DONE",
+            "SMS Ready",
+            "Call Ready",
+            "PB DONE",
+        ] {
+            assert!(matches!(parse_urc(line), Some(Urc::Ready(_))), "{line}");
+        }
+        let sms_ready: Vec<bool> = ["SMS DONE", "+QIND: SMS DONE", "SMS Ready", "PB DONE", "RDY"]
+            .iter()
+            .map(|line| parse_urc(line).is_some_and(|u| u.is_sms_ready()))
+            .collect();
+        assert_eq!(sms_ready, [true, true, true, false, false]);
+        assert!(parse_urc("RDY").is_some_and(|u| u.is_power_up()));
+        assert!(!parse_urc("+CPIN: READY").is_some_and(|u| u.is_power_up()));
+
+        assert_eq!(
+            parse_urc("^SMMEMFULL: \"SM\""),
+            Some(Urc::StorageFull {
+                memory: "SM".to_string()
+            })
+        );
+        assert_eq!(
+            parse_urc("+QIND: \"smsfull\",\"SM\""),
+            Some(Urc::StorageFull {
+                memory: "SM".to_string()
+            })
+        );
+        // Other +QIND lines stay vendor noise.
+        assert!(matches!(
+            parse_urc("+QIND: \"csq\",20,99"),
+            Some(Urc::Vendor(_))
+        ));
+
+        assert_eq!(
+            parse_urc("MISSED_CALL: 11:01AM 07700900123"),
+            Some(Urc::MissedCall {
+                number: "07700900123".to_string()
+            })
+        );
+        // A withheld caller: the time alone.
+        assert_eq!(
+            parse_urc("MISSED_CALL: 11:01AM"),
+            Some(Urc::MissedCall {
+                number: String::new()
+            })
+        );
     }
 
     #[test]

@@ -43,6 +43,11 @@ const WAKE_TIMEOUT: Duration = Duration::from_secs(3);
 const RESYNC_QUIET: Duration = Duration::from_millis(300);
 /// ... but no longer than this: a modem spamming URCs is still usable.
 const RESYNC_QUIET_MAX: Duration = Duration::from_secs(3);
+/// How long to wait after power-up for the SIM's messages to be ready (`SMS DONE`): SIMCom and
+/// Quectel modules take up to ~20 s with a full SIM.
+const SMS_READY_WAIT: Duration = Duration::from_secs(40);
+/// A `MISSED_CALL:` line this soon after a call was recorded is about that call.
+const MISSED_CALL_ECHO: Duration = Duration::from_secs(30);
 /// Listing a full SIM (up to ~50 messages of 350 hex digits) takes a few seconds on slow dongles.
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 /// ESC: cancels a half-typed AT+CMGS (TS 27.005 §3.5.1).
@@ -212,6 +217,10 @@ struct Session<'a, P> {
     /// The memory AT+CMGR/AT+CMGD now read from (field note: a +CMTI may name another one).
     read_memory: String,
     was_ready: bool,
+    /// When the last missed call was raised, to recognise SIMCom's `MISSED_CALL:` line for it.
+    last_call_end: Option<Instant>,
+    /// The message store was full at the last look (warned once per filling).
+    storage_full: bool,
 }
 
 impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
@@ -225,6 +234,8 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             ringing: None,
             read_memory: "SM".to_string(),
             was_ready: false,
+            last_call_end: None,
+            storage_full: false,
         }
     }
 
@@ -254,7 +265,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             info,
         })
         .await;
-        self.drain_stored().await?;
+        self.sweep_storage().await?;
         let mut health =
             tokio::time::interval_at(Instant::now() + HEALTH_INTERVAL, HEALTH_INTERVAL);
         loop {
@@ -288,8 +299,8 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                     self.watchdog(checked).await?;
                     // Indications can stop (a full SIM, a refused AT+CNMI, a read that failed to
                     // store): list the SIM now and then so nothing stays there unread.
-                    let drained = self.drain_stored().await;
-                    self.watchdog(drained).await?;
+                    let swept = self.sweep_storage().await;
+                    self.watchdog(swept).await?;
                 }
             }
         }
@@ -481,7 +492,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
         self.try_exec("AT+CMEE=1").await?;
         self.unlock_sim().await?;
         self.exec("AT+CMGF=0", COMMAND_TIMEOUT).await?;
-        self.try_exec("AT+CPMS=\"SM\",\"SM\",\"SM\"").await?;
+        self.select_storage().await?;
         // New SMS stored with +CMTI; status reports routed straight to us as +CDS (field note 7),
         // with the fall-backs ModemManager uses.
         let mut indications_set = false;
@@ -526,7 +537,14 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
         info.rssi = self.read_signal().await?;
         info.imsi = first_line(self.try_exec("AT+CIMI").await?);
         // ICCID: AT+CCID is 3GPP-ish and widest; Huawei answers ^ICCID, Quectel +QCCID.
-        for command in ["AT+CCID", "AT^ICCID?", "AT+QCCID", "AT+ICCID"] {
+        for command in [
+            "AT+CCID",
+            "AT^ICCID?",
+            "AT+QCCID",
+            "AT+CICCID",
+            "AT+ZGETICCID",
+            "AT+ICCID",
+        ] {
             let line = first_line(self.try_exec(command).await?);
             let value = line
                 .rsplit(':')
@@ -534,6 +552,8 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 .unwrap_or("")
                 .trim()
                 .trim_matches('"')
+                // The BCD filler of a 19-digit ICCID, which Huawei sticks print.
+                .trim_end_matches(['F', 'f'])
                 .to_string();
             if !value.is_empty() {
                 info.iccid = value;
@@ -546,7 +566,111 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             .get(1)
             .cloned()
             .unwrap_or_default();
+        if let Some((used, capacity)) = self.read_storage().await? {
+            info.sms_used = Some(used);
+            info.sms_capacity = Some(capacity);
+        }
+        // Start-up lines seen meanwhile (RDY, SMS DONE) are about this set-up, not a restart.
+        self.urcs.retain(|urc| !matches!(urc, Urc::Ready(_)));
         Ok(info)
+    }
+
+    /// Chooses the SIM as message memory, waiting for the SIM's messages to be ready: right after
+    /// power-up SIMCom and Quectel modules refuse SMS commands until `SMS DONE` (field note 11).
+    async fn select_storage(&mut self) -> Result<(), Error> {
+        const COMMAND: &str = "AT+CPMS=\"SM\",\"SM\",\"SM\"";
+        let deadline = Instant::now() + SMS_READY_WAIT;
+        loop {
+            match self.exec(COMMAND, COMMAND_TIMEOUT).await {
+                Ok(_) => return Ok(()),
+                Err(Error::Rejected { result, .. })
+                    if not_ready_yet(&result) && Instant::now() < deadline =>
+                {
+                    debug!(result = %result.describe(), "the SIM's messages are not ready yet; waiting for SMS DONE");
+                    let until = deadline.min(Instant::now() + Duration::from_secs(1));
+                    self.wait_for_urc(Urc::is_sms_ready, until).await?;
+                }
+                Err(Error::Rejected { result, .. }) => {
+                    warn!(result = %result.describe(), "the modem refused AT+CPMS: messages are read from its default memory");
+                    return Ok(());
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Reads the line until a URC that `wanted` accepts (true) or `until` (false); other URCs are
+    /// kept for later.
+    async fn wait_for_urc(
+        &mut self,
+        wanted: fn(&Urc) -> bool,
+        until: Instant,
+    ) -> Result<bool, Error> {
+        loop {
+            loop {
+                let digest = at::next_frame(&self.buffer, false);
+                if digest.consumed == 0 {
+                    break;
+                }
+                let _ = self.buffer.split_to(digest.consumed);
+                if let Some(Frame::Line(line)) = digest.frame
+                    && let Classified::Urc(urc) = self.classifier.classify(&line, None)
+                {
+                    if wanted(&urc) {
+                        info!(line, "the modem says it is ready");
+                        return Ok(true);
+                    }
+                    self.urcs.push_back(urc);
+                }
+            }
+            match timeout_at(until, self.port.read_buf(&mut self.buffer)).await {
+                Ok(read) => self.check_read(read)?,
+                Err(_) => return Ok(false),
+            }
+        }
+    }
+
+    /// AT+CPMS? → (used, capacity) of the first memory (TS 27.005 §3.2.2).
+    async fn read_storage(&mut self) -> Result<Option<(u32, u32)>, Error> {
+        let line = first_line(self.try_exec("AT+CPMS?").await?);
+        Ok(parse_storage(&line))
+    }
+
+    /// Reads what is on the SIM (field note 3: a full SIM stops indications, so indications alone
+    /// are not enough) and looks at how full it is. A full store refuses new texts, so once full,
+    /// stored outgoing messages (drafts another program left; textback never stores its own) are
+    /// deleted too.
+    async fn sweep_storage(&mut self) -> Result<(), Error> {
+        let outgoing = self.drain_stored().await?;
+        let Some((used, capacity)) = self.read_storage().await? else {
+            return Ok(());
+        };
+        self.supervisor.state.send_modify(|state| {
+            if let ModemState::Ready { info } = state {
+                info.sms_used = Some(used);
+                info.sms_capacity = Some(capacity);
+            }
+        });
+        let full = capacity > 0 && used >= capacity;
+        if full && !self.storage_full {
+            warn!(
+                used,
+                capacity,
+                "the SIM's message store is full: new texts cannot arrive until it is emptied; reading and deleting what is there"
+            );
+        }
+        self.storage_full = full;
+        if full && !outgoing.is_empty() {
+            warn!(
+                count = outgoing.len(),
+                "deleting stored outgoing messages to make room for incoming texts"
+            );
+            for index in outgoing {
+                self.exec(&format!("AT+CMGD={index}"), COMMAND_TIMEOUT)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn unlock_sim(&mut self) -> Result<(), Error> {
@@ -655,27 +779,30 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
     }
 
     /// Reads every message already in memory (field note 3: a full SIM stops indications), and
-    /// hands each on; each is deleted once the daemon has stored it.
-    async fn drain_stored(&mut self) -> Result<(), Error> {
+    /// hands each on; each is deleted once the daemon has stored it. Returns the slots holding
+    /// stored outgoing messages, which are not read.
+    async fn drain_stored(&mut self) -> Result<Vec<u32>, Error> {
         let lines = match self.exec("AT+CMGL=4", LIST_TIMEOUT).await {
             Ok(lines) => lines,
             Err(Error::Rejected { result, .. }) => {
                 warn!(result = %result.describe(), "the modem refused to list stored messages");
-                return Ok(());
+                return Ok(Vec::new());
             }
             Err(err) => return Err(err),
         };
         let mut header: Option<u32> = None;
+        let mut outgoing = Vec::new();
         for line in lines {
             if let Some(args) = line.strip_prefix("+CMGL:") {
                 // +CMGL: <index>,<stat>,[<alpha>],<length> (TS 27.005 §3.4.2). <stat> 2 and 3 are
-                // stored outgoing messages, not ours to read or delete.
+                // stored outgoing messages, not ours to read.
                 let fields = at::split_fields(args);
+                let index = fields.first().and_then(|index| index.parse().ok());
                 let incoming = matches!(fields.get(1).map(String::as_str), Some("0") | Some("1"));
-                header = fields
-                    .first()
-                    .and_then(|index| index.parse().ok())
-                    .filter(|_| incoming);
+                if !incoming && let Some(index) = index {
+                    outgoing.push(index);
+                }
+                header = index.filter(|_| incoming);
             } else if let Some(index) = header.take() {
                 let storage = Some(Storage {
                     memory: self.read_memory.clone(),
@@ -685,7 +812,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                     .await;
             }
         }
-        Ok(())
+        Ok(outgoing)
     }
 
     // --- requests ------------------------------------------------------------------------------
@@ -889,12 +1016,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                         ringing.last_ring = now;
                     }
                     None => {
-                        let millis = SystemTime::now()
-                            .duration_since(UNIX_EPOCH)
-                            .map(|d| d.as_millis())
-                            .unwrap_or(0);
-                        let call =
-                            CallId::new(format!("modem:{}:{millis}", self.supervisor.config.id));
+                        let call = self.new_call_id();
                         info!(call_id = %call, "incoming call ringing");
                         self.ringing = Some(Ringing {
                             call,
@@ -958,6 +1080,21 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                     }
                 });
             }
+            Urc::MissedCall { number } => self.missed_call_line(number).await,
+            Urc::StorageFull { memory } => {
+                warn!(memory, "the modem says its message store is full");
+                self.sweep_storage().await?;
+            }
+            urc @ Urc::Ready(_) if urc.is_power_up() => {
+                // RDY mid-session: the modem restarted by itself (a brown-out, a firmware crash)
+                // and lost echo, indications and caller id.
+                warn!("the modem restarted by itself (RDY); setting it up again");
+                let info = self.initialise().await?;
+                self.supervisor
+                    .state
+                    .send_replace(ModemState::Ready { info });
+                self.sweep_storage().await?;
+            }
             Urc::Ready(line) => info!(line, "modem says it is ready"),
             Urc::Vendor(line) => debug!(line, "vendor status line"),
             Urc::Unknown(line) => debug!(line, "unrecognised line"),
@@ -999,10 +1136,48 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
         Ok(())
     }
 
+    fn new_call_id(&self) -> CallId {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        CallId::new(format!("modem:{}:{millis}", self.supervisor.config.id))
+    }
+
+    /// SIMCom's `MISSED_CALL: <time> <number>`: ends the call ringing now, is ignored when it
+    /// follows a call just recorded, and otherwise raises the call it reports (its RINGs were not
+    /// seen: a firmware that sends none, or a port that was busy being reopened).
+    async fn missed_call_line(&mut self, number: String) {
+        if let Some(ringing) = &mut self.ringing {
+            if ringing.caller_raw.is_none() {
+                ringing.caller_raw = Some(number);
+            }
+            self.finish_call("the modem reported the call missed").await;
+            return;
+        }
+        if self
+            .last_call_end
+            .is_some_and(|ended| ended.elapsed() < MISSED_CALL_ECHO)
+        {
+            debug!("MISSED_CALL line for the call just recorded");
+            return;
+        }
+        self.ringing = Some(Ringing {
+            call: self.new_call_id(),
+            caller_raw: Some(number),
+            withheld: false,
+            rings: 0,
+            last_ring: Instant::now(),
+        });
+        self.finish_call("the modem reported a missed call it had not rung for")
+            .await;
+    }
+
     async fn finish_call(&mut self, why: &str) {
         let Some(ringing) = self.ringing.take() else {
             return;
         };
+        self.last_call_end = Some(Instant::now());
         let caller_raw = ringing.caller_raw.unwrap_or_default();
         let caller = if ringing.withheld {
             CallerId::Withheld(WithheldReason::Anonymous)
@@ -1024,6 +1199,27 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
 enum Reply {
     Done(Vec<String>),
     Prompt(#[allow(dead_code)] Vec<String>),
+}
+
+/// Final results that mean "not yet" right after power-up: SIM busy (TS 27.005 314, TS 27.007 14),
+/// operation not allowed (302, 3) and unknown error (500), as modules answer before `SMS DONE`.
+fn not_ready_yet(result: &Final) -> bool {
+    use crate::codec::at::ErrorCode;
+    matches!(
+        result,
+        Final::Cms(ErrorCode::Number(302 | 314 | 500)) | Final::Cme(ErrorCode::Number(3 | 14))
+    )
+}
+
+/// `+CPMS: "SM",5,30,...` (query) or `+CPMS: 5,30,...` (set) → (used, capacity) of the first
+/// memory.
+fn parse_storage(line: &str) -> Option<(u32, u32)> {
+    let fields = at::split_fields(line.strip_prefix("+CPMS:")?);
+    let numbers: Vec<u32> = fields.iter().filter_map(|f| f.parse().ok()).collect();
+    match numbers.as_slice() {
+        [used, capacity, ..] => Some((*used, *capacity)),
+        _ => None,
+    }
 }
 
 fn first_line(lines: Vec<String>) -> String {

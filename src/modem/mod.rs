@@ -195,6 +195,9 @@ pub struct ModemInfo {
     pub registration: Option<u8>,
     /// The SIM's own number, when the SIM stores it (AT+CNUM).
     pub own_number: String,
+    /// Messages in the SIM's store and how many it holds (AT+CPMS?).
+    pub sms_used: Option<u32>,
+    pub sms_capacity: Option<u32>,
 }
 
 impl ModemInfo {
@@ -239,4 +242,11 @@ pub enum ModemState {
     Starting,
     Ready { info: ModemInfo },
     Lost { reason: String },
+}
+
+impl ModemState {
+    /// Set up and on the network (home or roaming): texts can go out now.
+    pub fn is_usable(&self) -> bool {
+        matches!(self, ModemState::Ready { info } if matches!(info.registration, Some(1 | 5)))
+    }
 }

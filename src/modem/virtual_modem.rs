@@ -20,22 +20,162 @@ use tokio_util::sync::CancellationToken;
 
 use crate::codec::pdu::{self, Pdu, SmscField, Timestamp};
 
-/// The dongle the virtual modem behaves like.
+/// The dongle the virtual modem behaves like: the models of hardware/README.md, each with the
+/// identity, start-up lines, unsolicited noise and quirks its real firmware shows (field notes in
+/// MODEMS.md), so that the driver meets them in tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Model {
     /// A plain 3GPP modem: no vendor lines.
     Generic,
     /// Huawei E3372 in stick mode: `^RSSI`, `^MODE` and `^HCSQ` lines at any moment, even inside a
-    /// response, until AT^CURC=0.
+    /// response, until AT^CURC=0; `^SMMEMFULL` when the SIM's message store fills.
     HuaweiE3372,
+    /// Huawei E1550: the older stick, the same noise as the E3372.
+    HuaweiE1550,
+    /// Huawei E173: as the E1550.
+    HuaweiE173,
+    /// ZTE MF190: `+ZPASR` / `+ZUSIMR` status lines that no command turns off; ICCID by AT+ZGETICCID.
+    ZteMf190,
+    /// SIMCom SIM7600: `RDY`, `+CPIN: READY`, `SMS DONE`, `PB DONE` at power-up, SMS commands
+    /// refused until `SMS DONE`; `MISSED_CALL:` after a call that was not answered.
+    SimcomSim7600,
+    /// SIMCom SIM800: `RDY`, `Call Ready`, `SMS Ready` at power-up.
+    SimcomSim800,
+    /// Quectel EC25 / EG25: `RDY`, `+QUSIM: 1`, `+QIND: SMS DONE`, `+QIND: PB DONE` at power-up.
+    QuectelEc25,
 }
 
+/// What a model says and does differently.
+struct Persona {
+    /// AT+CGMI and AT+CGMM answers.
+    manufacturer: &'static str,
+    model: &'static str,
+    /// Lines at power-up and after AT+CFUN=1,1, before the SIM's messages are ready.
+    boot: &'static [&'static str],
+    /// The line that says SMS commands work now (sent [`Options::sms_ready_after`] after boot).
+    sms_ready: Option<&'static str>,
+    /// Status lines sent now and then, even inside a response.
+    noise: &'static [&'static str],
+    /// The command that stops the noise (its argument ending in 0), when there is one.
+    noise_off: Option<&'static str>,
+    /// The command that reads the ICCID, how its answer starts, and what follows the digits
+    /// (Huawei keeps the BCD filler `F` of a 19-digit ICCID).
+    iccid: (&'static str, &'static str, &'static str),
+    /// The line sent when the SIM's message store is full, when the model sends one.
+    memory_full: Option<&'static str>,
+    /// Sends `MISSED_CALL: <time> <number>` after a call that rang out.
+    missed_call_line: bool,
+}
+
+const HUAWEI_NOISE: &[&str] = &["^RSSI: 17", "^HCSQ: \"LTE\",45,38,120,20", "^MODE: 7,17"];
+
 impl Model {
+    /// Every model, by the names `parse` takes.
+    pub const ALL: &[(&str, Model)] = &[
+        ("generic", Model::Generic),
+        ("huawei-e3372", Model::HuaweiE3372),
+        ("huawei-e1550", Model::HuaweiE1550),
+        ("huawei-e173", Model::HuaweiE173),
+        ("zte-mf190", Model::ZteMf190),
+        ("simcom-sim7600", Model::SimcomSim7600),
+        ("simcom-sim800", Model::SimcomSim800),
+        ("quectel-ec25", Model::QuectelEc25),
+    ];
+
+    /// A model by its id in hardware/README.md (`huawei-e3372`, `quectel-ec25`, ...) or `generic`.
     pub fn parse(name: &str) -> Option<Model> {
-        match name {
-            "generic" => Some(Model::Generic),
-            "huawei-e3372" | "e3372" => Some(Model::HuaweiE3372),
-            _ => None,
+        let name = name.trim().to_ascii_lowercase();
+        let name = if name == "e3372" {
+            "huawei-e3372"
+        } else {
+            name.as_str()
+        };
+        Model::ALL
+            .iter()
+            .find(|(id, _)| *id == name)
+            .map(|(_, model)| *model)
+    }
+
+    /// The names `parse` takes, for error messages.
+    pub fn names() -> String {
+        Model::ALL
+            .iter()
+            .map(|(id, _)| *id)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn persona(self) -> Persona {
+        let huawei = |model| Persona {
+            manufacturer: "huawei",
+            model,
+            boot: &["^SIMST: 1"],
+            sms_ready: None,
+            noise: HUAWEI_NOISE,
+            noise_off: Some("AT^CURC"),
+            iccid: ("AT^ICCID", "^ICCID: ", "F"),
+            memory_full: Some("^SMMEMFULL: \"SM\""),
+            missed_call_line: false,
+        };
+        match self {
+            Model::Generic => Persona {
+                manufacturer: "Generic",
+                model: "Virtual",
+                boot: &[],
+                sms_ready: None,
+                noise: &[],
+                noise_off: None,
+                iccid: ("AT+CCID", "+CCID: ", ""),
+                memory_full: None,
+                missed_call_line: false,
+            },
+            Model::HuaweiE3372 => huawei("E3372"),
+            Model::HuaweiE1550 => huawei("E1550"),
+            Model::HuaweiE173 => huawei("E173"),
+            Model::ZteMf190 => Persona {
+                manufacturer: "ZTE CORPORATION",
+                model: "MF190",
+                boot: &["+ZUSIMR:2"],
+                sms_ready: None,
+                noise: &["+ZPASR: \"UMTS\"", "+ZUSIMR:2"],
+                noise_off: None,
+                iccid: ("AT+ZGETICCID", "+ZGETICCID: ", ""),
+                memory_full: None,
+                missed_call_line: false,
+            },
+            Model::SimcomSim7600 => Persona {
+                manufacturer: "SIMCOM INCORPORATED",
+                model: "SIMCOM_SIM7600E-H",
+                boot: &["RDY", "+CPIN: READY"],
+                sms_ready: Some("SMS DONE"),
+                noise: &[],
+                noise_off: None,
+                iccid: ("AT+CICCID", "+ICCID: ", ""),
+                memory_full: None,
+                missed_call_line: true,
+            },
+            Model::SimcomSim800 => Persona {
+                manufacturer: "SIMCOM_Ltd",
+                model: "SIMCOM_SIM800L",
+                boot: &["RDY", "+CFUN: 1", "+CPIN: READY", "Call Ready"],
+                sms_ready: Some("SMS Ready"),
+                noise: &[],
+                noise_off: None,
+                iccid: ("AT+CCID", "", ""),
+                memory_full: None,
+                missed_call_line: false,
+            },
+            Model::QuectelEc25 => Persona {
+                manufacturer: "Quectel",
+                model: "EC25",
+                boot: &["RDY", "+CFUN: 1", "+CPIN: READY", "+QUSIM: 1"],
+                sms_ready: Some("+QIND: SMS DONE"),
+                noise: &[],
+                noise_off: None,
+                iccid: ("AT+QCCID", "+QCCID: ", ""),
+                memory_full: Some("+QIND: \"smsfull\",\"SM\""),
+                missed_call_line: false,
+            },
         }
     }
 }
@@ -59,6 +199,14 @@ pub struct Options {
     pub incoming_memory: String,
     /// How many times AT+CPIN? answers +CME ERROR: 14 (SIM busy) after power-up (field note 11).
     pub sim_busy_answers: u32,
+    /// For models that announce it (SIMCom, Quectel): how long after power-up the SIM's messages
+    /// become ready (`SMS DONE`); until then SMS commands answer `+CMS ERROR: 314` (SIM busy).
+    pub sms_ready_after: Duration,
+    /// How many messages the SIM holds (AT+CPMS); a typical SIM holds 20 to 50.
+    pub capacity: u32,
+    /// Whether new messages are announced with +CMTI. Off, they sit on the SIM unannounced, as
+    /// when a firmware ignores AT+CNMI or the store filled up (field note 3).
+    pub indications: bool,
 }
 
 impl Default for Options {
@@ -72,6 +220,9 @@ impl Default for Options {
             report_delay: Duration::from_millis(200),
             incoming_memory: "SM".to_string(),
             sim_busy_answers: 0,
+            sms_ready_after: Duration::ZERO,
+            capacity: 30,
+            indications: true,
         }
     }
 }
@@ -103,6 +254,9 @@ enum Control {
     Hang,
     SimPresent(bool),
     Network(bool),
+    NextReportStatus(u8),
+    Restart,
+    Line(String),
 }
 
 #[derive(Default)]
@@ -233,6 +387,23 @@ impl VirtualModem {
         let _ = self.control.send(Control::SimPresent(present)).await;
     }
 
+    /// Makes the status report of the next SMS sent carry this TP-Status (TS 23.040 §9.2.3.15):
+    /// 0x00 delivered, 0x30-0x3F the SMSC still trying, 0x40-0x7F failed.
+    pub async fn next_report_status(&self, status: u8) {
+        let _ = self.control.send(Control::NextReportStatus(status)).await;
+    }
+
+    /// Restarts the modem by itself, as after a brown-out: its start-up lines (`RDY` ...), echo
+    /// on, and none of the settings the driver made.
+    pub async fn restart(&self) {
+        let _ = self.control.send(Control::Restart).await;
+    }
+
+    /// Sends one line as it is, unprompted: a URC, or garbage.
+    pub async fn send_line(&self, line: &str) {
+        let _ = self.control.send(Control::Line(line.to_string())).await;
+    }
+
     /// Loses (`false`) or regains (`true`) the network, with a +CREG URC as a modem sends.
     pub async fn set_network(&self, registered: bool) {
         let _ = self.control.send(Control::Network(registered)).await;
@@ -357,16 +528,18 @@ struct Machine {
     /// Off the network.
     unregistered: bool,
     noise_counter: u32,
-    /// Status reports waiting for their moment: (when, PDU).
-    reports: Vec<(tokio::time::Instant, String)>,
+    persona: Persona,
+    /// Until then SMS commands answer +CMS ERROR: 314 (the SIM's messages are not ready).
+    sms_ready_at: tokio::time::Instant,
+    /// TP-Status of the next status report.
+    next_report_status: u8,
+    /// Lines waiting for their moment (status reports, start-up lines): (when, lines).
+    scheduled: Vec<(tokio::time::Instant, Vec<String>)>,
     /// The call being rung: (caller, rings left, next ring).
     ringing: Option<(Option<String>, u32, tokio::time::Instant)>,
     /// Calls asked for while another rings: a line rings with one call at a time.
     queued_calls: std::collections::VecDeque<(Option<String>, u32)>,
 }
-
-/// SIM message capacity, as AT+CPMS reports it; a typical SIM holds 20 to 50.
-const SIM_SLOTS: u32 = 30;
 
 impl Machine {
     fn new(
@@ -380,7 +553,11 @@ impl Machine {
             pin_needed: options.pin.is_some(),
             read_memory: "SM".to_string(),
             sim_busy_left: options.sim_busy_answers,
-            vendor_lines: options.model == Model::HuaweiE3372,
+            vendor_lines: !options.model.persona().noise.is_empty(),
+            persona: options.model.persona(),
+            sms_ready_at: tokio::time::Instant::now(),
+            next_report_status: 0,
+            scheduled: Vec::new(),
             smsc: options.smsc.clone(),
             options,
             master,
@@ -400,16 +577,34 @@ impl Machine {
             sim_absent: false,
             unregistered: false,
             noise_counter: 0,
-            reports: Vec::new(),
             ringing: None,
             queued_calls: std::collections::VecDeque::new(),
         }
     }
 
+    /// Power-up: the model's start-up lines now, its `SMS DONE` when the messages are ready.
+    fn boot(&mut self) {
+        let now = tokio::time::Instant::now();
+        self.sms_ready_at = now;
+        if !self.persona.boot.is_empty() {
+            self.schedule(now, self.persona.boot);
+        }
+        if let Some(line) = self.persona.sms_ready {
+            self.sms_ready_at = now + self.options.sms_ready_after;
+            self.schedule(self.sms_ready_at, &[line]);
+        }
+    }
+
+    fn schedule(&mut self, at: tokio::time::Instant, lines: &[&str]) {
+        self.scheduled
+            .push((at, lines.iter().map(|l| l.to_string()).collect()));
+    }
+
     async fn run(mut self, token: CancellationToken) {
         let mut buf = [0u8; 1024];
+        self.boot();
         loop {
-            let next_report = self.reports.iter().map(|(at, _)| *at).min();
+            let next_report = self.scheduled.iter().map(|(at, _)| *at).min();
             let next_ring = self.ringing.as_ref().map(|(_, _, at)| *at);
             tokio::select! {
                 _ = token.cancelled() => return,
@@ -440,11 +635,11 @@ impl Machine {
                 }
                 _ = tokio::time::sleep_until(next_report.unwrap_or_else(tokio::time::Instant::now)), if next_report.is_some() => {
                     let now = tokio::time::Instant::now();
-                    let (due, later): (Vec<_>, Vec<_>) = self.reports.drain(..).partition(|(at, _)| *at <= now);
-                    self.reports = later;
-                    for (_, pdu) in due {
-                        let length = tpdu_length(&pdu);
-                        self.send_lines(&[&format!("+CDS: {length}"), &pdu]).await;
+                    let (due, later): (Vec<_>, Vec<_>) = self.scheduled.drain(..).partition(|(at, _)| *at <= now);
+                    self.scheduled = later;
+                    for (_, lines) in due {
+                        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+                        self.send_lines(&lines).await;
                     }
                 }
                 _ = tokio::time::sleep_until(next_ring.unwrap_or_else(tokio::time::Instant::now)), if next_ring.is_some() => {
@@ -518,7 +713,7 @@ impl Machine {
                         .collect(),
                 };
                 for part in parts {
-                    let index = (0..SIM_SLOTS).find(|i| !self.store.contains_key(i));
+                    let index = (0..self.options.capacity).find(|i| !self.store.contains_key(i));
                     let Some(index) = index else {
                         // A full SIM stores nothing more and says nothing (field note 3).
                         continue;
@@ -532,14 +727,24 @@ impl Machine {
                             stat: 0,
                         },
                     );
-                    self.send_lines(&[&format!("+CMTI: \"{memory}\",{index}")])
-                        .await;
+                    if self.options.indications {
+                        self.send_lines(&[&format!("+CMTI: \"{memory}\",{index}")])
+                            .await;
+                    }
+                    if self.store.len() as u32 >= self.options.capacity
+                        && let Some(line) = self.persona.memory_full
+                    {
+                        self.send_lines(&[line]).await;
+                    }
                 }
             }
             Control::FailNextSend(code) => self.fail_next = Some(code),
             Control::VanishAfterNextPdu => self.vanish_after_pdu = true,
             Control::Hang => self.hung = true,
             Control::SimPresent(present) => self.sim_absent = !present,
+            Control::NextReportStatus(status) => self.next_report_status = status,
+            Control::Restart => self.power_cycle(),
+            Control::Line(line) => self.send_lines(&[&line]).await,
             Control::Network(registered) => {
                 self.unregistered = !registered;
                 let stat = if registered { 1 } else { 0 };
@@ -570,6 +775,13 @@ impl Machine {
             // The caller gives up.
             tokio::time::sleep(self.options.ring_interval).await;
             self.send_lines(&["NO CARRIER"]).await;
+            if self.persona.missed_call_line {
+                // SIMCom: `MISSED_CALL: 11:01AM 07700900123` once the call is over.
+                let number = caller.clone().unwrap_or_default();
+                let time = chrono::Local::now().format("%I:%M%p");
+                self.send_lines(&[&format!("MISSED_CALL: {time} {number}")])
+                    .await;
+            }
             if let Some((caller, rings)) = self.queued_calls.pop_front() {
                 let next = tokio::time::Instant::now() + self.options.ring_interval;
                 self.ringing = Some((caller, rings.max(1), next));
@@ -628,11 +840,12 @@ impl Machine {
             return None;
         }
         self.noise_counter += 1;
-        match self.noise_counter % 3 {
-            0 => Some("^RSSI: 17".to_string()),
-            1 => Some("^HCSQ: \"LTE\",45,38,120,20".to_string()),
-            _ => None,
+        let noise = self.persona.noise;
+        if noise.is_empty() || self.noise_counter.is_multiple_of(2) {
+            return None;
         }
+        let index = (self.noise_counter as usize / 2) % noise.len();
+        noise.get(index).map(|line| line.to_string())
     }
 
     async fn reply(&mut self, mut lines: Vec<String>, last: &str) {
@@ -648,15 +861,29 @@ impl Machine {
         self.reply(lines, "OK").await;
     }
 
+    /// AT+CFUN=1,1: OK, then the modem starts again with its power-on settings.
+    async fn restart(&mut self) {
+        self.ok(Vec::new()).await;
+        self.power_cycle();
+    }
+
+    fn power_cycle(&mut self) {
+        self.hung = false;
+        self.echo = true;
+        self.vendor_lines = !self.persona.noise.is_empty();
+        self.read_memory = "SM".to_string();
+        self.mode = Mode::Command;
+        self.input.clear();
+        self.boot();
+    }
+
     async fn command(&mut self, line: &str) {
         self.note(line);
         if self.hung {
             if line.eq_ignore_ascii_case("AT+CFUN=1,1") {
                 // The reset brings it back, with its power-on settings.
                 self.hung = false;
-                self.echo = true;
-                self.vendor_lines = self.options.model == Model::HuaweiE3372;
-                self.ok(Vec::new()).await;
+                self.restart().await;
             }
             return;
         }
@@ -678,6 +905,16 @@ impl Machine {
             "AT+CPIN", "AT+CMGS", "AT+CMGR", "AT+CMGL", "AT+CMGD", "AT+CPMS", "AT+CSCA", "AT+CIMI",
             "AT+CNUM",
         ];
+        let sms_commands = [
+            "AT+CMGS", "AT+CMGR", "AT+CMGL", "AT+CMGD", "AT+CPMS", "AT+CNMI", "AT+CSCA",
+        ];
+        if !self.sim_absent
+            && sms_commands.contains(&head)
+            && tokio::time::Instant::now() < self.sms_ready_at
+        {
+            // Before `SMS DONE` the SIM's messages are not loaded yet (field note 11).
+            return self.reply(Vec::new(), "+CMS ERROR: 314").await;
+        }
         if self.sim_absent && sim_commands.contains(&head) {
             // TS 27.007 10 / TS 27.005 310: SIM not inserted.
             let error = if head == "AT+CPIN" {
@@ -695,11 +932,11 @@ impl Machine {
                 self.ok(vec!["+CREG: 2,1,\"1A2B\",\"00C3F01\"".to_string()])
                     .await
             }
+            "AT+CFUN" if argument.starts_with("=1,1") => self.restart().await,
             "AT" | "ATZ" | "AT+CMEE" | "AT+CMGF" | "AT+CNMI" | "AT+CLIP" | "AT+CREG" | "ATH"
-            | "AT^CURC" => {
-                if head == "AT^CURC" {
-                    self.vendor_lines = !argument.starts_with("=0");
-                }
+            | "AT+CFUN" => self.ok(Vec::new()).await,
+            _ if Some(head) == self.persona.noise_off => {
+                self.vendor_lines = !argument.starts_with("=0");
                 self.ok(Vec::new()).await
             }
             "ATE0" => {
@@ -720,10 +957,17 @@ impl Machine {
                     self.read_memory = memory.clone();
                 }
                 let used = self.store.len();
-                self.ok(vec![format!(
-                    "+CPMS: {used},{SIM_SLOTS},{used},{SIM_SLOTS},{used},{SIM_SLOTS}"
-                )])
-                .await
+                let total = self.options.capacity;
+                let memory = self.read_memory.clone();
+                // The query names the memories (TS 27.005 §3.2.2); the set form gives counts only.
+                let line = if argument == "?" {
+                    format!(
+                        "+CPMS: \"{memory}\",{used},{total},\"{memory}\",{used},{total},\"{memory}\",{used},{total}"
+                    )
+                } else {
+                    format!("+CPMS: {used},{total},{used},{total},{used},{total}")
+                };
+                self.ok(vec![line]).await
             }
             "AT+CSCA" if argument == "?" => {
                 let smsc = self.smsc.clone();
@@ -739,27 +983,18 @@ impl Machine {
             "AT+CSQ" => self.ok(vec!["+CSQ: 18,99".to_string()]).await,
             "AT+COPS" => self.ok(vec!["+COPS: 0,0,\"EE\",7".to_string()]).await,
             "AT+CGMI" => {
-                let maker = match self.options.model {
-                    Model::HuaweiE3372 => "huawei",
-                    Model::Generic => "Generic",
-                };
-                self.ok(vec![maker.to_string()]).await
+                let maker = self.persona.manufacturer.to_string();
+                self.ok(vec![maker]).await
             }
             "AT+CGMM" => {
-                let model = match self.options.model {
-                    Model::HuaweiE3372 => "E3372",
-                    Model::Generic => "Virtual",
-                };
-                self.ok(vec![model.to_string()]).await
+                let model = self.persona.model.to_string();
+                self.ok(vec![model]).await
             }
             "AT+CGSN" => self.ok(vec!["867530012345678".to_string()]).await,
             "AT+CIMI" => self.ok(vec!["234300123456789".to_string()]).await,
-            "AT^ICCID" if self.options.model == Model::HuaweiE3372 => {
-                self.ok(vec!["^ICCID: 8944110068912345678F".to_string()])
-                    .await
-            }
-            "AT+CCID" if self.options.model == Model::Generic => {
-                self.ok(vec!["+CCID: 8944110068912345678".to_string()])
+            _ if head == self.persona.iccid.0 => {
+                let (_, prefix, suffix) = self.persona.iccid;
+                self.ok(vec![format!("{prefix}8944110068912345678{suffix}")])
                     .await
             }
             "AT+CNUM" => {
@@ -890,11 +1125,13 @@ impl Machine {
         };
         if submit.status_report {
             let stamp = now_timestamp();
-            if let Ok(report) = pdu::encode_status_report(reference, &sent.to, &stamp, &stamp, 0) {
-                self.reports.push((
-                    tokio::time::Instant::now() + self.options.report_delay,
-                    report,
-                ));
+            let status = std::mem::take(&mut self.next_report_status);
+            if let Ok(report) =
+                pdu::encode_status_report(reference, &sent.to, &stamp, &stamp, status)
+            {
+                let length = tpdu_length(&report);
+                let at = tokio::time::Instant::now() + self.options.report_delay;
+                self.schedule(at, &[&format!("+CDS: {length}"), &report]);
             }
         }
         if let Ok(mut log) = self.shared.sent.lock() {

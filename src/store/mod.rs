@@ -15,7 +15,13 @@ pub use tx::*;
 
 /// Migrations in order; the database's `PRAGMA user_version` is how many have been applied.
 /// Append only: an applied migration is never edited.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("migrations/0001_init.sql")),
+    (
+        "0002_part_sent_time",
+        include_str!("migrations/0002_part_sent_time.sql"),
+    ),
+];
 
 /// The schema version this build expects.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -223,6 +229,48 @@ mod tests {
         assert_eq!(mode, "wal");
         // Reopening applies nothing new.
         let (_store, _closer) = Store::open(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_status_report_finds_the_part_it_is_about() {
+        use crate::domain::{E164, ModemId};
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _closer) = Store::open(&dir.path().join("t.db")).unwrap();
+        let to = E164::parse("+447700900123").unwrap();
+        let modem = ModemId::parse("main").unwrap();
+        let day = 24 * 60 * 60 * 1000;
+        let states = store
+            .run(move |tx| {
+                let report = |at: i64, status: &str| {
+                    tx.apply_delivery_report(&modem, &to, 7, status, status, at)
+                        .map(|found| found.map(|(message, _)| message))
+                };
+                let send = |at: i64| -> Result<_, Error> {
+                    let id = tx.queue_sms(None, &to, &modem, "hi", 1, at)?;
+                    tx.mark_sent(id, &[7], at)?;
+                    Ok(id)
+                };
+                // TP-MR 7 four days ago, never reported: outside the window.
+                let old = send(0)?;
+                let late = report(4 * day, "delivered")?;
+                // TP-MR 7 again (the reference wrapped): the SMSC still trying, then delivered.
+                let first = send(4 * day)?;
+                let trying = report(4 * day + 1000, "pending")?;
+                // Another text to the same number with TP-MR 7 before that report came.
+                let second = send(4 * day + 2000)?;
+                let delivered = report(4 * day + 3000, "delivered")?;
+                // The second's report: the first is settled, so it goes to the second.
+                let next = report(4 * day + 4000, "delivered")?;
+                Ok((old, late, first, trying, second, delivered, next))
+            })
+            .await
+            .unwrap();
+        let (old, late, first, trying, second, delivered, next) = states;
+        assert_eq!(late, None, "message {old:?} is outside the report window");
+        assert_eq!(trying, Some(first));
+        // Both wait for a final report; the newest takes the first one that comes.
+        assert_eq!(delivered, Some(second));
+        assert_eq!(next, Some(first));
     }
 
     #[tokio::test]

@@ -8,6 +8,11 @@ use crate::domain::{
     CallId, CallRowId, ConversationId, E164, LeadId, MessageId, ModemId, ProfileId,
 };
 
+/// How long after a part was sent a status report can still be about it: the outbox asks for a
+/// 24-hour validity period, and SMSCs report the final outcome (delivered, or expired) within it;
+/// two more days allow for an SMSC's slow reporting and a modem clock that is off.
+pub const REPORT_WINDOW_MS: i64 = 3 * 24 * 60 * 60 * 1000;
+
 /// One transaction on the writer's connection, or a read-only connection.
 pub struct Tx<'a> {
     connection: &'a Connection,
@@ -442,6 +447,15 @@ impl Tx<'_> {
     }
 
     /// Puts an SMS in the outbox. The row exists before any modem is asked to send it.
+    /// Texts waiting for a modem (queued or being sent).
+    pub fn queued_count(&self, modem: &ModemId) -> Result<i64, Error> {
+        Ok(self.connection.query_row(
+            "SELECT count(*) FROM messages WHERE modem = ?1 AND direction = 'out' AND state IN ('queued', 'sending')",
+            [modem.as_str()],
+            |row| row.get(0),
+        )?)
+    }
+
     pub fn queue_sms(
         &self,
         conversation: Option<ConversationId>,
@@ -508,7 +522,7 @@ impl Tx<'_> {
         )?;
         for (part, reference) in references.iter().enumerate() {
             self.connection.execute(
-                "INSERT OR REPLACE INTO message_parts (message_id, part, reference, status, updated_ms) VALUES (?1, ?2, ?3, 'sent', ?4)",
+                "INSERT OR REPLACE INTO message_parts (message_id, part, reference, status, updated_ms, sent_ms) VALUES (?1, ?2, ?3, 'sent', ?4, ?4)",
                 params![id.0, part as i64 + 1, *reference as i64, at_ms],
             )?;
         }
@@ -577,6 +591,9 @@ impl Tx<'_> {
 
     /// Applies a delivery report to the sent part it belongs to: the newest part with this
     /// reference sent to `recipient` from `modem`. Returns the message, if one matched.
+    /// Matches a status report to the part it is about: same modem, recipient and TP-MR, sent
+    /// within [`REPORT_WINDOW_MS`], preferring a part still waiting for its final report (TP-MR
+    /// wraps at 256, so an older part to the same number can share the reference).
     pub fn apply_delivery_report(
         &self,
         modem: &ModemId,
@@ -590,9 +607,9 @@ impl Tx<'_> {
             .connection
             .query_row(
                 "SELECT p.message_id, p.part, m.conversation_id, m.parts FROM message_parts p JOIN messages m ON m.id = p.message_id
-                 WHERE p.reference = ?1 AND m.peer = ?2 AND m.modem = ?3 AND m.direction = 'out'
-                 ORDER BY p.updated_ms DESC, p.message_id DESC LIMIT 1",
-                params![reference as i64, recipient.as_str(), modem.as_str()],
+                 WHERE p.reference = ?1 AND m.peer = ?2 AND m.modem = ?3 AND m.direction = 'out' AND p.sent_ms >= ?4
+                 ORDER BY p.status IN ('sent', 'pending') DESC, p.sent_ms DESC, p.message_id DESC LIMIT 1",
+                params![reference as i64, recipient.as_str(), modem.as_str(), at_ms - REPORT_WINDOW_MS],
                 |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, Option<i64>>(2)?)),
             )
             .optional()?;
