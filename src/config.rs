@@ -46,6 +46,45 @@ pub mod defaults {
         true
     }
 
+    /// A transcript link in a lead summary works this long: long enough to open it days later
+    /// from the email, short enough that an old forwarded email stops exposing the transcript.
+    pub const fn link_valid_days() -> u32 {
+        30
+    }
+
+    /// A lead that cannot be delivered for two days is news nobody can act on any more; the
+    /// dashboard and `textback leads list` show it as failed.
+    pub const fn give_up_after_hours() -> u32 {
+        48
+    }
+
+    /// Submission with STARTTLS (RFC 6409).
+    pub const fn smtp_port() -> u16 {
+        587
+    }
+
+    pub fn smtp_security() -> String {
+        "starttls".to_string()
+    }
+
+    /// The WhatsApp Business Cloud API (Meta's Graph API).
+    pub fn whatsapp_base_url() -> String {
+        "https://graph.facebook.com".to_string()
+    }
+
+    pub fn whatsapp_api_version() -> String {
+        "v21.0".to_string()
+    }
+
+    pub fn whatsapp_language() -> String {
+        "en_GB".to_string()
+    }
+
+    /// An HTTP notifier that has not answered in this long is treated as down, and tried later.
+    pub const fn http_timeout_seconds() -> u32 {
+        10
+    }
+
     /// SIP's registered port (RFC 3261 §19.1.2).
     pub const fn sip_port() -> u16 {
         5060
@@ -99,6 +138,8 @@ struct RawConfig {
     storage: RawStorage,
     #[serde(default)]
     dashboard: RawDashboard,
+    #[serde(default)]
+    notify: RawNotify,
     #[serde(default, rename = "modem")]
     modems: Vec<RawModem>,
     #[serde(default, rename = "sip")]
@@ -136,6 +177,80 @@ impl Default for RawDashboard {
         Self {
             listen: defaults::dashboard_listen(),
             public_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    #[serde(default = "defaults::link_valid_days")]
+    link_valid_days: u32,
+    #[serde(default = "defaults::give_up_after_hours")]
+    give_up_after_hours: u32,
+    #[serde(default)]
+    email: Option<RawEmail>,
+    #[serde(default)]
+    whatsapp: Option<RawWhatsApp>,
+    #[serde(default)]
+    webhook: RawWebhook,
+}
+
+impl Default for RawNotify {
+    fn default() -> Self {
+        Self {
+            link_valid_days: defaults::link_valid_days(),
+            give_up_after_hours: defaults::give_up_after_hours(),
+            email: None,
+            whatsapp: None,
+            webhook: RawWebhook::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    host: String,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default = "defaults::smtp_security")]
+    security: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    from: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWhatsApp {
+    phone_number_id: String,
+    token: String,
+    template: String,
+    #[serde(default = "defaults::whatsapp_language")]
+    language: String,
+    #[serde(default = "defaults::whatsapp_base_url")]
+    base_url: String,
+    #[serde(default = "defaults::whatsapp_api_version")]
+    api_version: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default = "defaults::http_timeout_seconds")]
+    timeout_seconds: u32,
+}
+
+impl Default for RawWebhook {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            timeout_seconds: defaults::http_timeout_seconds(),
         }
     }
 }
@@ -229,6 +344,7 @@ struct RawRecipient {
 pub struct Config {
     pub storage: Storage,
     pub dashboard: Dashboard,
+    pub notify: Notify,
     pub modems: Vec<ModemConfig>,
     pub sip_accounts: Vec<SipAccount>,
     pub profiles: Vec<Profile>,
@@ -312,6 +428,59 @@ pub struct Profile {
 pub struct Question {
     pub id: QuestionId,
     pub ask: String,
+}
+
+/// How leads reach their recipients.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// How long a transcript link in a summary works.
+    pub link_valid: std::time::Duration,
+    /// When to stop retrying a delivery.
+    pub give_up_after: std::time::Duration,
+    pub email: Option<EmailSettings>,
+    pub whatsapp: Option<WhatsAppSettings>,
+    pub webhook: WebhookSettings,
+}
+
+/// The SMTP server lead emails go through.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: EmailSecurity,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// `Name <address>` or a bare address.
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailSecurity {
+    /// Plain connection upgraded with STARTTLS (port 587); refused if the server cannot.
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No TLS: only for a relay on the box or the LAN (port 25).
+    None,
+}
+
+/// The WhatsApp Business Cloud API account leads are sent from.
+#[derive(Debug, Clone)]
+pub struct WhatsAppSettings {
+    pub base_url: String,
+    pub api_version: String,
+    pub phone_number_id: String,
+    pub token: Secret,
+    /// An approved message template (the 24-hour window is usually closed).
+    pub template: String,
+    pub language: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// The HMAC-SHA256 key the signature header is made with.
+    pub secret: Option<Secret>,
+    pub timeout: std::time::Duration,
 }
 
 /// Someone who receives this profile's leads, and how.
@@ -546,6 +715,8 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => format!("http://{}", raw.dashboard.listen),
     };
+
+    let notify = validate_notify(&mut check, raw.notify);
 
     // Ids first, so that references between sections can be checked.
     let profile_ids: Vec<Option<ProfileId>> = raw
@@ -889,6 +1060,18 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                 check.error(key("name"), "is empty");
             }
             let mut channels = Vec::new();
+            if recipient.email.is_some() && notify.email.is_none() {
+                check.warn(
+                    key("email"),
+                    "[notify.email] is not set: emails to this recipient wait (pending) until notify.email.host and notify.email.from are",
+                );
+            }
+            if recipient.whatsapp.is_some() && notify.whatsapp.is_none() {
+                check.warn(
+                    key("whatsapp"),
+                    "[notify.whatsapp] is not set: WhatsApp messages to this recipient wait (pending) until notify.whatsapp.phone_number_id, token and template are",
+                );
+            }
             if let Some(email) = &recipient.email {
                 if is_email(email) {
                     channels.push(Channel::Email(email.trim().to_string()));
@@ -1010,6 +1193,7 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                 database: raw.storage.database,
             },
             dashboard: Dashboard { listen, public_url },
+            notify,
             modems,
             sip_accounts,
             profiles,
@@ -1017,6 +1201,141 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
         },
         warnings: check.warnings,
     })
+}
+
+fn validate_notify(check: &mut Checker, raw: RawNotify) -> Notify {
+    const HOUR: u64 = 3600;
+    if raw.link_valid_days == 0 || raw.link_valid_days > 3650 {
+        check.error(
+            "notify.link_valid_days",
+            format!("{} is out of range: 1 to 3650 days", raw.link_valid_days),
+        );
+    }
+    if raw.give_up_after_hours == 0 || raw.give_up_after_hours > 24 * 90 {
+        check.error(
+            "notify.give_up_after_hours",
+            format!(
+                "{} is out of range: 1 to 2160 hours (90 days)",
+                raw.give_up_after_hours
+            ),
+        );
+    }
+    let email = raw.email.map(|email| {
+        let security = match email.security.to_ascii_lowercase().as_str() {
+            "starttls" => EmailSecurity::StartTls,
+            "tls" | "ssl" => EmailSecurity::Tls,
+            "none" => EmailSecurity::None,
+            other => {
+                check.error(
+                    "notify.email.security",
+                    format!("{other:?} is not one of \"starttls\" (port 587), \"tls\" (port 465), \"none\" (a relay on the box or the LAN)"),
+                );
+                EmailSecurity::StartTls
+            }
+        };
+        let port = email.port.unwrap_or(match security {
+            EmailSecurity::StartTls => defaults::smtp_port(),
+            EmailSecurity::Tls => 465,
+            EmailSecurity::None => 25,
+        });
+        if email.host.trim().is_empty() || email.host.contains(char::is_whitespace) {
+            check.error(
+                "notify.email.host",
+                format!("{:?} is not a host name or address", email.host),
+            );
+        }
+        let address = match (email.from.rfind('<'), email.from.rfind('>')) {
+            (Some(open), Some(close)) if open < close => &email.from[open + 1..close],
+            _ => email.from.as_str(),
+        };
+        if !is_email(address) {
+            check.error(
+                "notify.email.from",
+                format!(
+                    "{:?} is not an address: write \"leads@example.com\" or \"Acme leads <leads@example.com>\"",
+                    email.from
+                ),
+            );
+        }
+        if email.username.is_some() != email.password.is_some() {
+            check.error(
+                "notify.email",
+                "username and password go together: give both, or neither for a relay that needs no login",
+            );
+        }
+        if security == EmailSecurity::None && email.password.is_some() {
+            check.warn(
+                "notify.email.security",
+                "\"none\" with a password sends the password unencrypted: use \"starttls\" or \"tls\" unless the relay is on this box",
+            );
+        }
+        EmailSettings {
+            host: email.host.trim().to_string(),
+            port,
+            security,
+            username: email.username,
+            password: email.password.map(Secret::new),
+            from: email.from.trim().to_string(),
+        }
+    });
+    let whatsapp = raw.whatsapp.map(|whatsapp| {
+        if whatsapp.phone_number_id.is_empty()
+            || !whatsapp.phone_number_id.chars().all(|c| c.is_ascii_digit())
+        {
+            check.error(
+                "notify.whatsapp.phone_number_id",
+                format!(
+                    "{:?} is not a phone number id: the digits Meta's WhatsApp Manager shows under API setup (not the phone number)",
+                    whatsapp.phone_number_id
+                ),
+            );
+        }
+        if whatsapp.token.trim().is_empty() {
+            check.error("notify.whatsapp.token", "is empty: a system user's access token");
+        }
+        if whatsapp.template.trim().is_empty() {
+            check.error(
+                "notify.whatsapp.template",
+                "is empty: the name of an approved message template",
+            );
+        }
+        if !(whatsapp.base_url.starts_with("https://") || whatsapp.base_url.starts_with("http://")) {
+            check.error(
+                "notify.whatsapp.base_url",
+                format!("{:?} must start with https://", whatsapp.base_url),
+            );
+        }
+        WhatsAppSettings {
+            base_url: whatsapp.base_url.trim_end_matches('/').to_string(),
+            api_version: whatsapp.api_version.trim_matches('/').to_string(),
+            phone_number_id: whatsapp.phone_number_id,
+            token: Secret::new(whatsapp.token.trim()),
+            template: whatsapp.template,
+            language: whatsapp.language,
+        }
+    });
+    if raw.webhook.timeout_seconds == 0 || raw.webhook.timeout_seconds > 300 {
+        check.error(
+            "notify.webhook.timeout_seconds",
+            format!("{} is out of range: 1 to 300", raw.webhook.timeout_seconds),
+        );
+    }
+    if raw.webhook.secret.as_deref().is_some_and(|s| s.len() < 16) {
+        check.error(
+            "notify.webhook.secret",
+            "is shorter than 16 characters: use a long random string (`openssl rand -hex 32`)",
+        );
+    }
+    Notify {
+        link_valid: std::time::Duration::from_secs(u64::from(raw.link_valid_days) * 24 * HOUR),
+        give_up_after: std::time::Duration::from_secs(u64::from(raw.give_up_after_hours) * HOUR),
+        email,
+        whatsapp,
+        webhook: WebhookSettings {
+            secret: raw.webhook.secret.map(Secret::new),
+            timeout: std::time::Duration::from_secs(u64::from(raw.webhook.timeout_seconds)),
+        },
+    }
 }
 
 fn duplicates<'a>(

@@ -21,6 +21,12 @@ fn text(bytes: &[u8]) -> String {
 }
 
 const GOOD: &str = r#"
+[notify.email]
+host = "smtp.example.com"
+username = "leads@acme.example"
+password = "app-password"
+from = "Acme leads <leads@acme.example>"
+
 [[modem]]
 id = "main"
 port = "/dev/null"
@@ -145,6 +151,30 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "[[profile]]",
         "[[modem]]\nid = \"spare\"\nport = \"/dev/null\"\n\n[[profile]]",
         "modem[1].port: \"/dev/null\" is already the port of modem[0]",
+    ),
+    (
+        "unknown SMTP security",
+        "host = \"smtp.example.com\"",
+        "host = \"smtp.example.com\"\nsecurity = \"ssl3\"",
+        "notify.email.security: \"ssl3\" is not one of \"starttls\" (port 587), \"tls\" (port 465), \"none\"",
+    ),
+    (
+        "email sender that is not an address",
+        "from = \"Acme leads <leads@acme.example>\"",
+        "from = \"Acme leads\"",
+        "notify.email.from: \"Acme leads\" is not an address",
+    ),
+    (
+        "short webhook secret",
+        "[[modem]]",
+        "[notify.webhook]\nsecret = \"abc\"\n\n[[modem]]",
+        "notify.webhook.secret: is shorter than 16 characters",
+    ),
+    (
+        "WhatsApp phone number instead of its id",
+        "[[modem]]",
+        "[notify.whatsapp]\nphone_number_id = \"+447700900123\"\ntoken = \"t\"\ntemplate = \"new_lead\"\n\n[[modem]]",
+        "notify.whatsapp.phone_number_id: \"+447700900123\" is not a phone number id",
     ),
 ];
 
