@@ -21,6 +21,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_part_sent_time",
         include_str!("migrations/0002_part_sent_time.sql"),
     ),
+    (
+        "0003_lead_delivery",
+        include_str!("migrations/0003_lead_delivery.sql"),
+    ),
 ];
 
 /// The schema version this build expects.

@@ -176,6 +176,43 @@ pub struct MessageRow {
     pub created_ms: i64,
 }
 
+/// A lead with what its summary needs from the call and the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadDetail {
+    pub lead: LeadRow,
+    /// The modem the conversation was on (the owner's SMS leaves from it).
+    pub modem: ModemId,
+    /// When the call was missed (the conversation's start when no call is recorded).
+    pub missed_at_ms: i64,
+    /// The business number the caller dialled, when known.
+    pub called: Option<String>,
+}
+
+/// A delivery whose time has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    pub id: i64,
+    pub lead: LeadId,
+    pub recipient: String,
+    pub channel: String,
+    pub target: String,
+    pub attempts: i64,
+    pub lead_created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub recipient: String,
+    pub channel: String,
+    pub target: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_ms: i64,
+    pub delivered_ms: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeadRow {
     pub id: LeadId,
@@ -520,6 +557,11 @@ impl Tx<'_> {
             "UPDATE messages SET state = 'sent', error = NULL, parts = ?2, updated_ms = ?3 WHERE id = ?1",
             params![id.0, references.len().max(1) as i64, at_ms],
         )?;
+        // A lead summary texted to its owner is delivered once the network took it.
+        self.connection.execute(
+            "UPDATE lead_deliveries SET state = 'delivered', delivered_ms = ?2, last_error = NULL, updated_ms = ?2 WHERE message_id = ?1 AND state = 'queued'",
+            params![id.0, at_ms],
+        )?;
         for (part, reference) in references.iter().enumerate() {
             self.connection.execute(
                 "INSERT OR REPLACE INTO message_parts (message_id, part, reference, status, updated_ms, sent_ms) VALUES (?1, ?2, ?3, 'sent', ?4, ?4)",
@@ -552,6 +594,10 @@ impl Tx<'_> {
         self.connection.execute(
             "UPDATE messages SET state = 'failed', error = ?2, updated_ms = ?3 WHERE id = ?1",
             params![id.0, error, at_ms],
+        )?;
+        self.connection.execute(
+            "UPDATE lead_deliveries SET state = 'failed', last_error = ?2, updated_ms = ?3 WHERE message_id = ?1 AND state = 'queued'",
+            params![id.0, format!("the SMS was not sent: {error}"), at_ms],
         )?;
         Ok(())
     }
@@ -735,6 +781,205 @@ impl Tx<'_> {
             });
         }
         Ok(leads)
+    }
+
+    pub fn lead(&self, id: LeadId) -> Result<Option<LeadDetail>, Error> {
+        let found = self
+            .connection
+            .query_row(
+                "SELECT l.id, l.conversation_id, l.profile, l.caller, l.answers, l.complete, l.created_ms,
+                        c.modem, c.started_ms, k.at_ms, k.called
+                 FROM leads l JOIN conversations c ON c.id = l.conversation_id
+                 LEFT JOIN calls k ON k.id = (SELECT min(id) FROM calls WHERE conversation_id = l.conversation_id)
+                 WHERE l.id = ?1",
+                [id.0],
+                |row| {
+                    Ok((
+                        (
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                            row.get::<_, String>(4)?,
+                            row.get::<_, bool>(5)?,
+                            row.get::<_, i64>(6)?,
+                        ),
+                        (
+                            row.get::<_, String>(7)?,
+                            row.get::<_, i64>(8)?,
+                            row.get::<_, Option<i64>>(9)?,
+                            row.get::<_, Option<String>>(10)?,
+                        ),
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((
+            (id, conversation, profile, caller, answers, complete, created_ms),
+            (modem, started_ms, called_at, called),
+        )) = found
+        else {
+            return Ok(None);
+        };
+        Ok(Some(LeadDetail {
+            lead: LeadRow {
+                id: LeadId(id),
+                conversation: ConversationId(conversation),
+                profile,
+                caller,
+                answers: answers_from_json(&answers)?,
+                complete,
+                created_ms,
+            },
+            modem: ModemId::parse(&modem).map_err(|_| Error::BadValue {
+                what: format!("modem id {modem:?}"),
+            })?,
+            missed_at_ms: called_at.unwrap_or(started_ms),
+            called,
+        }))
+    }
+
+    // --- lead deliveries -----------------------------------------------------------------------
+
+    /// A per-box secret, created on first use from `candidate` (fresh random bytes).
+    pub fn setting_or_insert(&self, key: &str, candidate: &[u8]) -> Result<Vec<u8>, Error> {
+        self.connection.execute(
+            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+            params![key, candidate],
+        )?;
+        Ok(self.connection.query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            [key],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// At start-up: an attempt in flight when the daemon stopped is made again, and every pending
+    /// delivery is tried now rather than at the end of its back-off (a restart is often the fix).
+    pub fn restart_deliveries(&self, at_ms: i64) -> Result<usize, Error> {
+        Ok(self.connection.execute(
+            "UPDATE lead_deliveries SET state = 'pending', next_attempt_ms = min(next_attempt_ms, ?1), updated_ms = ?1 WHERE state IN ('pending', 'sending')",
+            [at_ms],
+        )?)
+    }
+
+    /// Deliveries whose time has come, oldest first.
+    pub fn due_deliveries(&self, at_ms: i64, limit: u32) -> Result<Vec<DueDelivery>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT d.id, d.lead_id, d.recipient, d.channel, d.target, d.attempts, l.created_ms
+             FROM lead_deliveries d JOIN leads l ON l.id = d.lead_id
+             WHERE d.state = 'pending' AND d.next_attempt_ms <= ?1 ORDER BY d.next_attempt_ms, d.id LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![at_ms, limit], |row| {
+            Ok(DueDelivery {
+                id: row.get(0)?,
+                lead: LeadId(row.get(1)?),
+                recipient: row.get(2)?,
+                channel: row.get(3)?,
+                target: row.get(4)?,
+                attempts: row.get(5)?,
+                lead_created_ms: row.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// When the next pending delivery is due.
+    pub fn next_delivery_ms(&self) -> Result<Option<i64>, Error> {
+        Ok(self.connection.query_row(
+            "SELECT min(next_attempt_ms) FROM lead_deliveries WHERE state = 'pending'",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Takes a due delivery for an attempt: false when it is no longer pending.
+    pub fn claim_delivery(&self, id: i64, at_ms: i64) -> Result<bool, Error> {
+        Ok(self.connection.execute(
+            "UPDATE lead_deliveries SET state = 'sending', attempts = attempts + 1, updated_ms = ?2 WHERE id = ?1 AND state = 'pending'",
+            params![id, at_ms],
+        )? == 1)
+    }
+
+    pub fn delivery_delivered(
+        &self,
+        id: i64,
+        external_id: Option<&str>,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE lead_deliveries SET state = 'delivered', delivered_ms = ?3, external_id = ?2, last_error = NULL, updated_ms = ?3 WHERE id = ?1",
+            params![id, external_id, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// A failed attempt to try again at `next_ms`; `counted` false gives the attempt back (the
+    /// channel is not configured: nothing was tried).
+    pub fn delivery_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_ms: i64,
+        counted: bool,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE lead_deliveries SET state = 'pending', last_error = ?2, next_attempt_ms = ?3,
+                    attempts = CASE WHEN ?4 THEN attempts ELSE max(attempts - 1, 0) END, updated_ms = ?5
+             WHERE id = ?1",
+            params![id, error, next_ms, counted, at_ms],
+        )?;
+        Ok(())
+    }
+
+    pub fn delivery_failed(&self, id: i64, error: &str, at_ms: i64) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE lead_deliveries SET state = 'failed', last_error = ?2, updated_ms = ?3 WHERE id = ?1",
+            params![id, error, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// The summary for the owner's phone is in the outbox as `message`; the delivery follows it.
+    pub fn delivery_queued(&self, id: i64, message: MessageId, at_ms: i64) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE lead_deliveries SET state = 'queued', message_id = ?2, updated_ms = ?3 WHERE id = ?1",
+            params![id, message.0, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Every delivery of a lead.
+    pub fn deliveries(&self, lead: LeadId) -> Result<Vec<DeliveryRow>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, recipient, channel, target, state, attempts, last_error, next_attempt_ms, delivered_ms
+             FROM lead_deliveries WHERE lead_id = ?1 ORDER BY id",
+        )?;
+        let rows = statement.query_map([lead.0], |row| {
+            Ok(DeliveryRow {
+                id: row.get(0)?,
+                recipient: row.get(1)?,
+                channel: row.get(2)?,
+                target: row.get(3)?,
+                state: row.get(4)?,
+                attempts: row.get(5)?,
+                last_error: row.get(6)?,
+                next_attempt_ms: row.get(7)?,
+                delivered_ms: row.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sends every delivery of a lead again from the start (`textback leads resend`).
+    pub fn resend_lead(&self, lead: LeadId, at_ms: i64) -> Result<usize, Error> {
+        Ok(self.connection.execute(
+            "UPDATE lead_deliveries SET state = 'pending', attempts = 0, last_error = NULL, next_attempt_ms = ?2,
+                    delivered_ms = NULL, message_id = NULL, external_id = NULL, updated_ms = ?2
+             WHERE lead_id = ?1",
+            params![lead.0, at_ms],
+        )?)
     }
 
     // --- multipart fragments -----------------------------------------------------------------
