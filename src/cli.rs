@@ -525,7 +525,15 @@ fn run(path: &Path) -> anyhow::Result<()> {
             signals.cancel();
         });
         let systemd = std::env::var_os("NOTIFY_SOCKET").is_some();
-        crate::daemon::run(config, crate::daemon::RunOptions { systemd }, token).await
+        crate::daemon::run(
+            config,
+            crate::daemon::RunOptions {
+                systemd,
+                ..Default::default()
+            },
+            token,
+        )
+        .await
     })
 }
 

@@ -228,7 +228,8 @@ struct RawEmail {
 struct RawWhatsApp {
     phone_number_id: String,
     token: String,
-    template: String,
+    #[serde(default)]
+    template: Option<String>,
     #[serde(default = "defaults::whatsapp_language")]
     language: String,
     #[serde(default = "defaults::whatsapp_base_url")]
@@ -471,8 +472,9 @@ pub struct WhatsAppSettings {
     pub api_version: String,
     pub phone_number_id: String,
     pub token: Secret,
-    /// An approved message template (the 24-hour window is usually closed).
-    pub template: String,
+    /// An approved message template. Without one, leads go as free text, which WhatsApp delivers
+    /// only within 24 hours of the recipient's last message to the business number.
+    pub template: Option<String>,
     pub language: String,
 }
 
@@ -1293,11 +1295,16 @@ fn validate_notify(check: &mut Checker, raw: RawNotify) -> Notify {
         if whatsapp.token.trim().is_empty() {
             check.error("notify.whatsapp.token", "is empty: a system user's access token");
         }
-        if whatsapp.template.trim().is_empty() {
-            check.error(
+        match whatsapp.template.as_deref().map(str::trim) {
+            Some("") => check.error(
                 "notify.whatsapp.template",
                 "is empty: the name of an approved message template",
-            );
+            ),
+            Some(_) => {}
+            None => check.warn(
+                "notify.whatsapp.template",
+                "not set: leads go as free text, which WhatsApp delivers only within 24 hours of the recipient's last message to the business number; an approved template with 4 body variables (name, number, reason, link) always arrives",
+            ),
         }
         if !(whatsapp.base_url.starts_with("https://") || whatsapp.base_url.starts_with("http://")) {
             check.error(
@@ -1310,7 +1317,7 @@ fn validate_notify(check: &mut Checker, raw: RawNotify) -> Notify {
             api_version: whatsapp.api_version.trim_matches('/').to_string(),
             phone_number_id: whatsapp.phone_number_id,
             token: Secret::new(whatsapp.token.trim()),
-            template: whatsapp.template,
+            template: whatsapp.template.map(|t| t.trim().to_string()),
             language: whatsapp.language,
         }
     });

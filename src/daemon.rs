@@ -16,6 +16,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::config::Config;
 use crate::domain::ModemId;
 use crate::flow::{self, After, MissedCall, ReceivedSms};
+use crate::leads::deliver::{self, Backoff, LeadWake};
 use crate::modem::{self, ModemEvent, ModemHandle, Storage};
 use crate::outbox::{self, Wake};
 use crate::store::{CallSource, Store};
@@ -61,6 +62,9 @@ impl Running {
 pub struct RunOptions {
     /// Tell systemd when ready, and ping its watchdog.
     pub systemd: bool,
+    /// How long a lead delivery that failed for now waits before its first retry (default 30 s;
+    /// tests use less).
+    pub lead_retry: Option<Duration>,
 }
 
 /// Starts the daemon in the background (for `demo` and tests).
@@ -106,6 +110,7 @@ struct Parts {
     /// Modem tasks.
     modem_tasks: TaskTracker,
     modem_events: mpsc::Receiver<ModemEvent>,
+    lead_wake: LeadWake,
 }
 
 fn setup(
@@ -150,6 +155,7 @@ fn setup(
         workers,
         modem_tasks,
         modem_events,
+        lead_wake: LeadWake::default(),
     })
 }
 
@@ -165,6 +171,7 @@ impl Parts {
         for wake in self.wakes.values() {
             wake.wake();
         }
+        self.start_lead_worker().await?;
         info!(modems = self.modems.len(), database = %self.config.storage.database.display(), "textback running");
         let watchdog = if self.options.systemd {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -260,12 +267,34 @@ impl Parts {
         Ok(())
     }
 
+    /// Starts the task that delivers leads to their recipients.
+    async fn start_lead_worker(&self) -> anyhow::Result<()> {
+        let link_key = deliver::link_key(&self.store).await?;
+        let backoff = match self.options.lead_retry {
+            Some(first) => Backoff { first },
+            None => Backoff::default(),
+        };
+        let worker = deliver::Worker::new(
+            self.store.clone(),
+            self.config.clone(),
+            link_key,
+            backoff,
+            self.lead_wake.clone(),
+            self.wakes.clone(),
+        )
+        .map_err(|err| anyhow::anyhow!("starting lead delivery: {err}"))?;
+        self.workers.spawn(worker.run(self.token.child_token()));
+        Ok(())
+    }
+
     fn wake(&self, after: After) {
         for modem in after.wake {
             if let Some(wake) = self.wakes.get(&modem) {
                 wake.wake();
             }
         }
+        // A step may have recorded a lead; the worker's look at what is due is one query.
+        self.lead_wake.wake();
     }
 
     async fn handle(&self, event: Event) {

@@ -41,6 +41,7 @@ pub mod domain;
 pub mod flow;
 pub mod guide;
 pub mod init;
+pub mod leads;
 pub mod modem;
 pub mod outbox;
 pub mod sms_tools;

@@ -91,6 +91,24 @@ async fn replies_advance_the_conversation_to_a_lead() {
         "Thanks Dave Smith, Brightwater Plumbing will call you back."
     );
     assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
+    // The owner's copy of the lead, texted from the same SIM in two parts.
+    let sent = harness.modem.wait_sent(6, WAIT).await;
+    assert_eq!(sent.len(), 6);
+    assert_eq!(sent[4].to, "+447700900456");
+    assert_eq!(sent[4].part.map(|(_, total, _)| total), Some(2));
+    let owner = format!("{}{}", sent[4].text, sent[5].text);
+    for expected in ["Dave Smith", "07700 900123", "Postcode: SW11 4AB", "/t/"] {
+        assert!(owner.contains(expected), "{expected:?} in {owner}");
+    }
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM lead_deliveries WHERE channel = 'sms' AND state = 'delivered'",
+                1
+            )
+            .await,
+        1
+    );
     running.stop().await.unwrap();
 
     let leads = harness.read(|tx| tx.leads(10).unwrap());
@@ -113,10 +131,16 @@ async fn replies_advance_the_conversation_to_a_lead() {
         answers[1].1
     );
     assert_eq!(answers[2], ("postcode", "SW11 4AB"));
-    // One delivery row per recipient channel, waiting for the notifiers.
+    // One delivery row per recipient channel: the SMS went out; the email waits for an SMTP
+    // server in the config, with the reason recorded and no attempt used up.
     assert_eq!(
-        harness.query_i64("SELECT count(*) FROM lead_deliveries WHERE state = 'pending'"),
-        2
+        harness.query_strings(
+            "SELECT channel || ' ' || state || ' ' || attempts || ' ' || coalesce(last_error, '') FROM lead_deliveries ORDER BY channel"
+        ),
+        [
+            "email pending 0 [notify.email] is not set: add notify.email.host and notify.email.from",
+            "sms delivered 1 "
+        ]
     );
     // Every reply is stored once and deleted from the SIM after it was stored.
     assert_eq!(
@@ -130,7 +154,8 @@ async fn replies_advance_the_conversation_to_a_lead() {
             .iter()
             .any(|c| c.starts_with("AT+CMGD="))
     );
-    assert_eq!(harness.modem.sent().len(), 4, "no text sent twice");
+    let sent = harness.modem.sent();
+    assert_eq!(sent.len(), 6, "no text sent twice: {sent:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,11 +182,13 @@ async fn a_restart_mid_conversation_continues_from_the_database() {
     assert_eq!(sent[2].text, "And the postcode of the job?");
     harness.modem.receive_sms(CALLER, "SE1 7PB").await;
     assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
+    // The caller's four texts and the owner's copy of the lead (two parts).
+    assert_eq!(harness.modem.wait_sent(6, WAIT).await.len(), 6);
     running.stop().await.unwrap();
 
     let sent = harness.modem.sent();
     assert_eq!(
-        sent.len(),
+        sent.iter().filter(|s| s.to == CALLER).count(),
         4,
         "nothing re-sent after the restart: {sent:#?}"
     );
