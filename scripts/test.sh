@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use. Each later issue adds its peers here (sip-tester, kamailio, ...).
-packages=()
+# Debian packages the tests use: python3-aiosmtpd is the SMTP server lead emails are sent to.
+packages=(python3-aiosmtpd)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -280,12 +280,25 @@ enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 enum LeadsCommand {
-    /// The most recent leads.
+    /// The most recent leads, with how each delivery went.
     List {
         #[command(flatten)]
         config: ConfigArg,
         #[arg(long, default_value_t = 20)]
         limit: u32,
+    },
+    /// One lead: its summary as recipients get it, the transcript, and each delivery.
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The lead's number, as `leads list` shows it.
+        id: i64,
+    },
+    /// Send a lead to all its recipients again (a failed delivery, or a lost email).
+    Resend {
+        #[command(flatten)]
+        config: ConfigArg,
+        id: i64,
     },
 }
 
@@ -455,8 +468,14 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Leads(LeadsCommand::List { config, limit }) => {
-            leads(&config.config, limit)?;
+            crate::lead_commands::list(&load_config(&config.config)?, limit)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Leads(LeadsCommand::Show { config, id }) => {
+            crate::lead_commands::show(&load_config(&config.config)?, id)
+        }
+        Command::Leads(LeadsCommand::Resend { config, id }) => {
+            crate::lead_commands::resend(&load_config(&config.config)?, &config.config, id)
         }
     }
 }
@@ -586,32 +605,6 @@ fn calls(path: &Path, limit: u32) -> anyhow::Result<()> {
             "{when}  {caller:<15} {:<6} {:<10} {what}",
             call.source, call.profile
         );
-    }
-    Ok(())
-}
-
-fn leads(path: &Path, limit: u32) -> anyhow::Result<()> {
-    let connection = open_database(path)?;
-    let leads = crate::store::Tx::reader(&connection).leads(limit)?;
-    if leads.is_empty() {
-        println!("no leads yet");
-    }
-    for lead in leads {
-        println!(
-            "lead {}  {}  {}  {}  {}",
-            lead.id,
-            format_time(lead.created_ms),
-            lead.caller,
-            lead.profile,
-            if lead.complete {
-                "complete"
-            } else {
-                "incomplete"
-            }
-        );
-        for (question, answer) in &lead.answers {
-            println!("    {question}: {answer}");
-        }
     }
     Ok(())
 }

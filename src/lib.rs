@@ -12,7 +12,10 @@
 //! `send_sms` → the actor writes `AT+CMGS` and reads `+CMGS: <reference>` → the row is marked sent.
 //! A reply arrives as `+CMTI` → `AT+CMGR` → `ModemEvent::SmsReceived` → `flow.rs` stores it, moves
 //! the conversation on and queues the next question → and once every question is answered, a lead
-//! row with one delivery row per recipient and channel.
+//! row with one delivery row per recipient and channel → `leads/deliver.rs` takes each due row,
+//! renders `leads/summary.rs` with a link signed by `leads/token.rs`, and sends it through
+//! `leads/email.rs`, `leads/whatsapp.rs`, `leads/webhook.rs`, or the outbox (the owner's SMS),
+//! recording each outcome; `lead_commands.rs` is `textback leads`.
 //!
 //! # Architecture invariants
 //!
@@ -41,6 +44,7 @@ pub mod domain;
 pub mod flow;
 pub mod guide;
 pub mod init;
+pub mod lead_commands;
 pub mod leads;
 pub mod modem;
 pub mod outbox;

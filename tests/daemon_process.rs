@@ -251,11 +251,7 @@ async fn the_dongle_comes_back_under_another_name_and_the_outbox_resumes() {
 
     // Unplugged: the port vanishes and the daemon notices.
     let mut handle = running.modems[0].clone();
-    let Harness {
-        dir,
-        modem,
-        config: _,
-    } = harness;
+    let Harness { dir, modem, .. } = harness;
     modem.stop().await;
     let lost = tokio::time::timeout(WAIT, async {
         loop {

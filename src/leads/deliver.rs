@@ -227,7 +227,7 @@ impl Worker {
                 }
             };
             let now = Utc::now();
-            let outcome = match self.summary(&detail) {
+            let outcome = match summarise(&self.config, &self.link_key, &detail) {
                 Ok(summary) => self.send(&delivery, &detail, &summary, now).await,
                 Err(err) => Outcome::Failed(err),
             };
@@ -235,51 +235,6 @@ impl Worker {
         }
         .instrument(span)
         .await
-    }
-
-    /// The lead as the notifications show it.
-    fn summary(&self, detail: &LeadDetail) -> Result<LeadSummary, DeliveryError> {
-        let lead = &detail.lead;
-        let caller = E164::parse(&lead.caller).map_err(|err| {
-            DeliveryError::permanent(format!(
-                "the lead's caller {:?} is not a number: {err}",
-                lead.caller
-            ))
-        })?;
-        let profile = self
-            .config
-            .profiles
-            .iter()
-            .find(|p| p.id.as_str() == lead.profile);
-        let answer = |id: &str| {
-            lead.answers
-                .iter()
-                .find(|(question, _)| question.as_str() == id)
-                .map(|(_, text)| text.clone())
-        };
-        let answers = lead
-            .answers
-            .iter()
-            .filter(|(question, _)| !matches!(question.as_str(), "name" | "reason"))
-            .map(|(question, text)| (label(question.as_str()), text.clone()))
-            .collect();
-        let expires = millis_to_time(lead.created_ms) + self.config.notify.link_valid;
-        let link = token::TranscriptToken::issue(&self.link_key, lead.id.0, expires.timestamp());
-        Ok(LeadSummary {
-            lead_id: lead.id.0,
-            profile: profile
-                .map(|p| p.name.clone())
-                .unwrap_or_else(|| lead.profile.clone()),
-            caller,
-            caller_name: answer("name"),
-            missed_at: millis_to_time(detail.missed_at_ms),
-            called_number: detail.called.as_deref().and_then(|n| E164::parse(n).ok()),
-            reason: answer("reason"),
-            answers,
-            complete: lead.complete,
-            urgent: false,
-            transcript_url: token::transcript_url(&self.config.dashboard.public_url, &link),
-        })
     }
 
     async fn send(
@@ -518,6 +473,55 @@ impl Worker {
             warn!(error = %err, "could not record a lead delivery");
         }
     }
+}
+
+/// The lead as the notifications show it, with a transcript link signed with `link_key` that
+/// works until `notify.link_valid_days` after the lead.
+pub fn summarise(
+    config: &Config,
+    link_key: &[u8],
+    detail: &LeadDetail,
+) -> Result<LeadSummary, DeliveryError> {
+    let lead = &detail.lead;
+    let caller = E164::parse(&lead.caller).map_err(|err| {
+        DeliveryError::permanent(format!(
+            "the lead's caller {:?} is not a number: {err}",
+            lead.caller
+        ))
+    })?;
+    let profile = config
+        .profiles
+        .iter()
+        .find(|p| p.id.as_str() == lead.profile);
+    let answer = |id: &str| {
+        lead.answers
+            .iter()
+            .find(|(question, _)| question.as_str() == id)
+            .map(|(_, text)| text.clone())
+    };
+    let answers = lead
+        .answers
+        .iter()
+        .filter(|(question, _)| !matches!(question.as_str(), "name" | "reason"))
+        .map(|(question, text)| (label(question.as_str()), text.clone()))
+        .collect();
+    let expires = millis_to_time(lead.created_ms) + config.notify.link_valid;
+    let link = token::TranscriptToken::issue(link_key, lead.id.0, expires.timestamp());
+    Ok(LeadSummary {
+        lead_id: lead.id.0,
+        profile: profile
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| lead.profile.clone()),
+        caller,
+        caller_name: answer("name"),
+        missed_at: millis_to_time(detail.missed_at_ms),
+        called_number: detail.called.as_deref().and_then(|n| E164::parse(n).ok()),
+        reason: answer("reason"),
+        answers,
+        complete: lead.complete,
+        urgent: false,
+        transcript_url: token::transcript_url(&config.dashboard.public_url, &link),
+    })
 }
 
 /// A question id as a label: "job_type" → "Job type".

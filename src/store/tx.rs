@@ -841,6 +841,16 @@ impl Tx<'_> {
 
     // --- lead deliveries -----------------------------------------------------------------------
 
+    /// A per-box setting, if it has been made.
+    pub fn setting(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self
+            .connection
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()?)
+    }
+
     /// A per-box secret, created on first use from `candidate` (fresh random bytes).
     pub fn setting_or_insert(&self, key: &str, candidate: &[u8]) -> Result<Vec<u8>, Error> {
         self.connection.execute(

@@ -2,6 +2,8 @@
 //! points at it, a database in a temporary directory, and helpers that read the database.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +61,8 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     pub modem: VirtualModem,
     pub config: Arc<Config>,
+    /// TOML appended to the config (more keys for the recipient, [notify] sections).
+    extra: String,
 }
 
 impl Harness {
@@ -67,9 +71,14 @@ impl Harness {
     }
 
     pub fn with_options(options: Options) -> Harness {
+        Self::with_extra(options, "")
+    }
+
+    /// The usual config with `extra` appended: keys there first go to the last recipient.
+    pub fn with_extra(options: Options, extra: &str) -> Harness {
         let dir = tempfile::tempdir().expect("temporary directory");
         let modem = VirtualModem::start(options).expect("virtual modem");
-        let text = config_text(modem.path(), &dir.path().join("textback.db"));
+        let text = config_text(modem.path(), &dir.path().join("textback.db")) + extra;
         let config = config::parse(&text, Path::new("test.toml"))
             .expect("test config")
             .config;
@@ -77,14 +86,15 @@ impl Harness {
             dir,
             modem,
             config: Arc::new(config),
+            extra: extra.to_string(),
         }
     }
 
     /// Writes the harness's config to a file, for the tests that run the binary.
     pub fn write_config(&self) -> PathBuf {
         let path = self.dir.path().join("textback.toml");
-        std::fs::write(&path, config_text(self.modem.path(), &self.database()))
-            .expect("write config");
+        let text = config_text(self.modem.path(), &self.database()) + &self.extra;
+        std::fs::write(&path, text).expect("write config");
         path
     }
 
@@ -93,9 +103,36 @@ impl Harness {
     }
 
     pub async fn start(&self) -> Running {
-        daemon::start(self.config.clone(), RunOptions::default())
+        self.start_with(RunOptions::default()).await
+    }
+
+    pub async fn start_with(&self, options: RunOptions) -> Running {
+        daemon::start(self.config.clone(), options)
             .await
             .expect("daemon starts")
+    }
+
+    /// A mobile rings the SIM, then answers every question: a lead.
+    pub async fn lead_from_a_conversation(&self) {
+        self.first_text_confirmed().await;
+        for (n, reply) in ["Sarah Jones", "Boiler leaking in the loft", "SW11 4AB"]
+            .iter()
+            .enumerate()
+        {
+            self.modem.receive_sms(CALLER, reply).await;
+            let texts_to_caller = n + 2;
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while self.modem.sent().iter().filter(|s| s.to == CALLER).count() < texts_to_caller {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the conversation stalled"
+                );
+                self.modem
+                    .wait_sent(self.modem.sent().len() + 1, Duration::from_millis(200))
+                    .await;
+            }
+        }
+        assert_eq!(self.wait_count("SELECT count(*) FROM leads", 1).await, 1);
     }
 
     /// Runs `f` on a fresh read-only connection.
