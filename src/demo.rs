@@ -74,8 +74,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
     );
     println!("database: {}\n", database.display());
 
-    let running = daemon::start(Arc::new(config), RunOptions::default()).await?;
-    let result = script(&modem, &database).await;
+    let config = Arc::new(config);
+    let running = daemon::start(config.clone(), RunOptions::default()).await?;
+    let result = script(&modem, &database, &config).await;
     running.stop().await?;
     modem.stop().await;
     match result {
@@ -96,7 +97,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
     }
 }
 
-async fn script(modem: &VirtualModem, database: &Path) -> anyhow::Result<()> {
+async fn script(
+    modem: &VirtualModem,
+    database: &Path,
+    config: &config::Config,
+) -> anyhow::Result<()> {
     let mut journal = JournalTail::new(database)?;
 
     println!("== A caller rings the business's SIM and gives up after 3 rings");
@@ -140,12 +145,44 @@ async fn script(modem: &VirtualModem, database: &Path) -> anyhow::Result<()> {
     let Some(lead) = leads.first() else {
         bail!("no lead was recorded");
     };
-    println!("\n== The lead, as the business will receive it");
-    println!("caller: {}", lead.caller);
-    for (question, answer) in &lead.answers {
-        println!("{question}: {answer}");
+    // The owner's SMS goes through the outbox like any text: wait until the network took it.
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    let deliveries = loop {
+        let deliveries = Tx::reader(&connection).deliveries(lead.id)?;
+        let settled = deliveries
+            .iter()
+            .all(|d| d.channel != "sms" || d.state == "delivered");
+        if settled || tokio::time::Instant::now() > deadline {
+            break deliveries;
+        }
+        // A bounded poll of the database the daemon writes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let detail = Tx::reader(&connection)
+        .lead(lead.id)?
+        .context("the lead vanished")?;
+    let key = Tx::reader(&connection)
+        .setting(crate::leads::deliver::LINK_KEY_SETTING)?
+        .context("no transcript link key")?;
+    let summary = crate::leads::deliver::summarise(config, &key, &detail)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    println!("\n== The lead, as the business receives it by email");
+    println!("Subject: {}\n", summary.subject());
+    println!("{}", summary.text(chrono::Utc::now()));
+    println!("\n== Its deliveries");
+    for delivery in deliveries {
+        println!(
+            "{} by {} to {}: {}{}",
+            delivery.recipient,
+            delivery.channel,
+            delivery.target,
+            delivery.state,
+            delivery
+                .last_error
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
     }
-    println!("complete: {}", if lead.complete { "yes" } else { "no" });
     Ok(())
 }
 
