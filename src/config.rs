@@ -335,6 +335,15 @@ struct RawRecipient {
     whatsapp: Option<String>,
     #[serde(default)]
     webhook: Option<String>,
+    #[serde(default)]
+    when: Option<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    question: String,
+    contains: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,6 +499,40 @@ pub struct WebhookSettings {
 pub struct Recipient {
     pub name: String,
     pub channels: Vec<Channel>,
+    /// Only leads whose answer matches, e.g. the heating team gets the boiler jobs.
+    pub when: Option<Route>,
+}
+
+/// A department's share of the leads: those whose answer to `question` contains one of the
+/// words (case does not matter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub question: QuestionId,
+    pub contains: Vec<String>,
+}
+
+impl Route {
+    /// Whether a lead with these answers goes to the recipient.
+    pub fn matches(&self, answers: &[(String, String)]) -> bool {
+        answers
+            .iter()
+            .filter(|(question, _)| question.as_str() == self.question.as_str())
+            .any(|(_, answer)| {
+                let answer = answer.to_lowercase();
+                self.contains
+                    .iter()
+                    .any(|word| answer.contains(&word.to_lowercase()))
+            })
+    }
+}
+
+impl Recipient {
+    /// Whether this recipient is told of a lead with these answers.
+    pub fn wants(&self, answers: &[(String, String)]) -> bool {
+        self.when
+            .as_ref()
+            .is_none_or(|route| route.matches(answers))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1114,9 +1157,39 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                     "has no channel: give it at least one of email, sms, whatsapp, webhook",
                 );
             }
+            let when = recipient.when.as_ref().and_then(|route| {
+                let question = questions
+                    .iter()
+                    .find(|q| q.id.as_str() == route.question)
+                    .map(|q| q.id.clone());
+                if question.is_none() {
+                    check.error(
+                        key("when.question"),
+                        format!(
+                            "{:?} is not one of this profile's questions ({})",
+                            route.question,
+                            quoted(&questions.iter().map(|q| q.id.as_str()).collect::<Vec<_>>())
+                        ),
+                    );
+                }
+                let contains: Vec<String> = route
+                    .contains
+                    .iter()
+                    .map(|w| w.trim().to_string())
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                if contains.is_empty() {
+                    check.error(
+                        key("when.contains"),
+                        "is empty: list the words an answer must contain, e.g. [\"boiler\", \"heating\"]",
+                    );
+                }
+                question.map(|question| Route { question, contains })
+            });
             recipients.push(Recipient {
                 name: recipient.name.clone(),
                 channels,
+                when,
             });
         }
         if profile.recipients.is_empty() {

@@ -285,7 +285,19 @@ fn apply(
                     now,
                 )?;
                 let mut channels = 0;
-                for recipient in &profile.recipients {
+                // Routed recipients get the leads their rule matches; if that leaves nobody, every
+                // recipient gets it rather than no one.
+                let wanted: Vec<_> = profile
+                    .recipients
+                    .iter()
+                    .filter(|r| r.wants(&state.answers))
+                    .collect();
+                let recipients = if wanted.is_empty() {
+                    profile.recipients.iter().collect()
+                } else {
+                    wanted
+                };
+                for recipient in recipients {
                     for channel in &recipient.channels {
                         tx.insert_delivery(
                             lead,

@@ -165,6 +165,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "notify.email.from: \"Acme leads\" is not an address",
     ),
     (
+        "route on a question the profile does not ask",
+        "email = \"owner@acme.example\"",
+        "email = \"owner@acme.example\"\n[profile.recipient.when]\nquestion = \"job_type\"\ncontains = [\"boiler\"]",
+        "profile[0].recipient[0].when.question: \"job_type\" is not one of this profile's questions",
+    ),
+    (
         "short webhook secret",
         "[[modem]]",
         "[notify.webhook]\nsecret = \"abc\"\n\n[[modem]]",

@@ -388,3 +388,52 @@ async fn a_permanent_refusal_is_recorded_and_resend_tries_again() {
         .count();
     assert_eq!(owner_texts, 2, "once for the lead, once for the resend");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_is_routed_to_the_department_its_answer_names() {
+    let harness = Harness::with_extra(
+        Options::default(),
+        r#"
+[[profile.recipient]]
+name = "Heating team"
+sms = "+447700900777"
+[profile.recipient.when]
+question = "reason"
+contains = ["boiler", "radiator"]
+
+[[profile.recipient]]
+name = "Drainage team"
+sms = "+447700900888"
+[profile.recipient.when]
+question = "reason"
+contains = ["drain", "toilet"]
+"#,
+    );
+    let running = harness.start().await;
+    // "Boiler leaking in the loft": the heating team, and the owner (who gets every lead).
+    harness.lead_from_a_conversation().await;
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM lead_deliveries WHERE channel = 'sms' AND state = 'delivered'",
+                2
+            )
+            .await,
+        2
+    );
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness
+            .query_strings("SELECT recipient || ' ' || channel FROM lead_deliveries ORDER BY id"),
+        ["Owner email", "Owner sms", "Heating team sms"]
+    );
+    let to: Vec<String> = harness
+        .modem
+        .sent()
+        .into_iter()
+        .filter(|s| s.to != common::CALLER)
+        .map(|s| s.to)
+        .collect();
+    assert!(to.contains(&"+447700900777".to_string()), "{to:?}");
+    assert!(!to.contains(&"+447700900888".to_string()), "{to:?}");
+}
