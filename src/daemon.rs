@@ -45,6 +45,8 @@ pub enum Event {
 pub struct Running {
     pub events: mpsc::Sender<Event>,
     pub modems: Vec<ModemHandle>,
+    /// Where the dashboard listens (the configured address, with the port chosen when it was 0).
+    pub dashboard: std::net::SocketAddr,
     token: CancellationToken,
     finished: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -73,10 +75,15 @@ pub async fn start(config: Arc<Config>, options: RunOptions) -> anyhow::Result<R
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
     let parts = setup(config, options, token.clone())?;
     let modems = parts.modems.values().cloned().collect();
+    let dashboard = parts
+        .dashboard
+        .local_addr()
+        .context("reading the dashboard's address")?;
     let finished = tokio::spawn(parts.run(events));
     Ok(Running {
         events: events_tx,
         modems,
+        dashboard,
         token,
         finished,
     })
@@ -111,6 +118,8 @@ struct Parts {
     modem_tasks: TaskTracker,
     modem_events: mpsc::Receiver<ModemEvent>,
     lead_wake: LeadWake,
+    /// Bound at set-up, so that a taken port stops the start with a clear error.
+    dashboard: std::net::TcpListener,
 }
 
 fn setup(
@@ -118,6 +127,14 @@ fn setup(
     options: RunOptions,
     token: CancellationToken,
 ) -> anyhow::Result<Parts> {
+    let dashboard = std::net::TcpListener::bind(config.dashboard.listen)
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+        .with_context(|| {
+            format!(
+                "cannot listen on dashboard.listen {} (another textback, or another program on that port?): change dashboard.listen in the config",
+                config.dashboard.listen
+            )
+        })?;
     let (store, closer) = Store::open(&config.storage.database)?;
     let workers = TaskTracker::new();
     let modem_tasks = TaskTracker::new();
@@ -156,6 +173,7 @@ fn setup(
         modem_tasks,
         modem_events,
         lead_wake: LeadWake::default(),
+        dashboard,
     })
 }
 
@@ -171,7 +189,8 @@ impl Parts {
         for wake in self.wakes.values() {
             wake.wake();
         }
-        self.start_lead_worker().await?;
+        let link_key = self.start_lead_worker().await?;
+        self.start_dashboard(link_key)?;
         info!(modems = self.modems.len(), database = %self.config.storage.database.display(), "textback running");
         let watchdog = if self.options.systemd {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -267,8 +286,29 @@ impl Parts {
         Ok(())
     }
 
-    /// Starts the task that delivers leads to their recipients.
-    async fn start_lead_worker(&self) -> anyhow::Result<()> {
+    /// Starts the dashboard's task on the listener bound at set-up.
+    fn start_dashboard(&self, link_key: Vec<u8>) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::from_std(
+            self.dashboard
+                .try_clone()
+                .context("taking the dashboard's listener")?,
+        )
+        .context("taking the dashboard's listener")?;
+        let web = crate::web::Web {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            database: self.config.storage.database.clone(),
+            modems: self.modems.values().cloned().collect(),
+            link_key,
+            gate: crate::web::auth::Gate::default(),
+        };
+        self.workers
+            .spawn(crate::web::serve(listener, web, self.token.child_token()));
+        Ok(())
+    }
+
+    /// Starts the task that delivers leads to their recipients; returns the transcript link key.
+    async fn start_lead_worker(&self) -> anyhow::Result<Vec<u8>> {
         let link_key = deliver::link_key(&self.store).await?;
         let backoff = match self.options.lead_retry {
             Some(first) => Backoff { first },
@@ -277,14 +317,14 @@ impl Parts {
         let worker = deliver::Worker::new(
             self.store.clone(),
             self.config.clone(),
-            link_key,
+            link_key.clone(),
             backoff,
             self.lead_wake.clone(),
             self.wakes.clone(),
         )
         .map_err(|err| anyhow::anyhow!("starting lead delivery: {err}"))?;
         self.workers.spawn(worker.run(self.token.child_token()));
-        Ok(())
+        Ok(link_key)
     }
 
     fn wake(&self, after: After) {

@@ -63,6 +63,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
     .context("starting the virtual modem")?;
     let mut config = config::parse(DEMO_CONFIG, Path::new("config/demo.toml"))?.config;
     config.storage.database = database.clone();
+    // A free port for the dashboard, so that the links in the lead point at it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .context("finding a free port for the dashboard")?
+        .port();
+    config.dashboard.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    config.dashboard.public_url = format!("http://127.0.0.1:{port}");
     for modem_config in &mut config.modems {
         modem_config.port = modem.path().to_path_buf();
     }

@@ -50,3 +50,4 @@ pub mod modem;
 pub mod outbox;
 pub mod sms_tools;
 pub mod store;
+pub mod web;

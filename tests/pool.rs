@@ -21,6 +21,10 @@ fn pool_config(a: &Path, b: &Path, database: &Path, pin: Option<&str>) -> Arc<co
 [storage]
 database = "{database}"
 
+[dashboard]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+
 [[modem]]
 id = "a"
 port = "{a}"

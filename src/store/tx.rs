@@ -176,6 +176,22 @@ pub struct MessageRow {
     pub created_ms: i64,
 }
 
+/// Which leads the dashboard lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeadFilter {
+    pub profile: Option<String>,
+    pub complete: Option<bool>,
+    pub search: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OptOutRow {
+    pub number: String,
+    pub source: String,
+    pub at_ms: i64,
+}
+
 /// A lead with what its summary needs from the call and the conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeadDetail {
@@ -990,6 +1006,98 @@ impl Tx<'_> {
              WHERE lead_id = ?1",
             params![lead.0, at_ms],
         )?)
+    }
+
+    // --- dashboard ---------------------------------------------------------------------------
+
+    /// Leads for the dashboard, newest first: of one profile, complete or not, and matching a
+    /// search in the number or the answers (the caller's name among them).
+    pub fn find_leads(&self, filter: &LeadFilter) -> Result<Vec<LeadRow>, Error> {
+        let complete = match filter.complete {
+            Some(true) => 1,
+            Some(false) => 0,
+            None => -1,
+        };
+        let search = filter
+            .search
+            .as_deref()
+            .map(|s| format!("%{}%", s.replace(['%', '_'], "")));
+        let mut statement = self.connection.prepare(
+            "SELECT id, conversation_id, profile, caller, answers, complete, created_ms FROM leads
+             WHERE (?1 IS NULL OR profile = ?1) AND (?2 < 0 OR complete = ?2)
+               AND (?3 IS NULL OR caller LIKE ?3 OR answers LIKE ?3)
+             ORDER BY id DESC LIMIT ?4",
+        )?;
+        let rows = statement.query_map(
+            params![filter.profile, complete, search, filter.limit],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, bool>(5)?,
+                    row.get::<_, i64>(6)?,
+                ))
+            },
+        )?;
+        let mut leads = Vec::new();
+        for row in rows {
+            let (id, conversation, profile, caller, answers, complete, created_ms) = row?;
+            leads.push(LeadRow {
+                id: LeadId(id),
+                conversation: ConversationId(conversation),
+                profile,
+                caller,
+                answers: answers_from_json(&answers)?,
+                complete,
+                created_ms,
+            });
+        }
+        Ok(leads)
+    }
+
+    /// Numbers that opted out, newest first.
+    pub fn opt_outs(&self) -> Result<Vec<OptOutRow>, Error> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT number, source, at_ms FROM opt_outs ORDER BY at_ms DESC")?;
+        let rows = statement.query_map([], |row| {
+            Ok(OptOutRow {
+                number: row.get(0)?,
+                source: row.get(1)?,
+                at_ms: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Counts for /metrics: (kind, label, count) rows, e.g. ("calls", "text", 3).
+    pub fn metric_counts(&self) -> Result<Vec<(String, String, i64)>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT 'calls', decision, count(*) FROM calls GROUP BY decision
+             UNION ALL SELECT 'sms_out', state, count(*) FROM messages WHERE direction = 'out' GROUP BY state
+             UNION ALL SELECT 'sms_in', 'received', count(*) FROM messages WHERE direction = 'in'
+             UNION ALL SELECT 'leads', CASE complete WHEN 1 THEN 'complete' ELSE 'incomplete' END, count(*) FROM leads GROUP BY complete
+             UNION ALL SELECT 'deliveries', channel || ':' || state, count(*) FROM lead_deliveries GROUP BY channel, state
+             UNION ALL SELECT 'queued', modem, count(*) FROM messages WHERE direction = 'out' AND state IN ('queued', 'sending') GROUP BY modem",
+        )?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// For each texted call, milliseconds from the call to its first text being accepted by the
+    /// network.
+    pub fn first_text_latencies(&self) -> Result<Vec<i64>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT min(p.sent_ms) - c.at_ms FROM calls c
+             JOIN messages m ON m.conversation_id = c.conversation_id AND m.direction = 'out'
+             JOIN message_parts p ON p.message_id = m.id
+             WHERE c.decision = 'text' AND p.sent_ms >= c.at_ms GROUP BY c.id",
+        )?;
+        let rows = statement.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     // --- multipart fragments -----------------------------------------------------------------

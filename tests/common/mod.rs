@@ -25,6 +25,10 @@ pub fn config_text(port: &Path, database: &Path) -> String {
 [storage]
 database = "{database}"
 
+[dashboard]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+
 [[modem]]
 id = "main"
 port = "{port}"

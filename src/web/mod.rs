@@ -1,0 +1,650 @@
+//! The dashboard and API on the box: server-rendered pages that read well on a phone, with no
+//! assets from the internet and no JavaScript; a JSON API under /api/v1; /healthz; /metrics in
+//! Prometheus text format. One task serves it inside the daemon; pages read the database through
+//! a read-only connection of their own, and the few writes (opt-outs) go through the store.
+
+pub mod auth;
+mod pages;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::domain::{E164, LeadId};
+use crate::leads::token::{TokenError, TranscriptToken};
+use crate::modem::ModemHandle;
+use crate::store::{self, LeadFilter, Store, Tx};
+use auth::Gate;
+
+/// What every handler needs.
+pub struct Web {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub database: PathBuf,
+    pub modems: Vec<ModemHandle>,
+    pub link_key: Vec<u8>,
+    pub gate: Gate,
+}
+
+type Shared = Arc<Web>;
+
+/// Why a request failed, as the page or the API says it.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("database: {0}")]
+    Store(#[from] store::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        warn!(error = %self, "dashboard request failed");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Html(pages::message_page(
+                "Something went wrong",
+                &format!("{self}. The log (`journalctl -u textback`) has more."),
+            )),
+        )
+            .into_response()
+    }
+}
+
+impl Web {
+    /// Runs `f` on a fresh read-only connection, off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, store::Error> + Send + 'static,
+    ) -> Result<T, WebError> {
+        let database = self.database.clone();
+        tokio::task::spawn_blocking(move || {
+            let connection = store::open_read_only(&database)?;
+            f(&Tx::reader(&connection))
+        })
+        .await
+        .map_err(|err| WebError::Internal(format!("a database read stopped: {err}")))?
+        .map_err(WebError::from)
+    }
+
+    fn secure_cookies(&self) -> bool {
+        self.config.dashboard.public_url.starts_with("https://")
+    }
+
+    /// The session a request carries, if open.
+    fn session(&self, headers: &HeaderMap) -> Option<auth::Session> {
+        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+        let id = auth::cookie(cookies, auth::SESSION_COOKIE)?;
+        self.gate.session(id)
+    }
+
+    /// Whether a request carries the API's bearer token.
+    async fn api_allowed(&self, headers: &HeaderMap) -> Result<bool, WebError> {
+        let Some(token) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return Ok(false);
+        };
+        let given = auth::token_digest(token.trim());
+        let stored = self.read(|tx| tx.setting(auth::API_TOKEN_SETTING)).await?;
+        Ok(stored.is_some_and(|stored| auth::same(&stored, &given)))
+    }
+}
+
+/// Serves the dashboard on `listener` until `token` is cancelled.
+pub async fn serve(listener: tokio::net::TcpListener, web: Web, token: CancellationToken) {
+    let shared = Arc::new(web);
+    let app = router(shared);
+    if let Ok(address) = listener.local_addr() {
+        info!(%address, "dashboard listening");
+    }
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { token.cancelled().await })
+    .await;
+    if let Err(err) = served {
+        warn!(error = %err, "the dashboard stopped");
+    }
+}
+
+fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/", get(leads_page))
+        .route("/leads/{id}", get(lead_page))
+        .route("/t/{token}", get(transcript_link))
+        .route("/calls", get(calls_page))
+        .route("/status", get(status_page))
+        .route("/opt-outs", get(opt_outs_page).post(opt_out_add))
+        .route("/opt-outs/remove", post(opt_out_remove))
+        .route("/config", get(config_page))
+        .route("/api/v1/leads", get(api_leads))
+        .route("/api/v1/leads/{id}", get(api_lead))
+        .route("/api/v1/calls", get(api_calls))
+        .route("/api/v1/status", get(api_status))
+        .route("/api/v1/opt-outs", get(api_opt_outs))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(pages::message_page("Not found", "There is no such page.")),
+    )
+        .into_response()
+}
+
+async fn healthz(State(web): State<Shared>) -> Response {
+    match web.read(|tx| tx.count_rows("calls")).await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unreadable: {err}\n"),
+        )
+            .into_response(),
+    }
+}
+
+// --- login -------------------------------------------------------------------------------------
+
+async fn login_form(State(web): State<Shared>) -> Result<Response, WebError> {
+    let nonce = auth::random_token(24).map_err(|err| WebError::Internal(err.to_string()))?;
+    let has_password = web
+        .read(|tx| tx.setting(auth::PASSWORD_SETTING))
+        .await?
+        .is_some();
+    login_response(&web, &nonce, has_password, None, StatusCode::OK)
+}
+
+fn login_response(
+    web: &Web,
+    nonce: &str,
+    has_password: bool,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let mut response = (
+        status,
+        Html(pages::login_page(nonce, has_password, problem)),
+    )
+        .into_response();
+    let cookie = auth::set_cookie(auth::LOGIN_COOKIE, nonce, web.secure_cookies(), Some(600));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|err| WebError::Internal(err.to_string()))?,
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    password: String,
+    csrf: String,
+}
+
+async fn login(
+    State(web): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let address = peer.ip();
+    let nonce = auth::random_token(24).map_err(|err| WebError::Internal(err.to_string()))?;
+    let stored = web.read(|tx| tx.setting(auth::PASSWORD_SETTING)).await?;
+    let posted_from_our_form = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| auth::cookie(c, auth::LOGIN_COOKIE))
+        .is_some_and(|cookie| auth::same(cookie.as_bytes(), form.csrf.as_bytes()));
+    if !posted_from_our_form {
+        return login_response(
+            &web,
+            &nonce,
+            stored.is_some(),
+            Some("The form had expired. Please try again."),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    if !web.gate.may_try(address) {
+        warn!(%address, "dashboard login refused: too many wrong passwords");
+        return login_response(
+            &web,
+            &nonce,
+            stored.is_some(),
+            Some("Too many wrong passwords from this address. Wait 10 minutes."),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let Some(stored) = stored else {
+        return login_response(&web, &nonce, false, None, StatusCode::FORBIDDEN);
+    };
+    let password = form.password;
+    let right = tokio::task::spawn_blocking(move || {
+        auth::verify_password(&String::from_utf8_lossy(&stored), &password)
+    })
+    .await
+    .unwrap_or(false);
+    if !right {
+        web.gate.failed(address);
+        warn!(%address, "dashboard login: wrong password");
+        return login_response(
+            &web,
+            &nonce,
+            true,
+            Some("That password is not right."),
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    web.gate.succeeded(address);
+    let session = web
+        .gate
+        .open_session()
+        .map_err(|err| WebError::Internal(err.to_string()))?;
+    info!(%address, "dashboard login");
+    let mut response = Redirect::to("/").into_response();
+    let cookie = auth::set_cookie(auth::SESSION_COOKIE, &session, web.secure_cookies(), None);
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|err| WebError::Internal(err.to_string()))?,
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(session) = web.session(&headers)
+        && auth::same(session.csrf.as_bytes(), form.csrf.as_bytes())
+        && let Some(id) = headers
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| auth::cookie(c, auth::SESSION_COOKIE))
+    {
+        web.gate.close_session(id);
+    }
+    Redirect::to("/login").into_response()
+}
+
+/// The session, or the response that sends the visitor to log in.
+fn require(web: &Web, headers: &HeaderMap) -> Result<auth::Session, Response> {
+    web.session(headers)
+        .ok_or_else(|| Redirect::to("/login").into_response())
+}
+
+// --- pages -------------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct LeadQuery {
+    profile: Option<String>,
+    state: Option<String>,
+    q: Option<String>,
+}
+
+fn filter(query: &LeadQuery) -> LeadFilter {
+    let blank = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    LeadFilter {
+        profile: blank(&query.profile),
+        complete: match query.state.as_deref() {
+            Some("complete") => Some(true),
+            Some("incomplete") => Some(false),
+            _ => None,
+        },
+        search: blank(&query.q).map(|q| {
+            // A number searched in its national form finds the E.164 one stored.
+            E164::parse(&q).map(|n| n.to_string()).unwrap_or(q)
+        }),
+        limit: 200,
+    }
+}
+
+async fn leads_page(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<LeadQuery>,
+) -> Result<Response, WebError> {
+    let session = match require(&web, &headers) {
+        Ok(session) => session,
+        Err(response) => return Ok(response),
+    };
+    let wanted = filter(&query);
+    let leads = web.read(move |tx| tx.find_leads(&wanted)).await?;
+    let profiles: Vec<(String, String)> = web
+        .config
+        .profiles
+        .iter()
+        .map(|p| (p.id.to_string(), p.name.clone()))
+        .collect();
+    Ok(Html(pages::leads_page(
+        &session.csrf,
+        &leads,
+        &profiles,
+        query.profile.as_deref(),
+        query.state.as_deref(),
+        query.q.as_deref(),
+    ))
+    .into_response())
+}
+
+async fn lead_view(web: &Web, id: i64) -> Result<Option<pages::LeadView>, WebError> {
+    web.read(move |tx| {
+        let Some(detail) = tx.lead(LeadId(id))? else {
+            return Ok(None);
+        };
+        let messages = tx.conversation_messages(detail.lead.conversation)?;
+        let deliveries = tx.deliveries(detail.lead.id)?;
+        Ok(Some(pages::LeadView {
+            detail,
+            messages,
+            deliveries,
+        }))
+    })
+    .await
+}
+
+async fn lead_page(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let session = match require(&web, &headers) {
+        Ok(session) => session,
+        Err(response) => return Ok(response),
+    };
+    match lead_view(&web, id).await? {
+        Some(view) => Ok(Html(pages::lead_page(Some(&session.csrf), &view)).into_response()),
+        None => Ok(not_found().await),
+    }
+}
+
+/// A transcript link from a lead summary: that one lead, read-only, without logging in.
+async fn transcript_link(
+    State(web): State<Shared>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let now = chrono::Utc::now().timestamp();
+    let id = match TranscriptToken::verify(&web.link_key, &token, now) {
+        Ok(id) => id,
+        Err(TokenError::Expired { .. }) => {
+            return Ok((
+                StatusCode::GONE,
+                Html(pages::message_page(
+                    "This link has expired",
+                    "Transcript links work for a limited time. The lead is still on the dashboard: log in to read it.",
+                )),
+            )
+                .into_response());
+        }
+        Err(_) => {
+            return Ok((
+                StatusCode::FORBIDDEN,
+                Html(pages::message_page(
+                    "This link is not valid",
+                    "Check that the whole link was copied. Leads are on the dashboard: log in to read them.",
+                )),
+            )
+                .into_response());
+        }
+    };
+    match lead_view(&web, id).await? {
+        Some(view) => {
+            let mut response = Html(pages::lead_page(None, &view)).into_response();
+            // The link is a credential: keep it out of other sites' Referer headers and caches.
+            let headers = response.headers_mut();
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(response)
+        }
+        None => Ok(not_found().await),
+    }
+}
+
+async fn calls_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
+    let session = match require(&web, &headers) {
+        Ok(session) => session,
+        Err(response) => return Ok(response),
+    };
+    let calls = web.read(|tx| tx.recent_calls(200)).await?;
+    Ok(Html(pages::calls_page(&session.csrf, &calls)).into_response())
+}
+
+/// Each modem's state and queue.
+async fn modem_status(web: &Web) -> Result<Vec<pages::ModemStatus>, WebError> {
+    let mut statuses = Vec::new();
+    for handle in &web.modems {
+        let id = handle.id().clone();
+        let queued_id = id.clone();
+        let queued = web.read(move |tx| tx.queued_count(&queued_id)).await?;
+        statuses.push(pages::ModemStatus {
+            id,
+            state: handle.state(),
+            queued,
+        });
+    }
+    Ok(statuses)
+}
+
+async fn status_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
+    let session = match require(&web, &headers) {
+        Ok(session) => session,
+        Err(response) => return Ok(response),
+    };
+    let modems = modem_status(&web).await?;
+    Ok(Html(pages::status_page(&session.csrf, &modems, &web.config)).into_response())
+}
+
+async fn opt_outs_page(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let session = match require(&web, &headers) {
+        Ok(session) => session,
+        Err(response) => return Ok(response),
+    };
+    let rows = web.read(|tx| tx.opt_outs()).await?;
+    Ok(Html(pages::opt_outs_page(&session.csrf, &rows, None)).into_response())
+}
+
+#[derive(Deserialize)]
+struct NumberForm {
+    csrf: String,
+    number: String,
+}
+
+/// Checks the session and the form's CSRF token; on failure, the response to send.
+fn check_form(web: &Web, headers: &HeaderMap, csrf: &str) -> Result<auth::Session, Response> {
+    let session = require(web, headers)?;
+    if !auth::same(session.csrf.as_bytes(), csrf.as_bytes()) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            Html(pages::message_page(
+                "The form had expired",
+                "Go back, reload the page and try again.",
+            )),
+        )
+            .into_response());
+    }
+    Ok(session)
+}
+
+async fn opt_out_add(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<NumberForm>,
+) -> Result<Response, WebError> {
+    let session = match check_form(&web, &headers, &form.csrf) {
+        Ok(session) => session,
+        Err(response) => return Ok(response),
+    };
+    let number = match E164::parse(&form.number) {
+        Ok(number) => number,
+        Err(err) => {
+            let rows = web.read(|tx| tx.opt_outs()).await?;
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                Html(pages::opt_outs_page(
+                    &session.csrf,
+                    &rows,
+                    Some(&format!("{:?}: {err}", form.number)),
+                )),
+            )
+                .into_response());
+        }
+    };
+    let at = crate::outbox::now_ms();
+    web.store
+        .run(move |tx| {
+            tx.set_opt_out(&number, "dashboard", at)?;
+            tx.cancel_queued(&number, "opted out on the dashboard", at)?;
+            Ok(())
+        })
+        .await?;
+    Ok(Redirect::to("/opt-outs").into_response())
+}
+
+async fn opt_out_remove(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<NumberForm>,
+) -> Result<Response, WebError> {
+    if let Err(response) = check_form(&web, &headers, &form.csrf) {
+        return Ok(response);
+    }
+    if let Ok(number) = E164::parse(&form.number) {
+        web.store.run(move |tx| tx.clear_opt_out(&number)).await?;
+    }
+    Ok(Redirect::to("/opt-outs").into_response())
+}
+
+async fn config_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
+    let session = match require(&web, &headers) {
+        Ok(session) => session,
+        Err(response) => return Ok(response),
+    };
+    Ok(Html(pages::config_page(&session.csrf, &web.config)).into_response())
+}
+
+// --- API ---------------------------------------------------------------------------------------
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        axum::Json(serde_json::json!({
+            "error": "a bearer token is needed: make one with `textback dashboard api-token`"
+        })),
+    )
+        .into_response()
+}
+
+async fn api_leads(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<LeadQuery>,
+) -> Result<Response, WebError> {
+    if !web.api_allowed(&headers).await? {
+        return Ok(unauthorized());
+    }
+    let wanted = filter(&query);
+    let leads = web.read(move |tx| tx.find_leads(&wanted)).await?;
+    let body: Vec<serde_json::Value> = leads.iter().map(pages::lead_json).collect();
+    Ok(axum::Json(body).into_response())
+}
+
+async fn api_lead(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    if !web.api_allowed(&headers).await? {
+        return Ok(unauthorized());
+    }
+    match lead_view(&web, id).await? {
+        Some(view) => Ok(axum::Json(pages::lead_view_json(&view)).into_response()),
+        None => Ok((
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": format!("no lead {id}")})),
+        )
+            .into_response()),
+    }
+}
+
+async fn api_calls(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
+    if !web.api_allowed(&headers).await? {
+        return Ok(unauthorized());
+    }
+    let calls = web.read(|tx| tx.recent_calls(200)).await?;
+    let body: Vec<serde_json::Value> = calls.iter().map(pages::call_json).collect();
+    Ok(axum::Json(body).into_response())
+}
+
+async fn api_status(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
+    if !web.api_allowed(&headers).await? {
+        return Ok(unauthorized());
+    }
+    let modems = modem_status(&web).await?;
+    let body: Vec<serde_json::Value> = modems
+        .iter()
+        .map(|m| serde_json::json!({"id": m.id.to_string(), "queued": m.queued, "modem": m.state}))
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "modems": body })).into_response())
+}
+
+async fn api_opt_outs(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
+    if !web.api_allowed(&headers).await? {
+        return Ok(unauthorized());
+    }
+    let rows = web.read(|tx| tx.opt_outs()).await?;
+    Ok(axum::Json(rows).into_response())
+}
+
+async fn metrics(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
+    if !web.api_allowed(&headers).await? {
+        return Ok(unauthorized());
+    }
+    let (counts, latencies) = web
+        .read(|tx| Ok((tx.metric_counts()?, tx.first_text_latencies()?)))
+        .await?;
+    let modems = modem_status(&web).await?;
+    let text = pages::metrics_text(&counts, &latencies, &modems);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
