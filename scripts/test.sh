@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use: python3-aiosmtpd is the SMTP server lead emails are sent to.
-packages=(python3-aiosmtpd)
+# Debian packages the tests use: python3-aiosmtpd is the SMTP server lead emails are sent to;
+# chromium and chromium-driver are the real browser the dashboard tests drive.
+packages=(python3-aiosmtpd chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -40,10 +40,10 @@ enum LogFormat {
 }
 
 #[derive(Debug, Args)]
-struct ConfigArg {
+pub struct ConfigArg {
     /// The config file.
     #[arg(long, short, env = "TEXTBACK_CONFIG", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +71,9 @@ enum Command {
     /// Leads.
     #[command(subcommand)]
     Leads(LeadsCommand),
+    /// The dashboard's password and API token.
+    #[command(subcommand)]
+    Dashboard(crate::web::commands::DashboardCommand),
     /// Modems.
     #[command(subcommand)]
     Modem(ModemCommand),
@@ -471,6 +474,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             crate::lead_commands::list(&load_config(&config.config)?, limit)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dashboard(command) => crate::web::commands::run(command),
         Command::Leads(LeadsCommand::Show { config, id }) => {
             crate::lead_commands::show(&load_config(&config.config)?, id)
         }

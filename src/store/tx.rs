@@ -867,6 +867,15 @@ impl Tx<'_> {
             .optional()?)
     }
 
+    /// Sets a per-box setting, replacing what was there.
+    pub fn set_setting(&self, key: &str, value: &[u8]) -> Result<(), Error> {
+        self.connection.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
     /// A per-box secret, created on first use from `candidate` (fresh random bytes).
     pub fn setting_or_insert(&self, key: &str, candidate: &[u8]) -> Result<Vec<u8>, Error> {
         self.connection.execute(

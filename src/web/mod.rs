@@ -4,6 +4,7 @@
 //! a read-only connection of their own, and the few writes (opt-outs) go through the store.
 
 pub mod auth;
+pub mod commands;
 mod pages;
 
 use std::net::SocketAddr;
@@ -291,9 +292,9 @@ async fn logout(
 }
 
 /// The session, or the response that sends the visitor to log in.
-fn require(web: &Web, headers: &HeaderMap) -> Result<auth::Session, Response> {
+fn require(web: &Web, headers: &HeaderMap) -> Result<auth::Session, Box<Response>> {
     web.session(headers)
-        .ok_or_else(|| Redirect::to("/login").into_response())
+        .ok_or_else(|| Box::new(Redirect::to("/login").into_response()))
 }
 
 // --- pages -------------------------------------------------------------------------------------
@@ -334,7 +335,7 @@ async fn leads_page(
 ) -> Result<Response, WebError> {
     let session = match require(&web, &headers) {
         Ok(session) => session,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     let wanted = filter(&query);
     let leads = web.read(move |tx| tx.find_leads(&wanted)).await?;
@@ -356,13 +357,21 @@ async fn leads_page(
 }
 
 async fn lead_view(web: &Web, id: i64) -> Result<Option<pages::LeadView>, WebError> {
+    let config = web.config.clone();
     web.read(move |tx| {
         let Some(detail) = tx.lead(LeadId(id))? else {
             return Ok(None);
         };
         let messages = tx.conversation_messages(detail.lead.conversation)?;
         let deliveries = tx.deliveries(detail.lead.id)?;
+        let business = config
+            .profiles
+            .iter()
+            .find(|p| p.id.as_str() == detail.lead.profile)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| detail.lead.profile.clone());
         Ok(Some(pages::LeadView {
+            business,
             detail,
             messages,
             deliveries,
@@ -378,7 +387,7 @@ async fn lead_page(
 ) -> Result<Response, WebError> {
     let session = match require(&web, &headers) {
         Ok(session) => session,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     match lead_view(&web, id).await? {
         Some(view) => Ok(Html(pages::lead_page(Some(&session.csrf), &view)).into_response()),
@@ -434,7 +443,7 @@ async fn transcript_link(
 async fn calls_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
     let session = match require(&web, &headers) {
         Ok(session) => session,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     let calls = web.read(|tx| tx.recent_calls(200)).await?;
     Ok(Html(pages::calls_page(&session.csrf, &calls)).into_response())
@@ -459,7 +468,7 @@ async fn modem_status(web: &Web) -> Result<Vec<pages::ModemStatus>, WebError> {
 async fn status_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
     let session = match require(&web, &headers) {
         Ok(session) => session,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     let modems = modem_status(&web).await?;
     Ok(Html(pages::status_page(&session.csrf, &modems, &web.config)).into_response())
@@ -471,7 +480,7 @@ async fn opt_outs_page(
 ) -> Result<Response, WebError> {
     let session = match require(&web, &headers) {
         Ok(session) => session,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     let rows = web.read(|tx| tx.opt_outs()).await?;
     Ok(Html(pages::opt_outs_page(&session.csrf, &rows, None)).into_response())
@@ -484,17 +493,19 @@ struct NumberForm {
 }
 
 /// Checks the session and the form's CSRF token; on failure, the response to send.
-fn check_form(web: &Web, headers: &HeaderMap, csrf: &str) -> Result<auth::Session, Response> {
+fn check_form(web: &Web, headers: &HeaderMap, csrf: &str) -> Result<auth::Session, Box<Response>> {
     let session = require(web, headers)?;
     if !auth::same(session.csrf.as_bytes(), csrf.as_bytes()) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            Html(pages::message_page(
-                "The form had expired",
-                "Go back, reload the page and try again.",
-            )),
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                Html(pages::message_page(
+                    "The form had expired",
+                    "Go back, reload the page and try again.",
+                )),
+            )
+                .into_response(),
+        ));
     }
     Ok(session)
 }
@@ -506,7 +517,7 @@ async fn opt_out_add(
 ) -> Result<Response, WebError> {
     let session = match check_form(&web, &headers, &form.csrf) {
         Ok(session) => session,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     let number = match E164::parse(&form.number) {
         Ok(number) => number,
@@ -540,7 +551,7 @@ async fn opt_out_remove(
     Form(form): Form<NumberForm>,
 ) -> Result<Response, WebError> {
     if let Err(response) = check_form(&web, &headers, &form.csrf) {
-        return Ok(response);
+        return Ok(*response);
     }
     if let Ok(number) = E164::parse(&form.number) {
         web.store.run(move |tx| tx.clear_opt_out(&number)).await?;
@@ -551,7 +562,7 @@ async fn opt_out_remove(
 async fn config_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
     let session = match require(&web, &headers) {
         Ok(session) => session,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     Ok(Html(pages::config_page(&session.csrf, &web.config)).into_response())
 }

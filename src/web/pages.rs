@@ -19,7 +19,7 @@ td,th{padding:.4em;border-bottom:1px solid #ddd;text-align:left;vertical-align:t
 .in{background:#eef6ff}.out{background:#f4fff0}.bad{color:#a40000}.ok{color:#1b6e1b}.muted{color:#666}\
 input,select,button{font:inherit;padding:.3em}pre{white-space:pre-wrap;background:#fff;padding:1em}\
 .card{background:#fff;padding:1em;margin-bottom:1em;border-radius:6px}\
-@media(max-width:40em){td,th{display:block;border:0}tr{border-bottom:1px solid #ccc;display:block}}";
+@media(max-width:40em){td,th{display:block;border:0}tr{border-bottom:1px solid #ccc;display:block}tr.head{display:none}}";
 
 fn layout(title: &str, csrf: Option<&str>, body: &str) -> String {
     let nav = match csrf {
@@ -125,7 +125,7 @@ pub fn leads_page(
     if leads.is_empty() {
         body.push_str("<p class=\"muted\">No leads match.</p>");
     } else {
-        body.push_str("<table id=\"leads\"><tr><th>When</th><th>Caller</th><th>Number</th><th>Business</th><th>State</th></tr>");
+        body.push_str("<table id=\"leads\"><tr class=\"head\"><th>When</th><th>Caller</th><th>Number</th><th>Business</th><th>State</th></tr>");
         for lead in leads {
             let _ = write!(
                 body,
@@ -149,6 +149,8 @@ pub fn leads_page(
 
 /// A lead with everything its page shows.
 pub struct LeadView {
+    /// The business's name (the profile's, as callers know it).
+    pub business: String,
     pub detail: LeadDetail,
     pub messages: Vec<MessageRow>,
     pub deliveries: Vec<DeliveryRow>,
@@ -173,7 +175,7 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
                 .map(|at| ago(at, chrono::Utc::now()))
                 .unwrap_or_default()
         ),
-        e(&lead.profile)
+        e(&view.business)
     );
     if let Some(called) = &view.detail.called {
         let _ = write!(body, "<p>Number called: {}</p>", e(&national(called)));
@@ -196,7 +198,7 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
             "Incomplete: the caller stopped answering"
         }
     );
-    body.push_str("<h2>Transcript</h2><table id=\"transcript\"><tr><th>Time</th><th>From</th><th>Message</th><th>State</th></tr>");
+    body.push_str("<h2>Transcript</h2><table id=\"transcript\"><tr class=\"head\"><th>Time</th><th>From</th><th>Message</th><th>State</th></tr>");
     for message in &view.messages {
         let (class, who) = if message.direction == "in" {
             ("in", "Caller")
@@ -219,7 +221,7 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
             e(&state)
         );
     }
-    body.push_str("</table><h2>Notifications</h2><table id=\"deliveries\"><tr><th>To</th><th>By</th><th>State</th></tr>");
+    body.push_str("</table><h2>Notifications</h2><table id=\"deliveries\"><tr class=\"head\"><th>To</th><th>By</th><th>State</th></tr>");
     for delivery in &view.deliveries {
         let state = match (&delivery.state[..], &delivery.last_error) {
             ("delivered", _) => format!(
@@ -248,7 +250,7 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
 
 pub fn calls_page(csrf: &str, calls: &[CallRow]) -> String {
     let mut body = String::from(
-        "<h1>Missed calls</h1><table id=\"calls\"><tr><th>When</th><th>Caller</th><th>Via</th><th>What was done</th></tr>",
+        "<h1>Missed calls</h1><table id=\"calls\"><tr class=\"head\"><th>When</th><th>Caller</th><th>Via</th><th>What was done</th></tr>",
     );
     for call in calls {
         let caller = call
@@ -289,7 +291,7 @@ pub struct ModemStatus {
 
 pub fn status_page(csrf: &str, modems: &[ModemStatus], config: &Config) -> String {
     let mut body = String::from(
-        "<h1>Status</h1><h2>Modems</h2><table id=\"modems\"><tr><th>Modem</th><th>State</th><th>Signal</th><th>SIM</th><th>Network</th><th>Queue</th></tr>",
+        "<h1>Status</h1><h2>Modems</h2><table id=\"modems\"><tr class=\"head\"><th>Modem</th><th>State</th><th>Signal</th><th>SIM</th><th>Network</th><th>Queue</th></tr>",
     );
     for modem in modems {
         let (state, signal, sim, network) = match &modem.state {
@@ -363,7 +365,7 @@ pub fn opt_outs_page(csrf: &str, rows: &[OptOutRow], problem: Option<&str>) -> S
         e(csrf)
     );
     body.push_str(
-        "<table id=\"opt-outs\"><tr><th>Number</th><th>Since</th><th>How</th><th></th></tr>",
+        "<table id=\"opt-outs\"><tr class=\"head\"><th>Number</th><th>Since</th><th>How</th><th></th></tr>",
     );
     for row in rows {
         let _ = write!(

@@ -1,0 +1,116 @@
+//! `textback dashboard set-password | api-token`: the two credentials of the dashboard, kept in
+//! the database (a password as its argon2 hash, a token as its SHA-256), so that the running
+//! daemon sees a change at once.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use super::auth;
+use crate::cli::{ConfigArg, load_config};
+use crate::store::Store;
+
+#[derive(Debug, Subcommand)]
+pub enum DashboardCommand {
+    /// Set the password that opens the dashboard (asked twice; or one line on stdin with
+    /// --stdin, for scripts).
+    SetPassword {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Make a new token for the JSON API and /metrics (`Authorization: Bearer <token>`); the
+    /// one before stops working.
+    ApiToken {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// Passwords shorter than this are refused: the dashboard may face the LAN.
+const MIN_PASSWORD: usize = 10;
+
+pub fn run(command: DashboardCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DashboardCommand::SetPassword { config, stdin } => {
+            let password = if stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("reading the password from stdin")?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                let first = prompt("New dashboard password: ")?;
+                let again = prompt("Again: ")?;
+                if first != again {
+                    eprintln!("the two passwords differ; nothing changed");
+                    return Ok(ExitCode::from(1));
+                }
+                first
+            };
+            if password.chars().count() < MIN_PASSWORD {
+                eprintln!(
+                    "a dashboard password needs at least {MIN_PASSWORD} characters; nothing changed"
+                );
+                return Ok(ExitCode::from(2));
+            }
+            let hash = auth::hash_password(&password)
+                .map_err(|err| anyhow::anyhow!("hashing the password: {err}"))?;
+            store_setting(&config, auth::PASSWORD_SETTING, hash.into_bytes())?;
+            println!("dashboard password set; sessions already open stay open until they end");
+            Ok(ExitCode::SUCCESS)
+        }
+        DashboardCommand::ApiToken { config } => {
+            let token = auth::random_token(32).context("reading /dev/urandom")?;
+            store_setting(&config, auth::API_TOKEN_SETTING, auth::token_digest(&token))?;
+            println!("{token}");
+            eprintln!(
+                "keep it: it is not stored, only its hash. Use it as `Authorization: Bearer <token>` for /api/v1 and /metrics"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Reads a line from the terminal without echoing it.
+fn prompt(question: &str) -> anyhow::Result<String> {
+    use nix::sys::termios::{self, LocalFlags, SetArg};
+    eprint!("{question}");
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(&stdin).ok();
+    if let Some(saved) = &saved {
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(LocalFlags::ECHO);
+        let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, &quiet);
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(saved) = &saved {
+        let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, saved);
+    }
+    eprintln!();
+    read.context("reading the password")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn store_setting(config: &ConfigArg, key: &'static str, value: Vec<u8>) -> anyhow::Result<()> {
+    let config = load_config(&config.config)?;
+    let (store, closer) = Store::open(&config.storage.database).with_context(|| {
+        format!(
+            "opening the database {} (run as the textback user: sudo -u textback ...)",
+            config.storage.database.display()
+        )
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(store.run(move |tx| tx.set_setting(key, &value)))?;
+    drop(store);
+    closer.wait();
+    Ok(())
+}

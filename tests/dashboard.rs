@@ -1,0 +1,437 @@
+//! The dashboard over real HTTP, and in a real headless Chromium: logging in, a lead and its
+//! transcript, a transcript link without logging in, and refusals of everything else.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::Harness;
+use common::webdriver::Browser;
+use textback::leads::token::TranscriptToken;
+use textback::modem::virtual_modem::Options;
+use tokio::io::AsyncWriteExt;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Runs the binary with the harness's config; returns stdout.
+async fn textback(harness: &Harness, args: &[&str], stdin: Option<&str>) -> String {
+    let config = harness.write_config();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(args)
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run textback");
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes()).await.unwrap();
+    }
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn key(harness: &Harness) -> Vec<u8> {
+    let connection = textback::store::open_read_only(&harness.database()).unwrap();
+    textback::store::Tx::reader(&connection)
+        .setting(textback::leads::deliver::LINK_KEY_SETTING)
+        .unwrap()
+        .expect("a link key")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of a cookie a response sets, and the whole Set-Cookie line.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|line| {
+            let value = line
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches(&format!("{name}="))
+                .to_string();
+            (value, line.to_string())
+        })
+}
+
+/// A hidden `csrf` input's value in a page.
+fn csrf_in(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[at..].split('"').next().unwrap_or("").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_lets_in_only_a_session_or_a_signed_link() {
+    let harness = Harness::with_options(Options::default());
+    let running = harness.start().await;
+    harness.lead_from_a_conversation().await;
+    textback(
+        &harness,
+        &["dashboard", "set-password", "--stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    let token = textback(&harness, &["dashboard", "api-token"], None).await;
+    let token = token.trim();
+    let base = format!("http://{}", running.dashboard);
+    let http = client();
+
+    assert_eq!(
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Nothing readable without a session.
+    for path in ["/", "/leads/1", "/calls", "/status", "/opt-outs", "/config"] {
+        let response = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+        assert_eq!(response.headers()["location"], "/login", "{path}");
+    }
+    for path in [
+        "/api/v1/leads",
+        "/api/v1/leads/1",
+        "/api/v1/calls",
+        "/api/v1/status",
+        "/metrics",
+    ] {
+        let response = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+        let response = http
+            .get(format!("{base}{path}"))
+            .bearer_auth("not-the-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{path} with a wrong token");
+    }
+
+    // Logging in: the form's cookie and field must match (a form posted from elsewhere fails).
+    let form = http.get(format!("{base}/login")).send().await.unwrap();
+    let (nonce, _) = set_cookie(&form, "textback_login").expect("a login cookie");
+    let login = |password: &str, cookie: &str| {
+        http.post(format!("{base}/login"))
+            .header("cookie", format!("textback_login={cookie}"))
+            .form(&[("password", password), ("csrf", nonce.as_str())])
+            .send()
+    };
+    assert_eq!(login(PASSWORD, "forged").await.unwrap().status(), 403);
+    assert_eq!(login("wrong password", &nonce).await.unwrap().status(), 401);
+    let ok = login(PASSWORD, &nonce).await.unwrap();
+    assert_eq!(ok.status(), 303);
+    let (session, line) = set_cookie(&ok, "textback_session").expect("a session cookie");
+    assert!(line.contains("HttpOnly"), "{line}");
+    assert!(line.contains("SameSite=Strict"), "{line}");
+    // Served over plain HTTP here (public_url http://...): no Secure flag, or the browser would
+    // drop the cookie.
+    assert!(!line.contains("Secure"), "{line}");
+    let cookie = format!("textback_session={session}");
+
+    let page = http
+        .get(format!("{base}/leads/1"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "Sarah Jones",
+        "Boiler leaking in the loft",
+        "SW11 4AB",
+        "Who am I speaking to?",
+        "href=\"tel:+447700900123\"",
+    ] {
+        assert!(page.contains(expected), "{expected:?} in the lead page");
+    }
+    let list = http
+        .get(format!("{base}/?q=07700900123&state=complete"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains("href=\"/leads/1\""),
+        "the search finds the lead"
+    );
+    let none = http
+        .get(format!("{base}/?q=07700900999"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(none.contains("No leads match"));
+    let config = http
+        .get(format!("{base}/config"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(config.contains("Brightwater Plumbing"));
+
+    // A form without its CSRF token is refused; with it, the opt-out is recorded.
+    let opt_outs = http
+        .get(format!("{base}/opt-outs"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&opt_outs);
+    let refused = http
+        .post(format!("{base}/opt-outs"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", "forged"), ("number", "07700 900555")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let added = http
+        .post(format!("{base}/opt-outs"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("number", "07700 900555")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 303);
+    assert_eq!(
+        harness.query_strings("SELECT number || ' ' || source FROM opt_outs"),
+        ["+447700900555 dashboard"]
+    );
+
+    // Signed transcript links: one lead, read-only, no login; a bad or expired one is refused.
+    let key = key(&harness);
+    let now = chrono::Utc::now().timestamp();
+    let good = TranscriptToken::issue(&key, 1, now + 3600);
+    let response = http.get(format!("{base}/t/{good}")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Boiler leaking in the loft"));
+    assert!(
+        !page.contains("/logout"),
+        "no navigation for a link visitor"
+    );
+    let expired = TranscriptToken::issue(&key, 1, now - 1);
+    assert_eq!(
+        http.get(format!("{base}/t/{expired}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        410
+    );
+    let forged = TranscriptToken::issue(b"some other key", 1, now + 3600);
+    assert_eq!(
+        http.get(format!("{base}/t/{forged}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        http.get(format!("{base}/t/garbage"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+
+    // The API and /metrics with the token.
+    let leads: serde_json::Value = http
+        .get(format!("{base}/api/v1/leads"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(leads[0]["id"], 1);
+    assert_eq!(leads[0]["caller"], "+447700900123");
+    let lead: serde_json::Value = http
+        .get(format!("{base}/api/v1/leads/1"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(lead["transcript"].as_array().is_some_and(|t| t.len() >= 7));
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "textback_missed_calls_total{decision=\"text\"} 1",
+        "textback_replies_total 3",
+        "textback_leads_total{state=\"complete\"} 1",
+        "textback_lead_deliveries_total{channel=\"email\",state=\"pending\"} 1",
+        "textback_modem_up{modem=\"main\"} 1",
+        "textback_missed_call_to_sms_seconds_count 1",
+        "textback_missed_call_to_sms_seconds_bucket{le=\"+Inf\"} 1",
+    ] {
+        assert!(metrics.contains(expected), "{expected:?} in:\n{metrics}");
+    }
+
+    // Login attempts are limited per address.
+    let form = http.get(format!("{base}/login")).send().await.unwrap();
+    let (nonce, _) = set_cookie(&form, "textback_login").unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let response = http
+            .post(format!("{base}/login"))
+            .header("cookie", format!("textback_login={nonce}"))
+            .form(&[("password", "guess"), ("csrf", nonce.as_str())])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    // The login above cleared the earlier failure: five 401s, then 429, even for the right one.
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    let right = http
+        .post(format!("{base}/login"))
+        .header("cookie", format!("textback_login={nonce}"))
+        .form(&[("password", PASSWORD), ("csrf", nonce.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 429);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_business_owner_reads_a_lead_in_a_real_browser() {
+    let harness = Harness::with_options(Options::default());
+    let running = harness.start().await;
+    harness.lead_from_a_conversation().await;
+    textback(
+        &harness,
+        &["dashboard", "set-password", "--stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    let base = format!("http://{}", running.dashboard);
+    let browser = Browser::start().await;
+
+    // Not logged in: sent to the login page.
+    browser.goto(&format!("{base}/leads/1")).await;
+    assert!(browser.url().await.ends_with("/login"));
+    browser.type_into("#password", "wrong password").await;
+    browser.click("#login").await;
+    assert_eq!(
+        browser.text("#problem").await,
+        "That password is not right."
+    );
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login").await;
+    assert_eq!(browser.url().await, format!("{base}/"));
+    let cookies = browser.cookies().await;
+    let session = cookies
+        .iter()
+        .find(|c| c["name"] == "textback_session")
+        .expect("a session cookie");
+    assert_eq!(session["httpOnly"], true);
+    assert_eq!(session["sameSite"], "Strict");
+
+    // The leads list, then the lead and its transcript.
+    let leads = browser.text("#leads").await;
+    assert!(leads.contains("Sarah Jones"), "{leads}");
+    browser.click("#leads a").await;
+    assert_eq!(browser.url().await, format!("{base}/leads/1"));
+    let transcript = browser.text("#transcript").await;
+    for expected in [
+        "Who am I speaking to?",
+        "Sarah Jones",
+        "What do you need help with?",
+        "Boiler leaking in the loft",
+        "SW11 4AB",
+        "delivered",
+    ] {
+        assert!(
+            transcript.contains(expected),
+            "{expected:?} in:\n{transcript}"
+        );
+    }
+    let png = browser.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"));
+    // Kept for people to look at (the closing note describes it).
+    let _ = std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-lead.png"),
+        &png,
+    );
+
+    // A transcript link from a lead summary, in a browser with no session.
+    browser.delete_cookies().await;
+    let key = key(&harness);
+    let now = chrono::Utc::now().timestamp();
+    browser
+        .goto(&format!(
+            "{base}/t/{}",
+            TranscriptToken::issue(&key, 1, now + 3600)
+        ))
+        .await;
+    assert!(
+        browser
+            .text("#transcript")
+            .await
+            .contains("Boiler leaking in the loft")
+    );
+    // ... which opens that lead only: the rest still wants a login.
+    browser.goto(&format!("{base}/calls")).await;
+    assert!(browser.url().await.ends_with("/login"));
+    // A bad and an expired link are refused, in words.
+    browser
+        .goto(&format!("{base}/t/AQAAAAAAAAABAAAAAGstCOo.forged"))
+        .await;
+    assert_eq!(browser.text("h1").await, "This link is not valid");
+    browser
+        .goto(&format!(
+            "{base}/t/{}",
+            TranscriptToken::issue(&key, 1, now - 60)
+        ))
+        .await;
+    assert_eq!(browser.text("h1").await, "This link has expired");
+    browser.quit().await;
+    running.stop().await.unwrap();
+}
