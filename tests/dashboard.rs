@@ -356,7 +356,7 @@ async fn a_business_owner_reads_a_lead_in_a_real_browser() {
 
     // Not logged in: sent to the login page.
     browser.goto(&format!("{base}/leads/1")).await;
-    assert!(browser.url().await.ends_with("/login"));
+    browser.wait_url(|u| u.ends_with("/login")).await;
     browser.type_into("#password", "wrong password").await;
     browser.click("#login").await;
     assert_eq!(
@@ -365,7 +365,8 @@ async fn a_business_owner_reads_a_lead_in_a_real_browser() {
     );
     browser.type_into("#password", PASSWORD).await;
     browser.click("#login").await;
-    assert_eq!(browser.url().await, format!("{base}/"));
+    let home = format!("{base}/");
+    browser.wait_url(|u| u == home).await;
     let cookies = browser.cookies().await;
     let session = cookies
         .iter()
@@ -378,7 +379,8 @@ async fn a_business_owner_reads_a_lead_in_a_real_browser() {
     let leads = browser.text("#leads").await;
     assert!(leads.contains("Sarah Jones"), "{leads}");
     browser.click("#leads a").await;
-    assert_eq!(browser.url().await, format!("{base}/leads/1"));
+    let lead = format!("{base}/leads/1");
+    browser.wait_url(|u| u == lead).await;
     let transcript = browser.text("#transcript").await;
     for expected in [
         "Who am I speaking to?",
@@ -419,7 +421,7 @@ async fn a_business_owner_reads_a_lead_in_a_real_browser() {
     );
     // ... which opens that lead only: the rest still wants a login.
     browser.goto(&format!("{base}/calls")).await;
-    assert!(browser.url().await.ends_with("/login"));
+    browser.wait_url(|u| u.ends_with("/login")).await;
     // A bad and an expired link are refused, in words.
     browser
         .goto(&format!("{base}/t/AQAAAAAAAAABAAAAAGstCOo.forged"))

@@ -143,9 +143,52 @@ impl Browser {
         .await;
     }
 
-    /// The visible text of an element.
+    /// Waits until an element is on the page (a click that submits a form returns before the
+    /// next page has loaded).
+    pub async fn wait_for(&self, css: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let found = self
+                .call(
+                    reqwest::Method::POST,
+                    "/elements",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await;
+            if let Some(id) = found
+                .as_array()
+                .and_then(|all| all.first())
+                .and_then(|first| first[ELEMENT].as_str())
+            {
+                return id.to_string();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {css} on {}",
+                self.url().await
+            );
+            // A bounded poll of the page another process is loading.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the page's address satisfies `done`; returns it.
+    pub async fn wait_url(&self, done: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let url = self.url().await;
+            if done(&url) {
+                return url;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "still at {url}");
+            // A bounded poll while the browser navigates.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The visible text of an element, once it is on the page.
     pub async fn text(&self, css: &str) -> String {
-        let element = self.find(css).await;
+        let element = self.wait_for(css).await;
         self.call(
             reqwest::Method::GET,
             &format!("/element/{element}/text"),
