@@ -85,6 +85,26 @@ pub mod defaults {
         10
     }
 
+    /// Another missed call from the same number within this many hours joins its conversation
+    /// instead of starting a new one.
+    pub const fn cooldown_hours() -> u32 {
+        24
+    }
+
+    /// First texts a box sends per hour and per day at most: far above a small business's missed
+    /// calls, far below what a flood of spoofed calls would cost.
+    pub const fn box_texts_per_hour() -> u32 {
+        30
+    }
+
+    pub const fn box_texts_per_day() -> u32 {
+        200
+    }
+
+    pub fn text_kinds() -> Vec<String> {
+        vec!["uk_mobile".to_string()]
+    }
+
     /// SIP's registered port (RFC 3261 §19.1.2).
     pub const fn sip_port() -> u16 {
         5060
@@ -140,6 +160,8 @@ struct RawConfig {
     dashboard: RawDashboard,
     #[serde(default)]
     notify: RawNotify,
+    #[serde(default)]
+    limits: RawLimits,
     #[serde(default, rename = "modem")]
     modems: Vec<RawModem>,
     #[serde(default, rename = "sip")]
@@ -177,6 +199,24 @@ impl Default for RawDashboard {
         Self {
             listen: defaults::dashboard_listen(),
             public_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default = "defaults::box_texts_per_hour")]
+    texts_per_hour: u32,
+    #[serde(default = "defaults::box_texts_per_day")]
+    texts_per_day: u32,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            texts_per_hour: defaults::box_texts_per_hour(),
+            texts_per_day: defaults::box_texts_per_day(),
         }
     }
 }
@@ -310,6 +350,18 @@ struct RawProfile {
     opt_out_message: String,
     #[serde(default = "defaults::opt_in_message")]
     opt_in_message: String,
+    #[serde(default = "defaults::text_kinds")]
+    text_kinds: Vec<String>,
+    #[serde(default)]
+    allow_numbers: Vec<String>,
+    #[serde(default)]
+    staff_numbers: Vec<String>,
+    #[serde(default = "defaults::cooldown_hours")]
+    cooldown_hours: u32,
+    #[serde(default)]
+    texts_per_hour: Option<u32>,
+    #[serde(default)]
+    texts_per_day: Option<u32>,
     #[serde(default, rename = "question")]
     questions: Option<Vec<RawQuestion>>,
     #[serde(default, rename = "recipient")]
@@ -432,6 +484,10 @@ pub struct Profile {
     pub opt_in_message: Template,
     pub questions: Vec<Question>,
     pub recipients: Vec<Recipient>,
+    /// Who gets texted, and how many first texts at most (the box's caps included).
+    pub rules: crate::core::policy::Rules,
+    /// Another call within this long joins the caller's conversation.
+    pub cooldown: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -987,6 +1043,53 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                 }
             }
         }
+        let mut rules = crate::core::policy::Rules {
+            kinds: Vec::new(),
+            allow: Vec::new(),
+            staff: Vec::new(),
+            caps: crate::core::policy::Caps {
+                box_hour: Some(raw.limits.texts_per_hour),
+                box_day: Some(raw.limits.texts_per_day),
+                profile_hour: profile.texts_per_hour,
+                profile_day: profile.texts_per_day,
+            },
+        };
+        for (j, kind) in profile.text_kinds.iter().enumerate() {
+            match number_kind(kind) {
+                Some(kind) => rules.kinds.push(kind),
+                None => check.error(
+                    format!("profile[{i}].text_kinds[{j}]"),
+                    format!("{kind:?} is not a kind of number: use uk_mobile, uk_personal, uk_pager, uk_geographic, uk_non_geographic or international (premium-rate numbers are never texted)"),
+                ),
+            }
+        }
+        for (j, number) in profile.allow_numbers.iter().enumerate() {
+            rules
+                .allow
+                .extend(check.number(&format!("profile[{i}].allow_numbers[{j}]"), number));
+        }
+        for (j, number) in profile.staff_numbers.iter().enumerate() {
+            rules
+                .staff
+                .extend(check.number(&format!("profile[{i}].staff_numbers[{j}]"), number));
+        }
+        if profile.cooldown_hours > 24 * 30 {
+            check.error(
+                format!("profile[{i}].cooldown_hours"),
+                format!("{} is out of range: 0 to 720 hours", profile.cooldown_hours),
+            );
+        }
+        for (key, value) in [
+            ("texts_per_hour", profile.texts_per_hour),
+            ("texts_per_day", profile.texts_per_day),
+        ] {
+            if value == Some(0) {
+                check.error(
+                    format!("profile[{i}].{key}"),
+                    "is 0, which would never text anyone: leave it out for no cap of the business's own",
+                );
+            }
+        }
         let modem = match &profile.modem {
             Some(name) if !known_modems.contains(&name.as_str()) => {
                 check.error(
@@ -1223,6 +1326,8 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                 opt_in_message,
                 questions,
                 recipients,
+                rules,
+                cooldown: std::time::Duration::from_secs(u64::from(profile.cooldown_hours) * 3600),
             });
         }
     }
@@ -1275,6 +1380,21 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             default_profile,
         },
         warnings: check.warnings,
+    })
+}
+
+/// A kind of number as the config names it. Premium rate and unused ranges have no name: they
+/// are never texted.
+fn number_kind(name: &str) -> Option<crate::domain::NumberKind> {
+    use crate::domain::NumberKind;
+    Some(match name {
+        "uk_mobile" => NumberKind::UkMobile,
+        "uk_personal" => NumberKind::UkPersonal,
+        "uk_pager" => NumberKind::UkPager,
+        "uk_geographic" => NumberKind::UkGeographic,
+        "uk_non_geographic" => NumberKind::UkNonGeographic,
+        "international" => NumberKind::International,
+        _ => return None,
     })
 }
 

@@ -17,11 +17,6 @@ use crate::store::{
     self, CallSource, ConversationRow, ConversationState, NewCall, NewInbound, Store, Tx,
 };
 
-/// How long a conversation stays open for another call from the same caller to join it: a day,
-/// so a caller who rings again the same day is not texted twice. (The conversation issue makes
-/// this the configurable per-caller cooldown.)
-const CONVERSATION_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
-
 /// A call that nobody answered, from whichever source saw it.
 #[derive(Debug, Clone)]
 pub struct MissedCall {
@@ -75,12 +70,20 @@ fn missed_call_tx(
         facts.opted_out = tx.is_opted_out(number)?;
         // Another call joins a recent conversation with the same business; after the window, or
         // for another business on the same box, the caller is texted afresh.
+        let cooldown = profile.cooldown.as_millis() as i64;
         facts.open_conversation = tx
             .open_conversation(number)?
-            .filter(|c| c.profile == profile.id && now - c.updated_ms < CONVERSATION_WINDOW_MS)
+            .filter(|c| c.profile == profile.id && now - c.updated_ms < cooldown)
             .map(|c| c.id);
+        const HOUR: i64 = 60 * 60 * 1000;
+        facts.started = policy::Started {
+            box_hour: tx.conversations_started_since(None, now - HOUR)?,
+            box_day: tx.conversations_started_since(None, now - 24 * HOUR)?,
+            profile_hour: tx.conversations_started_since(Some(&profile.id), now - HOUR)?,
+            profile_day: tx.conversations_started_since(Some(&profile.id), now - 24 * HOUR)?,
+        };
     }
-    let decision = policy::decide(&call.caller, &facts);
+    let decision = policy::decide(&call.caller, &facts, &profile.rules);
     let skipped = match &decision {
         Decision::Text => None,
         Decision::Skip(reason) => Some((reason.code().to_string(), reason.describe())),

@@ -171,6 +171,18 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "profile[0].recipient[0].when.question: \"job_type\" is not one of this profile's questions",
     ),
     (
+        "unknown kind of number to text",
+        "numbers = [\"020 7946 0018\"]",
+        "numbers = [\"020 7946 0018\"]\ntext_kinds = [\"uk_mobile\", \"premium\"]",
+        "profile[0].text_kinds[1]: \"premium\" is not a kind of number",
+    ),
+    (
+        "a staff number that is not a number",
+        "numbers = [\"020 7946 0018\"]",
+        "numbers = [\"020 7946 0018\"]\nstaff_numbers = [\"the boss\"]",
+        "profile[0].staff_numbers[0]",
+    ),
+    (
         "short webhook secret",
         "[[modem]]",
         "[notify.webhook]\nsecret = \"abc\"\n\n[[modem]]",

@@ -671,3 +671,41 @@ async fn a_failed_delivery_report_is_recorded_in_words() {
     running.stop().await.unwrap();
     assert_eq!(harness.modem.sent().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_calls_is_capped_and_each_skip_recorded() {
+    let harness = Harness::with_extra(
+        textback::modem::virtual_modem::Options::default(),
+        "\n[limits]\ntexts_per_hour = 2\n",
+    );
+    let running = harness.start().await;
+    for (n, number) in ["07700900301", "07700900302", "07700900303"]
+        .iter()
+        .enumerate()
+    {
+        running
+            .events
+            .send(common::sip_call(&format!("flood-{n}"), number))
+            .await
+            .unwrap();
+    }
+    assert_eq!(harness.wait_count("SELECT count(*) FROM calls", 3).await, 3);
+    assert_eq!(harness.modem.wait_sent(2, WAIT).await.len(), 2);
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.modem.sent().len(),
+        2,
+        "the third caller is not texted"
+    );
+    let decisions = harness.query_strings(
+        "SELECT decision || ' ' || coalesce(reason_code, '') || ' ' || coalesce(reason, '') FROM calls ORDER BY id",
+    );
+    assert_eq!(decisions[0], "text  ");
+    assert_eq!(decisions[1], "text  ");
+    assert!(
+        decisions[2].starts_with(
+            "skip capped this box sent its 2 first texts of the last hour (limits.texts_per_hour)"
+        ),
+        "{decisions:?}"
+    );
+}

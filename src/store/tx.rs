@@ -452,6 +452,19 @@ impl Tx<'_> {
         )
     }
 
+    /// Conversations started since `since_ms`, on the whole box or for one profile.
+    pub fn conversations_started_since(
+        &self,
+        profile: Option<&ProfileId>,
+        since_ms: i64,
+    ) -> Result<u32, Error> {
+        Ok(self.connection.query_row(
+            "SELECT count(*) FROM conversations WHERE started_ms >= ?1 AND (?2 IS NULL OR profile = ?2)",
+            params![since_ms, profile.map(ProfileId::as_str)],
+            |row| row.get(0),
+        )?)
+    }
+
     pub fn insert_conversation(
         &self,
         profile: &ProfileId,
