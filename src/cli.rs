@@ -74,6 +74,9 @@ enum Command {
     /// The dashboard's password and API token.
     #[command(subcommand)]
     Dashboard(crate::web::commands::DashboardCommand),
+    /// Try the conversation engine on conversations written as data.
+    #[command(subcommand)]
+    Dialogue(crate::dialogue_commands::DialogueCommand),
     /// Modems.
     #[command(subcommand)]
     Modem(ModemCommand),
@@ -475,6 +478,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dashboard(command) => crate::web::commands::run(command),
+        Command::Dialogue(command) => crate::dialogue_commands::run(command),
         Command::Leads(LeadsCommand::Show { config, id }) => {
             crate::lead_commands::show(&load_config(&config.config)?, id)
         }

@@ -39,6 +39,7 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod demo;
+pub mod dialogue_commands;
 pub mod doctor;
 pub mod domain;
 pub mod flow;

@@ -562,3 +562,55 @@ async fn sms_send_encode_and_decode() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(!text(&bad.stderr).is_empty());
 }
+
+#[test]
+fn dialogue_replay_reports_slots_and_outcomes_as_json() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialogues");
+    let out = textback(&[
+        "dialogue",
+        "replay",
+        root.join("plumber.toml").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 3);
+    let first = &lines[0];
+    assert_eq!(first["case"], "several answers in one message");
+    assert_eq!(first["outcome"], "complete");
+    assert_eq!(first["slots"]["name"], "Dave");
+    assert_eq!(first["slots"]["postcode"], "SW11 4AB");
+    assert_eq!(first["slots"]["urgency"], "high");
+    assert_eq!(first["as_expected"], true);
+
+    // A case whose expectation the engine does not meet: reported, and exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case.toml");
+    std::fs::write(
+        &case,
+        r#"
+[[case]]
+name = "wrong on purpose"
+profile = "vet"
+caller = "+447700901001"
+messages = ["Jo here, my cat is limping"]
+[case.expect]
+outcome = "complete"
+slots = { name = "Someone else" }
+"#,
+    )
+    .unwrap();
+    let out = textback(&[
+        "dialogue",
+        "replay",
+        case.to_str().unwrap(),
+        "--profiles",
+        root.join("profiles").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let line: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(line["as_expected"], false);
+    assert_eq!(line["slots"]["name"], "Jo");
+}

@@ -1,5 +1,9 @@
 //! Decisions: typed values in, decisions out. Pure: no I/O, no clock, no tokio.
 
+pub mod conversation;
 pub mod dialogue;
 pub mod policy;
+pub mod replay;
+pub mod slots;
 pub mod template;
+pub mod understand;

@@ -1,0 +1,1012 @@
+//! The conversation engine: the state of a conversation with a caller plus a reply (or a
+//! silence) gives the new state and what to do. Pure: no I/O, no clock; time is passed in.
+//!
+//! ```text
+//!          open()           replies fill slots; ask what is missing (1-3 questions a message)
+//!  (call) ───────> Open ─────────────────────────────────────────────────> Completed ─> lead
+//!                   │ "just call me"                     ──> CallRequested ─> urgent lead
+//!                   │ max turns, or silence              ──> TimedOut ─> incomplete lead
+//!                   │ abuse                              ──> Closed ─> incomplete lead
+//!                   └ STOP, QUIT, ... (the whole message) ──> OptedOut (one confirmation)
+//! ```
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::London;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::phone::E164;
+use crate::core::slots;
+use crate::core::understand::{self, Context, Reading};
+
+/// The kinds of answer a question takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuestionKind {
+    /// Free text, kept as said (cleaned, at most 500 characters).
+    Text,
+    /// One of the options: by its words, a close spelling, or its number ("2").
+    Choice(Vec<String>),
+    /// Yes or no: stored "yes" / "no".
+    YesNo,
+    /// A UK postcode, full or outward code: stored "SW11 4AB" / "SW11".
+    Postcode,
+    /// A day and time, pinned down relative to the call where possible ("Fri 13 Jun, after 3pm").
+    DateTime,
+    /// A count: stored as digits.
+    Number,
+    /// How soon: stored "high" / "medium" / "low".
+    Urgency,
+}
+
+/// One question of a profile. The ids "name", "callback" and "reason" are the built-in slots:
+/// read by their own rules whatever the kind says. The callback question is a confirmation of
+/// the caller's own number; its `ask` may use {number}.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub id: String,
+    pub ask: String,
+    pub kind: QuestionKind,
+    /// A lead without an answer to a required question is incomplete.
+    pub required: bool,
+}
+
+/// An answer the business has given to a question callers ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannedAnswer {
+    /// Lower-case words or phrases; any one in the caller's question picks this answer.
+    pub keywords: Vec<String>,
+    pub answer: String,
+}
+
+/// The texts the engine sends, as templates with {business}, {name}, {number} and {time}.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Templates {
+    /// The first text; {question} is the first question.
+    pub first_message: String,
+    pub closing: String,
+    /// After "just call me".
+    pub call_closing: String,
+    /// After too many turns.
+    pub incomplete_closing: String,
+    /// After abuse: one polite line, then silence.
+    pub abuse_closing: String,
+    /// A question with no canned answer.
+    pub deferral: String,
+    pub opt_out: String,
+    pub opt_in: String,
+    pub help: String,
+}
+
+impl Default for Templates {
+    fn default() -> Templates {
+        Templates {
+            first_message: "Hi, it's {business}. Sorry we missed your call at {time}. {question} (Reply STOP to opt out)".to_string(),
+            closing: "Thanks {name}, that's everything we need. {business} will call you back soon.".to_string(),
+            call_closing: "No problem {name}, {business} will call you as soon as possible.".to_string(),
+            incomplete_closing: "Thanks {name}. {business} will call you back soon.".to_string(),
+            abuse_closing: "Sorry to have bothered you. {business} won't text again about this call.".to_string(),
+            deferral: "Good question - {business} will answer that when they call you back.".to_string(),
+            opt_out: "You won't get any more texts from {business}. Reply START to opt back in.".to_string(),
+            opt_in: "Thanks, texts from {business} are back on.".to_string(),
+            help: "{business}: we text back calls we missed. {contact} Reply STOP to opt out.".to_string(),
+        }
+    }
+}
+
+/// What the engine needs to know about a business: plain data the integrator builds from config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialogueProfile {
+    pub business: String,
+    /// How to reach the business, for HELP: "Call 020 7946 0018, Mon-Fri 8-6."
+    pub contact: String,
+    /// Asked in this order, skipping what is known.
+    pub questions: Vec<Question>,
+    /// 1 to 3 questions in one text.
+    pub max_questions_per_message: usize,
+    /// Replies after which the lead goes out with what there is.
+    pub max_turns: u32,
+    /// Minutes of silence after which the lead goes out with what there is.
+    pub silence_minutes: u32,
+    pub canned: Vec<CannedAnswer>,
+    pub templates: Templates,
+}
+
+/// Defaults, in one place.
+pub mod defaults {
+    pub const MAX_QUESTIONS_PER_MESSAGE: usize = 1;
+    pub const MAX_TURNS: u32 = 8;
+    pub const SILENCE_MINUTES: u32 = 120;
+    /// At most this many questions besides name, callback and reason.
+    pub const MAX_CUSTOM_QUESTIONS: usize = 10;
+}
+
+/// A problem with a profile, naming the question it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("question {id:?} appears twice; give each question its own id")]
+    DuplicateId { id: String },
+    #[error("{count} custom questions; at most 10 besides name, callback and reason")]
+    TooManyQuestions { count: usize },
+    #[error("question {id:?} is a choice with {count} options; give it at least 2")]
+    TooFewOptions { id: String, count: usize },
+    #[error("max_questions_per_message is {value}; use 1, 2 or 3")]
+    QuestionsPerMessage { value: usize },
+    #[error("question {id:?} is {length} characters; keep it under 160 so it fits one SMS")]
+    TooLong { id: String, length: usize },
+}
+
+impl DialogueProfile {
+    /// A profile with the default limits and texts.
+    pub fn new(business: &str, contact: &str, questions: Vec<Question>) -> DialogueProfile {
+        DialogueProfile {
+            business: business.to_string(),
+            contact: contact.to_string(),
+            questions,
+            max_questions_per_message: defaults::MAX_QUESTIONS_PER_MESSAGE,
+            max_turns: defaults::MAX_TURNS,
+            silence_minutes: defaults::SILENCE_MINUTES,
+            canned: Vec::new(),
+            templates: Templates::default(),
+        }
+    }
+
+    pub fn question(&self, id: &str) -> Option<&Question> {
+        self.questions.iter().find(|q| q.id == id)
+    }
+
+    /// Every problem at once.
+    pub fn check(&self) -> Result<(), Vec<ProfileError>> {
+        let mut problems = Vec::new();
+        for (index, question) in self.questions.iter().enumerate() {
+            if self.questions[..index].iter().any(|q| q.id == question.id) {
+                problems.push(ProfileError::DuplicateId {
+                    id: question.id.clone(),
+                });
+            }
+            if let QuestionKind::Choice(options) = &question.kind
+                && options.len() < 2
+            {
+                problems.push(ProfileError::TooFewOptions {
+                    id: question.id.clone(),
+                    count: options.len(),
+                });
+            }
+            let length = question.ask.chars().count();
+            if length > 160 {
+                problems.push(ProfileError::TooLong {
+                    id: question.id.clone(),
+                    length,
+                });
+            }
+        }
+        let custom = self
+            .questions
+            .iter()
+            .filter(|q| !matches!(q.id.as_str(), "name" | "callback" | "reason"))
+            .count();
+        if custom > defaults::MAX_CUSTOM_QUESTIONS {
+            problems.push(ProfileError::TooManyQuestions { count: custom });
+        }
+        if !(1..=3).contains(&self.max_questions_per_message) {
+            problems.push(ProfileError::QuestionsPerMessage {
+                value: self.max_questions_per_message,
+            });
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// When the call was missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallTime(pub DateTime<Utc>);
+
+/// Where a conversation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Open,
+    /// Every question answered (or given up on); the lead went out.
+    Completed,
+    /// The caller asked for a call; an urgent lead went out with what there was.
+    CallRequested,
+    /// Too many turns or too long a silence; an incomplete lead went out.
+    TimedOut,
+    /// The caller was abusive; closed politely, an incomplete lead went out.
+    Closed,
+    OptedOut,
+}
+
+/// Where a slot value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The caller id of the missed call (the callback number before it is confirmed).
+    CallerId,
+    /// The caller's reply number `turn` (1-based), answering that question.
+    Answered { turn: u32 },
+    /// Read from reply `turn`, which was not asked for it.
+    Volunteered { turn: u32 },
+    /// Reply `turn` corrected an earlier value.
+    Corrected { turn: u32 },
+}
+
+/// One value the conversation has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// For people: "Dave", "SW11 4AB", "Fri 13 Jun, after 3pm", "+447700900123".
+    pub value: String,
+    /// For machines, where there is one: "2025-06-13T15:00".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    pub source: Source,
+    /// The caller said so (false for the caller id before it is confirmed).
+    pub confirmed: bool,
+    /// False when the text is kept as said because it could not be pinned down.
+    pub pinned: bool,
+}
+
+/// A conversation's state: what is stored (as JSON) between messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationState {
+    pub status: Status,
+    pub caller: E164Text,
+    pub slots: BTreeMap<String, Slot>,
+    /// Ids of the questions the last text asked.
+    pub asked: Vec<String>,
+    /// Replies that left a question unanswered, by question id; after 2 it is not asked again.
+    pub misses: BTreeMap<String, u32>,
+    /// The caller said the callback number is wrong; the next text asks for the right one.
+    pub awaiting_number: bool,
+    /// Replies so far (keywords excluded).
+    pub turns: u32,
+    pub opened_at: DateTime<Utc>,
+}
+
+/// An E.164 number as stored in the state (kept as text so the state is plain JSON).
+pub type E164Text = String;
+
+/// What the shell must do after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Text the caller.
+    Send(String),
+    /// The business has a lead.
+    Lead { complete: bool, urgent: bool },
+    /// The caller asked not to be texted again.
+    OptOut,
+    /// The caller asked to be texted again.
+    OptIn,
+    /// The caller asked for help (the help text is in a `Send`).
+    Help,
+    /// For the transcript and journal only.
+    Note(String),
+}
+
+/// A keyword reply that is not an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyword {
+    /// STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT: the caller opts out.
+    Stop,
+    /// START, UNSTOP: the caller opts back in.
+    Start,
+    /// HELP, INFO.
+    Help,
+}
+
+/// Recognises a keyword reply: only a message that is just the keyword, in any case and with
+/// punctuation around it ("Stop.", " STOP!!"); "cancel my booking" is not one.
+pub fn keyword(text: &str) -> Option<Keyword> {
+    let word: String = text
+        .trim()
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_uppercase();
+    match word.as_str() {
+        "STOP" | "STOPALL" | "STOP ALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" => {
+            Some(Keyword::Stop)
+        }
+        "START" | "UNSTOP" => Some(Keyword::Start),
+        "HELP" | "INFO" => Some(Keyword::Help),
+        _ => None,
+    }
+}
+
+/// Fills {business}, {name}, {number}, {time}, {contact}, {question}; a field with no value
+/// becomes empty and the text is tidied ("Thanks , that's" -> "Thanks, that's").
+pub fn render(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (field, value) in values {
+        out = out.replace(&format!("{{{field}}}"), value);
+    }
+    let folded = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    gsm_safe(&folded.replace(" ,", ",").replace(" .", "."))
+}
+
+/// Replaces characters outside GSM 03.38 that people type often (curly quotes, dashes, ellipsis)
+/// with their plain forms, so a text stays GSM-7 and 160 characters fit.
+pub fn gsm_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '‘' | '’' => '\''.to_string(),
+            '“' | '”' => '"'.to_string(),
+            '–' | '—' => "-".to_string(),
+            '…' => "...".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+pub struct Conversation;
+
+impl Conversation {
+    /// Starts a conversation after a missed call: the first text, with the first question.
+    pub fn open(
+        profile: &DialogueProfile,
+        caller: &E164,
+        call_time: &CallTime,
+    ) -> (ConversationState, Vec<Outcome>) {
+        let mut state = ConversationState {
+            status: Status::Open,
+            caller: caller.as_str().to_string(),
+            slots: BTreeMap::new(),
+            asked: Vec::new(),
+            misses: BTreeMap::new(),
+            awaiting_number: false,
+            turns: 0,
+            opened_at: call_time.0,
+        };
+        if profile.question("callback").is_some() {
+            state.slots.insert(
+                "callback".to_string(),
+                Slot {
+                    value: caller.as_str().to_string(),
+                    machine: Some(caller.as_str().to_string()),
+                    source: Source::CallerId,
+                    confirmed: false,
+                    pinned: true,
+                },
+            );
+        }
+        let (asked, question) = next_questions(profile, &state);
+        state.asked = asked;
+        let time = call_time
+            .0
+            .with_timezone(&London)
+            .format("%H:%M")
+            .to_string();
+        let text = render(
+            &profile.templates.first_message,
+            &[
+                ("business", &profile.business),
+                ("time", &time),
+                ("question", &question),
+            ],
+        );
+        let mut outcomes = vec![Outcome::Send(text)];
+        if !profile.templates.first_message.contains("{question}") && !question.is_empty() {
+            outcomes.push(Outcome::Send(question));
+        }
+        (state, outcomes)
+    }
+
+    /// Takes the caller's reply, received at `now`.
+    pub fn on_reply(
+        profile: &DialogueProfile,
+        state: &ConversationState,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> (ConversationState, Vec<Outcome>) {
+        let mut next = state.clone();
+        let business = profile.business.as_str();
+        match keyword(text) {
+            Some(Keyword::Stop) if state.status != Status::OptedOut => {
+                next.status = Status::OptedOut;
+                let confirm = render(&profile.templates.opt_out, &[("business", business)]);
+                return (next, vec![Outcome::Send(confirm), Outcome::OptOut]);
+            }
+            Some(Keyword::Start) if state.status == Status::OptedOut => {
+                next.status = Status::Closed;
+                let confirm = render(&profile.templates.opt_in, &[("business", business)]);
+                return (next, vec![Outcome::Send(confirm), Outcome::OptIn]);
+            }
+            Some(Keyword::Help) if state.status != Status::OptedOut => {
+                let help = render(
+                    &profile.templates.help,
+                    &[("business", business), ("contact", &profile.contact)],
+                );
+                return (next, vec![Outcome::Send(help), Outcome::Help]);
+            }
+            _ => {}
+        }
+        if state.status != Status::Open {
+            return (
+                next,
+                vec![Outcome::Note(
+                    "reply after the conversation ended".to_string(),
+                )],
+            );
+        }
+        next.turns += 1;
+        let turn = next.turns;
+        let filled = |id: &str| is_filled(state, id);
+        let context = Context {
+            asked: &state.asked,
+            filled: &filled,
+            now,
+        };
+        let reading = understand::read(profile, &context, text);
+        let mut outcomes = Vec::new();
+
+        if reading.abusive {
+            next.status = Status::Closed;
+            outcomes.push(Outcome::Note("abusive reply; closed".to_string()));
+            outcomes.push(Outcome::Send(render(
+                &profile.templates.abuse_closing,
+                &[("business", business)],
+            )));
+            outcomes.push(Outcome::Lead {
+                complete: false,
+                urgent: false,
+            });
+            return (next, outcomes);
+        }
+
+        let learned = apply(profile, &mut next, &reading, turn);
+        // The callback confirmation.
+        let mut confirmed_callback = false;
+        if state.asked.iter().any(|a| a == "callback") && !learned.iter().any(|id| id == "callback")
+        {
+            if state.awaiting_number {
+                // Still no number: keep the caller id.
+            } else if let Some(yes) = reading.yes_no {
+                if yes {
+                    if let Some(slot) = next.slots.get_mut("callback") {
+                        slot.confirmed = true;
+                        slot.source = Source::Answered { turn };
+                        confirmed_callback = true;
+                    }
+                } else {
+                    next.awaiting_number = true;
+                }
+            }
+        }
+        if learned.iter().any(|id| id == "callback") {
+            next.awaiting_number = false;
+        }
+        for id in &state.asked {
+            let answered = learned.contains(id)
+                || (id == "callback" && (confirmed_callback || next.awaiting_number));
+            if !answered
+                && !reading.emoji_only
+                && reading.questions.is_empty()
+                && learned.is_empty()
+            {
+                *next.misses.entry(id.clone()).or_insert(0) += 1;
+            }
+        }
+        if state.asked.iter().any(|a| a == "callback")
+            && state.awaiting_number
+            && !learned.iter().any(|id| id == "callback")
+        {
+            // Two tries at a different number are enough; keep the caller id.
+            next.awaiting_number = false;
+            if let Some(slot) = next.slots.get_mut("callback") {
+                slot.confirmed = false;
+            }
+            next.misses.insert("callback".to_string(), 2);
+        }
+        for id in &learned {
+            outcomes.push(Outcome::Note(format!(
+                "{id} = {}",
+                next.slots.get(id).map_or("", |s| s.value.as_str())
+            )));
+        }
+        let name = next
+            .slots
+            .get("name")
+            .map(|s| s.value.clone())
+            .unwrap_or_default();
+        let urgent_slot = next.slots.values().any(|s| s.value == "high")
+            && profile.questions.iter().any(|q| {
+                q.kind == QuestionKind::Urgency
+                    && next.slots.get(&q.id).is_some_and(|s| s.value == "high")
+            });
+
+        if reading.call_me {
+            next.status = Status::CallRequested;
+            outcomes.push(Outcome::Send(render(
+                &profile.templates.call_closing,
+                &[("business", business), ("name", &name)],
+            )));
+            outcomes.push(Outcome::Lead {
+                complete: is_complete(profile, &next),
+                urgent: true,
+            });
+            return (next, outcomes);
+        }
+
+        let mut parts: Vec<String> = Vec::new();
+        for question in &reading.questions {
+            parts.push(answer_question(profile, question));
+        }
+        if reading.rude && parts.is_empty() {
+            parts.push("Sorry we missed you.".to_string());
+        }
+        let corrected = learned.iter().any(|id| {
+            matches!(
+                next.slots.get(id).map(|s| s.source),
+                Some(Source::Corrected { .. })
+            )
+        });
+        if corrected {
+            parts.push("Thanks, got it.".to_string());
+        }
+
+        let (asked, question) = next_questions(profile, &next);
+        if asked.is_empty() || next.turns >= profile.max_turns {
+            let complete = is_complete(profile, &next);
+            let template = if complete || asked.is_empty() {
+                next.status = Status::Completed;
+                &profile.templates.closing
+            } else {
+                next.status = Status::TimedOut;
+                &profile.templates.incomplete_closing
+            };
+            parts.push(render(template, &[("business", business), ("name", &name)]));
+            let text = parts.join(" ");
+            outcomes.push(Outcome::Send(text));
+            outcomes.push(Outcome::Lead {
+                complete: complete && next.status == Status::Completed,
+                urgent: urgent_slot,
+            });
+            next.asked = Vec::new();
+            return (next, outcomes);
+        }
+        let repeated = asked == state.asked && learned.is_empty();
+        let greeting_only = !text.trim().is_empty()
+            && slots::words(text).iter().all(|w| {
+                matches!(
+                    w.as_str(),
+                    "hi" | "hiya" | "hello" | "hey" | "morning" | "afternoon" | "evening" | "good"
+                )
+            });
+        let lead_in = if greeting_only {
+            "Hi!"
+        } else if reading.emoji_only && repeated {
+            "No problem!"
+        } else if repeated && reading.questions.is_empty() && !reading.rude {
+            "Sorry, I didn't catch that."
+        } else if !learned.is_empty() && !corrected {
+            "Thanks."
+        } else {
+            ""
+        };
+        if !lead_in.is_empty() {
+            parts.push(lead_in.to_string());
+        }
+        parts.push(question);
+        next.asked = asked;
+        // A canned answer may be long: send it alone, then the question.
+        let text = parts.join(" ");
+        if text.chars().count() > 160 && parts.len() > 1 {
+            let question = parts.pop().unwrap_or_default();
+            outcomes.push(Outcome::Send(parts.join(" ")));
+            outcomes.push(Outcome::Send(question));
+        } else {
+            outcomes.push(Outcome::Send(text));
+        }
+        (next, outcomes)
+    }
+
+    /// The caller has been silent for `minutes` since the last text: after the profile's
+    /// silence limit the lead goes out with what there is.
+    pub fn on_silence(
+        profile: &DialogueProfile,
+        state: &ConversationState,
+        minutes: u32,
+    ) -> (ConversationState, Vec<Outcome>) {
+        let mut next = state.clone();
+        if state.status != Status::Open || minutes < profile.silence_minutes {
+            return (next, Vec::new());
+        }
+        next.status = Status::TimedOut;
+        let urgent = profile.questions.iter().any(|q| {
+            q.kind == QuestionKind::Urgency
+                && state.slots.get(&q.id).is_some_and(|s| s.value == "high")
+        });
+        (
+            next,
+            vec![
+                Outcome::Note(format!(
+                    "silent for {minutes} minutes; lead sent with what we have"
+                )),
+                Outcome::Lead {
+                    complete: is_complete(profile, state),
+                    urgent,
+                },
+            ],
+        )
+    }
+}
+
+fn is_filled(state: &ConversationState, id: &str) -> bool {
+    match state.slots.get(id) {
+        Some(slot) => id != "callback" || slot.confirmed,
+        None => false,
+    }
+}
+
+fn is_complete(profile: &DialogueProfile, state: &ConversationState) -> bool {
+    profile
+        .questions
+        .iter()
+        .filter(|q| q.required)
+        .all(|q| state.slots.contains_key(&q.id))
+}
+
+/// Applies the reading's proposals; returns the ids that changed.
+fn apply(
+    profile: &DialogueProfile,
+    state: &mut ConversationState,
+    reading: &Reading,
+    turn: u32,
+) -> Vec<String> {
+    let mut learned = Vec::new();
+    for proposal in &reading.proposals {
+        if profile.question(&proposal.id).is_none() || learned.contains(&proposal.id) {
+            continue;
+        }
+        let existing = state.slots.get(&proposal.id);
+        let asked = state.asked.contains(&proposal.id);
+        let source = match existing {
+            Some(slot) if slot.source != Source::CallerId => {
+                if !reading.correction || slot.value == proposal.value {
+                    continue;
+                }
+                Source::Corrected { turn }
+            }
+            _ if asked => Source::Answered { turn },
+            _ => Source::Volunteered { turn },
+        };
+        state.slots.insert(
+            proposal.id.clone(),
+            Slot {
+                value: slots::clean_answer(&proposal.value),
+                machine: proposal.machine.clone(),
+                source,
+                confirmed: true,
+                pinned: proposal.pinned,
+            },
+        );
+        state.misses.remove(&proposal.id);
+        learned.push(proposal.id.clone());
+    }
+    learned
+}
+
+/// The questions to ask next, and their text joined naturally.
+fn next_questions(profile: &DialogueProfile, state: &ConversationState) -> (Vec<String>, String) {
+    if state.awaiting_number {
+        return (
+            vec!["callback".to_string()],
+            "What number should we call you on?".to_string(),
+        );
+    }
+    let limit = profile.max_questions_per_message.clamp(1, 3);
+    let mut chosen: Vec<&Question> = Vec::new();
+    for question in &profile.questions {
+        if is_filled(state, &question.id) || state.misses.get(&question.id).is_some_and(|&m| m >= 2)
+        {
+            continue;
+        }
+        let alone = question.id == "callback";
+        if alone && !chosen.is_empty() {
+            break;
+        }
+        chosen.push(question);
+        if alone || chosen.len() >= limit {
+            break;
+        }
+    }
+    let number = E164::parse(&state.caller)
+        .map(|n| n.national())
+        .unwrap_or_else(|_| state.caller.clone());
+    let texts: Vec<String> = chosen
+        .iter()
+        .map(|q| {
+            render(
+                &q.ask,
+                &[("number", &number), ("business", &profile.business)],
+            )
+        })
+        .collect();
+    (
+        chosen.iter().map(|q| q.id.clone()).collect(),
+        join_questions(&texts),
+    )
+}
+
+/// "Who am I speaking to?" + "What's the postcode?" -> "Who am I speaking to, and what's the
+/// postcode?"
+pub fn join_questions(texts: &[String]) -> String {
+    match texts {
+        [] => String::new(),
+        [one] => one.clone(),
+        _ => {
+            let mut out = String::new();
+            for (index, text) in texts.iter().enumerate() {
+                let body = text.trim().trim_end_matches('?');
+                let body = if index > 0 {
+                    body.strip_prefix("And ").unwrap_or(body)
+                } else {
+                    body
+                };
+                let body = if index == 0 {
+                    body.to_string()
+                } else {
+                    lower_first(body)
+                };
+                if index == 0 {
+                    out.push_str(&body);
+                } else if index + 1 == texts.len() {
+                    out.push_str(", and ");
+                    out.push_str(&body);
+                } else {
+                    out.push_str(", ");
+                    out.push_str(&body);
+                }
+            }
+            out.push('?');
+            out
+        }
+    }
+}
+
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let second_upper = chars.clone().next().is_some_and(char::is_uppercase);
+    if second_upper || text.starts_with("I ") {
+        return text.to_string();
+    }
+    first.to_lowercase().chain(chars).collect()
+}
+
+/// The business's answer to a question back, or a polite deferral.
+fn answer_question(profile: &DialogueProfile, question: &str) -> String {
+    let words = slots::words(question);
+    let lower = question.to_lowercase();
+    if [
+        "who is this",
+        "who are you",
+        "what company",
+        "who's this",
+        "whos this",
+        "who is that",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+    {
+        return format!(
+            "This is {}, texting back about a call we missed.",
+            profile.business
+        );
+    }
+    for canned in &profile.canned {
+        let hit = canned.keywords.iter().any(|k| {
+            let k = k.to_lowercase();
+            if k.contains(' ') {
+                slots::has_phrase(&words, &k) || lower.contains(&k)
+            } else {
+                words.iter().any(|w| w == &k || w.starts_with(&k))
+            }
+        });
+        if hit {
+            return gsm_safe(&canned.answer);
+        }
+    }
+    render(
+        &profile.templates.deferral,
+        &[("business", &profile.business)],
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    pub(crate) fn plumber() -> DialogueProfile {
+        let q = |id: &str, ask: &str, kind: QuestionKind| Question {
+            id: id.to_string(),
+            ask: ask.to_string(),
+            kind,
+            required: true,
+        };
+        let mut profile = DialogueProfile::new(
+            "Acme Plumbing",
+            "Call 020 7946 0018.",
+            vec![
+                q("name", "Who am I speaking to?", QuestionKind::Text),
+                q("reason", "What's the problem?", QuestionKind::Text),
+                q("postcode", "What's the postcode?", QuestionKind::Postcode),
+                q("urgency", "How urgent is it?", QuestionKind::Urgency),
+                q(
+                    "callback",
+                    "Is {number} the best number to call you on?",
+                    QuestionKind::Text,
+                ),
+            ],
+        );
+        profile.canned.push(CannedAnswer {
+            keywords: vec!["how much".to_string(), "price".to_string()],
+            answer: "Call-out is £65.".to_string(),
+        });
+        profile
+    }
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 6, 10, 13, 5, 0).unwrap()
+    }
+
+    fn caller() -> E164 {
+        E164::parse("07700 900123").unwrap()
+    }
+
+    fn sent(outcomes: &[Outcome]) -> Vec<&str> {
+        outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Send(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn opens_asks_confirms_and_closes() {
+        let profile = plumber();
+        let (state, out) = Conversation::open(&profile, &caller(), &CallTime(at()));
+        assert_eq!(
+            sent(&out),
+            vec![
+                "Hi, it's Acme Plumbing. Sorry we missed your call at 14:05. Who am I speaking to? (Reply STOP to opt out)"
+            ]
+        );
+        let (state, out) = Conversation::on_reply(
+            &profile,
+            &state,
+            "Dave here, boiler leaking in SW11 4AB, pretty urgent",
+            at(),
+        );
+        assert_eq!(
+            sent(&out),
+            vec!["Thanks. Is 07700 900123 the best number to call you on?"]
+        );
+        let (state, out) = Conversation::on_reply(&profile, &state, "yes", at());
+        assert_eq!(state.status, Status::Completed);
+        assert_eq!(
+            out.last(),
+            Some(&Outcome::Lead {
+                complete: true,
+                urgent: true
+            })
+        );
+        assert!(sent(&out)[0].starts_with("Thanks Dave, that's everything"));
+        // The state survives a restart as JSON.
+        let json = serde_json::to_string(&state).unwrap();
+        let back: ConversationState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, state);
+    }
+
+    #[test]
+    fn keywords_only_when_alone() {
+        for text in [
+            "STOP",
+            "stop",
+            " Stop. ",
+            "QUIT!",
+            "unsubscribe",
+            "Cancel",
+            "END",
+            "stopall",
+        ] {
+            assert_eq!(keyword(text), Some(Keyword::Stop), "{text}");
+        }
+        assert_eq!(keyword("cancel my booking"), None);
+        assert_eq!(keyword("please stop texting me"), None);
+        assert_eq!(keyword("start"), Some(Keyword::Start));
+        assert_eq!(keyword("Help?"), Some(Keyword::Help));
+        let profile = plumber();
+        let (state, _) = Conversation::open(&profile, &caller(), &CallTime(at()));
+        let (next, out) = Conversation::on_reply(&profile, &state, "STOP", at());
+        assert_eq!(next.status, Status::OptedOut);
+        assert_eq!(out.last(), Some(&Outcome::OptOut));
+        let (_, out) = Conversation::on_reply(&profile, &state, "HELP", at());
+        assert!(sent(&out)[0].contains("Acme Plumbing") && sent(&out)[0].contains("020 7946 0018"));
+    }
+
+    #[test]
+    fn question_back_gets_the_canned_answer_or_a_deferral() {
+        let profile = plumber();
+        let (state, _) = Conversation::open(&profile, &caller(), &CallTime(at()));
+        let (_, out) = Conversation::on_reply(&profile, &state, "how much do you charge?", at());
+        assert_eq!(sent(&out), vec!["Call-out is £65. Who am I speaking to?"]);
+        let (_, out) = Conversation::on_reply(&profile, &state, "are you open saturday?", at());
+        assert!(sent(&out)[0].starts_with("Good question - Acme Plumbing will answer"));
+    }
+
+    #[test]
+    fn call_me_sends_an_urgent_lead_at_once() {
+        let profile = plumber();
+        let (state, _) = Conversation::open(&profile, &caller(), &CallTime(at()));
+        let (state, out) = Conversation::on_reply(&profile, &state, "just ring me asap", at());
+        assert_eq!(state.status, Status::CallRequested);
+        assert_eq!(
+            out.last(),
+            Some(&Outcome::Lead {
+                complete: false,
+                urgent: true
+            })
+        );
+    }
+
+    #[test]
+    fn silence_and_turns_close_incomplete() {
+        let profile = plumber();
+        let (state, _) = Conversation::open(&profile, &caller(), &CallTime(at()));
+        let (same, out) = Conversation::on_silence(&profile, &state, 30);
+        assert_eq!(same.status, Status::Open);
+        assert!(out.is_empty());
+        let (closed, out) = Conversation::on_silence(&profile, &state, 180);
+        assert_eq!(closed.status, Status::TimedOut);
+        assert!(out.contains(&Outcome::Lead {
+            complete: false,
+            urgent: false
+        }));
+        let mut state = state;
+        for _ in 0..profile.max_turns {
+            state = Conversation::on_reply(&profile, &state, "hmm", at()).0;
+        }
+        assert_ne!(state.status, Status::Open);
+    }
+
+    #[test]
+    fn never_breaks_on_huge_or_odd_messages() {
+        let profile = plumber();
+        let (state, _) = Conversation::open(&profile, &caller(), &CallTime(at()));
+        for text in [
+            "x".repeat(2000),
+            "Boiler ".repeat(300),
+            "👍".repeat(700),
+            String::new(),
+            "🙂 ok".to_string(),
+        ] {
+            let (next, out) = Conversation::on_reply(&profile, &state, &text, at());
+            assert!(
+                next.slots
+                    .values()
+                    .all(|s| s.value.chars().count() <= slots::MAX_ANSWER)
+            );
+            assert!(!out.is_empty());
+        }
+    }
+
+    #[test]
+    fn joins_questions_naturally() {
+        let texts = vec![
+            "Who am I speaking to?".to_string(),
+            "What's the postcode?".to_string(),
+        ];
+        assert_eq!(
+            join_questions(&texts),
+            "Who am I speaking to, and what's the postcode?"
+        );
+    }
+}

@@ -1,0 +1,1577 @@
+//! Slot values: reads one kind of answer (a name, a postcode, a date, a choice ...) out of a
+//! caller's text and normalises it. Pure functions on text; "now" is passed in.
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc, Weekday};
+use chrono_tz::Europe::London;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::phone::E164;
+
+/// The longest answer kept, in characters: a caller's essay is cut here, with an ellipsis.
+pub const MAX_ANSWER: usize = 500;
+
+/// The most of a message that is read at all; the rest of a pasted essay is ignored.
+pub const MAX_READ: usize = 2000;
+
+/// An answer as kept: spaces folded, control characters dropped, cut at [`MAX_ANSWER`].
+pub fn clean_answer(text: &str) -> String {
+    let folded: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if folded.chars().count() > MAX_ANSWER {
+        let cut: String = folded.chars().take(MAX_ANSWER - 1).collect();
+        format!("{cut}…")
+    } else {
+        folded
+    }
+}
+
+/// A word of a text, with where it is (byte offsets), so callers can cut clauses around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token<'a> {
+    pub text: &'a str,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Token<'_> {
+    /// Lower case, with a possessive "'s" and curly apostrophes folded: "Cat's" -> "cat's".
+    pub fn lower(&self) -> String {
+        self.text.replace('’', "'").to_lowercase()
+    }
+}
+
+/// Words: runs of letters and digits, keeping an apostrophe or hyphen between letters
+/// ("O'Neill", "Jean-Luc", "won't").
+pub fn tokens(text: &str) -> Vec<Token<'_>> {
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    for (index, &(position, c)) in chars.iter().enumerate() {
+        let joiner = matches!(c, '\'' | '’' | '-')
+            && start.is_some()
+            && chars
+                .get(index + 1)
+                .is_some_and(|&(_, next)| next.is_alphanumeric());
+        if c.is_alphanumeric() || joiner {
+            if start.is_none() {
+                start = Some(position);
+            }
+        } else if let Some(from) = start.take() {
+            out.push(Token {
+                text: &text[from..position],
+                start: from,
+                end: position,
+            });
+        }
+    }
+    if let Some(from) = start {
+        out.push(Token {
+            text: &text[from..],
+            start: from,
+            end: text.len(),
+        });
+    }
+    out
+}
+
+/// Lower-case words of a text.
+pub fn words(text: &str) -> Vec<String> {
+    tokens(text).iter().map(Token::lower).collect()
+}
+
+/// True when `phrase` (space-separated lower-case words) occurs as consecutive words.
+pub fn has_phrase(words: &[String], phrase: &str) -> bool {
+    let wanted: Vec<&str> = phrase.split(' ').collect();
+    if wanted.is_empty() || wanted.len() > words.len() {
+        return false;
+    }
+    words
+        .windows(wanted.len())
+        .any(|window| window.iter().zip(&wanted).all(|(a, b)| a == b))
+}
+
+/// True when the text holds no letter or digit: emoji, "??", "!!!".
+pub fn is_emoji_only(text: &str) -> bool {
+    !text.trim().is_empty() && !text.chars().any(char::is_alphanumeric)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Postcodes
+
+/// A postcode found in a text, normalised ("SW11 4AB", or the outward code alone, "M14").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundPostcode {
+    pub value: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The outward code: A9, A99, AA9, AA99, A9A, AA9A (Royal Mail's postcode format).
+fn is_outward(code: &str) -> bool {
+    let b = code.as_bytes();
+    let a = |i: usize| b.get(i).is_some_and(u8::is_ascii_alphabetic);
+    let d = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let first_ok = b.first().is_some_and(|c| !matches!(c, b'Q' | b'V' | b'X'));
+    first_ok
+        && match b.len() {
+            2 => a(0) && d(1),
+            3 => a(0) && ((d(1) && (d(2) || a(2))) || (a(1) && d(2))),
+            4 => a(0) && a(1) && d(2) && (d(3) || a(3)),
+            _ => false,
+        }
+}
+
+/// The inward code: 9AA.
+fn is_inward(code: &str) -> bool {
+    let b = code.as_bytes();
+    b.len() == 3
+        && b[0].is_ascii_digit()
+        && b[1].is_ascii_alphabetic()
+        && b[2].is_ascii_alphabetic()
+}
+
+/// Finds full postcodes in any case and spacing ("sw11 4ab", "SW114AB"). With `outward_alone`,
+/// a text that is nothing but an outward code ("M14", "sw11") counts too.
+pub fn find_postcodes(text: &str, outward_alone: bool) -> Vec<FoundPostcode> {
+    let tokens = tokens(text);
+    let mut found = Vec::new();
+    let mut index = 0;
+    while let Some(token) = tokens.get(index) {
+        let upper = token.text.to_ascii_uppercase();
+        if let Some(next) = tokens.get(index + 1) {
+            let inward = next.text.to_ascii_uppercase();
+            let gap = &text[token.end..next.start];
+            if is_outward(&upper) && is_inward(&inward) && gap.trim().is_empty() {
+                found.push(FoundPostcode {
+                    value: format!("{upper} {inward}"),
+                    start: token.start,
+                    end: next.end,
+                });
+                index += 2;
+                continue;
+            }
+        }
+        if upper.len() >= 5 && upper.len() <= 7 && upper.is_ascii() {
+            let (outward, inward) = upper.split_at(upper.len() - 3);
+            if is_outward(outward) && is_inward(inward) {
+                found.push(FoundPostcode {
+                    value: format!("{outward} {inward}"),
+                    start: token.start,
+                    end: token.end,
+                });
+            }
+        }
+        index += 1;
+    }
+    if found.is_empty()
+        && outward_alone
+        && tokens.len() == 1
+        && let Some(token) = tokens.first()
+    {
+        let upper = token.text.to_ascii_uppercase();
+        if is_outward(&upper) {
+            found.push(FoundPostcode {
+                value: upper,
+                start: token.start,
+                end: token.end,
+            });
+        }
+    }
+    found
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phone numbers
+
+/// The first phone number written in a text ("call 07700 900987", "on +44 20 7946 0321"), with
+/// its byte span.
+pub fn find_phone(text: &str) -> Option<(E164, usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        let c = bytes[index];
+        if c == b'+' || c.is_ascii_digit() || c == b'(' {
+            let start = index;
+            let mut end = index;
+            let mut digits = 0;
+            while end < bytes.len()
+                && (bytes[end].is_ascii_digit()
+                    || matches!(bytes[end], b' ' | b'-' | b'(' | b')' | b'.' | b'+'))
+            {
+                if bytes[end].is_ascii_digit() {
+                    digits += 1;
+                }
+                end += 1;
+            }
+            if digits >= 10 {
+                let run = text[start..end].trim_end_matches([' ', '-', '.', '(']);
+                if let Ok(number) = E164::parse(run) {
+                    return Some((number, start, start + run.len()));
+                }
+            }
+            index = end.max(index + 1);
+        } else {
+            index += 1;
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Yes / no
+
+const YES: &[&str] = &[
+    "yes",
+    "yeah",
+    "yea",
+    "yep",
+    "yup",
+    "y",
+    "ye",
+    "ya",
+    "yh",
+    "sure",
+    "ok",
+    "okay",
+    "k",
+    "correct",
+    "aye",
+    "absolutely",
+    "definitely",
+    "certainly",
+    "affirmative",
+    "yess",
+    "yesss",
+    "course",
+];
+const NO: &[&str] = &[
+    "no", "nope", "nah", "n", "not", "never", "negative", "na", "nay",
+];
+
+/// Reads yes or no: "yes", "yeah", "yep", "sure", "ok", "👍" / "no", "nope", "nah", "not yet".
+pub fn yes_no(text: &str) -> Option<bool> {
+    let words = words(text);
+    if words.is_empty() {
+        if text.contains('👍') || text.contains('✅') {
+            return Some(true);
+        }
+        if text.contains('👎') || text.contains('❌') {
+            return Some(false);
+        }
+        return None;
+    }
+    if has_phrase(&words, "that's right") || has_phrase(&words, "thats right") {
+        return Some(true);
+    }
+    for word in &words {
+        if YES.contains(&word.as_str()) {
+            return Some(true);
+        }
+        if NO.contains(&word.as_str()) {
+            return Some(false);
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Urgency
+
+/// How soon the caller needs the business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    High,
+    Medium,
+    Low,
+}
+
+impl Urgency {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Urgency::High => "high",
+            Urgency::Medium => "medium",
+            Urgency::Low => "low",
+        }
+    }
+}
+
+/// Reads urgency. Always: "no rush", "not urgent", "whenever" → low; "urgent", "emergency",
+/// "asap" → high. Only when asked (weaker evidence): "today", "now", "very" → high; "soon",
+/// "this week" → medium.
+pub fn urgency(text: &str, asked: bool) -> Option<Urgency> {
+    let words = words(text);
+    let any = |phrases: &[&str]| phrases.iter().any(|p| has_phrase(&words, p));
+    if any(&[
+        "no rush",
+        "no hurry",
+        "not urgent",
+        "not an emergency",
+        "not that urgent",
+        "not too urgent",
+        "not really urgent",
+        "whenever",
+        "not fussed",
+        "in your own time",
+    ]) {
+        return Some(Urgency::Low);
+    }
+    if any(&[
+        "urgent",
+        "urgently",
+        "emergency",
+        "asap",
+        "as soon as possible",
+        "soon as poss",
+        "soon as possible",
+        "right away",
+        "straight away",
+        "immediately",
+    ]) {
+        return Some(Urgency::High);
+    }
+    if !asked {
+        return None;
+    }
+    if any(&[
+        "today",
+        "now",
+        "tonight",
+        "very",
+        "quickly",
+        "desperate",
+        "flooding",
+    ]) {
+        return Some(Urgency::High);
+    }
+    if any(&[
+        "soon",
+        "this week",
+        "next few days",
+        "couple of days",
+        "few days",
+        "tomorrow",
+        "fairly",
+        "quite",
+    ]) {
+        return Some(Urgency::Medium);
+    }
+    if any(&[
+        "any time",
+        "anytime",
+        "next week",
+        "not really",
+        "low",
+        "later",
+        "next month",
+    ]) {
+        return Some(Urgency::Low);
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers
+
+const NUMBER_WORDS: &[&str] = &[
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+];
+
+fn word_number(word: &str) -> Option<u32> {
+    if let Ok(value) = word.parse::<u32>() {
+        return Some(value);
+    }
+    match word {
+        "a" | "an" | "single" => None,
+        "couple" => Some(2),
+        "both" => Some(2),
+        _ => NUMBER_WORDS
+            .iter()
+            .position(|w| *w == word)
+            .and_then(|p| u32::try_from(p).ok()),
+    }
+}
+
+/// Reads a count: digits ("3", "4 in total") or words one to twenty ("two", "just the one").
+pub fn number(text: &str) -> Option<u32> {
+    words(text).iter().find_map(|word| word_number(word))
+}
+
+/// A count written just before a word starting with `stem` ("3 bed", "two windows").
+pub fn number_before(text: &str, stem: &str) -> Option<u32> {
+    let words = words(text);
+    words.windows(2).find_map(|pair| {
+        if pair[1].starts_with(stem) {
+            word_number(&pair[0])
+        } else {
+            None
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Choices
+
+const FILLER: &[&str] = &[
+    "and",
+    "a",
+    "an",
+    "the",
+    "&",
+    "or",
+    "of",
+    "for",
+    "to",
+    "something",
+    "else",
+];
+
+fn singular(word: &str) -> &str {
+    let word = word.strip_suffix("'s").unwrap_or(word);
+    if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
+        &word[..word.len() - 1]
+    } else {
+        word
+    }
+}
+
+/// Levenshtein distance, for close spellings ("servise").
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            let value = (previous[j] + cost)
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
+            current.push(value);
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or(0)
+}
+
+fn word_matches(option: &str, said: &str, fuzzy: bool) -> bool {
+    let (option, said) = (singular(option), singular(said));
+    if option == said {
+        return true;
+    }
+    // "weekly" is what someone means by "every week".
+    if option.len() > 4 && option.strip_suffix("ly") == Some(said) {
+        return true;
+    }
+    if fuzzy && option.len() >= 5 {
+        let allowed = if option.len() >= 8 { 2 } else { 1 };
+        return distance(option, said) <= allowed;
+    }
+    false
+}
+
+/// True when the option is a catch-all ("Other", "Something else").
+pub fn is_other(option: &str) -> bool {
+    let lower = option.to_lowercase();
+    lower.starts_with("other") || lower.starts_with("something else") || lower == "anything else"
+}
+
+/// Which option a text picks: the option's words ("cut and colour"), a close spelling
+/// ("servise"), or, when `asked`, the option's number ("2") or the catch-all "Other" for an
+/// answer that names none. Prefers the option that matches the most words.
+pub fn choice(text: &str, options: &[String], asked: bool) -> Option<usize> {
+    let said = words(text);
+    if said.is_empty() {
+        return None;
+    }
+    if asked {
+        let digits: Vec<u32> = said.iter().filter_map(|w| w.parse::<u32>().ok()).collect();
+        let only_number = said
+            .iter()
+            .all(|w| w.parse::<u32>().is_ok() || matches!(w.as_str(), "option" | "no" | "number"));
+        if only_number && digits.len() == 1 {
+            let index = usize::try_from(digits[0]).ok()?.checked_sub(1)?;
+            return (index < options.len()).then_some(index);
+        }
+    }
+    let joined_said: Vec<String> = said.iter().map(|w| w.replace('-', "")).collect();
+    let mut best: Option<(usize, usize)> = None;
+    for (index, option) in options.iter().enumerate() {
+        let lower = option.to_lowercase().replace('-', " ");
+        for alternative in lower.split(" or ") {
+            let parts: Vec<&str> = alternative
+                .split_whitespace()
+                .filter(|w| !FILLER.contains(w))
+                .collect();
+            if parts.is_empty() {
+                continue;
+            }
+            let joined: String = parts.concat();
+            let all = parts
+                .iter()
+                .all(|part| said.iter().any(|s| word_matches(part, s, asked)))
+                || joined_said.iter().any(|s| word_matches(&joined, s, asked));
+            if all && best.is_none_or(|(_, score)| parts.len() > score) {
+                best = Some((index, parts.len()));
+            }
+        }
+    }
+    if let Some((index, _)) = best {
+        return Some(index);
+    }
+    if asked && said.iter().any(|w| w.chars().any(char::is_alphabetic)) {
+        return options.iter().position(|o| is_other(o));
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dates and times
+
+/// A date or time as the caller put it, pinned down where possible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct When {
+    /// Short and human: "Fri 13 Jun, after 3pm", "week of Mon 16 Jun", "ASAP", "any time".
+    pub human: String,
+    /// For machines, when there is a date: "2025-06-13", "2025-06-13T15:00", "2025-W25".
+    pub machine: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    At,
+    After,
+    Before,
+}
+
+fn weekday(word: &str) -> Option<Weekday> {
+    Some(match word {
+        "mon" | "monday" | "mondays" => Weekday::Mon,
+        "tue" | "tues" | "tuesday" | "tuesdays" => Weekday::Tue,
+        "wed" | "weds" | "wednesday" | "wednesdays" => Weekday::Wed,
+        "thu" | "thur" | "thurs" | "thursday" | "thursdays" => Weekday::Thu,
+        "fri" | "friday" | "fridays" => Weekday::Fri,
+        "sat" | "saturday" | "saturdays" => Weekday::Sat,
+        "sun" | "sunday" | "sundays" => Weekday::Sun,
+        _ => return None,
+    })
+}
+
+fn month(word: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    if word.len() < 3 {
+        return None;
+    }
+    let prefix = word.get(..3)?;
+    let index = MONTHS.iter().position(|m| *m == prefix)?;
+    let full = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let name = full.get(index)?;
+    (name.starts_with(word) || word == "sept").then(|| u32::try_from(index + 1).unwrap_or(1))
+}
+
+/// "1st", "22nd", "23rd", "20th": the suffix must fit the number ("4st" is not an ordinal).
+fn ordinal(word: &str) -> Option<u32> {
+    let split = word.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, suffix) = word.split_at(split);
+    let day: u32 = digits.parse().ok()?;
+    let fitting = match (day % 10, day % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    ((1..=31).contains(&day) && suffix == fitting).then_some(day)
+}
+
+/// "3", "3pm", "10am", "5:30", "5.30pm" -> (hour 0-23, minute); hours without am/pm are read
+/// as a working day's hours: 1-7 afternoon, 8-11 morning, 12 noon.
+fn clock(word: &str, next: Option<&str>) -> Option<(u32, u32)> {
+    let (body, suffix) = if let Some(body) = word.strip_suffix("pm") {
+        (body, Some(true))
+    } else if let Some(body) = word.strip_suffix("am") {
+        (body, Some(false))
+    } else {
+        match next {
+            Some("pm") | Some("p.m") => (word, Some(true)),
+            Some("am") | Some("a.m") => (word, Some(false)),
+            _ => (word, None),
+        }
+    };
+    let (hour, minute) = match body.split_once([':', '.']) {
+        Some((h, m)) => (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?),
+        None => (body.parse::<u32>().ok()?, 0),
+    };
+    if !(1..=12).contains(&hour) || minute > 59 {
+        return None;
+    }
+    let hour = match suffix {
+        Some(true) if hour < 12 => hour + 12,
+        Some(false) if hour == 12 => 0,
+        Some(_) => hour,
+        None if hour <= 7 => hour + 12,
+        None => hour,
+    };
+    Some((hour, minute))
+}
+
+fn show_clock(hour: u32, minute: u32) -> String {
+    let (h, half) = match hour {
+        0 => (12, "am"),
+        1..=11 => (hour, "am"),
+        12 => (12, "pm"),
+        _ => (hour - 12, "pm"),
+    };
+    if minute == 0 {
+        format!("{h}{half}")
+    } else {
+        format!("{h}:{minute:02}{half}")
+    }
+}
+
+/// Words of a date/time text: like [`tokens`] but keeping "12/06", "5:30" and "5.30" whole.
+fn time_words(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = lower.chars().collect();
+    for (index, &c) in chars.iter().enumerate() {
+        let between_digits = matches!(c, '/' | ':' | '.')
+            && current.chars().last().is_some_and(|p| p.is_ascii_digit())
+            && chars.get(index + 1).is_some_and(char::is_ascii_digit);
+        if c.is_alphanumeric() || c == '\'' || between_digits {
+            current.push(c);
+        } else if !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Reads a date or time relative to `now`, in Europe/London: "tomorrow morning", "Friday after
+/// 3", "12/06", "the 20th", "next week", "asap", "any time". `None` when there is nothing it can
+/// pin down (the caller keeps the text as said). With `asked` false only a clear day counts
+/// ("for saturday"), never one after "since" or "last".
+pub fn when(text: &str, now: DateTime<Utc>, asked: bool) -> Option<When> {
+    let today = now.with_timezone(&London).date_naive();
+    let words = time_words(text);
+    let has = |phrase: &str| {
+        let parts: Vec<&str> = phrase.split(' ').collect();
+        words
+            .windows(parts.len())
+            .any(|w| w.iter().zip(&parts).all(|(a, b)| a == b))
+    };
+    let mut day: Option<NaiveDate> = None;
+    let mut week: Option<NaiveDate> = None;
+    let mut part: Option<&str> = None;
+    let mut time: Option<(Clock, u32, u32)> = None;
+    let mut vague = false;
+    let mut day_of_month: Option<u32> = None;
+    let mut month_named: Option<u32> = None;
+    for (index, word) in words.iter().enumerate() {
+        let previous = index
+            .checked_sub(1)
+            .and_then(|i| words.get(i))
+            .map(String::as_str);
+        let next = words.get(index + 1).map(String::as_str);
+        let back = index.saturating_sub(4);
+        if words[back..index]
+            .iter()
+            .any(|w| matches!(w.as_str(), "since" | "last" | "ago"))
+        {
+            continue;
+        }
+        match word.as_str() {
+            "today" | "tonight" => day = Some(today),
+            "tomorrow" | "tmrw" | "tmr" | "tomoz" | "tommorow" | "tomorow" => {
+                day = today.checked_add_days(Days::new(1));
+            }
+            "morning" | "mornings" | "am" if word != "am" || previous.is_none() => {
+                part = Some("morning");
+            }
+            "afternoon" | "afternoons" | "lunchtime" => part = Some("afternoon"),
+            "evening" | "evenings" | "night" => part = Some("evening"),
+            "weekday" | "weekdays" | "weekend" | "weekends" | "month" | "fortnight"
+            | "sometime" => {
+                vague = true;
+            }
+            _ => {}
+        }
+        if word == "tonight" {
+            part = Some("evening");
+        }
+        if let Some(target) = weekday(word) {
+            let ahead =
+                (7 + target.num_days_from_monday() - today.weekday().num_days_from_monday()) % 7;
+            let ahead = if ahead == 0 { 7 } else { ahead };
+            day = today.checked_add_days(Days::new(u64::from(ahead)));
+        }
+        if let Some(m) = month(word) {
+            month_named = Some(m);
+        }
+        if let Some(d) = ordinal(word) {
+            day_of_month = Some(d);
+        }
+        if let Some((d, rest)) = word.split_once('/') {
+            let m = rest.split('/').next().unwrap_or("");
+            if let (Ok(d), Ok(m)) = (d.parse::<u32>(), m.parse::<u32>())
+                && let Some(date) = date_ahead(today, m, d)
+            {
+                day = Some(date);
+            }
+        }
+        let kind = match previous {
+            Some("after" | "from") => Some(Clock::After),
+            Some("before" | "by") => Some(Clock::Before),
+            Some("at" | "about" | "around" | "for" | "approx") => Some(Clock::At),
+            _ => None,
+        };
+        let written_clock = word.ends_with("am")
+            || word.ends_with("pm")
+            || word.contains(':')
+            || matches!(next, Some("am" | "pm" | "o'clock" | "oclock" | "ish"));
+        if kind.is_some() || written_clock {
+            let numeric = word.chars().next().is_some_and(|c| c.is_ascii_digit());
+            if numeric
+                && !word.contains('/')
+                && ordinal(word).is_none()
+                && let Some((h, m)) = clock(word, next)
+            {
+                let mut kind = kind.unwrap_or(Clock::At);
+                if has("or later") || has("onwards") || has("or after") {
+                    kind = Clock::After;
+                }
+                time = Some((kind, h, m));
+            }
+        }
+        if word == "next" && matches!(next, Some("week")) {
+            let monday_ahead = 7 - today.weekday().num_days_from_monday();
+            week = today.checked_add_days(Days::new(u64::from(monday_ahead)));
+        }
+    }
+    if let Some(d) = day_of_month {
+        let date = match month_named {
+            Some(m) => date_ahead(today, m, d),
+            None => date_ahead(today, today.month(), d).or_else(|| {
+                let next = today.checked_add_months(chrono::Months::new(1))?;
+                NaiveDate::from_ymd_opt(next.year(), next.month(), d)
+            }),
+        };
+        if date.is_some() {
+            day = date;
+        }
+    } else if month_named.is_some() && day.is_none() {
+        vague = true;
+    }
+    if !asked && (day.is_none() && week.is_none() || words.len() > 25) {
+        return None;
+    }
+    if let Some(date) = day {
+        let mut human = date.format("%a %-d %b").to_string();
+        let mut machine = date.format("%Y-%m-%d").to_string();
+        if let Some((kind, h, m)) = time {
+            human.push_str(", ");
+            human.push_str(&clock_phrase(kind, h, m));
+            if kind == Clock::At {
+                machine.push_str(&format!("T{h:02}:{m:02}"));
+            }
+        } else if let Some(part) = part {
+            human.push_str(", ");
+            human.push_str(part);
+        }
+        return Some(When {
+            human,
+            machine: Some(machine),
+        });
+    }
+    if vague {
+        return None;
+    }
+    if let Some(monday) = week {
+        return Some(When {
+            human: format!("week of {}", monday.format("%a %-d %b")),
+            machine: Some(monday.format("%G-W%V").to_string()),
+        });
+    }
+    if let Some((kind, h, m)) = time {
+        return Some(When {
+            human: clock_phrase(kind, h, m),
+            machine: None,
+        });
+    }
+    if ["asap", "a.s.a.p", "urgently", "immediately"]
+        .iter()
+        .any(|w| has(w))
+        || has("as soon as")
+        || has("soon as poss")
+        || has("right away")
+        || has("straight away")
+    {
+        return Some(When {
+            human: "ASAP".to_string(),
+            machine: None,
+        });
+    }
+    if has("any time") || has("anytime") || has("whenever") || has("any day") || has("flexible") {
+        return Some(When {
+            human: "any time".to_string(),
+            machine: None,
+        });
+    }
+    part.map(|part| When {
+        human: part.to_string(),
+        machine: None,
+    })
+}
+
+fn clock_phrase(kind: Clock, hour: u32, minute: u32) -> String {
+    let shown = show_clock(hour, minute);
+    match kind {
+        Clock::At => shown,
+        Clock::After => format!("after {shown}"),
+        Clock::Before => format!("before {shown}"),
+    }
+}
+
+/// The date with this day and month on or after `today` (this year, else next year).
+fn date_ahead(today: NaiveDate, month: u32, day: u32) -> Option<NaiveDate> {
+    let this_year = NaiveDate::from_ymd_opt(today.year(), month, day)?;
+    if this_year >= today {
+        Some(this_year)
+    } else {
+        NaiveDate::from_ymd_opt(today.year() + 1, month, day)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+/// Words that are never a name, whatever their capitals: greetings, answers, common words and
+/// the trades' vocabulary.
+const NOT_NAMES: &[&str] = &[
+    "hi",
+    "hiya",
+    "hello",
+    "hey",
+    "heya",
+    "morning",
+    "afternoon",
+    "evening",
+    "good",
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "no",
+    "nope",
+    "nah",
+    "ok",
+    "okay",
+    "thanks",
+    "thank",
+    "thankyou",
+    "cheers",
+    "ta",
+    "sorry",
+    "please",
+    "pls",
+    "plz",
+    "sure",
+    "fine",
+    "great",
+    "lovely",
+    "brilliant",
+    "perfect",
+    "who",
+    "what",
+    "when",
+    "where",
+    "why",
+    "how",
+    "which",
+    "is",
+    "are",
+    "was",
+    "this",
+    "that",
+    "it",
+    "its",
+    "it's",
+    "i",
+    "im",
+    "i'm",
+    "me",
+    "my",
+    "you",
+    "your",
+    "we",
+    "our",
+    "us",
+    "they",
+    "the",
+    "a",
+    "an",
+    "and",
+    "or",
+    "but",
+    "so",
+    "just",
+    "here",
+    "there",
+    "not",
+    "do",
+    "does",
+    "did",
+    "didnt",
+    "didn't",
+    "can",
+    "could",
+    "would",
+    "will",
+    "need",
+    "needs",
+    "want",
+    "help",
+    "call",
+    "ring",
+    "phone",
+    "number",
+    "text",
+    "message",
+    "back",
+    "asap",
+    "urgent",
+    "emergency",
+    "today",
+    "tomorrow",
+    "tonight",
+    "now",
+    "soon",
+    "later",
+    "whenever",
+    "anytime",
+    "any",
+    "time",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "week",
+    "weekend",
+    "boiler",
+    "leak",
+    "leaking",
+    "leaks",
+    "tap",
+    "toilet",
+    "sink",
+    "shower",
+    "drain",
+    "blocked",
+    "broken",
+    "burst",
+    "pipe",
+    "radiator",
+    "heating",
+    "water",
+    "roof",
+    "gutter",
+    "gutters",
+    "window",
+    "windows",
+    "door",
+    "doors",
+    "lock",
+    "locks",
+    "locked",
+    "key",
+    "keys",
+    "car",
+    "van",
+    "mot",
+    "service",
+    "repair",
+    "tyres",
+    "brakes",
+    "quote",
+    "price",
+    "cost",
+    "socket",
+    "sockets",
+    "fuse",
+    "light",
+    "lights",
+    "electric",
+    "electrics",
+    "power",
+    "rats",
+    "mice",
+    "wasps",
+    "nest",
+    "pest",
+    "bugs",
+    "cleaning",
+    "clean",
+    "move",
+    "moving",
+    "house",
+    "flat",
+    "dog",
+    "cat",
+    "rabbit",
+    "cut",
+    "colour",
+    "hair",
+    "appointment",
+    "booking",
+    "book",
+    "cancel",
+    "stop",
+    "help",
+    "start",
+    "hello?",
+    "hmm",
+    "erm",
+    "um",
+    "lol",
+    "x",
+    "xx",
+    "xxx",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "dr",
+    "mx",
+    "sir",
+    "madam",
+    "mate",
+    "love",
+    "nothing",
+    "never",
+    "mind",
+    "wrong",
+    "someone",
+    "anyone",
+    "everyone",
+    "nobody",
+    "idk",
+    "dunno",
+    "all",
+    "very",
+    "quite",
+    "pretty",
+    "really",
+    "new",
+    "old",
+    "one",
+    "two",
+    "three",
+    "missed",
+    "sent",
+    "got",
+    "have",
+    "has",
+    "had",
+    "be",
+    "been",
+    "being",
+    "to",
+    "for",
+    "of",
+    "in",
+    "on",
+    "at",
+    "by",
+    "with",
+    "from",
+    "about",
+    "as",
+    "if",
+    "up",
+    "out",
+    "off",
+    "over",
+    "again",
+    "still",
+    "also",
+    "too",
+];
+
+const TITLES: &[&str] = &["mr", "mrs", "ms", "miss", "dr", "mx", "prof"];
+
+fn is_name_word(word: &str) -> bool {
+    let lower = word.replace('’', "'").to_lowercase();
+    word.chars().next().is_some_and(char::is_alphabetic)
+        && word
+            .chars()
+            .all(|c| c.is_alphabetic() || matches!(c, '\'' | '’' | '-'))
+        && word.chars().count() >= 2
+        && !NOT_NAMES.contains(&lower.as_str())
+}
+
+fn capitalised(word: &str) -> bool {
+    word.chars().next().is_some_and(char::is_uppercase)
+}
+
+/// "dave" -> "Dave", "jean-luc" -> "Jean-Luc", "o'neill" -> "O'Neill"; words already holding a
+/// capital are kept as written ("McDonald").
+pub fn capitalise(word: &str) -> String {
+    if word.chars().any(char::is_uppercase) {
+        return word.to_string();
+    }
+    let mut out = String::new();
+    let mut start = true;
+    for c in word.chars() {
+        if start {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = matches!(c, '-' | '\'' | '’');
+    }
+    out
+}
+
+/// A name read from text, and the span of the clause it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundName {
+    pub name: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Takes up to three name words from `tokens` (a title such as "Mrs" may come first), stopping
+/// at punctuation. With `lenient`, lower-case words count.
+fn take_name(
+    text: &str,
+    tokens: &[Token<'_>],
+    lenient: bool,
+    extra_stop: &[String],
+) -> Option<(String, usize)> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut end = 0;
+    let mut previous_end: Option<usize> = None;
+    let mut has_title = false;
+    for token in tokens.iter().take(4) {
+        if let Some(previous) = previous_end
+            && !text[previous..token.start].trim().is_empty()
+        {
+            break;
+        }
+        let lower = token.lower();
+        if parts.is_empty() && TITLES.contains(&lower.as_str()) {
+            parts.push(capitalise(token.text));
+            has_title = true;
+            end = token.end;
+            previous_end = Some(token.end);
+            continue;
+        }
+        let ok = is_name_word(token.text)
+            && (lenient || capitalised(token.text))
+            && !extra_stop.contains(&lower);
+        if !ok || parts.len() >= 3 {
+            break;
+        }
+        parts.push(capitalise(token.text));
+        end = token.end;
+        previous_end = Some(token.end);
+    }
+    if parts.is_empty() || (has_title && parts.len() == 1) {
+        return None;
+    }
+    Some((parts.join(" "), end))
+}
+
+/// Reads the caller's name: "Dave here", "it's Dave", "this is Dave Smith", "my name is Priya
+/// Patel", "Mrs O'Neill", "Jean-Luc"; when the name was `asked`, also a reply of one to three
+/// name-like words ("dave", "Tom Baker") or a clause that is just a capitalised name. Never
+/// greetings or answers ("Hi", "Yes", "Thanks", "Boiler"). `extra_stop` holds lower-case words
+/// the profile uses (its options), which are not names either.
+pub fn name(text: &str, asked: bool, extra_stop: &[String]) -> Option<FoundName> {
+    let tokens = tokens(text);
+    let lower: Vec<String> = tokens.iter().map(Token::lower).collect();
+    let short = tokens.len() <= 4;
+    // Markers: strong ones take lower-case names too.
+    const MARKERS: &[(&str, bool)] = &[
+        ("my name is", true),
+        ("my names", true),
+        ("my name's", true),
+        ("name's", true),
+        ("names", false),
+        ("this is", false),
+        ("it's", false),
+        ("its", false),
+        ("it is", false),
+        ("i'm", false),
+        ("im", false),
+        ("i am", false),
+        ("speaking to", false),
+    ];
+    for index in 0..tokens.len() {
+        for (marker, strong) in MARKERS {
+            let parts: Vec<&str> = marker.split(' ').collect();
+            let matches = parts
+                .iter()
+                .enumerate()
+                .all(|(k, p)| lower.get(index + k).is_some_and(|w| w == p));
+            if !matches {
+                continue;
+            }
+            let after = index + parts.len();
+            let Some(rest) = tokens.get(after..) else {
+                continue;
+            };
+            let lenient = *strong || (asked && short);
+            if let Some((name, end)) = take_name(text, rest, lenient, extra_stop) {
+                let start = tokens.get(index).map_or(0, |t| t.start);
+                return Some(FoundName { name, start, end });
+            }
+        }
+    }
+    // "Dave here", "Hi Mark Davies here".
+    if let Some(here) = lower.iter().position(|w| w == "here") {
+        let mut from = 0;
+        while lower
+            .get(from)
+            .is_some_and(|w| matches!(w.as_str(), "hi" | "hello" | "hiya" | "hey"))
+        {
+            from += 1;
+        }
+        if here > from
+            && here - from <= 3
+            && let Some(slice) = tokens.get(from..here)
+            && let Some((name, end)) = take_name(text, slice, false, extra_stop)
+            && slice.len() == name.split(' ').count()
+        {
+            return Some(FoundName {
+                name,
+                start: tokens.first().map_or(0, |t| t.start),
+                end: end.max(tokens.get(here).map_or(end, |t| t.end)),
+            });
+        }
+    }
+    // The clauses: a whole reply, its first clause or its last clause being just a name.
+    let clauses = clause_spans(text);
+    let candidates: Vec<(usize, usize, bool)> = if asked {
+        let mut list = vec![];
+        if let Some(&(s, e)) = clauses.first() {
+            list.push((s, e, clauses.len() == 1));
+        }
+        if clauses.len() > 1
+            && let Some(&(s, e)) = clauses.last()
+        {
+            list.push((s, e, false));
+        }
+        list
+    } else if clauses.len() > 1 {
+        clauses
+            .last()
+            .map(|&(s, e)| vec![(s, e, false)])
+            .unwrap_or_default()
+    } else {
+        vec![]
+    };
+    for (start, end, whole) in candidates {
+        let clause = &text[start..end];
+        let clause_tokens: Vec<Token<'_>> = tokens
+            .iter()
+            .copied()
+            .filter(|t| t.start >= start && t.end <= end)
+            .filter(|t| {
+                !matches!(
+                    t.lower().as_str(),
+                    "x" | "xx" | "xxx" | "thanks" | "cheers" | "hi" | "hello" | "hiya" | "sorry"
+                )
+            })
+            .collect();
+        if clause_tokens.is_empty() || clause_tokens.len() > 3 {
+            continue;
+        }
+        let lenient = asked && whole && clause.split_whitespace().count() <= 4;
+        if let Some((name, _)) = take_name(text, &clause_tokens, lenient, extra_stop)
+            && name.split(' ').count() == clause_tokens.len()
+        {
+            return Some(FoundName { name, start, end });
+        }
+    }
+    None
+}
+
+/// Clause spans of a text: split at . ! ? ; , and line breaks (a '.' only when followed by a
+/// space or the end, so "5.30" stays whole).
+pub fn clause_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    for (index, c) in text.char_indices() {
+        let splits = match c {
+            '!' | '?' | ';' | ',' | '\n' => true,
+            '.' => bytes.get(index + 1).is_none_or(|b| b.is_ascii_whitespace()),
+            _ => false,
+        };
+        if splits {
+            if text[start..index].trim().chars().any(char::is_alphanumeric) {
+                spans.push(trimmed(text, start, index));
+            }
+            start = index + c.len_utf8();
+        }
+    }
+    if text[start..].trim().chars().any(char::is_alphanumeric) {
+        spans.push(trimmed(text, start, text.len()));
+    }
+    spans
+}
+
+fn trimmed(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let slice = &text[start..end];
+    let lead = slice.len() - slice.trim_start().len();
+    let trail = slice.len() - slice.trim_end().len();
+    (start + lead, end - trail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        // Tuesday 10 June 2025, 14:05 in London.
+        Utc.with_ymd_and_hms(2025, 6, 10, 13, 5, 0).unwrap()
+    }
+
+    fn when_text(text: &str) -> Option<String> {
+        when(text, now(), true).map(|w| w.human)
+    }
+
+    #[test]
+    fn postcodes_in_any_case_and_spacing() {
+        let found = |t: &str| find_postcodes(t, false).first().map(|f| f.value.clone());
+        assert_eq!(found("sw11 4ab").as_deref(), Some("SW11 4AB"));
+        assert_eq!(found("SW114AB").as_deref(), Some("SW11 4AB"));
+        assert_eq!(
+            found("boiler leaking in SW11 4AB, urgent").as_deref(),
+            Some("SW11 4AB")
+        );
+        assert_eq!(found("EC1A 1BB").as_deref(), Some("EC1A 1BB"));
+        assert_eq!(found("AB12 CDE"), None);
+        assert_eq!(found("M14"), None);
+        assert_eq!(find_postcodes("m14", true)[0].value, "M14");
+        assert!(find_postcodes("3 bed house", true).is_empty());
+    }
+
+    #[test]
+    fn phones_in_text() {
+        let (number, _, _) = find_phone("call my work phone 020 7946 0321").unwrap();
+        assert_eq!(number.as_str(), "+442079460321");
+        assert_eq!(
+            find_phone("Call 07700 900 555 instead").unwrap().0.as_str(),
+            "+447700900555"
+        );
+        assert_eq!(find_phone("SW11 4AB at 12/06"), None);
+    }
+
+    #[test]
+    fn yes_and_no() {
+        for y in [
+            "yes",
+            "Yeah",
+            "yep!",
+            "y",
+            "sure",
+            "ok",
+            "👍",
+            "prob yes, will claim",
+        ] {
+            assert_eq!(yes_no(y), Some(true), "{y}");
+        }
+        for n in ["no", "Nope", "nah not yet", "n", "no first time"] {
+            assert_eq!(yes_no(n), Some(false), "{n}");
+        }
+        assert_eq!(yes_no("dunno"), None);
+    }
+
+    #[test]
+    fn urgency_levels() {
+        assert_eq!(urgency("pretty urgent", false), Some(Urgency::High));
+        assert_eq!(
+            urgency("not urgent really, whenever", true),
+            Some(Urgency::Low)
+        );
+        assert_eq!(urgency("today if poss", true), Some(Urgency::High));
+        assert_eq!(urgency("today if poss", false), None);
+        assert_eq!(urgency("this week sometime", true), Some(Urgency::Medium));
+        assert_eq!(
+            urgency("as soon as possible please", true),
+            Some(Urgency::High)
+        );
+        assert_eq!(urgency("no rush", false), Some(Urgency::Low));
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(number("two"), Some(2));
+        assert_eq!(number("4 in total"), Some(4));
+        assert_eq!(number("just the one"), Some(1));
+        assert_eq!(number_before("a 3 bed house", "bed"), Some(3));
+        assert_eq!(number_before("three new windows", "window"), None);
+    }
+
+    #[test]
+    fn choices() {
+        let options: Vec<String> = ["Cut", "Colour", "Cut and colour", "Blow dry"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            choice("cut and colour for saturday", &options, false),
+            Some(2)
+        );
+        assert_eq!(choice("colour", &options, true), Some(1));
+        assert_eq!(choice("2", &options, true), Some(1));
+        assert_eq!(choice("just a blow dry", &options, true), Some(3));
+        let pests: Vec<String> = ["Rats or mice", "Wasps", "Bed bugs", "Other"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(choice("bedbugs", &pests, true), Some(2));
+        assert_eq!(choice("mice in the kitchen", &pests, true), Some(0));
+        assert_eq!(choice("pigeons", &pests, true), Some(3));
+        assert_eq!(choice("pigeons", &pests, false), None);
+        let garage: Vec<String> = ["MOT", "Service"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(choice("servise", &garage, true), Some(1));
+    }
+
+    #[test]
+    fn dates_relative_to_now() {
+        assert_eq!(
+            when_text("tomorrow morning").as_deref(),
+            Some("Wed 11 Jun, morning")
+        );
+        assert_eq!(
+            when_text("Friday after 3").as_deref(),
+            Some("Fri 13 Jun, after 3pm")
+        );
+        assert_eq!(when_text("12/06").as_deref(), Some("Thu 12 Jun"));
+        assert_eq!(
+            when_text("next week").as_deref(),
+            Some("week of Mon 16 Jun")
+        );
+        assert_eq!(when_text("asap").as_deref(), Some("ASAP"));
+        assert_eq!(when_text("any time").as_deref(), Some("any time"));
+        assert_eq!(when_text("the 20th").as_deref(), Some("Fri 20 Jun"));
+        assert_eq!(
+            when_text("tomorrow at 2").as_deref(),
+            Some("Wed 11 Jun, 2pm")
+        );
+        assert_eq!(
+            when_text("thurs about 4?").as_deref(),
+            Some("Thu 12 Jun, 4pm")
+        );
+        assert_eq!(
+            when_text("after work, so 5:30 or later").as_deref(),
+            Some("after 5:30pm")
+        );
+        assert_eq!(when_text("sometime in july, not sure yet"), None);
+        assert_eq!(when_text("any weekday morning"), None);
+        assert_eq!(when(text_since(), now(), false), None);
+    }
+
+    fn text_since() -> &'static str {
+        "damp patch since the rain on Sunday"
+    }
+
+    #[test]
+    fn names_carefully() {
+        let n = |t: &str, asked: bool| name(t, asked, &[]).map(|f| f.name);
+        assert_eq!(
+            n("Dave here, boiler leaking", false).as_deref(),
+            Some("Dave")
+        );
+        assert_eq!(n("it's Dave", false).as_deref(), Some("Dave"));
+        assert_eq!(
+            n("this is Dave Smith", false).as_deref(),
+            Some("Dave Smith")
+        );
+        assert_eq!(
+            n("my name is priya patel", false).as_deref(),
+            Some("Priya Patel")
+        );
+        assert_eq!(n("Mrs O'Neill", true).as_deref(), Some("Mrs O'Neill"));
+        assert_eq!(n("jean-luc", true).as_deref(), Some("Jean-Luc"));
+        assert_eq!(n("Chloe x", true).as_deref(), Some("Chloe"));
+        for not in [
+            "Boiler",
+            "Hi",
+            "Yes",
+            "Thanks",
+            "Ok",
+            "who is this?",
+            "I'm a landlord",
+        ] {
+            assert_eq!(n(not, true), None, "{not}");
+        }
+        assert_eq!(n("its for an end of tenancy clean", true), None);
+        assert_eq!(
+            n("Wasps nest by the back door, Jill", true).as_deref(),
+            Some("Jill")
+        );
+    }
+
+    #[test]
+    fn long_and_odd_text_is_safe() {
+        let long = "a".repeat(2000);
+        assert_eq!(clean_answer(&long).chars().count(), MAX_ANSWER);
+        assert_eq!(clean_answer("👍\u{7}"), "👍");
+        assert!(is_emoji_only("💇‍♀️💕"));
+        assert!(!is_emoji_only("ok 👍"));
+        let _ = when(&"9/9 ".repeat(500), now(), true);
+        let _ = name(&"Dave ".repeat(400), true, &[]);
+    }
+}
