@@ -44,5 +44,6 @@ pub mod init;
 pub mod leads;
 pub mod modem;
 pub mod outbox;
+pub mod sip;
 pub mod sms_tools;
 pub mod store;
