@@ -28,6 +28,8 @@
 //! answered or ignored. Perform the returned actions, then sleep until the earliest
 //! `next_deadline()` and call `poll_timers` / `poll`.
 
+pub mod cidr;
+pub mod config;
 pub mod digest;
 pub mod endpoint;
 pub mod framing;
@@ -35,7 +37,9 @@ pub mod guard;
 pub mod identity;
 pub mod msg;
 pub mod register;
+pub mod service;
 pub mod transaction;
+pub mod transport;
 pub mod wire;
 
 #[cfg(test)]

@@ -29,8 +29,8 @@ use rand::{RngExt, SeedableRng};
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Headers, Method, Request, Response, Transport, Version};
 
-use super::{digest, msg};
 use super::transaction::{ClientEvent, ClientTransaction, Timers};
+use super::{digest, msg};
 
 /// Keep-alive flavour (RFC 5626 §4.4.1 CRLF ping, or an OPTIONS request as many trunks expect).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
