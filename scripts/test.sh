@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use. Each later issue adds its peers here (sip-tester, kamailio, ...).
-packages=()
+# Debian packages the tests use.
+# SIP peers: SIPp (sip-tester) for scripted calls, kamailio as a registrar with digest auth and a
+# proxy that relays calls, baresip as a real phone.
+packages=(sip-tester kamailio baresip)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

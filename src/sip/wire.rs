@@ -243,10 +243,18 @@ fn normalise_start_line(line: &str) -> Result<String, WireError> {
                 && !uri.contains(char::is_whitespace)
                 && version.eq_ignore_ascii_case("SIP/2.0") =>
         {
-            if rsip::Uri::try_from(*uri).is_err() {
-                return Err(WireError::BadRequestUri { uri: shown(uri) });
+            if rsip::Uri::try_from(*uri).is_ok() {
+                return Ok(format!("{method} {uri} SIP/2.0"));
             }
-            Ok(format!("{method} {uri} SIP/2.0"))
+            // rsip 0.4 cannot read an IPv6 host ("sip:tb@[2001:db8::1]:5060"). Nothing uses the
+            // Request-URI's host (only its user, and a number in it), so it is replaced by a
+            // name that says what it was.
+            match without_ipv6_host(uri) {
+                Some(readable) if rsip::Uri::try_from(readable.as_str()).is_ok() => {
+                    Ok(format!("{method} {readable} SIP/2.0"))
+                }
+                _ => Err(WireError::BadRequestUri { uri: shown(uri) }),
+            }
         }
         _ => Err(bad()),
     }
@@ -423,6 +431,18 @@ pub(crate) fn shown(text: &str) -> String {
     shown
 }
 
+/// `uri` with its bracketed IPv6 host replaced by `ipv6.invalid` (RFC 2606's reserved name), or
+/// `None` when it has none.
+fn without_ipv6_host(uri: &str) -> Option<String> {
+    let open = uri.find('[')?;
+    let close = open + uri[open..].find(']')?;
+    let host = &uri[open + 1..close];
+    if host.parse::<std::net::Ipv6Addr>().is_err() {
+        return None;
+    }
+    Some(format!("{}ipv6.invalid{}", &uri[..open], &uri[close + 1..]))
+}
+
 /// Writes a response for the wire: status line with the RFC 3261 §21 reason phrase (or the
 /// response's own reason for a code rsip does not know), the headers as rsip writes them, and a
 /// Content-Length computed from the body (RFC 3261 §20.14) in place of any the response carries.
@@ -552,6 +572,19 @@ fn known_reason_phrase(code: u16) -> Option<&'static str> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_ipv6_request_uri_host_is_replaced_so_the_request_parses() {
+        let message = b"INVITE sip:tb@[::1]:5060 SIP/2.0\r\nVia: SIP/2.0/UDP [::1]:5062;branch=z9hG4bK1\r\nFrom: <sip:a@[::1]>;tag=1\r\nTo: <sip:tb@[::1]>\r\nCall-ID: v6\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let Ok(Incoming::Message(message)) = parse(message) else {
+            panic!("an IPv6 Request-URI parses");
+        };
+        let SipMessage::Request(request) = *message else {
+            panic!("a request");
+        };
+        assert_eq!(request.uri.to_string(), "sip:tb@ipv6.invalid:5060");
+        assert_eq!(without_ipv6_host("sip:tb@[nonsense]"), None);
+    }
 
     const INVITE: &str = "INVITE sip:+441134960000@192.0.2.10:5060 SIP/2.0\r\n\
         Via: SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bK776asdhds\r\n\
