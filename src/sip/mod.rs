@@ -29,6 +29,7 @@
 //! `next_deadline()` and call `poll_timers` / `poll`.
 
 pub mod cidr;
+pub mod cli;
 pub mod config;
 pub mod digest;
 pub mod endpoint;

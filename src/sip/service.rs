@@ -714,7 +714,7 @@ fn host_of(host_port: &str) -> &str {
 }
 
 /// Resolves "host[:port]" (default port 5060; no SRV lookup).
-async fn resolve(host_port: &str) -> Result<Vec<SocketAddr>, String> {
+pub(crate) async fn resolve(host_port: &str) -> Result<Vec<SocketAddr>, String> {
     let text = host_port.trim();
     let with_port = if text.starts_with('[') {
         if text.contains("]:") {
@@ -796,6 +796,13 @@ async fn local_address(sockets: &Sockets, peer: SocketAddr) -> Option<SocketAddr
     if !bound.ip().is_unspecified() {
         return Some(bound);
     }
+    let ip = route_ip(peer).await?;
+    Some(SocketAddr::new(ip, bound.port()))
+}
+
+/// The local address the system would send to `peer` from (a throw-away UDP socket is
+/// connected to it; nothing is sent).
+pub(crate) async fn route_ip(peer: SocketAddr) -> Option<IpAddr> {
     let probe_address: SocketAddr = if peer.is_ipv4() {
         SocketAddr::from(([0, 0, 0, 0], 0))
     } else {
@@ -803,8 +810,7 @@ async fn local_address(sockets: &Sockets, peer: SocketAddr) -> Option<SocketAddr
     };
     let probe = tokio::net::UdpSocket::bind(probe_address).await.ok()?;
     probe.connect(peer).await.ok()?;
-    let ip = probe.local_addr().ok()?.ip();
-    Some(SocketAddr::new(ip, bound.port()))
+    Some(probe.local_addr().ok()?.ip())
 }
 
 fn call_id_of(headers: &rsip::Headers) -> String {
