@@ -861,11 +861,37 @@ fn unrecognized_method(bytes: &[u8]) -> Option<(String, rsip::Headers)> {
     {
         return None;
     }
-    let mut rewritten = format!("OPTIONS {uri} SIP/2.0\r\n").into_bytes();
-    rewritten.extend_from_slice(bytes.get(line_end + 1..)?);
-    match wire::parse(&rewritten).ok()? {
+    // The CSeq names the method too; the 501 must echo the original (RFC 3261 §8.2.6.2).
+    let rest = std::str::from_utf8(bytes.get(line_end + 1..)?).ok()?;
+    let mut original_cseq = None;
+    let mut rewritten = format!("OPTIONS {uri} SIP/2.0\r\n");
+    for line in rest.split_inclusive('\n') {
+        let name = line.split(':').next().unwrap_or_default().trim();
+        if original_cseq.is_none() && name.eq_ignore_ascii_case("CSeq") {
+            let value = line.split_once(':')?.1.trim().to_string();
+            let number = value.split_whitespace().next()?.to_string();
+            original_cseq = Some(value);
+            rewritten.push_str(&format!("CSeq: {number} OPTIONS\r\n"));
+        } else {
+            rewritten.push_str(line);
+        }
+    }
+    let original_cseq = original_cseq?;
+    match wire::parse(rewritten.as_bytes()).ok()? {
         Incoming::Message(message) => match *message {
-            SipMessage::Request(request) => Some((method.to_string(), request.headers)),
+            SipMessage::Request(request) => {
+                let headers = request
+                    .headers
+                    .into_iter()
+                    .map(|header| match header {
+                        Header::CSeq(_) => {
+                            Header::CSeq(rsip::headers::CSeq::new(original_cseq.clone()))
+                        }
+                        other => other,
+                    })
+                    .collect::<Vec<_>>();
+                Some((method.to_string(), rsip::Headers::from(headers)))
+            }
             SipMessage::Response(_) => None,
         },
         Incoming::KeepAlive { .. } => None,
@@ -890,6 +916,12 @@ mod tests {
         let (method, headers) = unrecognized_method(message).expect("read");
         assert_eq!(method, "FOO");
         assert!(call_id_of(&headers) == "x");
+        assert!(
+            headers
+                .iter()
+                .any(|h| matches!(h, Header::CSeq(c) if c.value() == "1 FOO")),
+            "{headers:?}"
+        );
         assert!(unrecognized_method(b"garbage\r\n\r\n").is_none());
     }
 
