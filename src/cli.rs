@@ -80,6 +80,9 @@ enum Command {
     /// Modems.
     #[command(subcommand)]
     Modem(ModemCommand),
+    /// SIP accounts: their registration state, and a test registration.
+    #[command(subcommand)]
+    Sip(SipCommand),
     /// SMS tools: decode a PDU from a modem log, show the PDUs a text becomes, send a test SMS.
     #[command(subcommand)]
     Sms(SmsCommand),
@@ -125,6 +128,25 @@ enum SmsCommand {
         /// How long to wait for the delivery report, in seconds.
         #[arg(long, default_value_t = 60)]
         wait: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SipCommand {
+    /// Each account's registration as the daemon last recorded it (registered, last error, next
+    /// refresh), and whether the daemon is running.
+    Status(ConfigArg),
+    /// Register one account once from here, print the outcome (and with --trace every message),
+    /// then remove the registration again.
+    Register {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The account's `name` in the config.
+        #[arg(long)]
+        account: String,
+        /// Print every SIP message sent and received.
+        #[arg(long)]
+        trace: bool,
     },
 }
 
@@ -402,6 +424,14 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Modem(ModemCommand::At { modem, command }) => modem_at(modem.modem()?, command),
+        Command::Sip(SipCommand::Status(config)) => {
+            crate::sip::cli::status(&load_config(&config.config)?)
+        }
+        Command::Sip(SipCommand::Register {
+            config,
+            account,
+            trace,
+        }) => crate::sip::cli::register(&load_config(&config.config)?, &account, trace),
         Command::Sms(SmsCommand::Decode { tpdu, json, hex }) => {
             let pdu = crate::sms_tools::decode(&hex, tpdu).map_err(|err| {
                 anyhow::anyhow!(

@@ -110,6 +110,47 @@ pub mod defaults {
         5060
     }
 
+    /// Every IPv4 and IPv6 address of the box: the trunk may reach it on either. `::` is bound
+    /// IPv6-only beside `0.0.0.0`; a box without IPv6 skips it with a warning.
+    pub fn sip_listen() -> Vec<String> {
+        vec!["0.0.0.0".to_string(), "::".to_string()]
+    }
+
+    /// Most trunks and PBXs need a registration to know where to send calls; a trunk that sends
+    /// to a fixed address (IP authentication) sets `register = false`.
+    pub const fn sip_register() -> bool {
+        true
+    }
+
+    /// Five minutes: short enough that a registrar that restarted finds us again soon, long
+    /// enough to stay far below any registrar's rate limits. RFC 3261 §10.2.1 suggests 3600;
+    /// NAT bindings rarely last that long.
+    pub const fn sip_expires() -> u32 {
+        300
+    }
+
+    /// CRLF pings (RFC 5626 §4.4.1) keep a NAT binding open at the cost of 4 bytes.
+    pub fn sip_keepalive() -> String {
+        "crlf".to_string()
+    }
+
+    /// 25 s: below the 30 s many home routers keep an idle UDP binding.
+    pub const fn sip_keepalive_seconds() -> u32 {
+        25
+    }
+
+    /// A caller who has rung this long has given up in all but name, and networks divert to
+    /// voicemail after 20-30 s; the call is then ended with `final_response` and texted.
+    pub const fn sip_max_ring_seconds() -> u32 {
+        30
+    }
+
+    /// 480 Temporarily Unavailable: "no answer", which most PBXs pass on as such (486 says busy,
+    /// 603 says declined).
+    pub const fn sip_final_response() -> u16 {
+        480
+    }
+
     /// The first text: a service message that says who we are, owns the missed call, asks the
     /// first question and says how to stop. Fits one GSM-7 SMS with a short business name.
     pub fn first_message() -> String {
@@ -329,6 +370,28 @@ struct RawSipAccount {
     local_port: u16,
     #[serde(default)]
     profile: Option<String>,
+    #[serde(default = "defaults::sip_listen")]
+    listen: Vec<String>,
+    #[serde(default = "defaults::sip_register")]
+    register: bool,
+    #[serde(default)]
+    outbound_proxy: Option<String>,
+    #[serde(default)]
+    auth_username: Option<String>,
+    #[serde(default)]
+    contact_user: Option<String>,
+    #[serde(default = "defaults::sip_expires")]
+    expires: u32,
+    #[serde(default = "defaults::sip_keepalive")]
+    keepalive: String,
+    #[serde(default = "defaults::sip_keepalive_seconds")]
+    keepalive_seconds: u32,
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default = "defaults::sip_max_ring_seconds")]
+    max_ring_seconds: u32,
+    #[serde(default = "defaults::sip_final_response")]
+    final_response: u16,
 }
 
 #[derive(Debug, Deserialize)]
@@ -457,15 +520,66 @@ impl ModemConfig {
     }
 }
 
+fn account_view(account: &RawSipAccount) -> crate::sip::config::RawAccountView<'_> {
+    crate::sip::config::RawAccountView {
+        listen: &account.listen,
+        outbound_proxy: account.outbound_proxy.as_deref(),
+        contact_user: account.contact_user.as_deref(),
+        expires: account.expires,
+        keepalive: &account.keepalive,
+        keepalive_seconds: account.keepalive_seconds,
+        allow: &account.allow,
+        max_ring_seconds: account.max_ring_seconds,
+        final_response: account.final_response,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SipAccount {
     pub name: String,
+    /// Host name or address, with an optional `:port`.
     pub registrar: String,
     pub username: String,
     pub password: Secret,
     pub domain: Option<String>,
     pub local_port: u16,
     pub profile: Option<ProfileId>,
+    /// Local addresses the endpoint listens on (UDP and TCP), each with `local_port`.
+    pub listen: Vec<std::net::IpAddr>,
+    /// Whether to REGISTER; `false` for a trunk that sends calls to a fixed address.
+    pub register: bool,
+    /// Host name or address, with an optional `:port`, that requests go through.
+    pub outbound_proxy: Option<String>,
+    /// Digest user name when it differs from `username`.
+    pub auth_username: Option<String>,
+    /// The user part of our Contact: INVITEs must be addressed to it. Defaults to a value derived
+    /// from the account's password, so a scanner cannot guess it (see [`sip_contact_user`]).
+    pub contact_user: String,
+    pub expires: u32,
+    pub keepalive: SipKeepAlive,
+    pub keepalive_interval: std::time::Duration,
+    /// Sources whose INVITEs are accepted besides the registrar's and the proxy's addresses.
+    pub allow: Vec<crate::sip::cidr::Cidr>,
+    pub max_ring: std::time::Duration,
+    pub final_response: crate::sip::endpoint::FinalResponse,
+}
+
+/// How a registered account keeps its NAT binding open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SipKeepAlive {
+    Crlf,
+    Options,
+    Off,
+}
+
+/// The default contact user of an account: "tb" and 16 hex digits of a hash of the account's
+/// name, user name and password. Stable across restarts, different on every box with its own
+/// password, and not guessable by a scanner that walks common extension numbers.
+pub fn sip_contact_user(name: &str, username: &str, password: &str) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(format!("textback-contact\0{name}\0{username}\0{password}"));
+    let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("tb{hex}")
 }
 
 /// One business the box texts for.
@@ -1005,6 +1119,10 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             );
         }
         let profile = profile_ref(&mut check, path("profile"), &account.profile);
+        let sip = crate::sip::config::check_account(account_view(account), &path);
+        for (key, message) in sip.errors {
+            check.error(key, message);
+        }
         sip_accounts.push(SipAccount {
             name: account.name.clone(),
             registrar: account.registrar.clone(),
@@ -1013,7 +1131,23 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             domain: account.domain.clone(),
             local_port: account.local_port,
             profile,
+            listen: sip.listen,
+            register: account.register,
+            outbound_proxy: account.outbound_proxy.clone(),
+            auth_username: account.auth_username.clone(),
+            contact_user: account.contact_user.clone().unwrap_or_else(|| {
+                sip_contact_user(&account.name, &account.username, &account.password)
+            }),
+            expires: account.expires,
+            keepalive: sip.keepalive,
+            keepalive_interval: std::time::Duration::from_secs(account.keepalive_seconds.into()),
+            allow: sip.allow,
+            max_ring: std::time::Duration::from_secs(account.max_ring_seconds.into()),
+            final_response: sip.final_response,
         });
+    }
+    for (key, message) in crate::sip::config::check_ports(&sip_accounts) {
+        check.error(key, message);
     }
 
     let mut profiles = Vec::new();

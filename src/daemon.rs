@@ -47,6 +47,8 @@ pub struct Running {
     pub modems: Vec<ModemHandle>,
     /// Where the dashboard listens (the configured address, with the port chosen when it was 0).
     pub dashboard: std::net::SocketAddr,
+    /// Where the SIP endpoint listens (UDP and TCP), one address per listen address and port.
+    pub sip: Vec<std::net::SocketAddr>,
     token: CancellationToken,
     finished: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -73,17 +75,19 @@ pub struct RunOptions {
 pub async fn start(config: Arc<Config>, options: RunOptions) -> anyhow::Result<Running> {
     let token = CancellationToken::new();
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
-    let parts = setup(config, options, token.clone())?;
+    let parts = setup(config, options, token.clone(), events_tx.clone())?;
     let modems = parts.modems.values().cloned().collect();
     let dashboard = parts
         .dashboard
         .local_addr()
         .context("reading the dashboard's address")?;
+    let sip = parts.sip_addresses.clone();
     let finished = tokio::spawn(parts.run(events));
     Ok(Running {
         events: events_tx,
         modems,
         dashboard,
+        sip,
         token,
         finished,
     })
@@ -95,9 +99,9 @@ pub async fn run(
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // No other source sends events yet; the channel is there for the SIP endpoint.
-    let (_events_tx, events) = mpsc::channel(EVENT_QUEUE);
-    let parts = setup(config, options, shutdown)?;
+    // The SIP endpoint sends its missed calls here.
+    let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let parts = setup(config, options, shutdown, events_tx)?;
     parts.run(events).await
 }
 
@@ -116,6 +120,9 @@ struct Parts {
     workers: TaskTracker,
     /// Modem tasks.
     modem_tasks: TaskTracker,
+    /// The SIP endpoint's tasks: the first to stop (intake), after removing registrations.
+    sip_tasks: TaskTracker,
+    sip_addresses: Vec<std::net::SocketAddr>,
     modem_events: mpsc::Receiver<ModemEvent>,
     lead_wake: LeadWake,
     /// Bound at set-up, so that a taken port stops the start with a clear error.
@@ -126,6 +133,7 @@ fn setup(
     config: Arc<Config>,
     options: RunOptions,
     token: CancellationToken,
+    events: mpsc::Sender<Event>,
 ) -> anyhow::Result<Parts> {
     let dashboard = std::net::TcpListener::bind(config.dashboard.listen)
         .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
@@ -136,6 +144,14 @@ fn setup(
             )
         })?;
     let (store, closer) = Store::open(&config.storage.database)?;
+    let sip_tasks = TaskTracker::new();
+    let sip_addresses = crate::sip::service::start(
+        &config,
+        store.clone(),
+        events,
+        token.child_token(),
+        &sip_tasks,
+    )?;
     let workers = TaskTracker::new();
     let modem_tasks = TaskTracker::new();
     let modem_token = CancellationToken::new();
@@ -171,6 +187,8 @@ fn setup(
         modem_token,
         workers,
         modem_tasks,
+        sip_tasks,
+        sip_addresses,
         modem_events,
         lead_wake: LeadWake::default(),
         dashboard,
@@ -213,15 +231,24 @@ impl Parts {
                 }
             }
         }
-        self.shutdown().await
+        self.shutdown(events).await
     }
 
-    async fn shutdown(mut self) -> anyhow::Result<()> {
+    async fn shutdown(mut self, mut events: mpsc::Receiver<Event>) -> anyhow::Result<()> {
         info!("shutting down");
         if self.options.systemd {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         }
         let deadline = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
+        // SIP intake first: its tasks remove the registrations (bounded) and stop; calls that
+        // ended meanwhile are recorded while the store is open.
+        self.sip_tasks.close();
+        let _ = tokio::time::timeout_at(deadline, self.sip_tasks.wait()).await;
+        while let Ok(event) = events.try_recv() {
+            if let Event::CallMissed(call) = event {
+                self.missed_call(call).await;
+            }
+        }
         let workers = self.workers.clone();
         let modem_tasks = self.modem_tasks.clone();
         let modem_token = self.modem_token.clone();

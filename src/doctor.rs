@@ -106,12 +106,9 @@ pub fn run(config_path: &Path, watch: bool, watch_timeout: u64) -> anyhow::Resul
         check.print();
         all.push(check);
     }
-    for account in &config.sip_accounts {
-        let check = Check::new(
-            Verdict::Warning,
-            format!("sip {}", account.name),
-            "configured, but this build has no SIP endpoint yet: calls reach textback through a modem's SIM",
-        );
+    for (name, ok, what) in crate::sip::cli::doctor_lines(&config, &config.storage.database) {
+        let verdict = if ok { Verdict::Ok } else { Verdict::Warning };
+        let check = Check::new(verdict, name, what);
         check.print();
         all.push(check);
     }

@@ -49,6 +49,7 @@ pub mod lead_commands;
 pub mod leads;
 pub mod modem;
 pub mod outbox;
+pub mod sip;
 pub mod sms_tools;
 pub mod store;
 pub mod web;

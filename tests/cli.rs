@@ -39,10 +39,50 @@ numbers = ["020 7946 0018"]
 [[profile.recipient]]
 name = "Owner"
 email = "owner@acme.example"
+
+[[sip]]
+name = "trunk"
+registrar = "sip.example.net"
+username = "441632960123"
+password = "secret"
+keepalive = "crlf"
+final_response = 480
+allow = ["192.0.2.0/24"]
+expires = 300
 "#;
 
 /// Each bad config, the key path its error must name, and words the message must contain.
 const BAD: &[(&str, &str, &str, &str)] = &[
+    (
+        "SIP final response",
+        "final_response = 480",
+        "final_response = 200",
+        "sip[0].final_response: 200 is not one of 480 (no answer), 486 (busy) or 603 (declined)",
+    ),
+    (
+        "SIP keep-alive",
+        "keepalive = \"crlf\"",
+        "keepalive = \"stun\"",
+        "sip[0].keepalive: \"stun\" is not one of \"crlf\", \"options\", \"off\"",
+    ),
+    (
+        "SIP allow range",
+        "allow = [\"192.0.2.0/24\"]",
+        "allow = [\"192.0.2.0/24\", \"192.0.2.0/40\"]",
+        "sip[0].allow[1]: \"192.0.2.0/40\": the prefix length must be 0 to 32",
+    ),
+    (
+        "SIP expires",
+        "expires = 300",
+        "expires = 5",
+        "sip[0].expires: 5 seconds is outside 60..=86400",
+    ),
+    (
+        "SIP unknown key",
+        "expires = 300",
+        "expires = 300\ntransprt = \"udp\"",
+        "sip[0].transprt: unknown field `transprt`",
+    ),
     (
         "unknown key",
         "name = \"Acme Plumbing\"",
@@ -204,7 +244,7 @@ fn config_check_accepts_a_good_config() {
     let out = textback(&["config", "check", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("ok (1 profile, 1 modem, 0 SIP accounts)"),
+        text(&out.stdout).contains("ok (1 profile, 1 modem, 1 SIP account)"),
         "{}",
         text(&out.stdout)
     );

@@ -4,6 +4,7 @@
 //! transaction, so a step is either wholly on disk or not at all. Readers (CLI, doctor, dashboard)
 //! open their own connection ([`open_read_only`]); WAL mode lets them read while the writer writes.
 
+mod sip;
 mod tx;
 
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+pub use sip::*;
 pub use tx::*;
 
 /// Migrations in order; the database's `PRAGMA user_version` is how many have been applied.
@@ -25,6 +27,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_lead_delivery",
         include_str!("migrations/0003_lead_delivery.sql"),
     ),
+    ("0004_sip", include_str!("migrations/0004_sip.sql")),
 ];
 
 /// The schema version this build expects.

@@ -15,7 +15,7 @@ pub const REPORT_WINDOW_MS: i64 = 3 * 24 * 60 * 60 * 1000;
 
 /// One transaction on the writer's connection, or a read-only connection.
 pub struct Tx<'a> {
-    connection: &'a Connection,
+    pub(super) connection: &'a Connection,
 }
 
 impl<'a> Tx<'a> {

@@ -67,7 +67,7 @@ pub struct Harness {
     pub modem: VirtualModem,
     pub config: Arc<Config>,
     /// TOML appended to the config (more keys for the recipient, [notify] sections).
-    extra: String,
+    pub extra: String,
 }
 
 impl Harness {

@@ -1,0 +1,180 @@
+//! Checks of the `[[sip]]` keys that only the SIP endpoint uses; `config.rs` calls these so that
+//! each problem is reported with its key path beside the config's other problems.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::cidr::Cidr;
+use super::endpoint::FinalResponse;
+use crate::config::{SipAccount, SipKeepAlive};
+
+/// The raw values of one account that are checked here.
+pub struct RawAccountView<'a> {
+    pub listen: &'a [String],
+    pub outbound_proxy: Option<&'a str>,
+    pub contact_user: Option<&'a str>,
+    pub expires: u32,
+    pub keepalive: &'a str,
+    pub keepalive_seconds: u32,
+    pub allow: &'a [String],
+    pub max_ring_seconds: u32,
+    pub final_response: u16,
+}
+
+/// The checked values, and every problem as (key path, message).
+pub struct Checked {
+    pub listen: Vec<IpAddr>,
+    pub keepalive: SipKeepAlive,
+    pub allow: Vec<Cidr>,
+    pub final_response: FinalResponse,
+    pub errors: Vec<(String, String)>,
+}
+
+/// Shortest registration a registrar is asked for: RFC 3261 §10.2.8 lets registrars refuse less
+/// than an hour, and in practice they accept one minute.
+const MIN_EXPIRES: u32 = 60;
+/// Longest: a day, so a lost binding is found again within one.
+const MAX_EXPIRES: u32 = 86_400;
+/// A call may ring at most ten minutes before it is ended and texted.
+const MAX_RING_SECONDS: u32 = 600;
+
+/// Checks one account's SIP keys; `path` makes the key path (`sip[0].listen`).
+pub fn check_account(raw: RawAccountView<'_>, path: &dyn Fn(&str) -> String) -> Checked {
+    let mut errors = Vec::new();
+    let mut listen = Vec::new();
+    if raw.listen.is_empty() {
+        errors.push((
+            path("listen"),
+            "is empty: list the local addresses to listen on, e.g. [\"0.0.0.0\", \"::\"]"
+                .to_string(),
+        ));
+    }
+    for (i, text) in raw.listen.iter().enumerate() {
+        match text.trim_start_matches('[').trim_end_matches(']').parse() {
+            Ok(address) => listen.push(address),
+            Err(_) => errors.push((
+                format!("{}[{i}]", path("listen")),
+                format!("{text:?} is not an IP address (e.g. \"0.0.0.0\", \"::\", \"192.168.1.20\"); the port is local_port"),
+            )),
+        }
+    }
+    if let Some(proxy) = raw.outbound_proxy
+        && (proxy.trim().is_empty() || proxy.contains("://") || proxy.contains(' '))
+    {
+        errors.push((
+            path("outbound_proxy"),
+            format!("{proxy:?} should be a host name or address, with an optional :port (e.g. \"proxy.example.net:5060\")"),
+        ));
+    }
+    if let Some(user) = raw.contact_user
+        && (user.is_empty()
+            || !user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,;?/".contains(c)))
+    {
+        errors.push((
+            path("contact_user"),
+            format!("{user:?} is not a SIP user name: use letters, digits and - _ . only (or leave it out for an unguessable one)"),
+        ));
+    }
+    if !(MIN_EXPIRES..=MAX_EXPIRES).contains(&raw.expires) {
+        errors.push((
+            path("expires"),
+            format!(
+                "{} seconds is outside {MIN_EXPIRES}..={MAX_EXPIRES}; 300 suits most registrars",
+                raw.expires
+            ),
+        ));
+    }
+    let keepalive = match raw.keepalive {
+        "crlf" => SipKeepAlive::Crlf,
+        "options" => SipKeepAlive::Options,
+        "off" => SipKeepAlive::Off,
+        other => {
+            errors.push((
+                path("keepalive"),
+                format!("{other:?} is not one of \"crlf\", \"options\", \"off\""),
+            ));
+            SipKeepAlive::Crlf
+        }
+    };
+    if !(1..=3600).contains(&raw.keepalive_seconds) {
+        errors.push((
+            path("keepalive_seconds"),
+            format!(
+                "{} is outside 1..=3600 seconds; 25 keeps most NAT bindings open",
+                raw.keepalive_seconds
+            ),
+        ));
+    }
+    let mut allow = Vec::new();
+    for (i, text) in raw.allow.iter().enumerate() {
+        match text.parse::<Cidr>() {
+            Ok(range) => allow.push(range),
+            Err(err) => errors.push((format!("{}[{i}]", path("allow")), err.to_string())),
+        }
+    }
+    if !(1..=MAX_RING_SECONDS).contains(&raw.max_ring_seconds) {
+        errors.push((
+            path("max_ring_seconds"),
+            format!(
+                "{} is outside 1..={MAX_RING_SECONDS} seconds",
+                raw.max_ring_seconds
+            ),
+        ));
+    }
+    let final_response = match raw.final_response {
+        480 => FinalResponse::TemporarilyUnavailable,
+        486 => FinalResponse::BusyHere,
+        603 => FinalResponse::Decline,
+        other => {
+            errors.push((
+                path("final_response"),
+                format!("{other} is not one of 480 (no answer), 486 (busy) or 603 (declined)"),
+            ));
+            FinalResponse::TemporarilyUnavailable
+        }
+    };
+    Checked {
+        listen,
+        keepalive,
+        allow,
+        final_response,
+        errors,
+    }
+}
+
+/// Accounts that share a local port share its sockets, so they must listen on the same
+/// addresses; and contact users must differ, since they tell the accounts' calls apart.
+pub fn check_ports(accounts: &[SipAccount]) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let mut by_port: HashMap<u16, usize> = HashMap::new();
+    for (i, account) in accounts.iter().enumerate() {
+        match by_port.get(&account.local_port) {
+            Some(&first) if accounts[first].listen != account.listen => errors.push((
+                format!("sip[{i}].listen"),
+                format!(
+                    "differs from sip[{first}].listen, which uses the same local_port {}: give both the same listen list, or another local_port",
+                    account.local_port
+                ),
+            )),
+            Some(_) => {}
+            None => {
+                by_port.insert(account.local_port, i);
+            }
+        }
+        if let Some(first) = accounts[..i]
+            .iter()
+            .position(|other| other.contact_user == account.contact_user)
+        {
+            errors.push((
+                format!("sip[{i}].contact_user"),
+                format!(
+                    "{:?} is already sip[{first}]'s contact user",
+                    account.contact_user
+                ),
+            ));
+        }
+    }
+    errors
+}

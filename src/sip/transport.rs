@@ -1,0 +1,374 @@
+//! The SIP sockets of one local port: a UDP socket and a TCP listener per listen address, each
+//! read by its own task that hands whole messages to the endpoint's core task
+//! ([`super::service`]) over one bounded channel. The core sends through [`Sockets`].
+//!
+//! Memory is bounded: datagrams and stream messages are at most 64 KiB (`wire`, `framing`), the
+//! channel to the core holds [`INBOUND_QUEUE`] messages (more are dropped and counted, as the
+//! socket itself would drop them), at most [`MAX_CONNECTIONS`] TCP connections are open, each
+//! with [`CONNECTION_QUEUE`] messages waiting to be written and closed after [`IDLE_TIMEOUT`].
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use super::framing::{Frame, StreamFramer};
+use super::wire::MAX_MESSAGE_BYTES;
+
+/// Messages waiting for the core. At a few hundred calls a second with retransmissions this is
+/// a second of traffic; a flood beyond it is dropped at the door rather than queued.
+pub const INBOUND_QUEUE: usize = 4096;
+/// Open TCP connections: a trunk or PBX uses one or a few; the cap stops a connection flood.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Messages waiting to be written on one TCP connection.
+pub const CONNECTION_QUEUE: usize = 64;
+/// A TCP connection with nothing to read or write for this long is closed (RFC 5626 keep-alives
+/// come every 30 s or so, so a live trunk connection never reaches it).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What the socket tasks hand to the core.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A datagram (UDP) or a message cut from a stream (TCP).
+    Message {
+        bytes: Vec<u8>,
+        from: SocketAddr,
+        /// Set for TCP: where to write the answer.
+        connection: Option<mpsc::Sender<Vec<u8>>>,
+    },
+    /// A TCP connection closed.
+    Closed { from: SocketAddr },
+}
+
+/// The sending side of one port's sockets.
+#[derive(Debug, Clone)]
+pub struct Sockets {
+    udp: Vec<Arc<UdpSocket>>,
+    /// Messages the core could not take because its queue was full.
+    pub dropped: Arc<AtomicU64>,
+    /// The bound addresses, for logs and for the Via/Contact of registrations.
+    pub local: Vec<SocketAddr>,
+}
+
+impl Sockets {
+    /// Sends a datagram from the socket of `to`'s family (an IPv4 peer through an IPv6-only
+    /// socket is not possible, so a port bound only on `::` cannot reach IPv4 peers).
+    pub async fn send_udp(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
+        let socket = self
+            .udp
+            .iter()
+            .find(|socket| {
+                socket
+                    .local_addr()
+                    .is_ok_and(|local| local.is_ipv4() == to.is_ipv4())
+            })
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    format!("no socket of {to}'s address family is listening"),
+                )
+            })?;
+        socket.send_to(bytes, to).await.map(|_| ())
+    }
+
+    /// The local address of the family of `peer`, with its port.
+    pub fn local_for(&self, peer: SocketAddr) -> Option<SocketAddr> {
+        self.local
+            .iter()
+            .copied()
+            .find(|local| local.is_ipv4() == peer.is_ipv4())
+    }
+}
+
+/// Binds UDP and TCP on each address at `port` (0: any free port, the same for all addresses
+/// when possible) and starts one reader task per socket. An IPv6 address that cannot be bound
+/// because the box has no IPv6 is skipped with a warning; any other failure is an error that
+/// names the address.
+pub fn bind(
+    addresses: &[IpAddr],
+    port: u16,
+    inbound: mpsc::Sender<Inbound>,
+    token: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<Sockets, BindError> {
+    let mut udp = Vec::new();
+    let mut local = Vec::new();
+    let mut port = port;
+    let dropped = Arc::new(AtomicU64::new(0));
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    for address in addresses {
+        let wanted = SocketAddr::new(*address, port);
+        let (udp_socket, tcp_listener) = match bind_pair(wanted) {
+            Ok(pair) => pair,
+            Err(err) if address.is_ipv6() && address.is_unspecified() && no_ipv6(&err) => {
+                warn!(address = %wanted, error = %err, "no IPv6 on this box: SIP listens on IPv4 only");
+                continue;
+            }
+            Err(source) => {
+                return Err(BindError {
+                    address: wanted,
+                    source,
+                });
+            }
+        };
+        let bound = udp_socket.local_addr().map_err(|source| BindError {
+            address: wanted,
+            source,
+        })?;
+        if port == 0 {
+            // The first free port is used on the other addresses too, so one port serves all.
+            port = bound.port();
+        }
+        local.push(bound);
+        let udp_socket = Arc::new(udp_socket);
+        udp.push(udp_socket.clone());
+        tracker.spawn(read_udp(
+            udp_socket,
+            inbound.clone(),
+            dropped.clone(),
+            token.child_token(),
+        ));
+        tracker.spawn(accept_tcp(
+            tcp_listener,
+            inbound.clone(),
+            dropped.clone(),
+            connections.clone(),
+            token.child_token(),
+            tracker.clone(),
+        ));
+    }
+    if udp.is_empty() {
+        return Err(BindError {
+            address: SocketAddr::new(
+                addresses.first().copied().unwrap_or(IpAddr::from([0; 4])),
+                port,
+            ),
+            source: io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to listen on"),
+        });
+    }
+    Ok(Sockets {
+        udp,
+        dropped,
+        local,
+    })
+}
+
+/// A socket could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot listen for SIP on {address}: {source}. Another SIP program (or textback) may be using the port: set sip.local_port, or sip.listen to this box's own address"
+)]
+pub struct BindError {
+    pub address: SocketAddr,
+    #[source]
+    pub source: io::Error,
+}
+
+fn no_ipv6(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL)
+    )
+}
+
+/// UDP and TCP on one address; IPv6 sockets are IPv6-only so `0.0.0.0` and `::` can share a
+/// port.
+fn bind_pair(address: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    let domain = Domain::for_address(address);
+    let udp = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if address.is_ipv6() {
+        udp.set_only_v6(true)?;
+    }
+    udp.set_nonblocking(true)?;
+    udp.bind(&address.into())?;
+    let bound = udp.local_addr()?.as_socket().unwrap_or(address);
+    let tcp = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    if address.is_ipv6() {
+        tcp.set_only_v6(true)?;
+    }
+    tcp.set_reuse_address(true)?;
+    tcp.set_nonblocking(true)?;
+    // TCP on the port UDP got, so one port number serves both transports.
+    tcp.bind(&bound.into())?;
+    tcp.listen(128)?;
+    let udp = UdpSocket::from_std(udp.into())?;
+    let tcp = TcpListener::from_std(tcp.into())?;
+    Ok((udp, tcp))
+}
+
+fn offer(inbound: &mpsc::Sender<Inbound>, dropped: &AtomicU64, message: Inbound) {
+    if inbound.try_send(message).is_err() {
+        // A flood: the core is behind. Dropping here is what a full socket buffer does anyway;
+        // the core logs the count.
+        dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn read_udp(
+    socket: Arc<UdpSocket>,
+    inbound: mpsc::Sender<Inbound>,
+    dropped: Arc<AtomicU64>,
+    token: CancellationToken,
+) {
+    // One byte more than the largest message, so an oversized datagram is seen as such.
+    let mut buffer = vec![0u8; MAX_MESSAGE_BYTES + 1];
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            received = socket.recv_from(&mut buffer) => match received {
+                Ok((len, from)) => offer(
+                    &inbound,
+                    &dropped,
+                    Inbound::Message { bytes: buffer[..len].to_vec(), from, connection: None },
+                ),
+                // ICMP port unreachable from an earlier send shows up here on Linux: not fatal.
+                Err(err) => debug!(error = %err, "SIP UDP receive"),
+            },
+        }
+    }
+}
+
+async fn accept_tcp(
+    listener: TcpListener,
+    inbound: mpsc::Sender<Inbound>,
+    dropped: Arc<AtomicU64>,
+    connections: Arc<Semaphore>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = token.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, from) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                // Out of file descriptors and the like: wait a moment instead of spinning.
+                warn!(error = %err, "SIP TCP accept");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            warn!(peer = %from, limit = MAX_CONNECTIONS, "too many SIP TCP connections; closing the new one");
+            continue;
+        };
+        tracker.spawn(connection(
+            stream,
+            from,
+            inbound.clone(),
+            dropped.clone(),
+            token.child_token(),
+            permit,
+        ));
+    }
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    from: SocketAddr,
+    inbound: mpsc::Sender<Inbound>,
+    dropped: Arc<AtomicU64>,
+    token: CancellationToken,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let (writer, mut outgoing) = mpsc::channel::<Vec<u8>>(CONNECTION_QUEUE);
+    let mut framer = StreamFramer::new();
+    let mut buffer = BytesMut::with_capacity(16 * 1024);
+    loop {
+        buffer.clear();
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = tokio::time::sleep(IDLE_TIMEOUT) => {
+                debug!(peer = %from, "SIP TCP connection idle; closing");
+                break;
+            }
+            Some(bytes) = outgoing.recv() => {
+                if let Err(err) = stream.write_all(&bytes).await {
+                    debug!(peer = %from, error = %err, "SIP TCP write");
+                    break;
+                }
+            }
+            read = stream.read_buf(&mut buffer) => match read {
+                Ok(0) => break,
+                Ok(_) => {
+                    framer.push(&buffer);
+                    let mut broken = false;
+                    loop {
+                        match framer.next() {
+                            Ok(Some(Frame::Message(bytes))) => offer(
+                                &inbound,
+                                &dropped,
+                                Inbound::Message { bytes, from, connection: Some(writer.clone()) },
+                            ),
+                            Ok(Some(Frame::KeepAlive { pong_owed })) => {
+                                // RFC 5626 §3.5.1: a double-CRLF ping is answered with one CRLF.
+                                if pong_owed && stream.write_all(b"\r\n").await.is_err() {
+                                    broken = true;
+                                    break;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(err) => {
+                                warn!(peer = %from, error = %err, "SIP TCP stream unreadable; closing it");
+                                broken = true;
+                                break;
+                            }
+                        }
+                    }
+                    if broken {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    debug!(peer = %from, error = %err, "SIP TCP read");
+                    break;
+                }
+            },
+        }
+    }
+    let _ = inbound.try_send(Inbound::Closed { from });
+}
+
+/// TCP connections the core can answer on, by peer address.
+#[derive(Debug, Default)]
+pub struct Connections {
+    by_peer: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+}
+
+impl Connections {
+    pub fn opened(&mut self, peer: SocketAddr, writer: mpsc::Sender<Vec<u8>>) {
+        if self.by_peer.len() < MAX_CONNECTIONS || self.by_peer.contains_key(&peer) {
+            self.by_peer.insert(peer, writer);
+        }
+    }
+
+    pub fn closed(&mut self, peer: SocketAddr) {
+        self.by_peer.remove(&peer);
+    }
+
+    /// Queues `bytes` on the connection from `peer`; false when there is none (send over UDP).
+    pub fn send(&mut self, peer: SocketAddr, bytes: Vec<u8>) -> bool {
+        match self.by_peer.get(&peer) {
+            Some(writer) => {
+                if writer.try_send(bytes).is_err() {
+                    warn!(peer = %peer, "SIP TCP connection not keeping up; message dropped");
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}

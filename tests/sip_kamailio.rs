@@ -1,0 +1,237 @@
+//! textback registers to kamailio (Debian package `kamailio`), a real registrar that asks for
+//! digest authentication (qop=auth), and kamailio relays a SIPp caller's diverted call to it.
+//! Shutdown removes the registration, so kamailio then has nobody to relay to.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Harness, WAIT};
+use textback::config;
+use textback::modem::virtual_modem::{Options, VirtualModem};
+
+const PASSWORD: &str = "textback-test-secret";
+const USERNAME: &str = "441632960123";
+
+fn manifest(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn binary(path: &str, package: &str) -> PathBuf {
+    let path = PathBuf::from(path);
+    assert!(
+        path.exists(),
+        "{} is not installed: run `apt-get install {package}` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|socket| socket.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// kamailio in the foreground, in its own process group, stopped (with its children) on drop.
+struct Kamailio {
+    child: std::process::Child,
+    address: SocketAddr,
+    log: PathBuf,
+}
+
+impl Kamailio {
+    fn start(dir: &Path) -> Kamailio {
+        let port = free_udp_port();
+        let runtime = dir.join("kamailio");
+        std::fs::create_dir_all(&runtime).expect("runtime dir");
+        let log = dir.join("kamailio.log");
+        let child = std::process::Command::new(binary("/usr/sbin/kamailio", "kamailio"))
+            .arg("-f")
+            .arg(manifest("tests/kamailio/kamailio.cfg"))
+            .args(["-l", &format!("udp:127.0.0.1:{port}")])
+            .args(["-DD", "-E", "-m", "32", "-M", "8"])
+            .arg("-Y")
+            .arg(&runtime)
+            .arg("-P")
+            .arg(runtime.join("kamailio.pid"))
+            .arg("-w")
+            .arg(&runtime)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .process_group(0)
+            .spawn()
+            .expect("start kamailio");
+        Kamailio {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // The group is kamailio's own (process_group(0) above): its main process and children.
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+use std::os::unix::process::CommandExt;
+
+fn harness(registrar: SocketAddr, password: &str) -> Harness {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let modem = VirtualModem::start(Options::default()).expect("virtual modem");
+    let extra = format!(
+        r#"
+[[sip]]
+name = "pbx"
+registrar = "{registrar}"
+domain = "textback.test"
+username = "{USERNAME}"
+password = "{password}"
+listen = ["127.0.0.1"]
+local_port = 0
+expires = 120
+"#
+    );
+    let text = common::config_text(modem.path(), &dir.path().join("textback.db")) + &extra;
+    let config = config::parse(&text, Path::new("test.toml"))
+        .expect("test config")
+        .config;
+    Harness {
+        dir,
+        modem,
+        config: Arc::new(config),
+        extra,
+    }
+}
+
+/// Waits until the account's row in sip_accounts has `state`; returns the row's state and error.
+async fn wait_state(harness: &Harness, state: &str) -> (String, String) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let rows = if harness.database().exists() {
+            harness.query_strings(
+                "SELECT state || '|' || coalesce(last_error, '') FROM sip_accounts WHERE name = 'pbx'",
+            )
+        } else {
+            Vec::new()
+        };
+        if let Some(row) = rows.first() {
+            let (got, error) = row.split_once('|').unwrap_or((row, ""));
+            if got == state || tokio::time::Instant::now() > deadline {
+                return (got.to_string(), error.to_string());
+            }
+        } else if tokio::time::Instant::now() > deadline {
+            return ("no row".to_string(), String::new());
+        }
+        // Polling the database the daemon writes; the wait ends as soon as the row changes.
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn sipp(dir: &Path, scenario: &str, kamailio: SocketAddr) -> (i32, String) {
+    let errors = dir.join(format!("{scenario}.errors"));
+    let output = tokio::process::Command::new(binary("/usr/bin/sipp", "sip-tester"))
+        .arg(kamailio.to_string())
+        .arg("-sf")
+        .arg(manifest("tests/sipp").join(scenario))
+        // The caller is not the registrar's address: only kamailio may reach textback.
+        .args(["-s", USERNAME, "-i", "127.0.0.2", "-p", "0"])
+        .args([
+            "-m",
+            "1",
+            "-timeout",
+            "20s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+        ])
+        .arg("-error_file")
+        .arg(&errors)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(40), output)
+        .await
+        .expect("sipp finishes")
+        .expect("run sipp");
+    (
+        output.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stderr),
+            std::fs::read_to_string(&errors).unwrap_or_default()
+        ),
+    )
+}
+
+#[tokio::test]
+async fn registers_with_digest_takes_a_relayed_call_and_unregisters() {
+    let scratch = tempfile::tempdir().expect("temporary directory");
+    let kamailio = Kamailio::start(scratch.path());
+    let harness = harness(kamailio.address, PASSWORD);
+    let running = harness.start().await;
+    let (state, error) = wait_state(&harness, "registered").await;
+    assert_eq!(
+        state,
+        "registered",
+        "{error}\nkamailio:\n{}",
+        kamailio.log()
+    );
+
+    let (status, log) = sipp(scratch.path(), "divert_cancel.xml", kamailio.address).await;
+    assert_eq!(
+        status,
+        0,
+        "call through kamailio: {log}\nkamailio:\n{}",
+        kamailio.log()
+    );
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM calls WHERE source = 'sip'", 1)
+            .await,
+        1
+    );
+    assert_eq!(
+        harness.query_strings("SELECT caller || ' ' || called || ' ' || profile FROM calls"),
+        ["+447700900123 +441632960123 plumbing"]
+    );
+    let sent = harness.modem.wait_sent(1, WAIT).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "+447700900123");
+
+    running.stop().await.expect("clean stop");
+    let (state, _) = wait_state(&harness, "unregistered").await;
+    assert_eq!(state, "unregistered");
+    // The binding is gone: kamailio has nobody to relay the next call to.
+    let (status, log) = sipp(scratch.path(), "not_found.xml", kamailio.address).await;
+    assert_eq!(status, 0, "expected 404 after un-REGISTER: {log}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_with_a_message_naming_the_user() {
+    let scratch = tempfile::tempdir().expect("temporary directory");
+    let kamailio = Kamailio::start(scratch.path());
+    let harness = harness(kamailio.address, "wrong-password");
+    let running = harness.start().await;
+    let (state, error) = wait_state(&harness, "failed").await;
+    assert_eq!(state, "failed", "kamailio:\n{}", kamailio.log());
+    assert!(error.contains(USERNAME), "{error}");
+    running.stop().await.expect("clean stop");
+}
