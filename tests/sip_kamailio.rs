@@ -194,8 +194,50 @@ async fn registers_with_digest_takes_a_relayed_call_and_unregisters() {
         "{error}\nkamailio:\n{}",
         kamailio.log()
     );
+    // The dashboard's API and /metrics say so too.
+    {
+        let (store, closer) = textback::store::Store::open(&harness.database()).unwrap();
+        let digest = textback::web::auth::token_digest("test-token");
+        store
+            .run(move |tx| tx.set_setting(textback::web::auth::API_TOKEN_SETTING, &digest))
+            .await
+            .unwrap();
+        drop(store);
+        closer.wait();
+    }
+    let http = reqwest::Client::new();
+    let status: serde_json::Value = http
+        .get(format!("http://{}/api/v1/status", running.dashboard))
+        .bearer_auth("test-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["sip_accounts"][0]["name"], "pbx");
+    assert_eq!(status["sip_accounts"][0]["state"], "registered");
+    assert!(status["sip_accounts"][0]["next_refresh_ms"].is_i64());
+    let metrics = http
+        .get(format!("http://{}/metrics", running.dashboard))
+        .bearer_auth("test-token")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("textback_sip_registered{account=\"pbx\"} 1"),
+        "{metrics}"
+    );
 
-    let (status, log) = sipp(scratch.path(), "divert_cancel.xml", kamailio.address).await;
+    let (status, log) = sipp(
+        scratch.path(),
+        "divert_cancel_proxied.xml",
+        kamailio.address,
+    )
+    .await;
     assert_eq!(
         status,
         0,

@@ -471,7 +471,14 @@ async fn status_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Re
         Err(response) => return Ok(*response),
     };
     let modems = modem_status(&web).await?;
-    Ok(Html(pages::status_page(&session.csrf, &modems, &web.config)).into_response())
+    let sip = web.read(|tx| tx.sip_accounts()).await?;
+    Ok(Html(pages::status_page(
+        &session.csrf,
+        &modems,
+        &web.config,
+        &sip,
+    ))
+    .into_response())
 }
 
 async fn opt_outs_page(
@@ -630,7 +637,20 @@ async fn api_status(State(web): State<Shared>, headers: HeaderMap) -> Result<Res
         .iter()
         .map(|m| serde_json::json!({"id": m.id.to_string(), "queued": m.queued, "modem": m.state}))
         .collect();
-    Ok(axum::Json(serde_json::json!({ "modems": body })).into_response())
+    let sip: Vec<serde_json::Value> = web
+        .read(|tx| tx.sip_accounts())
+        .await?
+        .into_iter()
+        .map(|a| {
+            serde_json::json!({
+                "name": a.name, "state": a.state, "registered_until_ms": a.registered_until_ms,
+                "next_refresh_ms": a.next_refresh_ms, "retry_at_ms": a.retry_at_ms,
+                "last_error": a.last_error, "last_response": a.last_response,
+                "local_address": a.local_address,
+            })
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "modems": body, "sip_accounts": sip })).into_response())
 }
 
 async fn api_opt_outs(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
@@ -645,11 +665,17 @@ async fn metrics(State(web): State<Shared>, headers: HeaderMap) -> Result<Respon
     if !web.api_allowed(&headers).await? {
         return Ok(unauthorized());
     }
-    let (counts, latencies) = web
-        .read(|tx| Ok((tx.metric_counts()?, tx.first_text_latencies()?)))
+    let (counts, latencies, sip) = web
+        .read(|tx| {
+            Ok((
+                tx.metric_counts()?,
+                tx.first_text_latencies()?,
+                tx.sip_accounts()?,
+            ))
+        })
         .await?;
     let modems = modem_status(&web).await?;
-    let text = pages::metrics_text(&counts, &latencies, &modems);
+    let text = pages::metrics_text(&counts, &latencies, &modems, &sip);
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -9,7 +9,9 @@ use crate::config::Config;
 use crate::domain::ModemId;
 use crate::leads::summary::{ago, escape_html as e};
 use crate::modem::ModemState;
-use crate::store::{CallRow, DeliveryRow, LeadDetail, LeadRow, MessageRow, OptOutRow};
+use crate::store::{
+    CallRow, DeliveryRow, LeadDetail, LeadRow, MessageRow, OptOutRow, SipAccountRow,
+};
 
 const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#f6f6f4}\
 header{background:#0f3d3e;color:#fff;padding:.6em 1em}header a{color:#fff;margin-right:1em;text-decoration:none}\
@@ -289,7 +291,12 @@ pub struct ModemStatus {
     pub queued: i64,
 }
 
-pub fn status_page(csrf: &str, modems: &[ModemStatus], config: &Config) -> String {
+pub fn status_page(
+    csrf: &str,
+    modems: &[ModemStatus],
+    config: &Config,
+    sip: &[SipAccountRow],
+) -> String {
     let mut body = String::from(
         "<h1>Status</h1><h2>Modems</h2><table id=\"modems\"><tr class=\"head\"><th>Modem</th><th>State</th><th>Signal</th><th>SIM</th><th>Network</th><th>Queue</th></tr>",
     );
@@ -339,13 +346,28 @@ pub fn status_page(csrf: &str, modems: &[ModemStatus], config: &Config) -> Strin
     if config.sip_accounts.is_empty() {
         body.push_str("<p class=\"muted\">No SIP accounts configured.</p>");
     } else {
-        body.push_str("<table id=\"sip\"><tr><th>Account</th><th>Registrar</th></tr>");
+        body.push_str("<table id=\"sip\"><tr class=\"head\"><th>Account</th><th>Registrar</th><th>State</th><th>Next refresh</th><th>Last error</th></tr>");
         for account in &config.sip_accounts {
+            let row = sip.iter().find(|row| row.name == account.name);
+            let state = row.map(|r| r.state.as_str()).unwrap_or("not started");
+            let class = match state {
+                "registered" => "ok",
+                "failed" => "bad",
+                _ => "muted",
+            };
+            let refresh = row
+                .and_then(|r| r.next_refresh_ms.or(r.retry_at_ms))
+                .map(format_time)
+                .unwrap_or_default();
+            let error = row.and_then(|r| r.last_error.clone()).unwrap_or_default();
             let _ = write!(
                 body,
-                "<tr><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
                 e(&account.name),
-                e(&account.registrar)
+                e(&account.registrar),
+                e(state),
+                e(&refresh),
+                e(&error)
             );
         }
         body.push_str("</table>");
@@ -449,6 +471,7 @@ pub fn metrics_text(
     counts: &[(String, String, i64)],
     latencies_ms: &[i64],
     modems: &[ModemStatus],
+    sip: &[SipAccountRow],
 ) -> String {
     let mut out = String::new();
     let family = |out: &mut String, name: &str, help: &str, kind: &str| {
@@ -558,6 +581,20 @@ pub fn metrics_text(
         {
             let _ = writeln!(out, "textback_modem_signal_dbm{{modem=\"{id}\"}} {dbm}");
         }
+    }
+    family(
+        &mut out,
+        "textback_sip_registered",
+        "1 when the SIP account is registered.",
+        "gauge",
+    );
+    for account in sip {
+        let _ = writeln!(
+            out,
+            "textback_sip_registered{{account=\"{}\"}} {}",
+            label(&account.name),
+            u8::from(account.state == "registered")
+        );
     }
     family(
         &mut out,
