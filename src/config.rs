@@ -425,6 +425,17 @@ struct RawProfile {
     texts_per_hour: Option<u32>,
     #[serde(default)]
     texts_per_day: Option<u32>,
+    /// How to reach the business, for HELP.
+    #[serde(default)]
+    contact: Option<String>,
+    #[serde(default)]
+    max_questions_per_message: Option<usize>,
+    #[serde(default)]
+    max_turns: Option<u32>,
+    #[serde(default)]
+    silence_minutes: Option<u32>,
+    #[serde(default, rename = "answer")]
+    answers: Vec<RawCanned>,
     #[serde(default, rename = "question")]
     questions: Option<Vec<RawQuestion>>,
     #[serde(default, rename = "recipient")]
@@ -436,6 +447,23 @@ struct RawProfile {
 struct RawQuestion {
     id: String,
     ask: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    options: Vec<String>,
+    #[serde(default = "default_true")]
+    required: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCanned {
+    keywords: Vec<String>,
+    answer: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -602,12 +630,16 @@ pub struct Profile {
     pub rules: crate::core::policy::Rules,
     /// Another call within this long joins the caller's conversation.
     pub cooldown: std::time::Duration,
+    /// What the conversation engine needs of this business.
+    pub dialogue: crate::core::conversation::DialogueProfile,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question {
     pub id: QuestionId,
     pub ask: String,
+    pub kind: crate::core::conversation::QuestionKind,
+    pub required: bool,
 }
 
 /// How leads reach their recipients.
@@ -1249,6 +1281,16 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                 .map(|(id, ask)| (id.to_string(), ask.to_string()))
                 .collect(),
         };
+        let raw_kinds: Vec<(Option<String>, Vec<String>, bool)> = match &profile.questions {
+            Some(questions) => questions
+                .iter()
+                .map(|q| (q.kind.clone(), q.options.clone(), q.required))
+                .collect(),
+            None => raw_questions
+                .iter()
+                .map(|_| (None, Vec::new(), true))
+                .collect(),
+        };
         if raw_questions.is_empty() {
             check.error(
                 path("question"),
@@ -1278,10 +1320,24 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                 check.error(key("id"), format!("{qid:?} is used twice in this profile"));
             }
             seen.push(qid.clone());
+            let (kind_name, options, required) =
+                raw_kinds
+                    .get(j)
+                    .cloned()
+                    .unwrap_or((None, Vec::new(), true));
+            let kind = match question_kind(qid, kind_name.as_deref(), &options) {
+                Ok(kind) => kind,
+                Err(problem) => {
+                    check.error(key("kind"), problem);
+                    crate::core::conversation::QuestionKind::Text
+                }
+            };
             match QuestionId::parse(qid) {
                 Ok(id) => questions.push(Question {
                     id,
                     ask: ask.trim().to_string(),
+                    kind,
+                    required,
                 }),
                 Err(err) => check.error(key("id"), err.to_string()),
             }
@@ -1449,7 +1505,21 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             opt_out_message,
             opt_in_message,
         ) {
+            let dialogue = dialogue_profile(
+                &mut check,
+                i,
+                profile,
+                &questions,
+                &numbers,
+                [
+                    first_message.source(),
+                    closing_message.source(),
+                    opt_out_message.source(),
+                    opt_in_message.source(),
+                ],
+            );
             profiles.push(Profile {
+                dialogue,
                 id: id.clone(),
                 name: profile.name.trim().to_string(),
                 numbers,
@@ -1530,6 +1600,104 @@ fn number_kind(name: &str) -> Option<crate::domain::NumberKind> {
         "international" => NumberKind::International,
         _ => return None,
     })
+}
+
+/// The conversation engine's view of a profile; its own checks are reported under the profile.
+fn dialogue_profile(
+    check: &mut Checker,
+    i: usize,
+    profile: &RawProfile,
+    questions: &[Question],
+    numbers: &[E164],
+    [first, closing, opt_out, opt_in]: [&str; 4],
+) -> crate::core::conversation::DialogueProfile {
+    use crate::core::conversation::{self as engine, DialogueProfile};
+    let contact = profile
+        .contact
+        .clone()
+        .unwrap_or_else(|| match numbers.first() {
+            Some(number) => format!("Call {}.", number.national()),
+            None => String::new(),
+        });
+    let mut dialogue = DialogueProfile::new(
+        profile.name.trim(),
+        &contact,
+        questions
+            .iter()
+            .map(|q| engine::Question {
+                id: q.id.to_string(),
+                ask: q.ask.clone(),
+                kind: q.kind.clone(),
+                required: q.required,
+            })
+            .collect(),
+    );
+    if let Some(n) = profile.max_questions_per_message {
+        dialogue.max_questions_per_message = n;
+    }
+    if let Some(n) = profile.max_turns {
+        dialogue.max_turns = n;
+    }
+    if let Some(n) = profile.silence_minutes {
+        dialogue.silence_minutes = n;
+    }
+    dialogue.canned = profile
+        .answers
+        .iter()
+        .map(|a| engine::CannedAnswer {
+            keywords: a.keywords.iter().map(|k| k.to_lowercase()).collect(),
+            answer: a.answer.clone(),
+        })
+        .collect();
+    dialogue.templates.first_message = first.to_string();
+    dialogue.templates.closing = closing.to_string();
+    dialogue.templates.opt_out = opt_out.to_string();
+    dialogue.templates.opt_in = opt_in.to_string();
+    if let Err(problems) = dialogue.check() {
+        for problem in problems {
+            check.error(format!("profile[{i}]"), problem.to_string());
+        }
+    }
+    dialogue
+}
+
+/// A question's kind as the config names it; without `kind`, the ids `postcode` and `urgency`
+/// mean those kinds, and any other id free text.
+fn question_kind(
+    id: &str,
+    name: Option<&str>,
+    options: &[String],
+) -> Result<crate::core::conversation::QuestionKind, String> {
+    use crate::core::conversation::QuestionKind;
+    let implied = match id {
+        "postcode" => "postcode",
+        "urgency" => "urgency",
+        _ => "text",
+    };
+    let kind = match name.unwrap_or(implied) {
+        "text" => QuestionKind::Text,
+        "choice" if options.len() >= 2 => QuestionKind::Choice(options.to_vec()),
+        "choice" => {
+            return Err(
+                "a choice needs at least 2 options: options = [\"boiler\", \"leak\", \"other\"]"
+                    .to_string(),
+            );
+        }
+        "yes_no" => QuestionKind::YesNo,
+        "postcode" => QuestionKind::Postcode,
+        "datetime" => QuestionKind::DateTime,
+        "number" => QuestionKind::Number,
+        "urgency" => QuestionKind::Urgency,
+        other => {
+            return Err(format!(
+                "{other:?} is not a kind of question: use text, choice, yes_no, postcode, datetime, number or urgency"
+            ));
+        }
+    };
+    if !options.is_empty() && !matches!(kind, QuestionKind::Choice(_)) {
+        return Err("options are only for kind = \"choice\"".to_string());
+    }
+    Ok(kind)
 }
 
 fn validate_notify(check: &mut Checker, raw: RawNotify) -> Notify {

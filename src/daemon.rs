@@ -372,6 +372,11 @@ impl Parts {
                     Ok(after) => self.wake(after),
                     Err(err) => warn!(error = %err, "housekeeping"),
                 }
+                match flow::quiet_conversations(&self.store, self.config.clone(), Utc::now()).await
+                {
+                    Ok(after) => self.wake(after),
+                    Err(err) => warn!(error = %err, "housekeeping: quiet conversations"),
+                }
             }
             Event::Modem(ModemEvent::CallMissed {
                 modem,

@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Europe::London;
 use tracing::{info, warn};
 
 use crate::codec::pdu::{self, Pdu, SmscField};
 use crate::config::{Config, Profile};
-use crate::core::dialogue::{self, CallTime, Keyword, Outcome, State, Status};
+use crate::core::conversation::{self as engine, Conversation};
+use crate::core::dialogue::{self, Keyword, Outcome, State, Status};
 use crate::core::policy::{self, Decision, Facts};
-use crate::domain::{CallId, CallRowId, CallerId, ConversationId, E164, ModemId};
+use crate::domain::{CallId, CallRowId, CallerId, ConversationId, E164, LeadId, ModemId};
 use crate::store::{
     self, CallSource, ConversationRow, ConversationState, NewCall, NewInbound, Store, Tx,
 };
@@ -164,16 +164,11 @@ fn missed_call_tx(
     }
     let conversation = tx.insert_conversation(&profile.id, &caller, &modem, now)?;
     tx.set_call_conversation(call_row, conversation)?;
-    let local = call.at.with_timezone(&London);
-    let at = CallTime {
-        time: local.format("%H:%M").to_string(),
-        day: local.format("%A").to_string(),
-    };
-    let (state, outcomes) = dialogue::open(profile, &at);
+    let (state, outcomes) =
+        Conversation::open(&profile.dialogue, &caller, &engine::CallTime(call.at));
     info!(call_id = %call.key, conversation_id = %conversation, "conversation started");
-    apply(
+    apply_engine(
         tx,
-        config,
         profile,
         conversation,
         &caller,
@@ -279,11 +274,44 @@ fn apply(
                 )?;
             }
             Outcome::Lead { complete } => {
+                create_lead(
+                    tx,
+                    profile,
+                    conversation,
+                    caller,
+                    &state.answers,
+                    complete,
+                    call_row,
+                    now,
+                )?;
+                let _ = config; // lead delivery is read from the store by the notifiers
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records a lead and one delivery row per recipient and channel it goes to.
+#[allow(clippy::too_many_arguments)]
+fn create_lead(
+    tx: &Tx<'_>,
+    profile: &Profile,
+    conversation: ConversationId,
+    caller: &E164,
+    answers: &store::Answers,
+    complete: bool,
+    call_row: Option<CallRowId>,
+    now: i64,
+) -> Result<LeadId, store::Error> {
+    let state_answers = answers;
+    {
+        {
+            {
                 let lead = tx.insert_lead(
                     conversation,
                     &profile.id,
                     caller,
-                    &state.answers,
+                    state_answers,
                     complete,
                     now,
                 )?;
@@ -293,7 +321,7 @@ fn apply(
                 let wanted: Vec<_> = profile
                     .recipients
                     .iter()
-                    .filter(|r| r.wants(&state.answers))
+                    .filter(|r| r.wants(state_answers))
                     .collect();
                 let recipients = if wanted.is_empty() {
                     profile.recipients.iter().collect()
@@ -312,8 +340,7 @@ fn apply(
                         channels += 1;
                     }
                 }
-                let answers: Vec<String> = state
-                    .answers
+                let answers: Vec<String> = state_answers
                     .iter()
                     .map(|(q, a)| format!("{q}: {a}"))
                     .collect();
@@ -331,7 +358,125 @@ fn apply(
                     now,
                 )?;
                 info!(conversation_id = %conversation, lead = %lead, "lead created");
-                let _ = config; // lead delivery is read from the store by the notifiers
+                Ok(lead)
+            }
+        }
+    }
+}
+
+/// Stores the engine's state and carries out its outcomes: texts queued, an opt-out or opt-in
+/// recorded, a lead created, notes in the journal.
+#[allow(clippy::too_many_arguments)]
+fn apply_engine(
+    tx: &Tx<'_>,
+    profile: &Profile,
+    conversation: ConversationId,
+    caller: &E164,
+    modem: &ModemId,
+    state: &engine::ConversationState,
+    outcomes: Vec<engine::Outcome>,
+    call_row: Option<CallRowId>,
+    now: i64,
+) -> Result<(), store::Error> {
+    let db_state = match state.status {
+        engine::Status::Open => ConversationState::Open,
+        engine::Status::OptedOut => ConversationState::OptedOut,
+        engine::Status::Completed
+        | engine::Status::CallRequested
+        | engine::Status::TimedOut
+        | engine::Status::Closed => ConversationState::Completed,
+    };
+    // The answers in the order the profile asks, as leads and the dashboard show them.
+    let answers: store::Answers = profile
+        .dialogue
+        .questions
+        .iter()
+        .filter_map(|q| {
+            state
+                .slots
+                .get(&q.id)
+                .map(|slot| (q.id.clone(), slot.value.clone()))
+        })
+        .collect();
+    tx.update_conversation(conversation, db_state, state.turns as usize, &answers, now)?;
+    let json = serde_json::to_string(state).map_err(|err| store::Error::BadValue {
+        what: format!("conversation state: {err}"),
+    })?;
+    tx.set_engine_state(conversation, &json)?;
+    if outcomes.contains(&engine::Outcome::OptOut) {
+        // Nothing queued earlier (the next question, say) may follow the confirmation.
+        tx.cancel_queued(caller, "the caller opted out (STOP)", now)?;
+    }
+    for outcome in outcomes {
+        match outcome {
+            engine::Outcome::Send(text) => {
+                let parts = pdu::segment(&text).parts.len();
+                let id = tx.queue_sms(Some(conversation), caller, modem, &text, parts, now)?;
+                tx.journal(
+                    call_row,
+                    Some(conversation),
+                    "queued",
+                    &format!(
+                        "SMS {id} to {} queued ({parts} part{}): {text}",
+                        caller.national(),
+                        if parts == 1 { "" } else { "s" }
+                    ),
+                    now,
+                )?;
+            }
+            engine::Outcome::OptOut => {
+                tx.set_opt_out(caller, "sms", now)?;
+                tx.journal(
+                    call_row,
+                    Some(conversation),
+                    "opt_out",
+                    &format!("{} opted out", caller.national()),
+                    now,
+                )?;
+            }
+            engine::Outcome::OptIn => {
+                tx.clear_opt_out(caller)?;
+                tx.journal(
+                    call_row,
+                    Some(conversation),
+                    "opt_in",
+                    &format!("{} opted back in", caller.national()),
+                    now,
+                )?;
+            }
+            engine::Outcome::Help => {
+                tx.journal(
+                    call_row,
+                    Some(conversation),
+                    "help",
+                    "the caller asked for HELP",
+                    now,
+                )?;
+            }
+            engine::Outcome::Note(note) => {
+                tx.journal(call_row, Some(conversation), "note", &note, now)?;
+            }
+            engine::Outcome::Lead { complete, urgent } => {
+                let lead = create_lead(
+                    tx,
+                    profile,
+                    conversation,
+                    caller,
+                    &answers,
+                    complete,
+                    call_row,
+                    now,
+                )?;
+                if urgent {
+                    tx.mark_lead_urgent(lead)?;
+                    tx.journal(
+                        call_row,
+                        Some(conversation),
+                        "urgent",
+                        &format!("lead {lead} is urgent: the caller asked to be called, or said it is urgent"),
+                        now,
+                    )?;
+                }
             }
         }
     }
@@ -461,6 +606,36 @@ fn text_received(
                 warn!(conversation_id = %open.id, profile = %open.profile, "conversation's profile is no longer in the config");
                 return Ok(After::default());
             };
+            // The engine's state, as it left it after the last step (conversations started by an
+            // earlier version have none and carry on with the simple in-order engine).
+            match tx
+                .engine_state(open.id)?
+                .map(|json| serde_json::from_str::<engine::ConversationState>(&json))
+            {
+                Some(Ok(state)) => {
+                    let at = DateTime::<Utc>::from_timestamp_millis(now).unwrap_or_else(Utc::now);
+                    let (next, outcomes) =
+                        Conversation::on_reply(&profile.dialogue, &state, &text, at);
+                    apply_engine(
+                        tx,
+                        profile,
+                        open.id,
+                        &from,
+                        &open.modem,
+                        &next,
+                        outcomes,
+                        None,
+                        now,
+                    )?;
+                    return Ok(After {
+                        wake: vec![open.modem],
+                    });
+                }
+                Some(Err(err)) => {
+                    warn!(conversation_id = %open.id, error = %err, "the conversation's saved state cannot be read; carrying on in question order");
+                }
+                None => {}
+            }
             let state = state_of(&open);
             let (next, outcomes) = dialogue::on_reply(profile, &state, &text);
             apply(
@@ -591,6 +766,49 @@ fn keep_undecodable(
 /// as the message, marked incomplete: SMSCs deliver the parts of one message within seconds, and
 /// a part missing after this is lost (field note 1).
 pub const FRAGMENT_TIMEOUT_MS: i64 = 10 * 60 * 1000;
+
+/// Conversations the caller has gone quiet in for the profile's `silence_minutes`: the lead goes
+/// out with what there is, marked incomplete.
+pub async fn quiet_conversations(
+    store: &Store,
+    config: Arc<Config>,
+    at: DateTime<Utc>,
+) -> Result<After, store::Error> {
+    store
+        .run(move |tx| {
+            let now = at.timestamp_millis();
+            let Some(shortest) = config
+                .profiles
+                .iter()
+                .map(|p| p.dialogue.silence_minutes)
+                .min()
+            else {
+                return Ok(After::default());
+            };
+            let mut after = After::default();
+            for (id, json, updated_ms) in tx.quiet_conversations(now - i64::from(shortest) * 60_000)? {
+                let Some(row) = tx.conversation(id)? else { continue };
+                let Some(profile) = config.profile(&row.profile) else { continue };
+                let minutes = ((now - updated_ms) / 60_000).max(0) as u32;
+                if minutes < profile.dialogue.silence_minutes {
+                    continue;
+                }
+                let Ok(state) = serde_json::from_str::<engine::ConversationState>(&json) else {
+                    warn!(conversation_id = %id, "the conversation's saved state cannot be read; left as it is");
+                    continue;
+                };
+                let (next, outcomes) = Conversation::on_silence(&profile.dialogue, &state, minutes);
+                if next == state && outcomes.is_empty() {
+                    continue;
+                }
+                info!(conversation_id = %id, minutes, "the caller went quiet; the lead goes out with what there is");
+                apply_engine(tx, profile, id, &row.caller, &row.modem, &next, outcomes, None, now)?;
+                after.wake.push(row.modem.clone());
+            }
+            Ok(after)
+        })
+        .await
+}
 
 /// Delivers multipart SMS whose parts have waited longer than [`FRAGMENT_TIMEOUT_MS`] with the
 /// parts that arrived, "[…]" marking each missing one.

@@ -200,7 +200,7 @@ async fn kill_9_mid_conversation_loses_nothing_and_resends_nothing() {
     let mut second = start();
     let sent = harness.modem.wait_sent(3, WAIT).await;
     assert_eq!(sent.len(), 3);
-    assert_eq!(sent[2].text, "And the postcode of the job?");
+    assert_eq!(sent[2].text, "Thanks. And the postcode of the job?");
     harness.modem.receive_sms(common::CALLER, "N1 9GU").await;
     assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
     let sent = harness.modem.wait_sent(4, WAIT).await;
@@ -217,7 +217,7 @@ async fn kill_9_mid_conversation_loses_nothing_and_resends_nothing() {
         .map(|s| s.text)
         .collect();
     assert_eq!(texts.len(), 4, "nothing sent twice: {texts:#?}");
-    assert_eq!(texts[1], "What do you need help with?");
+    assert_eq!(texts[1], "Thanks. What do you need help with?");
     assert_eq!(
         texts[3],
         "Thanks Priya, Brightwater Plumbing will call you back."

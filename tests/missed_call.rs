@@ -76,13 +76,13 @@ async fn replies_advance_the_conversation_to_a_lead() {
 
     harness.modem.receive_sms(CALLER, "Dave Smith").await;
     let sent = harness.modem.wait_sent(2, WAIT).await;
-    assert_eq!(sent[1].text, "What do you need help with?");
+    assert_eq!(sent[1].text, "Thanks. What do you need help with?");
 
     // Emoji and a long reply: UCS-2 in, several parts in.
     let long = format!("Boiler leaking 😬 {}", "water everywhere, ".repeat(20));
     harness.modem.receive_sms(CALLER, &long).await;
     let sent = harness.modem.wait_sent(3, WAIT).await;
-    assert_eq!(sent[2].text, "And the postcode of the job?");
+    assert_eq!(sent[2].text, "Thanks. And the postcode of the job?");
 
     harness.modem.receive_sms(CALLER, "SW11 4AB").await;
     let sent = harness.modem.wait_sent(4, WAIT).await;
@@ -179,7 +179,7 @@ async fn a_restart_mid_conversation_continues_from_the_database() {
     harness.modem.receive_sms(CALLER, "No hot water").await;
     let sent = harness.modem.wait_sent(3, WAIT).await;
     assert_eq!(sent.len(), 3);
-    assert_eq!(sent[2].text, "And the postcode of the job?");
+    assert_eq!(sent[2].text, "Thanks. And the postcode of the job?");
     harness.modem.receive_sms(CALLER, "SE1 7PB").await;
     assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
     // The caller's four texts and the owner's copy of the lead (two parts).
@@ -374,7 +374,7 @@ async fn stop_cancels_a_question_still_queued() {
     );
     assert_eq!(
         harness.query_strings("SELECT body FROM messages WHERE state = 'cancelled'"),
-        vec!["What do you need help with?".to_string()]
+        vec!["Thanks. What do you need help with?".to_string()]
     );
 }
 
@@ -424,8 +424,9 @@ async fn multipart_replies_in_any_order_and_with_a_lost_part() {
         .modem
         .receive_sms_parts(CALLER, &text, &[2, 0, 1])
         .await;
+    // Read whole: it says what the job is but not who is asking, so the name is asked again.
     let sent = harness.modem.wait_sent(2, WAIT).await;
-    assert_eq!(sent[1].text, "What do you need help with?");
+    assert_eq!(sent[1].text, "Thanks. Who am I speaking to?");
     let stored = harness.query_strings("SELECT body FROM messages WHERE direction = 'in'");
     assert_eq!(stored, vec![text.clone()]);
 
@@ -460,8 +461,10 @@ async fn multipart_replies_in_any_order_and_with_a_lost_part() {
         .send(textback::daemon::Event::Housekeeping)
         .await
         .unwrap();
+    // The incomplete reply is taken with "[…]" for the lost part and the conversation moves on.
     let sent = harness.modem.wait_sent(3, WAIT).await;
-    assert_eq!(sent[2].text, "And the postcode of the job?");
+    assert_eq!(sent.len(), 3, "{sent:#?}");
+    assert!(sent[2].text.ends_with('?'), "{}", sent[2].text);
     running.stop().await.unwrap();
     let parts = textback::codec::pdu::segment(&text).parts;
     let expected = format!("{}[…]{}", parts[0], parts[2]);
@@ -707,5 +710,90 @@ async fn a_flood_of_calls_is_capped_and_each_skip_recorded() {
             "skip capped this box sent its 2 first texts of the last hour (limits.texts_per_hour)"
         ),
         "{decisions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_as_people_write_them_become_leads() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.first_text_confirmed().await;
+    // Every answer in one message: the lead is complete at once, nothing asked twice.
+    harness
+        .modem
+        .receive_sms(CALLER, "Dave here, boiler leaking in SW11 4AB")
+        .await;
+    assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
+    let sent = harness.modem.wait_sent(2, WAIT).await;
+    assert!(sent[1].text.starts_with("Thanks Dave"), "{}", sent[1].text);
+    let answers = harness.query_strings("SELECT answers FROM leads WHERE id = 1");
+    assert!(answers[0].contains(r#"["name","Dave"]"#), "{answers:?}");
+    assert!(
+        answers[0].contains(r#"["postcode","SW11 4AB"]"#),
+        "{answers:?}"
+    );
+    assert!(answers[0].contains("boiler leaking"), "{answers:?}");
+
+    // "Just ring me": an urgent lead with what there is, and a polite close.
+    running
+        .events
+        .send(common::sip_call("ring-me", "07700900456"))
+        .await
+        .unwrap();
+    harness.modem.wait_sent(3, WAIT).await;
+    harness
+        .modem
+        .receive_sms("+447700900456", "can you just ring me asap please")
+        .await;
+    assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 2).await, 2);
+    assert_eq!(
+        harness.query_strings("SELECT complete || ' ' || urgent FROM leads WHERE id = 2"),
+        ["0 1"]
+    );
+    assert_eq!(harness.wait_journal("urgent", 1).await, 1);
+    running.stop().await.unwrap();
+    // The conversation's state is on disk as the engine left it.
+    let state = harness.query_strings("SELECT engine_state FROM conversations WHERE id = 1");
+    assert!(state[0].contains("\"status\""), "{state:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_goes_quiet_still_becomes_an_incomplete_lead() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.first_text_confirmed().await;
+    harness.modem.receive_sms(CALLER, "Sarah").await;
+    assert_eq!(harness.modem.wait_sent(2, WAIT).await.len(), 2);
+    assert_eq!(harness.wait_journal("queued", 2).await, 2);
+    // Three hours pass with no reply (the default silence is two), and housekeeping runs.
+    {
+        let connection = rusqlite::Connection::open(harness.database()).unwrap();
+        connection
+            .execute(
+                "UPDATE conversations SET updated_ms = updated_ms - 3 * 60 * 60 * 1000",
+                [],
+            )
+            .unwrap();
+    }
+    running
+        .events
+        .send(textback::daemon::Event::Housekeeping)
+        .await
+        .unwrap();
+    assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_strings("SELECT complete || ' ' || answers FROM leads"),
+        [r#"0 [["name","Sarah"]]"#]
+    );
+    let to_caller = harness
+        .modem
+        .sent()
+        .iter()
+        .filter(|s| s.to == CALLER)
+        .count();
+    assert_eq!(
+        to_caller, 2,
+        "nothing more is texted to a caller who went quiet"
     );
 }

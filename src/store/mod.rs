@@ -28,6 +28,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0003_lead_delivery.sql"),
     ),
     ("0004_sip", include_str!("migrations/0004_sip.sql")),
+    (
+        "0005_engine_state",
+        include_str!("migrations/0005_engine_state.sql"),
+    ),
 ];
 
 /// The schema version this build expects.

@@ -452,6 +452,48 @@ impl Tx<'_> {
         )
     }
 
+    /// The engine's state of a conversation, when the engine wrote one.
+    pub fn engine_state(&self, conversation: ConversationId) -> Result<Option<String>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT engine_state FROM conversations WHERE id = ?1",
+                [conversation.0],
+                |row| row.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    pub fn set_engine_state(&self, conversation: ConversationId, state: &str) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE conversations SET engine_state = ?2 WHERE id = ?1",
+            params![conversation.0, state],
+        )?;
+        Ok(())
+    }
+
+    /// Open conversations whose last step is older than `before_ms`, with their engine state.
+    pub fn quiet_conversations(
+        &self,
+        before_ms: i64,
+    ) -> Result<Vec<(ConversationId, String, i64)>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, engine_state, updated_ms FROM conversations
+             WHERE state = 'open' AND engine_state IS NOT NULL AND updated_ms < ?1",
+        )?;
+        let rows = statement.query_map([before_ms], |row| {
+            Ok((ConversationId(row.get(0)?), row.get(1)?, row.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn mark_lead_urgent(&self, lead: LeadId) -> Result<(), Error> {
+        self.connection
+            .execute("UPDATE leads SET urgent = 1 WHERE id = ?1", [lead.0])?;
+        Ok(())
+    }
+
     /// Conversations started since `since_ms`, on the whole box or for one profile.
     pub fn conversations_started_since(
         &self,
