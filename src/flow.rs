@@ -17,6 +17,14 @@ use crate::store::{
     self, CallSource, ConversationRow, ConversationState, NewCall, NewInbound, Store, Tx,
 };
 
+/// The same text this many times in one conversation is an auto-responder talking to us.
+const LOOP_SAME_TEXT: i64 = 3;
+/// This many texts from one number within [`LOOP_BURST_MS`] is a machine, not a person.
+const LOOP_BURST_TEXTS: i64 = 4;
+const LOOP_BURST_MS: i64 = 2_000;
+/// No number is sent more texts than this in a day, whatever happens in the conversation.
+const MAX_TEXTS_PER_NUMBER_PER_DAY: i64 = 15;
+
 /// A call that nobody answered, from whichever source saw it.
 #[derive(Debug, Clone)]
 pub struct MissedCall {
@@ -606,6 +614,44 @@ fn text_received(
                 warn!(conversation_id = %open.id, profile = %open.profile, "conversation's profile is no longer in the config");
                 return Ok(After::default());
             };
+            // Loops: an auto-responder answers every text with the same words, or several texts
+            // arrive within seconds; and no number gets more than a day's share of texts.
+            let (burst, same, sent_today) = tx.loop_signs(
+                &from,
+                open.id,
+                &text,
+                now - LOOP_BURST_MS,
+                now - 24 * 60 * 60 * 1000,
+            )?;
+            let stop = if same >= LOOP_SAME_TEXT {
+                Some(format!(
+                    "the same text came {same} times: an automatic reply"
+                ))
+            } else if burst >= LOOP_BURST_TEXTS {
+                Some(format!(
+                    "{burst} texts within {} s: an automatic sender",
+                    LOOP_BURST_MS / 1000
+                ))
+            } else if sent_today >= MAX_TEXTS_PER_NUMBER_PER_DAY {
+                Some(format!(
+                    "{sent_today} texts already sent to this number today"
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = stop {
+                tx.abandon_conversation(open.id, now)?;
+                tx.cancel_queued(&from, "the conversation was stopped (a loop)", now)?;
+                tx.journal(
+                    None,
+                    Some(open.id),
+                    "loop",
+                    &format!("conversation stopped, no reply: {why}"),
+                    now,
+                )?;
+                warn!(conversation_id = %open.id, why, "conversation stopped to break a loop");
+                return Ok(After::default());
+            }
             // The engine's state, as it left it after the last step (conversations started by an
             // earlier version have none and carry on with the simple in-order engine).
             match tx

@@ -395,9 +395,11 @@ async fn a_call_after_a_stale_conversation_is_texted_again() {
     harness.modem.call(Some(CALLER_NATIONAL), 2).await;
     assert_eq!(harness.modem.wait_sent(2, WAIT).await.len(), 2);
     running.stop().await.unwrap();
+    // The first was closed as an incomplete lead once the caller had been quiet for longer than
+    // silence_minutes (housekeeping at start), before the new call came.
     assert_eq!(
         harness.query_strings("SELECT state FROM conversations ORDER BY id"),
-        vec!["abandoned".to_string(), "open".to_string()]
+        vec!["completed".to_string(), "open".to_string()]
     );
 }
 
@@ -795,5 +797,37 @@ async fn a_caller_who_goes_quiet_still_becomes_an_incomplete_lead() {
     assert_eq!(
         to_caller, 2,
         "nothing more is texted to a caller who went quiet"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_texts_from_a_machine_is_stopped() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.first_text_confirmed().await;
+    // Four texts within two seconds: no person types that fast.
+    for n in 1..=4 {
+        harness
+            .modem
+            .receive_sms(
+                CALLER,
+                &format!("Automatic message {n}: this number is not monitored"),
+            )
+            .await;
+    }
+    assert_eq!(harness.wait_journal("loop", 1).await, 1);
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_strings("SELECT state FROM conversations"),
+        ["abandoned"]
+    );
+    let why = harness.query_strings("SELECT detail FROM journal WHERE step = 'loop'");
+    assert!(why[0].contains("4 texts within 2 s"), "{why:?}");
+    // Nothing queued after the loop was seen is sent.
+    assert_eq!(
+        harness.query_i64(
+            "SELECT count(*) FROM messages WHERE direction = 'out' AND state = 'queued'"
+        ),
+        0
     );
 }

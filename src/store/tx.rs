@@ -546,6 +546,41 @@ impl Tx<'_> {
         )?)
     }
 
+    /// What a caller's recent texts look like, to stop loops with auto-responders: texts from
+    /// them since `since_ms`, how many of this conversation's texts from them read exactly
+    /// `body`, and texts sent to them since `day_ms`.
+    pub fn loop_signs(
+        &self,
+        from: &E164,
+        conversation: ConversationId,
+        body: &str,
+        since_ms: i64,
+        day_ms: i64,
+    ) -> Result<(i64, i64, i64), Error> {
+        Ok(self.connection.query_row(
+            "SELECT
+                (SELECT count(*) FROM messages WHERE direction = 'in' AND peer = ?1 AND created_ms >= ?4),
+                (SELECT count(*) FROM messages WHERE direction = 'in' AND conversation_id = ?2 AND body = ?3),
+                (SELECT count(*) FROM messages WHERE direction = 'out' AND peer = ?1 AND created_ms >= ?5
+                    AND state NOT IN ('cancelled', 'failed'))",
+            params![from.as_str(), conversation.0, body, since_ms, day_ms],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?)
+    }
+
+    /// Ends one conversation without a lead (a loop, or a caller who cannot be helped).
+    pub fn abandon_conversation(
+        &self,
+        conversation: ConversationId,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE conversations SET state = 'abandoned', updated_ms = ?2 WHERE id = ?1",
+            params![conversation.0, at_ms],
+        )?;
+        Ok(())
+    }
+
     /// Cancels every SMS still queued for `peer` (after a STOP); returns how many.
     pub fn cancel_queued(&self, peer: &E164, reason: &str, at_ms: i64) -> Result<usize, Error> {
         Ok(self.connection.execute(
