@@ -21,6 +21,12 @@ pub mod defaults {
         PathBuf::from("/var/lib/textback/textback.db")
     }
 
+    /// Transcripts are personal data: kept a year (long enough for a business's records and
+    /// disputes), then deleted.
+    pub const fn retention_days() -> u32 {
+        365
+    }
+
     /// The dashboard listens on loopback only until the installer opens it to the LAN.
     pub fn dashboard_listen() -> String {
         "127.0.0.1:8080".to_string()
@@ -216,12 +222,15 @@ struct RawConfig {
 struct RawStorage {
     #[serde(default = "defaults::database")]
     database: PathBuf,
+    #[serde(default = "defaults::retention_days")]
+    retention_days: u32,
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
         Self {
             database: defaults::database(),
+            retention_days: defaults::retention_days(),
         }
     }
 }
@@ -508,6 +517,8 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Storage {
     pub database: PathBuf,
+    /// Calls, transcripts and leads older than this are deleted (opt-outs are kept).
+    pub retention: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -964,6 +975,15 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
     };
 
     let notify = validate_notify(&mut check, raw.notify);
+    if !(7..=3650).contains(&raw.storage.retention_days) {
+        check.error(
+            "storage.retention_days",
+            format!(
+                "{} is out of range: 7 to 3650 days",
+                raw.storage.retention_days
+            ),
+        );
+    }
 
     // Ids first, so that references between sections can be checked.
     let profile_ids: Vec<Option<ProfileId>> = raw
@@ -1575,6 +1595,9 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
         config: Config {
             storage: Storage {
                 database: raw.storage.database,
+                retention: std::time::Duration::from_secs(
+                    u64::from(raw.storage.retention_days) * 24 * 3600,
+                ),
             },
             dashboard: Dashboard { listen, public_url },
             notify,

@@ -377,6 +377,11 @@ impl Parts {
                     Ok(after) => self.wake(after),
                     Err(err) => warn!(error = %err, "housekeeping: quiet conversations"),
                 }
+                if let Err(err) =
+                    flow::forget_old(&self.store, self.config.clone(), Utc::now()).await
+                {
+                    warn!(error = %err, "housekeeping: retention");
+                }
             }
             Event::Modem(ModemEvent::CallMissed {
                 modem,

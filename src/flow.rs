@@ -739,6 +739,16 @@ fn keyword_outside_conversation(
                 &profile.opt_out_message,
             ))
         }
+        _ if engine::keyword(text) == Some(engine::Keyword::Help) && !tx.is_opted_out(from)? => {
+            tx.journal(None, conversation, "help", "the caller asked for HELP", now)?;
+            Some(engine::render(
+                &profile.dialogue.templates.help,
+                &[
+                    ("business", profile.dialogue.business.as_str()),
+                    ("contact", profile.dialogue.contact.as_str()),
+                ],
+            ))
+        }
         Some(Keyword::Start) if tx.clear_opt_out(from)? => {
             tx.journal(
                 None,
@@ -812,6 +822,23 @@ fn keep_undecodable(
 /// as the message, marked incomplete: SMSCs deliver the parts of one message within seconds, and
 /// a part missing after this is lost (field note 1).
 pub const FRAGMENT_TIMEOUT_MS: i64 = 10 * 60 * 1000;
+
+/// Deletes calls, transcripts and leads older than `storage.retention_days`.
+pub async fn forget_old(
+    store: &Store,
+    config: Arc<Config>,
+    at: DateTime<Utc>,
+) -> Result<usize, store::Error> {
+    let before = at.timestamp_millis() - config.storage.retention.as_millis() as i64;
+    let gone = store.run(move |tx| tx.forget_before(before)).await?;
+    if gone > 0 {
+        info!(
+            rows = gone,
+            "deleted records older than storage.retention_days"
+        );
+    }
+    Ok(gone)
+}
 
 /// Conversations the caller has gone quiet in for the profile's `silence_minutes`: the lead goes
 /// out with what there is, marked incomplete.

@@ -831,3 +831,87 @@ async fn a_burst_of_texts_from_a_machine_is_stopped() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_gets_the_business_name_and_contact_line() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    // From someone with no conversation, and inside one.
+    harness.modem.receive_sms("+447700900888", "help").await;
+    let sent = harness.modem.wait_sent(1, WAIT).await;
+    assert_eq!(sent[0].to, "+447700900888");
+    assert_eq!(
+        sent[0].text,
+        "Brightwater Plumbing: we text back calls we missed. Call 01632 960123. Reply STOP to opt out."
+    );
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    harness.modem.wait_sent(2, WAIT).await;
+    harness.modem.receive_sms(CALLER, "HELP!").await;
+    let sent = harness.modem.wait_sent(3, WAIT).await;
+    assert_eq!(sent[2].to, CALLER);
+    assert!(
+        sent[2]
+            .text
+            .starts_with("Brightwater Plumbing: we text back"),
+        "{}",
+        sent[2].text
+    );
+    assert_eq!(harness.wait_journal("help", 2).await, 2);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transcripts_older_than_the_retention_period_are_deleted_but_opt_outs_kept() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.lead_from_a_conversation().await;
+    // A STOP from another number: an opt-out to keep for good.
+    harness.modem.receive_sms("+447700900888", "STOP").await;
+    assert_eq!(harness.wait_journal("opt_out", 1).await, 1);
+    // Four texts to the caller, the owner's two-part copy, and the STOP confirmation.
+    assert_eq!(harness.modem.wait_sent(7, WAIT).await.len(), 7);
+    running.stop().await.unwrap();
+    // Everything happened 400 days ago (the default retention is 365 days).
+    {
+        let connection = rusqlite::Connection::open(harness.database()).unwrap();
+        let year = 400_i64 * 86_400_000;
+        for sql in [
+            "UPDATE calls SET at_ms = at_ms - ?1",
+            "UPDATE conversations SET updated_ms = updated_ms - ?1, started_ms = started_ms - ?1",
+            "UPDATE messages SET created_ms = created_ms - ?1",
+            "UPDATE leads SET created_ms = created_ms - ?1",
+            "UPDATE journal SET at_ms = at_ms - ?1",
+        ] {
+            connection.execute(sql, [year]).unwrap();
+        }
+    }
+    let running = harness.start().await;
+    running
+        .events
+        .send(textback::daemon::Event::Housekeeping)
+        .await
+        .unwrap();
+    assert_eq!(
+        harness.wait_count("SELECT (SELECT count(*) FROM leads) + (SELECT count(*) FROM messages) + (SELECT count(*) FROM calls) = 0", 1).await,
+        1
+    );
+    running.stop().await.unwrap();
+    for table in [
+        "leads",
+        "lead_deliveries",
+        "messages",
+        "message_parts",
+        "calls",
+        "conversations",
+    ] {
+        assert_eq!(
+            harness.query_i64(&format!("SELECT count(*) FROM {table}")),
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(
+        harness.query_strings("SELECT number FROM opt_outs"),
+        ["+447700900888"]
+    );
+}

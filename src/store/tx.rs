@@ -568,6 +568,32 @@ impl Tx<'_> {
         )?)
     }
 
+    /// Deletes what is older than `before_ms` (the retention period): leads and their deliveries,
+    /// texts (but none still to be sent), the journal, calls, and finished conversations nothing
+    /// refers to any more. Opt-outs are kept: a STOP must be honoured for good. Returns how many
+    /// rows went.
+    pub fn forget_before(&self, before_ms: i64) -> Result<usize, Error> {
+        let statements = [
+            "DELETE FROM lead_deliveries WHERE lead_id IN (SELECT id FROM leads WHERE created_ms < ?1)",
+            "DELETE FROM leads WHERE created_ms < ?1",
+            "DELETE FROM lead_deliveries WHERE message_id IN (SELECT id FROM messages WHERE created_ms < ?1 AND state NOT IN ('queued', 'sending'))",
+            "DELETE FROM message_parts WHERE message_id IN (SELECT id FROM messages WHERE created_ms < ?1 AND state NOT IN ('queued', 'sending'))",
+            "DELETE FROM messages WHERE created_ms < ?1 AND state NOT IN ('queued', 'sending')",
+            "DELETE FROM journal WHERE at_ms < ?1",
+            "DELETE FROM calls WHERE at_ms < ?1",
+            "DELETE FROM conversations WHERE updated_ms < ?1 AND state != 'open'
+               AND id NOT IN (SELECT conversation_id FROM messages WHERE conversation_id IS NOT NULL)
+               AND id NOT IN (SELECT conversation_id FROM leads)
+               AND id NOT IN (SELECT conversation_id FROM calls WHERE conversation_id IS NOT NULL)
+               AND id NOT IN (SELECT conversation_id FROM journal WHERE conversation_id IS NOT NULL)",
+        ];
+        let mut gone = 0;
+        for statement in statements {
+            gone += self.connection.execute(statement, [before_ms])?;
+        }
+        Ok(gone)
+    }
+
     /// Ends one conversation without a lead (a loop, or a caller who cannot be helped).
     pub fn abandon_conversation(
         &self,
