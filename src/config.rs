@@ -438,6 +438,10 @@ struct RawProfile {
     #[serde(default)]
     contact: Option<String>,
     #[serde(default)]
+    hours: Option<RawHours>,
+    #[serde(default)]
+    out_of_hours_message: Option<String>,
+    #[serde(default)]
     max_questions_per_message: Option<usize>,
     #[serde(default)]
     max_turns: Option<u32>,
@@ -466,6 +470,27 @@ struct RawQuestion {
 
 fn default_true() -> bool {
     true
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHours {
+    #[serde(default)]
+    monday: Option<String>,
+    #[serde(default)]
+    tuesday: Option<String>,
+    #[serde(default)]
+    wednesday: Option<String>,
+    #[serde(default)]
+    thursday: Option<String>,
+    #[serde(default)]
+    friday: Option<String>,
+    #[serde(default)]
+    saturday: Option<String>,
+    #[serde(default)]
+    sunday: Option<String>,
+    #[serde(default)]
+    holidays: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -643,6 +668,10 @@ pub struct Profile {
     pub cooldown: std::time::Duration,
     /// What the conversation engine needs of this business.
     pub dialogue: crate::core::conversation::DialogueProfile,
+    /// Opening hours in UK time; without them the business is always "open".
+    pub hours: Option<crate::core::hours::Hours>,
+    /// The first text outside the hours; {callback} is the promise ("by 9am tomorrow").
+    pub out_of_hours_message: Option<Template>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -779,6 +808,10 @@ impl Channel {
 
 /// Fields a first message may use.
 pub const FIRST_MESSAGE_FIELDS: &[&str] = &["business", "time", "day", "question"];
+/// The first text outside business hours can also promise when the business will call back.
+pub const OUT_OF_HOURS_FIELDS: &[&str] = &["business", "time", "day", "question", "callback"];
+/// Said when hours are set but no out_of_hours_message: the promise is computed from the hours.
+pub const DEFAULT_OUT_OF_HOURS_MESSAGE: &str = "Hi, it's {business}. Sorry we missed your call at {time} - we're closed now and will call you back {callback}. {question} (Reply STOP to opt out)";
 /// Fields the opt-out and opt-in confirmations may use.
 pub const BUSINESS_ONLY_FIELDS: &[&str] = &["business"];
 
@@ -1384,6 +1417,59 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             &profile.first_message,
             FIRST_MESSAGE_FIELDS,
         );
+        let hours = profile.hours.as_ref().map(|raw| {
+            let days = [
+                ("monday", &raw.monday),
+                ("tuesday", &raw.tuesday),
+                ("wednesday", &raw.wednesday),
+                ("thursday", &raw.thursday),
+                ("friday", &raw.friday),
+                ("saturday", &raw.saturday),
+                ("sunday", &raw.sunday),
+            ];
+            let mut hours = crate::core::hours::Hours::default();
+            for (n, (day, text)) in days.iter().enumerate() {
+                if let Some(text) = text {
+                    match crate::core::hours::parse_day(text) {
+                        Ok(open) => hours.week[n] = open,
+                        Err(err) => check.error(path(&format!("hours.{day}")), err.to_string()),
+                    }
+                }
+            }
+            for (j, day) in raw.holidays.iter().enumerate() {
+                match chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d") {
+                    Ok(date) => hours.holidays.push(date),
+                    Err(_) => check.error(
+                        path(&format!("hours.holidays[{j}]")),
+                        format!("{day:?} is not a date: write 2026-12-25"),
+                    ),
+                }
+            }
+            if hours.week.iter().all(Option::is_none) {
+                check.error(
+                    path("hours"),
+                    "every day is closed: give at least one day's hours, e.g. monday = \"08:00-18:00\"",
+                );
+            }
+            hours
+        });
+        let out_of_hours_message = match (&hours, &profile.out_of_hours_message) {
+            (_, Some(text)) => {
+                check.template(&path("out_of_hours_message"), text, OUT_OF_HOURS_FIELDS)
+            }
+            (Some(_), None) => check.template(
+                &path("out_of_hours_message"),
+                DEFAULT_OUT_OF_HOURS_MESSAGE,
+                OUT_OF_HOURS_FIELDS,
+            ),
+            (None, None) => None,
+        };
+        if profile.out_of_hours_message.is_some() && hours.is_none() {
+            check.warn(
+                path("out_of_hours_message"),
+                "is never sent without [profile.hours]: add the business's opening hours",
+            );
+        }
         let closing_message = check.template(
             &path("closing_message"),
             &profile.closing_message,
@@ -1540,6 +1626,8 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             );
             profiles.push(Profile {
                 dialogue,
+                hours,
+                out_of_hours_message,
                 id: id.clone(),
                 name: profile.name.trim().to_string(),
                 numbers,

@@ -172,8 +172,29 @@ fn missed_call_tx(
     }
     let conversation = tx.insert_conversation(&profile.id, &caller, &modem, now)?;
     tx.set_call_conversation(call_row, conversation)?;
-    let (state, outcomes) =
-        Conversation::open(&profile.dialogue, &caller, &engine::CallTime(call.at));
+    // The first text: in hours, or out of them with a promise worked out from the hours.
+    let mut dialogue = profile.dialogue.clone();
+    let first = match (&profile.hours, &profile.out_of_hours_message) {
+        (Some(hours), Some(template)) if !hours.is_open(call.at) => {
+            let promise = hours.callback_promise(call.at);
+            tx.journal(
+                Some(call_row),
+                Some(conversation),
+                "hours",
+                &format!("out of hours: the first text promises a call back {promise}"),
+                now,
+            )?;
+            template.source().replace("{callback}", &promise)
+        }
+        _ => dialogue.templates.first_message.clone(),
+    };
+    let day = call
+        .at
+        .with_timezone(&chrono_tz::Europe::London)
+        .format("%A")
+        .to_string();
+    dialogue.templates.first_message = first.replace("{day}", &day);
+    let (state, outcomes) = Conversation::open(&dialogue, &caller, &engine::CallTime(call.at));
     info!(call_id = %call.key, conversation_id = %conversation, "conversation started");
     apply_engine(
         tx,

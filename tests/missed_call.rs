@@ -915,3 +915,64 @@ async fn transcripts_older_than_the_retention_period_are_deleted_but_opt_outs_ke
         ["+447700900888"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_hours_callers_are_told_when_they_will_be_called() {
+    let harness = Harness::with_extra(
+        textback::modem::virtual_modem::Options::default(),
+        r#"
+[profile.hours]
+monday = "08:00-18:00"
+tuesday = "08:00-18:00"
+wednesday = "08:00-18:00"
+thursday = "08:00-18:00"
+friday = "08:00-17:00"
+holidays = ["2026-12-25"]
+"#,
+    );
+    let running = harness.start().await;
+    // Saturday 28 November 2026, 13:00 in London: closed until Monday.
+    let saturday =
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 28, 13, 0, 0).unwrap();
+    let call = |key: &str, number: &str, at| {
+        textback::daemon::Event::CallMissed(textback::flow::MissedCall {
+            key: textback::domain::CallId::new(key),
+            source: textback::store::CallSource::Sip,
+            caller: textback::domain::CallerId::from_raw(number),
+            caller_raw: number.to_string(),
+            called: None,
+            modem: None,
+            at,
+        })
+    };
+    running
+        .events
+        .send(call("weekend", "07700900301", saturday))
+        .await
+        .unwrap();
+    let sent = harness.modem.wait_sent(1, WAIT).await;
+    assert_eq!(
+        sent[0].text,
+        "Hi, it's Brightwater Plumbing. Sorry we missed your call at 13:00 - we're closed now and will call you back by 8am on Monday. Who am I speaking to? (Reply STOP to opt out)"
+    );
+    // Tuesday 24 November 2026, 10:00: open, the usual first text.
+    let tuesday = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 24, 10, 0, 0).unwrap();
+    running
+        .events
+        .send(call("weekday", "07700900302", tuesday))
+        .await
+        .unwrap();
+    let sent = harness.modem.wait_sent(2, WAIT).await;
+    assert!(
+        sent[1]
+            .text
+            .starts_with("Hi, it's Brightwater Plumbing. Sorry we missed your call at 10:00. Who"),
+        "{}",
+        sent[1].text
+    );
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM journal WHERE step = 'hours'"),
+        1
+    );
+}

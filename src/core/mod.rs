@@ -2,6 +2,7 @@
 
 pub mod conversation;
 pub mod dialogue;
+pub mod hours;
 pub mod policy;
 pub mod replay;
 pub mod slots;
