@@ -811,7 +811,7 @@ pub const FIRST_MESSAGE_FIELDS: &[&str] = &["business", "time", "day", "question
 /// The first text outside business hours can also promise when the business will call back.
 pub const OUT_OF_HOURS_FIELDS: &[&str] = &["business", "time", "day", "question", "callback"];
 /// Said when hours are set but no out_of_hours_message: the promise is computed from the hours.
-pub const DEFAULT_OUT_OF_HOURS_MESSAGE: &str = "Hi, it's {business}. Sorry we missed your call at {time} - we're closed now and will call you back {callback}. {question} (Reply STOP to opt out)";
+pub const DEFAULT_OUT_OF_HOURS_MESSAGE: &str = "Hi, it's {business}, sorry we missed your call. We'll call you back {callback}. {question} (Reply STOP to opt out)";
 /// Fields the opt-out and opt-in confirmations may use.
 pub const BUSINESS_ONLY_FIELDS: &[&str] = &["business"];
 

@@ -953,8 +953,9 @@ holidays = ["2026-12-25"]
     let sent = harness.modem.wait_sent(1, WAIT).await;
     assert_eq!(
         sent[0].text,
-        "Hi, it's Brightwater Plumbing. Sorry we missed your call at 13:00 - we're closed now and will call you back by 8am on Monday. Who am I speaking to? (Reply STOP to opt out)"
+        "Hi, it's Brightwater Plumbing, sorry we missed your call. We'll call you back by 8am on Monday. Who am I speaking to? (Reply STOP to opt out)"
     );
+    assert_eq!(sent[0].part, None, "one SMS");
     // Tuesday 24 November 2026, 10:00: open, the usual first text.
     let tuesday = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 24, 10, 0, 0).unwrap();
     running
