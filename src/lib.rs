@@ -47,6 +47,7 @@ pub mod guide;
 pub mod init;
 pub mod lead_commands;
 pub mod leads;
+pub mod llm;
 pub mod modem;
 pub mod outbox;
 pub mod sip;

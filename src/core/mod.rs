@@ -4,6 +4,7 @@ pub mod conversation;
 pub mod dialogue;
 pub mod hours;
 pub mod policy;
+pub mod proposal;
 pub mod replay;
 pub mod slots;
 pub mod template;

@@ -1,0 +1,1453 @@
+//! What a local language model proposes, checked before anything of it is used. Pure: no I/O, no
+//! clock (the time is passed in), no tokio.
+//!
+//! The model is never trusted. Its output is parsed leniently into a [`ModelProposal`]; then
+//!
+//! - [`check_extraction`] keeps a slot value only when it passes that question's reader in
+//!   `slots` (postcode, phone, yes/no, number, choice, date/time, urgency, name) **and** is
+//!   grounded in what the caller wrote: its words are the caller's words, or the engine's own
+//!   reader, run on the reply, agrees with it. Everything else is rejected with a reason.
+//! - [`check_message`] keeps a text for the caller only when it fits one SMS, is GSM-7 (after
+//!   replacing curly quotes and dashes) where the rules want it, and holds no link, e-mail, phone
+//!   number, price, time or booking the rules do not allow. It never trims: a text that fails is
+//!   rejected and the engine's own text is sent.
+//! - [`combine`] runs the built-in engine, then fills from the checked proposal only the slots
+//!   the engine left empty (and re-runs the engine so it asks the right next question), and, only
+//!   when phrasing is enabled, lets the model's text replace the engine's short lead-in ("Thanks.")
+//!   in front of the engine's own next question. Keywords (STOP, HELP, START), abuse, a call
+//!   request and a closed conversation are the engine's alone.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::codec::pdu;
+use crate::codec::phone::E164;
+use crate::core::conversation::{
+    self, Conversation, ConversationState, DialogueProfile, Outcome, Question, QuestionKind, Slot,
+    Source, Status,
+};
+use crate::core::slots;
+
+// ---------------------------------------------------------------------------------------------
+// What the model says
+
+/// What the caller's reply is mostly doing, as the model sees it. Only ever a note: the engine
+/// decides on STOP (exact keywords only) and "call me".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    Answer,
+    CallMe,
+    Question,
+    OffTopic,
+    Stop,
+}
+
+impl Intent {
+    pub const ALL: [&'static str; 5] = ["answer", "call_me", "question", "off_topic", "stop"];
+}
+
+/// The model's output, parsed but not yet checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelProposal {
+    /// Question id -> the value the model read, for the ids it gave a non-empty string (or
+    /// number) for. Ids that are not questions of the profile are kept: the check rejects them.
+    pub slots: BTreeMap<String, String>,
+    /// `None` when missing or not one of [`Intent::ALL`].
+    pub intent: Option<Intent>,
+    pub question_topic: Option<String>,
+    pub reply_to_caller: Option<String>,
+}
+
+/// Why the model's output could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("no JSON object in the model's answer")]
+    NoObject,
+    #[error("the model's answer is not valid JSON: {0}")]
+    Json(String),
+    #[error("the model's JSON has no \"slots\" object")]
+    NoSlots,
+}
+
+/// Values models write for "nothing".
+fn is_nothing(value: &str) -> bool {
+    let lower = value.trim().to_lowercase();
+    lower.is_empty()
+        || matches!(
+            lower.as_str(),
+            "null" | "none" | "n/a" | "na" | "unknown" | "-" | "not given" | "not provided" | "?"
+        )
+}
+
+/// Reads the model's answer: a JSON object, possibly inside a code fence or with text around it.
+/// Lenient about shapes (a number for a slot becomes text, an unknown intent becomes `None`),
+/// strict about there being an object with a `slots` object.
+pub fn parse_proposal(content: &str) -> Result<ModelProposal, ParseError> {
+    let start = content.find('{').ok_or(ParseError::NoObject)?;
+    let end = content
+        .rfind('}')
+        .filter(|&end| end > start)
+        .ok_or(ParseError::NoObject)?;
+    let body = content.get(start..=end).ok_or(ParseError::NoObject)?;
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| ParseError::Json(e.to_string()))?;
+    let object = value.as_object().ok_or(ParseError::NoObject)?;
+    let raw_slots = object
+        .get("slots")
+        .and_then(serde_json::Value::as_object)
+        .ok_or(ParseError::NoSlots)?;
+    let mut slots = BTreeMap::new();
+    for (id, value) in raw_slots {
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+            _ => continue,
+        };
+        if !is_nothing(&text) {
+            slots.insert(id.clone(), text.trim().to_string());
+        }
+    }
+    let text_field = |key: &str| {
+        object
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !is_nothing(s))
+            .map(|s| s.trim().to_string())
+    };
+    let intent = object
+        .get("intent")
+        .cloned()
+        .and_then(|v| serde_json::from_value::<Intent>(v).ok());
+    Ok(ModelProposal {
+        slots,
+        intent,
+        question_topic: text_field("question_topic"),
+        reply_to_caller: text_field("reply_to_caller"),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking extracted values
+
+/// A value the checks accepted, in the form the engine stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub id: String,
+    pub value: String,
+    /// Machine form where there is one (a date, an E.164 number).
+    pub machine: Option<String>,
+}
+
+/// Why a proposed value was not used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The id is not a question of the profile.
+    NoSuchQuestion,
+    /// The value is not a valid answer of the question's kind.
+    Invalid(&'static str),
+    /// The value is not in what the caller wrote (or the engine reads the reply otherwise).
+    NotInReply,
+    /// Longer than an answer is kept.
+    TooLong,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::NoSuchQuestion => write!(f, "not a question of this profile"),
+            Rejection::Invalid(what) => write!(f, "not a valid {what}"),
+            Rejection::NotInReply => write!(f, "not in what the caller wrote"),
+            Rejection::TooLong => write!(f, "longer than {} characters", slots::MAX_ANSWER),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub id: String,
+    pub value: String,
+    pub why: Rejection,
+}
+
+/// The outcome of [`check_extraction`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    pub accepted: Vec<Accepted>,
+    pub rejected: Vec<Rejected>,
+}
+
+impl Checked {
+    pub fn value(&self, id: &str) -> Option<&str> {
+        self.accepted
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.value.as_str())
+    }
+}
+
+/// Lower-case words with apostrophes dropped and a plural "s" folded, for grounding.
+fn ground_words(text: &str) -> Vec<String> {
+    slots::words(text)
+        .into_iter()
+        .map(|w| {
+            let w: String = w.chars().filter(|c| !matches!(c, '\'' | '’')).collect();
+            match w.strip_suffix('s') {
+                Some(stem) if stem.chars().count() >= 3 && !stem.ends_with('s') => stem.to_string(),
+                _ => w,
+            }
+        })
+        .collect()
+}
+
+/// Every word of `value` is a word of `reply` (case, apostrophes and plurals aside).
+fn words_in_reply(value: &str, reply: &str) -> bool {
+    let said = ground_words(reply);
+    let wanted = ground_words(value);
+    !wanted.is_empty() && wanted.iter().all(|w| said.contains(w))
+}
+
+/// Letters and digits only, upper case: "sw11 4ab" -> "SW114AB".
+fn compact(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// Lower-case words of every option of every choice question: not names.
+fn option_words(questions: &[Question]) -> Vec<String> {
+    questions
+        .iter()
+        .filter_map(|q| match &q.kind {
+            QuestionKind::Choice(options) => Some(options),
+            _ => None,
+        })
+        .flatten()
+        .flat_map(|o| slots::words(o))
+        .collect()
+}
+
+/// Checks each value the model proposed against the question's reader and the caller's reply.
+/// `now` is when the reply came (dates are read relative to it).
+pub fn check_extraction(
+    proposal: &ModelProposal,
+    reply: &str,
+    questions: &[Question],
+    now: DateTime<Utc>,
+) -> Checked {
+    let reply: String = reply.chars().take(slots::MAX_READ).collect();
+    let mut checked = Checked::default();
+    for (id, value) in &proposal.slots {
+        let Some(question) = questions.iter().find(|q| &q.id == id) else {
+            checked.rejected.push(Rejected {
+                id: id.clone(),
+                value: value.clone(),
+                why: Rejection::NoSuchQuestion,
+            });
+            continue;
+        };
+        match check_value(question, value, &reply, questions, now) {
+            Ok((value, machine)) => checked.accepted.push(Accepted {
+                id: id.clone(),
+                value,
+                machine,
+            }),
+            Err(why) => checked.rejected.push(Rejected {
+                id: id.clone(),
+                value: value.clone(),
+                why,
+            }),
+        }
+    }
+    checked
+}
+
+type Checking = Result<(String, Option<String>), Rejection>;
+
+fn check_value(
+    question: &Question,
+    value: &str,
+    reply: &str,
+    questions: &[Question],
+    now: DateTime<Utc>,
+) -> Checking {
+    if value.chars().count() > slots::MAX_ANSWER {
+        return Err(Rejection::TooLong);
+    }
+    // The built-in ids are read by their own rules whatever the kind says (as in `understand`).
+    match question.id.as_str() {
+        "name" => return check_name(value, reply, questions),
+        "callback" => return check_phone(value, reply),
+        "reason" => return check_text(value, reply),
+        _ => {}
+    }
+    match &question.kind {
+        QuestionKind::Text => check_text(value, reply),
+        QuestionKind::Postcode => check_postcode(value, reply),
+        QuestionKind::YesNo => {
+            let yes = slots::yes_no(value).ok_or(Rejection::Invalid("yes or no"))?;
+            if slots::yes_no(reply) != Some(yes) {
+                return Err(Rejection::NotInReply);
+            }
+            Ok((if yes { "yes" } else { "no" }.to_string(), None))
+        }
+        QuestionKind::Number => {
+            let wanted = slots::number(value).ok_or(Rejection::Invalid("number"))?;
+            // The value must be nothing but the number ("3", "three"), and the reply must say it.
+            if slots::words(value).len() != 1 {
+                return Err(Rejection::Invalid("number"));
+            }
+            let said = slots::words(reply)
+                .iter()
+                .any(|w| slots::number(w) == Some(wanted));
+            if !said {
+                return Err(Rejection::NotInReply);
+            }
+            Ok((wanted.to_string(), None))
+        }
+        QuestionKind::Choice(options) => check_choice(value, reply, options),
+        QuestionKind::DateTime => {
+            let read = slots::when(value, now, true).ok_or(Rejection::Invalid("date or time"))?;
+            let grounded = words_in_reply(value, reply)
+                || (compact(value).chars().count() >= 3
+                    && compact(reply).contains(&compact(value)));
+            if !grounded {
+                return Err(Rejection::NotInReply);
+            }
+            // "not friday, saturday": if the engine's reader pins the reply down, it must agree.
+            if let Some(own) = slots::when(reply, now, true)
+                && own.human != read.human
+            {
+                return Err(Rejection::NotInReply);
+            }
+            Ok((read.human, read.machine))
+        }
+        QuestionKind::Urgency => {
+            let lower = value.trim().to_lowercase();
+            let wanted = match lower.as_str() {
+                "high" => slots::Urgency::High,
+                "medium" => slots::Urgency::Medium,
+                "low" => slots::Urgency::Low,
+                _ => slots::urgency(value, true).ok_or(Rejection::Invalid("urgency"))?,
+            };
+            // A judgement, not a quote: grounded when the engine's reader, told the question was
+            // asked, reads the same urgency in the reply.
+            if slots::urgency(reply, true) != Some(wanted) {
+                return Err(Rejection::NotInReply);
+            }
+            Ok((wanted.as_str().to_string(), None))
+        }
+    }
+}
+
+fn check_name(value: &str, reply: &str, questions: &[Question]) -> Checking {
+    let found =
+        slots::name(value, true, &option_words(questions)).ok_or(Rejection::Invalid("name"))?;
+    // The reader must take the whole value as the name ("Dave", "Priya Patel"), not a piece of
+    // a sentence the model returned.
+    if compact(&found.name) != compact(value) {
+        return Err(Rejection::Invalid("name"));
+    }
+    if !words_in_reply(value, reply) {
+        return Err(Rejection::NotInReply);
+    }
+    Ok((found.name, None))
+}
+
+fn check_phone(value: &str, reply: &str) -> Checking {
+    let (number, _, _) = slots::find_phone(value).ok_or(Rejection::Invalid("phone number"))?;
+    match slots::find_phone(reply) {
+        Some((said, _, _)) if said == number => Ok((
+            number.as_str().to_string(),
+            Some(number.as_str().to_string()),
+        )),
+        _ => Err(Rejection::NotInReply),
+    }
+}
+
+fn check_postcode(value: &str, reply: &str) -> Checking {
+    let found = slots::find_postcodes(value, true);
+    let [postcode] = found.as_slice() else {
+        return Err(Rejection::Invalid("postcode"));
+    };
+    // Nothing but the postcode in the value.
+    if compact(&postcode.value) != compact(value) {
+        return Err(Rejection::Invalid("postcode"));
+    }
+    let written = slots::find_postcodes(reply, true);
+    // An outward code of a full postcode the caller wrote: the full one.
+    if let Some(full) = written.iter().find(|p| {
+        p.value.split(' ').next() == Some(postcode.value.as_str()) && p.value != postcode.value
+    }) {
+        return Ok((full.value.clone(), None));
+    }
+    let in_reply = written.iter().any(|p| p.value == postcode.value)
+        // An outward code alone ("I'm in SW11 by the common") as a word of the reply.
+        || (!postcode.value.contains(' ')
+            && slots::tokens(reply)
+                .iter()
+                .any(|t| t.text.eq_ignore_ascii_case(&postcode.value)));
+    if !in_reply {
+        return Err(Rejection::NotInReply);
+    }
+    Ok((postcode.value.clone(), None))
+}
+
+fn check_text(value: &str, reply: &str) -> Checking {
+    let cleaned = slots::clean_answer(value);
+    if slots::words(&cleaned).is_empty() {
+        return Err(Rejection::Invalid("answer"));
+    }
+    // Every word the caller's: the model may pick a span out, never add to it (an added "not"
+    // would turn the meaning round).
+    if !words_in_reply(&cleaned, reply) {
+        return Err(Rejection::NotInReply);
+    }
+    Ok((cleaned, None))
+}
+
+/// Words of an option that say something ("cut", "colour"; not "and", "the").
+fn significant(option: &str) -> Vec<String> {
+    ground_words(option)
+        .into_iter()
+        .filter(|w| {
+            w.chars().count() >= 3
+                && !matches!(
+                    w.as_str(),
+                    "and" | "the" | "for" | "other" | "something" | "else" | "only" | "just"
+                )
+        })
+        .collect()
+}
+
+fn check_choice(value: &str, reply: &str, options: &[String]) -> Checking {
+    let index = options
+        .iter()
+        .position(|o| compact(o) == compact(value))
+        .or_else(|| slots::choice(value, options, false))
+        .ok_or(Rejection::Invalid("option"))?;
+    let option = options.get(index).ok_or(Rejection::Invalid("option"))?;
+    if slots::is_other(option) {
+        // "Other" is never in what the caller wrote; the engine takes it when asked.
+        return Err(Rejection::NotInReply);
+    }
+    let said = ground_words(reply);
+    let by_reader = slots::choice(reply, options, false) == Some(index);
+    let hits = |o: &String| significant(o).iter().any(|w| said.contains(w));
+    // Or: a word of this option is in the reply, and no word of any other option is.
+    let by_words = hits(option)
+        && options
+            .iter()
+            .enumerate()
+            .all(|(i, other)| i == index || !hits(other));
+    if !(by_reader || by_words) {
+        return Err(Rejection::NotInReply);
+    }
+    Ok((option.clone(), None))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking a message to the caller
+
+/// What a text to the caller may hold. Links, e-mail addresses and phone numbers are never
+/// allowed from the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRules {
+    /// SMS parts the text may take: 1 means 160 GSM-7 characters (extension characters count 2)
+    /// or 70 UCS-2 ones.
+    pub max_parts: usize,
+    /// Reject a text that is not GSM-7 after replacing curly quotes, dashes and the like (emoji).
+    pub require_gsm7: bool,
+    pub allow_prices: bool,
+    /// Times and days: "at 3pm", "tomorrow", "within the hour".
+    pub allow_times: bool,
+    /// Promises of a visit or a booking: "booked", "appointment confirmed", "we'll be there".
+    pub allow_bookings: bool,
+}
+
+impl Default for MessageRules {
+    fn default() -> MessageRules {
+        MessageRules {
+            max_parts: 1,
+            require_gsm7: true,
+            allow_prices: false,
+            allow_times: false,
+            allow_bookings: false,
+        }
+    }
+}
+
+/// Why a text for the caller was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Why {
+    #[error("empty")]
+    Empty,
+    #[error("{parts} SMS parts; at most {max} allowed")]
+    TooLong { parts: usize, max: usize },
+    #[error("{0:?} is not in the GSM 7-bit alphabet")]
+    NotGsm7(char),
+    #[error("holds a link or e-mail address: {0:?}")]
+    Link(String),
+    #[error("holds a phone number")]
+    PhoneNumber,
+    #[error("mentions a price: {0:?}")]
+    Price(String),
+    #[error("mentions a time or day: {0:?}")]
+    Time(String),
+    #[error("promises a booking or visit: {0:?}")]
+    Booking(String),
+}
+
+/// Characters models and phones write that have plain GSM-7 forms.
+fn transliterate(text: &str) -> String {
+    let plain = conversation::gsm_safe(text);
+    plain
+        .chars()
+        .map(|c| match c {
+            '\u{a0}' | '\u{2009}' | '\u{202f}' | '\u{2002}' | '\u{2003}' => ' ',
+            '‚' | '′' | '`' | '´' => '\'',
+            '„' | '«' | '»' | '″' => '"',
+            '‐' | '‑' | '‒' | '−' => '-',
+            '•' | '·' => '-',
+            c => c,
+        })
+        .collect()
+}
+
+const TLDS: &[&str] = &[
+    "com", "uk", "org", "net", "io", "ly", "me", "info", "biz", "app", "link", "xyz", "co", "ai",
+    "site", "online", "shop", "store", "eu", "de", "fr", "us", "ru", "cn", "gl", "gg", "to", "tv",
+];
+
+const PRICE_WORDS: &[&str] = &[
+    "pound", "pounds", "quid", "gbp", "usd", "eur", "euro", "euros", "dollar", "dollars", "pence",
+    "free", "discount", "cheap", "cheapest",
+];
+
+const TIME_WORDS: &[&str] = &[
+    "today",
+    "tonight",
+    "tomorrow",
+    "tmrw",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "weekend",
+    "noon",
+    "midday",
+    "midnight",
+    "morning",
+    "afternoon",
+    "evening",
+    "o'clock",
+    "oclock",
+    "am",
+    "pm",
+    "minutes",
+    "mins",
+    "hour",
+    "hours",
+    "hrs",
+];
+
+const BOOKING_PHRASES: &[&str] = &[
+    "booked",
+    "book you",
+    "booking",
+    "appointment",
+    "confirmed",
+    "reserved",
+    "scheduled",
+    "slot",
+    "we'll be there",
+    "we will be there",
+    "be with you",
+    "be round",
+    "come round",
+    "come out",
+    "on our way",
+    "on the way",
+    "see you",
+    "engineer will",
+    "plumber will",
+    "someone will be",
+    "we'll send",
+    "we will send",
+    "guarantee",
+    "guaranteed",
+];
+
+/// The text as it would be sent (spaces folded, curly quotes and dashes made plain) if it is not
+/// empty, is GSM-7 where the rules want it and fits the parts allowed; nothing about content.
+pub fn check_form(text: &str, rules: &MessageRules) -> Result<String, Why> {
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = transliterate(&folded);
+    if text.is_empty() {
+        return Err(Why::Empty);
+    }
+    if rules.require_gsm7
+        && let Some(bad) = text.chars().find(|c| !pdu::is_gsm7(&c.to_string()))
+    {
+        return Err(Why::NotGsm7(bad));
+    }
+    let max = rules.max_parts.max(1);
+    let segmented = pdu::segment(&text);
+    let parts = segmented.parts.len();
+    if parts > max {
+        return Err(Why::TooLong { parts, max });
+    }
+    Ok(text)
+}
+
+/// Checks a text the model wrote for the caller; returns it as it would be sent (spaces folded,
+/// curly quotes and dashes made plain). Rejects rather than trims.
+pub fn check_message(text: &str, rules: &MessageRules) -> Result<String, Why> {
+    let text = check_form(text, rules)?;
+    let lower = text.to_lowercase();
+    // Links and e-mail addresses.
+    for marker in ["http://", "https://", "www.", "@"] {
+        if lower.contains(marker) {
+            return Err(Why::Link(marker.to_string()));
+        }
+    }
+    for piece in lower.split_whitespace() {
+        let piece = piece.trim_matches(|c: char| !c.is_alphanumeric());
+        let labels: Vec<&str> = piece.split('.').collect();
+        if labels.len() >= 2
+            && labels.iter().all(|l| !l.is_empty())
+            && labels
+                .last()
+                .is_some_and(|tld| TLDS.contains(tld) || (tld.len() >= 2 && piece.contains('/')))
+        {
+            return Err(Why::Link(piece.to_string()));
+        }
+    }
+    if slots::find_phone(&text).is_some() {
+        return Err(Why::PhoneNumber);
+    }
+    let words = slots::words(&text);
+    if !rules.allow_prices {
+        if let Some(symbol) = text.chars().find(|c| matches!(c, '£' | '$' | '€' | '¥')) {
+            return Err(Why::Price(symbol.to_string()));
+        }
+        if let Some(word) = words.iter().find(|w| PRICE_WORDS.contains(&w.as_str())) {
+            return Err(Why::Price(word.clone()));
+        }
+        // "50p", "45ph", "20k", "10%", "30 off".
+        for (index, word) in words.iter().enumerate() {
+            let digits = word.chars().take_while(char::is_ascii_digit).count();
+            if digits == 0 {
+                continue;
+            }
+            let rest = &word[digits..];
+            let next = words.get(index + 1).map(String::as_str);
+            if matches!(rest, "p" | "ph" | "k" | "gbp")
+                || matches!(next, Some("p" | "off" | "per" | "an" | "a"))
+            {
+                return Err(Why::Price(word.clone()));
+            }
+        }
+        if lower.contains('%') {
+            return Err(Why::Price("%".to_string()));
+        }
+    }
+    if !rules.allow_times {
+        if let Some(word) = words.iter().find(|w| TIME_WORDS.contains(&w.as_str())) {
+            return Err(Why::Time(word.clone()));
+        }
+        for (index, word) in words.iter().enumerate() {
+            let digits = word.chars().take_while(char::is_ascii_digit).count();
+            let rest = &word[digits..];
+            let previous = index.checked_sub(1).and_then(|i| words.get(i));
+            if digits > 0
+                && (matches!(rest, "am" | "pm" | "h" | "hr" | "hrs" | "min" | "mins")
+                    || previous.is_some_and(|p| matches!(p.as_str(), "at" | "by" | "within")))
+            {
+                return Err(Why::Time(word.clone()));
+            }
+        }
+        // "3:30", "15.00".
+        let bytes = text.as_bytes();
+        for window in bytes.windows(3) {
+            if window[0].is_ascii_digit()
+                && matches!(window[1], b':' | b'.')
+                && window[2].is_ascii_digit()
+            {
+                return Err(Why::Time(String::from_utf8_lossy(window).into_owned()));
+            }
+        }
+        for phrase in [
+            "next week",
+            "this week",
+            "within the hour",
+            "in an hour",
+            "right away",
+        ] {
+            if slots::has_phrase(&words, phrase) {
+                return Err(Why::Time(phrase.to_string()));
+            }
+        }
+    }
+    if !rules.allow_bookings {
+        for phrase in BOOKING_PHRASES {
+            if slots::has_phrase(&words, phrase) {
+                return Err(Why::Booking((*phrase).to_string()));
+            }
+        }
+    }
+    Ok(text)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Combining with the built-in engine
+
+/// How much of the model's work a profile uses (`profile.llm.phrasing`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CombineOptions {
+    /// Let the model's `reply_to_caller` replace the engine's lead-in ("Thanks.") before the
+    /// engine's own next question. Off by default: extraction only.
+    pub phrasing: bool,
+    pub rules: MessageRules,
+}
+
+/// What [`combine`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Combined {
+    pub state: ConversationState,
+    pub outcomes: Vec<Outcome>,
+    /// Slot ids filled from the model (the engine had nothing for them).
+    pub from_model: Vec<String>,
+    /// The model's text was sent (as the lead-in).
+    pub phrased: bool,
+}
+
+/// The lead-ins the engine puts before its next question, which the model's text may replace.
+const LEAD_INS: &[&str] = &[
+    "",
+    "Thanks.",
+    "Hi!",
+    "No problem!",
+    "Sorry, I didn't catch that.",
+];
+
+/// Runs the built-in engine on the reply and combines its result with the model's checked
+/// proposal (`None` when the model timed out, failed or is not configured: then this is exactly
+/// `Conversation::on_reply`).
+///
+/// - Accepted values fill only slots the engine left empty (never the callback, whose
+///   confirmation is the engine's); the engine is then run again on the same reply with those
+///   slots already known, so its next question, closing and lead are right. Merged values are
+///   noted in the outcomes with "(model)".
+/// - Keywords, abuse, "call me", replies after the end: the engine's result, untouched.
+/// - With `options.phrasing`, the model's `reply_to_caller`, if it passes [`check_message`] and
+///   asks nothing, replaces the engine's lead-in, and the engine's next question follows it; the
+///   whole text must pass [`check_message`] too. Otherwise the engine's text is sent.
+pub fn combine(
+    profile: &DialogueProfile,
+    state: &ConversationState,
+    reply: &str,
+    now: DateTime<Utc>,
+    model: Option<(&ModelProposal, &Checked)>,
+    options: &CombineOptions,
+) -> Combined {
+    let (engine_state, engine_outcomes) = Conversation::on_reply(profile, state, reply, now);
+    let untouched = |state: ConversationState, outcomes: Vec<Outcome>| Combined {
+        state,
+        outcomes,
+        from_model: Vec::new(),
+        phrased: false,
+    };
+    let Some((proposal, checked)) = model else {
+        return untouched(engine_state, engine_outcomes);
+    };
+    if conversation::keyword(reply).is_some()
+        || state.status != Status::Open
+        || matches!(
+            engine_state.status,
+            Status::Closed | Status::OptedOut | Status::CallRequested
+        )
+    {
+        return untouched(engine_state, engine_outcomes);
+    }
+
+    let fill: Vec<&Accepted> = checked
+        .accepted
+        .iter()
+        .filter(|a| {
+            a.id != "callback"
+                && profile.question(&a.id).is_some()
+                && !engine_state.slots.contains_key(&a.id)
+        })
+        .collect();
+    let (next, mut outcomes) = if fill.is_empty() {
+        (engine_state, engine_outcomes)
+    } else {
+        let turn = state.turns + 1;
+        let mut seeded = state.clone();
+        for accepted in &fill {
+            let source = if state.asked.contains(&accepted.id) {
+                Source::Answered { turn }
+            } else {
+                Source::Volunteered { turn }
+            };
+            seeded.slots.insert(
+                accepted.id.clone(),
+                Slot {
+                    value: slots::clean_answer(&accepted.value),
+                    machine: accepted.machine.clone(),
+                    source,
+                    confirmed: true,
+                    pinned: true,
+                },
+            );
+        }
+        let (mut next, mut outcomes) = Conversation::on_reply(profile, &seeded, reply, now);
+        for accepted in &fill {
+            next.misses.remove(&accepted.id);
+        }
+        let notes: Vec<Outcome> = fill
+            .iter()
+            .map(|a| Outcome::Note(format!("{} = {} (model)", a.id, a.value)))
+            .collect();
+        let at = outcomes
+            .iter()
+            .position(|o| !matches!(o, Outcome::Note(_)))
+            .unwrap_or(outcomes.len());
+        outcomes.splice(at..at, notes);
+        (next, outcomes)
+    };
+    let from_model: Vec<String> = fill.iter().map(|a| a.id.clone()).collect();
+
+    let mut phrased = false;
+    if options.phrasing
+        && next.status == Status::Open
+        && let Some(text) = proposal.reply_to_caller.as_deref()
+        && let Some(replaced) = phrase(profile, &next, &outcomes, text, &options.rules)
+    {
+        outcomes = replaced;
+        phrased = true;
+    }
+    if let Some(intent) = proposal.intent {
+        outcomes.push(Outcome::Note(format!("model intent: {intent:?}")));
+    }
+    Combined {
+        state: next,
+        outcomes,
+        from_model,
+        phrased,
+    }
+}
+
+/// The engine's next question as it renders it (see `conversation::next_questions`).
+fn question_text(profile: &DialogueProfile, state: &ConversationState) -> String {
+    if state.awaiting_number {
+        return "What number should we call you on?".to_string();
+    }
+    let number = E164::parse(&state.caller)
+        .map(|n| n.national())
+        .unwrap_or_else(|_| state.caller.clone());
+    let texts: Vec<String> = state
+        .asked
+        .iter()
+        .filter_map(|id| profile.question(id))
+        .map(|q| {
+            conversation::render(
+                &q.ask,
+                &[("number", &number), ("business", &profile.business)],
+            )
+        })
+        .collect();
+    conversation::join_questions(&texts)
+}
+
+/// The outcomes with the model's text in place of the engine's lead-in, or `None` to keep them.
+fn phrase(
+    profile: &DialogueProfile,
+    next: &ConversationState,
+    outcomes: &[Outcome],
+    model_text: &str,
+    rules: &MessageRules,
+) -> Option<Vec<Outcome>> {
+    let sends: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| matches!(o, Outcome::Send(_)))
+        .map(|(i, _)| i)
+        .collect();
+    let [index] = sends.as_slice() else {
+        return None;
+    };
+    let Outcome::Send(engine_text) = outcomes.get(*index)? else {
+        return None;
+    };
+    let question = question_text(profile, next);
+    if question.is_empty() {
+        return None;
+    }
+    let lead_in = engine_text.strip_suffix(&question)?.trim();
+    if !LEAD_INS.contains(&lead_in) {
+        // A canned answer, a deferral or a correction: the engine's words stand.
+        return None;
+    }
+    let own = check_message(model_text, rules).ok()?;
+    if own.contains('?') {
+        return None;
+    }
+    // The question is the engine's (it may hold the caller's number): only its length counts.
+    let whole = check_form(&format!("{own} {question}"), rules).ok()?;
+    let mut replaced = outcomes.to_vec();
+    replaced[*index] = Outcome::Send(whole);
+    Some(replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::conversation::tests::plumber;
+    use crate::core::conversation::{CallTime, Question};
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 6, 10, 13, 5, 0).unwrap()
+    }
+
+    fn q(id: &str, kind: QuestionKind) -> Question {
+        Question {
+            id: id.to_string(),
+            ask: format!("{id}?"),
+            kind,
+            required: true,
+        }
+    }
+
+    /// Every kind of question.
+    fn questions() -> Vec<Question> {
+        vec![
+            q("name", QuestionKind::Text),
+            q("reason", QuestionKind::Text),
+            q("postcode", QuestionKind::Postcode),
+            q("urgency", QuestionKind::Urgency),
+            q("callback", QuestionKind::Text),
+            q("insured", QuestionKind::YesNo),
+            q("bedrooms", QuestionKind::Number),
+            q(
+                "service",
+                QuestionKind::Choice(vec![
+                    "Cut and colour".to_string(),
+                    "Blow dry".to_string(),
+                    "Other".to_string(),
+                ]),
+            ),
+            q("when", QuestionKind::DateTime),
+        ]
+    }
+
+    fn proposal(slots: &[(&str, &str)]) -> ModelProposal {
+        ModelProposal {
+            slots: slots
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..ModelProposal::default()
+        }
+    }
+
+    fn check(slots: &[(&str, &str)], reply: &str) -> Checked {
+        check_extraction(&proposal(slots), reply, &questions(), now())
+    }
+
+    fn why(checked: &Checked, id: &str) -> Option<Rejection> {
+        checked
+            .rejected
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.why.clone())
+    }
+
+    const DAVE: &str = "Dave here, boiler leaking in SW11 4AB, pretty urgent";
+
+    #[test]
+    fn grounded_values_are_accepted_in_stored_form() {
+        let checked = check(
+            &[
+                ("name", "dave"),
+                ("reason", "boiler leaking"),
+                ("postcode", "sw11 4ab"),
+                ("urgency", "high"),
+            ],
+            DAVE,
+        );
+        assert!(checked.rejected.is_empty(), "{checked:?}");
+        assert_eq!(checked.value("name"), Some("Dave"));
+        assert_eq!(checked.value("reason"), Some("boiler leaking"));
+        assert_eq!(checked.value("postcode"), Some("SW11 4AB"));
+        assert_eq!(checked.value("urgency"), Some("high"));
+    }
+
+    #[test]
+    fn hallucinated_names_are_rejected() {
+        let checked = check(&[("name", "John Smith")], DAVE);
+        assert_eq!(why(&checked, "name"), Some(Rejection::NotInReply));
+        // A word of the reply that is not a name.
+        let checked = check(&[("name", "Boiler")], DAVE);
+        assert_eq!(why(&checked, "name"), Some(Rejection::Invalid("name")));
+        // A sentence rather than a name.
+        let checked = check(&[("name", "Dave here boiler")], DAVE);
+        assert!(checked.accepted.is_empty());
+        // The surname is invented.
+        let checked = check(&[("name", "Dave Jones")], DAVE);
+        assert_eq!(why(&checked, "name"), Some(Rejection::NotInReply));
+    }
+
+    #[test]
+    fn invented_postcodes_are_rejected() {
+        let checked = check(&[("postcode", "SW1A 1AA")], DAVE);
+        assert_eq!(why(&checked, "postcode"), Some(Rejection::NotInReply));
+        let checked = check(&[("postcode", "London")], DAVE);
+        assert_eq!(
+            why(&checked, "postcode"),
+            Some(Rejection::Invalid("postcode"))
+        );
+        // The outward code of a full postcode written: the full one.
+        let checked = check(&[("postcode", "SW11")], DAVE);
+        assert_eq!(checked.value("postcode"), Some("SW11 4AB"));
+        // An outward code alone in a sentence.
+        let checked = check(&[("postcode", "sw11")], "im in SW11 near the common");
+        assert_eq!(checked.value("postcode"), Some("SW11"));
+        // Postcode plus more text.
+        let checked = check(&[("postcode", "SW11 4AB London")], DAVE);
+        assert_eq!(
+            why(&checked, "postcode"),
+            Some(Rejection::Invalid("postcode"))
+        );
+    }
+
+    #[test]
+    fn text_must_be_the_callers_words() {
+        let checked = check(&[("reason", "boiler not leaking")], DAVE);
+        assert_eq!(why(&checked, "reason"), Some(Rejection::NotInReply));
+        let checked = check(&[("reason", "Needs a new boiler installed")], DAVE);
+        assert_eq!(why(&checked, "reason"), Some(Rejection::NotInReply));
+        let checked = check(&[("reason", "Boilers leaking!")], DAVE);
+        assert_eq!(checked.value("reason"), Some("Boilers leaking!"));
+        let long = "boiler ".repeat(100);
+        let checked = check(&[("reason", &long)], DAVE);
+        assert_eq!(why(&checked, "reason"), Some(Rejection::TooLong));
+    }
+
+    #[test]
+    fn phone_numbers_must_be_the_one_written() {
+        let reply = "call my work phone 020 7946 0321";
+        let checked = check(&[("callback", "02079460321")], reply);
+        assert_eq!(checked.value("callback"), Some("+442079460321"));
+        let checked = check(&[("callback", "07700 900999")], reply);
+        assert_eq!(why(&checked, "callback"), Some(Rejection::NotInReply));
+        let checked = check(&[("callback", "my work phone")], reply);
+        assert_eq!(
+            why(&checked, "callback"),
+            Some(Rejection::Invalid("phone number"))
+        );
+    }
+
+    #[test]
+    fn yes_no_number_urgency_must_agree_with_the_reply() {
+        let checked = check(&[("insured", "yes")], "yeah we are");
+        assert_eq!(checked.value("insured"), Some("yes"));
+        let checked = check(&[("insured", "yes")], "nope");
+        assert_eq!(why(&checked, "insured"), Some(Rejection::NotInReply));
+        let checked = check(&[("insured", "maybe")], "nope");
+        assert_eq!(
+            why(&checked, "insured"),
+            Some(Rejection::Invalid("yes or no"))
+        );
+
+        let checked = check(&[("bedrooms", "3")], "its a three bed semi");
+        assert_eq!(checked.value("bedrooms"), Some("3"));
+        let checked = check(&[("bedrooms", "4")], "its a three bed semi");
+        assert_eq!(why(&checked, "bedrooms"), Some(Rejection::NotInReply));
+        let checked = check(&[("bedrooms", "3 or 4")], "3 or 4 bed");
+        assert_eq!(
+            why(&checked, "bedrooms"),
+            Some(Rejection::Invalid("number"))
+        );
+
+        let checked = check(&[("urgency", "low")], DAVE);
+        assert_eq!(why(&checked, "urgency"), Some(Rejection::NotInReply));
+        let checked = check(&[("urgency", "extremely")], DAVE);
+        assert_eq!(
+            why(&checked, "urgency"),
+            Some(Rejection::Invalid("urgency"))
+        );
+    }
+
+    #[test]
+    fn choices_must_be_options_the_reply_names() {
+        let checked = check(&[("service", "Blow dry")], "just a blow dry please");
+        assert_eq!(checked.value("service"), Some("Blow dry"));
+        // One word of the option is enough when no other option is named.
+        let checked = check(&[("service", "Cut and colour")], "need my colour done");
+        assert_eq!(checked.value("service"), Some("Cut and colour"));
+        let checked = check(&[("service", "Blow dry")], "need my colour done");
+        assert_eq!(why(&checked, "service"), Some(Rejection::NotInReply));
+        let checked = check(&[("service", "Perm")], "a perm");
+        assert_eq!(why(&checked, "service"), Some(Rejection::Invalid("option")));
+        let checked = check(&[("service", "Other")], "nails");
+        assert_eq!(why(&checked, "service"), Some(Rejection::NotInReply));
+    }
+
+    #[test]
+    fn dates_must_be_written_and_agree() {
+        let checked = check(&[("when", "friday after 3")], "friday after 3 is best");
+        assert_eq!(checked.value("when"), Some("Fri 13 Jun, after 3pm"));
+        let checked = check(&[("when", "tomorrow")], "friday after 3 is best");
+        assert_eq!(why(&checked, "when"), Some(Rejection::NotInReply));
+        let checked = check(&[("when", "banana")], "banana");
+        assert_eq!(
+            why(&checked, "when"),
+            Some(Rejection::Invalid("date or time"))
+        );
+    }
+
+    #[test]
+    fn unknown_ids_are_rejected() {
+        let checked = check(&[("credit_card", "4111")], "4111");
+        assert_eq!(
+            why(&checked, "credit_card"),
+            Some(Rejection::NoSuchQuestion)
+        );
+    }
+
+    #[test]
+    fn parses_lenient_shapes_and_rejects_malformed_json() {
+        let parsed = parse_proposal(
+            "```json\n{\"slots\": {\"name\": \"Dave\", \"postcode\": null, \"bedrooms\": 3, \
+             \"reason\": \"N/A\"}, \"intent\": \"answer\", \"question_topic\": null, \
+             \"reply_to_caller\": \"Thanks Dave\"}\n```",
+        )
+        .unwrap();
+        assert_eq!(parsed.slots.get("name").map(String::as_str), Some("Dave"));
+        assert_eq!(parsed.slots.get("bedrooms").map(String::as_str), Some("3"));
+        assert!(!parsed.slots.contains_key("postcode"));
+        assert!(!parsed.slots.contains_key("reason"));
+        assert_eq!(parsed.intent, Some(Intent::Answer));
+        assert_eq!(parsed.reply_to_caller.as_deref(), Some("Thanks Dave"));
+
+        let odd = parse_proposal("{\"slots\": {}, \"intent\": \"sing\"}").unwrap();
+        assert_eq!(odd.intent, None);
+        assert_eq!(parse_proposal("Sure! Dave."), Err(ParseError::NoObject));
+        assert!(matches!(
+            parse_proposal("{\"slots\": {\"name\": \"Dave\""),
+            Err(ParseError::NoObject)
+        ));
+        assert!(matches!(
+            parse_proposal("{\"slots\": {\"name\": Dave}}"),
+            Err(ParseError::Json(_))
+        ));
+        assert_eq!(
+            parse_proposal("{\"name\": \"Dave\"}"),
+            Err(ParseError::NoSlots)
+        );
+        assert_eq!(parse_proposal("}{"), Err(ParseError::NoObject));
+    }
+
+    fn rules() -> MessageRules {
+        MessageRules::default()
+    }
+
+    #[test]
+    fn plain_messages_pass_with_quotes_made_plain() {
+        assert_eq!(
+            check_message("Thanks  Dave \u{2013} we\u{2019}ll pass that on.", &rules()),
+            Ok("Thanks Dave - we'll pass that on.".to_string())
+        );
+        assert_eq!(check_message("   ", &rules()), Err(Why::Empty));
+    }
+
+    #[test]
+    fn long_messages_are_rejected_not_trimmed() {
+        let long = "Thanks for letting us know about that. ".repeat(13);
+        assert!(long.chars().count() > 500);
+        assert!(matches!(
+            check_message(&long, &rules()),
+            Err(Why::TooLong { .. })
+        ));
+        // 161 GSM-7 characters: two parts.
+        let just_over = "a".repeat(161);
+        assert!(matches!(
+            check_message(&just_over, &rules()),
+            Err(Why::TooLong { parts: 2, max: 1 })
+        ));
+        assert!(check_message(&"a".repeat(160), &rules()).is_ok());
+        // Extension characters count twice: 80 "{" is 160 septets ... but "{" is fine GSM-7.
+        assert!(check_message(&"€".repeat(81), &rules()).is_err());
+        let two = MessageRules {
+            max_parts: 2,
+            ..rules()
+        };
+        assert!(check_message(&just_over, &two).is_ok());
+    }
+
+    #[test]
+    fn emoji_are_rejected_when_gsm7_is_required() {
+        assert_eq!(
+            check_message("Thanks Dave 👍", &rules()),
+            Err(Why::NotGsm7('👍'))
+        );
+        let lenient = MessageRules {
+            require_gsm7: false,
+            ..rules()
+        };
+        assert!(check_message("Thanks Dave 👍", &lenient).is_ok());
+        // UCS-2: 70 characters a part.
+        assert!(matches!(
+            check_message(&format!("👍{}", "a".repeat(70)), &lenient),
+            Err(Why::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn links_and_contact_details_are_rejected() {
+        for text in [
+            "See https://acme.example for more",
+            "Visit www.acme-plumbing.co.uk",
+            "Book at acme.com",
+            "Book at acme-plumbing.co.uk today",
+            "Details: bit.ly/x1y2",
+            "Email us at jobs@acme.test",
+        ] {
+            assert!(
+                matches!(check_message(text, &rules()), Err(Why::Link(_))),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            check_message("Or call 07700 900555 instead", &rules()),
+            Err(Why::PhoneNumber)
+        );
+        // A full stop between sentences is not a link.
+        assert!(check_message("Thanks. We will call you back.", &rules()).is_ok());
+    }
+
+    #[test]
+    fn prices_are_rejected_unless_allowed() {
+        for text in [
+            "Call-out is £65",
+            "It's about 80 pounds",
+            "Only 50 quid",
+            "That's $100",
+            "Parts are 99p each",
+            "We charge 45 per hour",
+            "10% off this month",
+            "We do a free quote",
+        ] {
+            assert!(
+                matches!(check_message(text, &rules()), Err(Why::Price(_))),
+                "{text}"
+            );
+        }
+        let allowed = MessageRules {
+            allow_prices: true,
+            ..rules()
+        };
+        assert!(check_message("Call-out is £65", &allowed).is_ok());
+    }
+
+    #[test]
+    fn times_and_bookings_are_rejected_unless_allowed() {
+        for text in [
+            "We can come tomorrow",
+            "See you at 3",
+            "Someone will be there by 3pm",
+            "We'll call at 15:30",
+            "An engineer in 20 mins",
+            "We'll be with you within the hour",
+            "How about Friday?",
+        ] {
+            assert!(
+                matches!(check_message(text, &rules()), Err(Why::Time(_))),
+                "{text}"
+            );
+        }
+        for text in [
+            "You're booked in",
+            "Appointment confirmed",
+            "We'll be there soon",
+            "Our engineer is on the way",
+            "We have a slot for you",
+        ] {
+            assert!(
+                matches!(check_message(text, &rules()), Err(Why::Booking(_))),
+                "{text}"
+            );
+        }
+        let allowed = MessageRules {
+            allow_times: true,
+            allow_bookings: true,
+            ..rules()
+        };
+        assert!(check_message("You're booked in for tomorrow at 3pm", &allowed).is_ok());
+    }
+
+    // ---- combine
+
+    fn caller() -> E164 {
+        E164::parse("07700 900123").unwrap()
+    }
+
+    fn opened() -> ConversationState {
+        Conversation::open(&plumber(), &caller(), &CallTime(now())).0
+    }
+
+    fn sent(outcomes: &[Outcome]) -> Vec<String> {
+        outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Send(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn combined(
+        state: &ConversationState,
+        reply: &str,
+        model: &ModelProposal,
+        phrasing: bool,
+    ) -> Combined {
+        let profile = plumber();
+        let checked = check_extraction(model, reply, &profile.questions, now());
+        let options = CombineOptions {
+            phrasing,
+            rules: MessageRules::default(),
+        };
+        combine(
+            &profile,
+            state,
+            reply,
+            now(),
+            Some((model, &checked)),
+            &options,
+        )
+    }
+
+    #[test]
+    fn without_a_model_it_is_the_engine() {
+        let profile = plumber();
+        let state = opened();
+        let reply = "Dave here, boiler leaking in SW11 4AB, pretty urgent";
+        let engine = Conversation::on_reply(&profile, &state, reply, now());
+        let out = combine(
+            &profile,
+            &state,
+            reply,
+            now(),
+            None,
+            &CombineOptions::default(),
+        );
+        assert_eq!((out.state, out.outcomes), engine);
+    }
+
+    #[test]
+    fn accepted_values_fill_only_what_the_engine_left_empty() {
+        // The engine reads no postcode in "SW11" (outward code alone, in a sentence, not asked);
+        // the model does, and the engine then asks the next question.
+        let state = opened();
+        let reply = "Dave, boiler leaking, I'm in SW11 by the common";
+        let model = proposal(&[
+            ("name", "Dave Smith"), // engine has "Dave"; the model's is invented anyway
+            ("postcode", "SW11"),   // grounded, engine had nothing
+            ("reason", "leaking boiler"), // engine has a reason: not replaced
+        ]);
+        let out = combined(&state, reply, &model, false);
+        assert_eq!(out.from_model, vec!["postcode".to_string()]);
+        assert_eq!(out.state.slots["postcode"].value, "SW11");
+        assert_eq!(out.state.slots["name"].value, "Dave");
+        assert_eq!(out.state.slots["reason"].value, "boiler leaking");
+        assert_eq!(out.state.asked, vec!["urgency".to_string()]);
+        assert_eq!(sent(&out.outcomes), vec!["Thanks. How urgent is it?"]);
+        assert!(
+            out.outcomes
+                .contains(&Outcome::Note("postcode = SW11 (model)".to_string()))
+        );
+    }
+
+    #[test]
+    fn keywords_and_call_requests_are_the_engines() {
+        let state = opened();
+        let model = ModelProposal {
+            reply_to_caller: Some("Sure thing".to_string()),
+            ..proposal(&[("name", "Stop")])
+        };
+        let out = combined(&state, "STOP", &model, true);
+        assert_eq!(out.state.status, Status::OptedOut);
+        assert!(out.from_model.is_empty());
+        let out = combined(
+            &state,
+            "just call me back, SW11",
+            &proposal(&[("postcode", "SW11")]),
+            true,
+        );
+        assert_eq!(out.state.status, Status::CallRequested);
+        assert!(out.from_model.is_empty());
+    }
+
+    #[test]
+    fn phrasing_replaces_only_the_lead_in_and_only_when_checked() {
+        let state = opened();
+        let reply = "Dave";
+        let good = ModelProposal {
+            reply_to_caller: Some("Thanks Dave, nice to hear from you.".to_string()),
+            ..ModelProposal::default()
+        };
+        let out = combined(&state, reply, &good, true);
+        assert!(out.phrased);
+        assert_eq!(
+            sent(&out.outcomes),
+            vec!["Thanks Dave, nice to hear from you. What's the problem?"]
+        );
+        // Off by default.
+        let out = combined(&state, reply, &good, false);
+        assert!(!out.phrased);
+        assert_eq!(sent(&out.outcomes), vec!["Thanks. What's the problem?"]);
+        for bad in [
+            "Thanks Dave, we'll be there at 3pm",
+            "Thanks Dave, call-out is £65",
+            "Thanks Dave! See www.acme.com",
+            "Thanks Dave 😊",
+            "What is your postcode?",
+        ] {
+            let model = ModelProposal {
+                reply_to_caller: Some(bad.to_string()),
+                ..ModelProposal::default()
+            };
+            let out = combined(&state, reply, &model, true);
+            assert!(!out.phrased, "{bad}");
+            assert_eq!(
+                sent(&out.outcomes),
+                vec!["Thanks. What's the problem?"],
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn canned_answers_are_never_rephrased() {
+        let state = opened();
+        let model = ModelProposal {
+            reply_to_caller: Some("Thanks for asking.".to_string()),
+            ..ModelProposal::default()
+        };
+        let out = combined(&state, "how much do you charge?", &model, true);
+        assert!(!out.phrased);
+        assert!(sent(&out.outcomes)[0].contains("£65"));
+    }
+}

