@@ -79,7 +79,10 @@ fn csrf_in(page: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_lets_in_only_a_session_or_a_signed_link() {
-    let harness = Harness::with_options(Options::default());
+    let harness = Harness::with_extra(
+        Options::default(),
+        "\n[notify.webhook]\nsecret = \"s3cret-webhook-key-0123456789\"\n",
+    );
     let running = harness.start().await;
     harness.lead_from_a_conversation().await;
     textback(
@@ -197,6 +200,11 @@ async fn the_dashboard_lets_in_only_a_session_or_a_signed_link() {
         .await
         .unwrap();
     assert!(config.contains("Brightwater Plumbing"));
+    assert!(
+        !config.contains("s3cret-webhook-key"),
+        "a secret on the config page"
+    );
+    assert!(config.contains("**REDACTED**"));
 
     // A form without its CSRF token is refused; with it, the opt-out is recorded.
     let opt_outs = http
@@ -229,6 +237,15 @@ async fn the_dashboard_lets_in_only_a_session_or_a_signed_link() {
         harness.query_strings("SELECT number || ' ' || source FROM opt_outs"),
         ["+447700900555 dashboard"]
     );
+    let removed = http
+        .post(format!("{base}/opt-outs/remove"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("number", "+447700900555")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 303);
+    assert_eq!(harness.query_i64("SELECT count(*) FROM opt_outs"), 0);
 
     // Signed transcript links: one lead, read-only, no login; a bad or expired one is refused.
     let key = key(&harness);
