@@ -1,6 +1,7 @@
 //! textback registers to kamailio (Debian package `kamailio`), a real registrar that asks for
 //! digest authentication (qop=auth), and kamailio relays a SIPp caller's diverted call to it.
-//! Shutdown removes the registration, so kamailio then has nobody to relay to.
+//! Shutdown removes the registration, so kamailio then has nobody to relay to. baresip, a real
+//! phone registered there as another user, calls the business number and hangs up after 180.
 
 mod common;
 
@@ -276,4 +277,73 @@ async fn a_wrong_password_fails_with_a_message_naming_the_user() {
     assert_eq!(state, "failed", "kamailio:\n{}", kamailio.log());
     assert!(error.contains(USERNAME), "{error}");
     running.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_real_phone_calls_through_kamailio_and_hangs_up_after_180() {
+    const PHONE: &str = "07700900777";
+    let scratch = tempfile::tempdir().expect("temporary directory");
+    let kamailio = Kamailio::start(scratch.path());
+    let harness = harness(kamailio.address, PASSWORD);
+    let running = harness.start().await;
+    let (state, error) = wait_state(&harness, "registered").await;
+    assert_eq!(
+        state,
+        "registered",
+        "{error}\nkamailio:\n{}",
+        kamailio.log()
+    );
+
+    let mut phone = common::baresip::Phone::start(
+        &scratch.path().join("baresip"),
+        &common::baresip::Account {
+            user: PHONE,
+            domain: "textback.test",
+            password: "phone-test-secret",
+            proxy: kamailio.address,
+        },
+    )
+    .await;
+    phone.wait_registered().await;
+    // The business's SIP user, as textback registered it; kamailio relays to its binding.
+    phone
+        .command("dial", &format!("sip:{USERNAME}@textback.test"))
+        .await;
+    let ringing = phone.wait_event("CALL_RINGING", WAIT).await;
+    assert_eq!(ringing["direction"], "outgoing", "{ringing}");
+    phone.command("hangup", "").await;
+    let closed = phone.wait_event("CALL_CLOSED", WAIT).await;
+    assert!(
+        phone
+            .events
+            .iter()
+            .all(|event| event["type"] != "CALL_ESTABLISHED"),
+        "textback must never answer: {:?}",
+        phone.events
+    );
+
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM calls WHERE source = 'sip'", 1)
+            .await,
+        1,
+        "closed with {closed}\nkamailio:\n{}\nbaresip:\n{}",
+        kamailio.log(),
+        phone.log()
+    );
+    assert_eq!(
+        harness.query_strings(
+            "SELECT caller || ' ' || called || ' ' || profile || ' ' || decision FROM calls"
+        ),
+        ["+447700900777 +441632960123 plumbing text"],
+        "the caller from the phone's From, the business from its To"
+    );
+    let sent = harness.modem.wait_sent(1, WAIT).await;
+    assert_eq!(sent.len(), 1, "one text");
+    assert_eq!(sent[0].to, "+447700900777");
+    phone.quit().await;
+    running.stop().await.expect("clean stop");
+    // Still one call and one text after everything has settled.
+    assert_eq!(harness.query_i64("SELECT count(*) FROM calls"), 1);
+    assert_eq!(harness.modem.sent().len(), 1);
 }

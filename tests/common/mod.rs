@@ -2,6 +2,7 @@
 //! points at it, a database in a temporary directory, and helpers that read the database.
 #![allow(dead_code)]
 
+pub mod baresip;
 pub mod servers;
 pub mod webdriver;
 
