@@ -430,6 +430,12 @@ struct RawProfile {
     staff_numbers: Vec<String>,
     #[serde(default = "defaults::cooldown_hours")]
     cooldown_hours: u32,
+    /// Seconds to hold the first text, for a business that wants to call back first.
+    #[serde(default)]
+    first_text_delay_seconds: u32,
+    /// The optional local model that reads replies.
+    #[serde(default)]
+    llm: Option<crate::llm::client::LlmConfig>,
     #[serde(default)]
     texts_per_hour: Option<u32>,
     #[serde(default)]
@@ -672,7 +678,14 @@ pub struct Profile {
     pub hours: Option<crate::core::hours::Hours>,
     /// The first text outside the hours; {callback} is the promise ("by 9am tomorrow").
     pub out_of_hours_message: Option<Template>,
+    /// How long the first text is held (zero: sent at once).
+    pub first_text_delay: std::time::Duration,
+    /// The local model that reads replies, checked; `None`: the built-in engine alone.
+    pub llm: Option<crate::llm::client::LlmSettings>,
 }
+
+/// The longest `profile.first_text_delay_seconds`: 30 minutes.
+pub const MAX_FIRST_TEXT_DELAY_SECONDS: u32 = 30 * 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question {
@@ -1298,6 +1311,30 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                 format!("{} is out of range: 0 to 720 hours", profile.cooldown_hours),
             );
         }
+        if profile.first_text_delay_seconds > MAX_FIRST_TEXT_DELAY_SECONDS {
+            check.error(
+                format!("profile[{i}].first_text_delay_seconds"),
+                format!(
+                    "{} is out of range: 0 (no delay) to {MAX_FIRST_TEXT_DELAY_SECONDS} seconds; a caller texted later than that has usually rung someone else",
+                    profile.first_text_delay_seconds
+                ),
+            );
+        }
+        let llm = match &profile.llm {
+            None => None,
+            Some(raw) => match crate::llm::client::LlmSettings::from_config(raw) {
+                Ok(settings) => Some(settings),
+                Err(crate::llm::client::LlmError::Config { key, problem }) => {
+                    let key = key.strip_prefix("profile.").unwrap_or(key);
+                    check.error(format!("profile[{i}].{key}"), problem);
+                    None
+                }
+                Err(other) => {
+                    check.error(format!("profile[{i}].llm"), other.to_string());
+                    None
+                }
+            },
+        };
         for (key, value) in [
             ("texts_per_hour", profile.texts_per_hour),
             ("texts_per_day", profile.texts_per_day),
@@ -1640,6 +1677,10 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                 recipients,
                 rules,
                 cooldown: std::time::Duration::from_secs(u64::from(profile.cooldown_hours) * 3600),
+                first_text_delay: std::time::Duration::from_secs(u64::from(
+                    profile.first_text_delay_seconds,
+                )),
+                llm,
             });
         }
     }

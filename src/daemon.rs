@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::assistant::Assistant;
 use crate::config::Config;
 use crate::domain::ModemId;
 use crate::flow::{self, After, MissedCall, ReceivedSms};
@@ -125,6 +126,8 @@ struct Parts {
     sip_addresses: Vec<std::net::SocketAddr>,
     modem_events: mpsc::Receiver<ModemEvent>,
     lead_wake: LeadWake,
+    /// Answers replies that wait for the local model.
+    assistant: Assistant,
     /// Bound at set-up, so that a taken port stops the start with a clear error.
     dashboard: std::net::TcpListener,
 }
@@ -176,6 +179,15 @@ fn setup(
         modems.insert(modem_config.id.clone(), handle);
         wakes.insert(modem_config.id.clone(), wake);
     }
+    let lead_wake = LeadWake::default();
+    let assistant = Assistant::new(
+        store.clone(),
+        config.clone(),
+        workers.clone(),
+        token.child_token(),
+        wakes.clone(),
+        lead_wake.clone(),
+    )?;
     Ok(Parts {
         config,
         options,
@@ -190,7 +202,8 @@ fn setup(
         sip_tasks,
         sip_addresses,
         modem_events,
-        lead_wake: LeadWake::default(),
+        lead_wake,
+        assistant,
         dashboard,
     })
 }
@@ -208,6 +221,14 @@ impl Parts {
             wake.wake();
         }
         let link_key = self.start_lead_worker().await?;
+        match self.assistant.resume().await {
+            Ok(0) => {}
+            Ok(n) => info!(
+                conversations = n,
+                "replies waiting for the assistant from before; answering them now"
+            ),
+            Err(err) => warn!(error = %err, "could not read the replies waiting for the assistant"),
+        }
         self.start_dashboard(link_key)?;
         info!(modems = self.modems.len(), database = %self.config.storage.database.display(), "textback running");
         let watchdog = if self.options.systemd {
@@ -292,9 +313,11 @@ impl Parts {
             store,
             closer,
             modems,
+            assistant,
             ..
         } = self;
         drop(modems);
+        drop(assistant);
         drop(store);
         // The writer drains its queue and closes the file once every handle is gone; a task still
         // running past the deadline would hold one, so the wait has its own bound.
@@ -360,6 +383,9 @@ impl Parts {
                 wake.wake();
             }
         }
+        for conversation in after.think {
+            self.assistant.think(conversation);
+        }
         // A step may have recorded a lead; the worker's look at what is due is one query.
         self.lead_wake.wake();
     }
@@ -381,6 +407,10 @@ impl Parts {
                     flow::forget_old(&self.store, self.config.clone(), Utc::now()).await
                 {
                     warn!(error = %err, "housekeeping: retention");
+                }
+                // Replies left waiting by a store error are tried again.
+                if let Err(err) = self.assistant.resume().await {
+                    warn!(error = %err, "housekeeping: waiting replies");
                 }
             }
             Event::Modem(ModemEvent::CallMissed {

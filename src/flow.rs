@@ -12,7 +12,9 @@ use crate::config::{Config, Profile};
 use crate::core::conversation::{self as engine, Conversation};
 use crate::core::dialogue::{self, Keyword, Outcome, State, Status};
 use crate::core::policy::{self, Decision, Facts};
-use crate::domain::{CallId, CallRowId, CallerId, ConversationId, E164, LeadId, ModemId};
+use crate::domain::{
+    CallId, CallRowId, CallerId, ConversationId, E164, LeadId, MessageId, ModemId,
+};
 use crate::store::{
     self, CallSource, ConversationRow, ConversationState, NewCall, NewInbound, Store, Tx,
 };
@@ -44,6 +46,8 @@ pub struct MissedCall {
 pub struct After {
     /// Modems with new rows in their outbox.
     pub wake: Vec<ModemId>,
+    /// Conversations with a reply waiting for the assistant (see [`next_waiting`]).
+    pub think: Vec<ConversationId>,
 }
 
 /// Records a missed call, decides, and queues the first text. `usable` are the modems that are
@@ -172,28 +176,16 @@ fn missed_call_tx(
     }
     let conversation = tx.insert_conversation(&profile.id, &caller, &modem, now)?;
     tx.set_call_conversation(call_row, conversation)?;
-    // The first text: in hours, or out of them with a promise worked out from the hours.
-    let mut dialogue = profile.dialogue.clone();
-    let first = match (&profile.hours, &profile.out_of_hours_message) {
-        (Some(hours), Some(template)) if !hours.is_open(call.at) => {
-            let promise = hours.callback_promise(call.at);
-            tx.journal(
-                Some(call_row),
-                Some(conversation),
-                "hours",
-                &format!("out of hours: the first text promises a call back {promise}"),
-                now,
-            )?;
-            template.source().replace("{callback}", &promise)
-        }
-        _ => dialogue.templates.first_message.clone(),
-    };
-    let day = call
-        .at
-        .with_timezone(&chrono_tz::Europe::London)
-        .format("%A")
-        .to_string();
-    dialogue.templates.first_message = first.replace("{day}", &day);
+    let (dialogue, promise) = opening_dialogue(profile, call.at);
+    if let Some(promise) = promise {
+        tx.journal(
+            Some(call_row),
+            Some(conversation),
+            "hours",
+            &format!("out of hours: the first text promises a call back {promise}"),
+            now,
+        )?;
+    }
     let (state, outcomes) = Conversation::open(&dialogue, &caller, &engine::CallTime(call.at));
     info!(call_id = %call.key, conversation_id = %conversation, "conversation started");
     apply_engine(
@@ -206,8 +198,37 @@ fn missed_call_tx(
         outcomes,
         Some(call_row),
         now,
+        now + profile.first_text_delay.as_millis() as i64,
     )?;
-    Ok(After { wake: vec![modem] })
+    Ok(After {
+        wake: vec![modem],
+        ..After::default()
+    })
+}
+
+/// The profile's dialogue with the first text for a call at `at`: the in-hours template, or out
+/// of hours the out-of-hours one with its promise ("by 9am tomorrow"), which is also returned.
+pub fn opening_dialogue(
+    profile: &Profile,
+    at: DateTime<Utc>,
+) -> (engine::DialogueProfile, Option<String>) {
+    let mut dialogue = profile.dialogue.clone();
+    let (first, promise) = match (&profile.hours, &profile.out_of_hours_message) {
+        (Some(hours), Some(template)) if !hours.is_open(at) => {
+            let promise = hours.callback_promise(at);
+            (
+                template.source().replace("{callback}", &promise),
+                Some(promise),
+            )
+        }
+        _ => (dialogue.templates.first_message.clone(), None),
+    };
+    let day = at
+        .with_timezone(&chrono_tz::Europe::London)
+        .format("%A")
+        .to_string();
+    dialogue.templates.first_message = first.replace("{day}", &day);
+    (dialogue, promise)
 }
 
 /// The modem a new conversation's texts leave from (its replies come back to that SIM, so the
@@ -406,6 +427,7 @@ fn apply_engine(
     outcomes: Vec<engine::Outcome>,
     call_row: Option<CallRowId>,
     now: i64,
+    send_after: i64,
 ) -> Result<(), store::Error> {
     let db_state = match state.status {
         engine::Status::Open => ConversationState::Open,
@@ -440,13 +462,26 @@ fn apply_engine(
         match outcome {
             engine::Outcome::Send(text) => {
                 let parts = pdu::segment(&text).parts.len();
-                let id = tx.queue_sms(Some(conversation), caller, modem, &text, parts, now)?;
+                let id = tx.queue_sms_held(
+                    Some(conversation),
+                    caller,
+                    modem,
+                    &text,
+                    parts,
+                    now,
+                    send_after,
+                )?;
+                let held = if send_after > now {
+                    format!(", held for {} s", (send_after - now + 999) / 1000)
+                } else {
+                    String::new()
+                };
                 tx.journal(
                     call_row,
                     Some(conversation),
                     "queued",
                     &format!(
-                        "SMS {id} to {} queued ({parts} part{}): {text}",
+                        "SMS {id} to {} queued ({parts} part{}{held}): {text}",
                         caller.national(),
                         if parts == 1 { "" } else { "s" }
                     ),
@@ -606,10 +641,10 @@ fn text_received(
         dedup_key,
         at_ms: now,
     })?;
-    if inserted.is_none() {
+    let Some(message_id) = inserted else {
         info!(modem = %sms_modem, "the same SMS delivered again; ignored");
         return Ok(After::default());
-    }
+    };
     let Some(from) = from else {
         tx.journal(
             None,
@@ -680,6 +715,18 @@ fn text_received(
                 .map(|json| serde_json::from_str::<engine::ConversationState>(&json))
             {
                 Some(Ok(state)) => {
+                    // The caller wrote: a first text still held back goes now, before the answer.
+                    tx.release_held(open.id, now)?;
+                    // With a local model the reply waits for the assistant, which asks the model
+                    // outside any transaction; a reply behind one still waiting waits too, so
+                    // replies are answered in the order they came.
+                    if profile.llm.is_some() || tx.has_waiting(open.id)? {
+                        tx.set_waiting(message_id)?;
+                        return Ok(After {
+                            wake: vec![open.modem],
+                            think: vec![open.id],
+                        });
+                    }
                     let at = DateTime::<Utc>::from_timestamp_millis(now).unwrap_or_else(Utc::now);
                     let (next, outcomes) =
                         Conversation::on_reply(&profile.dialogue, &state, &text, at);
@@ -693,9 +740,11 @@ fn text_received(
                         outcomes,
                         None,
                         now,
+                        0,
                     )?;
                     return Ok(After {
                         wake: vec![open.modem],
+                        ..After::default()
                     });
                 }
                 Some(Err(err)) => {
@@ -719,6 +768,7 @@ fn text_received(
             )?;
             Ok(After {
                 wake: vec![open.modem],
+                ..After::default()
             })
         }
         other => {
@@ -805,6 +855,7 @@ fn keyword_outside_conversation(
     )?;
     Ok(After {
         wake: vec![modem.clone()],
+        ..After::default()
     })
 }
 
@@ -881,6 +932,10 @@ pub async fn quiet_conversations(
             };
             let mut after = After::default();
             for (id, json, updated_ms) in tx.quiet_conversations(now - i64::from(shortest) * 60_000)? {
+                // A reply waiting for the assistant: the caller is not quiet.
+                if tx.has_waiting(id)? {
+                    continue;
+                }
                 let Some(row) = tx.conversation(id)? else { continue };
                 let Some(profile) = config.profile(&row.profile) else { continue };
                 let minutes = ((now - updated_ms) / 60_000).max(0) as u32;
@@ -896,7 +951,18 @@ pub async fn quiet_conversations(
                     continue;
                 }
                 info!(conversation_id = %id, minutes, "the caller went quiet; the lead goes out with what there is");
-                apply_engine(tx, profile, id, &row.caller, &row.modem, &next, outcomes, None, now)?;
+                apply_engine(
+                    tx,
+                    profile,
+                    id,
+                    &row.caller,
+                    &row.modem,
+                    &next,
+                    outcomes,
+                    None,
+                    now,
+                    0,
+                )?;
                 after.wake.push(row.modem.clone());
             }
             Ok(after)
@@ -989,4 +1055,200 @@ pub async fn status_report(
             Ok(())
         })
         .await
+}
+
+/// A reply waiting for the assistant, with what the model needs to read it.
+#[derive(Debug, Clone)]
+pub struct WaitingReply {
+    pub conversation: ConversationId,
+    pub message: MessageId,
+    pub text: String,
+    pub at: DateTime<Utc>,
+    pub profile: crate::domain::ProfileId,
+    /// The conversation before this reply, oldest first: (from the caller, text).
+    pub so_far: Vec<(bool, String)>,
+    /// Whether a model may help with it: the conversation is open with the engine's state, and
+    /// the reply is not a keyword (STOP, HELP, START are the engine's alone).
+    pub for_model: bool,
+}
+
+/// The oldest reply of `conversation` waiting for the assistant.
+pub async fn next_waiting(
+    store: &Store,
+    conversation: ConversationId,
+) -> Result<Option<WaitingReply>, store::Error> {
+    store
+        .run(move |tx| {
+            let Some((message, text, at_ms)) = tx.next_waiting(conversation)? else {
+                return Ok(None);
+            };
+            let Some(row) = tx.conversation(conversation)? else {
+                return Ok(None);
+            };
+            let so_far = tx
+                .conversation_messages(conversation)?
+                .into_iter()
+                .filter(|m| m.id < message && m.state != "cancelled")
+                .map(|m| (m.direction == "in", m.body))
+                .collect();
+            let for_model = row.state == ConversationState::Open
+                && tx.engine_state(conversation)?.is_some()
+                && engine::keyword(&text).is_none();
+            Ok(Some(WaitingReply {
+                conversation,
+                message,
+                text,
+                at: DateTime::<Utc>::from_timestamp_millis(at_ms).unwrap_or_else(Utc::now),
+                profile: row.profile,
+                so_far,
+                for_model,
+            }))
+        })
+        .await
+}
+
+/// What the local model made of a waiting reply.
+#[derive(Debug, Clone)]
+pub enum ModelRead {
+    /// Not asked: no model for the profile, or a keyword, or a closed conversation.
+    NotAsked,
+    /// Asked, and nothing usable came back (timeout, error, unreadable): the engine answers.
+    Failed(String),
+    /// The model's proposal, not yet checked.
+    Proposed {
+        proposal: crate::core::proposal::ModelProposal,
+        elapsed_ms: u64,
+    },
+}
+
+/// Answers a waiting reply: the built-in engine, combined with the model's proposal once it has
+/// passed the checks; then the reply is marked read, all in one transaction. A reply already
+/// answered (stepped twice after a restart) is left alone.
+pub async fn step_waiting(
+    store: &Store,
+    config: Arc<Config>,
+    waiting: WaitingReply,
+    read: ModelRead,
+) -> Result<After, store::Error> {
+    store
+        .run(move |tx| step_waiting_tx(tx, &config, &waiting, read))
+        .await
+}
+
+fn step_waiting_tx(
+    tx: &Tx<'_>,
+    config: &Config,
+    waiting: &WaitingReply,
+    read: ModelRead,
+) -> Result<After, store::Error> {
+    let now = crate::outbox::now_ms().max(waiting.at.timestamp_millis());
+    if !tx.set_read(waiting.message, now)? {
+        return Ok(After::default());
+    }
+    let Some(row) = tx.conversation(waiting.conversation)? else {
+        return Ok(After::default());
+    };
+    let text = waiting.text.as_str();
+    let profile = config.profile(&row.profile);
+    let state = match tx.engine_state(row.id)? {
+        Some(json) => serde_json::from_str::<engine::ConversationState>(&json).ok(),
+        None => None,
+    };
+    let (Some(profile), Some(state), ConversationState::Open) = (profile, state, row.state) else {
+        // Closed while the reply waited (an earlier reply finished it), or not the engine's: the
+        // reply is handled as one after the end.
+        return keyword_outside_conversation(
+            tx,
+            config,
+            &row.caller,
+            Some(&row),
+            &row.modem,
+            text,
+            now,
+        );
+    };
+    let model = match read {
+        ModelRead::NotAsked => None,
+        ModelRead::Failed(why) => {
+            tx.journal(
+                None,
+                Some(row.id),
+                "model",
+                &format!("the local model was not used ({why}); the built-in engine answered"),
+                now,
+            )?;
+            None
+        }
+        ModelRead::Proposed {
+            proposal,
+            elapsed_ms,
+        } => {
+            let checked = crate::core::proposal::check_extraction(
+                &proposal,
+                text,
+                &profile.dialogue.questions,
+                waiting.at,
+            );
+            let accepted: Vec<String> = checked
+                .accepted
+                .iter()
+                .map(|a| format!("{}={:?}", a.id, a.value))
+                .collect();
+            let rejected: Vec<String> = checked
+                .rejected
+                .iter()
+                .map(|r| format!("{}={:?} ({})", r.id, r.value, r.why))
+                .collect();
+            tx.journal(
+                None,
+                Some(row.id),
+                "model",
+                &format!(
+                    "the local model answered in {elapsed_ms} ms; passed the checks: {}; rejected: {}",
+                    if accepted.is_empty() { "nothing".to_string() } else { accepted.join(", ") },
+                    if rejected.is_empty() { "nothing".to_string() } else { rejected.join(", ") },
+                ),
+                now,
+            )?;
+            Some((proposal, checked))
+        }
+    };
+    let options = profile
+        .llm
+        .as_ref()
+        .map(|llm| llm.combine.clone())
+        .unwrap_or_default();
+    let combined = crate::core::proposal::combine(
+        &profile.dialogue,
+        &state,
+        text,
+        waiting.at,
+        model.as_ref().map(|(p, c)| (p, c)),
+        &options,
+    );
+    if combined.phrased {
+        tx.journal(
+            None,
+            Some(row.id),
+            "model",
+            "the model's words were used before the next question",
+            now,
+        )?;
+    }
+    apply_engine(
+        tx,
+        profile,
+        row.id,
+        &row.caller,
+        &row.modem,
+        &combined.state,
+        combined.outcomes,
+        None,
+        now,
+        0,
+    )?;
+    Ok(After {
+        wake: vec![row.modem],
+        ..After::default()
+    })
 }

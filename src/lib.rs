@@ -33,6 +33,7 @@
 //! the network's SMS service centre. E.164: the international phone number form (+447700900123).
 //! SIP: the VoIP signalling protocol (RFC 3261).
 
+pub mod assistant;
 pub mod cli;
 pub mod codec;
 pub mod config;

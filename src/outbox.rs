@@ -77,10 +77,22 @@ pub async fn run(
                 }
             };
             let Some(row) = next else {
+                // A text held back (profile.first_text_delay_seconds) is due at its time.
+                let modem_id = modem.id().clone();
+                let now = now_ms();
+                let held = store
+                    .run(move |tx| tx.next_held_ms(&modem_id, now))
+                    .await
+                    .ok()
+                    .flatten();
+                let wait = held
+                    .map(|at| Duration::from_millis((at - now).max(0) as u64))
+                    .unwrap_or(POLL)
+                    .min(POLL);
                 tokio::select! {
                     _ = token.cancelled() => return,
                     _ = wake.0.notified() => {}
-                    _ = tokio::time::sleep(POLL) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
                 continue;
             };
@@ -103,9 +115,9 @@ async fn take_next(
     let modem_id = modem.id().clone();
     store
         .run(move |tx| {
-            let row = tx.next_outbound(&modem_id)?;
+            let now = now_ms();
+            let row = tx.next_outbound(&modem_id, now)?;
             if let Some(row) = &row {
-                let now = now_ms();
                 tx.mark_sending(row.id, now)?;
                 tx.journal(
                     None,

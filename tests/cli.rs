@@ -54,6 +54,30 @@ expires = 300
 /// Each bad config, the key path its error must name, and words the message must contain.
 const BAD: &[(&str, &str, &str, &str)] = &[
     (
+        "first text held too long",
+        "numbers = [\"020 7946 0018\"]",
+        "numbers = [\"020 7946 0018\"]\nfirst_text_delay_seconds = 7200",
+        "profile[0].first_text_delay_seconds: 7200 is out of range: 0 (no delay) to 1800 seconds",
+    ),
+    (
+        "a local model that is not local",
+        "[[profile.recipient]]",
+        "[profile.llm]\nbase_url = \"http://llm.example.com:8080\"\nmodel = \"m\"\nflavour = \"ollama\"\n\n[[profile.recipient]]",
+        "profile[0].llm.base_url: \"http://llm.example.com:8080\" is not on this machine",
+    ),
+    (
+        "a local model waited on too long",
+        "[[profile.recipient]]",
+        "[profile.llm]\nbase_url = \"http://127.0.0.1:8080\"\nmodel = \"m\"\nflavour = \"llama_server\"\ntimeout_ms = 60000\n\n[[profile.recipient]]",
+        "profile[0].llm.timeout_ms: is 60000; use 100 to 30000",
+    ),
+    (
+        "an unknown model server",
+        "[[profile.recipient]]",
+        "[profile.llm]\nbase_url = \"http://127.0.0.1:8080\"\nmodel = \"m\"\nflavour = \"vllm\"\n\n[[profile.recipient]]",
+        "profile[0].llm.flavour",
+    ),
+    (
         "SIP final response",
         "final_response = 480",
         "final_response = 200",
@@ -653,4 +677,67 @@ slots = { name = "Someone else" }
     let line: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
     assert_eq!(line["as_expected"], false);
     assert_eq!(line["slots"]["name"], "Jo");
+}
+
+#[test]
+fn dialogue_try_plays_the_caller_against_the_configs_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("textback.toml");
+    std::fs::write(
+        &config,
+        GOOD.replace(
+            "[[profile.recipient]]",
+            "[[profile.question]]\nid = \"name\"\nask = \"Who am I speaking to?\"\n\n\
+             [[profile.question]]\nid = \"reason\"\nask = \"What can we help with?\"\n\n\
+             [[profile.question]]\nid = \"postcode\"\nask = \"And the postcode?\"\n\n\
+             [[profile.recipient]]",
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["dialogue", "try", "--profile", "acme", "--config"])
+        .arg(&config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("Dave here, boiler leaking 😩\n/slots\nSW11 4AB\n".as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("business> Hi, it's Acme Plumbing."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("business> ") && stdout.contains("And the postcode?"),
+        "{stdout}"
+    );
+    // /slots prints what the engine has so far, as JSON.
+    assert!(stdout.contains("\"value\": \"Dave\""), "{stdout}");
+    assert!(stdout.contains("(lead sent: complete)"), "{stdout}");
+    assert!(stdout.contains("  postcode: SW11 4AB"), "{stdout}");
+
+    // A profile that is not in the config: named, with the ones that are.
+    let out = textback(&[
+        "dialogue",
+        "try",
+        "--profile",
+        "plumbing",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no profile \"plumbing\" in the config; its profiles are: acme"),
+        "{}",
+        text(&out.stderr)
+    );
 }

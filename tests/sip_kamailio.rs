@@ -117,6 +117,7 @@ expires = 120
         modem,
         config: Arc::new(config),
         extra,
+        text,
     }
 }
 

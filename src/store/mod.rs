@@ -32,6 +32,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_engine_state",
         include_str!("migrations/0005_engine_state.sql"),
     ),
+    (
+        "0006_held_and_waiting",
+        include_str!("migrations/0006_held_and_waiting.sql"),
+    ),
 ];
 
 /// The schema version this build expects.

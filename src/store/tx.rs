@@ -634,22 +634,108 @@ impl Tx<'_> {
         parts: usize,
         at_ms: i64,
     ) -> Result<MessageId, Error> {
+        self.queue_sms_held(conversation, to, modem, body, parts, at_ms, 0)
+    }
+
+    /// Queues a text that the outbox takes only from `send_after_ms` on (0: at once).
+    #[allow(clippy::too_many_arguments)]
+    pub fn queue_sms_held(
+        &self,
+        conversation: Option<ConversationId>,
+        to: &E164,
+        modem: &ModemId,
+        body: &str,
+        parts: usize,
+        at_ms: i64,
+        send_after_ms: i64,
+    ) -> Result<MessageId, Error> {
         self.connection.execute(
-            "INSERT INTO messages (conversation_id, direction, peer, modem, body, state, parts, created_ms, updated_ms)
-             VALUES (?1, 'out', ?2, ?3, ?4, 'queued', ?5, ?6, ?6)",
-            params![conversation.map(|c| c.0), to.as_str(), modem.as_str(), body, parts as i64, at_ms],
+            "INSERT INTO messages (conversation_id, direction, peer, modem, body, state, parts, created_ms, updated_ms, send_after_ms)
+             VALUES (?1, 'out', ?2, ?3, ?4, 'queued', ?5, ?6, ?6, ?7)",
+            params![conversation.map(|c| c.0), to.as_str(), modem.as_str(), body, parts as i64, at_ms, send_after_ms],
         )?;
         Ok(MessageId(self.connection.last_insert_rowid()))
     }
 
-    /// The oldest SMS waiting for `modem`.
-    pub fn next_outbound(&self, modem: &ModemId) -> Result<Option<OutboundRow>, Error> {
+    /// When the first text held for `modem` becomes due, if one is held past `at_ms`.
+    pub fn next_held_ms(&self, modem: &ModemId, at_ms: i64) -> Result<Option<i64>, Error> {
+        Ok(self.connection.query_row(
+            "SELECT min(send_after_ms) FROM messages WHERE direction = 'out' AND state = 'queued' AND modem = ?1 AND send_after_ms > ?2",
+            params![modem.as_str(), at_ms],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Lets a conversation's held texts go now (the caller wrote first: the order must hold).
+    pub fn release_held(&self, conversation: ConversationId, at_ms: i64) -> Result<usize, Error> {
+        Ok(self.connection.execute(
+            "UPDATE messages SET send_after_ms = 0, updated_ms = ?2 WHERE conversation_id = ?1 AND direction = 'out' AND state = 'queued' AND send_after_ms > ?2",
+            params![conversation.0, at_ms],
+        )?)
+    }
+
+    /// Marks a stored reply as waiting for the assistant.
+    pub fn set_waiting(&self, message: MessageId) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE messages SET state = 'waiting' WHERE id = ?1 AND direction = 'in'",
+            [message.0],
+        )?;
+        Ok(())
+    }
+
+    /// Whether a reply in this conversation is still waiting for the assistant.
+    pub fn has_waiting(&self, conversation: ConversationId) -> Result<bool, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT 1 FROM messages WHERE direction = 'in' AND state = 'waiting' AND conversation_id = ?1 LIMIT 1",
+                [conversation.0],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// The oldest reply of the conversation waiting for the assistant: its id, text and time.
+    pub fn next_waiting(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<(MessageId, String, i64)>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id, body, created_ms FROM messages WHERE direction = 'in' AND state = 'waiting' AND conversation_id = ?1 ORDER BY id LIMIT 1",
+                [conversation.0],
+                |row| Ok((MessageId(row.get(0)?), row.get(1)?, row.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// Conversations with replies waiting for the assistant (after a restart).
+    pub fn waiting_conversations(&self) -> Result<Vec<ConversationId>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT DISTINCT conversation_id FROM messages WHERE direction = 'in' AND state = 'waiting' AND conversation_id IS NOT NULL ORDER BY conversation_id",
+        )?;
+        let rows = statement.query_map([], |row| Ok(ConversationId(row.get(0)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A waiting reply has been read: false when it was not waiting (already stepped).
+    pub fn set_read(&self, message: MessageId, at_ms: i64) -> Result<bool, Error> {
+        Ok(self.connection.execute(
+            "UPDATE messages SET state = 'received', updated_ms = ?2 WHERE id = ?1 AND direction = 'in' AND state = 'waiting'",
+            params![message.0, at_ms],
+        )? == 1)
+    }
+
+    /// The oldest SMS for `modem` that may go at `at_ms`.
+    pub fn next_outbound(&self, modem: &ModemId, at_ms: i64) -> Result<Option<OutboundRow>, Error> {
         let found = self
             .connection
             .query_row(
                 "SELECT id, conversation_id, peer, body, attempts FROM messages
-                 WHERE direction = 'out' AND state = 'queued' AND modem = ?1 ORDER BY id LIMIT 1",
-                [modem.as_str()],
+                 WHERE direction = 'out' AND state = 'queued' AND modem = ?1 AND send_after_ms <= ?2 ORDER BY id LIMIT 1",
+                params![modem.as_str(), at_ms],
                 |row| {
                     Ok((
                         row.get::<_, i64>(0)?,

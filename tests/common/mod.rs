@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod baresip;
+pub mod llm;
 pub mod servers;
 pub mod webdriver;
 
@@ -69,6 +70,8 @@ pub struct Harness {
     pub config: Arc<Config>,
     /// TOML appended to the config (more keys for the recipient, [notify] sections).
     pub extra: String,
+    /// The whole config file.
+    pub text: String,
 }
 
 impl Harness {
@@ -82,9 +85,14 @@ impl Harness {
 
     /// The usual config with `extra` appended: keys there first go to the last recipient.
     pub fn with_extra(options: Options, extra: &str) -> Harness {
+        Self::with_edit(options, extra, |text| text)
+    }
+
+    /// The usual config passed through `edit` (to add keys to the profile), then `extra`.
+    pub fn with_edit(options: Options, extra: &str, edit: impl Fn(String) -> String) -> Harness {
         let dir = tempfile::tempdir().expect("temporary directory");
         let modem = VirtualModem::start(options).expect("virtual modem");
-        let text = config_text(modem.path(), &dir.path().join("textback.db")) + extra;
+        let text = edit(config_text(modem.path(), &dir.path().join("textback.db"))) + extra;
         let config = config::parse(&text, Path::new("test.toml"))
             .expect("test config")
             .config;
@@ -93,14 +101,14 @@ impl Harness {
             modem,
             config: Arc::new(config),
             extra: extra.to_string(),
+            text,
         }
     }
 
     /// Writes the harness's config to a file, for the tests that run the binary.
     pub fn write_config(&self) -> PathBuf {
         let path = self.dir.path().join("textback.toml");
-        let text = config_text(self.modem.path(), &self.database()) + &self.extra;
-        std::fs::write(&path, text).expect("write config");
+        std::fs::write(&path, &self.text).expect("write config");
         path
     }
 
