@@ -64,6 +64,12 @@ pub mod defaults {
         48
     }
 
+    /// A caller who texts again after their lead went out usually adds something the business
+    /// needs ("can you come after 3?"): the lead's recipients are told, as they were of the lead.
+    pub const fn late_replies() -> bool {
+        true
+    }
+
     /// Submission with STARTTLS (RFC 6409).
     pub const fn smtp_port() -> u16 {
         587
@@ -278,6 +284,8 @@ struct RawNotify {
     link_valid_days: u32,
     #[serde(default = "defaults::give_up_after_hours")]
     give_up_after_hours: u32,
+    #[serde(default = "defaults::late_replies")]
+    late_replies: bool,
     #[serde(default)]
     email: Option<RawEmail>,
     #[serde(default)]
@@ -291,6 +299,7 @@ impl Default for RawNotify {
         Self {
             link_valid_days: defaults::link_valid_days(),
             give_up_after_hours: defaults::give_up_after_hours(),
+            late_replies: defaults::late_replies(),
             email: None,
             whatsapp: None,
             webhook: RawWebhook::default(),
@@ -520,6 +529,9 @@ struct RawRecipient {
     webhook: Option<String>,
     #[serde(default)]
     when: Option<RawRoute>,
+    /// `false`: not told of replies after the lead, whatever `notify.late_replies` says.
+    #[serde(default)]
+    late_replies: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -702,6 +714,8 @@ pub struct Notify {
     pub link_valid: std::time::Duration,
     /// When to stop retrying a delivery.
     pub give_up_after: std::time::Duration,
+    /// Whether a caller's text after their lead went out is told to the lead's recipients.
+    pub late_replies: bool,
     pub email: Option<EmailSettings>,
     pub whatsapp: Option<WhatsAppSettings>,
     pub webhook: WebhookSettings,
@@ -756,6 +770,9 @@ pub struct Recipient {
     pub channels: Vec<Channel>,
     /// Only leads whose answer matches, e.g. the heating team gets the boiler jobs.
     pub when: Option<Route>,
+    /// Told of the caller's texts after the lead went out: `notify.late_replies`, unless the
+    /// recipient opted out with `late_replies = false`.
+    pub late_replies: bool,
 }
 
 /// A department's share of the leads: those whose answer to `question` contains one of the
@@ -1622,10 +1639,17 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                 }
                 question.map(|question| Route { question, contains })
             });
+            if recipient.late_replies == Some(true) && !notify.late_replies {
+                check.warn(
+                    key("late_replies"),
+                    "has no effect while notify.late_replies = false: nobody is told of replies after a lead",
+                );
+            }
             recipients.push(Recipient {
                 name: recipient.name.clone(),
                 channels,
                 when,
+                late_replies: notify.late_replies && recipient.late_replies.unwrap_or(true),
             });
         }
         if profile.recipients.is_empty() {
@@ -1983,6 +2007,7 @@ fn validate_notify(check: &mut Checker, raw: RawNotify) -> Notify {
     Notify {
         link_valid: std::time::Duration::from_secs(u64::from(raw.link_valid_days) * 24 * HOUR),
         give_up_after: std::time::Duration::from_secs(u64::from(raw.give_up_after_hours) * HOUR),
+        late_replies: raw.late_replies,
         email,
         whatsapp,
         webhook: WebhookSettings {
@@ -2201,6 +2226,66 @@ name = "Owner"
         }
         .to_string();
         assert!(text.starts_with("test.toml has 10 problems\n  "), "{text}");
+    }
+
+    #[test]
+    fn late_replies_default_on_and_a_recipient_can_opt_out() {
+        let recipients = r#"
+[[profile.recipient]]
+name = "Owner"
+sms = "+447700900456"
+
+[[profile.recipient]]
+name = "Office"
+sms = "+447700900457"
+late_replies = false
+"#;
+        let config = parse(&format!("{MINIMAL}{recipients}"), Path::new("test.toml"))
+            .unwrap()
+            .config;
+        assert!(config.notify.late_replies);
+        let told: Vec<bool> = config.profiles[0]
+            .recipients
+            .iter()
+            .map(|r| r.late_replies)
+            .collect();
+        assert_eq!(told, [true, false]);
+
+        // Off for the whole box: nobody is told, and a recipient asking for them is warned.
+        let text = format!(
+            "[notify]\nlate_replies = false\n{MINIMAL}{}",
+            recipients.replace("late_replies = false", "late_replies = true")
+        );
+        let loaded = parse(&text, Path::new("test.toml")).unwrap();
+        assert!(!loaded.config.notify.late_replies);
+        assert!(
+            loaded.config.profiles[0]
+                .recipients
+                .iter()
+                .all(|r| !r.late_replies)
+        );
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.path == "profile[0].recipient[1].late_replies"),
+            "{:#?}",
+            loaded.warnings
+        );
+
+        // Not a bool: named with its path.
+        let got = problems(&format!(
+            "[notify]\nlate_replies = \"yes\"\n{MINIMAL}{recipients}"
+        ));
+        assert_eq!(got[0].path, "notify.late_replies", "{got:#?}");
+        let got = problems(&format!(
+            "{MINIMAL}{}",
+            recipients.replace("late_replies = false", "late_replys = false")
+        ));
+        assert_eq!(
+            got[0].path, "profile[0].recipient[1].late_replys",
+            "{got:#?}"
+        );
     }
 
     #[test]

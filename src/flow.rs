@@ -24,6 +24,8 @@ const LOOP_SAME_TEXT: i64 = 3;
 /// This many texts from one number within [`LOOP_BURST_MS`] is a machine, not a person.
 const LOOP_BURST_TEXTS: i64 = 4;
 const LOOP_BURST_MS: i64 = 2_000;
+/// Replies after a lead told to its recipients, at most, in a day; the rest are only kept.
+const MAX_LATE_REPLIES_TOLD_PER_DAY: i64 = 5;
 /// No number is sent more texts than this in a day, whatever happens in the conversation.
 const MAX_TEXTS_PER_NUMBER_PER_DAY: i64 = 15;
 
@@ -198,7 +200,12 @@ fn missed_call_tx(
         outcomes,
         Some(call_row),
         now,
-        now + profile.first_text_delay.as_millis() as i64,
+        // Held only when the profile asks for it (0: the outbox takes it at once).
+        if profile.first_text_delay.is_zero() {
+            0
+        } else {
+            now + profile.first_text_delay.as_millis() as i64
+        },
     )?;
     Ok(After {
         wake: vec![modem],
@@ -368,17 +375,7 @@ fn create_lead(
                 let mut channels = 0;
                 // Routed recipients get the leads their rule matches; if that leaves nobody, every
                 // recipient gets it rather than no one.
-                let wanted: Vec<_> = profile
-                    .recipients
-                    .iter()
-                    .filter(|r| r.wants(state_answers))
-                    .collect();
-                let recipients = if wanted.is_empty() {
-                    profile.recipients.iter().collect()
-                } else {
-                    wanted
-                };
-                for recipient in recipients {
+                for recipient in lead_recipients(profile, state_answers) {
                     for channel in &recipient.channels {
                         tx.insert_delivery(
                             lead,
@@ -641,7 +638,7 @@ fn text_received(
         dedup_key,
         at_ms: now,
     })?;
-    let Some(message_id) = inserted else {
+    let Some(inbound) = inserted else {
         info!(modem = %sms_modem, "the same SMS delivered again; ignored");
         return Ok(After::default());
     };
@@ -721,7 +718,7 @@ fn text_received(
                     // outside any transaction; a reply behind one still waiting waits too, so
                     // replies are answered in the order they came.
                     if profile.llm.is_some() || tx.has_waiting(open.id)? {
-                        tx.set_waiting(message_id)?;
+                        tx.set_waiting(inbound)?;
                         return Ok(After {
                             wake: vec![open.modem],
                             think: vec![open.id],
@@ -771,22 +768,41 @@ fn text_received(
                 ..After::default()
             })
         }
-        other => {
-            keyword_outside_conversation(tx, config, &from, other.as_ref(), sms_modem, &text, now)
-        }
+        other => keyword_outside_conversation(
+            tx,
+            config,
+            &Inbound {
+                id: inbound,
+                from: &from,
+                modem: sms_modem,
+                text: &text,
+            },
+            other.as_ref(),
+            now,
+        ),
     }
 }
 
-/// STOP and START from someone with no open conversation; anything else is only kept.
+/// A text that came in and is stored, from a phone number.
+struct Inbound<'a> {
+    /// Its `messages` row.
+    id: MessageId,
+    from: &'a E164,
+    /// The modem it came to.
+    modem: &'a ModemId,
+    text: &'a str,
+}
+
+/// STOP, START and HELP from someone with no open conversation; anything else is kept in the
+/// transcript and, when the conversation's lead went out, told to the lead's recipients.
 fn keyword_outside_conversation(
     tx: &Tx<'_>,
     config: &Config,
-    from: &E164,
+    inbound: &Inbound<'_>,
     latest: Option<&ConversationRow>,
-    modem: &ModemId,
-    text: &str,
     now: i64,
 ) -> Result<After, store::Error> {
+    let (from, modem, text) = (inbound.from, inbound.modem, inbound.text);
     let profile = latest
         .and_then(|c| config.profile(&c.profile))
         .or_else(|| config.profile(&config.default_profile));
@@ -830,14 +846,18 @@ fn keyword_outside_conversation(
             )?;
             Some(dialogue::business_message(profile, &profile.opt_in_message))
         }
+        // Any keyword (STOP from someone already opted out, say) is for us, not the business.
+        _ if engine::keyword(text).is_some() => None,
         _ => {
-            tx.journal(
-                None,
-                conversation,
-                "late_reply",
-                "reply after the conversation ended; kept in the transcript",
-                now,
-            )?;
+            let lead = match conversation {
+                Some(conversation) => tx.lead_of_conversation(conversation)?,
+                None => None,
+            };
+            let detail = match lead {
+                Some(lead) => tell_late_reply(tx, config, &lead, inbound, now)?,
+                None => "reply after the conversation ended; kept in the transcript".to_string(),
+            };
+            tx.journal(None, conversation, "late_reply", &detail, now)?;
             None
         }
     };
@@ -857,6 +877,97 @@ fn keyword_outside_conversation(
         wake: vec![modem.clone()],
         ..After::default()
     })
+}
+
+/// A text from the caller after their lead went out: one notice per recipient of the lead (its
+/// routing, as for the lead) that wants late replies, on each of its channels, each a delivery row
+/// keyed by the reply so that the same text is never told twice. Returns the journal's words.
+fn tell_late_reply(
+    tx: &Tx<'_>,
+    config: &Config,
+    lead: &store::LeadRow,
+    inbound: &Inbound<'_>,
+    now: i64,
+) -> Result<String, store::Error> {
+    let who = lead
+        .answers
+        .iter()
+        .find(|(question, _)| question == "name")
+        .map(|(_, name)| format!("{name} ({})", inbound.from.national()))
+        .unwrap_or_else(|| inbound.from.national());
+    let kept = format!(
+        "late reply (SMS {}) from {who} after lead {} went out; kept in the transcript",
+        inbound.id, lead.id
+    );
+    if !config.notify.late_replies {
+        return Ok(format!(
+            "{kept}; recipients are not told (notify.late_replies = false)"
+        ));
+    }
+    let Some(profile) = config
+        .profiles
+        .iter()
+        .find(|p| p.id.as_str() == lead.profile)
+    else {
+        warn!(lead = %lead.id, profile = %lead.profile, "a late reply's lead profile is no longer in the config; nobody told");
+        return Ok(format!(
+            "{kept}; nobody told: profile {} is no longer in the config",
+            lead.profile
+        ));
+    };
+    // A caller (or an auto-responder) that keeps texting does not flood the business.
+    let told_today = tx.late_replies_told_since(lead.id, now - 24 * 60 * 60 * 1000)?;
+    if told_today >= MAX_LATE_REPLIES_TOLD_PER_DAY {
+        return Ok(format!(
+            "{kept}; recipients not told: {told_today} late replies of this lead already told in the last 24 hours"
+        ));
+    }
+    let mut recipients = 0;
+    let mut notices = 0;
+    for recipient in lead_recipients(profile, &lead.answers)
+        .into_iter()
+        .filter(|r| r.late_replies)
+    {
+        let mut told = false;
+        for channel in &recipient.channels {
+            if tx.insert_reply_delivery(
+                lead.id,
+                inbound.id,
+                &recipient.name,
+                channel.kind(),
+                &channel.target(),
+                now,
+            )? {
+                notices += 1;
+                told = true;
+            }
+        }
+        recipients += usize::from(told);
+    }
+    info!(lead = %lead.id, message = %inbound.id, recipients, notices, "late reply told to the lead's recipients");
+    Ok(format!(
+        "{kept}; sent to {recipients} recipient{} ({notices} notification{} pending)",
+        if recipients == 1 { "" } else { "s" },
+        if notices == 1 { "" } else { "s" }
+    ))
+}
+
+/// The recipients a lead with these answers goes to: those whose routing matches, or every
+/// recipient when that leaves nobody.
+fn lead_recipients<'a>(
+    profile: &'a Profile,
+    answers: &[(String, String)],
+) -> Vec<&'a crate::config::Recipient> {
+    let wanted: Vec<_> = profile
+        .recipients
+        .iter()
+        .filter(|r| r.wants(answers))
+        .collect();
+    if wanted.is_empty() {
+        profile.recipients.iter().collect()
+    } else {
+        wanted
+    }
 }
 
 fn state_of(row: &ConversationRow) -> State {
@@ -1160,10 +1271,13 @@ fn step_waiting_tx(
         return keyword_outside_conversation(
             tx,
             config,
-            &row.caller,
+            &Inbound {
+                id: waiting.message,
+                from: &row.caller,
+                modem: &row.modem,
+                text,
+            },
             Some(&row),
-            &row.modem,
-            text,
             now,
         );
     };

@@ -47,9 +47,13 @@ pub fn list(config: &Config, limit: u32) -> anyhow::Result<()> {
         }
         for delivery in tx.deliveries(lead.id)? {
             println!(
-                "    → {} by {}: {}",
+                "    → {} by {}{}: {}",
                 delivery.recipient,
                 delivery.channel,
+                delivery
+                    .reply_id
+                    .map(|reply| format!(" (reply {reply})"))
+                    .unwrap_or_default(),
                 delivery_state(&delivery)
             );
         }
@@ -103,6 +107,7 @@ pub fn show(config: &Config, id: i64) -> anyhow::Result<std::process::ExitCode> 
             detail.lead.caller, detail.lead.profile
         ),
     }
+    let deliveries = tx.deliveries(detail.lead.id)?;
     println!();
     println!("transcript");
     for message in tx.conversation_messages(detail.lead.conversation)? {
@@ -110,6 +115,15 @@ pub fn show(config: &Config, id: i64) -> anyhow::Result<std::process::ExitCode> 
             "caller"
         } else {
             "us    "
+        };
+        // A reply after the lead is marked with the id its notifications name below.
+        let told = deliveries
+            .iter()
+            .any(|delivery| delivery.reply_id == Some(message.id.0));
+        let arrow = if told {
+            format!("{arrow}  [reply {}]", message.id)
+        } else {
+            arrow.to_string()
         };
         let state = if message.direction == "in" {
             String::new()
@@ -124,19 +138,24 @@ pub fn show(config: &Config, id: i64) -> anyhow::Result<std::process::ExitCode> 
     }
     println!();
     println!("deliveries");
-    for delivery in tx.deliveries(detail.lead.id)? {
+    for delivery in &deliveries {
+        let about = match delivery.reply_id {
+            None => "lead".to_string(),
+            Some(reply) => format!("reply {reply}"),
+        };
         println!(
-            "  {} by {} to {}: {}",
+            "  {about:<9} {} by {} to {}: {}",
             delivery.recipient,
             delivery.channel,
             delivery.target,
-            delivery_state(&delivery)
+            delivery_state(delivery)
         );
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Sends every delivery of a lead again; the running daemon picks them up within seconds.
+/// Sends every delivery of a lead again (its summary, and the notices of replies after it); the
+/// running daemon picks them up within seconds.
 pub fn resend(config: &Config, path: &Path, id: i64) -> anyhow::Result<std::process::ExitCode> {
     read_only(config)?;
     let (store, closer) = store::Store::open(&config.storage.database)

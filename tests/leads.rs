@@ -437,3 +437,327 @@ contains = ["drain", "toilet"]
     assert!(to.contains(&"+447700900777".to_string()), "{to:?}");
     assert!(!to.contains(&"+447700900888".to_string()), "{to:?}");
 }
+
+/// An SMS-DELIVER PDU from the caller, as the modem would hand it over: the same text with the
+/// same service-centre time is the same SMS delivered again.
+fn pdu_from_caller(text: &str, second: u8) -> String {
+    let stamp = textback::codec::pdu::Timestamp {
+        year: 2025,
+        month: 6,
+        day: 3,
+        hour: 14,
+        minute: 40,
+        second,
+        zone_quarter_hours: 4,
+    };
+    let parts = textback::codec::pdu::encode_deliver(common::CALLER, text, &stamp, 0).unwrap();
+    assert_eq!(parts.len(), 1, "one part");
+    parts[0].clone()
+}
+
+/// The caller's text reaches the daemon as the modem reports it.
+async fn deliver_pdu(running: &textback::daemon::Running, pdu: &str) {
+    running
+        .events
+        .send(textback::daemon::Event::Modem(
+            textback::modem::ModemEvent::SmsReceived {
+                modem: textback::domain::ModemId::parse("main").unwrap(),
+                pdu: pdu.to_string(),
+                storage: None,
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+fn header<'a>(email: &'a mail_parser::Message<'a>, name: &str) -> String {
+    email
+        .header_raw(name)
+        .map(|value| value.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_after_the_lead_is_told_to_its_recipients_once() {
+    const REPLY: &str = "Can you come after 3? The side gate is open";
+    const LATER: &str = "Also the stopcock is under the sink";
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpSink::start(dir.path()).await;
+    let http = HttpRecorder::start(Vec::new()).await;
+    // The owner (email, SMS, webhook) hears of replies; the office (email) only of leads.
+    let harness = Harness::with_extra(
+        Options::default(),
+        &format!(
+            r#"webhook = "{}"
+
+[[profile.recipient]]
+name = "Office"
+email = "office@brightwater.example"
+late_replies = false
+
+[notify.email]
+host = "127.0.0.1"
+port = {}
+security = "none"
+from = "Brightwater leads <leads@brightwater.example>"
+
+[notify.webhook]
+secret = "{SECRET}"
+timeout_seconds = 5
+"#,
+            http.url("/hooks/lead"),
+            smtp.port
+        ),
+    );
+    let running = harness.start().await;
+    harness.lead_from_a_conversation().await;
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM lead_deliveries WHERE state = 'delivered'",
+                4
+            )
+            .await,
+        4,
+        "{:?}",
+        deliveries(&harness)
+    );
+    assert_eq!(smtp.wait_messages(2).await.len(), 2, "the lead, to both");
+
+    // The caller texts again; the modem hands the same SMS over twice (a re-read after a
+    // restart, say); then another text.
+    let reply = pdu_from_caller(REPLY, 1);
+    deliver_pdu(&running, &reply).await;
+    deliver_pdu(&running, &reply).await;
+    deliver_pdu(&running, &pdu_from_caller(LATER, 2)).await;
+    // Events are handled in order: once the later text's notices are out, the repeat was seen.
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM lead_deliveries WHERE reply_id != 0 AND state = 'delivered'",
+                6
+            )
+            .await,
+        6,
+        "{:?}",
+        harness.query_strings(
+            "SELECT reply_id || ' ' || recipient || ' ' || channel || ' ' || state || ' ' || coalesce(last_error, '') FROM lead_deliveries ORDER BY id"
+        )
+    );
+    let messages = smtp.wait_messages(4).await;
+    let hooks = http.wait_requests("/hooks/lead", 3).await;
+
+    // The dashboard page the notices link to shows the replies and what was sent about them.
+    let key = link_key(&harness);
+    let dashboard_page = {
+        let now = chrono::Utc::now().timestamp();
+        let token = TranscriptToken::issue(&key, 1, now + 3600);
+        reqwest::get(format!("http://{}/t/{token}", running.dashboard))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    running.stop().await.unwrap();
+
+    // Stored once each, in the lead's transcript; each told once per recipient and channel.
+    let reply_ids = harness.query_strings(&format!(
+        "SELECT CAST(m.id AS TEXT) FROM messages m JOIN leads l ON l.conversation_id = m.conversation_id WHERE m.direction = 'in' AND m.body IN ('{REPLY}', '{LATER}') ORDER BY m.id"
+    ));
+    assert_eq!(reply_ids.len(), 2, "the repeat was not stored again");
+    let (first, second) = (&reply_ids[0], &reply_ids[1]);
+    assert_eq!(
+        harness.query_strings(
+            "SELECT reply_id || ' ' || recipient || ' ' || channel FROM lead_deliveries WHERE reply_id != 0 ORDER BY reply_id, channel"
+        ),
+        [
+            format!("{first} Owner email"),
+            format!("{first} Owner sms"),
+            format!("{first} Owner webhook"),
+            format!("{second} Owner email"),
+            format!("{second} Owner sms"),
+            format!("{second} Owner webhook"),
+        ],
+        "nothing for the office (late_replies = false)"
+    );
+    let transcript = harness.read(|tx| {
+        let lead = tx.lead(textback::domain::LeadId(1)).unwrap().unwrap();
+        tx.conversation_messages(lead.lead.conversation).unwrap()
+    });
+    assert_eq!(
+        transcript.iter().filter(|m| m.body == REPLY).count(),
+        1,
+        "{transcript:?}"
+    );
+    let journal = harness.query_strings("SELECT detail FROM journal WHERE step = 'late_reply'");
+    assert_eq!(journal.len(), 2, "{journal:?}");
+    assert!(
+        journal[0].contains("Sarah Jones") && journal[0].contains("sent to 1 recipient"),
+        "{journal:?}"
+    );
+
+    // Email: the lead to both, each reply to the owner only, in the lead's thread.
+    assert_eq!(messages.len(), 4, "2 leads + 2 replies");
+    let emails: Vec<mail_parser::Message> = messages
+        .iter()
+        .map(|raw| mail_parser::MessageParser::default().parse(raw).unwrap())
+        .collect();
+    let to_office: Vec<_> = emails
+        .iter()
+        .filter(|e| header(e, "To").contains("office@"))
+        .collect();
+    assert_eq!(to_office.len(), 1, "the office got the lead only");
+    assert!(header(to_office[0], "X-Textback-Reply").is_empty());
+    let lead_email = emails
+        .iter()
+        .find(|e| header(e, "To").contains("owner@") && header(e, "X-Textback-Reply").is_empty())
+        .expect("the lead's email to the owner");
+    let reply_email = emails
+        .iter()
+        .find(|e| header(e, "X-Textback-Reply") == *first)
+        .expect("an email about the reply");
+    assert!(header(reply_email, "To").contains("owner@"));
+    let subject = reply_email.subject().unwrap_or_default();
+    assert!(
+        subject.starts_with("Lead 1: Sarah Jones replied again") && subject.contains(REPLY),
+        "{subject}"
+    );
+    assert_eq!(header(reply_email, "X-Textback-Lead"), "1");
+    assert_eq!(
+        header(reply_email, "In-Reply-To"),
+        header(lead_email, "Message-ID"),
+        "threaded under the lead's email"
+    );
+    assert_ne!(
+        header(reply_email, "Message-ID"),
+        header(lead_email, "Message-ID")
+    );
+    let text = reply_email.body_text(0).unwrap().to_string();
+    let html = reply_email.body_html(0).unwrap().to_string();
+    for expected in ["Sarah Jones", "07700 900123", REPLY, "lead 1"] {
+        assert!(text.contains(expected), "{expected:?} in:\n{text}");
+        assert!(html.contains(expected), "{expected:?} in:\n{html}");
+    }
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:8080/t/"))
+        .expect("the transcript link");
+    assert_eq!(
+        TranscriptToken::verify(
+            &key,
+            link.trim_start_matches("http://127.0.0.1:8080/t/"),
+            chrono::Utc::now().timestamp()
+        ),
+        Ok(1)
+    );
+
+    // Webhook: the lead, then each reply as event lead.reply, signed, each with its own key.
+    assert_eq!(hooks.len(), 3, "one POST each");
+    for hook in &hooks {
+        let timestamp: i64 = hook
+            .header(webhook::TIMESTAMP_HEADER)
+            .and_then(|t| t.parse().ok())
+            .unwrap();
+        assert!(webhook::verify(
+            SECRET.as_bytes(),
+            hook.header(webhook::SIGNATURE_HEADER).unwrap(),
+            timestamp,
+            &hook.body
+        ));
+    }
+    let events: Vec<String> = hooks
+        .iter()
+        .map(|h| h.json()["event"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(events, ["lead", "lead.reply", "lead.reply"]);
+    let body = hooks[1].json();
+    assert_eq!(body["lead_id"], 1);
+    assert_eq!(body["reply"]["text"], REPLY);
+    assert_eq!(body["reply"]["id"].to_string(), *first);
+    assert_eq!(body["caller"]["name"], "Sarah Jones");
+    assert!(body["reply"]["received_at"].as_str().is_some());
+    let keys: Vec<&str> = hooks
+        .iter()
+        .map(|h| h.header(webhook::IDEMPOTENCY_HEADER).unwrap())
+        .collect();
+    assert!(keys[0].starts_with("lead-1-owner-"), "{keys:?}");
+    assert!(
+        keys[1].starts_with(&format!("lead-1-reply-{first}-owner-")),
+        "{keys:?}"
+    );
+    assert_ne!(keys[1], keys[2]);
+
+    // The owner's phone: a short GSM-7 text with each reply (parts joined in the order sent).
+    let owner: String = harness
+        .modem
+        .sent()
+        .iter()
+        .filter(|s| s.to == OWNER)
+        .map(|s| s.text.clone())
+        .collect();
+    assert_eq!(owner.matches(REPLY).count(), 1, "{owner}");
+    assert_eq!(
+        owner
+            .matches("Lead 1: Sarah Jones 07700 900123 replied ")
+            .count(),
+        2,
+        "{owner}"
+    );
+    assert!(textback::codec::pdu::is_gsm7(&owner), "{owner}");
+
+    // The dashboard's lead page: the reply in the transcript, the notices labelled.
+    assert!(dashboard_page.contains(REPLY), "{dashboard_page}");
+    assert!(
+        dashboard_page.contains(&format!("reply {first}</a>")),
+        "{dashboard_page}"
+    );
+
+    // `textback leads show`.
+    let show = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["leads", "show", "1", "--config"])
+        .arg(harness.write_config())
+        .output()
+        .await
+        .unwrap();
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success(), "{shown}");
+    let about = |what: &str| format!("  {what:<9} ");
+    for expected in [
+        format!("[reply {first}]  {REPLY}"),
+        format!(
+            "{}Owner by email to owner@brightwater.example: delivered",
+            about(&format!("reply {first}"))
+        ),
+        format!("{}Owner by webhook", about(&format!("reply {second}"))),
+        format!("{}Office by email", about("lead")),
+    ] {
+        assert!(shown.contains(&expected), "{expected:?} in:\n{shown}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_late_replies_off_a_reply_is_only_kept() {
+    let harness = Harness::with_extra(Options::default(), "\n[notify]\nlate_replies = false\n");
+    let running = harness.start().await;
+    harness.lead_from_a_conversation().await;
+    deliver_pdu(&running, &pdu_from_caller("One more thing", 1)).await;
+    assert_eq!(harness.wait_journal("late_reply", 1).await, 1);
+    running.stop().await.unwrap();
+    let journal = harness.query_strings("SELECT detail FROM journal WHERE step = 'late_reply'");
+    assert!(
+        journal[0].contains("not told (notify.late_replies = false)"),
+        "{journal:?}"
+    );
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM lead_deliveries WHERE reply_id != 0"),
+        0
+    );
+    assert_eq!(
+        harness.query_i64(
+            "SELECT count(*) FROM messages WHERE direction = 'in' AND body = 'One more thing' AND conversation_id IS NOT NULL"
+        ),
+        1,
+        "kept in the transcript"
+    );
+}

@@ -3,6 +3,9 @@
 //! not first a row; a row is marked delivered only after the channel accepted it; a failure that
 //! may pass is tried again with back-off until `notify.give_up_after_hours`, one that cannot is
 //! recorded at once. An owner's SMS is a text in the outbox, and its row follows that text.
+//!
+//! A row is the lead's summary, or a notice of a text the caller sent after the lead went out
+//! (`reply_id`); both go the same way, with the same retries, each rendered for what it tells.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,13 +17,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::summary::LeadSummary;
+use super::summary::{LeadSummary, ReplySummary};
 use super::{DeliveryError, email, token, webhook, whatsapp};
 use crate::codec::pdu;
 use crate::config::{Config, EmailSecurity};
 use crate::domain::{E164, MessageId, ModemId};
 use crate::outbox::{Wake, now_ms};
-use crate::store::{self, DueDelivery, LeadDetail, Store};
+use crate::store::{self, DueDelivery, LeadDetail, MessageRow, Store};
 
 /// The `settings` row holding the key that signs transcript links.
 pub const LINK_KEY_SETTING: &str = "transcript_link_key";
@@ -86,6 +89,46 @@ fn fill_random(buffer: &mut [u8]) {
     let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buffer));
     if let Err(err) = read {
         panic!("cannot read /dev/urandom for the transcript link key: {err}");
+    }
+}
+
+/// What one delivery row tells its recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The lead's summary.
+    Lead(LeadSummary),
+    /// A text the caller sent after the lead went out.
+    Reply(ReplySummary),
+}
+
+impl Notice {
+    fn lead_id(&self) -> i64 {
+        match self {
+            Notice::Lead(summary) => summary.lead_id,
+            Notice::Reply(reply) => reply.lead.lead_id,
+        }
+    }
+
+    /// The owner's SMS.
+    pub fn sms(&self, now: DateTime<Utc>) -> String {
+        match self {
+            Notice::Lead(summary) => summary.sms(now),
+            Notice::Reply(reply) => reply.sms(now),
+        }
+    }
+
+    /// The webhook's JSON and its idempotency key for `recipient`.
+    fn webhook(&self, recipient: &str) -> (serde_json::Value, String) {
+        match self {
+            Notice::Lead(summary) => (
+                summary.json(),
+                webhook::idempotency_key(summary.lead_id, recipient),
+            ),
+            Notice::Reply(reply) => (
+                reply.json(),
+                webhook::reply_idempotency_key(reply.lead.lead_id, reply.reply_id, recipient),
+            ),
+        }
     }
 }
 
@@ -192,7 +235,7 @@ impl Worker {
     }
 
     async fn attempt(&self, delivery: DueDelivery) {
-        let span = info_span!("delivery", lead_id = delivery.lead.0, channel = %delivery.channel);
+        let span = info_span!("delivery", lead_id = delivery.lead.0, reply = delivery.reply.map(|r| r.0), channel = %delivery.channel);
         async {
             let id = delivery.id;
             let claimed = self
@@ -226,9 +269,24 @@ impl Worker {
                     return;
                 }
             };
+            let notice = match delivery.reply {
+                None => summarise(&self.config, &self.link_key, &detail).map(Notice::Lead),
+                Some(reply) => match self.store.run(move |tx| tx.message(reply)).await {
+                    Ok(Some(message)) => {
+                        summarise_reply(&self.config, &self.link_key, &detail, &message)
+                            .map(Notice::Reply)
+                    }
+                    Ok(None) => Err(DeliveryError::permanent(format!(
+                        "the reply (SMS {reply}) is no longer in the database"
+                    ))),
+                    Err(err) => Err(DeliveryError::transient(format!(
+                        "reading the reply: {err}"
+                    ))),
+                },
+            };
             let now = Utc::now();
-            let outcome = match summarise(&self.config, &self.link_key, &detail) {
-                Ok(summary) => self.send(&delivery, &detail, &summary, now).await,
+            let outcome = match notice {
+                Ok(notice) => self.send(&delivery, &detail, &notice, now).await,
                 Err(err) => Outcome::Failed(err),
             };
             self.record(&delivery, outcome).await;
@@ -241,21 +299,21 @@ impl Worker {
         &self,
         delivery: &DueDelivery,
         detail: &LeadDetail,
-        summary: &LeadSummary,
+        notice: &Notice,
         now: DateTime<Utc>,
     ) -> Outcome {
         match delivery.channel.as_str() {
-            "email" => self.email(delivery, summary, now).await,
+            "email" => self.email(delivery, notice, now).await,
             "webhook" => {
                 let notify = &self.config.notify.webhook;
                 let secret = notify.secret.as_ref().map(|s| s.expose().as_bytes());
-                let key = webhook::idempotency_key(summary.lead_id, &delivery.recipient);
+                let (body, key) = notice.webhook(&delivery.recipient);
                 match webhook::send(
                     &self.http,
                     &delivery.target,
                     secret,
                     &key,
-                    &summary.json(),
+                    &body,
                     notify.timeout,
                 )
                 .await
@@ -264,20 +322,15 @@ impl Worker {
                     Err(err) => Outcome::Failed(err),
                 }
             }
-            "whatsapp" => self.whatsapp(delivery, summary, now).await,
-            "sms" => self.sms(delivery, detail, summary, now).await,
+            "whatsapp" => self.whatsapp(delivery, notice, now).await,
+            "sms" => self.sms(delivery, detail, notice, now).await,
             other => Outcome::Failed(DeliveryError::permanent(format!(
                 "unknown channel {other:?}"
             ))),
         }
     }
 
-    async fn email(
-        &self,
-        delivery: &DueDelivery,
-        summary: &LeadSummary,
-        now: DateTime<Utc>,
-    ) -> Outcome {
+    async fn email(&self, delivery: &DueDelivery, notice: &Notice, now: DateTime<Utc>) -> Outcome {
         let Some(settings) = &self.config.notify.email else {
             return Outcome::NotConfigured(
                 "[notify.email] is not set: add notify.email.host and notify.email.from"
@@ -302,7 +355,11 @@ impl Worker {
                 )));
             }
         };
-        let message = match email::build_message(&from, &to, summary, now) {
+        let built = match notice {
+            Notice::Lead(summary) => email::build_message(&from, &to, summary, now),
+            Notice::Reply(reply) => email::build_reply_message(&from, &to, reply, now),
+        };
+        let message = match built {
             Ok(message) => message,
             Err(err) => return Outcome::Failed(err),
         };
@@ -327,7 +384,7 @@ impl Worker {
     async fn whatsapp(
         &self,
         delivery: &DueDelivery,
-        summary: &LeadSummary,
+        notice: &Notice,
         now: DateTime<Utc>,
     ) -> Outcome {
         let Some(settings) = &self.config.notify.whatsapp else {
@@ -355,11 +412,18 @@ impl Worker {
         // The box hears nothing back from WhatsApp, so it never knows a 24-hour window is open:
         // a template when there is one, else free text.
         let window_open = settings.template.is_none();
-        let message =
-            match whatsapp::WhatsAppMessage::for_lead(&settings, summary, now, window_open) {
-                Ok(message) => message,
-                Err(err) => return Outcome::Failed(err),
-            };
+        let message = match notice {
+            Notice::Lead(summary) => {
+                whatsapp::WhatsAppMessage::for_lead(&settings, summary, now, window_open)
+            }
+            Notice::Reply(reply) => {
+                whatsapp::WhatsAppMessage::for_reply(&settings, reply, now, window_open)
+            }
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(err) => return Outcome::Failed(err),
+        };
         match whatsapp::send(&self.http, &settings, &to, &message).await {
             Ok(id) => Outcome::Delivered {
                 external_id: Some(id),
@@ -374,7 +438,7 @@ impl Worker {
         &self,
         delivery: &DueDelivery,
         detail: &LeadDetail,
-        summary: &LeadSummary,
+        notice: &Notice,
         now: DateTime<Utc>,
     ) -> Outcome {
         let to = match E164::parse(&delivery.target) {
@@ -385,12 +449,15 @@ impl Worker {
                 )));
             }
         };
-        let text = summary.sms(now);
+        let text = notice.sms(now);
         let parts = pdu::segment(&text).parts.len();
         let modem = detail.modem.clone();
         let id = delivery.id;
         let queued_on = modem.clone();
-        let lead = delivery.lead;
+        let what = match delivery.reply {
+            None => format!("lead {} summary", notice.lead_id()),
+            Some(reply) => format!("lead {}: the reply SMS {reply}", notice.lead_id()),
+        };
         let queued = self
             .store
             .run(move |tx| {
@@ -401,10 +468,7 @@ impl Worker {
                     None,
                     None,
                     "lead",
-                    &format!(
-                        "lead {lead} summary queued as SMS {message} to {}",
-                        to.redacted()
-                    ),
+                    &format!("{what} queued as SMS {message} to {}", to.redacted()),
                     at,
                 )?;
                 Ok(message)
@@ -421,8 +485,7 @@ impl Worker {
     async fn record(&self, delivery: &DueDelivery, outcome: Outcome) {
         let id = delivery.id;
         let at = now_ms();
-        let gave_up_at =
-            delivery.lead_created_ms + self.config.notify.give_up_after.as_millis() as i64;
+        let gave_up_at = delivery.created_ms + self.config.notify.give_up_after.as_millis() as i64;
         let recorded = match outcome {
             Outcome::Delivered { external_id } => {
                 info!(recipient = %delivery.recipient, "lead delivered");
@@ -482,6 +545,35 @@ pub fn summarise(
     link_key: &[u8],
     detail: &LeadDetail,
 ) -> Result<LeadSummary, DeliveryError> {
+    summarise_with_link_from(config, link_key, detail, detail.lead.created_ms)
+}
+
+/// A reply the caller sent after the lead (`message`, the inbound row), with the lead it belongs
+/// to. The transcript link is the lead's, signed the same way, but works until
+/// `notify.link_valid_days` after the reply: a reply weeks later still comes with a link that
+/// opens.
+pub fn summarise_reply(
+    config: &Config,
+    link_key: &[u8],
+    detail: &LeadDetail,
+    message: &MessageRow,
+) -> Result<ReplySummary, DeliveryError> {
+    let from = message.created_ms.max(detail.lead.created_ms);
+    Ok(ReplySummary {
+        lead: summarise_with_link_from(config, link_key, detail, from)?,
+        reply_id: message.id.0,
+        text: message.body.clone(),
+        received_at: millis_to_time(message.created_ms),
+    })
+}
+
+/// The lead's summary with a transcript link valid `notify.link_valid_days` after `link_from_ms`.
+fn summarise_with_link_from(
+    config: &Config,
+    link_key: &[u8],
+    detail: &LeadDetail,
+    link_from_ms: i64,
+) -> Result<LeadSummary, DeliveryError> {
     let lead = &detail.lead;
     let caller = E164::parse(&lead.caller).map_err(|err| {
         DeliveryError::permanent(format!(
@@ -505,7 +597,7 @@ pub fn summarise(
         .filter(|(question, _)| !matches!(question.as_str(), "name" | "reason"))
         .map(|(question, text)| (label(question.as_str()), text.clone()))
         .collect();
-    let expires = millis_to_time(lead.created_ms) + config.notify.link_valid;
+    let expires = millis_to_time(link_from_ms) + config.notify.link_valid;
     let link = token::TranscriptToken::issue(link_key, lead.id.0, expires.timestamp());
     Ok(LeadSummary {
         lead_id: lead.id.0,

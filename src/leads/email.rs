@@ -11,6 +11,11 @@
 //!   (Microsoft's), so out-of-office replies do not come back to the box;
 //! - `X-Textback-Lead: {id}`, for filters.
 //!
+//! A reply the caller sent after the lead ([`crate::leads::summary::ReplySummary`]) is an email of
+//! its own with `Message-ID: <lead-{id}-reply-{reply id}-{hash}@…>` (one per reply and
+//! recipient), `In-Reply-To` and `References` naming the lead's email so mail programs show it
+//! in the lead's thread, `X-Textback-Lead: {id}` and `X-Textback-Reply: {reply id}`.
+//!
 //! Settings (`[notify.email]`): `host`, `port`, `security` (`starttls`, port 587 — `tls`,
 //! implicit TLS, port 465 — `plain`, no encryption, only to a relay on this box), `username`,
 //! `password`, `from`, `timeout`.
@@ -25,12 +30,13 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sha2::{Digest, Sha256};
 
-use super::summary::LeadSummary;
+use super::summary::{LeadSummary, ReplySummary};
 use super::{DeliveryError, hex, shorten};
 
 const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
 const SUPPRESS: HeaderName = HeaderName::new_from_ascii_str("X-Auto-Response-Suppress");
 const LEAD_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Textback-Lead");
+const REPLY_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Textback-Reply");
 /// The whole SMTP exchange may take this many times `SmtpSettings::timeout` (which bounds each
 /// step) before it is abandoned.
 const WHOLE_SEND_STEPS: u32 = 6;
@@ -120,15 +126,66 @@ pub fn build_message(
         })
 }
 
+/// The email telling `to` of a reply the caller sent after the lead, dated `now`: its own
+/// Message-ID, in the lead email's thread.
+pub fn build_reply_message(
+    from: &Mailbox,
+    to: &Mailbox,
+    reply: &ReplySummary,
+    now: DateTime<Utc>,
+) -> Result<Message, DeliveryError> {
+    let lead_id = reply.lead.lead_id;
+    let lead_email = message_id(lead_id, from, to);
+    Message::builder()
+        .from(from.clone())
+        .to(to.clone())
+        .subject(reply.subject())
+        .date(SystemTime::from(now))
+        .message_id(Some(reply_message_id(lead_id, reply.reply_id, from, to)))
+        .in_reply_to(lead_email.clone())
+        .references(lead_email)
+        .raw_header(HeaderValue::new(
+            AUTO_SUBMITTED,
+            "auto-generated".to_string(),
+        ))
+        .raw_header(HeaderValue::new(SUPPRESS, "OOF, AutoReply".to_string()))
+        .raw_header(HeaderValue::new(LEAD_HEADER, lead_id.to_string()))
+        .raw_header(HeaderValue::new(REPLY_HEADER, reply.reply_id.to_string()))
+        .multipart(MultiPart::alternative_plain_html(
+            reply.text(now),
+            reply.html(now),
+        ))
+        .map_err(|error| {
+            DeliveryError::permanent(format!(
+                "could not put the reply email together ({error}): check notify.email.from and \
+                 the recipient's profile.recipient.email"
+            ))
+        })
+}
+
 /// `<lead-{lead_id}-{16 hex digits of SHA-256(lower-case recipient address)}@{from's domain}>`.
 pub fn message_id(lead_id: i64, from: &Mailbox, to: &Mailbox) -> String {
-    let recipient = to.email.to_string().to_lowercase();
-    let digest = Sha256::digest(recipient.as_bytes());
     format!(
         "<lead-{lead_id}-{}@{}>",
-        hex(digest.get(..8).unwrap_or_default()),
+        recipient_hash(to),
         from.email.domain()
     )
+}
+
+/// `<lead-{lead_id}-reply-{reply_id}-{16 hex digits as in [`message_id`]}@{from's domain}>`.
+pub fn reply_message_id(lead_id: i64, reply_id: i64, from: &Mailbox, to: &Mailbox) -> String {
+    format!(
+        "<lead-{lead_id}-reply-{reply_id}-{}@{}>",
+        recipient_hash(to),
+        from.email.domain()
+    )
+}
+
+/// 16 hex digits of the SHA-256 of the recipient's address in lower case.
+fn recipient_hash(to: &Mailbox) -> String {
+    let recipient = to.email.to_string().to_lowercase();
+    let digest = Sha256::digest(recipient.as_bytes());
+    hex(digest.get(..8).unwrap_or_default())
 }
 
 /// Hands `message` to the SMTP server. Each step (connecting, each command) may take
@@ -413,6 +470,38 @@ mod tests {
         assert_eq!(id, message_id(42, &from, &mailbox("OWNER@acme.example")));
         assert_ne!(id, message_id(43, &from, &owner));
         assert_ne!(id, message_id(42, &from, &mailbox("other@acme.example")));
+    }
+
+    #[test]
+    fn a_reply_is_its_own_email_in_the_lead_thread() {
+        let from = mailbox("textback <leads@box.example>");
+        let to = mailbox("Owner <owner@acme.example>");
+        let reply = crate::leads::summary::tests::dave_replied();
+        let message = build_reply_message(&from, &to, &reply, now()).unwrap();
+        let headers = message.headers();
+        let lead = message_id(42, &from, &to);
+        let id = headers.get_raw("Message-ID").unwrap();
+        assert_eq!(id, reply_message_id(42, 57, &from, &to));
+        assert!(id.starts_with("<lead-42-reply-57-"), "{id}");
+        assert_ne!(id, lead);
+        assert_ne!(id, reply_message_id(42, 58, &from, &to));
+        assert_eq!(headers.get_raw("In-Reply-To"), Some(lead.as_str()));
+        assert_eq!(headers.get_raw("References"), Some(lead.as_str()));
+        assert_eq!(headers.get_raw("X-Textback-Lead"), Some("42"));
+        assert_eq!(headers.get_raw("X-Textback-Reply"), Some("57"));
+        assert_eq!(headers.get_raw("Auto-Submitted"), Some("auto-generated"));
+        let raw = message.formatted();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(
+            parsed.subject(),
+            Some("Lead 42: Dave Smith replied again — Can you come after 3? The side gate is open")
+        );
+        let text = parsed.body_text(0).unwrap();
+        assert!(text.contains("Can you come after 3?"), "{text}");
+        assert!(
+            text.contains("Transcript: https://box.example/t/abc.def"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -188,22 +188,7 @@ impl LeadSummary {
             "<p style=\"margin:0 0 16px;font-weight:bold\">{}</p>\n",
             escape_html(self.status())
         ));
-        let url = one_line(&self.transcript_url).unwrap_or_default();
-        if is_web_link(&url) {
-            html.push_str(&format!(
-                "<p style=\"margin:0 0 8px\"><a href=\"{0}\" style=\"display:inline-block;\
-                 padding:10px 16px;background:#0b57d0;color:#ffffff;text-decoration:none;\
-                 border-radius:4px\">Open the transcript</a></p>\n\
-                 <p style=\"margin:0;font-size:13px;color:#555555\">Or copy this link: \
-                 <a href=\"{0}\" style=\"color:#0b57d0\">{0}</a></p>\n",
-                escape_html(&url)
-            ));
-        } else {
-            html.push_str(&format!(
-                "<p style=\"margin:0;font-size:13px;color:#555555\">Transcript: {}</p>\n",
-                escape_html(&url)
-            ));
-        }
+        html.push_str(&transcript_html(&self.transcript_url));
         html.push_str("</body>\n</html>\n");
         html
     }
@@ -253,7 +238,7 @@ impl LeadSummary {
     /// The webhook's JSON. Field names are stable (documented in `webhook.rs`):
     ///
     /// ```json
-    /// {"lead_id": 42, "profile": "Acme Plumbing",
+    /// {"event": "lead", "lead_id": 42, "profile": "Acme Plumbing",
     ///  "caller": {"number": "+447700900123", "national": "07700 900123", "name": "Dave Smith"},
     ///  "missed_at": "2025-06-03T13:05:00Z", "called_number": "+442079460018",
     ///  "reason": "boiler leaking",
@@ -265,6 +250,7 @@ impl LeadSummary {
     /// caller sent them (JSON escapes them; nothing else is changed).
     pub fn json(&self) -> Value {
         json!({
+            "event": "lead",
             "lead_id": self.lead_id,
             "profile": self.profile,
             "caller": {
@@ -305,11 +291,267 @@ impl LeadSummary {
     }
 }
 
+/// A text the caller sent after their lead went out, as the notices to the lead's recipients show
+/// it: who (name if they gave one, number), when, what they wrote, and the lead it belongs to with
+/// its transcript link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplySummary {
+    /// The lead the reply is about (caller, name, business, transcript link).
+    pub lead: LeadSummary,
+    /// The reply's `messages` row: what the notice is keyed on.
+    pub reply_id: i64,
+    /// What the caller wrote, as received.
+    pub text: String,
+    pub received_at: DateTime<Utc>,
+}
+
+impl ReplySummary {
+    /// "Lead 42: Dave Smith replied again — can you come after 3?": one line, at most
+    /// [`MAX_SUBJECT_CHARS`] characters.
+    pub fn subject(&self) -> String {
+        let mut subject = format!("Lead {}: {} replied again", self.lead.lead_id, self.who());
+        if let Some(text) = one_line(&self.text) {
+            subject.push_str(" — ");
+            subject.push_str(&text);
+        }
+        shorten(&subject, MAX_SUBJECT_CHARS, "…")
+    }
+
+    /// The plain text body: who replied and their number, when, the reply, the lead it belongs
+    /// to, and the transcript link.
+    pub fn text(&self, now: DateTime<Utc>) -> String {
+        let lead = &self.lead;
+        let mut text = format!(
+            "{} replied again about lead {} for {}\n\n",
+            self.who(),
+            lead.lead_id,
+            one_line(&lead.profile).unwrap_or_default()
+        );
+        text.push_str(&format!(
+            "Caller: {}\n",
+            lead.name().unwrap_or_else(|| NO_NAME.to_string())
+        ));
+        text.push_str(&format!(
+            "Number: {} ({})\n",
+            lead.caller.national(),
+            lead.caller.as_str()
+        ));
+        text.push_str(&format!("Call back: tel:{}\n", lead.caller.as_str()));
+        text.push_str(&format!(
+            "Received: {} ({})\n\n",
+            local_time(self.received_at),
+            ago(self.received_at, now)
+        ));
+        text.push_str("Their message:\n  ");
+        text.push_str(&indent(
+            &multi_line(&self.text).unwrap_or_else(|| NO_TEXT.to_string()),
+        ));
+        text.push_str("\n\n");
+        text.push_str(&format!(
+            "Lead {}: missed call {}",
+            lead.lead_id,
+            local_time(lead.missed_at)
+        ));
+        if let Some(reason) = lead.reason_line() {
+            text.push_str(&format!(", {reason}"));
+        }
+        text.push('\n');
+        text.push_str(&format!(
+            "Transcript: {}\n",
+            one_line(&lead.transcript_url).unwrap_or_default()
+        ));
+        text
+    }
+
+    /// The HTML body: the same content as [`ReplySummary::text`], inline styles only; every
+    /// string not produced here is escaped.
+    pub fn html(&self, now: DateTime<Utc>) -> String {
+        let lead = &self.lead;
+        let mut rows = vec![
+            row(
+                "Caller",
+                &escape_html(lead.name().as_deref().unwrap_or(NO_NAME)),
+            ),
+            row(
+                "Number",
+                &format!(
+                    "<a href=\"tel:{}\" style=\"color:#0b57d0\">{}</a> ({})",
+                    escape_html(lead.caller.as_str()),
+                    escape_html(&lead.caller.national()),
+                    escape_html(lead.caller.as_str())
+                ),
+            ),
+            row(
+                "Received",
+                &escape_html(&format!(
+                    "{} ({})",
+                    local_time(self.received_at),
+                    ago(self.received_at, now)
+                )),
+            ),
+        ];
+        let mut about = format!("missed call {}", local_time(lead.missed_at));
+        if let Some(reason) = lead.reason_line() {
+            about.push_str(&format!(", {reason}"));
+        }
+        rows.push(row(&format!("Lead {}", lead.lead_id), &escape_html(&about)));
+
+        let mut html = String::new();
+        html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+        html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+        html.push_str(&format!(
+            "<title>{}</title>\n</head>\n",
+            escape_html(&self.subject())
+        ));
+        html.push_str(
+            "<body style=\"margin:0;padding:16px;background:#ffffff;color:#1f1f1f;\
+             font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:1.45\">\n",
+        );
+        html.push_str(&format!(
+            "<h1 style=\"margin:0 0 12px;font-size:20px\">{} replied again about lead {} for {}</h1>\n",
+            escape_html(&self.who()),
+            lead.lead_id,
+            escape_html(&one_line(&lead.profile).unwrap_or_default())
+        ));
+        html.push_str(
+            "<blockquote style=\"margin:0 0 16px;padding:8px 12px;border-left:4px solid #0b57d0;\
+             background:#f1f4f9\">",
+        );
+        html.push_str(&html_lines(
+            &multi_line(&self.text).unwrap_or_else(|| NO_TEXT.to_string()),
+        ));
+        html.push_str("</blockquote>\n");
+        html.push_str(TABLE_OPEN);
+        for line in rows {
+            html.push_str(&line);
+        }
+        html.push_str("</table>\n");
+        html.push_str(&transcript_html(&lead.transcript_url));
+        html.push_str("</body>\n</html>\n");
+        html
+    }
+
+    /// A short text for the owner's phone: GSM-7 only, at most [`MAX_SMS_PARTS`] parts. The
+    /// reply is cut with "..." when it is too long; the transcript link is kept whole.
+    pub fn sms(&self, now: DateTime<Utc>) -> String {
+        let lead = &self.lead;
+        let gsm = |text: &str| one_line(text).map(|line| to_gsm7(&line));
+        let local = self.received_at.with_timezone(&London);
+        let when = if local.date_naive() == now.with_timezone(&London).date_naive() {
+            local.format("%H:%M").to_string()
+        } else {
+            local.format("%-d %b %H:%M").to_string()
+        };
+        let number = to_gsm7(&lead.caller.national());
+        let who = |cap: Option<usize>| match lead.caller_name.as_deref().and_then(gsm) {
+            Some(name) => format!(
+                "{} {number}",
+                cap.map_or(name.clone(), |cap| shorten(&name, cap, SMS_ELLIPSIS))
+            ),
+            None => number.clone(),
+        };
+        let body = gsm(&self.text).unwrap_or_else(|| NO_TEXT.to_string());
+        let url = gsm(&lead.transcript_url).unwrap_or_default();
+        let render = |name_cap: Option<usize>, body_cap: Option<usize>| {
+            let body = body_cap.map_or(body.clone(), |cap| shorten(&body, cap, SMS_ELLIPSIS));
+            let mut lines = vec![
+                format!("Lead {}: {} replied {when}:", lead.lead_id, who(name_cap)),
+                body,
+            ];
+            if !url.is_empty() {
+                lines.push(url.clone());
+            }
+            lines.join("\n")
+        };
+        let full = render(None, None);
+        if fits_sms(&full) {
+            return full;
+        }
+        for name_cap in [None, Some(SMS_HEAD_CAP)] {
+            // The longest cut of the reply that fits (a longer cut never fits where a shorter
+            // one does not, except just below the reply's length, where "..." is added).
+            let (mut low, mut high) = (1, body.chars().count());
+            let mut best = None;
+            while low <= high {
+                let cap = low + (high - low) / 2;
+                let text = render(name_cap, Some(cap));
+                if fits_sms(&text) {
+                    best = Some(text);
+                    low = cap + 1;
+                } else {
+                    high = cap - 1;
+                }
+            }
+            if let Some(text) = best {
+                return text;
+            }
+        }
+        cut_to_fit(&render(Some(SMS_HEAD_CAP), Some(1)), &url)
+    }
+
+    /// The webhook's JSON for a reply. Field names are stable (documented in `webhook.rs`):
+    ///
+    /// ```json
+    /// {"event": "lead.reply", "lead_id": 42, "profile": "Acme Plumbing",
+    ///  "caller": {"number": "+447700900123", "national": "07700 900123", "name": "Dave Smith"},
+    ///  "reply": {"id": 57, "text": "Can you come after 3?", "received_at": "2025-06-03T13:40:00Z"},
+    ///  "transcript_url": "https://box.example/t/…"}
+    /// ```
+    pub fn json(&self) -> Value {
+        let lead = &self.lead;
+        json!({
+            "event": "lead.reply",
+            "lead_id": lead.lead_id,
+            "profile": lead.profile,
+            "caller": {
+                "number": lead.caller.as_str(),
+                "national": lead.caller.national(),
+                "name": lead.caller_name,
+            },
+            "reply": {
+                "id": self.reply_id,
+                "text": self.text,
+                "received_at": self.received_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            },
+            "transcript_url": lead.transcript_url,
+        })
+    }
+
+    /// "Dave Smith" when they gave a name, else their number.
+    pub fn who(&self) -> String {
+        self.lead
+            .name()
+            .unwrap_or_else(|| self.lead.caller.national())
+    }
+}
+
 const NO_NAME: &str = "(name not given)";
+/// A reply with nothing but white space in it.
+const NO_TEXT: &str = "(an empty text)";
 const NO_ANSWER: &str = "(no answer)";
 
 const TABLE_OPEN: &str =
     "<table role=\"presentation\" style=\"border-collapse:collapse;margin:0 0 16px\">\n";
+
+/// The transcript link as a button and a link to copy; only web links are made links.
+fn transcript_html(transcript_url: &str) -> String {
+    let url = one_line(transcript_url).unwrap_or_default();
+    if is_web_link(&url) {
+        format!(
+            "<p style=\"margin:0 0 8px\"><a href=\"{0}\" style=\"display:inline-block;\
+             padding:10px 16px;background:#0b57d0;color:#ffffff;text-decoration:none;\
+             border-radius:4px\">Open the transcript</a></p>\n\
+             <p style=\"margin:0;font-size:13px;color:#555555\">Or copy this link: \
+             <a href=\"{0}\" style=\"color:#0b57d0\">{0}</a></p>\n",
+            escape_html(&url)
+        )
+    } else {
+        format!(
+            "<p style=\"margin:0;font-size:13px;color:#555555\">Transcript: {}</p>\n",
+            escape_html(&url)
+        )
+    }
+}
 
 fn row(label: &str, value_html: &str) -> String {
     format!(
@@ -746,6 +988,112 @@ pub(crate) mod tests {
         utc(2025, 6, 3, 13, 17)
     }
 
+    /// Dave texts again after his lead went out, two minutes before [`now`].
+    pub(crate) fn dave_replied() -> ReplySummary {
+        ReplySummary {
+            lead: dave(),
+            reply_id: 57,
+            text: "Can you come after 3?\nThe side gate is open".to_string(),
+            received_at: utc(2025, 6, 3, 13, 15),
+        }
+    }
+
+    #[test]
+    fn reply_subject_and_text() {
+        let reply = dave_replied();
+        assert_eq!(
+            reply.subject(),
+            "Lead 42: Dave Smith replied again — Can you come after 3? The side gate is open"
+        );
+        let text = reply.text(now());
+        let expected = "Dave Smith replied again about lead 42 for Acme Plumbing\n\
+             \n\
+             Caller: Dave Smith\n\
+             Number: 07700 900123 (+447700900123)\n\
+             Call back: tel:+447700900123\n\
+             Received: Tue 3 Jun 2025 at 14:15 BST (2 minutes ago)\n\
+             \n\
+             Their message:\n  Can you come after 3?\n  The side gate is open\n\
+             \n\
+             Lead 42: missed call Tue 3 Jun 2025 at 14:05 BST, boiler leaking\n\
+             Transcript: https://box.example/t/abc.def\n";
+        assert_eq!(text, expected);
+        let anonymous = ReplySummary {
+            lead: LeadSummary {
+                caller_name: None,
+                ..dave()
+            },
+            text: "  ".to_string(),
+            ..dave_replied()
+        };
+        assert_eq!(anonymous.subject(), "Lead 42: 07700 900123 replied again");
+        assert!(anonymous.text(now()).contains("(an empty text)"));
+    }
+
+    #[test]
+    fn reply_html_escapes_what_the_caller_wrote() {
+        let reply = ReplySummary {
+            text: "<script>alert(1)</script> & \"more\"".to_string(),
+            ..dave_replied()
+        };
+        let html = reply.html(now());
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;more&quot;"));
+        assert!(html.contains("Dave Smith replied again about lead 42 for Acme Plumbing"));
+        assert!(html.contains("<a href=\"tel:+447700900123\""));
+        assert!(html.contains("<a href=\"https://box.example/t/abc.def\""));
+        let lines = dave_replied().html(now());
+        assert!(
+            lines.contains("Can you come after 3?<br>\nThe side gate is open"),
+            "{lines}"
+        );
+    }
+
+    #[test]
+    fn reply_sms() {
+        assert_eq!(
+            dave_replied().sms(now()),
+            "Lead 42: Dave Smith 07700 900123 replied 14:15:\n\
+             Can you come after 3? The side gate is open\n\
+             https://box.example/t/abc.def"
+        );
+        // Another day: the date too. Long and not GSM-7: cut to two parts, the link kept.
+        let long = ReplySummary {
+            text: "Zoë says “no” – ".repeat(40),
+            received_at: utc(2025, 6, 1, 9, 0),
+            ..dave_replied()
+        };
+        let sms = long.sms(now());
+        assert!(fits_sms(&sms), "{sms}");
+        assert!(
+            sms.starts_with(
+                "Lead 42: Dave Smith 07700 900123 replied 1 Jun 10:00:\nZoe says \"no\" - "
+            ),
+            "{sms}"
+        );
+        assert!(sms.ends_with("...\nhttps://box.example/t/abc.def"), "{sms}");
+        assert_eq!(gsm7::part_count(&sms), 2);
+    }
+
+    #[test]
+    fn reply_json_fields() {
+        assert_eq!(
+            dave_replied().json(),
+            json!({
+                "event": "lead.reply",
+                "lead_id": 42,
+                "profile": "Acme Plumbing",
+                "caller": {"number": "+447700900123", "national": "07700 900123", "name": "Dave Smith"},
+                "reply": {
+                    "id": 57,
+                    "text": "Can you come after 3?\nThe side gate is open",
+                    "received_at": "2025-06-03T13:15:00Z"
+                },
+                "transcript_url": "https://box.example/t/abc.def"
+            })
+        );
+    }
+
     #[test]
     fn subject() {
         assert_eq!(
@@ -1013,6 +1361,7 @@ pub(crate) mod tests {
         assert_eq!(
             value,
             json!({
+                "event": "lead",
                 "lead_id": 42,
                 "profile": "Acme Plumbing",
                 "caller": {"number": "+447700900123", "national": "07700 900123", "name": "Dave Smith"},
@@ -1069,6 +1418,27 @@ pub(crate) mod tests {
             let html = lead.html(now);
             prop_assert!(!html.contains("<script"));
             let _ = lead.text(now);
+        }
+
+        #[test]
+        fn reply_sms_always_fits_and_keeps_the_link(
+            name in proptest::option::of(".{0,200}"),
+            text in ".{0,800}",
+            minutes in 0i64..20_000,
+        ) {
+            let reply = ReplySummary {
+                lead: LeadSummary { caller_name: name, ..dave() },
+                text,
+                ..dave_replied()
+            };
+            let now = reply.received_at + chrono::Duration::minutes(minutes);
+            let sms = reply.sms(now);
+            prop_assert!(fits_sms(&sms), "{}", sms);
+            prop_assert!(sms.ends_with("https://box.example/t/abc.def"), "{}", sms);
+            let subject = reply.subject();
+            prop_assert!(!subject.contains(|c: char| c.is_control()), "{:?}", subject);
+            prop_assert!(subject.chars().count() <= MAX_SUBJECT_CHARS);
+            prop_assert!(!reply.html(now).contains("<script"));
         }
     }
 }

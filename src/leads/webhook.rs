@@ -25,7 +25,8 @@
 //! - `Idempotency-Key`: `lead-<lead id>-<recipient slug>` ([`idempotency_key`]); the same for
 //!   every retry of one lead to one recipient, so a receiver that saw it already can answer 2xx
 //!   and drop the duplicate. A retry happens whenever the outcome was unknown (a timeout after
-//!   the request was sent, a 5xx).
+//!   the request was sent, a 5xx). A reply after the lead has its own,
+//!   `lead-<lead id>-reply-<reply id>-<recipient slug>` ([`reply_idempotency_key`]).
 //!
 //! # Answers
 //!
@@ -36,11 +37,19 @@
 //!
 //! # Body
 //!
-//! `lead_id` (integer), `profile` (string), `caller` {`number` (E.164), `national` (UK national
-//! form, or E.164 for foreign numbers), `name` (string or null)}, `missed_at` (RFC 3339 UTC),
-//! `called_number` (E.164 or null), `reason` (string or null), `answers` [{`question`,
-//! `answer`}] in the order asked, `complete` (bool), `urgent` (bool), `transcript_url`
-//! (string). New fields may be added; existing ones keep their names and types.
+//! `event` tells what the POST is about.
+//!
+//! A lead, `"event": "lead"`: `lead_id` (integer), `profile` (string), `caller` {`number`
+//! (E.164), `national` (UK national form, or E.164 for foreign numbers), `name` (string or
+//! null)}, `missed_at` (RFC 3339 UTC), `called_number` (E.164 or null), `reason` (string or
+//! null), `answers` [{`question`, `answer`}] in the order asked, `complete` (bool), `urgent`
+//! (bool), `transcript_url` (string).
+//!
+//! A text the caller sent after the lead went out, `"event": "lead.reply"`: `lead_id`,
+//! `profile`, `caller` as above, `reply` {`id` (integer, the same for every retry), `text`
+//! (string, as the caller sent it), `received_at` (RFC 3339 UTC)}, `transcript_url`.
+//!
+//! New fields and events may be added; existing ones keep their names and types.
 
 use std::time::Duration;
 
@@ -99,6 +108,20 @@ pub fn verify(secret: &[u8], header: &str, timestamp: i64, body: &[u8]) -> bool 
 /// exact name, so that two names with the same letters ("Zoë", "Zoé") still differ. Stable:
 /// the same lead and recipient always give the same key.
 pub fn idempotency_key(lead_id: i64, recipient: &str) -> String {
+    format!("lead-{lead_id}-{}", recipient_slug(recipient))
+}
+
+/// `lead-<lead_id>-reply-<reply_id>-<slug>`, the slug as in [`idempotency_key`]: one key per
+/// reply and recipient, never the lead's.
+pub fn reply_idempotency_key(lead_id: i64, reply_id: i64, recipient: &str) -> String {
+    format!(
+        "lead-{lead_id}-reply-{reply_id}-{}",
+        recipient_slug(recipient)
+    )
+}
+
+/// The recipient's name as `<letters and digits>-<8 hex digits>`, or the hex digits alone.
+fn recipient_slug(recipient: &str) -> String {
     let mut slug = String::new();
     for character in recipient.chars() {
         if character.is_ascii_alphanumeric() {
@@ -114,9 +137,9 @@ pub fn idempotency_key(lead_id: i64, recipient: &str) -> String {
     let digest = Sha256::digest(recipient.as_bytes());
     let tag = hex(digest.get(..4).unwrap_or_default());
     if slug.is_empty() {
-        format!("lead-{lead_id}-{tag}")
+        tag
     } else {
-        format!("lead-{lead_id}-{slug}-{tag}")
+        format!("{slug}-{tag}")
     }
 }
 
@@ -321,7 +344,15 @@ mod tests {
         let long = idempotency_key(1, &"word ".repeat(50));
         assert!(long.len() <= "lead-1-".len() + 32 + 9, "{long}");
         assert!(!long.contains("--"));
-        for key in [long, idempotency_key(7, "Ops / On-call (24h)")] {
+        let reply = reply_idempotency_key(42, 57, "Dave Smith");
+        assert_eq!(
+            reply,
+            key.replace("lead-42-", "lead-42-reply-57-"),
+            "the lead's key with the reply in it"
+        );
+        assert_ne!(reply, reply_idempotency_key(42, 58, "Dave Smith"));
+        assert_ne!(reply, reply_idempotency_key(42, 57, "Owner"));
+        for key in [long, idempotency_key(7, "Ops / On-call (24h)"), reply] {
             assert!(
                 key.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),

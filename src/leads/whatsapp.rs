@@ -21,6 +21,11 @@
 //! WhatsApp refuses a variable containing a new line, a tab or more than 4 spaces in a row, so
 //! each is flattened to one line ([`sanitize_parameter`]).
 //!
+//! A reply the caller sent after the lead goes as the same template, so that it arrives outside
+//! the 24-hour window too, with `{{3}}` saying it is a reply and what it says ("replied again
+//! about lead 42: can you come after 3?"; [`reply_template_parameters`]); without a template, as
+//! free text.
+//!
 //! A success answer is `{"messaging_product":"whatsapp","contacts":[{"input":"447700900123",
 //! "wa_id":"447700900123"}],"messages":[{"id":"wamid.…"}]}`; [`send`] returns the `wamid`. An
 //! error answer is `{"error":{"message":"(#131047) Re-engagement message","type":
@@ -37,7 +42,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::summary::LeadSummary;
+use super::summary::{LeadSummary, ReplySummary};
 use super::{DeliveryError, http_request_error, read_body_limited, shorten, shown_answer};
 use crate::codec::phone::E164;
 
@@ -132,6 +137,49 @@ impl WhatsAppMessage {
             )),
         }
     }
+
+    /// A reply the caller sent after the lead: free text when the window is known to be open,
+    /// else the configured template with [`reply_template_parameters`].
+    pub fn for_reply(
+        settings: &WhatsAppSettings,
+        reply: &ReplySummary,
+        now: DateTime<Utc>,
+        window_open: bool,
+    ) -> Result<WhatsAppMessage, DeliveryError> {
+        if window_open {
+            return Ok(WhatsAppMessage::Text {
+                body: shorten(&reply.text(now), MAX_TEXT_CHARS),
+            });
+        }
+        match settings.template.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => Ok(WhatsAppMessage::Template {
+                name: name.to_string(),
+                language: settings.language.trim().to_string(),
+                parameters: reply_template_parameters(reply),
+            }),
+            _ => Err(DeliveryError::permanent(
+                "WhatsApp only delivers a message the business starts as an approved template: \
+                 create one in WhatsApp Manager with 4 body variables (name, number, reason, \
+                 link) and set notify.whatsapp.template to its name",
+            )),
+        }
+    }
+}
+
+/// The lead template's body variables for a reply the caller sent after the lead: caller name
+/// ("Unknown caller"), caller number, "replied again about lead {id}: {text}", transcript link;
+/// each flattened by [`sanitize_parameter`] and at most 300 characters.
+pub fn reply_template_parameters(reply: &ReplySummary) -> Vec<String> {
+    let mut parameters = template_parameters(&reply.lead);
+    let said = format!(
+        "replied again about lead {}: {}",
+        reply.lead.lead_id,
+        sanitize_parameter(&reply.text)
+    );
+    if let Some(third) = parameters.get_mut(2) {
+        *third = shorten(&sanitize_parameter(&said), MAX_PARAMETER_CHARS);
+    }
+    parameters
 }
 
 /// The lead template's body variables, in order: caller name ("Unknown caller" if not given),
@@ -500,6 +548,40 @@ mod tests {
         assert_eq!(parameters[0], "Unknown caller");
         assert_eq!(parameters[2], "not given");
         assert_eq!(parameters.len(), TEMPLATE_PARAMETERS);
+    }
+
+    #[test]
+    fn a_reply_fills_the_same_template() {
+        let reply = crate::leads::summary::tests::dave_replied();
+        let message = WhatsAppMessage::for_reply(&settings("x"), &reply, now(), false).unwrap();
+        assert_eq!(
+            message,
+            WhatsAppMessage::Template {
+                name: "new_lead".to_string(),
+                language: "en_GB".to_string(),
+                parameters: vec![
+                    "Dave Smith".to_string(),
+                    "07700 900123".to_string(),
+                    "replied again about lead 42: Can you come after 3? The side gate is open"
+                        .to_string(),
+                    "https://box.example/t/abc.def".to_string(),
+                ],
+            }
+        );
+        let long = ReplySummary {
+            text: "word\n".repeat(200),
+            ..reply.clone()
+        };
+        let said = &reply_template_parameters(&long)[2];
+        assert_eq!(said.chars().count(), 300);
+        assert!(!said.contains('\n'));
+        let free = WhatsAppMessage::for_reply(&settings("x"), &reply, now(), true).unwrap();
+        assert_eq!(
+            free,
+            WhatsAppMessage::Text {
+                body: reply.text(now())
+            }
+        );
     }
 
     #[test]

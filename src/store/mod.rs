@@ -36,6 +36,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_held_and_waiting",
         include_str!("migrations/0006_held_and_waiting.sql"),
     ),
+    (
+        "0007_late_replies",
+        include_str!("migrations/0007_late_replies.sql"),
+    ),
 ];
 
 /// The schema version this build expects.
@@ -307,6 +311,147 @@ mod tests {
         assert!(result.is_err());
         let n = store.run(|tx| tx.count_rows("opt_outs")).await.unwrap();
         assert_eq!(n, 0);
+    }
+
+    /// Every column of every delivery, as text, in id order.
+    fn delivery_rows(connection: &Connection) -> Vec<String> {
+        let mut statement = connection
+            .prepare(
+                "SELECT id || '|' || lead_id || '|' || recipient || '|' || channel || '|' || target || '|' || state
+                        || '|' || attempts || '|' || quote(last_error) || '|' || next_attempt_ms || '|' || quote(delivered_ms)
+                        || '|' || quote(message_id) || '|' || quote(external_id) || '|' || updated_ms
+                 FROM lead_deliveries ORDER BY id",
+            )
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn late_replies_migration_keeps_every_delivery() {
+        use crate::domain::{LeadId, MessageId};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        // A database as the last release left it (schema 5), with a lead delivered on some
+        // channels, an owner's SMS in the outbox, and a retry waiting.
+        let before = {
+            let connection = open_read_write(&path).unwrap();
+            for (_, sql) in &MIGRATIONS[..5] {
+                connection.execute_batch(sql).unwrap();
+            }
+            connection.pragma_update(None, "user_version", 5).unwrap();
+            connection
+                .execute_batch(
+                    "INSERT INTO conversations (id, profile, caller, modem, state, started_ms, updated_ms)
+                         VALUES (1, 'acme', '+447700900123', 'main', 'completed', 1000, 2000);
+                     INSERT INTO messages (id, conversation_id, direction, peer, modem, body, state, created_ms, updated_ms)
+                         VALUES (1, 1, 'in', '+447700900123', 'main', 'Dave', 'received', 1500, 1500),
+                                (2, NULL, 'out', '+447700900456', 'main', 'New lead', 'sent', 2100, 2200);
+                     INSERT INTO leads (id, conversation_id, profile, caller, answers, complete, created_ms)
+                         VALUES (1, 1, 'acme', '+447700900123', '[[\"name\",\"Dave\"]]', 1, 2000);
+                     INSERT INTO lead_deliveries (id, lead_id, recipient, channel, target, state, attempts, last_error,
+                                                  next_attempt_ms, delivered_ms, message_id, external_id, updated_ms)
+                         VALUES (1, 1, 'Owner', 'email', 'owner@acme.example', 'delivered', 1, NULL, 2000, 2050, NULL, NULL, 2050),
+                                (2, 1, 'Owner', 'sms', '+447700900456', 'delivered', 1, NULL, 2000, 2200, 2, NULL, 2200),
+                                (3, 1, 'Owner', 'whatsapp', '+447700900456', 'delivered', 2, NULL, 2000, 2300, NULL, 'wamid.X', 2300),
+                                (4, 1, 'Owner', 'webhook', 'https://crm.example/h', 'pending', 3, 'HTTP 503', 9000, NULL, NULL, NULL, 2400);",
+                )
+                .unwrap();
+            delivery_rows(&connection)
+        };
+        assert_eq!(before.len(), 4);
+
+        let (store, closer) = Store::open(&path).unwrap();
+        let (inserted, again, due) = store
+            .run(|tx| {
+                // The unique key now has the reply in it: a notice of reply 1 on the same channel
+                // as the lead goes in, once.
+                let inserted = tx.insert_reply_delivery(
+                    LeadId(1),
+                    MessageId(1),
+                    "Owner",
+                    "email",
+                    "owner@acme.example",
+                    5000,
+                )?;
+                let again = tx.insert_reply_delivery(
+                    LeadId(1),
+                    MessageId(1),
+                    "Owner",
+                    "email",
+                    "owner@acme.example",
+                    6000,
+                )?;
+                // And the lead's own row is still one per recipient and channel.
+                tx.insert_delivery(LeadId(1), "Owner", "email", "owner@acme.example", 7000)?;
+                Ok((inserted, again, tx.due_deliveries(10_000, 10)?))
+            })
+            .await
+            .unwrap();
+        drop(store);
+        closer.wait();
+        assert!(inserted);
+        assert!(!again, "the same reply is told once");
+        // The retry waiting before the migration is still due, as the lead's; the notice too,
+        // its give-up time counted from the reply.
+        let due: Vec<(i64, Option<MessageId>, i64)> =
+            due.iter().map(|d| (d.id, d.reply, d.created_ms)).collect();
+        assert_eq!(due, [(5, Some(MessageId(1)), 1500), (4, None, 2000)]);
+
+        let connection = open_read_only(&path).unwrap();
+        assert_eq!(schema_version(&connection).unwrap(), SCHEMA_VERSION);
+        let after = delivery_rows(&connection);
+        assert_eq!(after[..4], before[..], "every row kept as it was");
+        assert_eq!(after.len(), 5);
+        let replies: Vec<i64> = connection
+            .prepare("SELECT reply_id FROM lead_deliveries ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(replies, [0, 0, 0, 0, 1]);
+        let mut indexes: Vec<String> = connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'lead_deliveries' AND sql IS NOT NULL")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        indexes.sort();
+        assert_eq!(indexes, ["lead_deliveries_due", "lead_deliveries_message"]);
+        let leftovers: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'lead_deliveries_new'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(leftovers, 0);
+        let broken: i64 = connection
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(broken, 0);
+        assert_eq!(quick_check(&connection).unwrap(), "ok");
+        // The reply is shown with the lead's deliveries, after the lead's own rows.
+        let rows = Tx::reader(&connection).deliveries(LeadId(1)).unwrap();
+        let about: Vec<(String, Option<i64>)> =
+            rows.into_iter().map(|d| (d.channel, d.reply_id)).collect();
+        assert_eq!(
+            about,
+            [
+                ("email".to_string(), None),
+                ("sms".to_string(), None),
+                ("whatsapp".to_string(), None),
+                ("webhook".to_string(), None),
+                ("email".to_string(), Some(1)),
+            ]
+        );
     }
 
     #[test]

@@ -209,16 +209,23 @@ pub struct LeadDetail {
 pub struct DueDelivery {
     pub id: i64,
     pub lead: LeadId,
+    /// `None`: the lead's summary. `Some`: a notice of this reply (an inbound message) that came
+    /// after the lead.
+    pub reply: Option<MessageId>,
     pub recipient: String,
     pub channel: String,
     pub target: String,
     pub attempts: i64,
-    pub lead_created_ms: i64,
+    /// When what it tells of was recorded (the lead, or the reply): retries stop
+    /// `notify.give_up_after_hours` after this.
+    pub created_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeliveryRow {
     pub id: i64,
+    /// `None`: the lead's summary. `Some(id)`: a notice of the reply `messages.id` = id.
+    pub reply_id: Option<i64>,
     pub recipient: String,
     pub channel: String,
     pub target: String,
@@ -970,6 +977,92 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Records the intent to tell one recipient of a lead, on one channel, of a reply that came
+    /// after the lead (`reply`, the inbound message). False when that notice exists already.
+    pub fn insert_reply_delivery(
+        &self,
+        lead: LeadId,
+        reply: MessageId,
+        recipient: &str,
+        channel: &str,
+        target: &str,
+        at_ms: i64,
+    ) -> Result<bool, Error> {
+        Ok(self.connection.execute(
+            "INSERT OR IGNORE INTO lead_deliveries (lead_id, recipient, channel, target, state, next_attempt_ms, updated_ms, reply_id)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)",
+            params![lead.0, recipient, channel, target, at_ms, reply.0],
+        )? == 1)
+    }
+
+    /// How many replies of a lead were told to its recipients from `since_ms` on.
+    pub fn late_replies_told_since(&self, lead: LeadId, since_ms: i64) -> Result<i64, Error> {
+        Ok(self.connection.query_row(
+            "SELECT count(DISTINCT d.reply_id) FROM lead_deliveries d JOIN messages m ON m.id = d.reply_id
+             WHERE d.lead_id = ?1 AND d.reply_id != 0 AND m.created_ms >= ?2",
+            params![lead.0, since_ms],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// The lead a conversation produced, if it did.
+    pub fn lead_of_conversation(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<LeadRow>, Error> {
+        let found = self
+            .connection
+            .query_row(
+                "SELECT id, profile, caller, answers, complete, created_ms FROM leads WHERE conversation_id = ?1",
+                [conversation.0],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, bool>(4)?,
+                        row.get::<_, i64>(5)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, profile, caller, answers, complete, created_ms)) = found else {
+            return Ok(None);
+        };
+        Ok(Some(LeadRow {
+            id: LeadId(id),
+            conversation,
+            profile,
+            caller,
+            answers: answers_from_json(&answers)?,
+            complete,
+            created_ms,
+        }))
+    }
+
+    /// One message, in or out.
+    pub fn message(&self, id: MessageId) -> Result<Option<MessageRow>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id, direction, peer, body, state, error, created_ms FROM messages WHERE id = ?1",
+                [id.0],
+                |row| {
+                    Ok(MessageRow {
+                        id: MessageId(row.get(0)?),
+                        direction: row.get(1)?,
+                        peer: row.get(2)?,
+                        body: row.get(3)?,
+                        state: row.get(4)?,
+                        error: row.get(5)?,
+                        created_ms: row.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
     pub fn leads(&self, limit: u32) -> Result<Vec<LeadRow>, Error> {
         let mut statement = self.connection.prepare(
             "SELECT id, conversation_id, profile, caller, answers, complete, created_ms FROM leads ORDER BY id DESC LIMIT ?1",
@@ -1103,19 +1196,23 @@ impl Tx<'_> {
     /// Deliveries whose time has come, oldest first.
     pub fn due_deliveries(&self, at_ms: i64, limit: u32) -> Result<Vec<DueDelivery>, Error> {
         let mut statement = self.connection.prepare(
-            "SELECT d.id, d.lead_id, d.recipient, d.channel, d.target, d.attempts, l.created_ms
+            "SELECT d.id, d.lead_id, d.reply_id, d.recipient, d.channel, d.target, d.attempts,
+                    CASE WHEN d.reply_id = 0 THEN l.created_ms ELSE coalesce(m.created_ms, l.created_ms) END
              FROM lead_deliveries d JOIN leads l ON l.id = d.lead_id
+             LEFT JOIN messages m ON d.reply_id != 0 AND m.id = d.reply_id
              WHERE d.state = 'pending' AND d.next_attempt_ms <= ?1 ORDER BY d.next_attempt_ms, d.id LIMIT ?2",
         )?;
         let rows = statement.query_map(params![at_ms, limit], |row| {
+            let reply: i64 = row.get(2)?;
             Ok(DueDelivery {
                 id: row.get(0)?,
                 lead: LeadId(row.get(1)?),
-                recipient: row.get(2)?,
-                channel: row.get(3)?,
-                target: row.get(4)?,
-                attempts: row.get(5)?,
-                lead_created_ms: row.get(6)?,
+                reply: (reply != 0).then_some(MessageId(reply)),
+                recipient: row.get(3)?,
+                channel: row.get(4)?,
+                target: row.get(5)?,
+                attempts: row.get(6)?,
+                created_ms: row.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1187,29 +1284,33 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Every delivery of a lead.
+    /// Every delivery of a lead: its summary's, then the notices of later replies, each in the
+    /// order recorded.
     pub fn deliveries(&self, lead: LeadId) -> Result<Vec<DeliveryRow>, Error> {
         let mut statement = self.connection.prepare(
-            "SELECT id, recipient, channel, target, state, attempts, last_error, next_attempt_ms, delivered_ms
-             FROM lead_deliveries WHERE lead_id = ?1 ORDER BY id",
+            "SELECT id, reply_id, recipient, channel, target, state, attempts, last_error, next_attempt_ms, delivered_ms
+             FROM lead_deliveries WHERE lead_id = ?1 ORDER BY reply_id, id",
         )?;
         let rows = statement.query_map([lead.0], |row| {
+            let reply: i64 = row.get(1)?;
             Ok(DeliveryRow {
                 id: row.get(0)?,
-                recipient: row.get(1)?,
-                channel: row.get(2)?,
-                target: row.get(3)?,
-                state: row.get(4)?,
-                attempts: row.get(5)?,
-                last_error: row.get(6)?,
-                next_attempt_ms: row.get(7)?,
-                delivered_ms: row.get(8)?,
+                reply_id: (reply != 0).then_some(reply),
+                recipient: row.get(2)?,
+                channel: row.get(3)?,
+                target: row.get(4)?,
+                state: row.get(5)?,
+                attempts: row.get(6)?,
+                last_error: row.get(7)?,
+                next_attempt_ms: row.get(8)?,
+                delivered_ms: row.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Sends every delivery of a lead again from the start (`textback leads resend`).
+    /// Sends every delivery of a lead again from the start (`textback leads resend`): its summary
+    /// and the notices of replies that came after it.
     pub fn resend_lead(&self, lead: LeadId, at_ms: i64) -> Result<usize, Error> {
         Ok(self.connection.execute(
             "UPDATE lead_deliveries SET state = 'pending', attempts = 0, last_error = NULL, next_attempt_ms = ?2,

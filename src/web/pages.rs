@@ -215,15 +215,17 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
                 _ => message.state.clone(),
             }
         };
+        // Inbound rows carry their id, for the notifications' "reply N" links below.
         let _ = write!(
             body,
-            "<tr class=\"{class}\"><td>{}</td><td>{who}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"{class}\" id=\"m{}\"><td>{}</td><td>{who}</td><td>{}</td><td>{}</td></tr>",
+            message.id,
             e(&format_clock(message.created_ms)),
             e(&message.body),
             e(&state)
         );
     }
-    body.push_str("</table><h2>Notifications</h2><table id=\"deliveries\"><tr class=\"head\"><th>To</th><th>By</th><th>State</th></tr>");
+    body.push_str("</table><h2>Notifications</h2><table id=\"deliveries\"><tr class=\"head\"><th>About</th><th>To</th><th>By</th><th>State</th></tr>");
     for delivery in &view.deliveries {
         let state = match (&delivery.state[..], &delivery.last_error) {
             ("delivered", _) => format!(
@@ -238,9 +240,14 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
             (state, Some(error)) => format!("{} ({})", e(state), e(error)),
             (state, None) => e(state),
         };
+        // The lead's summary, or a reply the caller sent after it (a row of the transcript).
+        let about = match delivery.reply_id {
+            None => "lead".to_string(),
+            Some(reply) => format!("<a href=\"#m{reply}\">reply {reply}</a>"),
+        };
         let _ = write!(
             body,
-            "<tr><td>{}</td><td>{} {}</td><td>{state}</td></tr>",
+            "<tr><td>{about}</td><td>{}</td><td>{} {}</td><td>{state}</td></tr>",
             e(&delivery.recipient),
             e(&delivery.channel),
             e(&delivery.target)
