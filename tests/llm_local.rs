@@ -249,7 +249,89 @@ async fn real_model_proposals_are_checked_and_bounded() {
         latencies.len(),
         latencies.last().copied().unwrap_or_default()
     );
+
+    // The same model in the daemon's reply path: a whole conversation through the virtual modem.
+    // Whatever the model does (answers, times out, is busy), every reply is answered, the lead
+    // has the caller's own words, and nothing is left waiting.
+    tokio::time::sleep(bound).await; // let the server finish anything it was abandoned with
+    daemon_conversation_with_the_real_model(&server, bound_ms).await;
     drop(server);
+}
+
+async fn daemon_conversation_with_the_real_model(server: &common::llm::Server, bound_ms: u64) {
+    use common::{CALLER, Harness, WAIT};
+    let table = format!(
+        "[profile.llm]\nbase_url = \"{}\"\nmodel = \"{}\"\nflavour = \"llama_cpp_python\"\ntimeout_ms = {bound_ms}\nphrasing = true\n\n",
+        server.base_url, server.model
+    );
+    let harness = Harness::with_edit(
+        textback::modem::virtual_modem::Options::default(),
+        "",
+        move |text: String| {
+            text.replacen(
+                "[[profile.question]]",
+                &format!("{table}[[profile.question]]"),
+                1,
+            )
+        },
+    );
+    let running = harness.start().await;
+    harness.first_text_confirmed().await;
+    let replies = [
+        "Hi it's Sarah Jones",
+        "Boiler leaking in the loft",
+        "SW11 4AB",
+    ];
+    for (n, reply) in replies.iter().enumerate() {
+        harness.modem.receive_sms(CALLER, reply).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while harness
+            .modem
+            .sent()
+            .iter()
+            .filter(|s| s.to == CALLER)
+            .count()
+            < n + 2
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "reply {n} was not answered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
+    let answers = harness.query_strings("SELECT answers FROM leads");
+    assert!(answers[0].contains("Sarah Jones"), "{answers:?}");
+    assert!(
+        answers[0].contains("Boiler leaking in the loft"),
+        "{answers:?}"
+    );
+    assert!(answers[0].contains("SW11 4AB"), "{answers:?}");
+    let model =
+        harness.query_strings("SELECT detail FROM journal WHERE step = 'model' ORDER BY id");
+    eprintln!("daemon with the real model:\n  {}", model.join("\n  "));
+    assert!(!model.is_empty(), "the model was asked");
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM messages WHERE state = 'waiting'"),
+        0
+    );
+    // What went to the caller passed the checks: GSM-7, no links or prices.
+    for sent in harness.modem.sent().iter().filter(|s| s.to == CALLER) {
+        assert!(
+            proposal::check_form(
+                &sent.text,
+                &MessageRules {
+                    max_parts: 2,
+                    ..MessageRules::default()
+                }
+            )
+            .is_ok(),
+            "{:?}",
+            sent.text
+        );
+    }
+    running.stop().await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
