@@ -112,6 +112,13 @@ pub fn run(config_path: &Path, watch: bool, watch_timeout: u64) -> anyhow::Resul
         check.print();
         all.push(check);
     }
+    for profile in &config.profiles {
+        if let Some(settings) = &profile.llm {
+            let check = runtime.block_on(check_model(&profile.id, &profile.dialogue, settings));
+            check.print();
+            all.push(check);
+        }
+    }
     let healthy = all.iter().all(|c| c.verdict != Verdict::Failed);
     if !healthy {
         println!(
@@ -468,5 +475,44 @@ async fn watch_call(config: &Config, timeout: Duration) -> anyhow::Result<bool> 
             return Ok(reached.is_some_and(|r| r >= 5));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Asks a profile's local model to read one sample reply, as the daemon would. A model that does
+/// not answer is a warning, not a failure: the built-in engine answers without it.
+async fn check_model(
+    profile: &crate::domain::ProfileId,
+    dialogue: &crate::core::conversation::DialogueProfile,
+    settings: &crate::llm::client::LlmSettings,
+) -> Check {
+    let subject = format!("model for {profile}");
+    let client = match crate::llm::client::LlmClient::new(settings.clone()) {
+        Ok(client) => client,
+        Err(err) => return Check::new(Verdict::Warning, subject, err.to_string()),
+    };
+    match client
+        .extract(
+            &dialogue.questions,
+            &[],
+            "Hi, it's Sam Smith, my boiler has stopped",
+        )
+        .await
+    {
+        Ok(extraction) => Check::new(
+            Verdict::Ok,
+            subject,
+            format!(
+                "{} at {} answered a sample reply in {} ms (profile.llm.timeout_ms {})",
+                settings.model,
+                settings.base_url,
+                extraction.elapsed.as_millis(),
+                settings.timeout.as_millis()
+            ),
+        ),
+        Err(err) => Check::new(
+            Verdict::Warning,
+            subject,
+            format!("{err}; until it answers, the built-in engine reads replies alone"),
+        ),
     }
 }

@@ -741,3 +741,51 @@ fn dialogue_try_plays_the_caller_against_the_configs_profile() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_asks_each_profiles_local_model() {
+    let (url, requests) = common::llm::scripted_server(
+        r#"{"slots": {"name": "Sam Smith"}, "intent": "answer", "question_topic": null, "reply_to_caller": null}"#,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |base_url: &str| {
+        let path = dir.path().join("t.toml");
+        let config = GOOD
+            .replace(
+                "[[modem]]",
+                &format!(
+                    "[storage]\ndatabase = \"{}\"\n\n[[modem]]",
+                    dir.path().join("t.db").display()
+                ),
+            )
+            .replace(
+                "[[profile.recipient]]",
+                &format!(
+                    "[profile.llm]\nbase_url = \"{base_url}\"\nmodel = \"smollm2\"\nflavour = \"llama_server\"\ntimeout_ms = 2000\n\n[[profile.recipient]]"
+                ),
+            );
+        std::fs::write(&path, config).unwrap();
+        path
+    };
+    let path = write(&url);
+    let out = textback_async(&["doctor", "--config", path.to_str().unwrap()]).await;
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("ok       model for acme") && stdout.contains("answered a sample reply in"),
+        "{stdout}"
+    );
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // Nothing listening: a warning that says the engine carries on, not a failure.
+    let port = common::llm::free_port();
+    let path = write(&format!("http://127.0.0.1:{port}"));
+    let out = textback_async(&["doctor", "--config", path.to_str().unwrap()]).await;
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("warning  model for acme"), "{stdout}");
+    assert!(
+        stdout.contains("could not reach the model server")
+            && stdout.contains("the built-in engine reads replies alone"),
+        "{stdout}"
+    );
+}
