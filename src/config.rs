@@ -157,6 +157,18 @@ pub mod defaults {
         480
     }
 
+    /// Requests of any kind one address may send a second: high enough for the load benchmark's
+    /// 1000 calls a second from one trunk, so by default only a runaway flood is cut.
+    pub const fn sip_max_requests_per_second() -> u32 {
+        crate::sip::guard::DEFAULT_REQUESTS_PER_SECOND
+    }
+
+    /// New calls (INVITEs) one address may start a second: twice the load benchmark's highest
+    /// rate. A small business's trunk never comes near it; set it lower to cap a flood sooner.
+    pub const fn sip_max_invites_per_second() -> u32 {
+        crate::sip::guard::DEFAULT_INVITES_PER_SECOND
+    }
+
     /// The first text: a service message that says who we are, owns the missed call, asks the
     /// first question and says how to stop. Fits one GSM-7 SMS with a short business name.
     pub fn first_message() -> String {
@@ -401,6 +413,10 @@ struct RawSipAccount {
     max_ring_seconds: u32,
     #[serde(default = "defaults::sip_final_response")]
     final_response: u16,
+    #[serde(default = "defaults::sip_max_requests_per_second")]
+    max_requests_per_second: u32,
+    #[serde(default = "defaults::sip_max_invites_per_second")]
+    max_invites_per_second: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -595,6 +611,8 @@ fn account_view(account: &RawSipAccount) -> crate::sip::config::RawAccountView<'
         allow: &account.allow,
         max_ring_seconds: account.max_ring_seconds,
         final_response: account.final_response,
+        max_requests_per_second: account.max_requests_per_second,
+        max_invites_per_second: account.max_invites_per_second,
     }
 }
 
@@ -626,6 +644,11 @@ pub struct SipAccount {
     pub allow: Vec<crate::sip::cidr::Cidr>,
     pub max_ring: std::time::Duration,
     pub final_response: crate::sip::endpoint::FinalResponse,
+    /// Requests of any kind one source address may send a second (0: no limit); beyond it they
+    /// are dropped. Shared by the accounts on one local port.
+    pub max_requests_per_second: u32,
+    /// New INVITEs one source address may send a second (0: no limit); beyond it they get 503.
+    pub max_invites_per_second: u32,
 }
 
 /// How a registered account keeps its NAT binding open.
@@ -1229,6 +1252,8 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             allow: sip.allow,
             max_ring: std::time::Duration::from_secs(account.max_ring_seconds.into()),
             final_response: sip.final_response,
+            max_requests_per_second: account.max_requests_per_second,
+            max_invites_per_second: account.max_invites_per_second,
         });
     }
     for (key, message) in crate::sip::config::check_ports(&sip_accounts) {

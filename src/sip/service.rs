@@ -19,8 +19,10 @@ use tracing::{debug, info, info_span, warn};
 
 use super::cidr::Cidr;
 use super::endpoint::{
-    Action, CallEnd, Decision, Endpoint, EndpointConfig, MissedCall as SipMissedCall, RejectReason,
+    Action, CallEnd, Decision, Endpoint, EndpointConfig, MissedCall as SipMissedCall, RateLimit,
+    RejectReason,
 };
+use super::guard::GuardConfig;
 use super::identity::{self, CallerSource};
 use super::register::{
     AccountConfig, AccountStatus, Destination, KeepAliveKind, RegAction, RegState, Registration,
@@ -192,6 +194,12 @@ impl Core {
             users: accounts.iter().map(|a| a.contact_user.clone()).collect(),
             max_ring: first.max_ring,
             final_response: first.final_response,
+            // config::check_ports makes the accounts on one port agree on these.
+            guard: GuardConfig {
+                requests_per_second: first.max_requests_per_second,
+                invites_per_second: first.max_invites_per_second,
+                ..GuardConfig::default()
+            },
             ..EndpointConfig::default()
         };
         let allow = Arc::new(RwLock::new(AllowList {
@@ -382,20 +390,49 @@ impl Core {
                     info!(call_id = %call_id, peer = %source, "SIP call ringing");
                 }
                 Action::MissedCall(call) => self.missed_call(*call, now),
-                Action::Rejected { source, reason } => {
-                    let kind = match reason {
-                        RejectReason::Forbidden => "forbidden",
-                        RejectReason::Dropped => "dropped",
-                        RejectReason::UnknownUser(_) => "unknown_user",
-                        RejectReason::Malformed(_) => "malformed_request",
-                    };
-                    if let Some(suppressed) = self.quiet.due(kind, now) {
-                        warn!(peer = %source, reason = ?reason, suppressed, "SIP request refused (only the registrar, the proxy and sip.allow may call; INVITEs must be for sip.contact_user)");
-                    }
-                }
+                Action::Rejected { source, reason } => self.log_rejection(source, reason, now),
                 Action::Banned { ip, until } => {
                     warn!(peer = %ip, seconds = until.saturating_duration_since(now).as_secs(), "SIP source banned after repeated refusals");
                 }
+            }
+        }
+    }
+
+    /// One log line per kind of refusal every [`LOG_EVERY`], with how many were not logged.
+    fn log_rejection(&mut self, source: SocketAddr, reason: RejectReason, now: Instant) {
+        let kind = match reason {
+            RejectReason::Forbidden => "forbidden",
+            RejectReason::Dropped => "dropped",
+            RejectReason::UnknownUser(_) => "unknown_user",
+            RejectReason::Malformed(_) => "malformed_request",
+            RejectReason::RateLimited(RateLimit::Requests) => "rate_limited_requests",
+            RejectReason::RateLimited(RateLimit::Invites) => "rate_limited_invites",
+            RejectReason::Scanning { .. } => "scanning",
+        };
+        let Some(suppressed) = self.quiet.due(kind, now) else {
+            return;
+        };
+        match reason {
+            RejectReason::RateLimited(RateLimit::Requests) => warn!(
+                peer = %source,
+                suppressed,
+                limit = self.endpoint.guard_config().requests_per_second,
+                "SIP requests dropped: the source sends more than sip.max_requests_per_second; raise it if this is your trunk"
+            ),
+            RejectReason::RateLimited(RateLimit::Invites) => warn!(
+                peer = %source,
+                suppressed,
+                limit = self.endpoint.guard_config().invites_per_second,
+                "SIP INVITEs answered 503: the source starts more calls a second than sip.max_invites_per_second; raise it if this is your trunk"
+            ),
+            RejectReason::Scanning { distinct } => warn!(
+                peer = %source,
+                suppressed,
+                distinct,
+                "SIP source tries many users and methods (a scanner); it counts towards a ban"
+            ),
+            reason => {
+                warn!(peer = %source, reason = ?reason, suppressed, "SIP request refused (only the registrar, the proxy and sip.allow may call; INVITEs must be for sip.contact_user)")
             }
         }
     }
@@ -409,6 +446,7 @@ impl Core {
             CallEnd::Cancelled => "caller hung up",
             CallEnd::RingTimeout => "rang out",
             CallEnd::Aborted => "aborted",
+            CallEnd::Shutdown => "rang while textback stopped",
         };
         info!(
             peer = %call.source,
