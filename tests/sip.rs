@@ -46,13 +46,18 @@ max_ring_seconds = 2
     )
 }
 
-/// A harness whose config has the SIP trunk; the plumbing profile is the default.
+/// A harness whose config has the SIP trunk; the plumbing profile is the default. `extra` may
+/// set max_ring_seconds (2 otherwise).
 fn harness(extra: &str) -> Harness {
     let dir = tempfile::tempdir().expect("temporary directory");
     let modem = VirtualModem::start(Options::default()).expect("virtual modem");
+    let mut sip = sip_config(extra);
+    if extra.contains("max_ring_seconds") {
+        sip = sip.replacen("max_ring_seconds = 2\n", "", 1);
+    }
     let text = common::config_text(modem.path(), &dir.path().join("textback.db"))
         .replace("closing_message", "default = true\nclosing_message")
-        + &sip_config(extra);
+        + &sip;
     let config = config::parse(&text, Path::new("test.toml"))
         .expect("test config")
         .config;
@@ -95,6 +100,8 @@ struct Sipp<'a> {
     tcp: bool,
     calls: u32,
     rate: u32,
+    /// More arguments (`-key NAME VALUE` for a scenario's own keywords).
+    args: &'a [&'a str],
 }
 
 impl Sipp<'_> {
@@ -116,6 +123,7 @@ impl Sipp<'_> {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .args(self.args)
             .kill_on_drop(true);
         if self.tcp {
             command.args(["-t", "t1"]);
@@ -157,6 +165,7 @@ async fn sipp(harness: &Harness, scenario: &str, target: SocketAddr) -> (i32, St
         tcp: false,
         calls: 1,
         rate: 10,
+        args: &[],
     }
     .run(harness.dir.path())
     .await
@@ -330,6 +339,7 @@ async fn tcp_and_ipv6_calls_work() {
         tcp: true,
         calls: 1,
         rate: 10,
+        args: &[],
     }
     .run(harness.dir.path())
     .await;
@@ -371,6 +381,7 @@ async fn a_stranger_gets_403_and_no_call() {
         tcp: false,
         calls: 1,
         rate: 10,
+        args: &[],
     }
     .run(harness.dir.path())
     .await;
@@ -398,6 +409,104 @@ async fn a_call_nobody_ends_rings_out_with_480() {
         1
     );
     running.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_call_ringing_when_textback_stops_is_still_a_missed_call() {
+    let harness = harness("max_ring_seconds = 60\nfinal_response = 486");
+    let running = harness.start().await;
+    let flag = harness.dir.path().join("ringing");
+    let flag_text = flag.to_str().expect("utf-8 path").to_string();
+    let args = ["-key", "ringing_file", flag_text.as_str()];
+    let sipp = Sipp {
+        scenario: "ring_until_shutdown.xml",
+        target: udp4(&running),
+        local_ip: "127.0.0.1",
+        tcp: false,
+        calls: 1,
+        rate: 10,
+        args: &args,
+    };
+    let ((status, log), (before, stopped)) = tokio::join!(sipp.run(harness.dir.path()), async {
+        // SIPp makes the file once the 180 has come: the call rings.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !flag.exists() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the call never rang"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let before = harness.query_i64("SELECT count(*) FROM calls");
+        (before, running.stop().await)
+    });
+    stopped.expect("clean stop");
+    assert_eq!(before, 0, "no missed call while it rang");
+    assert_eq!(
+        status, 0,
+        "SIPp got the configured 486 and acknowledged it: {log}"
+    );
+    // The store is closed: the row was committed before the daemon finished stopping.
+    assert_eq!(
+        sip_calls(&harness),
+        [format!("+447700900123 {PLUMBING} plumbing text")]
+    );
+}
+
+#[tokio::test]
+async fn more_calls_ringing_at_shutdown_than_the_event_queue_holds_are_all_recorded() {
+    // The daemon's event queue holds 256; the SIP forwarder waits for room while it drains.
+    const CALLS: usize = 300;
+    let harness = harness("max_ring_seconds = 60");
+    let running = harness.start().await;
+    let target = udp4(&running);
+    let trunk = udp_from("127.0.0.1").await;
+    let local = trunk.local_addr().expect("local address");
+    let mut ringing = std::collections::BTreeSet::new();
+    let mut buffer = vec![0u8; 65_536];
+    // In batches, reading the answers in between, so that none overflows this socket's buffer.
+    for batch in 0..CALLS / 50 {
+        for n in batch * 50..(batch + 1) * 50 {
+            let invite = raw_request("INVITE", target, local, &format!("ringing-{n}"));
+            trunk
+                .send_to(invite.as_bytes(), target)
+                .await
+                .expect("send");
+        }
+        while ringing.len() < (batch + 1) * 50 {
+            let (len, _) = tokio::time::timeout(WAIT, trunk.recv_from(&mut buffer))
+                .await
+                .unwrap_or_else(|_| panic!("{} of {CALLS} rang", ringing.len()))
+                .expect("receive");
+            let message = String::from_utf8_lossy(&buffer[..len]).into_owned();
+            if status_of(&message) == Some(180) {
+                ringing.insert(call_id_of(&message));
+            }
+        }
+    }
+    // The 480s are read while the daemon stops, so that none overflows this socket's buffer.
+    let (stopped, ended) = tokio::join!(running.stop(), async {
+        let mut ended = std::collections::BTreeSet::new();
+        let mut buffer = vec![0u8; 65_536];
+        while ended.len() < CALLS {
+            let Ok(received) = tokio::time::timeout(WAIT, trunk.recv_from(&mut buffer)).await
+            else {
+                break;
+            };
+            let (len, _) = received.expect("receive");
+            let message = String::from_utf8_lossy(&buffer[..len]);
+            if status_of(&message) == Some(480) {
+                ended.insert(call_id_of(&message));
+            }
+        }
+        ended
+    });
+    stopped.expect("clean stop");
+    assert_eq!(ended, ringing, "each ringing call got its 480");
+    assert_eq!(
+        harness.query_i64("SELECT count(DISTINCT call_key) FROM calls WHERE source = 'sip'"),
+        CALLS as i64
+    );
 }
 
 #[tokio::test]

@@ -286,6 +286,8 @@ pub struct Endpoint {
     guard: Guard,
     next_purge: Option<Instant>,
     stats: EndpointStats,
+    /// Set by [`Endpoint::shutdown`]: new INVITEs get 503.
+    stopping: bool,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -318,6 +320,7 @@ impl Endpoint {
             admission: Box::new(AllowAll),
             next_purge: None,
             stats: EndpointStats::default(),
+            stopping: false,
         }
     }
 
@@ -557,8 +560,11 @@ impl Endpoint {
     /// Ends every call still ringing with the configured final response, as if it had rung out
     /// now: each yields its one [`Action::MissedCall`] (with [`CallEnd::Shutdown`]) after the
     /// response to send. For when the endpoint stops: a call must not be lost because the
-    /// daemon stopped while it rang. Calls that already ended are left to their timers.
+    /// daemon stopped while it rang. Calls that already ended are left to their timers. From
+    /// then on a new INVITE gets `503 Service Unavailable` (RFC 3261 §21.5.4), so that the
+    /// trunk can take the call elsewhere instead of ringing a textback that is going away.
     pub fn shutdown(&mut self, now: Instant) -> Vec<Action> {
+        self.stopping = true;
         let mut ringing: Vec<(Instant, TransactionKey)> = self
             .calls
             .iter()
@@ -654,6 +660,21 @@ impl Endpoint {
         if info.to_tag.is_some() {
             let resp = self.decorate(base.response(481));
             self.answer(key, &base, resp, reliable, now, ev);
+            return;
+        }
+        if self.stopping {
+            let mut resp = self.decorate(base.response(503));
+            msg::push_header(
+                &mut resp,
+                rsip::headers::RetryAfter::new(
+                    self.config.transactions.retry_after_secs.to_string(),
+                )
+                .into(),
+            );
+            out.push(Action::Send {
+                to: base.destination,
+                message: resp.into(),
+            });
             return;
         }
         if let Err(over) = self.guard.take_invite(source.ip(), now) {
@@ -1659,6 +1680,10 @@ mod tests {
         );
         assert_eq!(ep.ringing(), 0);
         assert!(ep.shutdown(t0() + ms(30)).is_empty(), "only once");
+        // A call arriving now is turned away, not rung.
+        let a = ep.handle_request(invite("z9hG4bKlate", "late"), PBX, false, t0() + ms(40));
+        assert_eq!(codes(&a), vec![503]);
+        assert_eq!(ep.ringing(), 0);
         let rest = drain(&mut ep);
         assert!(missed(&rest).is_empty());
     }

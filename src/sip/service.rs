@@ -78,21 +78,56 @@ pub fn start(
     let (status_tx, status_rx) = mpsc::channel(STATUS_QUEUE);
     tracker.spawn(write_status(status_rx, store));
     let mut bound = Vec::new();
+    // The sockets outlive the cancellation of `token`: while a core stops it still sends the
+    // final responses of the calls that were ringing and reads the registrars' answers to its
+    // un-REGISTER. Each core stops its own sockets when it is done (or if it fails).
+    let transports = CancellationToken::new();
     for (port, accounts) in groups {
         let (inbound_tx, inbound_rx) = mpsc::channel(transport::INBOUND_QUEUE);
-        let sockets = transport::bind(
-            &accounts[0].listen,
-            port,
-            inbound_tx.clone(),
-            &token,
-            tracker,
-        )?;
+        let own = transports.child_token();
+        let sockets =
+            match transport::bind(&accounts[0].listen, port, inbound_tx.clone(), &own, tracker) {
+                Ok(sockets) => sockets,
+                Err(err) => {
+                    transports.cancel();
+                    return Err(err);
+                }
+            };
         info!(addresses = ?sockets.local, accounts = accounts.len(), "SIP endpoint listening (UDP and TCP)");
         bound.extend(sockets.local.iter().copied());
-        let core = Core::new(accounts, sockets, missed_tx.clone(), status_tx.clone());
-        tracker.spawn(core.run(inbound_rx, inbound_tx, token.child_token(), tracker.clone()));
+        drop(inbound_tx);
+        let shell = Shell {
+            transports: own,
+            tracker: tracker.clone(),
+        };
+        let core = Core::new(
+            accounts,
+            sockets,
+            missed_tx.clone(),
+            status_tx.clone(),
+            shell,
+        );
+        tracker.spawn(core.run(inbound_rx, token.child_token()));
     }
     Ok(bound)
+}
+
+/// What a core needs besides its sockets: to start tasks, and to stop its sockets when it has
+/// stopped.
+struct Shell {
+    /// Cancels this port's socket and connection tasks.
+    transports: CancellationToken,
+    tracker: TaskTracker,
+}
+
+/// How the core hands a missed call to the forwarder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// Without waiting: intake must not stall on the daemon (a full queue loses the call, with
+    /// a warning).
+    Queue,
+    /// Waiting for room: while stopping there is no intake left to protect.
+    Wait,
 }
 
 async fn forward_missed(mut missed: mpsc::Receiver<flow::MissedCall>, events: mpsc::Sender<Event>) {
@@ -167,7 +202,9 @@ struct Core {
     connections: Connections,
     allow: Arc<RwLock<AllowList>>,
     missed: mpsc::Sender<flow::MissedCall>,
+    delivery: Delivery,
     status: mpsc::Sender<SipAccountRow>,
+    shell: Shell,
     quiet: Quiet,
     dropped_seen: u64,
 }
@@ -188,6 +225,7 @@ impl Core {
         sockets: Sockets,
         missed: mpsc::Sender<flow::MissedCall>,
         status: mpsc::Sender<SipAccountRow>,
+        shell: Shell,
     ) -> Core {
         let first = &accounts[0];
         let config = EndpointConfig {
@@ -235,23 +273,20 @@ impl Core {
             connections: Connections::default(),
             allow,
             missed,
+            delivery: Delivery::Queue,
             status,
+            shell,
             quiet: Quiet::default(),
             dropped_seen: 0,
         }
     }
 
-    async fn run(
-        mut self,
-        mut inbound: mpsc::Receiver<Inbound>,
-        inbound_tx: mpsc::Sender<Inbound>,
-        token: CancellationToken,
-        tracker: TaskTracker,
-    ) {
-        drop(inbound_tx);
+    async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, token: CancellationToken) {
+        // However this ends, this port's sockets stop with it.
+        let _sockets = self.shell.transports.clone().drop_guard();
         let (resolved_tx, mut resolved) = mpsc::channel::<Resolved>(16);
         for index in 0..self.accounts.len() {
-            tracker.spawn(resolve_loop(
+            self.shell.tracker.spawn(resolve_loop(
                 index,
                 self.accounts[index].config.clone(),
                 resolved_tx.clone(),
@@ -389,7 +424,23 @@ impl Core {
                 Action::CallStarted { call_id, source } => {
                     info!(call_id = %call_id, peer = %source, "SIP call ringing");
                 }
-                Action::MissedCall(call) => self.missed_call(*call, now),
+                Action::MissedCall(call) => {
+                    let missed = self.missed_call(*call, now);
+                    match self.delivery {
+                        Delivery::Queue => {
+                            if self.missed.try_send(missed).is_err() {
+                                warn!("missed-call queue full: this call is not recorded");
+                            }
+                        }
+                        Delivery::Wait => {
+                            if self.missed.send(missed).await.is_err() {
+                                warn!(
+                                    "the daemon no longer takes missed calls: this call is not recorded"
+                                );
+                            }
+                        }
+                    }
+                }
                 Action::Rejected { source, reason } => self.log_rejection(source, reason, now),
                 Action::Banned { ip, until } => {
                     warn!(peer = %ip, seconds = until.saturating_duration_since(now).as_secs(), "SIP source banned after repeated refusals");
@@ -437,7 +488,8 @@ impl Core {
         }
     }
 
-    fn missed_call(&mut self, call: SipMissedCall, now: Instant) {
+    /// Logs a missed call and makes the daemon's record of it.
+    fn missed_call(&mut self, call: SipMissedCall, now: Instant) -> flow::MissedCall {
         let caller = identity::caller(&call.invite);
         let called = identity::called(&call.invite);
         let span = info_span!("sip_call", call_id = %call.call_id);
@@ -460,7 +512,7 @@ impl Core {
         let started = Utc::now()
             - chrono::Duration::from_std(now.saturating_duration_since(call.started_at))
                 .unwrap_or_default();
-        let missed = flow::MissedCall {
+        flow::MissedCall {
             key: CallId::new(call.call_id.clone()),
             source: CallSource::Sip,
             caller: caller.id,
@@ -468,9 +520,6 @@ impl Core {
             called: called.number,
             modem: None,
             at: started,
-        };
-        if self.missed.try_send(missed).is_err() {
-            warn!("missed-call queue full: this call is not recorded");
         }
     }
 
@@ -642,10 +691,26 @@ impl Core {
         }
     }
 
-    /// Removes every registration (bounded by [`UNREGISTER_WAIT`]) and records the accounts as
-    /// unregistered.
+    /// Ends the calls still ringing (each one missed call, handed on before the core ends),
+    /// removes every registration (bounded by [`UNREGISTER_WAIT`]), records the accounts as
+    /// unregistered, then stops this port's sockets.
     async fn shutdown(mut self, inbound: &mut mpsc::Receiver<Inbound>) {
         let now = Instant::now();
+        // A call ringing when textback stops is still a missed call, as a modem's is: it gets
+        // the final response now, and the daemon records it before the store closes.
+        self.delivery = Delivery::Wait;
+        let actions = self.endpoint.shutdown(now);
+        let ended = actions
+            .iter()
+            .filter(|action| matches!(action, Action::MissedCall(_)))
+            .count();
+        if ended > 0 {
+            info!(
+                calls = ended,
+                "SIP calls still ringing were ended: textback is stopping"
+            );
+        }
+        self.perform(actions, now).await;
         for index in 0..self.accounts.len() {
             if let Some(registration) = self.accounts[index].registration.as_mut() {
                 let actions = registration.shutdown(now);
@@ -662,31 +727,10 @@ impl Core {
             let wake = next.map_or(deadline, |at| at.min(deadline));
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
-                Some(message) = inbound.recv() => {
-                    if let Inbound::Message { bytes, .. } = message
-                        && let Ok(Incoming::Message(message)) = wire::parse(&bytes)
-                        && let SipMessage::Response(response) = *message
-                    {
-                        let now = Instant::now();
-                        for index in 0..self.accounts.len() {
-                            if let Some(registration) = self.accounts[index].registration.as_mut()
-                                && registration.matches_response(&response)
-                            {
-                                let actions = registration.handle_response(&response, now);
-                                self.perform_registration(index, actions, now).await;
-                            }
-                        }
-                    }
-                }
-                _ = tokio::time::sleep_until(wake) => {
-                    let now = Instant::now();
-                    for index in 0..self.accounts.len() {
-                        if let Some(registration) = self.accounts[index].registration.as_mut() {
-                            let actions = registration.poll(now);
-                            self.perform_registration(index, actions, now).await;
-                        }
-                    }
-                }
+                // The un-REGISTERs' answers, ACKs to the final responses just sent; a new
+                // INVITE now gets 503 (the endpoint is stopping).
+                Some(message) = inbound.recv() => self.inbound(message).await,
+                _ = tokio::time::sleep_until(wake) => self.poll(Instant::now()).await,
             }
         }
         for index in 0..self.accounts.len() {
