@@ -135,6 +135,12 @@ pub mod defaults {
         300
     }
 
+    /// UDP: what every registrar takes, and what textback always did. TCP suits trunks that
+    /// want it or a NAT that forgets UDP bindings quickly.
+    pub fn sip_transport() -> String {
+        "udp".to_string()
+    }
+
     /// CRLF pings (RFC 5626 §4.4.1) keep a NAT binding open at the cost of 4 bytes.
     pub fn sip_keepalive() -> String {
         "crlf".to_string()
@@ -395,6 +401,8 @@ struct RawSipAccount {
     listen: Vec<String>,
     #[serde(default = "defaults::sip_register")]
     register: bool,
+    #[serde(default = "defaults::sip_transport")]
+    transport: String,
     #[serde(default)]
     outbound_proxy: Option<String>,
     #[serde(default)]
@@ -603,6 +611,7 @@ impl ModemConfig {
 fn account_view(account: &RawSipAccount) -> crate::sip::config::RawAccountView<'_> {
     crate::sip::config::RawAccountView {
         listen: &account.listen,
+        transport: &account.transport,
         outbound_proxy: account.outbound_proxy.as_deref(),
         contact_user: account.contact_user.as_deref(),
         expires: account.expires,
@@ -630,6 +639,9 @@ pub struct SipAccount {
     pub listen: Vec<std::net::IpAddr>,
     /// Whether to REGISTER; `false` for a trunk that sends calls to a fixed address.
     pub register: bool,
+    /// How to reach the registrar: over UDP, or over one TCP connection kept open (and opened
+    /// again when lost) that the registrar also sends calls on.
+    pub transport: SipTransport,
     /// Host name or address, with an optional `:port`, that requests go through.
     pub outbound_proxy: Option<String>,
     /// Digest user name when it differs from `username`.
@@ -649,6 +661,13 @@ pub struct SipAccount {
     pub max_requests_per_second: u32,
     /// New INVITEs one source address may send a second (0: no limit); beyond it they get 503.
     pub max_invites_per_second: u32,
+}
+
+/// The transport an account registers over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SipTransport {
+    Udp,
+    Tcp,
 }
 
 /// How a registered account keeps its NAT binding open.
@@ -1241,6 +1260,7 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             profile,
             listen: sip.listen,
             register: account.register,
+            transport: sip.transport,
             outbound_proxy: account.outbound_proxy.clone(),
             auth_username: account.auth_username.clone(),
             contact_user: account.contact_user.clone().unwrap_or_else(|| {

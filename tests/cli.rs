@@ -90,6 +90,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "sip[1].max_invites_per_second: 20 differs from sip[0].max_invites_per_second (2000), which uses the same local_port 5060",
     ),
     (
+        "SIP transport",
+        "expires = 300",
+        "expires = 300\ntransport = \"tls\"",
+        "sip[0].transport: \"tls\" is not one of \"udp\", \"tcp\" (TLS is not supported yet)",
+    ),
+    (
         "SIP unknown key",
         "expires = 300",
         "expires = 300\ntransprt = \"udp\"",

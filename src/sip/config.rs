@@ -6,11 +6,12 @@ use std::net::IpAddr;
 
 use super::cidr::Cidr;
 use super::endpoint::FinalResponse;
-use crate::config::{SipAccount, SipKeepAlive};
+use crate::config::{SipAccount, SipKeepAlive, SipTransport};
 
 /// The raw values of one account that are checked here.
 pub struct RawAccountView<'a> {
     pub listen: &'a [String],
+    pub transport: &'a str,
     pub outbound_proxy: Option<&'a str>,
     pub contact_user: Option<&'a str>,
     pub expires: u32,
@@ -26,6 +27,7 @@ pub struct RawAccountView<'a> {
 /// The checked values, and every problem as (key path, message).
 pub struct Checked {
     pub listen: Vec<IpAddr>,
+    pub transport: SipTransport,
     pub keepalive: SipKeepAlive,
     pub allow: Vec<Cidr>,
     pub final_response: FinalResponse,
@@ -90,6 +92,17 @@ pub fn check_account(raw: RawAccountView<'_>, path: &dyn Fn(&str) -> String) -> 
             ),
         ));
     }
+    let transport = match raw.transport {
+        "udp" => SipTransport::Udp,
+        "tcp" => SipTransport::Tcp,
+        other => {
+            errors.push((
+                path("transport"),
+                format!("{other:?} is not one of \"udp\", \"tcp\" (TLS is not supported yet)"),
+            ));
+            SipTransport::Udp
+        }
+    };
     let keepalive = match raw.keepalive {
         "crlf" => SipKeepAlive::Crlf,
         "options" => SipKeepAlive::Options,
@@ -164,6 +177,7 @@ pub fn check_account(raw: RawAccountView<'_>, path: &dyn Fn(&str) -> String) -> 
     };
     Checked {
         listen,
+        transport,
         keepalive,
         allow,
         final_response,

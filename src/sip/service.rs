@@ -30,7 +30,7 @@ use super::register::{
 };
 use super::transport::{self, Connections, Inbound, Sockets};
 use super::wire::{self, Incoming};
-use crate::config::{Config, SipAccount, SipKeepAlive};
+use crate::config::{Config, SipAccount, SipKeepAlive, SipTransport};
 use crate::daemon::Event;
 use crate::domain::CallId;
 use crate::flow;
@@ -95,8 +95,8 @@ pub fn start(
             };
         info!(addresses = ?sockets.local, accounts = accounts.len(), "SIP endpoint listening (UDP and TCP)");
         bound.extend(sockets.local.iter().copied());
-        drop(inbound_tx);
         let shell = Shell {
+            inbound: inbound_tx,
             transports: own,
             tracker: tracker.clone(),
         };
@@ -112,9 +112,10 @@ pub fn start(
     Ok(bound)
 }
 
-/// What a core needs besides its sockets: to start tasks, and to stop its sockets when it has
-/// stopped.
+/// What a core needs besides its sockets: to open connections of its own (they hand what they
+/// read to `inbound`, like the socket tasks), and to stop its sockets when it has stopped.
 struct Shell {
+    inbound: mpsc::Sender<Inbound>,
     /// Cancels this port's socket and connection tasks.
     transports: CancellationToken,
     tracker: TaskTracker,
@@ -171,7 +172,20 @@ struct Account {
     registration: Option<Registration>,
     /// Resolved addresses of the registrar (or outbound proxy) for REGISTER, first one used.
     next_hop: Vec<SocketAddr>,
+    /// Our address as the registrar sees it (Via and Contact), once known.
+    local: Option<SocketAddr>,
+    /// The TCP connection this account registers over (`transport = "tcp"`).
+    outbound: Option<Outbound>,
     last_written: Option<String>,
+}
+
+/// A TCP connection the core opened to a registrar: REGISTERs and keep-alives go out on it, and
+/// the registrar sends calls back on it.
+struct Outbound {
+    peer: SocketAddr,
+    writer: mpsc::Sender<Vec<u8>>,
+    /// Closes it.
+    close: CancellationToken,
 }
 
 /// Rate-limited log lines, one counter per kind.
@@ -266,6 +280,8 @@ impl Core {
                     config,
                     registration: None,
                     next_hop: Vec::new(),
+                    local: None,
+                    outbound: None,
                     last_written: None,
                 })
                 .collect(),
@@ -347,8 +363,21 @@ impl Core {
             self.dropped_seen = dropped;
         }
         let (bytes, from, reliable) = match message {
-            Inbound::Closed { from } => {
-                self.connections.closed(from);
+            Inbound::Closed { from, connection } => {
+                self.connections.closed(from, &connection);
+                let error = format!("the TCP connection to the registrar at {from} closed");
+                self.outbound_lost(&connection, &error, now).await;
+                return;
+            }
+            Inbound::Unreachable {
+                peer,
+                connection,
+                error,
+            } => {
+                let error = format!(
+                    "cannot connect to the registrar at {peer} over TCP: {error}: check sip.registrar (and its port), and that it takes TCP, or set sip.transport = \"udp\""
+                );
+                self.outbound_lost(&connection, &error, now).await;
                 return;
             }
             Inbound::Message {
@@ -559,6 +588,7 @@ impl Core {
             return;
         };
         let account = &mut self.accounts[index];
+        account.local = Some(local);
         let actions = match account.registration.as_mut() {
             Some(registration) => registration.set_local_addr(local, now),
             None => {
@@ -586,19 +616,92 @@ impl Core {
             match action {
                 RegAction::Send { to, request } => {
                     if let Some(peer) = self.peer_for(index, &to) {
-                        self.send(peer, request.to_string().into_bytes()).await;
+                        self.send_for(index, peer, request.to_string().into_bytes())
+                            .await;
                     }
                 }
                 RegAction::SendKeepAlive { to } => {
                     if let Some(peer) = self.peer_for(index, &to) {
-                        self.send(peer, b"\r\n\r\n".to_vec()).await;
+                        self.send_for(index, peer, b"\r\n\r\n".to_vec()).await;
                     }
                 }
                 RegAction::StatusChanged(status) => {
                     log_status(&self.accounts[index].config.name, &status);
+                    if matches!(status.state, RegState::Failed { .. })
+                        && let Some(outbound) = self.accounts[index].outbound.take()
+                    {
+                        // The next attempt starts on a fresh connection: this one may be dead
+                        // without having closed (a NAT that forgot it).
+                        outbound.close.cancel();
+                    }
                     self.write_status(index, now);
                 }
             }
+        }
+    }
+
+    /// Sends an account's own message (REGISTER, keep-alive) to `peer` over its transport.
+    async fn send_for(&mut self, index: usize, peer: SocketAddr, bytes: Vec<u8>) {
+        let Some(account) = self.accounts.get_mut(index) else {
+            return;
+        };
+        if account.config.transport == SipTransport::Udp {
+            self.send(peer, bytes).await;
+            return;
+        }
+        let usable = account
+            .outbound
+            .as_ref()
+            .is_some_and(|o| o.peer == peer && !o.writer.is_closed());
+        if !usable {
+            if let Some(old) = account.outbound.take() {
+                old.close.cancel();
+            }
+            info!(account = %account.config.name, peer = %peer, "SIP: connecting to the registrar over TCP");
+            let close = self.shell.transports.child_token();
+            let writer = transport::connect(
+                peer,
+                account.local,
+                self.shell.inbound.clone(),
+                self.sockets.dropped.clone(),
+                close.clone(),
+                &self.shell.tracker,
+            );
+            account.outbound = Some(Outbound {
+                peer,
+                writer,
+                close,
+            });
+        }
+        if let Some(outbound) = &account.outbound
+            && outbound.writer.try_send(bytes).is_err()
+            && let Some(suppressed) = self.quiet.due("send", Instant::now())
+        {
+            warn!(peer = %peer, suppressed, "SIP TCP connection to the registrar is not keeping up; message dropped");
+        }
+    }
+
+    /// The connection `connection` closed or could not be made: if it was an account's own,
+    /// the account's registration hears of it (and connects again).
+    async fn outbound_lost(
+        &mut self,
+        connection: &mpsc::Sender<Vec<u8>>,
+        error: &str,
+        now: Instant,
+    ) {
+        let Some(index) = self.accounts.iter().position(|account| {
+            account
+                .outbound
+                .as_ref()
+                .is_some_and(|o| o.writer.same_channel(connection))
+        }) else {
+            return;
+        };
+        self.accounts[index].outbound = None;
+        warn!(account = %self.accounts[index].config.name, error, "SIP registration connection lost");
+        if let Some(registration) = self.accounts[index].registration.as_mut() {
+            let actions = registration.transport_lost(error, now);
+            self.perform_registration(index, actions, now).await;
         }
     }
 
@@ -669,7 +772,15 @@ impl Core {
             retry_at_ms: None,
             last_error: error,
             last_response: None,
-            local_address: format!("{} (contact user {})", local, account.config.contact_user),
+            local_address: match account.config.transport {
+                SipTransport::Udp => {
+                    format!("{local} (contact user {})", account.config.contact_user)
+                }
+                SipTransport::Tcp => format!(
+                    "{local} over TCP (contact user {})",
+                    account.config.contact_user
+                ),
+            },
             daemon_pid: i64::from(std::process::id()),
             updated_ms: Utc::now().timestamp_millis(),
         }
@@ -777,6 +888,10 @@ pub fn account_config(account: &SipAccount) -> AccountConfig {
         expires: account.expires,
         keepalive_interval,
         keepalive,
+        transport: match account.transport {
+            SipTransport::Udp => rsip::Transport::Udp,
+            SipTransport::Tcp => rsip::Transport::Tcp,
+        },
         ..AccountConfig::default()
     }
 }
