@@ -413,6 +413,7 @@ impl Parts {
                     caller_raw,
                     called: None,
                     modem: Some(modem),
+                    sip_account: None,
                     at: Utc::now(),
                 })
                 .await

@@ -127,7 +127,8 @@ fn harness(registrar: SocketAddr, password: &str) -> Harness {
     harness_with(&account("pbx", registrar, USERNAME, password, ""))
 }
 
-/// One `[[sip]]` account registering to kamailio at `registrar`, with more keys in `extra`.
+/// One `[[sip]]` account registering to kamailio at `registrar`, with more keys in `extra` (which
+/// may set local_port; 0 otherwise).
 fn account(
     name: &str,
     registrar: SocketAddr,
@@ -135,7 +136,7 @@ fn account(
     password: &str,
     extra: &str,
 ) -> String {
-    format!(
+    let text = format!(
         r#"
 [[sip]]
 name = "{name}"
@@ -148,15 +149,26 @@ local_port = 0
 expires = 120
 {extra}
 "#
-    )
+    );
+    if extra.contains("local_port") {
+        text.replacen("local_port = 0\n", "", 1)
+    } else {
+        text
+    }
 }
 
-/// The usual config with `accounts` appended.
+/// The usual config with `accounts` appended (more profiles may come first: the plumbing profile
+/// is then the default), also written to [`config_file`] for the commands.
 fn harness_with(accounts: &str) -> Harness {
     let dir = tempfile::tempdir().expect("temporary directory");
     let modem = VirtualModem::start(Options::default()).expect("virtual modem");
     let extra = accounts.to_string();
-    let text = common::config_text(modem.path(), &dir.path().join("textback.db")) + &extra;
+    let mut text = common::config_text(modem.path(), &dir.path().join("textback.db"));
+    if extra.contains("[[profile]]") {
+        text = text.replacen("closing_message", "default = true\nclosing_message", 1);
+    }
+    text += &extra;
+    std::fs::write(dir.path().join("textback.toml"), &text).expect("write config");
     let config = config::parse(&text, Path::new("test.toml"))
         .expect("test config")
         .config;
@@ -166,6 +178,11 @@ fn harness_with(accounts: &str) -> Harness {
         config: Arc::new(config),
         extra,
     }
+}
+
+/// The config file of a [`harness_with`] harness.
+fn config_file(harness: &Harness) -> PathBuf {
+    harness.dir.path().join("textback.toml")
 }
 
 /// Waits until the account's row in sip_accounts has `state`; returns the row's state and error.
@@ -542,7 +559,7 @@ async fn sip_register_command_registers_over_the_accounts_transport() {
             PASSWORD,
             &format!("transport = \"{transport}\""),
         ));
-        let path = harness.write_config();
+        let path = config_file(&harness);
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
             .args(["sip", "register", "--account", "pbx", "--trace", "--config"])
             .arg(&path)
@@ -565,5 +582,126 @@ async fn sip_register_command_registers_over_the_accounts_transport() {
             stdout.contains("ok: pbx registered for"),
             "{transport}: {stdout}"
         );
+    }
+}
+
+#[tokio::test]
+async fn two_accounts_register_at_once_and_each_call_is_the_right_accounts() {
+    // Both on one port (they share its sockets and core), then each on its own.
+    two_accounts(None).await;
+    two_accounts(Some((free_port(), free_port()))).await;
+}
+
+async fn two_accounts(ports: Option<(u16, u16)>) {
+    const SECOND: &str = "441632960999";
+    let scratch = tempfile::tempdir().expect("temporary directory");
+    let kamailio = Kamailio::start(scratch.path());
+    let (first_port, second_port) = match ports {
+        Some((first, second)) => (
+            format!("local_port = {first}"),
+            format!("local_port = {second}"),
+        ),
+        None => (String::new(), String::new()),
+    };
+    // Calls through the second account to a number no profile lists belong to its profile.
+    let config = format!(
+        r#"
+[[profile]]
+id = "electric"
+name = "Sparks Electrical"
+numbers = ["+441632960888"]
+{}{}"#,
+        account(
+            "plumbing-line",
+            kamailio.address,
+            USERNAME,
+            PASSWORD,
+            &first_port
+        ),
+        account(
+            "electric-line",
+            kamailio.address,
+            SECOND,
+            PASSWORD,
+            &format!("profile = \"electric\"\n{second_port}")
+        ),
+    );
+    let harness = harness_with(&config);
+    assert_eq!(harness.config.sip_accounts.len(), 2);
+    let running = harness.start().await;
+    assert_eq!(running.sip.len(), if ports.is_some() { 2 } else { 1 });
+    for name in ["plumbing-line", "electric-line"] {
+        let (state, error) = wait_account(&harness, name, "registered").await;
+        assert_eq!(
+            state,
+            "registered",
+            "{name} ({ports:?}): {error}\nkamailio:\n{}",
+            kamailio.log()
+        );
+    }
+    // `textback sip status` shows both registered, each with its own contact user.
+    let path = config_file(&harness);
+    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["sip", "status", "--config"])
+        .arg(&path)
+        .env_remove("TEXTBACK_CONFIG")
+        .output()
+        .await
+        .expect("run textback sip status");
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{shown}");
+    for account in &harness.config.sip_accounts {
+        assert!(
+            shown.contains(&format!("{}: registered until ", account.name)),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&format!("(contact user {})", account.contact_user)),
+            "{shown}"
+        );
+    }
+    assert_ne!(
+        harness.config.sip_accounts[0].contact_user,
+        harness.config.sip_accounts[1].contact_user
+    );
+
+    // A caller rings each account's number through kamailio.
+    for (n, user) in [USERNAME, SECOND].into_iter().enumerate() {
+        let (status, log) = sipp_to(
+            scratch.path(),
+            "call_cancel_proxied.xml",
+            kamailio.address,
+            user,
+        )
+        .await;
+        assert_eq!(
+            status,
+            0,
+            "call to {user}: {log}\nkamailio:\n{}",
+            kamailio.log()
+        );
+        assert_eq!(
+            harness
+                .wait_count(
+                    "SELECT count(*) FROM calls WHERE source = 'sip'",
+                    n as i64 + 1
+                )
+                .await,
+            n as i64 + 1
+        );
+    }
+    assert_eq!(
+        harness.query_strings(
+            "SELECT calls.called || ' ' || calls.profile || ' ' || journal.detail FROM calls JOIN journal ON journal.call_id = calls.id AND journal.step = 'call' ORDER BY calls.id"
+        ),
+        [
+            "+441632960123 plumbing missed call from 07700 900123 via SIP account plumbing-line",
+            "+441632960999 electric missed call from 07700 900123 via SIP account electric-line",
+        ]
+    );
+    running.stop().await.expect("clean stop");
+    for name in ["plumbing-line", "electric-line"] {
+        let (state, _) = wait_account(&harness, name, "unregistered").await;
+        assert_eq!(state, "unregistered", "{name}");
     }
 }

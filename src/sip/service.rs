@@ -529,8 +529,18 @@ impl Core {
             CallEnd::Aborted => "aborted",
             CallEnd::Shutdown => "rang while textback stopped",
         };
+        // The Request-URI user is the contact user of the account the call came for (the
+        // endpoint takes calls for those users only).
+        let uri = call.invite.uri.to_string();
+        let user = super::msg::uri_user(&uri).unwrap_or_default();
+        let account = self
+            .accounts
+            .iter()
+            .find(|account| account.config.contact_user == user)
+            .map(|account| account.config.name.clone());
         info!(
             peer = %call.source,
+            account = account.as_deref().unwrap_or("-"),
             caller_from = ?caller.source,
             called_from = ?called.source,
             status = call.final_status,
@@ -548,6 +558,7 @@ impl Core {
             caller_raw,
             called: called.number,
             modem: None,
+            sip_account: account,
             at: started,
         }
     }
