@@ -21,6 +21,10 @@
 //! * A `Require` naming any extension → 420 with `Unsupported` (§8.2.2.3).
 //! * A missing or malformed Via/From/To/Call-ID/CSeq → 400 with the reason in the status line
 //!   (dropped silently if even the Via is unusable, since no response could be routed).
+//! * A source over its [`super::guard`] rate limits: any request is dropped; a new INVITE gets a
+//!   stateless 503 with `Retry-After` (§21.5.4). Both count towards a ban unless the source is
+//!   trusted, as do many distinct Request-URI users and methods from one source.
+//! * After [`Endpoint::shutdown`] (which ends every ringing call): a new INVITE → 503.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -657,7 +657,13 @@ impl Core {
             return;
         };
         if account.config.transport == SipTransport::Udp {
-            self.send(peer, bytes).await;
+            // Over UDP even when a TCP connection from that address is open (another account's,
+            // or the registrar's): the Via says UDP.
+            if let Err(err) = self.sockets.send_udp(&bytes, peer).await
+                && let Some(suppressed) = self.quiet.due("send", Instant::now())
+            {
+                warn!(peer = %peer, error = %err, suppressed, "could not send a SIP message");
+            }
             return;
         }
         let usable = account
