@@ -50,6 +50,7 @@ fn call(n: usize) -> Event {
         caller_raw: number,
         called: None,
         modem: None,
+        sip_account: None,
         at: chrono::Utc::now(),
     })
 }

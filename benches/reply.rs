@@ -88,6 +88,7 @@ async fn main() {
                 caller,
                 caller_raw: number,
                 called: None,
+                sip_account: None,
                 modem: None,
                 at: chrono::Utc::now(),
             },

@@ -141,6 +141,12 @@ pub mod defaults {
         300
     }
 
+    /// UDP: what every registrar takes, and what textback always did. TCP suits trunks that
+    /// want it or a NAT that forgets UDP bindings quickly.
+    pub fn sip_transport() -> String {
+        "udp".to_string()
+    }
+
     /// CRLF pings (RFC 5626 §4.4.1) keep a NAT binding open at the cost of 4 bytes.
     pub fn sip_keepalive() -> String {
         "crlf".to_string()
@@ -161,6 +167,18 @@ pub mod defaults {
     /// 603 says declined).
     pub const fn sip_final_response() -> u16 {
         480
+    }
+
+    /// Requests of any kind one address may send a second: high enough for the load benchmark's
+    /// 1000 calls a second from one trunk, so by default only a runaway flood is cut.
+    pub const fn sip_max_requests_per_second() -> u32 {
+        crate::sip::guard::DEFAULT_REQUESTS_PER_SECOND
+    }
+
+    /// New calls (INVITEs) one address may start a second: twice the load benchmark's highest
+    /// rate. A small business's trunk never comes near it; set it lower to cap a flood sooner.
+    pub const fn sip_max_invites_per_second() -> u32 {
+        crate::sip::guard::DEFAULT_INVITES_PER_SECOND
     }
 
     /// The first text: a service message that says who we are, owns the missed call, asks the
@@ -392,6 +410,8 @@ struct RawSipAccount {
     listen: Vec<String>,
     #[serde(default = "defaults::sip_register")]
     register: bool,
+    #[serde(default = "defaults::sip_transport")]
+    transport: String,
     #[serde(default)]
     outbound_proxy: Option<String>,
     #[serde(default)]
@@ -410,6 +430,10 @@ struct RawSipAccount {
     max_ring_seconds: u32,
     #[serde(default = "defaults::sip_final_response")]
     final_response: u16,
+    #[serde(default = "defaults::sip_max_requests_per_second")]
+    max_requests_per_second: u32,
+    #[serde(default = "defaults::sip_max_invites_per_second")]
+    max_invites_per_second: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -605,6 +629,7 @@ impl ModemConfig {
 fn account_view(account: &RawSipAccount) -> crate::sip::config::RawAccountView<'_> {
     crate::sip::config::RawAccountView {
         listen: &account.listen,
+        transport: &account.transport,
         outbound_proxy: account.outbound_proxy.as_deref(),
         contact_user: account.contact_user.as_deref(),
         expires: account.expires,
@@ -613,6 +638,8 @@ fn account_view(account: &RawSipAccount) -> crate::sip::config::RawAccountView<'
         allow: &account.allow,
         max_ring_seconds: account.max_ring_seconds,
         final_response: account.final_response,
+        max_requests_per_second: account.max_requests_per_second,
+        max_invites_per_second: account.max_invites_per_second,
     }
 }
 
@@ -630,6 +657,9 @@ pub struct SipAccount {
     pub listen: Vec<std::net::IpAddr>,
     /// Whether to REGISTER; `false` for a trunk that sends calls to a fixed address.
     pub register: bool,
+    /// How to reach the registrar: over UDP, or over one TCP connection kept open (and opened
+    /// again when lost) that the registrar also sends calls on.
+    pub transport: SipTransport,
     /// Host name or address, with an optional `:port`, that requests go through.
     pub outbound_proxy: Option<String>,
     /// Digest user name when it differs from `username`.
@@ -644,6 +674,18 @@ pub struct SipAccount {
     pub allow: Vec<crate::sip::cidr::Cidr>,
     pub max_ring: std::time::Duration,
     pub final_response: crate::sip::endpoint::FinalResponse,
+    /// Requests of any kind one source address may send a second (0: no limit); beyond it they
+    /// are dropped. Shared by the accounts on one local port.
+    pub max_requests_per_second: u32,
+    /// New INVITEs one source address may send a second (0: no limit); beyond it they get 503.
+    pub max_invites_per_second: u32,
+}
+
+/// The transport an account registers over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SipTransport {
+    Udp,
+    Tcp,
 }
 
 /// How a registered account keeps its NAT binding open.
@@ -1248,6 +1290,7 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             profile,
             listen: sip.listen,
             register: account.register,
+            transport: sip.transport,
             outbound_proxy: account.outbound_proxy.clone(),
             auth_username: account.auth_username.clone(),
             contact_user: account.contact_user.clone().unwrap_or_else(|| {
@@ -1259,6 +1302,8 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             allow: sip.allow,
             max_ring: std::time::Duration::from_secs(account.max_ring_seconds.into()),
             final_response: sip.final_response,
+            max_requests_per_second: account.max_requests_per_second,
+            max_invites_per_second: account.max_invites_per_second,
         });
     }
     for (key, message) in crate::sip::config::check_ports(&sip_accounts) {

@@ -261,10 +261,25 @@ impl Parts {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         }
         let deadline = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
-        // SIP intake first: its tasks remove the registrations (bounded) and stop; calls that
-        // ended meanwhile are recorded while the store is open.
+        // SIP intake first: its tasks end the calls still ringing (each a missed call, as a
+        // modem's ringing call is), remove the registrations (bounded) and stop. Their missed
+        // calls are recorded meanwhile, while the store is open: the SIP forwarder waits for room
+        // in `events`, so the queue is read until the SIP tasks are gone, not after.
         self.sip_tasks.close();
-        let _ = tokio::time::timeout_at(deadline, self.sip_tasks.wait()).await;
+        let sip_stopped = self.sip_tasks.clone();
+        let sip_stopped = sip_stopped.wait();
+        tokio::pin!(sip_stopped);
+        loop {
+            tokio::select! {
+                _ = &mut sip_stopped => break,
+                _ = tokio::time::sleep_until(deadline) => break,
+                Some(event) = events.recv() => {
+                    if let Event::CallMissed(call) = event {
+                        self.missed_call(call).await;
+                    }
+                }
+            }
+        }
         while let Ok(event) = events.try_recv() {
             if let Event::CallMissed(call) = event {
                 self.missed_call(call).await;
@@ -428,6 +443,7 @@ impl Parts {
                     caller_raw,
                     called: None,
                     modem: Some(modem),
+                    sip_account: None,
                     at: Utc::now(),
                 })
                 .await

@@ -40,6 +40,8 @@ pub struct MissedCall {
     pub called: Option<E164>,
     /// The modem whose SIM rang, for calls to the SIM.
     pub modem: Option<ModemId>,
+    /// The `[[sip]]` account (its `name`) the call came in on, for SIP calls.
+    pub sip_account: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -72,12 +74,25 @@ fn missed_call_tx(
     usable: &[ModemId],
 ) -> Result<After, store::Error> {
     let now = call.at.timestamp_millis();
+    // A SIM's calls belong to its modem's profile; a SIP call to the profile listing the number
+    // called, else to its account's profile; anything else to the default profile.
+    let listed = call
+        .called
+        .as_ref()
+        .and_then(|number| config.profiles.iter().find(|p| p.numbers.contains(number)));
+    let account_profile = || {
+        let name = call.sip_account.as_ref()?;
+        let account = config.sip_accounts.iter().find(|a| &a.name == name)?;
+        config.profile(account.profile.as_ref()?)
+    };
     let profile = call
         .modem
         .as_ref()
         .and_then(|modem| config.modem(modem))
         .and_then(|modem| modem.profile.as_ref())
         .and_then(|id| config.profile(id))
+        .or(listed)
+        .or_else(account_profile)
         .unwrap_or_else(|| config.profile_for_number(call.called.as_ref()));
     let mut facts = Facts::default();
     if let Some(number) = call.caller.number() {
@@ -122,10 +137,11 @@ fn missed_call_tx(
         None if call.caller_raw.is_empty() => "a withheld number".to_string(),
         None => format!("{:?} (withheld)", call.caller_raw),
     };
-    let source = match (&call.source, &call.modem) {
-        (CallSource::Modem, Some(modem)) => format!("the SIM in modem {modem}"),
-        (CallSource::Modem, None) => "a modem".to_string(),
-        (CallSource::Sip, _) => "SIP".to_string(),
+    let source = match (&call.source, &call.modem, &call.sip_account) {
+        (CallSource::Modem, Some(modem), _) => format!("the SIM in modem {modem}"),
+        (CallSource::Modem, None, _) => "a modem".to_string(),
+        (CallSource::Sip, _, Some(account)) => format!("SIP account {account}"),
+        (CallSource::Sip, _, None) => "SIP".to_string(),
     };
     tx.journal(
         Some(call_row),

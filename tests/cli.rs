@@ -102,6 +102,24 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "sip[0].expires: 5 seconds is outside 60..=86400",
     ),
     (
+        "SIP rate limits",
+        "expires = 300",
+        "expires = 300\nmax_requests_per_second = 10\nmax_invites_per_second = 20",
+        "sip[0].max_requests_per_second: 10 is below max_invites_per_second (20): every INVITE is a request too",
+    ),
+    (
+        "SIP rate limits on a shared port",
+        "expires = 300",
+        "expires = 300\n\n[[sip]]\nname = \"second\"\nregistrar = \"sip.example.net\"\nusername = \"441632960999\"\npassword = \"secret\"\nmax_invites_per_second = 20",
+        "sip[1].max_invites_per_second: 20 differs from sip[0].max_invites_per_second (2000), which uses the same local_port 5060",
+    ),
+    (
+        "SIP transport",
+        "expires = 300",
+        "expires = 300\ntransport = \"tls\"",
+        "sip[0].transport: \"tls\" is not one of \"udp\", \"tcp\" (TLS is not supported yet)",
+    ),
+    (
         "SIP unknown key",
         "expires = 300",
         "expires = 300\ntransprt = \"udp\"",

@@ -963,6 +963,7 @@ holidays = ["2026-12-25"]
             caller_raw: number.to_string(),
             called: None,
             modem: None,
+            sip_account: None,
             at,
         })
     };

@@ -46,13 +46,18 @@ max_ring_seconds = 2
     )
 }
 
-/// A harness whose config has the SIP trunk; the plumbing profile is the default.
+/// A harness whose config has the SIP trunk; the plumbing profile is the default. `extra` may
+/// set max_ring_seconds (2 otherwise).
 fn harness(extra: &str) -> Harness {
     let dir = tempfile::tempdir().expect("temporary directory");
     let modem = VirtualModem::start(Options::default()).expect("virtual modem");
+    let mut sip = sip_config(extra);
+    if extra.contains("max_ring_seconds") {
+        sip = sip.replacen("max_ring_seconds = 2\n", "", 1);
+    }
     let text = common::config_text(modem.path(), &dir.path().join("textback.db"))
         .replace("closing_message", "default = true\nclosing_message")
-        + &sip_config(extra);
+        + &sip;
     let config = config::parse(&text, Path::new("test.toml"))
         .expect("test config")
         .config;
@@ -96,6 +101,8 @@ struct Sipp<'a> {
     tcp: bool,
     calls: u32,
     rate: u32,
+    /// More arguments (`-key NAME VALUE` for a scenario's own keywords).
+    args: &'a [&'a str],
 }
 
 impl Sipp<'_> {
@@ -117,6 +124,7 @@ impl Sipp<'_> {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .args(self.args)
             .kill_on_drop(true);
         if self.tcp {
             command.args(["-t", "t1"]);
@@ -158,6 +166,7 @@ async fn sipp(harness: &Harness, scenario: &str, target: SocketAddr) -> (i32, St
         tcp: false,
         calls: 1,
         rate: 10,
+        args: &[],
     }
     .run(harness.dir.path())
     .await
@@ -331,6 +340,7 @@ async fn tcp_and_ipv6_calls_work() {
         tcp: true,
         calls: 1,
         rate: 10,
+        args: &[],
     }
     .run(harness.dir.path())
     .await;
@@ -372,6 +382,7 @@ async fn a_stranger_gets_403_and_no_call() {
         tcp: false,
         calls: 1,
         rate: 10,
+        args: &[],
     }
     .run(harness.dir.path())
     .await;
@@ -399,6 +410,104 @@ async fn a_call_nobody_ends_rings_out_with_480() {
         1
     );
     running.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_call_ringing_when_textback_stops_is_still_a_missed_call() {
+    let harness = harness("max_ring_seconds = 60\nfinal_response = 486");
+    let running = harness.start().await;
+    let flag = harness.dir.path().join("ringing");
+    let flag_text = flag.to_str().expect("utf-8 path").to_string();
+    let args = ["-key", "ringing_file", flag_text.as_str()];
+    let sipp = Sipp {
+        scenario: "ring_until_shutdown.xml",
+        target: udp4(&running),
+        local_ip: "127.0.0.1",
+        tcp: false,
+        calls: 1,
+        rate: 10,
+        args: &args,
+    };
+    let ((status, log), (before, stopped)) = tokio::join!(sipp.run(harness.dir.path()), async {
+        // SIPp makes the file once the 180 has come: the call rings.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !flag.exists() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the call never rang"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let before = harness.query_i64("SELECT count(*) FROM calls");
+        (before, running.stop().await)
+    });
+    stopped.expect("clean stop");
+    assert_eq!(before, 0, "no missed call while it rang");
+    assert_eq!(
+        status, 0,
+        "SIPp got the configured 486 and acknowledged it: {log}"
+    );
+    // The store is closed: the row was committed before the daemon finished stopping.
+    assert_eq!(
+        sip_calls(&harness),
+        [format!("+447700900123 {PLUMBING} plumbing text")]
+    );
+}
+
+#[tokio::test]
+async fn more_calls_ringing_at_shutdown_than_the_event_queue_holds_are_all_recorded() {
+    // The daemon's event queue holds 256; the SIP forwarder waits for room while it drains.
+    const CALLS: usize = 300;
+    let harness = harness("max_ring_seconds = 60");
+    let running = harness.start().await;
+    let target = udp4(&running);
+    let trunk = udp_from("127.0.0.1").await;
+    let local = trunk.local_addr().expect("local address");
+    let mut ringing = std::collections::BTreeSet::new();
+    let mut buffer = vec![0u8; 65_536];
+    // In batches, reading the answers in between, so that none overflows this socket's buffer.
+    for batch in 0..CALLS / 50 {
+        for n in batch * 50..(batch + 1) * 50 {
+            let invite = raw_request("INVITE", target, local, &format!("ringing-{n}"));
+            trunk
+                .send_to(invite.as_bytes(), target)
+                .await
+                .expect("send");
+        }
+        while ringing.len() < (batch + 1) * 50 {
+            let (len, _) = tokio::time::timeout(WAIT, trunk.recv_from(&mut buffer))
+                .await
+                .unwrap_or_else(|_| panic!("{} of {CALLS} rang", ringing.len()))
+                .expect("receive");
+            let message = String::from_utf8_lossy(&buffer[..len]).into_owned();
+            if status_of(&message) == Some(180) {
+                ringing.insert(call_id_of(&message));
+            }
+        }
+    }
+    // The 480s are read while the daemon stops, so that none overflows this socket's buffer.
+    let (stopped, ended) = tokio::join!(running.stop(), async {
+        let mut ended = std::collections::BTreeSet::new();
+        let mut buffer = vec![0u8; 65_536];
+        while ended.len() < CALLS {
+            let Ok(received) = tokio::time::timeout(WAIT, trunk.recv_from(&mut buffer)).await
+            else {
+                break;
+            };
+            let (len, _) = received.expect("receive");
+            let message = String::from_utf8_lossy(&buffer[..len]);
+            if status_of(&message) == Some(480) {
+                ended.insert(call_id_of(&message));
+            }
+        }
+        ended
+    });
+    stopped.expect("clean stop");
+    assert_eq!(ended, ringing, "each ringing call got its 480");
+    assert_eq!(
+        harness.query_i64("SELECT count(DISTINCT call_key) FROM calls WHERE source = 'sip'"),
+        CALLS as i64
+    );
 }
 
 #[tokio::test]
@@ -443,6 +552,266 @@ async fn a_burst_of_garbage_does_not_stop_the_next_call() {
             .wait_count("SELECT count(*) FROM calls WHERE source = 'sip'", 1)
             .await,
         1
+    );
+    running.stop().await.expect("clean stop");
+}
+
+/// Every datagram waiting on `socket` now, without waiting for more.
+fn waiting(socket: &tokio::net::UdpSocket) -> Vec<String> {
+    let mut buffer = vec![0u8; 65_536];
+    let mut seen = Vec::new();
+    while let Ok((len, _)) = socket.try_recv_from(&mut buffer) {
+        seen.push(String::from_utf8_lossy(&buffer[..len]).into_owned());
+    }
+    seen
+}
+
+fn status_of(message: &str) -> Option<u16> {
+    message.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
+}
+
+fn call_id_of(message: &str) -> String {
+    message
+        .lines()
+        .find_map(|line| line.strip_prefix("Call-ID: "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The first answer other than 100 to the call `call` (earlier calls' datagrams are skipped).
+async fn answer_to(socket: &tokio::net::UdpSocket, call: &str) -> u16 {
+    let wanted = format!("{call}@pbx.example");
+    let mut buffer = vec![0u8; 65_536];
+    loop {
+        let (len, _) = tokio::time::timeout(WAIT, socket.recv_from(&mut buffer))
+            .await
+            .unwrap_or_else(|_| panic!("no answer to {call}"))
+            .expect("receive");
+        let message = String::from_utf8_lossy(&buffer[..len]);
+        match status_of(&message) {
+            Some(status) if status != 100 && call_id_of(&message) == wanted => return status,
+            _ => {}
+        }
+    }
+}
+
+/// The caller of the ringing call `call` hangs up: CANCEL, then the 487 is acknowledged.
+async fn hang_up(socket: &tokio::net::UdpSocket, target: SocketAddr, call: &str) {
+    let local = socket.local_addr().expect("local address");
+    let cancel = raw_request("CANCEL", target, local, call);
+    socket
+        .send_to(cancel.as_bytes(), target)
+        .await
+        .expect("send");
+    let wanted = format!("{call}@pbx.example");
+    let mut buffer = vec![0u8; 65_536];
+    loop {
+        let (len, _) = tokio::time::timeout(WAIT, socket.recv_from(&mut buffer))
+            .await
+            .unwrap_or_else(|_| panic!("no 487 for {call}"))
+            .expect("receive");
+        let message = String::from_utf8_lossy(&buffer[..len]);
+        if status_of(&message) == Some(487) && call_id_of(&message) == wanted {
+            break;
+        }
+    }
+    let ack = raw_request("ACK", target, local, call);
+    socket.send_to(ack.as_bytes(), target).await.expect("send");
+}
+
+async fn udp_from(ip: &str) -> tokio::net::UdpSocket {
+    tokio::net::UdpSocket::bind((ip, 0)).await.expect("bind")
+}
+
+/// Sends an OPTIONS from `marker` (127.0.0.3, a stranger with its own limits) and waits for its
+/// 403: everything sent to the endpoint's socket before it has then been dealt with (one socket,
+/// read in order), and every answer to it is waiting in its peer's socket.
+async fn flush(marker: &tokio::net::UdpSocket, target: SocketAddr, n: u32) {
+    let local = marker.local_addr().expect("local address");
+    let options = raw_request("OPTIONS", target, local, &format!("marker-{n}"));
+    marker
+        .send_to(options.as_bytes(), target)
+        .await
+        .expect("send");
+    receive_until(marker, &format!("marker-{n}")).await;
+}
+
+#[tokio::test]
+async fn an_invite_flood_from_the_trunk_gets_503_beyond_the_limit_and_no_missed_calls() {
+    const LIMIT: usize = 5;
+    const SENT: usize = 40;
+    let harness = harness(&format!("max_invites_per_second = {LIMIT}"));
+    let running = harness.start().await;
+    let target = udp4(&running);
+    let trunk = udp_from("127.0.0.1").await;
+    let local = trunk.local_addr().expect("local address");
+    let started = std::time::Instant::now();
+    for n in 0..SENT {
+        let invite = raw_request("INVITE", target, local, &format!("flood-{n}"));
+        trunk
+            .send_to(invite.as_bytes(), target)
+            .await
+            .expect("send");
+    }
+    // Every INVITE is answered: 180 (it rings) or 503 with Retry-After (over the limit).
+    let mut ringing = std::collections::BTreeSet::new();
+    let mut limited = std::collections::BTreeSet::new();
+    let mut buffer = vec![0u8; 65_536];
+    while ringing.len() + limited.len() < SENT {
+        let (len, _) = tokio::time::timeout(WAIT, trunk.recv_from(&mut buffer))
+            .await
+            .unwrap_or_else(|_| panic!("{} ringing, {} limited", ringing.len(), limited.len()))
+            .expect("receive");
+        let message = String::from_utf8_lossy(&buffer[..len]).into_owned();
+        match status_of(&message) {
+            Some(180) => {
+                ringing.insert(call_id_of(&message));
+            }
+            Some(503) => {
+                assert!(message.contains("\r\nRetry-After: "), "{message}");
+                assert!(message.contains("CSeq: 1 INVITE"), "{message}");
+                limited.insert(call_id_of(&message));
+            }
+            Some(100) => {}
+            other => panic!("unexpected {other:?}: {message}"),
+        }
+    }
+    // The bucket holds one second's worth and refills at the rate while the flood is read.
+    let allowed = LIMIT + (started.elapsed().as_secs_f64() * LIMIT as f64).ceil() as usize;
+    assert!(
+        (LIMIT..=allowed).contains(&ringing.len()),
+        "{} calls rang; at most {allowed} may",
+        ringing.len()
+    );
+    assert!(ringing.is_disjoint(&limited));
+    // The callers hang up; each call that rang is one missed call, the refused ones none.
+    for call in &limited {
+        let ack = raw_request("ACK", target, local, call.trim_end_matches("@pbx.example"));
+        trunk.send_to(ack.as_bytes(), target).await.expect("send");
+    }
+    for call in &ringing {
+        hang_up(&trunk, target, call.trim_end_matches("@pbx.example")).await;
+    }
+    let rows = harness
+        .wait_count(
+            "SELECT count(*) FROM calls WHERE source = 'sip'",
+            ringing.len() as i64,
+        )
+        .await;
+    assert_eq!(rows, ringing.len() as i64);
+
+    // The trunk is held to the limit, never banned: once a token is due its next call rings.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let call = format!("after-{attempt}");
+        let invite = raw_request("INVITE", target, local, &call);
+        trunk
+            .send_to(invite.as_bytes(), target)
+            .await
+            .expect("send");
+        let status = answer_to(&trunk, &call).await;
+        if status == 180 {
+            hang_up(&trunk, target, &call).await;
+            break;
+        }
+        assert_eq!(status, 503);
+        let ack = raw_request("ACK", target, local, &call);
+        trunk.send_to(ack.as_bytes(), target).await.expect("send");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the trunk was banned"
+        );
+        // A token comes every 1/LIMIT s: look again a little later.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await.expect("clean stop");
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM calls WHERE source = 'sip'"),
+        ringing.len() as i64 + 1,
+        "one missed call per call that rang, none for the 503s"
+    );
+}
+
+#[tokio::test]
+async fn a_request_flood_is_cut_to_the_limit_and_a_flooding_stranger_is_banned() {
+    const LIMIT: usize = 10;
+    let harness = harness(&format!(
+        "max_requests_per_second = {LIMIT}\nmax_invites_per_second = 5"
+    ));
+    let running = harness.start().await;
+    let target = udp4(&running);
+    let trunk = udp_from("127.0.0.1").await;
+    let stranger = udp_from("127.0.0.2").await;
+    let marker = udp_from("127.0.0.3").await;
+
+    // The trunk floods OPTIONS: a second's worth is answered, the rest dropped unanswered.
+    let started = std::time::Instant::now();
+    let local = trunk.local_addr().expect("local address");
+    for n in 0..3 * LIMIT {
+        let options = raw_request("OPTIONS", target, local, &format!("trunk-{n}"));
+        trunk
+            .send_to(options.as_bytes(), target)
+            .await
+            .expect("send");
+    }
+    flush(&marker, target, 1).await;
+    let allowed = LIMIT + (started.elapsed().as_secs_f64() * LIMIT as f64).ceil() as usize;
+    let answered = waiting(&trunk);
+    assert!(
+        answered.iter().all(|m| status_of(m) == Some(200)),
+        "{answered:?}"
+    );
+    assert!(
+        (LIMIT..=allowed).contains(&answered.len()),
+        "{} answered; {LIMIT}..={allowed} expected",
+        answered.len()
+    );
+
+    // A stranger floods: 403s while it has tokens, then nothing; each request over the limit
+    // counts towards its ban as each 403 does (20 by default).
+    let started = std::time::Instant::now();
+    let local = stranger.local_addr().expect("local address");
+    for n in 0..3 * LIMIT {
+        let options = raw_request("OPTIONS", target, local, &format!("stranger-{n}"));
+        stranger
+            .send_to(options.as_bytes(), target)
+            .await
+            .expect("send");
+    }
+    flush(&marker, target, 2).await;
+    let allowed = LIMIT + (started.elapsed().as_secs_f64() * LIMIT as f64).ceil() as usize;
+    let refused = waiting(&stranger);
+    assert!(
+        refused.iter().all(|m| status_of(m) == Some(403)),
+        "{refused:?}"
+    );
+    assert!(
+        (LIMIT..=allowed).contains(&refused.len()),
+        "{} refused; {LIMIT}..={allowed} expected",
+        refused.len()
+    );
+    // Its bucket refills (a token every 1/LIMIT s), but it is banned: no answer any more. The
+    // trunk, over the same limit a moment ago, is answered.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let options = raw_request("OPTIONS", target, local, "stranger-after");
+    stranger
+        .send_to(options.as_bytes(), target)
+        .await
+        .expect("send");
+    let local = trunk.local_addr().expect("local address");
+    let options = raw_request("OPTIONS", target, local, "trunk-after");
+    trunk
+        .send_to(options.as_bytes(), target)
+        .await
+        .expect("send");
+    let answer = receive_until(&trunk, "trunk-after").await;
+    assert_eq!(status_of(&answer), Some(200), "{answer}");
+    assert_eq!(
+        waiting(&stranger),
+        Vec::<String>::new(),
+        "the stranger is banned"
     );
     running.stop().await.expect("clean stop");
 }

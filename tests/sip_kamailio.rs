@@ -2,6 +2,8 @@
 //! digest authentication (qop=auth), and kamailio relays a SIPp caller's diverted call to it.
 //! Shutdown removes the registration, so kamailio then has nobody to relay to. baresip, a real
 //! phone registered there as another user, calls the business number and hangs up after 180.
+//! An account registers over TCP, takes its call on that connection and connects again when
+//! kamailio restarts; two accounts register at once and each takes its own calls.
 
 mod common;
 
@@ -32,11 +34,17 @@ fn binary(path: &str, package: &str) -> PathBuf {
     path
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|socket| socket.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+/// A port free for UDP, and for TCP too.
+fn free_port() -> u16 {
+    loop {
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .and_then(|socket| socket.local_addr())
+            .map(|address| address.port())
+            .expect("a free port");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// kamailio in the foreground, in its own process group, stopped (with its children) on drop.
@@ -46,16 +54,33 @@ struct Kamailio {
     log: PathBuf,
 }
 
+/// What kamailio listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listen {
+    Udp,
+    UdpAndTcp,
+}
+
 impl Kamailio {
+    /// kamailio on UDP, on a free port.
     fn start(dir: &Path) -> Kamailio {
-        let port = free_udp_port();
+        Self::start_on(dir, free_port(), Listen::Udp)
+    }
+
+    /// kamailio on `port` (again, after a restart: its log is appended to).
+    fn start_on(dir: &Path, port: u16, listen: Listen) -> Kamailio {
         let runtime = dir.join("kamailio");
         std::fs::create_dir_all(&runtime).expect("runtime dir");
         let log = dir.join("kamailio.log");
-        let child = std::process::Command::new(binary("/usr/sbin/kamailio", "kamailio"))
+        let mut command = std::process::Command::new(binary("/usr/sbin/kamailio", "kamailio"));
+        command
             .arg("-f")
             .arg(manifest("tests/kamailio/kamailio.cfg"))
-            .args(["-l", &format!("udp:127.0.0.1:{port}")])
+            .args(["-l", &format!("udp:127.0.0.1:{port}")]);
+        if listen == Listen::UdpAndTcp {
+            command.args(["-l", &format!("tcp:127.0.0.1:{port}")]);
+        }
+        let child = command
             .args(["-DD", "-E", "-m", "32", "-M", "8"])
             .arg("-Y")
             .arg(&runtime)
@@ -65,7 +90,13 @@ impl Kamailio {
             .arg(&runtime)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
+            .stderr(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .expect("log file"),
+            )
             .process_group(0)
             .spawn()
             .expect("start kamailio");
@@ -93,22 +124,51 @@ impl Drop for Kamailio {
 use std::os::unix::process::CommandExt;
 
 fn harness(registrar: SocketAddr, password: &str) -> Harness {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let modem = VirtualModem::start(Options::default()).expect("virtual modem");
-    let extra = format!(
+    harness_with(&account("pbx", registrar, USERNAME, password, ""))
+}
+
+/// One `[[sip]]` account registering to kamailio at `registrar`, with more keys in `extra` (which
+/// may set local_port; 0 otherwise).
+fn account(
+    name: &str,
+    registrar: SocketAddr,
+    username: &str,
+    password: &str,
+    extra: &str,
+) -> String {
+    let text = format!(
         r#"
 [[sip]]
-name = "pbx"
+name = "{name}"
 registrar = "{registrar}"
 domain = "textback.test"
-username = "{USERNAME}"
+username = "{username}"
 password = "{password}"
 listen = ["127.0.0.1"]
 local_port = 0
 expires = 120
+{extra}
 "#
     );
-    let text = common::config_text(modem.path(), &dir.path().join("textback.db")) + &extra;
+    if extra.contains("local_port") {
+        text.replacen("local_port = 0\n", "", 1)
+    } else {
+        text
+    }
+}
+
+/// The usual config with `accounts` appended (more profiles may come first: the plumbing profile
+/// is then the default), also written to [`config_file`] for the commands.
+fn harness_with(accounts: &str) -> Harness {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let modem = VirtualModem::start(Options::default()).expect("virtual modem");
+    let extra = accounts.to_string();
+    let mut text = common::config_text(modem.path(), &dir.path().join("textback.db"));
+    if extra.contains("[[profile]]") {
+        text = text.replacen("closing_message", "default = true\nclosing_message", 1);
+    }
+    text += &extra;
+    std::fs::write(dir.path().join("textback.toml"), &text).expect("write config");
     let config = config::parse(&text, Path::new("test.toml"))
         .expect("test config")
         .config;
@@ -121,14 +181,24 @@ expires = 120
     }
 }
 
+/// The config file of a [`harness_with`] harness.
+fn config_file(harness: &Harness) -> PathBuf {
+    harness.dir.path().join("textback.toml")
+}
+
 /// Waits until the account's row in sip_accounts has `state`; returns the row's state and error.
 async fn wait_state(harness: &Harness, state: &str) -> (String, String) {
+    wait_account(harness, "pbx", state).await
+}
+
+/// Waits until account `name`'s row in sip_accounts has `state`; returns its state and error.
+async fn wait_account(harness: &Harness, name: &str, state: &str) -> (String, String) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let rows = if harness.database().exists() {
-            harness.query_strings(
-                "SELECT state || '|' || coalesce(last_error, '') FROM sip_accounts WHERE name = 'pbx'",
-            )
+            harness.query_strings(&format!(
+                "SELECT state || '|' || coalesce(last_error, '') FROM sip_accounts WHERE name = '{name}'"
+            ))
         } else {
             Vec::new()
         };
@@ -146,13 +216,20 @@ async fn wait_state(harness: &Harness, state: &str) -> (String, String) {
 }
 
 async fn sipp(dir: &Path, scenario: &str, kamailio: SocketAddr) -> (i32, String) {
-    let errors = dir.join(format!("{scenario}.errors"));
+    sipp_to(dir, scenario, kamailio, USERNAME).await
+}
+
+/// Runs one SIPp call through kamailio to SIP user `user` (the scenario's `[service]`).
+async fn sipp_to(dir: &Path, scenario: &str, kamailio: SocketAddr, user: &str) -> (i32, String) {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let errors = dir.join(format!("{scenario}-{user}-{run}.errors"));
     let output = tokio::process::Command::new(binary("/usr/bin/sipp", "sip-tester"))
         .arg(kamailio.to_string())
         .arg("-sf")
         .arg(manifest("tests/sipp").join(scenario))
         // The caller is not the registrar's address: only kamailio may reach textback.
-        .args(["-s", USERNAME, "-i", "127.0.0.2", "-p", "0"])
+        .args(["-s", user, "-i", "127.0.0.2", "-p", "0"])
         .args([
             "-m",
             "1",
@@ -347,4 +424,285 @@ async fn a_real_phone_calls_through_kamailio_and_hangs_up_after_180() {
     // Still one call and one text after everything has settled.
     assert_eq!(harness.query_i64("SELECT count(*) FROM calls"), 1);
     assert_eq!(harness.modem.sent().len(), 1);
+}
+
+/// The established TCP connections of this host with `port` at one end, as (local port, remote
+/// port) from /proc/net/tcp: a connection between two local programs is listed from both ends.
+fn tcp_connections(port: u16) -> Vec<(u16, u16)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let port_of = |field: &str| u16::from_str_radix(field.rsplit(':').next()?, 16).ok();
+    let mut found: Vec<(u16, u16)> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local = port_of(fields.get(1)?)?;
+            let remote = port_of(fields.get(2)?)?;
+            // State 01 is ESTABLISHED.
+            (*fields.get(3)? == "01" && (local == port || remote == port))
+                .then_some((local, remote))
+        })
+        .collect();
+    found.sort_unstable();
+    found
+}
+
+#[tokio::test]
+async fn registers_over_tcp_takes_the_call_on_that_connection_and_reconnects() {
+    let scratch = tempfile::tempdir().expect("temporary directory");
+    let port = free_port();
+    let kamailio = Kamailio::start_on(scratch.path(), port, Listen::UdpAndTcp);
+    let harness = harness_with(&account(
+        "pbx",
+        kamailio.address,
+        USERNAME,
+        PASSWORD,
+        "transport = \"tcp\"",
+    ));
+    let running = harness.start().await;
+    let (state, error) = wait_state(&harness, "registered").await;
+    assert_eq!(
+        state,
+        "registered",
+        "{error}\nkamailio:\n{}",
+        kamailio.log()
+    );
+    let ours = running.sip[0].port();
+    assert_eq!(
+        harness.query_strings("SELECT local_address FROM sip_accounts"),
+        [format!(
+            "127.0.0.1:{ours} over TCP (contact user {})",
+            harness.config.sip_accounts[0].contact_user
+        )]
+    );
+
+    // SIPp calls kamailio over UDP; kamailio relays the call over TCP.
+    let (status, log) = sipp(
+        scratch.path(),
+        "divert_cancel_proxied.xml",
+        kamailio.address,
+    )
+    .await;
+    assert_eq!(
+        status,
+        0,
+        "call through kamailio: {log}\nkamailio:\n{}",
+        kamailio.log()
+    );
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM calls WHERE source = 'sip'", 1)
+            .await,
+        1
+    );
+    // One connection, and it is the one textback opened from its SIP port: the registration
+    // and the call both went over it (kamailio opened none to textback's listener).
+    let mut expected = vec![(port, ours), (ours, port)];
+    expected.sort_unstable();
+    assert_eq!(
+        tcp_connections(ours),
+        expected,
+        "kamailio:\n{}",
+        kamailio.log()
+    );
+
+    // kamailio goes away: the connection closes, registering again fails (nobody listens) and
+    // is retried after the back-off; kamailio comes back on the same port and textback
+    // registers over a new connection.
+    drop(kamailio);
+    let (state, error) = wait_state(&harness, "failed").await;
+    assert_eq!(state, "failed");
+    assert!(error.contains("over TCP"), "{error}");
+    let kamailio = Kamailio::start_on(scratch.path(), port, Listen::UdpAndTcp);
+    let (state, error) = wait_state(&harness, "registered").await;
+    assert_eq!(
+        state,
+        "registered",
+        "{error}\nkamailio:\n{}",
+        kamailio.log()
+    );
+    let (status, log) = sipp(
+        scratch.path(),
+        "divert_cancel_proxied.xml",
+        kamailio.address,
+    )
+    .await;
+    assert_eq!(
+        status,
+        0,
+        "second call: {log}\nkamailio:\n{}",
+        kamailio.log()
+    );
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM calls WHERE source = 'sip'", 2)
+            .await,
+        2
+    );
+
+    // Stopping removes the binding over the same connection.
+    running.stop().await.expect("clean stop");
+    let (state, _) = wait_state(&harness, "unregistered").await;
+    assert_eq!(state, "unregistered");
+    let (status, log) = sipp(scratch.path(), "not_found.xml", kamailio.address).await;
+    assert_eq!(status, 0, "expected 404 after un-REGISTER: {log}");
+}
+
+#[tokio::test]
+async fn sip_register_command_registers_over_the_accounts_transport() {
+    let scratch = tempfile::tempdir().expect("temporary directory");
+    let kamailio = Kamailio::start_on(scratch.path(), free_port(), Listen::UdpAndTcp);
+    for transport in ["udp", "tcp"] {
+        let harness = harness_with(&account(
+            "pbx",
+            kamailio.address,
+            USERNAME,
+            PASSWORD,
+            &format!("transport = \"{transport}\""),
+        ));
+        let path = config_file(&harness);
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+            .args(["sip", "register", "--account", "pbx", "--trace", "--config"])
+            .arg(&path)
+            .env_remove("TEXTBACK_CONFIG")
+            .output()
+            .await
+            .expect("run textback sip register");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{transport}: {stdout}\n{stderr}\nkamailio:\n{}",
+            kamailio.log()
+        );
+        assert!(
+            stdout.contains(&format!("Via: SIP/2.0/{} ", transport.to_ascii_uppercase())),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("ok: pbx registered for"),
+            "{transport}: {stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_accounts_register_at_once_and_each_call_is_the_right_accounts() {
+    // Both on one port (they share its sockets and core), then each on its own.
+    two_accounts(None).await;
+    two_accounts(Some((free_port(), free_port()))).await;
+}
+
+async fn two_accounts(ports: Option<(u16, u16)>) {
+    const SECOND: &str = "441632960999";
+    let scratch = tempfile::tempdir().expect("temporary directory");
+    let kamailio = Kamailio::start(scratch.path());
+    let (first_port, second_port) = match ports {
+        Some((first, second)) => (
+            format!("local_port = {first}"),
+            format!("local_port = {second}"),
+        ),
+        None => (String::new(), String::new()),
+    };
+    // Calls through the second account to a number no profile lists belong to its profile.
+    let config = format!(
+        r#"
+[[profile]]
+id = "electric"
+name = "Sparks Electrical"
+numbers = ["+441632960888"]
+{}{}"#,
+        account(
+            "plumbing-line",
+            kamailio.address,
+            USERNAME,
+            PASSWORD,
+            &first_port
+        ),
+        account(
+            "electric-line",
+            kamailio.address,
+            SECOND,
+            PASSWORD,
+            &format!("profile = \"electric\"\n{second_port}")
+        ),
+    );
+    let harness = harness_with(&config);
+    assert_eq!(harness.config.sip_accounts.len(), 2);
+    let running = harness.start().await;
+    assert_eq!(running.sip.len(), if ports.is_some() { 2 } else { 1 });
+    for name in ["plumbing-line", "electric-line"] {
+        let (state, error) = wait_account(&harness, name, "registered").await;
+        assert_eq!(
+            state,
+            "registered",
+            "{name} ({ports:?}): {error}\nkamailio:\n{}",
+            kamailio.log()
+        );
+    }
+    // `textback sip status` shows both registered, each with its own contact user.
+    let path = config_file(&harness);
+    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["sip", "status", "--config"])
+        .arg(&path)
+        .env_remove("TEXTBACK_CONFIG")
+        .output()
+        .await
+        .expect("run textback sip status");
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{shown}");
+    for account in &harness.config.sip_accounts {
+        assert!(
+            shown.contains(&format!("{}: registered until ", account.name)),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&format!("(contact user {})", account.contact_user)),
+            "{shown}"
+        );
+    }
+    assert_ne!(
+        harness.config.sip_accounts[0].contact_user,
+        harness.config.sip_accounts[1].contact_user
+    );
+
+    // A caller rings each account's number through kamailio.
+    for (n, user) in [USERNAME, SECOND].into_iter().enumerate() {
+        let (status, log) = sipp_to(
+            scratch.path(),
+            "call_cancel_proxied.xml",
+            kamailio.address,
+            user,
+        )
+        .await;
+        assert_eq!(
+            status,
+            0,
+            "call to {user}: {log}\nkamailio:\n{}",
+            kamailio.log()
+        );
+        assert_eq!(
+            harness
+                .wait_count(
+                    "SELECT count(*) FROM calls WHERE source = 'sip'",
+                    n as i64 + 1
+                )
+                .await,
+            n as i64 + 1
+        );
+    }
+    assert_eq!(
+        harness.query_strings(
+            "SELECT calls.called || ' ' || calls.profile || ' ' || journal.detail FROM calls JOIN journal ON journal.call_id = calls.id AND journal.step = 'call' ORDER BY calls.id"
+        ),
+        [
+            "+441632960123 plumbing missed call from 07700 900123 via SIP account plumbing-line",
+            "+441632960999 electric missed call from 07700 900123 via SIP account electric-line",
+        ]
+    );
+    running.stop().await.expect("clean stop");
+    for name in ["plumbing-line", "electric-line"] {
+        let (state, _) = wait_account(&harness, name, "unregistered").await;
+        assert_eq!(state, "unregistered", "{name}");
+    }
 }

@@ -11,10 +11,15 @@ use anyhow::Context;
 use chrono::{Local, TimeZone};
 use rsip::SipMessage;
 
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::framing::{Frame, StreamFramer};
 use super::register::{RegAction, RegState, Registration, SipDigest};
 use super::service::{account_config, resolve, route_ip};
+use super::transport::CONNECT_TIMEOUT;
 use super::wire::{self, Incoming};
-use crate::config::Config;
+use crate::config::{Config, SipTransport};
 
 /// How long `sip register` waits for the registrar before it gives up.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(40);
@@ -143,22 +148,7 @@ async fn register_once(
         } else {
             IpAddr::from([0u16; 8])
         });
-    // The configured port when it is free (the daemon is not running), else any free port: the
-    // registration is removed again at the end, so the daemon's binding is not disturbed.
-    let socket =
-        match tokio::net::UdpSocket::bind(SocketAddr::new(listen_ip, account.local_port)).await {
-            Ok(socket) => socket,
-            Err(_) => {
-                println!(
-                    "port {} is in use (is the daemon running?); registering from another port",
-                    account.local_port
-                );
-                tokio::net::UdpSocket::bind(SocketAddr::new(listen_ip, 0))
-                    .await
-                    .with_context(|| format!("binding a UDP socket on {listen_ip}"))?
-            }
-        };
-    let bound = socket.local_addr()?;
+    let (mut link, bound) = Link::open(account, listen_ip, peer).await?;
     let local_ip = if bound.ip().is_unspecified() {
         route_ip(peer).await.unwrap_or(bound.ip())
     } else {
@@ -172,7 +162,6 @@ async fn register_once(
     })?;
     let mut actions = registration.start(Instant::now());
     let deadline = tokio::time::Instant::now() + REGISTER_TIMEOUT;
-    let mut buffer = vec![0u8; wire::MAX_MESSAGE_BYTES + 1];
     let mut unregister_by: Option<tokio::time::Instant> = None;
     let mut outcome: Option<Result<String, String>> = None;
     loop {
@@ -183,7 +172,7 @@ async fn register_once(
                     if trace {
                         println!("--> {peer}\n{}", bytes.trim_end());
                     }
-                    socket.send_to(bytes.as_bytes(), peer).await?;
+                    link.send(bytes.as_bytes()).await?;
                 }
                 RegAction::SendKeepAlive { .. } => {}
                 RegAction::StatusChanged(status) => match status.state {
@@ -213,13 +202,12 @@ async fn register_once(
             .map(tokio::time::Instant::from_std)
             .map_or(limit, |at| at.min(limit));
         tokio::select! {
-            received = socket.recv_from(&mut buffer) => {
-                let (len, from) = received?;
-                let bytes = &buffer[..len];
+            received = link.receive() => {
+                let (bytes, from) = received?;
                 if trace {
-                    println!("<-- {from}\n{}", String::from_utf8_lossy(bytes).trim_end());
+                    println!("<-- {from}\n{}", String::from_utf8_lossy(&bytes).trim_end());
                 }
-                if let Ok(Incoming::Message(message)) = wire::parse(bytes)
+                if let Ok(Incoming::Message(message)) = wire::parse(&bytes)
                     && let SipMessage::Response(response) = *message
                     && registration.matches_response(&response)
                 {
@@ -245,11 +233,138 @@ async fn register_once(
         }
         None => {
             eprintln!(
-                "error: {}: no answer from {peer} in {} s: check sip.registrar, the port, and that a firewall lets UDP through",
+                "error: {}: no answer from {peer} in {} s: check sip.registrar, the port, and that a firewall lets {} through",
                 account.name,
-                REGISTER_TIMEOUT.as_secs()
+                REGISTER_TIMEOUT.as_secs(),
+                link.name()
             );
             Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// How `sip register` talks to the registrar: the account's transport.
+enum Link {
+    Udp {
+        socket: tokio::net::UdpSocket,
+        peer: SocketAddr,
+    },
+    Tcp {
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        framer: StreamFramer,
+        buffer: BytesMut,
+    },
+}
+
+impl Link {
+    /// Opens the account's transport to `peer`; returns it and the local address it uses.
+    async fn open(
+        account: &crate::config::SipAccount,
+        listen_ip: IpAddr,
+        peer: SocketAddr,
+    ) -> anyhow::Result<(Link, SocketAddr)> {
+        match account.transport {
+            SipTransport::Udp => {
+                // The configured port when it is free (the daemon is not running), else any free
+                // port: the registration is removed again at the end, so the daemon's binding
+                // is not disturbed.
+                let socket = match tokio::net::UdpSocket::bind(SocketAddr::new(
+                    listen_ip,
+                    account.local_port,
+                ))
+                .await
+                {
+                    Ok(socket) => socket,
+                    Err(_) => {
+                        println!(
+                            "port {} is in use (is the daemon running?); registering from another port",
+                            account.local_port
+                        );
+                        tokio::net::UdpSocket::bind(SocketAddr::new(listen_ip, 0))
+                            .await
+                            .with_context(|| format!("binding a UDP socket on {listen_ip}"))?
+                    }
+                };
+                let bound = socket.local_addr()?;
+                Ok((Link::Udp { socket, peer }, bound))
+            }
+            SipTransport::Tcp => {
+                // From any port: the registrar answers on this connection, and the binding is
+                // removed again at the end.
+                let stream = tokio::time::timeout(
+                    CONNECT_TIMEOUT,
+                    tokio::net::TcpStream::connect(peer),
+                )
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "no TCP connection to {peer} within {} s: check sip.registrar and that a firewall lets TCP through",
+                        CONNECT_TIMEOUT.as_secs()
+                    )
+                })?
+                .with_context(|| {
+                    format!("connecting to {peer} over TCP (sip.transport = \"tcp\"): check sip.registrar and its port, or use \"udp\"")
+                })?;
+                let bound = stream.local_addr()?;
+                Ok((
+                    Link::Tcp {
+                        stream,
+                        peer,
+                        framer: StreamFramer::new(),
+                        buffer: BytesMut::with_capacity(16 * 1024),
+                    },
+                    bound,
+                ))
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Link::Udp { .. } => "UDP",
+            Link::Tcp { .. } => "TCP",
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        match self {
+            Link::Udp { socket, peer } => {
+                socket.send_to(bytes, *peer).await?;
+            }
+            Link::Tcp { stream, .. } => stream.write_all(bytes).await?,
+        }
+        Ok(())
+    }
+
+    /// The next whole message and who sent it. Cancel-safe: a partial TCP message stays in the
+    /// framer.
+    async fn receive(&mut self) -> anyhow::Result<(Vec<u8>, SocketAddr)> {
+        match self {
+            Link::Udp { socket, .. } => {
+                let mut buffer = vec![0u8; wire::MAX_MESSAGE_BYTES + 1];
+                let (len, from) = socket.recv_from(&mut buffer).await?;
+                buffer.truncate(len);
+                Ok((buffer, from))
+            }
+            Link::Tcp {
+                stream,
+                peer,
+                framer,
+                buffer,
+            } => loop {
+                match framer.next() {
+                    Ok(Some(Frame::Message(bytes))) => return Ok((bytes, *peer)),
+                    Ok(Some(Frame::KeepAlive { .. })) => continue,
+                    Ok(None) => {}
+                    Err(err) => anyhow::bail!("the registrar's TCP stream is unreadable: {err}"),
+                }
+                buffer.clear();
+                if stream.read_buf(buffer).await? == 0 {
+                    anyhow::bail!("the registrar at {peer} closed the TCP connection");
+                }
+                framer.push(buffer);
+            },
         }
     }
 }

@@ -6,11 +6,12 @@ use std::net::IpAddr;
 
 use super::cidr::Cidr;
 use super::endpoint::FinalResponse;
-use crate::config::{SipAccount, SipKeepAlive};
+use crate::config::{SipAccount, SipKeepAlive, SipTransport};
 
 /// The raw values of one account that are checked here.
 pub struct RawAccountView<'a> {
     pub listen: &'a [String],
+    pub transport: &'a str,
     pub outbound_proxy: Option<&'a str>,
     pub contact_user: Option<&'a str>,
     pub expires: u32,
@@ -19,11 +20,14 @@ pub struct RawAccountView<'a> {
     pub allow: &'a [String],
     pub max_ring_seconds: u32,
     pub final_response: u16,
+    pub max_requests_per_second: u32,
+    pub max_invites_per_second: u32,
 }
 
 /// The checked values, and every problem as (key path, message).
 pub struct Checked {
     pub listen: Vec<IpAddr>,
+    pub transport: SipTransport,
     pub keepalive: SipKeepAlive,
     pub allow: Vec<Cidr>,
     pub final_response: FinalResponse,
@@ -37,6 +41,8 @@ const MIN_EXPIRES: u32 = 60;
 const MAX_EXPIRES: u32 = 86_400;
 /// A call may ring at most ten minutes before it is ended and texted.
 const MAX_RING_SECONDS: u32 = 600;
+/// The highest per-source rate that can be set: far above what one core can parse.
+const MAX_RATE: u32 = 1_000_000;
 
 /// Checks one account's SIP keys; `path` makes the key path (`sip[0].listen`).
 pub fn check_account(raw: RawAccountView<'_>, path: &dyn Fn(&str) -> String) -> Checked {
@@ -86,6 +92,17 @@ pub fn check_account(raw: RawAccountView<'_>, path: &dyn Fn(&str) -> String) -> 
             ),
         ));
     }
+    let transport = match raw.transport {
+        "udp" => SipTransport::Udp,
+        "tcp" => SipTransport::Tcp,
+        other => {
+            errors.push((
+                path("transport"),
+                format!("{other:?} is not one of \"udp\", \"tcp\" (TLS is not supported yet)"),
+            ));
+            SipTransport::Udp
+        }
+    };
     let keepalive = match raw.keepalive {
         "crlf" => SipKeepAlive::Crlf,
         "options" => SipKeepAlive::Options,
@@ -123,6 +140,29 @@ pub fn check_account(raw: RawAccountView<'_>, path: &dyn Fn(&str) -> String) -> 
             ),
         ));
     }
+    for (key, rate) in [
+        ("max_requests_per_second", raw.max_requests_per_second),
+        ("max_invites_per_second", raw.max_invites_per_second),
+    ] {
+        if rate > MAX_RATE {
+            errors.push((
+                path(key),
+                format!("{rate} is above {MAX_RATE}; use 0 for no limit"),
+            ));
+        }
+    }
+    if raw.max_requests_per_second != 0 && raw.max_invites_per_second > raw.max_requests_per_second
+    {
+        errors.push((
+            path("max_requests_per_second"),
+            format!(
+                "{} is below max_invites_per_second ({}): every INVITE is a request too, and a call takes three or four (INVITE, CANCEL, ACK); allow at least {}, or 0 for no limit",
+                raw.max_requests_per_second,
+                raw.max_invites_per_second,
+                raw.max_invites_per_second.saturating_mul(4)
+            ),
+        ));
+    }
     let final_response = match raw.final_response {
         480 => FinalResponse::TemporarilyUnavailable,
         486 => FinalResponse::BusyHere,
@@ -137,6 +177,7 @@ pub fn check_account(raw: RawAccountView<'_>, path: &dyn Fn(&str) -> String) -> 
     };
     Checked {
         listen,
+        transport,
         keepalive,
         allow,
         final_response,
@@ -144,8 +185,9 @@ pub fn check_account(raw: RawAccountView<'_>, path: &dyn Fn(&str) -> String) -> 
     }
 }
 
-/// Accounts that share a local port share its sockets, so they must listen on the same
-/// addresses; and contact users must differ, since they tell the accounts' calls apart.
+/// Accounts that share a local port share its sockets and per-source limits, so they must listen
+/// on the same addresses with the same limits; and contact users must differ, since they tell
+/// the accounts' calls apart.
 pub fn check_ports(accounts: &[SipAccount]) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     let mut by_port: HashMap<u16, usize> = HashMap::new();
@@ -161,6 +203,31 @@ pub fn check_ports(accounts: &[SipAccount]) -> Vec<(String, String)> {
             Some(_) => {}
             None => {
                 by_port.insert(account.local_port, i);
+            }
+        }
+        if let Some(&first) = by_port.get(&account.local_port) {
+            let other = &accounts[first];
+            for (key, mine, theirs) in [
+                (
+                    "max_requests_per_second",
+                    account.max_requests_per_second,
+                    other.max_requests_per_second,
+                ),
+                (
+                    "max_invites_per_second",
+                    account.max_invites_per_second,
+                    other.max_invites_per_second,
+                ),
+            ] {
+                if mine != theirs {
+                    errors.push((
+                        format!("sip[{i}].{key}"),
+                        format!(
+                            "{mine} differs from sip[{first}].{key} ({theirs}), which uses the same local_port {}: the limits are per source address on a port, so give both the same value",
+                            account.local_port
+                        ),
+                    ));
+                }
             }
         }
         if let Some(first) = accounts[..i]

@@ -21,6 +21,10 @@
 //! * A `Require` naming any extension → 420 with `Unsupported` (§8.2.2.3).
 //! * A missing or malformed Via/From/To/Call-ID/CSeq → 400 with the reason in the status line
 //!   (dropped silently if even the Via is unusable, since no response could be routed).
+//! * A source over its [`super::guard`] rate limits: any request is dropped; a new INVITE gets a
+//!   stateless 503 with `Retry-After` (§21.5.4). Both count towards a ban unless the source is
+//!   trusted, as do many distinct Request-URI users and methods from one source.
+//! * After [`Endpoint::shutdown`] (which ends every ringing call): a new INVITE → 503.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -29,7 +33,7 @@ use std::time::{Duration, Instant};
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Headers, Method, Request, Response, SipMessage};
 
-use super::guard::{Guard, GuardConfig, Verdict};
+use super::guard::{Guard, GuardConfig, OverLimit, Verdict};
 use super::msg::{self, MsgError, RequestInfo, ResponseBase};
 use super::transaction::{
     Received, Termination, TimerQueue, TransactionConfig, TransactionKey, Transactions, TxEvent,
@@ -114,7 +118,9 @@ pub enum Decision {
 
 /// Source admission (allowlists) enforced by the shell.
 pub trait Admission {
-    /// Decides about a new (non-retransmitted, non-ACK) request from `source`.
+    /// Decides about a new (non-retransmitted, non-ACK) request from `source`. Also asked about
+    /// a request refused for its source's rate or for scanning, to know whether that counts
+    /// towards a ban ([`Decision::Trusted`] sources are never banned).
     fn check(&mut self, source: SocketAddr, request: &Request) -> Decision;
 }
 
@@ -143,6 +149,8 @@ pub enum CallEnd {
     RingTimeout,
     /// The INVITE transaction ended without either (safety net; not expected).
     Aborted,
+    /// The endpoint shut down while it rang (→ the configured final response).
+    Shutdown,
 }
 
 /// One missed call, reported once when the call has ended.
@@ -175,6 +183,24 @@ pub enum RejectReason {
     UnknownUser(String),
     /// Mandatory header missing or malformed: answered 400 (or dropped without a usable Via).
     Malformed(MsgError),
+    /// The source is over one of its rate limits ([`GuardConfig::requests_per_second`]: dropped;
+    /// [`GuardConfig::invites_per_second`]: answered 503 with `Retry-After`).
+    RateLimited(RateLimit),
+    /// The source used more distinct Request-URI users and methods than
+    /// [`GuardConfig::max_targets`] in the guard's window (the request itself is processed).
+    Scanning {
+        /// How many it used.
+        distinct: u32,
+    },
+}
+
+/// Which per-source rate limit a request exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// Requests of any kind.
+    Requests,
+    /// New INVITE transactions.
+    Invites,
 }
 
 /// What the shell must do.
@@ -225,6 +251,8 @@ pub struct EndpointStats {
     pub dropped_banned: u64,
     /// Requests refused because the tables were full.
     pub overloaded: u64,
+    /// Requests refused because their source was over a rate limit.
+    pub rate_limited: u64,
 }
 
 #[derive(Debug)]
@@ -262,6 +290,8 @@ pub struct Endpoint {
     guard: Guard,
     next_purge: Option<Instant>,
     stats: EndpointStats,
+    /// Set by [`Endpoint::shutdown`]: new INVITEs get 503.
+    stopping: bool,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -294,12 +324,18 @@ impl Endpoint {
             admission: Box::new(AllowAll),
             next_purge: None,
             stats: EndpointStats::default(),
+            stopping: false,
         }
     }
 
     /// Replaces the admission hook.
     pub fn set_admission(&mut self, admission: impl Admission + Send + 'static) {
         self.admission = Box::new(admission);
+    }
+
+    /// The per-source limits in force.
+    pub fn guard_config(&self) -> &GuardConfig {
+        self.guard.config()
     }
 
     /// Counters.
@@ -349,6 +385,16 @@ impl Endpoint {
             self.stats.dropped_banned += 1;
             return out;
         }
+        if self.guard.take_request(source.ip(), now).is_err() {
+            // Dropped without an answer: answering a flood would double it, and a peer that
+            // slows down retransmits (RFC 3261 §17.1.1.2, §17.1.2.2), so a legitimate request
+            // is only delayed. ACKs and retransmissions count too: they cost as much to read.
+            let trusted = self.admission.check(source, &req) == Decision::Trusted;
+            self.stats.rate_limited += 1;
+            let reason = RejectReason::RateLimited(RateLimit::Requests);
+            self.reject(source, reason, trusted, now, &mut out);
+            return out;
+        }
         let info = match RequestInfo::from_request(&req) {
             Ok(info) => info,
             Err(e) => {
@@ -369,6 +415,20 @@ impl Endpoint {
         };
         let decision = self.admission.check(source, &req);
         let trusted = decision == Decision::Trusted;
+        if !trusted {
+            let uri = req.uri.to_string();
+            let user = msg::uri_user(&uri).unwrap_or("");
+            let method = req.method.to_string();
+            if let Some(distinct) = self.guard.record_target(source.ip(), &method, user, now) {
+                self.reject(
+                    source,
+                    RejectReason::Scanning { distinct },
+                    false,
+                    now,
+                    &mut out,
+                );
+            }
+        }
         match decision {
             Decision::Drop => {
                 self.reject(source, RejectReason::Dropped, trusted, now, &mut out);
@@ -458,6 +518,38 @@ impl Endpoint {
         if method.eq_ignore_ascii_case("ACK") || self.guard.is_banned(source.ip(), now) {
             return out;
         }
+        let over = self.guard.take_request(source.ip(), now).is_err();
+        let scanning = if over {
+            None
+        } else {
+            self.guard.record_target(source.ip(), method, "", now)
+        };
+        if over || scanning.is_some() {
+            // The admission hook judges a request; this one has only its headers to show.
+            let stand_in = Request {
+                method: Method::Options,
+                uri: rsip::Uri::default(),
+                version: rsip::Version::V2,
+                headers: headers.clone(),
+                body: Vec::new(),
+            };
+            let trusted = self.admission.check(source, &stand_in) == Decision::Trusted;
+            if over {
+                self.stats.rate_limited += 1;
+                let reason = RejectReason::RateLimited(RateLimit::Requests);
+                self.reject(source, reason, trusted, now, &mut out);
+                return out;
+            }
+            if let Some(distinct) = scanning.filter(|_| !trusted) {
+                self.reject(
+                    source,
+                    RejectReason::Scanning { distinct },
+                    false,
+                    now,
+                    &mut out,
+                );
+            }
+        }
         if let Ok(base) = ResponseBase::new(headers, source, reliable) {
             let mut resp = self.decorate(base.response(501));
             msg::push_header(&mut resp, rsip::headers::Allow::new(ALLOW).into());
@@ -467,6 +559,31 @@ impl Endpoint {
             });
         }
         out
+    }
+
+    /// Ends every call still ringing with the configured final response, as if it had rung out
+    /// now: each yields its one [`Action::MissedCall`] (with [`CallEnd::Shutdown`]) after the
+    /// response to send. For when the endpoint stops: a call must not be lost because the
+    /// daemon stopped while it rang. Calls that already ended are left to their timers. From
+    /// then on a new INVITE gets `503 Service Unavailable` (RFC 3261 §21.5.4), so that the
+    /// trunk can take the call elsewhere instead of ringing a textback that is going away.
+    pub fn shutdown(&mut self, now: Instant) -> Vec<Action> {
+        self.stopping = true;
+        let mut ringing: Vec<(Instant, TransactionKey)> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| call.ended_at.is_none())
+            .map(|(key, call)| (call.started_at, key.clone()))
+            .collect();
+        ringing.sort_by_key(|(started, _)| *started);
+        let code = self.config.final_response.code();
+        let mut out = Vec::new();
+        for (_, key) in ringing {
+            let mut ev = Vec::new();
+            self.end_call(&key, code, CallEnd::Shutdown, now, &mut ev, &mut out);
+            self.absorb(ev, now, &mut out);
+        }
+        sends_first(out)
     }
 
     /// Fires due timers: transaction retransmissions/expiry, 180 after `ring_delay`, ring
@@ -547,6 +664,34 @@ impl Endpoint {
         if info.to_tag.is_some() {
             let resp = self.decorate(base.response(481));
             self.answer(key, &base, resp, reliable, now, ev);
+            return;
+        }
+        if self.stopping {
+            let mut resp = self.decorate(base.response(503));
+            msg::push_header(
+                &mut resp,
+                rsip::headers::RetryAfter::new(
+                    self.config.transactions.retry_after_secs.to_string(),
+                )
+                .into(),
+            );
+            out.push(Action::Send {
+                to: base.destination,
+                message: resp.into(),
+            });
+            return;
+        }
+        if let Err(over) = self.guard.take_invite(source.ip(), now) {
+            // Stateless, like the full-table 503 below: a flood must not fill the transaction
+            // table. A retransmission of this INVITE is judged afresh; its ACK is a stray ACK.
+            self.stats.rate_limited += 1;
+            let resp = self.rate_limited_response(&base, over);
+            out.push(Action::Send {
+                to: base.destination,
+                message: resp.into(),
+            });
+            let reason = RejectReason::RateLimited(RateLimit::Invites);
+            self.reject(source, reason, trusted, now, out);
             return;
         }
         if self.calls.len() >= self.config.transactions.max_transactions {
@@ -747,6 +892,22 @@ impl Endpoint {
                 until,
             });
         }
+    }
+
+    /// `503 Service Unavailable` with `Retry-After` (RFC 3261 §21.5.4, §20.33): when the
+    /// source's next INVITE token is due, in whole seconds (at least one).
+    fn rate_limited_response(&self, base: &ResponseBase, over: OverLimit) -> Response {
+        let mut resp = self.decorate(base.response(503));
+        let seconds = over
+            .retry_in
+            .as_secs()
+            .saturating_add(u64::from(over.retry_in.subsec_nanos() > 0))
+            .max(1);
+        msg::push_header(
+            &mut resp,
+            rsip::headers::RetryAfter::new(seconds.to_string()).into(),
+        );
+        resp
     }
 
     /// `420 Bad Extension` listing the option tags we do not support (§8.2.2.3).
@@ -1305,6 +1466,232 @@ mod tests {
         }
     }
 
+    fn limited(requests: u32, invites: u32) -> Endpoint {
+        Endpoint::new(EndpointConfig {
+            users: vec!["textback".into()],
+            guard: GuardConfig {
+                requests_per_second: requests,
+                invites_per_second: invites,
+                max_rejections: 5,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+
+    fn rate_limited(actions: &[Action]) -> usize {
+        actions
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::Rejected {
+                        reason: RejectReason::RateLimited(_),
+                        ..
+                    }
+                )
+            })
+            .count()
+    }
+
+    #[test]
+    fn invites_over_the_rate_get_a_stateless_503_with_retry_after() {
+        let mut ep = limited(0, 3);
+        ep.set_admission(|_: SocketAddr, _: &Request| Decision::Trusted);
+        let mut codes_seen = Vec::new();
+        for i in 0..10 {
+            let a = ep.handle_request(
+                invite(&format!("z9hG4bKf{i}"), &format!("f{i}")),
+                PBX,
+                false,
+                t0(),
+            );
+            codes_seen.push(codes(&a));
+            if i >= 3 {
+                assert_eq!(rate_limited(&a), 1, "{a:?}");
+                let text = responses(&a)[0].to_string();
+                // The next token is 1/3 s away: a whole second.
+                assert_eq!(header_value(&text, "Retry-After").as_deref(), Some("1"));
+            }
+        }
+        assert_eq!(
+            &codes_seen[..4],
+            [vec![100, 180], vec![100, 180], vec![100, 180], vec![503]]
+        );
+        assert!(codes_seen[3..].iter().all(|c| c == &[503]));
+        assert_eq!(ep.ringing(), 3);
+        assert_eq!(ep.transactions_len(), 3, "503s hold no transaction");
+        assert_eq!(ep.stats().rate_limited, 7);
+        // The trusted trunk is limited, never banned: once a token is due its INVITE rings.
+        assert!(!ep.guard.is_banned(PBX.ip(), t0()));
+        let a = ep.handle_request(invite("z9hG4bKlater", "later"), PBX, false, t0() + ms(334));
+        assert_eq!(codes(&a), vec![100, 180]);
+        // CANCELs and ACKs of the admitted calls use no INVITE token.
+        let a = ep.handle_request(
+            request(Method::Cancel, "z9hG4bKf0", "f0", 1),
+            PBX,
+            false,
+            t0() + ms(335),
+        );
+        assert_eq!(codes(&a), vec![200, 487]);
+        let all = drain(&mut ep);
+        assert_eq!(
+            missed(&a).len() + missed(&all).len(),
+            4,
+            "one missed call per admitted INVITE"
+        );
+    }
+
+    #[test]
+    fn a_flooding_source_that_is_not_trusted_is_banned() {
+        let mut ep = limited(4, 2);
+        ep.set_admission(|_: SocketAddr, _: &Request| Decision::Allow);
+        let flooder: SocketAddr = "198.51.100.7:5060".parse().unwrap();
+        let mut banned = Vec::new();
+        let mut answered = 0;
+        for i in 0..20 {
+            let a = ep.handle_request(
+                request(
+                    Method::Options,
+                    &format!("z9hG4bKo{i}"),
+                    &format!("o{i}"),
+                    1,
+                ),
+                flooder,
+                false,
+                t0(),
+            );
+            answered += responses(&a).len();
+            banned.extend(a.into_iter().filter(|a| matches!(a, Action::Banned { .. })));
+        }
+        // 4 requests answered; the next 5 dropped and counted; the fifth started the ban.
+        assert_eq!(answered, 4);
+        assert_eq!(
+            banned,
+            vec![Action::Banned {
+                ip: flooder.ip(),
+                until: t0() + Duration::from_secs(600)
+            }]
+        );
+        assert_eq!(ep.stats().rate_limited, 5);
+        assert_eq!(ep.stats().dropped_banned, 11);
+        // Extension methods count against the same bucket.
+        let other: SocketAddr = "198.51.100.8:5060".parse().unwrap();
+        let inv = invite("z9hG4bKx", "x");
+        let results: Vec<usize> = (0..6)
+            .map(|_| {
+                ep.handle_unrecognized_method("FOO", &inv.headers, other, false, t0())
+                    .len()
+            })
+            .collect();
+        assert_eq!(results[..4], [1, 1, 1, 1]);
+        assert_eq!(
+            ep.handle_unrecognized_method("FOO", &inv.headers, other, false, t0())
+                .iter()
+                .filter(|a| matches!(a, Action::Send { .. }))
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_scanner_walking_users_and_methods_is_banned_even_when_answered() {
+        let mut ep = Endpoint::new(EndpointConfig {
+            users: Vec::new(),
+            guard: GuardConfig {
+                max_targets: 4,
+                max_rejections: 3,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        ep.set_admission(|_: SocketAddr, _: &Request| Decision::Allow);
+        let scanner: SocketAddr = "198.51.100.9:5060".parse().unwrap();
+        let mut banned_at = None;
+        for i in 0..10u64 {
+            let mut opt = request(
+                Method::Options,
+                &format!("z9hG4bKs{i}"),
+                &format!("s{i}"),
+                1,
+            );
+            opt.uri = rsip::Uri::try_from(format!("sip:{}@192.0.2.20", 100 + i).as_str()).unwrap();
+            let a = ep.handle_request(opt, scanner, false, t0() + ms(i));
+            if a.iter().any(|a| matches!(a, Action::Banned { .. })) {
+                banned_at = Some(i);
+            }
+        }
+        // OPTIONS + users 100, 101, 102 is four; 103, 104, 105 are the three over the limit.
+        assert_eq!(banned_at, Some(5));
+        // The same walk from the trusted trunk is never counted.
+        let mut ep = Endpoint::new(EndpointConfig {
+            guard: GuardConfig {
+                max_targets: 4,
+                max_rejections: 3,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        ep.set_admission(|_: SocketAddr, _: &Request| Decision::Trusted);
+        for i in 0..10u64 {
+            let mut opt = request(
+                Method::Options,
+                &format!("z9hG4bKt{i}"),
+                &format!("t{i}"),
+                1,
+            );
+            opt.uri = rsip::Uri::try_from(format!("sip:{}@192.0.2.20", 100 + i).as_str()).unwrap();
+            let a = ep.handle_request(opt, PBX, false, t0());
+            assert_eq!(codes(&a), vec![200]);
+            assert!(!a.iter().any(|a| matches!(a, Action::Rejected { .. })));
+        }
+    }
+
+    #[test]
+    fn shutdown_ends_every_ringing_call_with_the_final_response_and_one_missed_call() {
+        let mut ep = Endpoint::new(EndpointConfig {
+            users: vec!["textback".into()],
+            final_response: FinalResponse::BusyHere,
+            ..Default::default()
+        });
+        for i in 0..3 {
+            ep.handle_request(
+                invite(&format!("z9hG4bKr{i}"), &format!("r{i}")),
+                PBX,
+                false,
+                t0() + ms(i),
+            );
+        }
+        // One of them already ended: the caller hung up.
+        let a = ep.handle_request(
+            request(Method::Cancel, "z9hG4bKr1", "r1", 1),
+            PBX,
+            false,
+            t0() + ms(10),
+        );
+        assert_eq!(missed(&a).len(), 1);
+        let a = ep.shutdown(t0() + ms(20));
+        assert_eq!(codes(&a), vec![486, 486]);
+        let m = missed(&a);
+        assert_eq!(
+            m.iter()
+                .map(|m| (m.call_id.as_str(), m.how, m.final_status))
+                .collect::<Vec<_>>(),
+            [
+                ("r0", CallEnd::Shutdown, 486),
+                ("r2", CallEnd::Shutdown, 486)
+            ]
+        );
+        assert_eq!(ep.ringing(), 0);
+        assert!(ep.shutdown(t0() + ms(30)).is_empty(), "only once");
+        // A call arriving now is turned away, not rung.
+        let a = ep.handle_request(invite("z9hG4bKlate", "late"), PBX, false, t0() + ms(40));
+        assert_eq!(codes(&a), vec![503]);
+        assert_eq!(ep.ringing(), 0);
+        let rest = drain(&mut ep);
+        assert!(missed(&rest).is_empty());
+    }
+
     #[test]
     fn malformed_requests_get_400_or_are_dropped() {
         let mut ep = endpoint();
@@ -1341,6 +1728,12 @@ mod tests {
         let mut ep = Endpoint::new(EndpointConfig {
             transactions: TransactionConfig {
                 max_transactions: cap,
+                ..Default::default()
+            },
+            // The table's cap is under test here, not the rate limits.
+            guard: GuardConfig {
+                requests_per_second: 0,
+                invites_per_second: 0,
                 ..Default::default()
             },
             ..Default::default()

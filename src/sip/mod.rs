@@ -14,7 +14,7 @@
 //! - [`msg`]: lenient header-value helpers and RFC 3261 §8.2.6 response construction;
 //! - [`transaction`]: RFC 3261 §17 server transactions and the client non-INVITE transaction;
 //! - [`endpoint`]: the never-answering UAS core (ring, then reject; one missed call per call);
-//! - [`guard`]: per-source rejection counting and temporary bans;
+//! - [`guard`]: per-source rate limits (token buckets), scan and rejection counting, bans;
 //! - [`register`]: the REGISTER client for one account (RFC 3261 §10, RFC 5626 keep-alive).
 //!
 //! Shell (tokio): [`transport`] owns the sockets of one local address and drives the core;

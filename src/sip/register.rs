@@ -522,6 +522,28 @@ impl Registration {
         out
     }
 
+    /// The connection to the registrar is gone (a TCP connection closed, or could not be
+    /// opened; `error` says which). A request in flight fails at once, as a transport error
+    /// does (RFC 3261 §8.1.3.1, §17.1.4), and is tried again after the back-off; an un-REGISTER
+    /// in flight gives up. A binding that stood is refreshed at once over a new connection:
+    /// the registrar reaches a TCP contact over the connection it registered on, which is gone.
+    /// A connection that keeps failing therefore costs one attempt per back-off, never a loop.
+    pub fn transport_lost(&mut self, error: &str, now: Instant) -> Vec<RegAction> {
+        let mut out = Vec::new();
+        self.ka_tx = None;
+        if self.reg_tx.take().is_some() {
+            if self.purpose == Purpose::Unregister {
+                self.stop(now, &mut out);
+            } else {
+                self.fail(error.to_string(), None, now, &mut out);
+            }
+        } else if matches!(self.phase, Phase::Registered { .. }) {
+            self.challenges = 0;
+            self.send_register(Purpose::Register, now, &mut out);
+        }
+        out
+    }
+
     /// Whether `resp` answers one of this account's requests (for routing among accounts).
     pub fn matches_response(&self, resp: &Response) -> bool {
         self.reg_tx.as_ref().is_some_and(|t| t.matches(resp))
@@ -1586,6 +1608,44 @@ mod tests {
         let a = r.poll(t0() + ms(92_000));
         let again = only(&a);
         assert_eq!(again.method, Method::Register);
+    }
+
+    #[test]
+    fn a_lost_connection_re_registers_a_binding_and_fails_a_request_in_flight() {
+        let mut r = reg_with(AccountConfig {
+            transport: Transport::Tcp,
+            ..config()
+        });
+        // Nothing going on: nothing to do.
+        assert!(r.transport_lost("closed", t0()).is_empty());
+        let req = only(&r.start(t0()));
+        r.handle_response(&reply(&req, 200, &[]), t0());
+        assert!(matches!(state(&r), RegState::Registered { .. }));
+        // The binding stood: REGISTER again at once (over a new connection); it still shows as
+        // registered meanwhile.
+        let again = only(&r.transport_lost("the TCP connection closed", t0() + ms(1000)));
+        assert_eq!(again.method, Method::Register);
+        assert_eq!(hv(&again, "CSeq").as_deref(), Some("2 REGISTER"));
+        assert!(matches!(state(&r), RegState::Registered { .. }));
+        // That one's connection fails too: no new request now, a retry after the back-off.
+        let a = r.transport_lost("cannot connect: refused", t0() + ms(1010));
+        assert!(sent(&a).is_empty());
+        let RegState::Failed { error, retry_at } = state(&r) else {
+            panic!("{:?}", state(&r))
+        };
+        assert_eq!(error, "cannot connect: refused");
+        let delay = retry_at - (t0() + ms(1010));
+        assert!(delay >= ms(1600) && delay <= ms(2400), "{delay:?}");
+        assert_eq!(r.next_deadline(), Some(retry_at));
+        // Lost again while waiting: still nothing before the retry.
+        assert!(sent(&r.transport_lost("closed", t0() + ms(1100))).is_empty());
+        let retry = only(&r.poll(retry_at));
+        r.handle_response(&reply(&retry, 200, &[]), retry_at);
+        assert!(matches!(state(&r), RegState::Registered { .. }));
+        // An un-REGISTER whose connection is lost gives up: the daemon is stopping anyway.
+        only(&r.shutdown(retry_at + ms(10)));
+        r.transport_lost("closed", retry_at + ms(20));
+        assert!(r.is_stopped());
     }
 
     #[test]

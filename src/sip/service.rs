@@ -19,8 +19,10 @@ use tracing::{debug, info, info_span, warn};
 
 use super::cidr::Cidr;
 use super::endpoint::{
-    Action, CallEnd, Decision, Endpoint, EndpointConfig, MissedCall as SipMissedCall, RejectReason,
+    Action, CallEnd, Decision, Endpoint, EndpointConfig, MissedCall as SipMissedCall, RateLimit,
+    RejectReason,
 };
+use super::guard::GuardConfig;
 use super::identity::{self, CallerSource};
 use super::register::{
     AccountConfig, AccountStatus, Destination, KeepAliveKind, RegAction, RegState, Registration,
@@ -28,7 +30,7 @@ use super::register::{
 };
 use super::transport::{self, Connections, Inbound, Sockets};
 use super::wire::{self, Incoming};
-use crate::config::{Config, SipAccount, SipKeepAlive};
+use crate::config::{Config, SipAccount, SipKeepAlive, SipTransport};
 use crate::daemon::Event;
 use crate::domain::CallId;
 use crate::flow;
@@ -76,21 +78,57 @@ pub fn start(
     let (status_tx, status_rx) = mpsc::channel(STATUS_QUEUE);
     tracker.spawn(write_status(status_rx, store));
     let mut bound = Vec::new();
+    // The sockets outlive the cancellation of `token`: while a core stops it still sends the
+    // final responses of the calls that were ringing and reads the registrars' answers to its
+    // un-REGISTER. Each core stops its own sockets when it is done (or if it fails).
+    let transports = CancellationToken::new();
     for (port, accounts) in groups {
         let (inbound_tx, inbound_rx) = mpsc::channel(transport::INBOUND_QUEUE);
-        let sockets = transport::bind(
-            &accounts[0].listen,
-            port,
-            inbound_tx.clone(),
-            &token,
-            tracker,
-        )?;
+        let own = transports.child_token();
+        let sockets =
+            match transport::bind(&accounts[0].listen, port, inbound_tx.clone(), &own, tracker) {
+                Ok(sockets) => sockets,
+                Err(err) => {
+                    transports.cancel();
+                    return Err(err);
+                }
+            };
         info!(addresses = ?sockets.local, accounts = accounts.len(), "SIP endpoint listening (UDP and TCP)");
         bound.extend(sockets.local.iter().copied());
-        let core = Core::new(accounts, sockets, missed_tx.clone(), status_tx.clone());
-        tracker.spawn(core.run(inbound_rx, inbound_tx, token.child_token(), tracker.clone()));
+        let shell = Shell {
+            inbound: inbound_tx,
+            transports: own,
+            tracker: tracker.clone(),
+        };
+        let core = Core::new(
+            accounts,
+            sockets,
+            missed_tx.clone(),
+            status_tx.clone(),
+            shell,
+        );
+        tracker.spawn(core.run(inbound_rx, token.child_token()));
     }
     Ok(bound)
+}
+
+/// What a core needs besides its sockets: to open connections of its own (they hand what they
+/// read to `inbound`, like the socket tasks), and to stop its sockets when it has stopped.
+struct Shell {
+    inbound: mpsc::Sender<Inbound>,
+    /// Cancels this port's socket and connection tasks.
+    transports: CancellationToken,
+    tracker: TaskTracker,
+}
+
+/// How the core hands a missed call to the forwarder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// Without waiting: intake must not stall on the daemon (a full queue loses the call, with
+    /// a warning).
+    Queue,
+    /// Waiting for room: while stopping there is no intake left to protect.
+    Wait,
 }
 
 async fn forward_missed(mut missed: mpsc::Receiver<flow::MissedCall>, events: mpsc::Sender<Event>) {
@@ -134,7 +172,20 @@ struct Account {
     registration: Option<Registration>,
     /// Resolved addresses of the registrar (or outbound proxy) for REGISTER, first one used.
     next_hop: Vec<SocketAddr>,
+    /// Our address as the registrar sees it (Via and Contact), once known.
+    local: Option<SocketAddr>,
+    /// The TCP connection this account registers over (`transport = "tcp"`).
+    outbound: Option<Outbound>,
     last_written: Option<String>,
+}
+
+/// A TCP connection the core opened to a registrar: REGISTERs and keep-alives go out on it, and
+/// the registrar sends calls back on it.
+struct Outbound {
+    peer: SocketAddr,
+    writer: mpsc::Sender<Vec<u8>>,
+    /// Closes it.
+    close: CancellationToken,
 }
 
 /// Rate-limited log lines, one counter per kind.
@@ -165,7 +216,9 @@ struct Core {
     connections: Connections,
     allow: Arc<RwLock<AllowList>>,
     missed: mpsc::Sender<flow::MissedCall>,
+    delivery: Delivery,
     status: mpsc::Sender<SipAccountRow>,
+    shell: Shell,
     quiet: Quiet,
     dropped_seen: u64,
 }
@@ -186,12 +239,19 @@ impl Core {
         sockets: Sockets,
         missed: mpsc::Sender<flow::MissedCall>,
         status: mpsc::Sender<SipAccountRow>,
+        shell: Shell,
     ) -> Core {
         let first = &accounts[0];
         let config = EndpointConfig {
             users: accounts.iter().map(|a| a.contact_user.clone()).collect(),
             max_ring: first.max_ring,
             final_response: first.final_response,
+            // config::check_ports makes the accounts on one port agree on these.
+            guard: GuardConfig {
+                requests_per_second: first.max_requests_per_second,
+                invites_per_second: first.max_invites_per_second,
+                ..GuardConfig::default()
+            },
             ..EndpointConfig::default()
         };
         let allow = Arc::new(RwLock::new(AllowList {
@@ -220,6 +280,8 @@ impl Core {
                     config,
                     registration: None,
                     next_hop: Vec::new(),
+                    local: None,
+                    outbound: None,
                     last_written: None,
                 })
                 .collect(),
@@ -227,23 +289,20 @@ impl Core {
             connections: Connections::default(),
             allow,
             missed,
+            delivery: Delivery::Queue,
             status,
+            shell,
             quiet: Quiet::default(),
             dropped_seen: 0,
         }
     }
 
-    async fn run(
-        mut self,
-        mut inbound: mpsc::Receiver<Inbound>,
-        inbound_tx: mpsc::Sender<Inbound>,
-        token: CancellationToken,
-        tracker: TaskTracker,
-    ) {
-        drop(inbound_tx);
+    async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, token: CancellationToken) {
+        // However this ends, this port's sockets stop with it.
+        let _sockets = self.shell.transports.clone().drop_guard();
         let (resolved_tx, mut resolved) = mpsc::channel::<Resolved>(16);
         for index in 0..self.accounts.len() {
-            tracker.spawn(resolve_loop(
+            self.shell.tracker.spawn(resolve_loop(
                 index,
                 self.accounts[index].config.clone(),
                 resolved_tx.clone(),
@@ -304,8 +363,21 @@ impl Core {
             self.dropped_seen = dropped;
         }
         let (bytes, from, reliable) = match message {
-            Inbound::Closed { from } => {
-                self.connections.closed(from);
+            Inbound::Closed { from, connection } => {
+                self.connections.closed(from, &connection);
+                let error = format!("the TCP connection to the registrar at {from} closed");
+                self.outbound_lost(&connection, &error, now).await;
+                return;
+            }
+            Inbound::Unreachable {
+                peer,
+                connection,
+                error,
+            } => {
+                let error = format!(
+                    "cannot connect to the registrar at {peer} over TCP: {error}: check sip.registrar (and its port), and that it takes TCP, or set sip.transport = \"udp\""
+                );
+                self.outbound_lost(&connection, &error, now).await;
                 return;
             }
             Inbound::Message {
@@ -381,18 +453,24 @@ impl Core {
                 Action::CallStarted { call_id, source } => {
                     info!(call_id = %call_id, peer = %source, "SIP call ringing");
                 }
-                Action::MissedCall(call) => self.missed_call(*call, now),
-                Action::Rejected { source, reason } => {
-                    let kind = match reason {
-                        RejectReason::Forbidden => "forbidden",
-                        RejectReason::Dropped => "dropped",
-                        RejectReason::UnknownUser(_) => "unknown_user",
-                        RejectReason::Malformed(_) => "malformed_request",
-                    };
-                    if let Some(suppressed) = self.quiet.due(kind, now) {
-                        warn!(peer = %source, reason = ?reason, suppressed, "SIP request refused (only the registrar, the proxy and sip.allow may call; INVITEs must be for sip.contact_user)");
+                Action::MissedCall(call) => {
+                    let missed = self.missed_call(*call, now);
+                    match self.delivery {
+                        Delivery::Queue => {
+                            if self.missed.try_send(missed).is_err() {
+                                warn!("missed-call queue full: this call is not recorded");
+                            }
+                        }
+                        Delivery::Wait => {
+                            if self.missed.send(missed).await.is_err() {
+                                warn!(
+                                    "the daemon no longer takes missed calls: this call is not recorded"
+                                );
+                            }
+                        }
                     }
                 }
+                Action::Rejected { source, reason } => self.log_rejection(source, reason, now),
                 Action::Banned { ip, until } => {
                     warn!(peer = %ip, seconds = until.saturating_duration_since(now).as_secs(), "SIP source banned after repeated refusals");
                 }
@@ -400,7 +478,47 @@ impl Core {
         }
     }
 
-    fn missed_call(&mut self, call: SipMissedCall, now: Instant) {
+    /// One log line per kind of refusal every [`LOG_EVERY`], with how many were not logged.
+    fn log_rejection(&mut self, source: SocketAddr, reason: RejectReason, now: Instant) {
+        let kind = match reason {
+            RejectReason::Forbidden => "forbidden",
+            RejectReason::Dropped => "dropped",
+            RejectReason::UnknownUser(_) => "unknown_user",
+            RejectReason::Malformed(_) => "malformed_request",
+            RejectReason::RateLimited(RateLimit::Requests) => "rate_limited_requests",
+            RejectReason::RateLimited(RateLimit::Invites) => "rate_limited_invites",
+            RejectReason::Scanning { .. } => "scanning",
+        };
+        let Some(suppressed) = self.quiet.due(kind, now) else {
+            return;
+        };
+        match reason {
+            RejectReason::RateLimited(RateLimit::Requests) => warn!(
+                peer = %source,
+                suppressed,
+                limit = self.endpoint.guard_config().requests_per_second,
+                "SIP requests dropped: the source sends more than sip.max_requests_per_second; raise it if this is your trunk"
+            ),
+            RejectReason::RateLimited(RateLimit::Invites) => warn!(
+                peer = %source,
+                suppressed,
+                limit = self.endpoint.guard_config().invites_per_second,
+                "SIP INVITEs answered 503: the source starts more calls a second than sip.max_invites_per_second; raise it if this is your trunk"
+            ),
+            RejectReason::Scanning { distinct } => warn!(
+                peer = %source,
+                suppressed,
+                distinct,
+                "SIP source tries many users and methods (a scanner); it counts towards a ban"
+            ),
+            reason => {
+                warn!(peer = %source, reason = ?reason, suppressed, "SIP request refused (only the registrar, the proxy and sip.allow may call; INVITEs must be for sip.contact_user)")
+            }
+        }
+    }
+
+    /// Logs a missed call and makes the daemon's record of it.
+    fn missed_call(&mut self, call: SipMissedCall, now: Instant) -> flow::MissedCall {
         let caller = identity::caller(&call.invite);
         let called = identity::called(&call.invite);
         let span = info_span!("sip_call", call_id = %call.call_id);
@@ -409,9 +527,20 @@ impl Core {
             CallEnd::Cancelled => "caller hung up",
             CallEnd::RingTimeout => "rang out",
             CallEnd::Aborted => "aborted",
+            CallEnd::Shutdown => "rang while textback stopped",
         };
+        // The Request-URI user is the contact user of the account the call came for (the
+        // endpoint takes calls for those users only).
+        let uri = call.invite.uri.to_string();
+        let user = super::msg::uri_user(&uri).unwrap_or_default();
+        let account = self
+            .accounts
+            .iter()
+            .find(|account| account.config.contact_user == user)
+            .map(|account| account.config.name.clone());
         info!(
             peer = %call.source,
+            account = account.as_deref().unwrap_or("-"),
             caller_from = ?caller.source,
             called_from = ?called.source,
             status = call.final_status,
@@ -422,17 +551,15 @@ impl Core {
         let started = Utc::now()
             - chrono::Duration::from_std(now.saturating_duration_since(call.started_at))
                 .unwrap_or_default();
-        let missed = flow::MissedCall {
+        flow::MissedCall {
             key: CallId::new(call.call_id.clone()),
             source: CallSource::Sip,
             caller: caller.id,
             caller_raw,
             called: called.number,
             modem: None,
+            sip_account: account,
             at: started,
-        };
-        if self.missed.try_send(missed).is_err() {
-            warn!("missed-call queue full: this call is not recorded");
         }
     }
 
@@ -472,6 +599,7 @@ impl Core {
             return;
         };
         let account = &mut self.accounts[index];
+        account.local = Some(local);
         let actions = match account.registration.as_mut() {
             Some(registration) => registration.set_local_addr(local, now),
             None => {
@@ -499,19 +627,98 @@ impl Core {
             match action {
                 RegAction::Send { to, request } => {
                     if let Some(peer) = self.peer_for(index, &to) {
-                        self.send(peer, request.to_string().into_bytes()).await;
+                        self.send_for(index, peer, request.to_string().into_bytes())
+                            .await;
                     }
                 }
                 RegAction::SendKeepAlive { to } => {
                     if let Some(peer) = self.peer_for(index, &to) {
-                        self.send(peer, b"\r\n\r\n".to_vec()).await;
+                        self.send_for(index, peer, b"\r\n\r\n".to_vec()).await;
                     }
                 }
                 RegAction::StatusChanged(status) => {
                     log_status(&self.accounts[index].config.name, &status);
+                    if matches!(status.state, RegState::Failed { .. })
+                        && let Some(outbound) = self.accounts[index].outbound.take()
+                    {
+                        // The next attempt starts on a fresh connection: this one may be dead
+                        // without having closed (a NAT that forgot it).
+                        outbound.close.cancel();
+                    }
                     self.write_status(index, now);
                 }
             }
+        }
+    }
+
+    /// Sends an account's own message (REGISTER, keep-alive) to `peer` over its transport.
+    async fn send_for(&mut self, index: usize, peer: SocketAddr, bytes: Vec<u8>) {
+        let Some(account) = self.accounts.get_mut(index) else {
+            return;
+        };
+        if account.config.transport == SipTransport::Udp {
+            // Over UDP even when a TCP connection from that address is open (another account's,
+            // or the registrar's): the Via says UDP.
+            if let Err(err) = self.sockets.send_udp(&bytes, peer).await
+                && let Some(suppressed) = self.quiet.due("send", Instant::now())
+            {
+                warn!(peer = %peer, error = %err, suppressed, "could not send a SIP message");
+            }
+            return;
+        }
+        let usable = account
+            .outbound
+            .as_ref()
+            .is_some_and(|o| o.peer == peer && !o.writer.is_closed());
+        if !usable {
+            if let Some(old) = account.outbound.take() {
+                old.close.cancel();
+            }
+            info!(account = %account.config.name, peer = %peer, "SIP: connecting to the registrar over TCP");
+            let close = self.shell.transports.child_token();
+            let writer = transport::connect(
+                peer,
+                account.local,
+                self.shell.inbound.clone(),
+                self.sockets.dropped.clone(),
+                close.clone(),
+                &self.shell.tracker,
+            );
+            account.outbound = Some(Outbound {
+                peer,
+                writer,
+                close,
+            });
+        }
+        if let Some(outbound) = &account.outbound
+            && outbound.writer.try_send(bytes).is_err()
+            && let Some(suppressed) = self.quiet.due("send", Instant::now())
+        {
+            warn!(peer = %peer, suppressed, "SIP TCP connection to the registrar is not keeping up; message dropped");
+        }
+    }
+
+    /// The connection `connection` closed or could not be made: if it was an account's own,
+    /// the account's registration hears of it (and connects again).
+    async fn outbound_lost(
+        &mut self,
+        connection: &mpsc::Sender<Vec<u8>>,
+        error: &str,
+        now: Instant,
+    ) {
+        let Some(index) = self.accounts.iter().position(|account| {
+            account
+                .outbound
+                .as_ref()
+                .is_some_and(|o| o.writer.same_channel(connection))
+        }) else {
+            return;
+        };
+        self.accounts[index].outbound = None;
+        warn!(account = %self.accounts[index].config.name, error, "SIP registration connection lost");
+        if let Some(registration) = self.accounts[index].registration.as_mut() {
+            let actions = registration.transport_lost(error, now);
+            self.perform_registration(index, actions, now).await;
         }
     }
 
@@ -582,7 +789,15 @@ impl Core {
             retry_at_ms: None,
             last_error: error,
             last_response: None,
-            local_address: format!("{} (contact user {})", local, account.config.contact_user),
+            local_address: match account.config.transport {
+                SipTransport::Udp => {
+                    format!("{local} (contact user {})", account.config.contact_user)
+                }
+                SipTransport::Tcp => format!(
+                    "{local} over TCP (contact user {})",
+                    account.config.contact_user
+                ),
+            },
             daemon_pid: i64::from(std::process::id()),
             updated_ms: Utc::now().timestamp_millis(),
         }
@@ -604,10 +819,26 @@ impl Core {
         }
     }
 
-    /// Removes every registration (bounded by [`UNREGISTER_WAIT`]) and records the accounts as
-    /// unregistered.
+    /// Ends the calls still ringing (each one missed call, handed on before the core ends),
+    /// removes every registration (bounded by [`UNREGISTER_WAIT`]), records the accounts as
+    /// unregistered, then stops this port's sockets.
     async fn shutdown(mut self, inbound: &mut mpsc::Receiver<Inbound>) {
         let now = Instant::now();
+        // A call ringing when textback stops is still a missed call, as a modem's is: it gets
+        // the final response now, and the daemon records it before the store closes.
+        self.delivery = Delivery::Wait;
+        let actions = self.endpoint.shutdown(now);
+        let ended = actions
+            .iter()
+            .filter(|action| matches!(action, Action::MissedCall(_)))
+            .count();
+        if ended > 0 {
+            info!(
+                calls = ended,
+                "SIP calls still ringing were ended: textback is stopping"
+            );
+        }
+        self.perform(actions, now).await;
         for index in 0..self.accounts.len() {
             if let Some(registration) = self.accounts[index].registration.as_mut() {
                 let actions = registration.shutdown(now);
@@ -624,31 +855,10 @@ impl Core {
             let wake = next.map_or(deadline, |at| at.min(deadline));
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
-                Some(message) = inbound.recv() => {
-                    if let Inbound::Message { bytes, .. } = message
-                        && let Ok(Incoming::Message(message)) = wire::parse(&bytes)
-                        && let SipMessage::Response(response) = *message
-                    {
-                        let now = Instant::now();
-                        for index in 0..self.accounts.len() {
-                            if let Some(registration) = self.accounts[index].registration.as_mut()
-                                && registration.matches_response(&response)
-                            {
-                                let actions = registration.handle_response(&response, now);
-                                self.perform_registration(index, actions, now).await;
-                            }
-                        }
-                    }
-                }
-                _ = tokio::time::sleep_until(wake) => {
-                    let now = Instant::now();
-                    for index in 0..self.accounts.len() {
-                        if let Some(registration) = self.accounts[index].registration.as_mut() {
-                            let actions = registration.poll(now);
-                            self.perform_registration(index, actions, now).await;
-                        }
-                    }
-                }
+                // The un-REGISTERs' answers, ACKs to the final responses just sent; a new
+                // INVITE now gets 503 (the endpoint is stopping).
+                Some(message) = inbound.recv() => self.inbound(message).await,
+                _ = tokio::time::sleep_until(wake) => self.poll(Instant::now()).await,
             }
         }
         for index in 0..self.accounts.len() {
@@ -695,6 +905,10 @@ pub fn account_config(account: &SipAccount) -> AccountConfig {
         expires: account.expires,
         keepalive_interval,
         keepalive,
+        transport: match account.transport {
+            SipTransport::Udp => rsip::Transport::Udp,
+            SipTransport::Tcp => rsip::Transport::Tcp,
+        },
         ..AccountConfig::default()
     }
 }

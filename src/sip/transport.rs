@@ -1,6 +1,7 @@
 //! The SIP sockets of one local port: a UDP socket and a TCP listener per listen address, each
 //! read by its own task that hands whole messages to the endpoint's core task
-//! ([`super::service`]) over one bounded channel. The core sends through [`Sockets`].
+//! ([`super::service`]) over one bounded channel. The core sends through [`Sockets`], and opens
+//! TCP connections of its own with [`connect`] (an account that registers over TCP).
 //!
 //! Memory is bounded: datagrams and stream messages are at most 64 KiB (`wire`, `framing`), the
 //! channel to the core holds [`INBOUND_QUEUE`] messages (more are dropped and counted, as the
@@ -34,8 +35,11 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// Messages waiting to be written on one TCP connection.
 pub const CONNECTION_QUEUE: usize = 64;
 /// A TCP connection with nothing to read or write for this long is closed (RFC 5626 keep-alives
-/// come every 30 s or so, so a live trunk connection never reaches it).
+/// come every 30 s or so, so a live trunk connection never reaches it). Connections textback
+/// opened itself stay open: the registration they carry decides.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long opening a TCP connection to a registrar may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the socket tasks hand to the core.
 #[derive(Debug)]
@@ -48,7 +52,20 @@ pub enum Inbound {
         connection: Option<mpsc::Sender<Vec<u8>>>,
     },
     /// A TCP connection closed.
-    Closed { from: SocketAddr },
+    Closed {
+        from: SocketAddr,
+        /// The connection's writer (as in its messages), to tell it from a newer one to the
+        /// same peer.
+        connection: mpsc::Sender<Vec<u8>>,
+    },
+    /// A connection opened with [`connect`] could not be made.
+    Unreachable {
+        peer: SocketAddr,
+        /// The writer [`connect`] returned.
+        connection: mpsc::Sender<Vec<u8>>,
+        /// Why, for the account's status.
+        error: String,
+    },
 }
 
 /// The sending side of one port's sockets.
@@ -198,6 +215,11 @@ fn bind_pair(address: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
         tcp.set_only_v6(true)?;
     }
     tcp.set_reuse_address(true)?;
+    // So that connections textback opens (REGISTER over TCP) can come from this port too: the
+    // registrar then sees the address of our Contact and sends calls back on the same
+    // connection. Linux lets only sockets of the same user share the port; UDP, bound first
+    // without it, still finds another program on the port.
+    tcp.set_reuse_port(true)?;
     tcp.set_nonblocking(true)?;
     // TCP on the port UDP got, so one port number serves both transports.
     tcp.bind(&bound.into())?;
@@ -265,33 +287,152 @@ async fn accept_tcp(
             warn!(peer = %from, limit = MAX_CONNECTIONS, "too many SIP TCP connections; closing the new one");
             continue;
         };
+        let (writer, outgoing) = mpsc::channel::<Vec<u8>>(CONNECTION_QUEUE);
+        let link = Link {
+            from,
+            writer,
+            outgoing,
+            idle: Some(IDLE_TIMEOUT),
+        };
+        let intake = Intake {
+            inbound: inbound.clone(),
+            dropped: dropped.clone(),
+        };
         tracker.spawn(connection(
             stream,
-            from,
-            inbound.clone(),
-            dropped.clone(),
+            link,
+            intake,
             token.child_token(),
-            permit,
+            Some(permit),
         ));
     }
 }
 
-async fn connection(
-    mut stream: TcpStream,
-    from: SocketAddr,
+/// Opens a TCP connection to `peer` for the core's own requests (REGISTER over TCP) and returns
+/// its writer at once: what is queued on it is written once connected. What the peer sends on
+/// it reaches the core like messages of accepted connections (from `peer`, with this writer).
+/// It comes from `local` when that can be bound (our SIP address and port, beside the
+/// listener), else from any port; either way it stays open until `token` is cancelled or the
+/// peer closes it ([`Inbound::Closed`]). When it cannot be made, the core gets
+/// [`Inbound::Unreachable`].
+pub fn connect(
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
     inbound: mpsc::Sender<Inbound>,
     dropped: Arc<AtomicU64>,
     token: CancellationToken,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    tracker: &TaskTracker,
+) -> mpsc::Sender<Vec<u8>> {
+    let (writer, outgoing) = mpsc::channel::<Vec<u8>>(CONNECTION_QUEUE);
+    let returned = writer.clone();
+    tracker.spawn(async move {
+        let opened = tokio::select! {
+            _ = token.cancelled() => return,
+            opened = tokio::time::timeout(CONNECT_TIMEOUT, open(peer, local)) => opened,
+        };
+        let error = match opened {
+            Ok(Ok(stream)) => {
+                debug!(peer = %peer, local = ?stream.local_addr().ok(), "SIP TCP connection opened");
+                let link = Link {
+                    from: peer,
+                    writer,
+                    outgoing,
+                    idle: None,
+                };
+                let intake = Intake { inbound, dropped };
+                connection(stream, link, intake, token, None).await;
+                return;
+            }
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+        };
+        let _ = inbound
+            .send(Inbound::Unreachable {
+                peer,
+                connection: writer,
+                error,
+            })
+            .await;
+    });
+    returned
+}
+
+/// Connects to `peer` from `local` if possible, else from any port.
+async fn open(peer: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
+    if let Some(local) = local.filter(|local| local.is_ipv4() == peer.is_ipv4()) {
+        match from_port(local) {
+            Ok(socket) => match socket.connect(peer).await {
+                Ok(stream) => return Ok(stream),
+                // The same four-tuple is still in TIME-WAIT (a quick reconnect): any port will do.
+                Err(err) if err.kind() == io::ErrorKind::AddrNotAvailable => {
+                    debug!(peer = %peer, local = %local, error = %err, "SIP TCP connection from our port refused; using another port");
+                }
+                Err(err) => return Err(err),
+            },
+            Err(err) => {
+                debug!(local = %local, error = %err, "cannot open a SIP TCP connection from our port; using another port")
+            }
+        }
+    }
+    TcpStream::connect(peer).await
+}
+
+/// A TCP socket bound to `local` beside our listener (see `bind_pair`).
+fn from_port(local: SocketAddr) -> io::Result<tokio::net::TcpSocket> {
+    let socket = if local.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(local)?;
+    Ok(socket)
+}
+
+/// The ends of one TCP connection, as its task uses them.
+struct Link {
+    from: SocketAddr,
+    /// Handed to the core with each message: where answers are queued.
+    writer: mpsc::Sender<Vec<u8>>,
+    outgoing: mpsc::Receiver<Vec<u8>>,
+    /// Closed after this long without traffic (accepted connections only).
+    idle: Option<Duration>,
+}
+
+/// Where a connection's messages go.
+struct Intake {
+    inbound: mpsc::Sender<Inbound>,
+    dropped: Arc<AtomicU64>,
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    link: Link,
+    intake: Intake,
+    token: CancellationToken,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) {
-    let (writer, mut outgoing) = mpsc::channel::<Vec<u8>>(CONNECTION_QUEUE);
+    let Link {
+        from,
+        writer,
+        mut outgoing,
+        idle,
+    } = link;
+    let Intake { inbound, dropped } = intake;
     let mut framer = StreamFramer::new();
     let mut buffer = BytesMut::with_capacity(16 * 1024);
     loop {
         buffer.clear();
+        let idle_for = async {
+            match idle {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = token.cancelled() => break,
-            _ = tokio::time::sleep(IDLE_TIMEOUT) => {
+            _ = idle_for => {
                 debug!(peer = %from, "SIP TCP connection idle; closing");
                 break;
             }
@@ -339,7 +480,13 @@ async fn connection(
             },
         }
     }
-    let _ = inbound.try_send(Inbound::Closed { from });
+    // Waits for room: a lost Closed would leave the core writing into a dead connection.
+    let _ = inbound
+        .send(Inbound::Closed {
+            from,
+            connection: writer,
+        })
+        .await;
 }
 
 /// TCP connections the core can answer on, by peer address.
@@ -355,8 +502,15 @@ impl Connections {
         }
     }
 
-    pub fn closed(&mut self, peer: SocketAddr) {
-        self.by_peer.remove(&peer);
+    /// Forgets the connection from `peer` if it is `connection` (a newer one stays).
+    pub fn closed(&mut self, peer: SocketAddr, connection: &mpsc::Sender<Vec<u8>>) {
+        if self
+            .by_peer
+            .get(&peer)
+            .is_some_and(|writer| writer.same_channel(connection))
+        {
+            self.by_peer.remove(&peer);
+        }
     }
 
     /// Queues `bytes` on the connection from `peer`; false when there is none (send over UDP).

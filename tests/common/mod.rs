@@ -225,6 +225,7 @@ pub fn sip_call(key: &str, number: &str) -> textback::daemon::Event {
         caller_raw: number.to_string(),
         called: None,
         modem: None,
+        sip_account: None,
         at: chrono::Utc::now(),
     })
 }
