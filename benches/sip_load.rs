@@ -21,7 +21,7 @@
 //! picks other rates and `SIP_LOAD_SECONDS=45` longer steps. Steps longer than 32 s matter: an
 //! ended call and its CANCEL transaction stay in the endpoint's tables for 64*T1 (RFC 3261
 //! §17.2.2, Timer J), and those tables hold 40,000 entries (`TransactionConfig`), beyond which
-//! INVITEs get 503; so a rate held for longer than that is capped near 10,000 / 37 s ≈ 270
+//! INVITEs get 503; so a rate held for longer than that is capped near 40,000 / 37 s ≈ 1,080
 //! calls/s, whatever the SIP path and the store could do. Under `cargo test --all-targets` (no
 //! `--bench` argument) it runs 100 calls at 50 calls/s, to check that it still works.
 
