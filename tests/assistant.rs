@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{CALLER, Harness, WAIT};
+use common::{CALLER, Harness};
 use textback::modem::virtual_modem::Options;
 
 /// The usual profile with `keys` added to it (before its questions).
@@ -39,23 +39,6 @@ fn harness_with_model(url: &str, timeout_ms: u64, phrasing: bool) -> Harness {
             1,
         )
     })
-}
-
-async fn texts_to_caller(harness: &Harness, n: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let texts: Vec<String> = harness
-            .modem
-            .sent()
-            .into_iter()
-            .filter(|s| s.to == CALLER)
-            .map(|s| s.text)
-            .collect();
-        if texts.len() >= n || tokio::time::Instant::now() > deadline {
-            return texts;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +78,7 @@ async fn the_first_text_can_be_held_and_a_reply_releases_it() {
         .modem
         .receive_sms(CALLER, "Hi, this is Sarah Jones")
         .await;
-    let texts = texts_to_caller(&harness, 2).await;
+    let texts = harness.texts_to_caller(2).await;
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts[0].contains("Sorry we missed your call"), "{texts:?}");
     assert!(
@@ -122,7 +105,7 @@ async fn the_models_proposal_is_checked_before_any_of_it_is_used() {
         .modem
         .receive_sms(CALLER, "Hi it's Sarah Jones")
         .await;
-    let texts = texts_to_caller(&harness, 2).await;
+    let texts = harness.texts_to_caller(2).await;
     assert_eq!(texts.len(), 2, "{texts:?}");
     // The engine asks for the reason next: the invented one was not used, nor the price.
     assert!(
@@ -149,7 +132,7 @@ async fn the_models_proposal_is_checked_before_any_of_it_is_used() {
         .modem
         .receive_sms(CALLER, "Boiler leaking in the loft")
         .await;
-    texts_to_caller(&harness, 3).await;
+    harness.texts_to_caller(3).await;
     harness.modem.receive_sms(CALLER, "SW11 4AB").await;
     assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
     let answers = harness.query_strings("SELECT answers FROM leads");
@@ -174,7 +157,7 @@ async fn a_stalled_model_is_cut_off_and_two_replies_are_answered_in_order() {
         .modem
         .receive_sms(CALLER, "Boiler leaking in the loft")
         .await;
-    let texts = texts_to_caller(&harness, 3).await;
+    let texts = harness.texts_to_caller(3).await;
     assert_eq!(texts.len(), 3, "{texts:?}");
     assert!(
         texts[1].contains("What do you need help with?"),
@@ -226,12 +209,12 @@ async fn a_reply_waiting_for_the_model_at_shutdown_is_answered_after_the_restart
         1,
         "the reply is still waiting, on disk"
     );
-    assert_eq!(texts_to_caller(&harness, 1).await.len(), 1);
+    assert_eq!(harness.texts_to_caller(1).await.len(), 1);
 
     // The model is still stuck: the next start asks it again, and the engine answers when the
     // reply has waited the bound (6 s from its arrival, not from the restart).
     let running = harness.start().await;
-    let texts = texts_to_caller(&harness, 2).await;
+    let texts = harness.texts_to_caller(2).await;
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(
         texts[1].contains("What do you need help with?"),

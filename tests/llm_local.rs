@@ -20,7 +20,7 @@ use textback::core::proposal::{
 use textback::core::replay::{self, DEFAULT_CALLED_AT};
 use textback::core::slots;
 use textback::llm::client::{Flavour, LlmClient, LlmConfig, LlmError, LlmSettings, Speaker, Turn};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 mod common;
@@ -259,7 +259,7 @@ async fn real_model_proposals_are_checked_and_bounded() {
 }
 
 async fn daemon_conversation_with_the_real_model(server: &common::llm::Server, bound_ms: u64) {
-    use common::{CALLER, Harness, WAIT};
+    use common::{CALLER, Harness};
     let table = format!(
         "[profile.llm]\nbase_url = \"{}\"\nmodel = \"{}\"\nflavour = \"llama_cpp_python\"\ntimeout_ms = {bound_ms}\nphrasing = true\n\n",
         server.base_url, server.model
@@ -284,21 +284,11 @@ async fn daemon_conversation_with_the_real_model(server: &common::llm::Server, b
     ];
     for (n, reply) in replies.iter().enumerate() {
         harness.modem.receive_sms(CALLER, reply).await;
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while harness
-            .modem
-            .sent()
-            .iter()
-            .filter(|s| s.to == CALLER)
-            .count()
-            < n + 2
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "reply {n} was not answered"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        assert_eq!(
+            harness.texts_to_caller(n + 2).await.len(),
+            n + 2,
+            "reply {n} was not answered"
+        );
     }
     assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
     let answers = harness.query_strings("SELECT answers FROM leads");
@@ -363,32 +353,10 @@ async fn fake_server(
         while let Ok((mut socket, _)) = listener.accept().await {
             let tx = tx.clone();
             tokio::spawn(async move {
-                let mut data = Vec::new();
-                let mut buffer = [0u8; 4096];
-                let body_start = loop {
-                    let n = socket.read(&mut buffer).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    data.extend_from_slice(&buffer[..n]);
-                    if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break at + 4;
-                    }
+                let Some(data) = common::llm::read_request(&mut socket).await else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&data[..body_start]).to_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while data.len() < body_start + length {
-                    let n = socket.read(&mut buffer).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    data.extend_from_slice(&buffer[..n]);
-                }
-                if let Ok(request) = serde_json::from_slice::<Value>(&data[body_start..]) {
+                if let Ok(request) = serde_json::from_slice::<Value>(&data) {
                     let _ = tx.send(request);
                 }
                 let response = format!(

@@ -394,27 +394,7 @@ async fn a_call_after_a_stale_conversation_is_texted_again() {
     let running = harness.start().await;
     harness.modem.call(Some(CALLER_NATIONAL), 2).await;
     // The caller's second first text (the owner may also get an SMS about the incomplete lead).
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while harness
-        .modem
-        .sent()
-        .iter()
-        .filter(|s| s.to == CALLER)
-        .count()
-        < 2
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert_eq!(
-        harness
-            .modem
-            .sent()
-            .iter()
-            .filter(|s| s.to == CALLER)
-            .count(),
-        2
-    );
+    assert_eq!(harness.texts_to_caller(2).await.len(), 2);
     running.stop().await.unwrap();
     // The first was closed as an incomplete lead once the caller had been quiet for longer than
     // silence_minutes (housekeeping at start), before the new call came.

@@ -153,30 +153,8 @@ pub async fn scripted_server(
             let body = body.clone();
             let counter = counter.clone();
             tokio::spawn(async move {
-                let mut data = Vec::new();
-                let mut buffer = [0u8; 4096];
-                let body_start = loop {
-                    let n = socket.read(&mut buffer).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    data.extend_from_slice(&buffer[..n]);
-                    if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break at + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&data[..body_start]).to_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while data.len() < body_start + length {
-                    let n = socket.read(&mut buffer).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    data.extend_from_slice(&buffer[..n]);
+                if read_request(&mut socket).await.is_none() {
+                    return;
                 }
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let response = format!(
@@ -189,4 +167,35 @@ pub async fn scripted_server(
         }
     });
     (url, count)
+}
+
+/// Reads one HTTP request (head and Content-Length body) and returns its body; `None` when the
+/// peer closed before the head was whole.
+pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let body_start = loop {
+        let n = socket.read(&mut buffer).await.unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buffer[..n]);
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..body_start]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while data.len() < body_start + length {
+        let n = socket.read(&mut buffer).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buffer[..n]);
+    }
+    Some(data.split_off(body_start))
 }

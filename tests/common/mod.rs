@@ -206,6 +206,24 @@ impl Harness {
         );
     }
 
+    /// The texts sent to [`CALLER`] so far, once there are at least `n` (or [`WAIT`] passed).
+    pub async fn texts_to_caller(&self, n: usize) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let texts: Vec<String> = self
+                .modem
+                .sent()
+                .into_iter()
+                .filter(|s| s.to == CALLER)
+                .map(|s| s.text)
+                .collect();
+            if texts.len() >= n || tokio::time::Instant::now() > deadline {
+                return texts;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Waits until a journal row with `step` exists `n` times.
     pub async fn wait_journal(&self, step: &str, n: i64) -> i64 {
         self.wait_count(
