@@ -1730,6 +1730,19 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                     opt_in_message.source(),
                 ],
             );
+            // The silence clock starts with the conversation: a first text held longer than it
+            // would time out before it is sent.
+            if u64::from(profile.first_text_delay_seconds)
+                >= u64::from(dialogue.silence_minutes) * 60
+            {
+                check.error(
+                    format!("profile[{i}].first_text_delay_seconds"),
+                    format!(
+                        "{} s is not shorter than silence_minutes ({} min): the conversation would end as silent before its first text is sent; shorten the delay or lengthen silence_minutes",
+                        profile.first_text_delay_seconds, dialogue.silence_minutes
+                    ),
+                );
+            }
             profiles.push(Profile {
                 dialogue,
                 hours,

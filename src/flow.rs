@@ -728,12 +728,33 @@ fn text_received(
                 .map(|json| serde_json::from_str::<engine::ConversationState>(&json))
             {
                 Some(Ok(state)) => {
-                    // The caller wrote: a first text still held back goes now, before the answer.
-                    tx.release_held(open.id, now)?;
+                    let stop = engine::keyword(&text) == Some(engine::Keyword::Stop);
+                    if stop {
+                        // STOP overtakes everything: replies still waiting for the assistant are
+                        // not answered (their texts would follow the confirmation), and the
+                        // engine opts the caller out now, cancelling whatever is queued.
+                        let skipped = tx.skip_waiting(open.id, now)?;
+                        if skipped > 0 {
+                            tx.journal(
+                                None,
+                                Some(open.id),
+                                "opt_out",
+                                &format!(
+                                    "{skipped} earlier repl{} not answered: the caller sent STOP",
+                                    if skipped == 1 { "y" } else { "ies" }
+                                ),
+                                now,
+                            )?;
+                        }
+                    } else {
+                        // The caller wrote: a first text still held back goes now, before the
+                        // answer.
+                        tx.release_held(open.id, now)?;
+                    }
                     // With a local model the reply waits for the assistant, which asks the model
                     // outside any transaction; a reply behind one still waiting waits too, so
                     // replies are answered in the order they came.
-                    if profile.llm.is_some() || tx.has_waiting(open.id)? {
+                    if !stop && (profile.llm.is_some() || tx.has_waiting(open.id)?) {
                         tx.set_waiting(inbound)?;
                         return Ok(After {
                             wake: vec![open.modem],
@@ -1135,6 +1156,7 @@ pub async fn expire_fragments(
                 let dedup_key = format!("{}|{}|{}|partial|{text}", group.sender, group.reference, group.total);
                 let done = text_received(tx, &config, &group.modem, &group.sender, &text, dedup_key, now)?;
                 after.wake.extend(done.wake);
+                after.think.extend(done.think);
             }
             Ok(after)
         })

@@ -226,3 +226,71 @@ async fn a_reply_waiting_for_the_model_at_shutdown_is_answered_after_the_restart
     );
     running.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_overtakes_a_reply_waiting_for_the_model() {
+    let url = common::llm::stalled_server().await;
+    let harness = harness_with_model(&url, 1000, false);
+    let running = harness.start().await;
+    harness.first_text_confirmed().await;
+    harness.modem.receive_sms(CALLER, "Sarah Jones").await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE state = 'waiting'", 1)
+            .await,
+        1
+    );
+    harness.modem.receive_sms(CALLER, "STOP").await;
+    let texts = harness.texts_to_caller(2).await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts[1].contains("You won't get any more texts"),
+        "{texts:?}"
+    );
+    // The model's bound passes for the reply that waited: it is not answered after the STOP.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    running.stop().await.unwrap();
+    assert_eq!(harness.texts_to_caller(2).await.len(), 2);
+    assert_eq!(
+        harness.query_i64(
+            "SELECT count(*) FROM messages WHERE direction = 'out' AND state = 'queued'"
+        ),
+        0
+    );
+    let journal = harness.query_strings("SELECT detail FROM journal WHERE step = 'opt_out'");
+    assert!(
+        journal
+            .iter()
+            .any(|j| j.contains("1 earlier reply not answered")),
+        "{journal:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_cancels_a_first_text_still_held() {
+    let harness = Harness::with_edit(
+        Options::default(),
+        "",
+        with_profile_keys("first_text_delay_seconds = 600"),
+    );
+    let running = harness.start().await;
+    harness.modem.call(Some(common::CALLER_NATIONAL), 2).await;
+    assert_eq!(
+        harness.wait_count("SELECT count(*) FROM messages", 1).await,
+        1
+    );
+    harness.modem.receive_sms(CALLER, "stop").await;
+    let texts = harness.texts_to_caller(1).await;
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].contains("You won't get any more texts"),
+        "{texts:?}"
+    );
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_strings(
+            "SELECT CASE WHEN state = 'delivered' THEN 'sent' ELSE state END FROM messages WHERE direction = 'out' ORDER BY id"
+        ),
+        ["cancelled", "sent"]
+    );
+}

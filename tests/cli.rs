@@ -60,6 +60,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "profile[0].first_text_delay_seconds: 7200 is out of range: 0 (no delay) to 1800 seconds",
     ),
     (
+        "first text held past the silence limit",
+        "numbers = [\"020 7946 0018\"]",
+        "numbers = [\"020 7946 0018\"]\nfirst_text_delay_seconds = 600\nsilence_minutes = 5",
+        "profile[0].first_text_delay_seconds: 600 s is not shorter than silence_minutes (5 min)",
+    ),
+    (
         "a local model that is not local",
         "[[profile.recipient]]",
         "[profile.llm]\nbase_url = \"http://llm.example.com:8080\"\nmodel = \"m\"\nflavour = \"ollama\"\n\n[[profile.recipient]]",

@@ -332,6 +332,8 @@ enum Phase {
     Stopped,
 }
 
+/// A connection lost this soon after a registration is treated as a failure (back-off).
+const QUICK_LOSS: Duration = Duration::from_secs(5);
 /// Most challenges answered in one attempt before giving up (loop guard).
 const MAX_CHALLENGES: u32 = 4;
 /// Earliest refresh margin (RFC 3261 §10.2.4 leaves the margin to the UA).
@@ -363,6 +365,8 @@ pub struct Registration {
     failures: u32,
     next_keepalive: Option<Instant>,
     ka_tx: Option<ClientTransaction>,
+    /// When the last binding was confirmed: a connection lost right after it is a failure.
+    registered_at: Option<Instant>,
     ka_call_id: String,
     ka_cseq: u32,
     status: AccountStatus,
@@ -464,6 +468,7 @@ impl Registration {
             failures: 0,
             next_keepalive: None,
             ka_tx: None,
+            registered_at: None,
             ka_call_id,
             ka_cseq: 0,
             status: AccountStatus {
@@ -538,8 +543,25 @@ impl Registration {
                 self.fail(error.to_string(), None, now, &mut out);
             }
         } else if matches!(self.phase, Phase::Registered { .. }) {
-            self.challenges = 0;
-            self.send_register(Purpose::Register, now, &mut out);
+            let just_registered = self
+                .registered_at
+                .is_some_and(|at| now.saturating_duration_since(at) < QUICK_LOSS);
+            if just_registered {
+                // A registrar that closes each connection right after its 200 would otherwise
+                // be registered with again and again, as fast as it answers.
+                self.fail(
+                    format!(
+                        "{error} within {} s of registering over TCP; registering again after the back-off",
+                        QUICK_LOSS.as_secs()
+                    ),
+                    None,
+                    now,
+                    &mut out,
+                );
+            } else {
+                self.challenges = 0;
+                self.send_register(Purpose::Register, now, &mut out);
+            }
         }
         out
     }
@@ -923,6 +945,7 @@ impl Registration {
         let refresh_at = now + delay;
         self.bound_until = Some(until);
         self.phase = Phase::Registered { until, refresh_at };
+        self.registered_at = Some(now);
         self.status.next_refresh = Some(refresh_at);
         if self.next_keepalive.is_none() {
             self.next_keepalive = self.config.keepalive_interval.map(|i| now + i);
@@ -1623,22 +1646,22 @@ mod tests {
         assert!(matches!(state(&r), RegState::Registered { .. }));
         // The binding stood: REGISTER again at once (over a new connection); it still shows as
         // registered meanwhile.
-        let again = only(&r.transport_lost("the TCP connection closed", t0() + ms(1000)));
+        let again = only(&r.transport_lost("the TCP connection closed", t0() + ms(10_000)));
         assert_eq!(again.method, Method::Register);
         assert_eq!(hv(&again, "CSeq").as_deref(), Some("2 REGISTER"));
         assert!(matches!(state(&r), RegState::Registered { .. }));
         // That one's connection fails too: no new request now, a retry after the back-off.
-        let a = r.transport_lost("cannot connect: refused", t0() + ms(1010));
+        let a = r.transport_lost("cannot connect: refused", t0() + ms(10_010));
         assert!(sent(&a).is_empty());
         let RegState::Failed { error, retry_at } = state(&r) else {
             panic!("{:?}", state(&r))
         };
         assert_eq!(error, "cannot connect: refused");
-        let delay = retry_at - (t0() + ms(1010));
+        let delay = retry_at - (t0() + ms(10_010));
         assert!(delay >= ms(1600) && delay <= ms(2400), "{delay:?}");
         assert_eq!(r.next_deadline(), Some(retry_at));
         // Lost again while waiting: still nothing before the retry.
-        assert!(sent(&r.transport_lost("closed", t0() + ms(1100))).is_empty());
+        assert!(sent(&r.transport_lost("closed", t0() + ms(10_100))).is_empty());
         let retry = only(&r.poll(retry_at));
         r.handle_response(&reply(&retry, 200, &[]), retry_at);
         assert!(matches!(state(&r), RegState::Registered { .. }));
@@ -1646,6 +1669,28 @@ mod tests {
         only(&r.shutdown(retry_at + ms(10)));
         r.transport_lost("closed", retry_at + ms(20));
         assert!(r.is_stopped());
+    }
+
+    #[test]
+    fn a_connection_lost_right_after_registering_backs_off() {
+        let mut r = reg_with(AccountConfig {
+            transport: Transport::Tcp,
+            ..config()
+        });
+        let req = only(&r.start(t0()));
+        r.handle_response(&reply(&req, 200, &[]), t0());
+        // Closed 1 s after the 200: no REGISTER at once (a registrar that closes every
+        // connection would get one as fast as it answers), a retry after the back-off.
+        let a = r.transport_lost("the TCP connection closed", t0() + ms(1000));
+        assert!(sent(&a).is_empty());
+        let RegState::Failed { error, retry_at } = state(&r) else {
+            panic!("{:?}", state(&r))
+        };
+        assert!(
+            error.contains("within 5 s of registering over TCP"),
+            "{error}"
+        );
+        assert!(retry_at > t0() + ms(1000));
     }
 
     #[test]

@@ -431,16 +431,30 @@ async fn connection(
             }
         };
         tokio::select! {
-            _ = token.cancelled() => break,
-            _ = idle_for => {
-                debug!(peer = %from, "SIP TCP connection idle; closing");
-                break;
-            }
+            // What we have to send goes first: at shutdown the final responses to ringing calls
+            // are queued just before the token is cancelled.
+            biased;
             Some(bytes) = outgoing.recv() => {
                 if let Err(err) = stream.write_all(&bytes).await {
                     debug!(peer = %from, error = %err, "SIP TCP write");
                     break;
                 }
+            }
+            _ = token.cancelled() => {
+                // Anything queued meanwhile still goes out, within a bound.
+                let drain = async {
+                    while let Ok(bytes) = outgoing.try_recv() {
+                        if stream.write_all(&bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+                break;
+            }
+            _ = idle_for => {
+                debug!(peer = %from, "SIP TCP connection idle; closing");
+                break;
             }
             read = stream.read_buf(&mut buffer) => match read {
                 Ok(0) => break,

@@ -727,6 +727,15 @@ impl Tx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Marks every reply of the conversation still waiting for the assistant as read, without an
+    /// answer (the caller sent STOP after them). Returns how many.
+    pub fn skip_waiting(&self, conversation: ConversationId, at_ms: i64) -> Result<usize, Error> {
+        Ok(self.connection.execute(
+            "UPDATE messages SET state = 'received', updated_ms = ?2 WHERE direction = 'in' AND state = 'waiting' AND conversation_id = ?1",
+            params![conversation.0, at_ms],
+        )?)
+    }
+
     /// A waiting reply has been read: false when it was not waiting (already stepped).
     pub fn set_read(&self, message: MessageId, at_ms: i64) -> Result<bool, Error> {
         Ok(self.connection.execute(
