@@ -208,7 +208,11 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
             ("out", "textback")
         };
         let state = if message.direction == "in" {
-            "received".to_string()
+            if message.state == "waiting" {
+                "received; the assistant is reading it".to_string()
+            } else {
+                "received".to_string()
+            }
         } else {
             match &message.error {
                 Some(error) if message.state == "failed" => format!("failed: {error}"),
