@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use: python3-aiosmtpd is the SMTP server lead emails are sent to;
+# Debian packages the tests use: python3-aiosmtpd is the SMTP server lead emails are sent to
+# (openssl makes its test certificates for STARTTLS and implicit TLS);
 # chromium and chromium-driver are the real browser the dashboard tests drive; SIP peers: SIPp
 # (sip-tester) for scripted calls, kamailio as a registrar with digest auth and a proxy that
 # relays calls, baresip as a real phone.
-packages=(python3-aiosmtpd chromium chromium-driver sip-tester kamailio baresip)
+packages=(python3-aiosmtpd openssl chromium chromium-driver sip-tester kamailio baresip)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -338,6 +338,10 @@ struct RawEmail {
     #[serde(default)]
     password: Option<String>,
     from: String,
+    /// A PEM file of certificate authorities to trust besides the built-in ones (a relay on the
+    /// LAN with its own certificate).
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -773,6 +777,8 @@ pub struct EmailSettings {
     pub password: Option<Secret>,
     /// `Name <address>` or a bare address.
     pub from: String,
+    /// Certificate authorities trusted besides the built-in ones.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -2000,6 +2006,30 @@ fn validate_notify(check: &mut Checker, raw: RawNotify) -> Notify {
                 "\"none\" with a password sends the password unencrypted: use \"starttls\" or \"tls\" unless the relay is on this box",
             );
         }
+        if let Some(ca_file) = &email.ca_file {
+            if !ca_file.is_absolute() {
+                check.error(
+                    "notify.email.ca_file",
+                    format!(
+                        "{} is relative: give the full path of the PEM file",
+                        ca_file.display()
+                    ),
+                );
+            } else if security == EmailSecurity::None {
+                check.warn(
+                    "notify.email.ca_file",
+                    "is only used with security \"starttls\" or \"tls\"",
+                );
+            } else if !ca_file.exists() {
+                check.warn(
+                    "notify.email.ca_file",
+                    format!(
+                        "{} does not exist now: lead emails fail until it does",
+                        ca_file.display()
+                    ),
+                );
+            }
+        }
         EmailSettings {
             host: email.host.trim().to_string(),
             port,
@@ -2007,6 +2037,7 @@ fn validate_notify(check: &mut Checker, raw: RawNotify) -> Notify {
             username: email.username,
             password: email.password.map(Secret::new),
             from: email.from.trim().to_string(),
+            ca_file: email.ca_file,
         }
     });
     let whatsapp = raw.whatsapp.map(|whatsapp| {

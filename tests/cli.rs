@@ -60,6 +60,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "profile[0].first_text_delay_seconds: 7200 is out of range: 0 (no delay) to 1800 seconds",
     ),
     (
+        "a relative CA file for the mail relay",
+        "from = \"Acme leads <leads@acme.example>\"",
+        "from = \"Acme leads <leads@acme.example>\"\nca_file = \"relay-ca.pem\"",
+        "notify.email.ca_file: relay-ca.pem is relative: give the full path of the PEM file",
+    ),
+    (
         "first text held past the silence limit",
         "numbers = [\"020 7946 0018\"]",
         "numbers = [\"020 7946 0018\"]\nfirst_text_delay_seconds = 600\nsilence_minutes = 5",

@@ -761,3 +761,86 @@ async fn with_late_replies_off_a_reply_is_only_kept() {
         "kept in the transcript"
     );
 }
+
+/// `[notify.email]` for a TLS server on loopback; `ca_file` when given.
+fn tls_email_config(port: u16, security: &str, ca_file: Option<&std::path::Path>) -> String {
+    let ca = ca_file
+        .map(|path| format!("ca_file = \"{}\"\n", path.display()))
+        .unwrap_or_default();
+    format!(
+        r#"
+[notify.email]
+host = "127.0.0.1"
+port = {port}
+security = "{security}"
+from = "Brightwater leads <leads@brightwater.example>"
+{ca}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lead_email_goes_over_starttls_and_implicit_tls_to_a_relay_with_its_own_ca() {
+    for (security, implicit) in [("starttls", false), ("tls", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (smtp, ca) = SmtpSink::start_tls(dir.path(), implicit).await;
+        let harness = Harness::with_extra(
+            Options::default(),
+            &tls_email_config(smtp.port, security, Some(&ca)),
+        );
+        let running = harness.start_with(quick_retries()).await;
+        harness.lead_from_a_conversation().await;
+        assert_eq!(
+            harness
+                .wait_count(
+                    "SELECT count(*) FROM lead_deliveries WHERE channel = 'email' AND state = 'delivered'",
+                    1
+                )
+                .await,
+            1,
+            "{security}: {:?}",
+            harness.query_strings(
+                "SELECT state || ' ' || coalesce(last_error, '') FROM lead_deliveries"
+            )
+        );
+        running.stop().await.unwrap();
+        let messages = smtp.wait_messages(1).await;
+        let email = mail_parser::MessageParser::default()
+            .parse(&messages[0])
+            .expect("a parseable email");
+        assert!(
+            email.subject().unwrap_or_default().contains("Sarah Jones"),
+            "{security}"
+        );
+    }
+
+    // Without the CA the server's certificate is not trusted: the email fails at once, in words
+    // that name the key to look at, and nothing reaches the server.
+    let dir = tempfile::tempdir().unwrap();
+    let (smtp, _ca) = SmtpSink::start_tls(dir.path(), true).await;
+    let harness = Harness::with_extra(
+        Options::default(),
+        &tls_email_config(smtp.port, "tls", None),
+    );
+    let running = harness.start_with(quick_retries()).await;
+    harness.lead_from_a_conversation().await;
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM lead_deliveries WHERE channel = 'email' AND state = 'failed'",
+                1
+            )
+            .await,
+        1,
+        "{:?}",
+        harness
+            .query_strings("SELECT state || ' ' || coalesce(last_error, '') FROM lead_deliveries")
+    );
+    running.stop().await.unwrap();
+    let error =
+        harness.query_strings("SELECT last_error FROM lead_deliveries WHERE channel = 'email'");
+    assert!(
+        error[0].contains("TLS") && error[0].contains("notify.email"),
+        "{error:?}"
+    );
+    assert!(smtp.messages().is_empty());
+}

@@ -374,6 +374,7 @@ impl Worker {
             username: settings.username.clone(),
             password: settings.password.as_ref().map(|p| p.expose().to_string()),
             timeout: self.config.notify.webhook.timeout,
+            ca_file: settings.ca_file.clone(),
         };
         match email::send(&smtp, &message).await {
             Ok(()) => Outcome::Delivered { external_id: None },

@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sha2::{Digest, Sha256};
 
@@ -79,6 +80,8 @@ pub struct SmtpSettings {
     pub password: Option<String>,
     /// For connecting and for each SMTP step.
     pub timeout: Duration,
+    /// `notify.email.ca_file`: PEM certificate authorities trusted besides the built-in roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for SmtpSettings {
@@ -255,6 +258,35 @@ fn transport(settings: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executo
              name as its certificate gives it"
         ))
     })?;
+    let builder = match (&settings.ca_file, settings.security) {
+        (Some(path), Security::Tls | Security::StartTls) => {
+            let pem = std::fs::read(path).map_err(|error| {
+                DeliveryError::permanent(format!(
+                    "cannot read notify.email.ca_file {}: {error}",
+                    path.display()
+                ))
+            })?;
+            let certificate = Certificate::from_pem(&pem).map_err(|error| {
+                DeliveryError::permanent(format!(
+                    "notify.email.ca_file {} is not a PEM certificate ({error})",
+                    path.display()
+                ))
+            })?;
+            let parameters = TlsParameters::builder(host.to_string())
+                .add_root_certificate(certificate)
+                .build()
+                .map_err(|error| {
+                    DeliveryError::permanent(format!(
+                        "cannot set up TLS for {host} with notify.email.ca_file ({error})"
+                    ))
+                })?;
+            builder.tls(match settings.security {
+                Security::Tls => Tls::Wrapper(parameters),
+                _ => Tls::Required(parameters),
+            })
+        }
+        _ => builder,
+    };
     let builder = builder.port(settings.port).timeout(Some(settings.timeout));
     let builder = match credentials {
         Some(credentials) => builder.credentials(credentials),
@@ -307,6 +339,17 @@ fn smtp_error(error: &lettre::transport::smtp::Error, settings: &SmtpSettings) -
             "the SMTP server {server} did not answer in time ({said}); will try again (if it \
              keeps happening, check notify.email.port and notify.email.security: port 465 needs \
              \"tls\", port 587 \"starttls\")"
+        ));
+    }
+    // rustls's verdict on the server's certificate arrives as a connection error; it will not
+    // change by itself, so it is not retried.
+    if said.contains("invalid peer certificate")
+        || said.contains("certificate") && said.contains("Unknown")
+    {
+        return DeliveryError::permanent(format!(
+            "the TLS certificate of {server} is not trusted ({said}): check that notify.email.host \
+             is the name on the server's certificate; for a relay with a private certificate \
+             authority, give its PEM file as notify.email.ca_file"
         ));
     }
     if error.is_tls() {
@@ -447,6 +490,7 @@ mod tests {
             username: None,
             password: None,
             timeout: Duration::from_secs(5),
+            ca_file: None,
         }
     }
 
@@ -628,6 +672,7 @@ mod tests {
                 username: Some("user".to_string()),
                 password: Some("secret".to_string()),
                 timeout: Duration::from_secs(5),
+                ca_file: None,
             };
             assert!(transport(&settings).is_ok(), "{security:?}");
         }

@@ -32,12 +32,31 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start(dir: &std::path::Path) -> SmtpSink {
+        Self::start_with(dir, &[]).await
+    }
+
+    /// An SMTP server with TLS: STARTTLS required (`implicit` false) or TLS from the first byte
+    /// (SMTPS), with a certificate for 127.0.0.1 and localhost signed by a private CA made for
+    /// the test (openssl). Returns the server and the CA's PEM file.
+    pub async fn start_tls(dir: &std::path::Path, implicit: bool) -> (SmtpSink, PathBuf) {
+        let (ca, cert, key) = test_certificates(dir);
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let args: [&str; 4] = if implicit {
+            ["--smtpscert", &cert, "--smtpskey", &key]
+        } else {
+            ["--tlscert", &cert, "--tlskey", &key]
+        };
+        (Self::start_with(dir, &args).await, ca)
+    }
+
+    async fn start_with(dir: &std::path::Path, options: &[&str]) -> SmtpSink {
         let port = free_port();
         let maildir = dir.join("maildir");
         // Debian's python3-aiosmtpd lives in the system interpreter's packages.
         let child = Command::new("/usr/bin/python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
+            .args(options)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdout(Stdio::null())
@@ -257,4 +276,84 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Request> {
         headers,
         body,
     })
+}
+
+/// A private CA and a server certificate it signed for 127.0.0.1 and localhost, made with the
+/// openssl command (Debian package openssl): (CA PEM, server certificate PEM, server key PEM).
+pub fn test_certificates(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let path = |name: &str| dir.join(name);
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl (Debian package openssl; scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec[..],
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=textback test CA",
+            ][..],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec[..],
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ][..],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        path("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write extensions");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    (path("ca.pem"), path("server.pem"), path("server.key"))
 }
