@@ -73,16 +73,7 @@ impl LeadSummary {
             "New lead for {}\n\n",
             one_line(&self.profile).unwrap_or_default()
         ));
-        text.push_str(&format!(
-            "Caller: {}\n",
-            self.name().unwrap_or_else(|| NO_NAME.to_string())
-        ));
-        text.push_str(&format!(
-            "Number: {} ({})\n",
-            self.caller.national(),
-            self.caller.as_str()
-        ));
-        text.push_str(&format!("Call back: tel:{}\n", self.caller.as_str()));
+        self.push_caller_lines(&mut text);
         text.push_str(&format!(
             "Missed call: {} ({})\n",
             local_time(self.missed_at),
@@ -273,6 +264,20 @@ impl LeadSummary {
     }
 
     /// The caller's name on one line, if they gave one.
+    /// The caller's name, number (national and E.164) and a tel: link, a line each.
+    fn push_caller_lines(&self, text: &mut String) {
+        text.push_str(&format!(
+            "Caller: {}\n",
+            self.name().unwrap_or_else(|| NO_NAME.to_string())
+        ));
+        text.push_str(&format!(
+            "Number: {} ({})\n",
+            self.caller.national(),
+            self.caller.as_str()
+        ));
+        text.push_str(&format!("Call back: tel:{}\n", self.caller.as_str()));
+    }
+
     fn name(&self) -> Option<String> {
         self.caller_name.as_deref().and_then(one_line)
     }
@@ -327,16 +332,7 @@ impl ReplySummary {
             lead.lead_id,
             one_line(&lead.profile).unwrap_or_default()
         );
-        text.push_str(&format!(
-            "Caller: {}\n",
-            lead.name().unwrap_or_else(|| NO_NAME.to_string())
-        ));
-        text.push_str(&format!(
-            "Number: {} ({})\n",
-            lead.caller.national(),
-            lead.caller.as_str()
-        ));
-        text.push_str(&format!("Call back: tel:{}\n", lead.caller.as_str()));
+        lead.push_caller_lines(&mut text);
         text.push_str(&format!(
             "Received: {} ({})\n\n",
             local_time(self.received_at),

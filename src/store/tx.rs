@@ -1072,35 +1072,12 @@ impl Tx<'_> {
             .optional()?)
     }
 
+    /// The newest leads, all profiles.
     pub fn leads(&self, limit: u32) -> Result<Vec<LeadRow>, Error> {
-        let mut statement = self.connection.prepare(
-            "SELECT id, conversation_id, profile, caller, answers, complete, created_ms FROM leads ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = statement.query_map([limit], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, bool>(5)?,
-                row.get::<_, i64>(6)?,
-            ))
-        })?;
-        let mut leads = Vec::new();
-        for row in rows {
-            let (id, conversation, profile, caller, answers, complete, created_ms) = row?;
-            leads.push(LeadRow {
-                id: LeadId(id),
-                conversation: ConversationId(conversation),
-                profile,
-                caller,
-                answers: answers_from_json(&answers)?,
-                complete,
-                created_ms,
-            });
-        }
-        Ok(leads)
+        self.find_leads(&LeadFilter {
+            limit,
+            ..LeadFilter::default()
+        })
     }
 
     pub fn lead(&self, id: LeadId) -> Result<Option<LeadDetail>, Error> {
