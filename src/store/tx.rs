@@ -176,6 +176,44 @@ pub struct MessageRow {
     pub created_ms: i64,
 }
 
+/// A `leads` row as SQLite gives it (columns id, conversation_id, profile, caller, answers,
+/// complete, created_ms, first and in that order), before its answers are parsed.
+struct RawLead {
+    id: i64,
+    conversation: i64,
+    profile: String,
+    caller: String,
+    answers: String,
+    complete: bool,
+    created_ms: i64,
+}
+
+impl RawLead {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawLead> {
+        Ok(RawLead {
+            id: row.get(0)?,
+            conversation: row.get(1)?,
+            profile: row.get(2)?,
+            caller: row.get(3)?,
+            answers: row.get(4)?,
+            complete: row.get(5)?,
+            created_ms: row.get(6)?,
+        })
+    }
+
+    fn parse(self) -> Result<LeadRow, Error> {
+        Ok(LeadRow {
+            id: LeadId(self.id),
+            conversation: ConversationId(self.conversation),
+            profile: self.profile,
+            caller: self.caller,
+            answers: answers_from_json(&self.answers)?,
+            complete: self.complete,
+            created_ms: self.created_ms,
+        })
+    }
+}
+
 /// Which leads the dashboard lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeadFilter {
@@ -1019,35 +1057,15 @@ impl Tx<'_> {
         &self,
         conversation: ConversationId,
     ) -> Result<Option<LeadRow>, Error> {
-        let found = self
-            .connection
+        self.connection
             .query_row(
-                "SELECT id, profile, caller, answers, complete, created_ms FROM leads WHERE conversation_id = ?1",
+                "SELECT id, conversation_id, profile, caller, answers, complete, created_ms FROM leads WHERE conversation_id = ?1",
                 [conversation.0],
-                |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, bool>(4)?,
-                        row.get::<_, i64>(5)?,
-                    ))
-                },
+                RawLead::read,
             )
-            .optional()?;
-        let Some((id, profile, caller, answers, complete, created_ms)) = found else {
-            return Ok(None);
-        };
-        Ok(Some(LeadRow {
-            id: LeadId(id),
-            conversation,
-            profile,
-            caller,
-            answers: answers_from_json(&answers)?,
-            complete,
-            created_ms,
-        }))
+            .optional()?
+            .map(RawLead::parse)
+            .transpose()
     }
 
     /// One message, in or out.
@@ -1092,15 +1110,7 @@ impl Tx<'_> {
                 [id.0],
                 |row| {
                     Ok((
-                        (
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, i64>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, String>(3)?,
-                            row.get::<_, String>(4)?,
-                            row.get::<_, bool>(5)?,
-                            row.get::<_, i64>(6)?,
-                        ),
+                        RawLead::read(row)?,
                         (
                             row.get::<_, String>(7)?,
                             row.get::<_, i64>(8)?,
@@ -1111,23 +1121,11 @@ impl Tx<'_> {
                 },
             )
             .optional()?;
-        let Some((
-            (id, conversation, profile, caller, answers, complete, created_ms),
-            (modem, started_ms, called_at, called),
-        )) = found
-        else {
+        let Some((lead, (modem, started_ms, called_at, called))) = found else {
             return Ok(None);
         };
         Ok(Some(LeadDetail {
-            lead: LeadRow {
-                id: LeadId(id),
-                conversation: ConversationId(conversation),
-                profile,
-                caller,
-                answers: answers_from_json(&answers)?,
-                complete,
-                created_ms,
-            },
+            lead: lead.parse()?,
             modem: ModemId::parse(&modem).map_err(|_| Error::BadValue {
                 what: format!("modem id {modem:?}"),
             })?,
@@ -1328,32 +1326,10 @@ impl Tx<'_> {
         )?;
         let rows = statement.query_map(
             params![filter.profile, complete, search, filter.limit],
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, bool>(5)?,
-                    row.get::<_, i64>(6)?,
-                ))
-            },
+            RawLead::read,
         )?;
-        let mut leads = Vec::new();
-        for row in rows {
-            let (id, conversation, profile, caller, answers, complete, created_ms) = row?;
-            leads.push(LeadRow {
-                id: LeadId(id),
-                conversation: ConversationId(conversation),
-                profile,
-                caller,
-                answers: answers_from_json(&answers)?,
-                complete,
-                created_ms,
-            });
-        }
-        Ok(leads)
+        rows.map(|row| row.map_err(Error::from).and_then(RawLead::parse))
+            .collect()
     }
 
     /// Numbers that opted out, newest first.
