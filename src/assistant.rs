@@ -12,11 +12,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info_span, warn};
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{ConversationId, ModemId, ProfileId};
 use crate::flow::{self, ModelRead, WaitingReply};
@@ -42,6 +42,7 @@ struct Inner {
     token: CancellationToken,
     outboxes: HashMap<ModemId, Wake>,
     lead_wake: LeadWake,
+    clock: Clock,
 }
 
 impl Assistant {
@@ -54,6 +55,7 @@ impl Assistant {
         token: CancellationToken,
         outboxes: HashMap<ModemId, Wake>,
         lead_wake: LeadWake,
+        clock: Clock,
     ) -> anyhow::Result<Assistant> {
         let mut clients = HashMap::new();
         for profile in &config.profiles {
@@ -73,6 +75,7 @@ impl Assistant {
                 token,
                 outboxes,
                 lead_wake,
+                clock,
             }),
         })
     }
@@ -148,7 +151,14 @@ impl Inner {
             Some(read) => read,
             None => return Ok(false), // shutting down: the reply stays waiting
         };
-        let after = flow::step_waiting(&self.store, self.config.clone(), waiting, read).await?;
+        let after = flow::step_waiting(
+            &self.store,
+            self.config.clone(),
+            waiting,
+            read,
+            self.clock.now(),
+        )
+        .await?;
         for modem in after.wake {
             if let Some(wake) = self.outboxes.get(&modem) {
                 wake.wake();
@@ -171,7 +181,7 @@ impl Inner {
             return Some(ModelRead::NotAsked);
         };
         let bound = client.settings().timeout;
-        let waited = (Utc::now() - waiting.at).to_std().unwrap_or_default();
+        let waited = (self.clock.now() - waiting.at).to_std().unwrap_or_default();
         if waited >= bound {
             return Some(ModelRead::Failed(format!(
                 "the reply already waited {} ms, more than profile.llm.timeout_ms",

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::assistant::Assistant;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::ModemId;
 use crate::flow::{self, After, MissedCall, ReceivedSms};
@@ -70,6 +70,8 @@ pub struct RunOptions {
     /// How long a lead delivery that failed for now waits before its first retry (default 30 s;
     /// tests use less).
     pub lead_retry: Option<Duration>,
+    /// The wall clock (the system's by default; tests set the date).
+    pub clock: Clock,
 }
 
 /// Starts the daemon in the background (for `demo` and tests).
@@ -154,6 +156,7 @@ fn setup(
         events,
         token.child_token(),
         &sip_tasks,
+        options.clock.clone(),
     )?;
     let workers = TaskTracker::new();
     let modem_tasks = TaskTracker::new();
@@ -174,6 +177,7 @@ fn setup(
             handle.clone(),
             modem_config.status_reports,
             wake.clone(),
+            options.clock.clone(),
             token.child_token(),
         ));
         modems.insert(modem_config.id.clone(), handle);
@@ -187,6 +191,7 @@ fn setup(
         token.child_token(),
         wakes.clone(),
         lead_wake.clone(),
+        options.clock.clone(),
     )?;
     Ok(Parts {
         config,
@@ -209,10 +214,17 @@ fn setup(
 }
 
 impl Parts {
+    fn clock(&self) -> &Clock {
+        &self.options.clock
+    }
+
     async fn run(mut self, mut events: mpsc::Receiver<Event>) -> anyhow::Result<()> {
         let requeued = self
             .store
-            .run(|tx| tx.requeue_interrupted(outbox::now_ms()))
+            .run({
+                let now = self.clock().now_ms();
+                move |tx| tx.requeue_interrupted(now)
+            })
             .await?;
         for id in &requeued {
             warn!(sms = %id, "this SMS was being sent when textback stopped; queued again (the caller may get it twice)");
@@ -310,7 +322,7 @@ impl Parts {
                     let sms = ReceivedSms {
                         modem,
                         pdu,
-                        at: Utc::now(),
+                        at: self.clock().now(),
                     };
                     if let Err(err) =
                         flow::sms_received(&self.store, self.config.clone(), sms).await
@@ -319,7 +331,7 @@ impl Parts {
                     }
                 }
                 ModemEvent::StatusReport { modem, pdu, .. } => {
-                    let _ = flow::status_report(&self.store, modem, pdu, Utc::now()).await;
+                    let _ = flow::status_report(&self.store, modem, pdu, self.clock().now()).await;
                 }
                 ModemEvent::Ready { .. } | ModemEvent::Lost { .. } => {}
             }
@@ -366,6 +378,7 @@ impl Parts {
             modems: self.modems.values().cloned().collect(),
             link_key,
             gate: crate::web::auth::Gate::default(),
+            clock: self.clock().clone(),
         };
         self.workers
             .spawn(crate::web::serve(listener, web, self.token.child_token()));
@@ -386,6 +399,7 @@ impl Parts {
             backoff,
             self.lead_wake.clone(),
             self.wakes.clone(),
+            self.clock().clone(),
         )
         .map_err(|err| anyhow::anyhow!("starting lead delivery: {err}"))?;
         self.workers.spawn(worker.run(self.token.child_token()));
@@ -409,17 +423,24 @@ impl Parts {
         match event {
             Event::CallMissed(call) => self.missed_call(call).await,
             Event::Housekeeping => {
-                match flow::expire_fragments(&self.store, self.config.clone(), Utc::now()).await {
+                match flow::expire_fragments(&self.store, self.config.clone(), self.clock().now())
+                    .await
+                {
                     Ok(after) => self.wake(after),
                     Err(err) => warn!(error = %err, "housekeeping"),
                 }
-                match flow::quiet_conversations(&self.store, self.config.clone(), Utc::now()).await
+                match flow::quiet_conversations(
+                    &self.store,
+                    self.config.clone(),
+                    self.clock().now(),
+                )
+                .await
                 {
                     Ok(after) => self.wake(after),
                     Err(err) => warn!(error = %err, "housekeeping: quiet conversations"),
                 }
                 if let Err(err) =
-                    flow::forget_old(&self.store, self.config.clone(), Utc::now()).await
+                    flow::forget_old(&self.store, self.config.clone(), self.clock().now()).await
                 {
                     warn!(error = %err, "housekeeping: retention");
                 }
@@ -444,7 +465,7 @@ impl Parts {
                     called: None,
                     modem: Some(modem),
                     sip_account: None,
-                    at: Utc::now(),
+                    at: self.clock().now(),
                 })
                 .await
             }
@@ -457,7 +478,7 @@ impl Parts {
                 let sms = ReceivedSms {
                     modem: modem.clone(),
                     pdu: pdu.clone(),
-                    at: Utc::now(),
+                    at: self.clock().now(),
                 };
                 match flow::sms_received(&self.store, self.config.clone(), sms)
                     .instrument(span)
@@ -477,8 +498,13 @@ impl Parts {
                 modem,
                 pdu,
                 storage,
-            }) => match flow::status_report(&self.store, modem.clone(), pdu.clone(), Utc::now())
-                .await
+            }) => match flow::status_report(
+                &self.store,
+                modem.clone(),
+                pdu.clone(),
+                self.clock().now(),
+            )
+            .await
             {
                 Ok(()) => self.delete_stored(&modem, storage, pdu),
                 Err(err) => warn!(modem = %modem, error = %err, "could not store a status report"),

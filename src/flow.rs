@@ -1278,9 +1278,10 @@ pub async fn step_waiting(
     config: Arc<Config>,
     waiting: WaitingReply,
     read: ModelRead,
+    now: DateTime<Utc>,
 ) -> Result<After, store::Error> {
     store
-        .run(move |tx| step_waiting_tx(tx, &config, &waiting, read))
+        .run(move |tx| step_waiting_tx(tx, &config, &waiting, read, now))
         .await
 }
 
@@ -1289,8 +1290,9 @@ fn step_waiting_tx(
     config: &Config,
     waiting: &WaitingReply,
     read: ModelRead,
+    now: DateTime<Utc>,
 ) -> Result<After, store::Error> {
-    let now = crate::outbox::now_ms().max(waiting.at.timestamp_millis());
+    let now = now.timestamp_millis().max(waiting.at.timestamp_millis());
     if !tx.set_read(waiting.message, now)? {
         return Ok(After::default());
     }

@@ -163,7 +163,7 @@ pub fn resend(config: &Config, path: &Path, id: i64) -> anyhow::Result<std::proc
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .context("starting the async runtime")?;
-    let at = crate::outbox::now_ms();
+    let at = crate::clock::Clock::system().now_ms();
     let reset = runtime.block_on(store.run(move |tx| tx.resend_lead(LeadId(id), at)))?;
     drop(store);
     closer.wait();

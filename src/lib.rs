@@ -35,6 +35,7 @@
 
 pub mod assistant;
 pub mod cli;
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod core;

@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::clock::Clock;
 use crate::codec::pdu::{self, SubmitOptions};
 use crate::domain::MessageId;
 use crate::modem::{ModemHandle, ModemState};
@@ -48,6 +49,7 @@ pub async fn run(
     mut modem: ModemHandle,
     status_reports: bool,
     wake: Wake,
+    clock: Clock,
     token: CancellationToken,
 ) {
     let span = info_span!("outbox", modem = %modem.id());
@@ -69,7 +71,7 @@ pub async fn run(
                 }
                 continue;
             }
-            let next = match take_next(&store, &modem).await {
+            let next = match take_next(&store, &modem, &clock).await {
                 Ok(next) => next,
                 Err(err) => {
                     warn!(error = %err, "reading the outbox");
@@ -79,7 +81,7 @@ pub async fn run(
             let Some(row) = next else {
                 // A text held back (profile.first_text_delay_seconds) is due at its time.
                 let modem_id = modem.id().clone();
-                let now = now_ms();
+                let now = clock.now_ms();
                 let held = store
                     .run(move |tx| tx.next_held_ms(&modem_id, now))
                     .await
@@ -96,7 +98,7 @@ pub async fn run(
                 }
                 continue;
             };
-            if let Some(delay) = send(&store, &modem, status_reports, row).await {
+            if let Some(delay) = send(&store, &modem, status_reports, row, &clock).await {
                 tokio::select! {
                     _ = token.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
@@ -111,11 +113,12 @@ pub async fn run(
 async fn take_next(
     store: &Store,
     modem: &ModemHandle,
+    clock: &Clock,
 ) -> Result<Option<OutboundRow>, crate::store::Error> {
     let modem_id = modem.id().clone();
+    let now = clock.now_ms();
     store
         .run(move |tx| {
-            let now = now_ms();
             let row = tx.next_outbound(&modem_id, now)?;
             if let Some(row) = &row {
                 tx.mark_sending(row.id, now)?;
@@ -143,6 +146,7 @@ async fn send(
     modem: &ModemHandle,
     status_reports: bool,
     row: OutboundRow,
+    clock: &Clock,
 ) -> Option<Duration> {
     let id = row.id;
     let options = SubmitOptions {
@@ -158,6 +162,7 @@ async fn send(
         Err(err) => {
             record(
                 store,
+                clock,
                 id,
                 row.conversation,
                 Outcome::Failed(format!("cannot encode: {err}")),
@@ -170,7 +175,14 @@ async fn send(
     match modem.send_sms(pdus).await {
         Ok(references) => {
             info!(sms = %id, ?references, "SMS sent");
-            record(store, id, row.conversation, Outcome::Sent(references)).await;
+            record(
+                store,
+                clock,
+                id,
+                row.conversation,
+                Outcome::Sent(references),
+            )
+            .await;
             None
         }
         Err(err) if err.modem_unavailable() => {
@@ -178,6 +190,7 @@ async fn send(
             // used up; it waits for them to come back.
             record(
                 store,
+                clock,
                 id,
                 row.conversation,
                 Outcome::Waiting(err.to_string()),
@@ -190,6 +203,7 @@ async fn send(
             warn!(sms = %id, error = %err, attempt, retry_in = ?delay, "SMS not sent; will retry");
             record(
                 store,
+                clock,
                 id,
                 row.conversation,
                 Outcome::Retry(err.to_string(), delay),
@@ -201,6 +215,7 @@ async fn send(
             warn!(sms = %id, error = %err, attempt, "SMS failed");
             record(
                 store,
+                clock,
                 id,
                 row.conversation,
                 Outcome::Failed(err.to_string()),
@@ -220,61 +235,55 @@ enum Outcome {
 
 async fn record(
     store: &Store,
+    clock: &Clock,
     id: MessageId,
     conversation: Option<crate::domain::ConversationId>,
     outcome: Outcome,
 ) {
+    let now = clock.now_ms();
     let result = store
-        .run(move |tx| {
-            let now = now_ms();
-            match outcome {
-                Outcome::Sent(references) => {
-                    tx.mark_sent(id, &references, now)?;
-                    let references: Vec<String> = references.iter().map(u8::to_string).collect();
-                    tx.journal(
-                        None,
-                        conversation,
-                        "sent",
-                        &format!(
-                            "SMS {id} accepted by the network (reference {})",
-                            references.join(", ")
-                        ),
-                        now,
-                    )
-                }
-                Outcome::Waiting(reason) => tx.mark_waiting(id, &reason, now),
-                Outcome::Retry(error, delay) => {
-                    tx.mark_retry(id, &error, now)?;
-                    tx.journal(
-                        None,
-                        conversation,
-                        "retry",
-                        &format!(
-                            "SMS {id} not sent: {error}; trying again in {}s",
-                            delay.as_secs()
-                        ),
-                        now,
-                    )
-                }
-                Outcome::Failed(error) => {
-                    tx.mark_failed(id, &error, now)?;
-                    tx.journal(
-                        None,
-                        conversation,
-                        "failed",
-                        &format!("SMS {id} failed: {error}"),
-                        now,
-                    )
-                }
+        .run(move |tx| match outcome {
+            Outcome::Sent(references) => {
+                tx.mark_sent(id, &references, now)?;
+                let references: Vec<String> = references.iter().map(u8::to_string).collect();
+                tx.journal(
+                    None,
+                    conversation,
+                    "sent",
+                    &format!(
+                        "SMS {id} accepted by the network (reference {})",
+                        references.join(", ")
+                    ),
+                    now,
+                )
+            }
+            Outcome::Waiting(reason) => tx.mark_waiting(id, &reason, now),
+            Outcome::Retry(error, delay) => {
+                tx.mark_retry(id, &error, now)?;
+                tx.journal(
+                    None,
+                    conversation,
+                    "retry",
+                    &format!(
+                        "SMS {id} not sent: {error}; trying again in {}s",
+                        delay.as_secs()
+                    ),
+                    now,
+                )
+            }
+            Outcome::Failed(error) => {
+                tx.mark_failed(id, &error, now)?;
+                tx.journal(
+                    None,
+                    conversation,
+                    "failed",
+                    &format!("SMS {id} failed: {error}"),
+                    now,
+                )
             }
         })
         .await;
     if let Err(err) = result {
         warn!(sms = %id, error = %err, "recording an SMS outcome");
     }
-}
-
-/// Milliseconds since the Unix epoch, the store's time unit.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }

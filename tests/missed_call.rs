@@ -931,11 +931,17 @@ friday = "08:00-17:00"
 holidays = ["2026-12-25"]
 "#,
     );
-    let running = harness.start().await;
-    // Saturday 28 November 2026, 13:00 in London: closed until Monday.
-    let saturday =
-        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 28, 13, 0, 0).unwrap();
-    let call = |key: &str, number: &str, at| {
+    // The daemon runs on a clock set by the test, so the dates below mean the same on any day
+    // the suite runs. Tuesday 24 November 2026, 10:00 in London: open, the usual first text.
+    let tuesday = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 24, 10, 0, 0).unwrap();
+    let clock = textback::clock::Clock::starting_at(tuesday);
+    let running = harness
+        .start_with(textback::daemon::RunOptions {
+            clock: clock.clone(),
+            ..Default::default()
+        })
+        .await;
+    let call = |key: &str, number: &str| {
         textback::daemon::Event::CallMissed(textback::flow::MissedCall {
             key: textback::domain::CallId::new(key),
             source: textback::store::CallSource::Sip,
@@ -944,34 +950,34 @@ holidays = ["2026-12-25"]
             called: None,
             modem: None,
             sip_account: None,
-            at,
+            at: clock.now(),
         })
     };
     running
         .events
-        .send(call("weekend", "07700900301", saturday))
+        .send(call("weekday", "07700900302"))
         .await
         .unwrap();
-    let sent = harness.modem.wait_sent(1, WAIT).await;
-    assert_eq!(
-        sent[0].text,
-        "Hi, it's Brightwater Plumbing, sorry we missed your call. We'll call you back by 8am on Monday. Who am I speaking to? (Reply STOP to opt out)"
-    );
-    assert_eq!(sent[0].part, None, "one SMS");
-    // Tuesday 24 November 2026, 10:00: open, the usual first text.
-    let tuesday = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 24, 10, 0, 0).unwrap();
-    running
-        .events
-        .send(call("weekday", "07700900302", tuesday))
-        .await
-        .unwrap();
-    let sent = harness.modem.wait_sent(2, WAIT).await;
+    let weekday = harness.texts_to("+447700900302", 1).await;
+    assert_eq!(weekday.len(), 1, "one SMS: {weekday:?}");
     assert!(
-        sent[1]
-            .text
+        weekday[0]
             .starts_with("Hi, it's Brightwater Plumbing. Sorry we missed your call at 10:00. Who"),
         "{}",
-        sent[1].text
+        weekday[0]
+    );
+    // Saturday 28 November 2026, 13:00 in London: closed until Monday.
+    clock.set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 28, 13, 0, 0).unwrap());
+    running
+        .events
+        .send(call("weekend", "07700900301"))
+        .await
+        .unwrap();
+    let weekend = harness.texts_to("+447700900301", 1).await;
+    assert_eq!(
+        weekend,
+        vec!["Hi, it's Brightwater Plumbing, sorry we missed your call. We'll call you back by 8am on Monday. Who am I speaking to? (Reply STOP to opt out)".to_string()],
+        "one SMS"
     );
     running.stop().await.unwrap();
     assert_eq!(

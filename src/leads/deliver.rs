@@ -19,10 +19,11 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::summary::{LeadSummary, ReplySummary};
 use super::{DeliveryError, email, token, webhook, whatsapp};
+use crate::clock::Clock;
 use crate::codec::pdu;
 use crate::config::{Config, EmailSecurity};
 use crate::domain::{E164, MessageId, ModemId};
-use crate::outbox::{Wake, now_ms};
+use crate::outbox::Wake;
 use crate::store::{self, DueDelivery, LeadDetail, MessageRow, Store};
 
 /// The `settings` row holding the key that signs transcript links.
@@ -152,6 +153,7 @@ pub struct Worker {
     wake: LeadWake,
     /// The outbox of each modem, woken when an owner's SMS is queued.
     outboxes: HashMap<ModemId, Wake>,
+    clock: Clock,
 }
 
 impl Worker {
@@ -162,6 +164,7 @@ impl Worker {
         backoff: Backoff,
         wake: LeadWake,
         outboxes: HashMap<ModemId, Wake>,
+        clock: Clock,
     ) -> Result<Worker, DeliveryError> {
         let http = super::http_client(config.notify.webhook.timeout)?;
         Ok(Worker {
@@ -172,6 +175,7 @@ impl Worker {
             backoff,
             wake,
             outboxes,
+            clock,
         })
     }
 
@@ -180,7 +184,8 @@ impl Worker {
     pub async fn run(self, token: CancellationToken) {
         let span = info_span!("leads");
         async move {
-            match self.store.run(|tx| tx.restart_deliveries(now_ms())).await {
+            let now = self.clock.now_ms();
+            match self.store.run(move |tx| tx.restart_deliveries(now)).await {
                 Ok(0) => {}
                 Ok(n) => info!(
                     deliveries = n,
@@ -192,9 +197,10 @@ impl Worker {
                 if token.is_cancelled() {
                     return;
                 }
+                let now = self.clock.now_ms();
                 let due = match self
                     .store
-                    .run(|tx| tx.due_deliveries(now_ms(), BATCH))
+                    .run(move |tx| tx.due_deliveries(now, BATCH))
                     .await
                 {
                     Ok(due) => due,
@@ -220,7 +226,7 @@ impl Worker {
                     .ok()
                     .flatten();
                 let wait = next
-                    .map(|at| Duration::from_millis((at - now_ms()).max(0) as u64))
+                    .map(|at| Duration::from_millis((at - self.clock.now_ms()).max(0) as u64))
                     .unwrap_or(POLL)
                     .min(POLL);
                 tokio::select! {
@@ -238,10 +244,8 @@ impl Worker {
         let span = info_span!("delivery", lead_id = delivery.lead.0, reply = delivery.reply.map(|r| r.0), channel = %delivery.channel);
         async {
             let id = delivery.id;
-            let claimed = self
-                .store
-                .run(move |tx| tx.claim_delivery(id, now_ms()))
-                .await;
+            let now = self.clock.now_ms();
+            let claimed = self.store.run(move |tx| tx.claim_delivery(id, now)).await;
             if !matches!(claimed, Ok(true)) {
                 return;
             }
@@ -284,7 +288,7 @@ impl Worker {
                     ))),
                 },
             };
-            let now = Utc::now();
+            let now = self.clock.now();
             let outcome = match notice {
                 Ok(notice) => self.send(&delivery, &detail, &notice, now).await,
                 Err(err) => Outcome::Failed(err),
@@ -459,10 +463,10 @@ impl Worker {
             None => format!("lead {} summary", notice.lead_id()),
             Some(reply) => format!("lead {}: the reply SMS {reply}", notice.lead_id()),
         };
+        let at = self.clock.now_ms();
         let queued = self
             .store
             .run(move |tx| {
-                let at = now_ms();
                 let message = tx.queue_sms(None, &to, &queued_on, &text, parts, at)?;
                 tx.delivery_queued(id, message, at)?;
                 tx.journal(
@@ -485,7 +489,7 @@ impl Worker {
 
     async fn record(&self, delivery: &DueDelivery, outcome: Outcome) {
         let id = delivery.id;
-        let at = now_ms();
+        let at = self.clock.now_ms();
         let gave_up_at = delivery.created_ms + self.config.notify.give_up_after.as_millis() as i64;
         let recorded = match outcome {
             Outcome::Delivered { external_id } => {

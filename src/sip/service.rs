@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Method, Request, SipMessage};
 use tokio::sync::mpsc;
@@ -30,6 +29,7 @@ use super::register::{
 };
 use super::transport::{self, Connections, Inbound, Sockets};
 use super::wire::{self, Incoming};
+use crate::clock::Clock;
 use crate::config::{Config, SipAccount, SipKeepAlive, SipTransport};
 use crate::daemon::Event;
 use crate::domain::CallId;
@@ -59,6 +59,7 @@ pub fn start(
     events: mpsc::Sender<Event>,
     token: CancellationToken,
     tracker: &TaskTracker,
+    clock: Clock,
 ) -> Result<Vec<SocketAddr>, transport::BindError> {
     let mut groups: Vec<(u16, Vec<SipAccount>)> = Vec::new();
     for account in &config.sip_accounts {
@@ -99,6 +100,7 @@ pub fn start(
             inbound: inbound_tx,
             transports: own,
             tracker: tracker.clone(),
+            clock: clock.clone(),
         };
         let core = Core::new(
             accounts,
@@ -119,6 +121,8 @@ struct Shell {
     /// Cancels this port's socket and connection tasks.
     transports: CancellationToken,
     tracker: TaskTracker,
+    /// The wall clock calls and registration times are dated by.
+    clock: Clock,
 }
 
 /// How the core hands a missed call to the forwarder.
@@ -548,7 +552,7 @@ impl Core {
             "SIP call missed"
         );
         let caller_raw = raw_caller(&call.invite, caller.source);
-        let started = Utc::now()
+        let started = self.shell.clock.now()
             - chrono::Duration::from_std(now.saturating_duration_since(call.started_at))
                 .unwrap_or_default();
         flow::MissedCall {
@@ -748,7 +752,7 @@ impl Core {
                     } else {
                         -(now.duration_since(at).as_millis() as i64)
                     };
-                    Utc::now().timestamp_millis() + ms
+                    self.shell.clock.now_ms() + ms
                 };
                 if let RegState::Registered { until } = status.state {
                     row.registered_until_ms = Some(wall(until));
@@ -799,7 +803,7 @@ impl Core {
                 ),
             },
             daemon_pid: i64::from(std::process::id()),
-            updated_ms: Utc::now().timestamp_millis(),
+            updated_ms: self.shell.clock.now_ms(),
         }
     }
 

@@ -35,6 +35,8 @@ pub struct Web {
     pub modems: Vec<ModemHandle>,
     pub link_key: Vec<u8>,
     pub gate: Gate,
+    /// The wall clock pages and links are dated by.
+    pub clock: crate::clock::Clock,
 }
 
 type Shared = Arc<Web>;
@@ -358,6 +360,7 @@ async fn leads_page(
 
 async fn lead_view(web: &Web, id: i64) -> Result<Option<pages::LeadView>, WebError> {
     let config = web.config.clone();
+    let now = web.clock.now();
     web.read(move |tx| {
         let Some(detail) = tx.lead(LeadId(id))? else {
             return Ok(None);
@@ -375,6 +378,7 @@ async fn lead_view(web: &Web, id: i64) -> Result<Option<pages::LeadView>, WebErr
             detail,
             messages,
             deliveries,
+            now,
         }))
     })
     .await
@@ -400,7 +404,7 @@ async fn transcript_link(
     State(web): State<Shared>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    let now = chrono::Utc::now().timestamp();
+    let now = web.clock.now().timestamp();
     let id = match TranscriptToken::verify(&web.link_key, &token, now) {
         Ok(id) => id,
         Err(TokenError::Expired { .. }) => {
@@ -541,7 +545,7 @@ async fn opt_out_add(
                 .into_response());
         }
     };
-    let at = crate::outbox::now_ms();
+    let at = web.clock.now_ms();
     web.store
         .run(move |tx| {
             tx.set_opt_out(&number, "dashboard", at)?;

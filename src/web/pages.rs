@@ -156,6 +156,8 @@ pub struct LeadView {
     pub detail: LeadDetail,
     pub messages: Vec<MessageRow>,
     pub deliveries: Vec<DeliveryRow>,
+    /// When the page is made, for "12 minutes ago".
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 /// The lead's page; without `csrf` it is the read-only view a transcript link opens.
@@ -174,7 +176,7 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
         e(&format_time(view.detail.missed_at_ms)),
         e(
             &chrono::DateTime::from_timestamp_millis(view.detail.missed_at_ms)
-                .map(|at| ago(at, chrono::Utc::now()))
+                .map(|at| ago(at, view.now))
                 .unwrap_or_default()
         ),
         e(&view.business)

@@ -208,13 +208,18 @@ impl Harness {
 
     /// The texts sent to [`CALLER`] so far, once there are at least `n` (or [`WAIT`] passed).
     pub async fn texts_to_caller(&self, n: usize) -> Vec<String> {
+        self.texts_to(CALLER, n).await
+    }
+
+    /// The texts sent to `to` (E.164) so far, once there are at least `n` (or [`WAIT`] passed).
+    pub async fn texts_to(&self, to: &str, n: usize) -> Vec<String> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let texts: Vec<String> = self
                 .modem
                 .sent()
                 .into_iter()
-                .filter(|s| s.to == CALLER)
+                .filter(|s| s.to == to)
                 .map(|s| s.text)
                 .collect();
             if texts.len() >= n || tokio::time::Instant::now() > deadline {
