@@ -1914,30 +1914,7 @@ fn question_kind(
         "urgency" => "urgency",
         _ => "text",
     };
-    let kind = match name.unwrap_or(implied) {
-        "text" => QuestionKind::Text,
-        "choice" if options.len() >= 2 => QuestionKind::Choice(options.to_vec()),
-        "choice" => {
-            return Err(
-                "a choice needs at least 2 options: options = [\"boiler\", \"leak\", \"other\"]"
-                    .to_string(),
-            );
-        }
-        "yes_no" => QuestionKind::YesNo,
-        "postcode" => QuestionKind::Postcode,
-        "datetime" => QuestionKind::DateTime,
-        "number" => QuestionKind::Number,
-        "urgency" => QuestionKind::Urgency,
-        other => {
-            return Err(format!(
-                "{other:?} is not a kind of question: use text, choice, yes_no, postcode, datetime, number or urgency"
-            ));
-        }
-    };
-    if !options.is_empty() && !matches!(kind, QuestionKind::Choice(_)) {
-        return Err("options are only for kind = \"choice\"".to_string());
-    }
-    Ok(kind)
+    QuestionKind::from_name(name.unwrap_or(implied), options).map_err(|err| err.to_string())
 }
 
 fn validate_notify(check: &mut Checker, raw: RawNotify) -> Notify {

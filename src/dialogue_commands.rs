@@ -45,6 +45,9 @@ pub enum DialogueCommand {
         #[arg(long)]
         profiles: Option<PathBuf>,
     },
+    /// Score corpora of cases: slots right, values invented, outcomes right, texts over one
+    /// SMS, time per reply; exit 1 below the thresholds given.
+    Score(ScoreArgs),
 }
 
 pub fn run(command: DialogueCommand) -> anyhow::Result<ExitCode> {
@@ -70,63 +73,14 @@ pub fn run(command: DialogueCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DialogueCommand::Replay { file, profiles } => {
-            let directory = profiles
-                .unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("profiles"));
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let cases = replay::parse_cases(&text, &file.display().to_string())?;
-            let mut loaded: BTreeMap<String, DialogueProfile> = BTreeMap::new();
+            let corpus = Corpus::load(&file, profiles.as_deref())?;
             let mut all_right = true;
-            for case in cases {
-                if !loaded.contains_key(&case.profile) {
-                    let path = directory.join(format!("{}.toml", case.profile));
-                    let text = std::fs::read_to_string(&path).with_context(|| {
-                        format!(
-                            "case {:?} names profile {:?}: reading {} (give --profiles DIR)",
-                            case.name,
-                            case.profile,
-                            path.display()
-                        )
-                    })?;
-                    let profile = replay::parse_profile(&text, &path.display().to_string())?;
-                    if let Err(problems) = profile.check() {
-                        let listed: Vec<String> =
-                            problems.iter().map(|p| format!("{p:?}")).collect();
-                        anyhow::bail!("{}: {}", path.display(), listed.join("; "));
-                    }
-                    loaded.insert(case.profile.clone(), profile);
-                }
-                let Some(profile) = loaded.get(&case.profile) else {
-                    continue;
-                };
-                let result = replay::replay(&case, profile)?;
-                let score = replay::score(&case, &result);
+            for (_, case) in corpus.cases() {
+                let profile = corpus.profile(case)?;
+                let result = replay::replay(case, profile)?;
+                let score = replay::score(case, &result, profile);
                 all_right &= score.misses.is_empty();
-                let transcript: Vec<serde_json::Value> = result
-                    .transcript
-                    .iter()
-                    .map(|(who, text)| {
-                        let who = match who {
-                            replay::Who::Caller => "caller",
-                            replay::Who::Business => "business",
-                            replay::Who::Note => "note",
-                        };
-                        serde_json::json!({ "from": who, "text": text })
-                    })
-                    .collect();
-                let misses: Vec<serde_json::Value> = score
-                    .misses
-                    .iter()
-                    .map(|m| serde_json::json!({"what": m.what, "expected": m.expected, "got": m.actual}))
-                    .collect();
-                let line = serde_json::json!({
-                        "case": case.name,
-                        "slots": result.slots,
-                        "outcome": format!("{:?}", result.outcome).to_lowercase(),
-                        "as_expected": score.misses.is_empty(),
-                        "misses": misses,
-                        "transcript": transcript,
-                });
+                let line = case_json(case, &result, &score);
                 // A closed pipe (`| head`) ends the output quietly, as other CLI tools do.
                 if writeln!(std::io::stdout().lock(), "{line}").is_err() {
                     return Ok(ExitCode::SUCCESS);
@@ -138,7 +92,432 @@ pub fn run(command: DialogueCommand) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        DialogueCommand::Score(args) => score(&args),
     }
+}
+
+/// One case's replay as the JSON line `dialogue replay` prints.
+fn case_json(
+    case: &replay::Case,
+    result: &replay::ReplayResult,
+    score: &replay::Score,
+) -> serde_json::Value {
+    let transcript: Vec<serde_json::Value> = result
+        .transcript
+        .iter()
+        .map(|(who, text)| {
+            let who = match who {
+                replay::Who::Caller => "caller",
+                replay::Who::Business => "business",
+                replay::Who::Note => "note",
+            };
+            serde_json::json!({ "from": who, "text": text })
+        })
+        .collect();
+    let misses: Vec<serde_json::Value> = score
+        .misses
+        .iter()
+        .map(|m| serde_json::json!({"what": m.what, "expected": m.expected, "got": m.actual}))
+        .collect();
+    serde_json::json!({
+        "case": case.name,
+        "slots": result.slots,
+        "outcome": format!("{:?}", result.outcome).to_lowercase(),
+        "as_expected": score.misses.is_empty(),
+        "misses": misses,
+        "transcript": transcript,
+    })
+}
+
+/// Cases read from a file or a folder of files, with the profiles they name.
+struct Corpus {
+    /// Each case with the file it came from.
+    cases: Vec<(PathBuf, replay::Case)>,
+    profiles: BTreeMap<String, DialogueProfile>,
+}
+
+impl Corpus {
+    /// Reads `path` (a case file, or a folder whose `*.toml` are case files); the profiles are
+    /// read from `profiles`, by default `profiles/` beside the files.
+    fn load(path: &Path, profiles: Option<&Path>) -> anyhow::Result<Corpus> {
+        let (files, folder) = if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading the folder {}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                anyhow::bail!(
+                    "{} holds no *.toml case files (tests/dialogues/README.md has the format)",
+                    path.display()
+                );
+            }
+            (files, path.to_path_buf())
+        } else {
+            let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            (vec![path.to_path_buf()], folder)
+        };
+        let directory = profiles
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| folder.join("profiles"));
+        let mut cases = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            for case in replay::parse_cases(&text, &file.display().to_string())? {
+                cases.push((file.clone(), case));
+            }
+        }
+        let mut loaded = BTreeMap::new();
+        for (_, case) in &cases {
+            if loaded.contains_key(&case.profile) {
+                continue;
+            }
+            let path = directory.join(format!("{}.toml", case.profile));
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "case {:?} names profile {:?}: reading {} (give --profiles DIR)",
+                    case.name,
+                    case.profile,
+                    path.display()
+                )
+            })?;
+            let profile = replay::parse_profile(&text, &path.display().to_string())?;
+            if let Err(problems) = profile.check() {
+                let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                anyhow::bail!("{}: {}", path.display(), listed.join("; "));
+            }
+            loaded.insert(case.profile.clone(), profile);
+        }
+        Ok(Corpus {
+            cases,
+            profiles: loaded,
+        })
+    }
+
+    fn cases(&self) -> impl Iterator<Item = (&Path, &replay::Case)> {
+        self.cases.iter().map(|(file, case)| (file.as_path(), case))
+    }
+
+    fn profile(&self, case: &replay::Case) -> anyhow::Result<&DialogueProfile> {
+        self.profiles
+            .get(&case.profile)
+            .with_context(|| format!("case {:?}: no profile {:?}", case.name, case.profile))
+    }
+}
+
+/// Thresholds and output of `dialogue score`.
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    /// Case files, or folders of them; each is scored as one corpus.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Where the profiles the cases name are (default: `profiles/` beside the files).
+    #[arg(long)]
+    profiles: Option<PathBuf>,
+    /// Exit 1 when fewer slots than this (a percentage) are right, over all the corpora.
+    #[arg(long, value_name = "PERCENT")]
+    min_slots: Option<f64>,
+    /// Exit 1 when fewer outcomes than this (a percentage) are right.
+    #[arg(long, value_name = "PERCENT")]
+    min_outcomes: Option<f64>,
+    /// Exit 1 when more than this many values were invented (a slot the case says must stay
+    /// empty was filled).
+    #[arg(long, value_name = "N")]
+    max_invented: Option<usize>,
+    /// Exit 1 when more than this many texts to callers need more than one SMS.
+    #[arg(long, value_name = "N")]
+    max_long_texts: Option<usize>,
+    /// Exit 1 when the 99th percentile of the time to answer one reply is above this.
+    #[arg(long, value_name = "MS")]
+    max_p99_ms: Option<f64>,
+    /// Print every slot, outcome or text that differs from the case.
+    #[arg(long)]
+    misses: bool,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Times each reply its responder answers.
+struct Timed<'a> {
+    inner: &'a mut dyn replay::Responder,
+    times: Vec<std::time::Duration>,
+}
+
+impl replay::Responder for Timed<'_> {
+    fn reply(
+        &mut self,
+        profile: &DialogueProfile,
+        state: &crate::core::conversation::ConversationState,
+        text: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        transcript: &[(replay::Who, String)],
+    ) -> (
+        crate::core::conversation::ConversationState,
+        Vec<crate::core::conversation::Outcome>,
+    ) {
+        let started = std::time::Instant::now();
+        let answer = self.inner.reply(profile, state, text, now, transcript);
+        self.times.push(started.elapsed());
+        answer
+    }
+}
+
+/// What one corpus scored with one responder.
+struct Scored {
+    corpus: String,
+    how: String,
+    tally: replay::Tally,
+    times: Vec<std::time::Duration>,
+    misses: Vec<replay::Miss>,
+}
+
+impl Scored {
+    fn percentile_ms(&self, p: f64) -> f64 {
+        percentile_ms(&self.times, p)
+    }
+}
+
+fn percentile_ms(times: &[std::time::Duration], p: f64) -> f64 {
+    if times.is_empty() {
+        return 0.0;
+    }
+    let mut sorted: Vec<f64> = times.iter().map(|t| t.as_secs_f64() * 1000.0).collect();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn score_corpus(
+    path: &Path,
+    corpus: &Corpus,
+    how: &str,
+    responder: &mut dyn replay::Responder,
+) -> anyhow::Result<Scored> {
+    let mut timed = Timed {
+        inner: responder,
+        times: Vec::new(),
+    };
+    let mut tally = replay::Tally::default();
+    let mut misses = Vec::new();
+    for (file, case) in corpus.cases() {
+        let profile = corpus.profile(case)?;
+        let result = replay::replay_with(case, profile, &mut timed)?;
+        let score = replay::score(case, &result, profile);
+        tally.add(&score);
+        let file = file
+            .file_name()
+            .map(|f| f.to_string_lossy())
+            .unwrap_or_default();
+        misses.extend(score.misses.into_iter().map(|mut miss| {
+            miss.case = format!("{file}: {}", miss.case);
+            miss
+        }));
+    }
+    Ok(Scored {
+        corpus: path.display().to_string(),
+        how: how.to_string(),
+        tally,
+        times: timed.times,
+        misses,
+    })
+}
+
+/// `textback dialogue score`: scores corpora and checks the thresholds.
+fn score(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
+    let mut rows = Vec::new();
+    for path in &args.paths {
+        let corpus = Corpus::load(path, args.profiles.as_deref())?;
+        rows.push(score_corpus(
+            path,
+            &corpus,
+            "engine",
+            &mut replay::EngineAlone,
+        )?);
+    }
+    let mut total = replay::Tally::default();
+    let mut times = Vec::new();
+    for row in &rows {
+        total.merge(&row.tally);
+        times.extend(row.times.iter().copied());
+    }
+    let p50 = percentile_ms(&times, 50.0);
+    let p99 = percentile_ms(&times, 99.0);
+    let mut failed = Vec::new();
+    if let Some(min) = args.min_slots
+        && total.slots_percent() < min
+    {
+        failed.push(format!(
+            "slots right {:.1}% is under --min-slots {min}",
+            total.slots_percent()
+        ));
+    }
+    if let Some(min) = args.min_outcomes
+        && total.outcomes_percent() < min
+    {
+        failed.push(format!(
+            "outcomes right {:.1}% is under --min-outcomes {min}",
+            total.outcomes_percent()
+        ));
+    }
+    if let Some(max) = args.max_invented
+        && total.invented > max
+    {
+        failed.push(format!(
+            "{} invented values is over --max-invented {max}",
+            total.invented
+        ));
+    }
+    if let Some(max) = args.max_long_texts
+        && total.long_texts > max
+    {
+        failed.push(format!(
+            "{} texts over one SMS is over --max-long-texts {max}",
+            total.long_texts
+        ));
+    }
+    if let Some(max) = args.max_p99_ms
+        && p99 > max
+    {
+        failed.push(format!(
+            "time per reply p99 {p99:.3} ms is over --max-p99-ms {max}"
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let corpora: Vec<serde_json::Value> = rows.iter().map(row_json).collect();
+        let line = serde_json::json!({
+            "corpora": corpora,
+            "total": tally_json(&total, p50, p99),
+            "failed": failed,
+        });
+        writeln!(out, "{line}")?;
+    } else {
+        if args.misses {
+            for row in &rows {
+                for miss in &row.misses {
+                    writeln!(
+                        out,
+                        "miss [{}] {}: expected {}, got {}",
+                        miss.case, miss.what, miss.expected, miss.actual
+                    )?;
+                }
+            }
+        }
+        writeln!(
+            out,
+            "{:<28} {:<7} {:>5}  {:>20}  {:>8}  {:>16}  {:>10}  {:>17}",
+            "corpus",
+            "with",
+            "cases",
+            "slots right",
+            "invented",
+            "outcomes right",
+            "long texts",
+            "reply p50/p99 ms"
+        )?;
+        for row in &rows {
+            write_row(
+                &mut out,
+                &row.corpus,
+                &row.how,
+                &row.tally,
+                row.percentile_ms(50.0),
+                row.percentile_ms(99.0),
+            )?;
+        }
+        if rows.len() > 1 {
+            write_row(&mut out, "total", "", &total, p50, p99)?;
+        }
+        let kinds: Vec<String> = total
+            .by_kind
+            .iter()
+            .map(|(kind, (expected, right))| {
+                format!(
+                    "{kind} {right}/{expected} ({:.1}%)",
+                    replay::percent(*right, *expected)
+                )
+            })
+            .collect();
+        writeln!(out, "by kind: {}", kinds.join(", "))?;
+        for failure in &failed {
+            writeln!(out, "below threshold: {failure}")?;
+        }
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn write_row(
+    out: &mut dyn Write,
+    corpus: &str,
+    how: &str,
+    tally: &replay::Tally,
+    p50: f64,
+    p99: f64,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<28} {:<7} {:>5}  {:>20}  {:>8}  {:>16}  {:>10}  {:>17}",
+        corpus,
+        how,
+        tally.cases,
+        format!(
+            "{}/{} ({:.1}%)",
+            tally.correct_slots,
+            tally.expected_slots,
+            tally.slots_percent()
+        ),
+        tally.invented,
+        format!(
+            "{}/{} ({:.1}%)",
+            tally.outcomes_right,
+            tally.cases,
+            tally.outcomes_percent()
+        ),
+        tally.long_texts,
+        format!("{p50:.3}/{p99:.3}"),
+    )
+}
+
+fn tally_json(tally: &replay::Tally, p50: f64, p99: f64) -> serde_json::Value {
+    let by_kind: serde_json::Map<String, serde_json::Value> = tally
+        .by_kind
+        .iter()
+        .map(|(kind, (expected, right))| {
+            (
+                kind.clone(),
+                serde_json::json!({"expected": expected, "right": right}),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "cases": tally.cases,
+        "slots_expected": tally.expected_slots,
+        "slots_right": tally.correct_slots,
+        "slots_percent": tally.slots_percent(),
+        "invented": tally.invented,
+        "outcomes_right": tally.outcomes_right,
+        "outcomes_percent": tally.outcomes_percent(),
+        "long_texts": tally.long_texts,
+        "reply_ms_p50": p50,
+        "reply_ms_p99": p99,
+        "by_kind": by_kind,
+    })
+}
+
+fn row_json(row: &Scored) -> serde_json::Value {
+    let mut value = tally_json(&row.tally, row.percentile_ms(50.0), row.percentile_ms(99.0));
+    if let Some(object) = value.as_object_mut() {
+        object.insert("corpus".to_string(), serde_json::json!(row.corpus));
+        object.insert("with".to_string(), serde_json::json!(row.how));
+    }
+    value
 }
 
 /// The `dialogue try` loop, reading the caller's lines from `input`.

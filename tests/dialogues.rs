@@ -1,76 +1,98 @@
-//! Runs every conversation in tests/dialogues/*.toml through the engine and reports slot
-//! accuracy (correct slots / expected slots), printing each miss.
+//! Scores every conversation in tests/dialogues/*.toml with `textback dialogue score`, the command
+//! a business runs on its own conversations, and holds the engine to the corpus's thresholds.
+//! Every miss is printed; run with `-- --nocapture` to see them and the table.
 
-use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Command;
 
-use textback::core::replay::{self, Who};
+/// What the built-in engine must score on tests/dialogues. Raise these as the engine improves;
+/// never lower them to let a change through.
+const MIN_SLOTS_PERCENT: &str = "83";
+const MIN_OUTCOMES_PERCENT: &str = "73";
+const MAX_INVENTED: &str = "15";
+const MAX_LONG_TEXTS: &str = "20";
+const MIN_CASES: usize = 250;
+
+fn textback() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_textback"))
+}
 
 #[test]
-fn corpus_accuracy() {
+fn the_corpus_scores_above_its_thresholds() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialogues");
-    let mut profiles = BTreeMap::new();
-    for entry in std::fs::read_dir(root.join("profiles")).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_stem().unwrap().to_string_lossy().to_string();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let profile = replay::parse_profile(&text, &path.display().to_string()).unwrap();
-        profile.check().unwrap();
-        profiles.insert(name, profile);
-    }
-    let mut files: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    let (mut cases, mut expected, mut correct, mut outcomes_right) = (0, 0, 0, 0);
-    let mut misses = Vec::new();
-    let verbose = std::env::var_os("DIALOGUE_TRANSCRIPTS").is_some();
-    for path in files {
-        let text = std::fs::read_to_string(&path).unwrap();
-        for case in replay::parse_cases(&text, &path.display().to_string()).unwrap() {
-            let profile = profiles
-                .get(&case.profile)
-                .unwrap_or_else(|| panic!("no profile {}", case.profile));
-            let result = replay::replay(&case, profile).unwrap();
-            let score = replay::score(&case, &result);
-            cases += 1;
-            expected += score.expected_slots;
-            correct += score.correct_slots;
-            outcomes_right += usize::from(score.outcome_right);
-            if verbose || !score.misses.is_empty() {
-                println!(
-                    "--- {} ({})",
-                    case.name,
-                    path.file_name().unwrap().to_string_lossy()
-                );
-                for (who, line) in &result.transcript {
-                    let who = match who {
-                        Who::Caller => "caller",
-                        Who::Business => "  biz ",
-                        Who::Note => "  note",
-                    };
-                    println!("  {who}: {line}");
-                }
-            }
-            misses.extend(score.misses);
-        }
-    }
-    println!("\nMISSES:");
-    for miss in &misses {
-        println!(
-            "  [{}] {}: expected {}, got {}",
-            miss.case, miss.what, miss.expected, miss.actual
-        );
-    }
-    let accuracy = correct as f64 / expected as f64 * 100.0;
-    println!(
-        "\n{cases} cases; slots {correct}/{expected} = {accuracy:.1}%; outcomes {outcomes_right}/{cases}"
-    );
-    assert!(cases >= 60);
+    let output = textback()
+        .args(["dialogue", "score", "--misses"])
+        .arg(&root)
+        .args(["--min-slots", MIN_SLOTS_PERCENT])
+        .args(["--min-outcomes", MIN_OUTCOMES_PERCENT])
+        .args(["--max-invented", MAX_INVENTED])
+        .args(["--max-long-texts", MAX_LONG_TEXTS])
+        .output()
+        .expect("run textback dialogue score");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     assert!(
-        accuracy >= 95.0,
-        "slot accuracy {accuracy:.1}% is under 95%"
+        output.status.success(),
+        "the corpus scored below its thresholds (see the table above)"
+    );
+    let json = textback()
+        .args(["dialogue", "score", "--json"])
+        .arg(&root)
+        .output()
+        .expect("run textback dialogue score --json");
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("score JSON");
+    let cases = value["total"]["cases"].as_u64().unwrap_or(0) as usize;
+    assert!(
+        cases >= MIN_CASES,
+        "{cases} cases; the corpus keeps at least {MIN_CASES}"
+    );
+}
+
+#[test]
+fn score_fails_below_a_threshold_and_says_which() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialogues");
+    let output = textback()
+        .args(["dialogue", "score"])
+        .arg(root.join("plumber.toml"))
+        .args(["--min-slots", "100.1", "--max-p99-ms", "100000"])
+        .output()
+        .expect("run textback dialogue score");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("below threshold: slots right") && stdout.contains("--min-slots 100.1"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("--max-p99-ms"), "{stdout}");
+}
+
+#[test]
+fn score_names_a_missing_profile() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("cases.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[case]]
+name = "no such profile"
+profile = "nowhere"
+caller = "07700 900123"
+messages = ["hi"]
+[case.expect]
+outcome = "open"
+"#,
+    )
+    .expect("write cases");
+    let output = textback()
+        .args(["dialogue", "score"])
+        .arg(&file)
+        .output()
+        .expect("run textback dialogue score");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("profile \"nowhere\"") && stderr.contains("--profiles"),
+        "{stderr}"
     );
 }

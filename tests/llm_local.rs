@@ -90,6 +90,8 @@ fn grounded(kind: &QuestionKind, id: &str, value: &str, reply: &str) -> bool {
             .iter()
             .any(|w| slots::number(w).map(|n| n.to_string()).as_deref() == Some(value)),
         (_, QuestionKind::Choice(options)) => options.iter().any(|o| o == value),
+        (_, QuestionKind::Registration) => compact(reply).contains(&compact(value)),
+        (_, QuestionKind::Property) => slots::property(reply, true) == Some(value),
         (_, QuestionKind::DateTime) => true,
     }
 }

@@ -37,6 +37,60 @@ pub enum QuestionKind {
     Number,
     /// How soon: stored "high" / "medium" / "low".
     Urgency,
+    /// A UK vehicle registration in its standard form: "AB12 CDE", "A123 BCD", "ABC 123D".
+    Registration,
+    /// The kind of property: one of [`PROPERTY_TYPES`].
+    Property,
+}
+
+/// What a `property` question stores.
+pub const PROPERTY_TYPES: [&str; 5] = ["House", "Flat", "Bungalow", "Maisonette", "Commercial"];
+
+/// The kinds as the config and the replay files name them.
+pub const KIND_NAMES: [&str; 9] = [
+    "text",
+    "choice",
+    "yes_no",
+    "postcode",
+    "datetime",
+    "number",
+    "urgency",
+    "registration",
+    "property",
+];
+
+/// Why a question's kind cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KindError {
+    #[error("{0:?} is not a kind of question: use {names}", names = KIND_NAMES.join(", "))]
+    Unknown(String),
+    #[error("a choice needs at least 2 options: options = [\"boiler\", \"leak\", \"other\"]")]
+    TooFewOptions,
+    #[error("options are only for kind = \"choice\"")]
+    OptionsNotChoice,
+}
+
+impl QuestionKind {
+    /// The kind named `name` (one of [`KIND_NAMES`]), with the options a choice offers.
+    pub fn from_name(name: &str, options: &[String]) -> Result<QuestionKind, KindError> {
+        let kind = match name {
+            "text" => QuestionKind::Text,
+            "choice" if options.len() >= 2 => QuestionKind::Choice(options.to_vec()),
+            "choice" => return Err(KindError::TooFewOptions),
+            "yes_no" => QuestionKind::YesNo,
+            "postcode" => QuestionKind::Postcode,
+            "datetime" => QuestionKind::DateTime,
+            "number" => QuestionKind::Number,
+            "urgency" => QuestionKind::Urgency,
+            "registration" => QuestionKind::Registration,
+            "property" => QuestionKind::Property,
+            other => return Err(KindError::Unknown(other.to_string())),
+        };
+        if !options.is_empty() && !matches!(kind, QuestionKind::Choice(_)) {
+            return Err(KindError::OptionsNotChoice);
+        }
+        Ok(kind)
+    }
 }
 
 /// One question of a profile. The ids "name", "callback" and "reason" are the built-in slots:

@@ -327,6 +327,26 @@ fn check_value(
             }
             Ok((read.human, read.machine))
         }
+        QuestionKind::Registration => {
+            // Nothing but a registration in the value, and the same marks in the reply.
+            let found =
+                slots::registration(value, true).ok_or(Rejection::Invalid("registration"))?;
+            if compact(&found.value) != compact(value) {
+                return Err(Rejection::Invalid("registration"));
+            }
+            if !compact(reply).contains(&compact(value)) {
+                return Err(Rejection::NotInReply);
+            }
+            Ok((found.value, None))
+        }
+        QuestionKind::Property => {
+            let wanted = slots::property(value, true).ok_or(Rejection::Invalid("property type"))?;
+            // A judgement, like urgency: the engine's reader must see the same kind in the reply.
+            if slots::property(reply, true) != Some(wanted) {
+                return Err(Rejection::NotInReply);
+            }
+            Ok((wanted.to_string(), None))
+        }
         QuestionKind::Urgency => {
             let lower = value.trim().to_lowercase();
             let wanted = match lower.as_str() {

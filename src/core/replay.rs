@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
+use crate::codec::pdu;
 use crate::codec::phone::E164;
 use crate::core::conversation::{
-    CallTime, CannedAnswer, Conversation, DialogueProfile, Outcome, Question, QuestionKind, Status,
-    Templates,
+    CallTime, CannedAnswer, Conversation, ConversationState, DialogueProfile, Outcome, Question,
+    QuestionKind, Status, Templates,
 };
 
 /// Minutes between two messages when the case does not say.
@@ -80,6 +81,14 @@ impl Expected {
         }
     }
 
+    /// The case says the slot must stay empty.
+    pub fn must_be_empty(&self) -> bool {
+        match self {
+            Expected::One(wanted) => wanted.trim().is_empty(),
+            Expected::Any(list) => list.iter().all(|w| w.trim().is_empty()),
+        }
+    }
+
     pub fn shown(&self) -> String {
         match self {
             Expected::One(wanted) => format!("{wanted:?}"),
@@ -131,8 +140,49 @@ pub fn normalise(text: &str) -> String {
     mapped.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Answers each of the caller's replies during a replay: the engine alone ([`EngineAlone`]), or
+/// the shell's responder that asks a local model first and checks what it says, as the daemon
+/// does.
+pub trait Responder {
+    /// The engine's next state and outcomes after `text`, received at `now`; `transcript` is the
+    /// conversation so far, the reply included.
+    fn reply(
+        &mut self,
+        profile: &DialogueProfile,
+        state: &ConversationState,
+        text: &str,
+        now: DateTime<Utc>,
+        transcript: &[(Who, String)],
+    ) -> (ConversationState, Vec<Outcome>);
+}
+
+/// The built-in engine on its own.
+pub struct EngineAlone;
+
+impl Responder for EngineAlone {
+    fn reply(
+        &mut self,
+        profile: &DialogueProfile,
+        state: &ConversationState,
+        text: &str,
+        now: DateTime<Utc>,
+        _transcript: &[(Who, String)],
+    ) -> (ConversationState, Vec<Outcome>) {
+        Conversation::on_reply(profile, state, text, now)
+    }
+}
+
 /// Runs a case through the engine.
 pub fn replay(case: &Case, profile: &DialogueProfile) -> Result<ReplayResult, ReplayError> {
+    replay_with(case, profile, &mut EngineAlone)
+}
+
+/// Runs a case, each reply answered by `responder`.
+pub fn replay_with(
+    case: &Case,
+    profile: &DialogueProfile,
+    responder: &mut dyn Responder,
+) -> Result<ReplayResult, ReplayError> {
     let caller = E164::parse(&case.caller).map_err(|error| ReplayError::Caller {
         case: case.name.clone(),
         message: error.to_string(),
@@ -192,7 +242,7 @@ pub fn replay(case: &Case, profile: &DialogueProfile) -> Result<ReplayResult, Re
         record(out, &mut transcript, &mut outcome, state.status);
         now += Duration::minutes(i64::from(gap));
         transcript.push((Who::Caller, text.to_string()));
-        let (next, out) = Conversation::on_reply(profile, &state, text, now);
+        let (next, out) = responder.reply(profile, &state, text, now, &transcript);
         state = next;
         record(out, &mut transcript, &mut outcome, state.status);
     }
@@ -222,11 +272,37 @@ pub struct Miss {
 pub struct Score {
     pub expected_slots: usize,
     pub correct_slots: usize,
+    /// Slots the case says must stay empty that the engine filled: a value the caller never gave.
+    pub invented: usize,
     pub outcome_right: bool,
+    /// Texts to the caller that need more than one SMS.
+    pub long_texts: usize,
+    /// Expected and right, by the slot's kind ("name", "reason", "callback", "yes_no", ...).
+    pub by_kind: BTreeMap<String, (usize, usize)>,
     pub misses: Vec<Miss>,
 }
 
-pub fn score(case: &Case, result: &ReplayResult) -> Score {
+/// What a slot is scored as: the built-in ids by name, the rest by their question's kind.
+pub fn kind_label(profile: &DialogueProfile, id: &str) -> String {
+    if matches!(id, "name" | "reason" | "callback") {
+        return id.to_string();
+    }
+    match profile.question(id).map(|q| &q.kind) {
+        Some(QuestionKind::Text) => "text",
+        Some(QuestionKind::Choice(_)) => "choice",
+        Some(QuestionKind::YesNo) => "yes_no",
+        Some(QuestionKind::Postcode) => "postcode",
+        Some(QuestionKind::DateTime) => "datetime",
+        Some(QuestionKind::Number) => "number",
+        Some(QuestionKind::Urgency) => "urgency",
+        Some(QuestionKind::Registration) => "registration",
+        Some(QuestionKind::Property) => "property",
+        None => "unknown",
+    }
+    .to_string()
+}
+
+pub fn score(case: &Case, result: &ReplayResult, profile: &DialogueProfile) -> Score {
     let mut score = Score {
         outcome_right: result.outcome == case.expect.outcome,
         ..Score::default()
@@ -241,10 +317,16 @@ pub fn score(case: &Case, result: &ReplayResult) -> Score {
     }
     for (id, expected) in &case.expect.slots {
         score.expected_slots += 1;
+        let kind = score.by_kind.entry(kind_label(profile, id)).or_default();
+        kind.0 += 1;
         let actual = result.slots.get(id).map(String::as_str);
         if expected.accepts(actual) {
             score.correct_slots += 1;
+            kind.1 += 1;
         } else {
+            if expected.must_be_empty() {
+                score.invented += 1;
+            }
             score.misses.push(Miss {
                 case: case.name.clone(),
                 what: id.clone(),
@@ -253,7 +335,78 @@ pub fn score(case: &Case, result: &ReplayResult) -> Score {
             });
         }
     }
+    for (who, text) in &result.transcript {
+        if *who == Who::Business && pdu::segment(text).parts.len() > 1 {
+            score.long_texts += 1;
+            score.misses.push(Miss {
+                case: case.name.clone(),
+                what: "one SMS".to_string(),
+                expected: "a text that fits one SMS".to_string(),
+                actual: format!("{} SMS: {text:?}", pdu::segment(text).parts.len()),
+            });
+        }
+    }
     score
+}
+
+/// Scores added up over many cases.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub cases: usize,
+    pub expected_slots: usize,
+    pub correct_slots: usize,
+    pub invented: usize,
+    pub outcomes_right: usize,
+    pub long_texts: usize,
+    pub by_kind: BTreeMap<String, (usize, usize)>,
+}
+
+impl Tally {
+    pub fn add(&mut self, score: &Score) {
+        self.cases += 1;
+        self.expected_slots += score.expected_slots;
+        self.correct_slots += score.correct_slots;
+        self.invented += score.invented;
+        self.outcomes_right += usize::from(score.outcome_right);
+        self.long_texts += score.long_texts;
+        for (kind, (expected, right)) in &score.by_kind {
+            let entry = self.by_kind.entry(kind.clone()).or_default();
+            entry.0 += expected;
+            entry.1 += right;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Tally) {
+        self.cases += other.cases;
+        self.expected_slots += other.expected_slots;
+        self.correct_slots += other.correct_slots;
+        self.invented += other.invented;
+        self.outcomes_right += other.outcomes_right;
+        self.long_texts += other.long_texts;
+        for (kind, (expected, right)) in &other.by_kind {
+            let entry = self.by_kind.entry(kind.clone()).or_default();
+            entry.0 += expected;
+            entry.1 += right;
+        }
+    }
+
+    /// Slots right, as a percentage (100 when nothing was expected).
+    pub fn slots_percent(&self) -> f64 {
+        percent(self.correct_slots, self.expected_slots)
+    }
+
+    /// Outcomes right, as a percentage.
+    pub fn outcomes_percent(&self) -> f64 {
+        percent(self.outcomes_right, self.cases)
+    }
+}
+
+pub fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        100.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
 }
 
 /// Why a case or profile could not be used.
@@ -263,18 +416,12 @@ pub enum ReplayError {
     Caller { case: String, message: String },
     #[error("{file}: {message}")]
     Parse { file: String, message: String },
-    #[error(
-        "{file}: question {id:?} has kind {kind:?}; use text, choice, yes_no, postcode, datetime, number or urgency"
-    )]
+    #[error("{file}: question {id:?}: {message}")]
     Kind {
         file: String,
         id: String,
-        kind: String,
+        message: String,
     },
-    #[error(
-        "{file}: question {id:?} is a choice with no options; add options = [\"...\", \"...\"]"
-    )]
-    NoOptions { file: String, id: String },
 }
 
 /// A profile as written in a replay profile file.
@@ -330,28 +477,12 @@ pub fn parse_profile(text: &str, file: &str) -> Result<DialogueProfile, ReplayEr
     })?;
     let mut questions = Vec::new();
     for q in raw.questions {
-        let kind = match q.kind.as_str() {
-            "text" => QuestionKind::Text,
-            "choice" if q.options.is_empty() => {
-                return Err(ReplayError::NoOptions {
-                    file: file.to_string(),
-                    id: q.id,
-                });
-            }
-            "choice" => QuestionKind::Choice(q.options.clone()),
-            "yes_no" => QuestionKind::YesNo,
-            "postcode" => QuestionKind::Postcode,
-            "datetime" => QuestionKind::DateTime,
-            "number" => QuestionKind::Number,
-            "urgency" => QuestionKind::Urgency,
-            other => {
-                return Err(ReplayError::Kind {
-                    file: file.to_string(),
-                    id: q.id,
-                    kind: other.to_string(),
-                });
-            }
-        };
+        let kind =
+            QuestionKind::from_name(&q.kind, &q.options).map_err(|error| ReplayError::Kind {
+                file: file.to_string(),
+                id: q.id.clone(),
+                message: error.to_string(),
+            })?;
         questions.push(Question {
             id: q.id,
             ask: q.ask,

@@ -186,6 +186,316 @@ pub fn find_postcodes(text: &str, outward_alone: bool) -> Vec<FoundPostcode> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Vehicle registrations
+
+/// A vehicle registration found in a text, in its standard form ("AB12 CDE"), with its span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundRegistration {
+    pub value: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The standard form of a registration written without spaces ("AB12CDE"), by the DVLA's
+/// formats: current (two letters, two digits, three letters: "AB12 CDE"), prefix (a letter, one
+/// to three digits, three letters: "A123 BCD"), suffix (three letters, one to three digits, a
+/// letter: "ABC 123D"). With `loose`, also the dateless and Northern Irish marks: one to three
+/// letters and one to four digits either way round ("ABZ 1234", "1234 AB").
+fn registration_form(compact: &str, loose: bool) -> Option<String> {
+    let letters = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_uppercase());
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !compact.is_ascii() || !(2..=8).contains(&compact.len()) {
+        return None;
+    }
+    // Split into runs of letters and digits: "AB12CDE" -> ["AB", "12", "CDE"].
+    let mut runs: Vec<&str> = Vec::new();
+    let mut start = 0;
+    let bytes = compact.as_bytes();
+    for index in 1..=bytes.len() {
+        let boundary = index == bytes.len()
+            || bytes[index].is_ascii_digit() != bytes[index - 1].is_ascii_digit();
+        if boundary {
+            runs.push(&compact[start..index]);
+            start = index;
+        }
+    }
+    match runs.as_slice() {
+        [a, d, b] if letters(a) && digits(d) && letters(b) => match (a.len(), d.len(), b.len()) {
+            (2, 2, 3) => Some(format!("{a}{d} {b}")),
+            (1, 1..=3, 3) => Some(format!("{a}{d} {b}")),
+            (3, 1..=3, 1) => Some(format!("{a} {d}{b}")),
+            _ => None,
+        },
+        [a, d] if loose && letters(a) && digits(d) && a.len() <= 3 && d.len() <= 4 => {
+            Some(format!("{a} {d}"))
+        }
+        [d, a] if loose && digits(d) && letters(a) && a.len() <= 3 && d.len() <= 4 => {
+            Some(format!("{d} {a}"))
+        }
+        _ => None,
+    }
+}
+
+/// Words that say a registration is near: "reg", "registration", "plate".
+fn mentions_registration(words: &[String]) -> bool {
+    words.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "reg" | "registration" | "reg's" | "regs" | "plate" | "plates" | "numberplate"
+        )
+    })
+}
+
+/// Reads a UK vehicle registration in any case and spacing ("ab12cde", "AB12 CDE", "ab 12 cde",
+/// "a123bcd"). A current-format mark counts anywhere; a prefix or suffix mark when `asked` or
+/// when the text speaks of a registration; a dateless or Northern Irish mark ("ABZ 1234") only
+/// when `asked` and it is the whole answer. Never a postcode ("SW11 4AB").
+pub fn registration(text: &str, asked: bool) -> Option<FoundRegistration> {
+    let tokens = tokens(text);
+    let lower: Vec<String> = tokens.iter().map(Token::lower).collect();
+    let cue = asked || mentions_registration(&lower);
+    let postcodes = find_postcodes(text, false);
+    let answer_words: Vec<&String> = lower
+        .iter()
+        .filter(|w| {
+            !matches!(
+                w.as_str(),
+                "its"
+                    | "it's"
+                    | "it"
+                    | "is"
+                    | "the"
+                    | "reg"
+                    | "registration"
+                    | "my"
+                    | "car"
+                    | "van"
+                    | "plate"
+                    | "number"
+                    | "ok"
+                    | "okay"
+                    | "yes"
+                    | "yeah"
+                    | "sure"
+                    | "here"
+                    | "you"
+                    | "go"
+                    | "thanks"
+                    | "cheers"
+            )
+        })
+        .collect();
+    let mut best: Option<(usize, FoundRegistration)> = None;
+    for first in 0..tokens.len() {
+        for count in 1..=3 {
+            let Some(run) = tokens.get(first..first + count) else {
+                break;
+            };
+            // Only spaces (or a hyphen) between the pieces.
+            let joined = run.windows(2).all(|pair| {
+                text[pair[0].end..pair[1].start]
+                    .chars()
+                    .all(|c| c == ' ' || c == '-')
+            });
+            if !joined {
+                break;
+            }
+            let (start, end) = (run[0].start, run[count - 1].end);
+            if postcodes.iter().any(|p| p.start < end && start < p.end) {
+                continue;
+            }
+            let compact: String = text[start..end]
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_uppercase())
+                .collect();
+            let whole = asked && answer_words.len() == count;
+            let Some(value) = registration_form(&compact, whole) else {
+                continue;
+            };
+            let current = compact.len() == 7
+                && compact.as_bytes()[..2].iter().all(u8::is_ascii_uppercase)
+                && compact.as_bytes()[2..4].iter().all(u8::is_ascii_digit);
+            if !(current || cue) {
+                continue;
+            }
+            // Prefer the mark read from the most characters ("AB12 CDE" over "B12 CDE").
+            if best.as_ref().is_none_or(|(len, _)| compact.len() > *len) {
+                best = Some((compact.len(), FoundRegistration { value, start, end }));
+            }
+        }
+    }
+    best.map(|(_, found)| found)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property types
+
+/// Words for each kind of property, by the value stored (conversation::PROPERTY_TYPES).
+const PROPERTY_WORDS: &[(&str, &[&str])] = &[
+    ("Maisonette", &["maisonette", "maisonettes", "duplex"]),
+    ("Bungalow", &["bungalow", "bungalows", "chalet"]),
+    (
+        "Flat",
+        &[
+            "flat",
+            "flats",
+            "apartment",
+            "apartments",
+            "studio",
+            "bedsit",
+            "penthouse",
+            "tenement",
+        ],
+    ),
+    (
+        "House",
+        &[
+            "house",
+            "houses",
+            "semi",
+            "semi-detached",
+            "detached",
+            "terrace",
+            "terraced",
+            "terraces",
+            "end-terrace",
+            "cottage",
+            "townhouse",
+            "farmhouse",
+            "home",
+            "villa",
+            "mid-terrace",
+            "new-build",
+        ],
+    ),
+    (
+        "Commercial",
+        &[
+            "shop",
+            "shops",
+            "office",
+            "offices",
+            "pub",
+            "restaurant",
+            "cafe",
+            "café",
+            "salon",
+            "unit",
+            "warehouse",
+            "school",
+            "church",
+            "factory",
+            "surgery",
+            "hotel",
+            "premises",
+            "commercial",
+            "business",
+            "garage",
+            "workshop",
+            "takeaway",
+            "bar",
+            "clinic",
+            "nursery",
+            "gym",
+            "store",
+        ],
+    ),
+];
+
+/// Words after "flat" or "office" that make them something else: "flat roof", "office number".
+const NOT_PROPERTY_AFTER: &[&str] = &[
+    "roof",
+    "roofs",
+    "tyre",
+    "tyres",
+    "battery",
+    "rate",
+    "fee",
+    "pack",
+    "out",
+    "number",
+    "phone",
+    "hours",
+    "line",
+    "landline",
+    "manager",
+    "email",
+    "screwdriver",
+    "pack",
+];
+/// Words before that do the same: "battery is flat", "gone flat", "back home".
+const NOT_PROPERTY_BEFORE: &[&str] = &[
+    "is", "gone", "went", "go", "battery", "tyre", "tyres", "back", "at", "get", "got", "from",
+    "run", "running", "working",
+];
+
+/// Reads the kind of property: "3 bed semi" -> House, "top floor flat" -> Flat, "it's for my
+/// shop" -> Commercial. The first kind mentioned wins ("a flat above a shop" is a flat). Without
+/// `asked`, only a word that plainly names the property counts ("my flat", "a 3 bed semi"); "home"
+/// and the business words count only when asked.
+pub fn property(text: &str, asked: bool) -> Option<&'static str> {
+    let words = words(text);
+    for (index, word) in words.iter().enumerate() {
+        let next = words.get(index + 1).map(String::as_str).unwrap_or("");
+        let previous = index
+            .checked_sub(1)
+            .and_then(|i| words.get(i))
+            .map(String::as_str)
+            .unwrap_or("");
+        if NOT_PROPERTY_AFTER.contains(&next) || NOT_PROPERTY_BEFORE.contains(&previous) {
+            continue;
+        }
+        for (value, names) in PROPERTY_WORDS {
+            if !names.contains(&word.as_str()) {
+                continue;
+            }
+            let weak = *value == "Commercial" || word == "home";
+            let named = matches!(
+                previous,
+                "a" | "my"
+                    | "our"
+                    | "the"
+                    | "its"
+                    | "it's"
+                    | "in"
+                    | "bed"
+                    | "bedroom"
+                    | "storey"
+                    | "floor"
+                    | "detached"
+                    | "terraced"
+                    | "ground"
+                    | "top"
+                    | "first"
+                    | "basement"
+                    | "council"
+                    | "rented"
+                    | "new"
+                    | "old"
+                    | "victorian"
+                    | "edwardian"
+                    | "small"
+                    | "big"
+                    | "large"
+                    | "this"
+                    | "his"
+                    | "her"
+                    | "their"
+                    | "mums"
+                    | "mum's"
+                    | "dads"
+                    | "dad's"
+            ) || previous.parse::<u32>().is_ok();
+            if asked || (!weak && named) {
+                return Some(value);
+            }
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
 // Phone numbers
 
 /// The first phone number written in a text ("call 07700 900987", "on +44 20 7946 0321"), with
@@ -1486,6 +1796,80 @@ mod tests {
         assert_eq!(choice("pigeons", &pests, false), None);
         let garage: Vec<String> = ["MOT", "Service"].iter().map(|s| s.to_string()).collect();
         assert_eq!(choice("servise", &garage, true), Some(1));
+    }
+
+    #[test]
+    fn registrations_in_any_case_and_spacing() {
+        let reg = |text: &str, asked: bool| registration(text, asked).map(|f| f.value);
+        for (text, want) in [
+            ("AB12 CDE", "AB12 CDE"),
+            ("ab12cde", "AB12 CDE"),
+            ("its ab 12 cde", "AB12 CDE"),
+            ("ky19-xzt", "KY19 XZT"),
+            ("a123bcd", "A123 BCD"),
+            ("A1 BCD", "A1 BCD"),
+            ("abc 123d", "ABC 123D"),
+            ("reg is LR68 WKA thanks", "LR68 WKA"),
+        ] {
+            assert_eq!(reg(text, true).as_deref(), Some(want), "{text}");
+        }
+        // A current mark is plain enough to read unasked; older ones need the word.
+        assert_eq!(
+            reg("need an MOT for my golf ab12cde", false).as_deref(),
+            Some("AB12 CDE")
+        );
+        assert_eq!(reg("golf a123bcd", false), None);
+        assert_eq!(
+            reg("the reg is a123bcd", false).as_deref(),
+            Some("A123 BCD")
+        );
+        // Dateless and Northern Irish marks only as the whole answer to the question.
+        assert_eq!(reg("ABZ 1234", true).as_deref(), Some("ABZ 1234"));
+        assert_eq!(reg("ABZ 1234", false), None);
+        assert_eq!(reg("done 12 miles", true), None);
+        // Never a postcode, a time or words.
+        for text in [
+            "SW11 4AB",
+            "e8 2ln x",
+            "MOT and service",
+            "dont know it off hand",
+            "10am",
+            "friday at 3",
+            "07700 900123",
+        ] {
+            assert_eq!(reg(text, false), None, "{text}");
+        }
+        assert_eq!(reg("SW11 4AB", true), None);
+    }
+
+    #[test]
+    fn property_types_in_words() {
+        for (text, want) in [
+            ("3 bed semi", "House"),
+            ("its a flat, N7 6PL", "Flat"),
+            ("top floor apartment", "Flat"),
+            ("bungalow", "Bungalow"),
+            ("a maisonette over 2 floors", "Maisonette"),
+            ("it's for my shop", "Commercial"),
+            ("office", "Commercial"),
+            ("a flat above a shop", "Flat"),
+            ("detached", "House"),
+            ("victorian terrace", "House"),
+        ] {
+            assert_eq!(property(text, true), Some(want), "{text}");
+        }
+        assert_eq!(property("we live in a 3 bed semi", false), Some("House"));
+        assert_eq!(property("my flat is in SE1", false), Some("Flat"));
+        for text in [
+            "leak on the flat roof",
+            "battery is flat",
+            "call my office number",
+            "my shop",
+            "back home by 5",
+        ] {
+            assert_eq!(property(text, false), None, "{text}");
+        }
+        assert_eq!(property("flat roof leaking", true), None);
     }
 
     #[test]

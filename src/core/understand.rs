@@ -444,6 +444,22 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
             }
             QuestionKind::DateTime => slots::when(&without_postcodes, context.now, is_asked)
                 .map(|w| (w.human, w.machine, true)),
+            QuestionKind::Registration => slots::registration(&answer, is_asked).map(|found| {
+                let matched = &answer[found.start..found.end];
+                for clause in clauses.iter_mut() {
+                    if clause.text.contains(matched) {
+                        let rest = clause.text.replacen(matched, " ", 1);
+                        if strip_filler(&rest).is_empty() || slots::words(&rest).len() <= 3 {
+                            clause.used = true;
+                        }
+                    }
+                }
+                (found.value, None, true)
+            }),
+            QuestionKind::Property => slots::property(&answer, is_asked).map(|value| {
+                mark_short_clauses(&mut clauses, |c| slots::property(c, true).is_some());
+                (value.to_string(), None, true)
+            }),
             QuestionKind::Text if is_asked && only_asked => {
                 let cleaned = slots::clean_answer(&answer);
                 (!cleaned.is_empty()).then_some((cleaned, None, true))

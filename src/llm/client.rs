@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::core::conversation::{Question, QuestionKind};
+use crate::core::conversation::{PROPERTY_TYPES, Question, QuestionKind};
 use crate::core::proposal::{self, CombineOptions, Intent, MessageRules, ModelProposal};
 
 /// Which server `profile.llm.base_url` points at.
@@ -341,6 +341,11 @@ pub fn extraction_schema(questions: &[Question]) -> Value {
                 values.push(Value::Null);
                 json!({"enum": values})
             }
+            QuestionKind::Property => {
+                let mut values: Vec<Value> = PROPERTY_TYPES.iter().map(|o| json!(o)).collect();
+                values.push(Value::Null);
+                json!({"enum": values})
+            }
             _ => nullable_string(SLOT_CHARS),
         };
         slot_properties.insert(question.id.clone(), schema);
@@ -373,6 +378,8 @@ fn kind_hint(kind: &QuestionKind) -> String {
         QuestionKind::DateTime => " (a day or time, in their words)".to_string(),
         QuestionKind::Number => " (a number)".to_string(),
         QuestionKind::Urgency => " (high, medium or low)".to_string(),
+        QuestionKind::Registration => " (a UK vehicle registration, e.g. AB12 CDE)".to_string(),
+        QuestionKind::Property => format!(" (one of: {})", PROPERTY_TYPES.join(", ")),
     }
 }
 
