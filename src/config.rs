@@ -2152,7 +2152,7 @@ fn warn_length(check: &mut Checker, path: &str, text: &str) {
         pdu::Encoding::Ucs2 => {
             let odd: String = text
                 .chars()
-                .filter(|c| !pdu::is_gsm7(&c.to_string()))
+                .filter(|c| !crate::codec::gsm7::is_gsm7(&c.to_string()))
                 .take(5)
                 .collect();
             check.warn(

@@ -10,7 +10,7 @@ use std::process::Command;
 const MIN_SLOTS_PERCENT: &str = "83";
 const MIN_OUTCOMES_PERCENT: &str = "73";
 const MAX_INVENTED: &str = "15";
-const MAX_LONG_TEXTS: &str = "20";
+const MAX_LONG_TEXTS: &str = "0";
 const MIN_CASES: usize = 250;
 
 fn textback() -> Command {

@@ -222,7 +222,7 @@ async fn a_lead_reaches_every_channel_once() {
         .map(|s| s.text.clone())
         .collect();
     assert!(owner.contains("Sarah Jones"), "{owner}");
-    assert!(textback::codec::pdu::is_gsm7(&owner), "{owner}");
+    assert!(textback::codec::gsm7::is_gsm7(&owner), "{owner}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -704,7 +704,7 @@ timeout_seconds = 5
         2,
         "{owner}"
     );
-    assert!(textback::codec::pdu::is_gsm7(&owner), "{owner}");
+    assert!(textback::codec::gsm7::is_gsm7(&owner), "{owner}");
 
     // The dashboard's lead page: the reply in the transcript, the notices labelled.
     assert!(dashboard_page.contains(REPLY), "{dashboard_page}");

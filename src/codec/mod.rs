@@ -2,5 +2,6 @@
 //! clock, no tokio.
 
 pub mod at;
+pub mod gsm7;
 pub mod pdu;
 pub mod phone;

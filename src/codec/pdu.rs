@@ -5,6 +5,7 @@
 //! Offsets in errors count octets from the start of the hex handed to [`decode`], 0 being the
 //! first octet (the SMSC length octet when [`SmscField::Present`]).
 
+use super::gsm7;
 use std::fmt::Write as _;
 
 // ---------------------------------------------------------------------------------------------
@@ -400,144 +401,6 @@ pub enum DecodeError {
     OddUcs2Length { offset: usize, length: usize },
 }
 
-// ---------------------------------------------------------------------------------------------
-// GSM 7-bit default alphabet and extension table (TS 23.038 §6.2.1, §6.2.1.1)
-// ---------------------------------------------------------------------------------------------
-
-/// Escape to the extension table (TS 23.038 §6.2.1, code 0x1B).
-const ESCAPE: u8 = 0x1B;
-
-/// The default alphabet by code. 0x1B is the escape, never produced from text.
-const DEFAULT_ALPHABET: [char; 128] = [
-    '@', '£', '$', '¥', 'è', 'é', 'ù', 'ì', 'ò', 'Ç', '\n', 'Ø', 'ø', '\r', 'Å', 'å', //
-    'Δ', '_', 'Φ', 'Γ', 'Λ', 'Ω', 'Π', 'Ψ', 'Σ', 'Θ', 'Ξ', '\u{1B}', 'Æ', 'æ', 'ß', 'É', //
-    ' ', '!', '"', '#', '¤', '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/', //
-    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ';', '<', '=', '>', '?', //
-    '¡', 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O', //
-    'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 'Ä', 'Ö', 'Ñ', 'Ü', '§', //
-    '¿', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', //
-    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 'ä', 'ö', 'ñ', 'ü', 'à', //
-];
-
-/// The extension table (TS 23.038 §6.2.1.1): code after the escape, and its character.
-const EXTENSION_TABLE: [(u8, char); 10] = [
-    (0x0A, '\u{0C}'), // form feed
-    (0x14, '^'),
-    (0x28, '{'),
-    (0x29, '}'),
-    (0x2F, '\\'),
-    (0x3C, '['),
-    (0x3D, '~'),
-    (0x3E, ']'),
-    (0x40, '|'),
-    (0x65, '€'),
-];
-
-/// Marks an ASCII character that has no default alphabet code.
-const NO_CODE: u8 = 0xFF;
-
-/// Default alphabet code of each ASCII character, or [`NO_CODE`].
-const ASCII_TO_DEFAULT: [u8; 128] = {
-    let mut table = [NO_CODE; 128];
-    let mut code = 0;
-    while code < 128 {
-        let character = DEFAULT_ALPHABET[code] as u32;
-        if character < 128 && code != ESCAPE as usize {
-            table[character as usize] = code as u8;
-        }
-        code += 1;
-    }
-    table
-};
-
-/// How one character is written in GSM 7-bit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Gsm7Code {
-    Default(u8),
-    Extension(u8),
-}
-
-fn gsm7_code(character: char) -> Option<Gsm7Code> {
-    let code = if character.is_ascii() {
-        ASCII_TO_DEFAULT
-            .get(character as usize)
-            .copied()
-            .filter(|&code| code != NO_CODE)
-    } else {
-        DEFAULT_ALPHABET
-            .iter()
-            .position(|&entry| entry == character)
-            .and_then(|code| u8::try_from(code).ok())
-    };
-    match code {
-        Some(code) => Some(Gsm7Code::Default(code)),
-        None => EXTENSION_TABLE
-            .iter()
-            .find(|(_, entry)| *entry == character)
-            .map(|&(code, _)| Gsm7Code::Extension(code)),
-    }
-}
-
-/// Septets the character takes in GSM 7-bit: 2 for the extension table, else 1.
-fn gsm7_septets(character: char) -> usize {
-    match gsm7_code(character) {
-        Some(Gsm7Code::Extension(_)) => 2,
-        Some(Gsm7Code::Default(_)) | None => 1,
-    }
-}
-
-/// True if the text can be sent in GSM-7 (default alphabet + extension table).
-pub fn is_gsm7(text: &str) -> bool {
-    text.chars().all(|character| gsm7_code(character).is_some())
-}
-
-/// The septets of a text, or the first character that has none.
-fn text_to_septets(text: &str) -> Result<Vec<u8>, char> {
-    let mut septets = Vec::with_capacity(text.len());
-    for character in text.chars() {
-        match gsm7_code(character) {
-            Some(Gsm7Code::Default(code)) => septets.push(code),
-            Some(Gsm7Code::Extension(code)) => {
-                septets.push(ESCAPE);
-                septets.push(code);
-            }
-            None => return Err(character),
-        }
-    }
-    Ok(septets)
-}
-
-fn default_character(code: u8) -> char {
-    DEFAULT_ALPHABET
-        .get(usize::from(code & 0x7F))
-        .copied()
-        .unwrap_or(' ')
-}
-
-/// Septets to text. An escape followed by a code the extension table lacks gives the default
-/// table's character for that code (TS 23.038 §6.2.1.1 note); an escape followed by another
-/// escape (reserved for a further table) or ending the text gives a space (§6.2.1, 0x1B).
-fn septets_to_text(septets: &[u8]) -> String {
-    let mut text = String::with_capacity(septets.len());
-    let mut rest = septets.iter().copied();
-    while let Some(septet) = rest.next() {
-        if septet != ESCAPE {
-            text.push(default_character(septet));
-            continue;
-        }
-        match rest.next() {
-            None | Some(ESCAPE) => text.push(' '),
-            Some(code) => text.push(
-                EXTENSION_TABLE
-                    .iter()
-                    .find(|(entry, _)| *entry == code)
-                    .map_or_else(|| default_character(code), |&(_, character)| character),
-            ),
-        }
-    }
-    text
-}
-
 /// Packs septets into `out`, the first one starting `fill_bits` into the first new octet
 /// (TS 23.038 §6.1.2.1.1; fill bits after a user data header: TS 23.040 §9.2.3.24).
 fn pack_septets(septets: &[u8], fill_bits: usize, out: &mut Vec<u8>) {
@@ -603,12 +466,12 @@ pub fn segment(text: &str) -> Segmentation {
 }
 
 fn segment_with(text: &str, gsm7_part: usize, ucs2_part: usize) -> Segmentation {
-    if is_gsm7(text) {
-        let septets: usize = text.chars().map(gsm7_septets).sum();
+    if gsm7::is_gsm7(text) {
+        let septets: usize = text.chars().map(gsm7::septets).sum();
         let parts = if septets <= GSM7_SINGLE {
             vec![text.to_string()]
         } else {
-            split(text, gsm7_part, gsm7_septets)
+            split(text, gsm7_part, gsm7::septets)
         };
         Segmentation {
             encoding: Encoding::Gsm7,
@@ -764,7 +627,7 @@ fn push_sender(sender: &str, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         return Ok(());
     }
     let septets =
-        text_to_septets(sender).map_err(|character| EncodeError::AlphanumericNotGsm7 {
+        gsm7::text_to_septets(sender).map_err(|character| EncodeError::AlphanumericNotGsm7 {
             field: FIELD,
             character,
         })?;
@@ -896,10 +759,10 @@ fn push_user_data(
             // Only GSM-7 text reaches here (segment decided); a character without a code would
             // be left out.
             let mut septets = Vec::with_capacity(text.len());
-            for code in text.chars().filter_map(gsm7_code) {
+            for code in text.chars().filter_map(gsm7::code) {
                 match code {
-                    Gsm7Code::Default(code) => septets.push(code),
-                    Gsm7Code::Extension(code) => septets.extend([ESCAPE, code]),
+                    gsm7::Gsm7Code::Default(code) => septets.push(code),
+                    gsm7::Gsm7Code::Extension(code) => septets.extend([gsm7::ESCAPE, code]),
                 }
             }
             let header_bits = user_data.len() * 8;
@@ -1219,7 +1082,7 @@ fn address_from(type_of_address: u8, semi_octets: usize, octets: &[u8]) -> Addre
     match (type_of_address >> 4) & 0x07 {
         0b101 => Address {
             kind: AddressKind::Alphanumeric,
-            value: septets_to_text(&unpack_septets(octets, 0, semi_octets * 4 / 7)),
+            value: gsm7::septets_to_text(&unpack_septets(octets, 0, semi_octets * 4 / 7)),
         },
         ton => Address {
             kind: match ton {
@@ -1453,7 +1316,7 @@ fn read_user_data(
                 header_septets * 7,
                 count.saturating_sub(header_septets),
             );
-            (Encoding::Gsm7, septets_to_text(&septets))
+            (Encoding::Gsm7, gsm7::septets_to_text(&septets))
         }
         Alphabet::EightBit => (
             Encoding::Gsm7,
@@ -2176,51 +2039,6 @@ mod tests {
 
     // ---- Alphabet -----------------------------------------------------------------------------
 
-    fn all_gsm7_characters() -> Vec<char> {
-        DEFAULT_ALPHABET
-            .iter()
-            .copied()
-            .filter(|&character| character != '\u{1B}')
-            .chain(EXTENSION_TABLE.iter().map(|&(_, character)| character))
-            .collect()
-    }
-
-    #[test]
-    fn alphabet_table_spot_checks() {
-        // TS 23.038 §6.2.1.
-        let expected = [
-            (0x00, '@'),
-            (0x01, '£'),
-            (0x02, '$'),
-            (0x03, '¥'),
-            (0x09, 'Ç'),
-            (0x10, 'Δ'),
-            (0x11, '_'),
-            (0x1A, 'Ξ'),
-            (0x1C, 'Æ'),
-            (0x1E, 'ß'),
-            (0x1F, 'É'),
-            (0x24, '¤'),
-            (0x40, '¡'),
-            (0x5B, 'Ä'),
-            (0x5F, '§'),
-            (0x60, '¿'),
-            (0x7F, 'à'),
-        ];
-        for (code, character) in expected {
-            assert_eq!(gsm7_code(character), Some(Gsm7Code::Default(code)));
-            assert_eq!(default_character(code), character);
-        }
-        assert_eq!(gsm7_code('€'), Some(Gsm7Code::Extension(0x65)));
-        assert_eq!(gsm7_code('\u{0C}'), Some(Gsm7Code::Extension(0x0A)));
-        for character in ['`', 'ç', 'Α', '\u{1B}', 'ê', '😀'] {
-            assert_eq!(gsm7_code(character), None, "{character:?}");
-        }
-        assert!(is_gsm7("Hello @ £5 {ok} €"));
-        assert!(!is_gsm7("naïve"));
-        assert!(is_gsm7(""));
-    }
-
     #[test]
     fn data_coding_scheme_groups() {
         // TS 23.038 §4.
@@ -2261,14 +2079,6 @@ mod tests {
             value: "07700900123".to_string(),
         };
         assert_eq!(national.display(), "07700900123");
-    }
-
-    #[test]
-    fn unknown_escape_gives_default_character_and_double_escape_a_space() {
-        // ESC + 0x41 ('A' in the default table, nothing in the extension table).
-        assert_eq!(septets_to_text(&[0x1B, 0x41, 0x1B, 0x65]), "A€");
-        assert_eq!(septets_to_text(&[0x1B, 0x1B, 0x41]), " A");
-        assert_eq!(septets_to_text(&[0x41, 0x1B]), "A ");
     }
 
     #[test]
@@ -2324,8 +2134,10 @@ mod tests {
 
     #[test]
     fn gsm7_round_trip_with_every_character() {
-        let text: String = all_gsm7_characters().into_iter().collect();
-        assert!(is_gsm7(&text));
+        let text: String = crate::codec::gsm7::tests::all_characters()
+            .into_iter()
+            .collect();
+        assert!(gsm7::is_gsm7(&text));
         let joined = submit_round_trip("+447700900123", &text, &options(false, 7));
         assert_eq!(joined, text);
     }
@@ -2771,8 +2583,11 @@ mod tests {
     // ---- Property tests ---------------------------------------------------------------------------
 
     fn gsm7_text() -> impl Strategy<Value = String> {
-        proptest::collection::vec(proptest::sample::select(all_gsm7_characters()), 0..500)
-            .prop_map(String::from_iter)
+        proptest::collection::vec(
+            proptest::sample::select(crate::codec::gsm7::tests::all_characters()),
+            0..500,
+        )
+        .prop_map(String::from_iter)
     }
 
     fn any_text() -> impl Strategy<Value = String> {

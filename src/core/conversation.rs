@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Europe::London;
 use serde::{Deserialize, Serialize};
 
+use crate::codec::gsm7;
 use crate::codec::phone::E164;
 use crate::core::slots;
 use crate::core::understand::{self, Context, Reading};
@@ -377,21 +378,42 @@ pub fn render(template: &str, values: &[(&str, &str)]) -> String {
         out = out.replace(&format!("{{{field}}}"), value);
     }
     let folded = out.split_whitespace().collect::<Vec<_>>().join(" ");
-    gsm_safe(&folded.replace(" ,", ",").replace(" .", "."))
+    gsm7::to_plain(&folded.replace(" ,", ",").replace(" .", "."))
 }
 
-/// Replaces characters outside GSM 03.38 that people type often (curly quotes, dashes, ellipsis)
-/// with their plain forms, so a text stays GSM-7 and 160 characters fit.
-pub fn gsm_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '‘' | '’' => '\''.to_string(),
-            '“' | '”' => '"'.to_string(),
-            '–' | '—' => "-".to_string(),
-            '…' => "...".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
+/// A closing with the caller's name, as one SMS: the name is written in GSM-7 (accents the
+/// alphabet lacks dropped) by `render`; a name still too long for one SMS is shortened to its
+/// first word, then left out.
+fn render_with_name(template: &str, business: &str, name: &str) -> String {
+    let first = name.split_whitespace().next().unwrap_or("");
+    let mut text = String::new();
+    for candidate in [name, first, ""] {
+        text = render(template, &[("business", business), ("name", candidate)]);
+        if fits_one_sms(&text) {
+            break;
+        }
+    }
+    text
+}
+
+fn fits_one_sms(text: &str) -> bool {
+    crate::codec::pdu::segment(text).parts.len() == 1
+}
+
+/// Sends `parts` (answers to the caller's questions, a lead-in) and `last` (the question or the
+/// closing) as one text when together they fit one SMS, else `parts` first and `last` alone.
+fn send_parts(outcomes: &mut Vec<Outcome>, parts: Vec<String>, last: String) {
+    if parts.is_empty() {
+        outcomes.push(Outcome::Send(last));
+        return;
+    }
+    let together = format!("{} {last}", parts.join(" "));
+    if fits_one_sms(&together) {
+        outcomes.push(Outcome::Send(together));
+    } else {
+        outcomes.push(Outcome::Send(parts.join(" ")));
+        outcomes.push(Outcome::Send(last));
+    }
 }
 
 pub struct Conversation;
@@ -572,9 +594,10 @@ impl Conversation {
 
         if reading.call_me {
             next.status = Status::CallRequested;
-            outcomes.push(Outcome::Send(render(
+            outcomes.push(Outcome::Send(render_with_name(
                 &profile.templates.call_closing,
-                &[("business", business), ("name", &name)],
+                business,
+                &name,
             )));
             outcomes.push(Outcome::Lead {
                 complete: is_complete(profile, &next),
@@ -610,9 +633,8 @@ impl Conversation {
                 next.status = Status::TimedOut;
                 &profile.templates.incomplete_closing
             };
-            parts.push(render(template, &[("business", business), ("name", &name)]));
-            let text = parts.join(" ");
-            outcomes.push(Outcome::Send(text));
+            let closing = render_with_name(template, business, &name);
+            send_parts(&mut outcomes, parts, closing);
             outcomes.push(Outcome::Lead {
                 complete: complete && next.status == Status::Completed,
                 urgent: urgent_slot,
@@ -644,15 +666,8 @@ impl Conversation {
         }
         parts.push(question);
         next.asked = asked;
-        // A canned answer may be long: send it alone, then the question.
-        let text = parts.join(" ");
-        if text.chars().count() > 160 && parts.len() > 1 {
-            let question = parts.pop().unwrap_or_default();
-            outcomes.push(Outcome::Send(parts.join(" ")));
-            outcomes.push(Outcome::Send(question));
-        } else {
-            outcomes.push(Outcome::Send(text));
-        }
+        let question = parts.pop().unwrap_or_default();
+        send_parts(&mut outcomes, parts, question);
         (next, outcomes)
     }
 
@@ -862,7 +877,7 @@ fn answer_question(profile: &DialogueProfile, question: &str) -> String {
             }
         });
         if hit {
-            return gsm_safe(&canned.answer);
+            return gsm7::to_plain(&canned.answer);
         }
     }
     render(
@@ -1049,6 +1064,51 @@ pub(crate) mod tests {
                     .all(|s| s.value.chars().count() <= slots::MAX_ANSWER)
             );
             assert!(!out.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_name_outside_gsm7_keeps_the_closing_to_one_sms() {
+        let mut profile = plumber();
+        profile.business = "Acme Plumbing, Heating & Bathrooms of Greater Manchester".to_string();
+        for name in [
+            "Siobhán",
+            "Łukasz Wójcik",
+            "Gwenllïan",
+            "Zoë",
+            "Eóin Ó Briain",
+        ] {
+            let (state, _) = Conversation::open(&profile, &caller(), &CallTime(at()));
+            let (mut state, _) = Conversation::on_reply(
+                &profile,
+                &state,
+                "boiler leaking in SW11 4AB, urgent",
+                at(),
+            );
+            state.slots.insert(
+                "name".to_string(),
+                Slot {
+                    value: name.to_string(),
+                    machine: None,
+                    source: Source::Answered { turn: 1 },
+                    confirmed: true,
+                    pinned: true,
+                },
+            );
+            let (state, out) = Conversation::on_reply(&profile, &state, "yes", at());
+            assert_eq!(
+                state.slots["name"].value, name,
+                "the stored name keeps its accents"
+            );
+            let texts = sent(&out);
+            assert_eq!(texts.len(), 1, "{texts:?}");
+            assert_eq!(
+                crate::codec::pdu::segment(texts[0]).parts.len(),
+                1,
+                "{name}: {}",
+                texts[0]
+            );
+            assert!(gsm7::is_gsm7(texts[0]), "{}", texts[0]);
         }
     }
 

@@ -23,8 +23,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::codec::pdu;
 use crate::codec::phone::E164;
+use crate::codec::{gsm7, pdu};
 use crate::core::conversation::{
     self, Conversation, ConversationState, DialogueProfile, Outcome, Question, QuestionKind, Slot,
     Source, Status,
@@ -523,22 +523,6 @@ pub enum Why {
     Booking(String),
 }
 
-/// Characters models and phones write that have plain GSM-7 forms.
-fn transliterate(text: &str) -> String {
-    let plain = conversation::gsm_safe(text);
-    plain
-        .chars()
-        .map(|c| match c {
-            '\u{a0}' | '\u{2009}' | '\u{202f}' | '\u{2002}' | '\u{2003}' => ' ',
-            '‚' | '′' | '`' | '´' => '\'',
-            '„' | '«' | '»' | '″' => '"',
-            '‐' | '‑' | '‒' | '−' => '-',
-            '•' | '·' => '-',
-            c => c,
-        })
-        .collect()
-}
-
 const TLDS: &[&str] = &[
     "com", "uk", "org", "net", "io", "ly", "me", "info", "biz", "app", "link", "xyz", "co", "ai",
     "site", "online", "shop", "store", "eu", "de", "fr", "us", "ru", "cn", "gl", "gg", "to", "tv",
@@ -610,12 +594,12 @@ const BOOKING_PHRASES: &[&str] = &[
 /// empty, is GSM-7 where the rules want it and fits the parts allowed; nothing about content.
 pub fn check_form(text: &str, rules: &MessageRules) -> Result<String, Why> {
     let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let text = transliterate(&folded);
+    let text = gsm7::to_plain(&folded);
     if text.is_empty() {
         return Err(Why::Empty);
     }
     if rules.require_gsm7
-        && let Some(bad) = text.chars().find(|c| !pdu::is_gsm7(&c.to_string()))
+        && let Some(bad) = text.chars().find(|c| !gsm7::is_gsm7(&c.to_string()))
     {
         return Err(Why::NotGsm7(bad));
     }

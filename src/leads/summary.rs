@@ -856,83 +856,11 @@ fn cut_to_fit(text: &str, url: &str) -> String {
     }
 }
 
-/// Text in the GSM-7 alphabet: common typographic characters become their plain forms (curly
-/// quotes, dashes, "…", odd spaces), letters lose accents the alphabet lacks, other characters
-/// become '?'. Line breaks and other control characters become spaces.
-pub fn to_gsm7(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        if character == '\u{1B}' || character.is_control() {
-            out.push(' ');
-            continue;
-        }
-        if gsm7::is_gsm7(character.encode_utf8(&mut [0; 4])) {
-            out.push(character);
-            continue;
-        }
-        match transliterate(character) {
-            Some(plain) => out.push_str(plain),
-            None => out.push('?'),
-        }
-    }
-    out
-}
-
-fn transliterate(character: char) -> Option<&'static str> {
-    Some(match character {
-        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '`' | '\u{B4}' => "'",
-        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{AB}' | '\u{BB}' => {
-            "\""
-        }
-        '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}'
-        | '\u{2212}' => "-",
-        '\u{2026}' => "...",
-        '\u{A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => " ",
-        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' => "",
-        '\u{2022}' => "*",
-        '\u{B7}' => ".",
-        '\u{D7}' => "x",
-        '\u{B0}' => " deg",
-        '\u{2122}' => "TM",
-        '\u{A9}' => "(c)",
-        '\u{AE}' => "(R)",
-        'á' | 'â' | 'ã' | 'ā' | 'ă' | 'ą' => "a",
-        'Á' | 'À' | 'Â' | 'Ã' | 'Ā' | 'Ă' | 'Ą' => "A",
-        'ç' | 'ć' | 'č' => "c",
-        'Ć' | 'Č' => "C",
-        'ď' => "d",
-        'Ď' => "D",
-        'ê' | 'ë' | 'ē' | 'ę' | 'ě' => "e",
-        'È' | 'Ê' | 'Ë' | 'Ē' | 'Ę' | 'Ě' => "E",
-        'í' | 'î' | 'ï' | 'ī' => "i",
-        'Í' | 'Ì' | 'Î' | 'Ï' | 'Ī' => "I",
-        'ł' => "l",
-        'Ł' => "L",
-        'ń' | 'ň' => "n",
-        'Ń' | 'Ň' => "N",
-        'ó' | 'ô' | 'õ' | 'ō' | 'ő' => "o",
-        'Ó' | 'Ò' | 'Ô' | 'Õ' | 'Ō' | 'Ő' => "O",
-        'œ' => "oe",
-        'Œ' => "OE",
-        'ř' => "r",
-        'Ř' => "R",
-        'ś' | 'š' | 'ş' => "s",
-        'Ś' | 'Š' | 'Ş' => "S",
-        'ť' => "t",
-        'Ť' => "T",
-        'ú' | 'û' | 'ū' | 'ů' | 'ű' => "u",
-        'Ú' | 'Ù' | 'Û' | 'Ū' | 'Ů' | 'Ű' => "U",
-        'ý' | 'ÿ' => "y",
-        'Ý' | 'Ÿ' => "Y",
-        'ź' | 'ż' | 'ž' => "z",
-        'Ź' | 'Ż' | 'Ž' => "Z",
-        _ => return None,
-    })
-}
+pub use crate::codec::gsm7::to_gsm7;
 
 /// GSM 7-bit checks (3GPP TS 23.038 §6.2.1), from the SMS codec the outbox sends with.
 mod gsm7 {
-    pub use crate::codec::pdu::is_gsm7;
+    pub use crate::codec::gsm7::is_gsm7;
 
     /// How many SMS parts the text takes, as the outbox will cut it.
     pub fn part_count(text: &str) -> usize {
