@@ -232,6 +232,22 @@ impl Parts {
         for wake in self.wakes.values() {
             wake.wake();
         }
+        match flow::adopt_in_order_conversations(
+            &self.store,
+            self.config.clone(),
+            self.clock().now(),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => info!(
+                conversations = n,
+                "conversations of the retired in-order engine moved to the conversation engine"
+            ),
+            Err(err) => {
+                warn!(error = %err, "could not move the conversations of the retired engine")
+            }
+        }
         let link_key = self.start_lead_worker().await?;
         match self.assistant.resume().await {
             Ok(0) => {}

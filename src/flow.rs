@@ -10,7 +10,6 @@ use tracing::{info, warn};
 use crate::codec::pdu::{self, Pdu, SmscField};
 use crate::config::{Config, Profile};
 use crate::core::conversation::{self as engine, Conversation};
-use crate::core::dialogue::{self, Keyword, Outcome, State, Status};
 use crate::core::policy::{self, Decision, Facts};
 use crate::domain::{
     CallId, CallRowId, CallerId, ConversationId, E164, LeadId, MessageId, ModemId,
@@ -293,75 +292,6 @@ fn choose_modem(
         .cloned()
         .or_else(|| config.modems.iter().find(serves).map(|m| m.id.clone()))
         .unwrap_or_else(|| config.modems[0].id.clone())) // validate() guarantees a modem
-}
-
-/// Stores the dialogue's state and carries out its outcomes.
-#[allow(clippy::too_many_arguments)]
-fn apply(
-    tx: &Tx<'_>,
-    config: &Config,
-    profile: &Profile,
-    conversation: ConversationId,
-    caller: &E164,
-    modem: &ModemId,
-    state: &State,
-    outcomes: Vec<Outcome>,
-    call_row: Option<CallRowId>,
-    now: i64,
-) -> Result<(), store::Error> {
-    let db_state = match state.status {
-        Status::Open => ConversationState::Open,
-        Status::Completed => ConversationState::Completed,
-        Status::OptedOut => ConversationState::OptedOut,
-    };
-    tx.update_conversation(conversation, db_state, state.asked, &state.answers, now)?;
-    if outcomes.contains(&Outcome::OptOut) {
-        // Nothing queued earlier (the next question, say) may follow the confirmation.
-        tx.cancel_queued(caller, "the caller opted out (STOP)", now)?;
-    }
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Send(text) => {
-                let parts = pdu::segment(&text).parts.len();
-                let id = tx.queue_sms(Some(conversation), caller, modem, &text, parts, now)?;
-                tx.journal(
-                    call_row,
-                    Some(conversation),
-                    "queued",
-                    &format!(
-                        "SMS {id} to {} queued ({parts} part{}): {text}",
-                        caller.national(),
-                        if parts == 1 { "" } else { "s" }
-                    ),
-                    now,
-                )?;
-            }
-            Outcome::OptOut => {
-                tx.set_opt_out(caller, "sms", now)?;
-                tx.journal(
-                    call_row,
-                    Some(conversation),
-                    "opt_out",
-                    &format!("{} opted out", caller.national()),
-                    now,
-                )?;
-            }
-            Outcome::Lead { complete } => {
-                create_lead(
-                    tx,
-                    profile,
-                    conversation,
-                    caller,
-                    &state.answers,
-                    complete,
-                    call_row,
-                    now,
-                )?;
-                let _ = config; // lead delivery is read from the store by the notifiers
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Records a lead and one delivery row per recipient and channel it goes to.
@@ -721,76 +651,57 @@ fn text_received(
                 warn!(conversation_id = %open.id, why, "conversation stopped to break a loop");
                 return Ok(After::default());
             }
-            // The engine's state, as it left it after the last step (conversations started by an
-            // earlier version have none and carry on with the simple in-order engine).
-            match tx
+            // The engine's state, as it left it after the last step. A conversation the retired
+            // in-order engine left open (moved at start-up by `adopt_in_order_conversations`)
+            // carries on from its answers.
+            let state = match tx
                 .engine_state(open.id)?
                 .map(|json| serde_json::from_str::<engine::ConversationState>(&json))
             {
-                Some(Ok(state)) => {
-                    let stop = engine::keyword(&text) == Some(engine::Keyword::Stop);
-                    if stop {
-                        // STOP overtakes everything: replies still waiting for the assistant are
-                        // not answered (their texts would follow the confirmation), and the
-                        // engine opts the caller out now, cancelling whatever is queued.
-                        let skipped = tx.skip_waiting(open.id, now)?;
-                        if skipped > 0 {
-                            tx.journal(
-                                None,
-                                Some(open.id),
-                                "opt_out",
-                                &format!(
-                                    "{skipped} earlier repl{} not answered: the caller sent STOP",
-                                    if skipped == 1 { "y" } else { "ies" }
-                                ),
-                                now,
-                            )?;
-                        }
-                    } else {
-                        // The caller wrote: a first text still held back goes now, before the
-                        // answer.
-                        tx.release_held(open.id, now)?;
-                    }
-                    // With a local model the reply waits for the assistant, which asks the model
-                    // outside any transaction; a reply behind one still waiting waits too, so
-                    // replies are answered in the order they came.
-                    if !stop && (profile.llm.is_some() || tx.has_waiting(open.id)?) {
-                        tx.set_waiting(inbound)?;
-                        return Ok(After {
-                            wake: vec![open.modem],
-                            think: vec![open.id],
-                        });
-                    }
-                    let at = DateTime::<Utc>::from_timestamp_millis(now).unwrap_or_else(Utc::now);
-                    let (next, outcomes) =
-                        Conversation::on_reply(&profile.dialogue, &state, &text, at);
-                    apply_engine(
-                        tx,
-                        profile,
-                        open.id,
-                        &from,
-                        &open.modem,
-                        &next,
-                        outcomes,
-                        None,
-                        now,
-                        0,
-                    )?;
-                    return Ok(After {
-                        wake: vec![open.modem],
-                        ..After::default()
-                    });
-                }
+                Some(Ok(state)) => state,
                 Some(Err(err)) => {
-                    warn!(conversation_id = %open.id, error = %err, "the conversation's saved state cannot be read; carrying on in question order");
+                    warn!(conversation_id = %open.id, error = %err, "the conversation's saved state cannot be read; carrying on from its answers");
+                    in_order_state(profile, &open)
                 }
-                None => {}
+                None => in_order_state(profile, &open),
+            };
+            let stop = engine::keyword(&text) == Some(engine::Keyword::Stop);
+            if stop {
+                // STOP overtakes everything: replies still waiting for the assistant are
+                // not answered (their texts would follow the confirmation), and the
+                // engine opts the caller out now, cancelling whatever is queued.
+                let skipped = tx.skip_waiting(open.id, now)?;
+                if skipped > 0 {
+                    tx.journal(
+                        None,
+                        Some(open.id),
+                        "opt_out",
+                        &format!(
+                            "{skipped} earlier repl{} not answered: the caller sent STOP",
+                            if skipped == 1 { "y" } else { "ies" }
+                        ),
+                        now,
+                    )?;
+                }
+            } else {
+                // The caller wrote: a first text still held back goes now, before the
+                // answer.
+                tx.release_held(open.id, now)?;
             }
-            let state = state_of(&open);
-            let (next, outcomes) = dialogue::on_reply(profile, &state, &text);
-            apply(
+            // With a local model the reply waits for the assistant, which asks the model
+            // outside any transaction; a reply behind one still waiting waits too, so
+            // replies are answered in the order they came.
+            if !stop && (profile.llm.is_some() || tx.has_waiting(open.id)?) {
+                tx.set_waiting(inbound)?;
+                return Ok(After {
+                    wake: vec![open.modem],
+                    think: vec![open.id],
+                });
+            }
+            let at = DateTime::<Utc>::from_timestamp_millis(now).unwrap_or_else(Utc::now);
+            let (next, outcomes) = Conversation::on_reply(&profile.dialogue, &state, &text, at);
+            apply_engine(
                 tx,
-                config,
                 profile,
                 open.id,
                 &from,
@@ -799,6 +710,7 @@ fn text_received(
                 outcomes,
                 None,
                 now,
+                0,
             )?;
             Ok(After {
                 wake: vec![open.modem],
@@ -847,8 +759,15 @@ fn keyword_outside_conversation(
     let Some(profile) = profile else {
         return Ok(After::default());
     };
-    let reply = match dialogue::keyword(text) {
-        Some(Keyword::Stop) if !tx.is_opted_out(from)? => {
+    let keyword = engine::keyword(text);
+    let business = |template: &str| {
+        engine::render(
+            template,
+            &[("business", profile.dialogue.business.as_str())],
+        )
+    };
+    let reply = match keyword {
+        Some(engine::Keyword::Stop) if !tx.is_opted_out(from)? => {
             tx.set_opt_out(from, "sms", now)?;
             tx.cancel_queued(from, "the caller opted out (STOP)", now)?;
             tx.journal(
@@ -858,12 +777,9 @@ fn keyword_outside_conversation(
                 &format!("{} opted out", from.national()),
                 now,
             )?;
-            Some(dialogue::business_message(
-                profile,
-                &profile.opt_out_message,
-            ))
+            Some(business(&profile.dialogue.templates.opt_out))
         }
-        _ if engine::keyword(text) == Some(engine::Keyword::Help) && !tx.is_opted_out(from)? => {
+        Some(engine::Keyword::Help) if !tx.is_opted_out(from)? => {
             tx.journal(None, conversation, "help", "the caller asked for HELP", now)?;
             Some(engine::render(
                 &profile.dialogue.templates.help,
@@ -873,7 +789,7 @@ fn keyword_outside_conversation(
                 ],
             ))
         }
-        Some(Keyword::Start) if tx.clear_opt_out(from)? => {
+        Some(engine::Keyword::Start) if tx.clear_opt_out(from)? => {
             tx.journal(
                 None,
                 conversation,
@@ -881,10 +797,10 @@ fn keyword_outside_conversation(
                 &format!("{} opted back in", from.national()),
                 now,
             )?;
-            Some(dialogue::business_message(profile, &profile.opt_in_message))
+            Some(business(&profile.dialogue.templates.opt_in))
         }
         // Any keyword (STOP from someone already opted out, say) is for us, not the business.
-        _ if engine::keyword(text).is_some() => None,
+        Some(_) => None,
         _ => {
             let lead = match conversation {
                 Some(conversation) => tx.lead_of_conversation(conversation)?,
@@ -1007,18 +923,51 @@ fn lead_recipients<'a>(
     }
 }
 
-fn state_of(row: &ConversationRow) -> State {
-    State {
-        status: match row.state {
-            ConversationState::Open => Status::Open,
-            ConversationState::Completed => Status::Completed,
-            ConversationState::OptedOut => Status::OptedOut,
-            // Never reached: only open conversations are stepped.
-            ConversationState::Abandoned => Status::Completed,
-        },
-        asked: row.next_question,
-        answers: row.answers.clone(),
-    }
+/// The engine's state for a conversation the retired in-order engine started.
+fn in_order_state(profile: &Profile, row: &ConversationRow) -> engine::ConversationState {
+    let opened_at = DateTime::<Utc>::from_timestamp_millis(row.started_ms).unwrap_or_default();
+    engine::ConversationState::from_in_order(
+        &profile.dialogue,
+        &row.caller,
+        &row.answers,
+        row.next_question,
+        opened_at,
+    )
+}
+
+/// Moves the conversations the retired in-order engine left open to the current engine: each
+/// gets the engine's state built from its answers, so that replies, silence and leads go the one
+/// way. Run once at start-up; a no-op when there are none. Returns how many were moved.
+pub async fn adopt_in_order_conversations(
+    store: &Store,
+    config: Arc<Config>,
+    now: DateTime<Utc>,
+) -> Result<usize, store::Error> {
+    store
+        .run(move |tx| {
+            let mut moved = 0;
+            for row in tx.open_conversations_without_engine_state()? {
+                let Some(profile) = config.profile(&row.profile) else {
+                    warn!(conversation_id = %row.id, profile = %row.profile, "a conversation of the retired engine belongs to a profile no longer in the config; left as it is");
+                    continue;
+                };
+                let state = in_order_state(profile, &row);
+                let json = serde_json::to_string(&state).map_err(|err| store::Error::BadValue {
+                    what: format!("conversation state: {err}"),
+                })?;
+                tx.set_engine_state(row.id, &json)?;
+                tx.journal(
+                    None,
+                    Some(row.id),
+                    "note",
+                    "moved from the retired in-order engine to the conversation engine",
+                    now.timestamp_millis(),
+                )?;
+                moved += 1;
+            }
+            Ok(moved)
+        })
+        .await
 }
 
 fn keep_undecodable(

@@ -7,7 +7,7 @@
 //! `modem/actor.rs` reads `RING` and `+CLIP` from the serial port (framed and classified by
 //! `codec/at.rs`) and emits `ModemEvent::CallMissed` once the ringing stops → `daemon.rs` loop
 //! hands it to `flow.rs`, which in one store transaction asks `core/policy.rs` whether to text,
-//! starts a conversation with `core/dialogue.rs`, and queues the first SMS in the outbox (`store/`)
+//! starts a conversation with `core/conversation.rs`, and queues the first SMS in the outbox (`store/`)
 //! → `outbox.rs` takes the row, encodes it with `codec/pdu.rs` and calls `modem/handle.rs`
 //! `send_sms` → the actor writes `AT+CMGS` and reads `+CMGS: <reference>` → the row is marked sent.
 //! A reply arrives as `+CMTI` → `AT+CMGR` → `ModemEvent::SmsReceived` → `flow.rs` stores it, moves

@@ -200,6 +200,58 @@ async fn a_restart_mid_conversation_continues_from_the_database() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_of_the_retired_in_order_engine_moves_to_the_engine_at_start() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    running.stop().await.unwrap();
+    // As the in-order engine left it: the name answered, the reason asked, no engine state.
+    {
+        let connection = rusqlite::Connection::open(harness.database()).unwrap();
+        connection
+            .execute(
+                "UPDATE conversations SET engine_state = NULL, next_question = 1, answers = '[[\"name\",\"Sarah\"]]'",
+                [],
+            )
+            .unwrap();
+    }
+    let running = harness.start().await;
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM journal WHERE detail LIKE 'moved from the retired%'",
+                1
+            )
+            .await,
+        1
+    );
+    harness.modem.receive_sms(CALLER, "no hot water").await;
+    let texts = harness.texts_to_caller(2).await;
+    assert_eq!(texts[1], "Thanks. And the postcode of the job?");
+    harness.modem.receive_sms(CALLER, "SE1 7PB").await;
+    assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
+    running.stop().await.unwrap();
+    let lead = harness.read(|tx| tx.leads(1).unwrap()).remove(0);
+    assert_eq!(
+        lead.answers,
+        vec![
+            ("name".to_string(), "Sarah".to_string()),
+            ("reason".to_string(), "no hot water".to_string()),
+            ("postcode".to_string(), "SE1 7PB".to_string()),
+        ]
+    );
+    // A second start finds nothing more to move.
+    let running = harness.start().await;
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness
+            .query_i64("SELECT count(*) FROM journal WHERE detail LIKE 'moved from the retired%'"),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn withheld_and_landline_calls_get_no_sms_and_a_recorded_reason() {
     let harness = Harness::new();
     let running = harness.start().await;

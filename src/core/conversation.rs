@@ -416,6 +416,75 @@ fn send_parts(outcomes: &mut Vec<Outcome>, parts: Vec<String>, last: String) {
     }
 }
 
+impl ConversationState {
+    /// The state of a conversation the retired in-order engine left open: its answers so far,
+    /// in question order, and the index of the question it asked last. The callback answer,
+    /// kept as the caller wrote it, becomes a number: another number given, or the caller's own
+    /// (confirmed by a yes, else still to confirm).
+    pub fn from_in_order(
+        profile: &DialogueProfile,
+        caller: &E164,
+        answers: &[(String, String)],
+        next_question: usize,
+        opened_at: DateTime<Utc>,
+    ) -> ConversationState {
+        let mut slots = BTreeMap::new();
+        for (turn, (id, value)) in answers.iter().enumerate() {
+            let turn = u32::try_from(turn + 1).unwrap_or(u32::MAX);
+            let slot = if id == "callback" {
+                let (number, confirmed) = match slots::find_phone(value) {
+                    Some((number, _, _)) => (number, true),
+                    None => (caller.clone(), slots::yes_no(value) == Some(true)),
+                };
+                Slot {
+                    value: number.as_str().to_string(),
+                    machine: Some(number.as_str().to_string()),
+                    source: Source::Answered { turn },
+                    confirmed,
+                    pinned: true,
+                }
+            } else {
+                Slot {
+                    value: slots::clean_answer(value),
+                    machine: None,
+                    source: Source::Answered { turn },
+                    confirmed: true,
+                    pinned: false,
+                }
+            };
+            slots.insert(id.clone(), slot);
+        }
+        if profile.question("callback").is_some() && !slots.contains_key("callback") {
+            slots.insert(
+                "callback".to_string(),
+                Slot {
+                    value: caller.as_str().to_string(),
+                    machine: Some(caller.as_str().to_string()),
+                    source: Source::CallerId,
+                    confirmed: false,
+                    pinned: true,
+                },
+            );
+        }
+        let asked = profile
+            .questions
+            .get(next_question)
+            .filter(|q| !slots.get(&q.id).is_some_and(|s| s.confirmed))
+            .map(|q| vec![q.id.clone()])
+            .unwrap_or_default();
+        ConversationState {
+            status: Status::Open,
+            caller: caller.as_str().to_string(),
+            slots,
+            asked,
+            misses: BTreeMap::new(),
+            awaiting_number: false,
+            turns: u32::try_from(answers.len()).unwrap_or(u32::MAX),
+            opened_at,
+        }
+    }
+}
+
 pub struct Conversation;
 
 impl Conversation {
@@ -1110,6 +1179,28 @@ pub(crate) mod tests {
             );
             assert!(gsm7::is_gsm7(texts[0]), "{}", texts[0]);
         }
+    }
+
+    #[test]
+    fn a_conversation_of_the_retired_engine_carries_on_here() {
+        let profile = plumber();
+        let answers = vec![
+            ("name".to_string(), "Sarah Jones".to_string()),
+            ("reason".to_string(), "Boiler leaking".to_string()),
+        ];
+        let state = ConversationState::from_in_order(&profile, &caller(), &answers, 2, at());
+        assert_eq!(state.asked, vec!["postcode".to_string()]);
+        assert_eq!(state.slots["name"].value, "Sarah Jones");
+        assert!(!state.slots["callback"].confirmed);
+        // The reply answers the question the old engine asked; the engine goes on from there.
+        let (state, out) = Conversation::on_reply(&profile, &state, "sw11 4ab", at());
+        assert_eq!(state.slots["postcode"].value, "SW11 4AB");
+        assert_eq!(sent(&out), vec!["Thanks. How urgent is it?"]);
+        // A callback the old engine kept as words.
+        let answers = vec![("callback".to_string(), "no ring 020 7946 0321".to_string())];
+        let state = ConversationState::from_in_order(&profile, &caller(), &answers, 5, at());
+        assert_eq!(state.slots["callback"].value, "+442079460321");
+        assert!(state.asked.is_empty());
     }
 
     #[test]

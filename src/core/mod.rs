@@ -1,7 +1,6 @@
 //! Decisions: typed values in, decisions out. Pure: no I/O, no clock, no tokio.
 
 pub mod conversation;
-pub mod dialogue;
 pub mod hours;
 pub mod policy;
 pub mod proposal;

@@ -497,6 +497,23 @@ impl Tx<'_> {
         )
     }
 
+    /// Open conversations with no engine state: those the retired in-order engine started.
+    pub fn open_conversations_without_engine_state(&self) -> Result<Vec<ConversationRow>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT id FROM conversations WHERE state = 'open' AND engine_state IS NULL ORDER BY id",
+        )?;
+        let ids = statement
+            .query_map([], |row| row.get::<_, i64>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = Vec::new();
+        for id in ids {
+            if let Some(row) = self.conversation(ConversationId(id))? {
+                rows.push(row);
+            }
+        }
+        Ok(rows)
+    }
+
     /// The engine's state of a conversation, when the engine wrote one.
     pub fn engine_state(&self, conversation: ConversationId) -> Result<Option<String>, Error> {
         Ok(self
