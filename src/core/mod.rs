@@ -2,9 +2,12 @@
 
 pub mod conversation;
 pub mod hours;
+pub mod lexicon;
+pub mod names;
 pub mod policy;
 pub mod proposal;
 pub mod replay;
 pub mod slots;
 pub mod template;
 pub mod understand;
+pub mod when;
