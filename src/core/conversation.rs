@@ -575,9 +575,10 @@ impl Conversation {
                 )],
             );
         }
-        next.turns += 1;
-        let turn = next.turns;
-        let filled = |id: &str| is_filled(state, id);
+        // A value kept as said (a reason read from a question, a time not pinned down) is open
+        // to a clearer one.
+        let filled =
+            |id: &str| is_filled(state, id) && state.slots.get(id).is_none_or(|s| s.pinned);
         let context = Context {
             asked: &state.asked,
             filled: &filled,
@@ -585,6 +586,19 @@ impl Conversation {
         };
         let reading = understand::read(profile, &context, text);
         let mut outcomes = Vec::new();
+        if reading.machine {
+            // An auto-reply or spam: no answer, no turn, and nothing sent back (an auto-reply
+            // answered would answer again).
+            return (
+                next,
+                vec![Outcome::Note(
+                    "a text written by a machine (an auto-reply, a link); not an answer"
+                        .to_string(),
+                )],
+            );
+        }
+        next.turns += 1;
+        let turn = next.turns;
 
         if reading.abusive {
             next.status = Status::Closed;
@@ -627,6 +641,8 @@ impl Conversation {
                 || (id == "callback" && (confirmed_callback || next.awaiting_number));
             if !answered
                 && !reading.emoji_only
+                && !reading.foreign
+                && !greeting_only(text)
                 && reading.questions.is_empty()
                 && learned.is_empty()
             {
@@ -712,15 +728,10 @@ impl Conversation {
             return (next, outcomes);
         }
         let repeated = asked == state.asked && learned.is_empty();
-        let greeting_only = !text.trim().is_empty()
-            && slots::words(text).iter().all(|w| {
-                matches!(
-                    w.as_str(),
-                    "hi" | "hiya" | "hello" | "hey" | "morning" | "afternoon" | "evening" | "good"
-                )
-            });
-        let lead_in = if greeting_only {
+        let lead_in = if greeting_only(text) {
             "Hi!"
+        } else if reading.foreign {
+            "Sorry, we can only read texts in English."
         } else if reading.emoji_only && repeated {
             "No problem!"
         } else if repeated && reading.questions.is_empty() && !reading.rude {
@@ -771,6 +782,26 @@ impl Conversation {
     }
 }
 
+/// A reply of greetings only: "Hello?", "hi there".
+fn greeting_only(text: &str) -> bool {
+    let words = slots::words(text);
+    !words.is_empty()
+        && words.iter().all(|w| {
+            matches!(
+                w.as_str(),
+                "hi" | "hiya"
+                    | "hello"
+                    | "hey"
+                    | "heya"
+                    | "morning"
+                    | "afternoon"
+                    | "evening"
+                    | "good"
+                    | "there"
+            )
+        })
+}
+
 fn is_filled(state: &ConversationState, id: &str) -> bool {
     match state.slots.get(id) {
         Some(slot) => id != "callback" || slot.confirmed,
@@ -801,6 +832,14 @@ fn apply(
         let existing = state.slots.get(&proposal.id);
         let asked = state.asked.contains(&proposal.id);
         let source = match existing {
+            // A value kept as said gives way to one pinned down.
+            Some(slot) if !slot.pinned && proposal.pinned && slot.source != Source::CallerId => {
+                if asked {
+                    Source::Answered { turn }
+                } else {
+                    Source::Volunteered { turn }
+                }
+            }
             Some(slot) if slot.source != Source::CallerId => {
                 if !reading.correction || slot.value == proposal.value {
                     continue;

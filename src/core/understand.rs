@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::core::conversation::{DialogueProfile, Question, QuestionKind};
-use crate::core::slots::{self, Token};
+use crate::core::lexicon;
+use crate::core::slots;
 
 /// A value the reply gives for one question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,10 @@ pub struct Reading {
     pub correction: bool,
     /// A yes or no, for a confirmation question.
     pub yes_no: Option<bool>,
+    /// Written by a machine (an auto-reply, spam, a link): nothing in it is an answer.
+    pub machine: bool,
+    /// In another language: nothing in it can be read.
+    pub foreign: bool,
 }
 
 /// What the engine knows when it reads a reply.
@@ -128,95 +133,311 @@ const CORRECTION: &[&str] = &[
     "mistake",
 ];
 
-/// Words that make a clause a job or a problem ("boiler leaking", "need a quote").
+/// Words that make a clause a job or a problem ("boiler leaking", "need a quote", "ankle's gone
+/// again"): what goes wrong with things, homes, cars, teeth, bodies and pets, and the work the
+/// trades do.
 const PROBLEM: &[&str] = &[
+    // Things going wrong.
     "leak",
     "leaking",
     "leaks",
+    "leaked",
     "leaky",
     "burst",
     "blocked",
+    "blockage",
     "broken",
     "broke",
+    "breaking",
     "snapped",
     "stuck",
+    "jammed",
+    "seized",
     "cracked",
+    "crack",
     "damaged",
     "damage",
     "dripping",
+    "drips",
     "flooding",
     "flooded",
+    "flood",
     "water",
     "damp",
+    "mould",
+    "mouldy",
+    "rot",
+    "rotten",
+    "rotting",
     "missing",
     "blown",
+    "blew",
     "fallen",
+    "fell",
+    "falling",
     "loose",
+    "wobbly",
+    "sticking",
+    "sticks",
+    "stiff",
+    "bent",
+    "worn",
+    "bald",
+    "faulty",
+    "fault",
     "wont",
     "won't",
     "doesnt",
     "doesn't",
     "isnt",
     "isn't",
+    "cant",
+    "can't",
     "not",
     "no",
+    "stopped",
+    "stopping",
+    "keeps",
+    "kept",
     "tripping",
     "trips",
+    "tripped",
     "dead",
+    "dying",
     "sparking",
+    "sparks",
     "buzzing",
+    "smoking",
+    "smoke",
+    "burning",
     "smell",
     "smells",
+    "smelly",
     "noise",
     "noisy",
     "racket",
-    "locked",
+    "banging",
+    "grinding",
+    "knocking",
+    "squeaking",
+    "rattling",
+    "rattle",
+    "clicking",
+    "clicks",
+    "flickering",
+    "flickers",
+    "humming",
+    "whistling",
+    "overflowing",
+    "overheating",
+    "cold",
+    "freezing",
+    "lukewarm",
+    "collapsed",
+    "collapsing",
+    "sagging",
+    "gone",
+    "came",
+    "come",
+    "coming",
+    "off",
     "lost",
+    "locked",
+    "lockout",
+    "problem",
+    "problems",
+    "issue",
+    "issues",
+    "playing",
+    "acting",
+    "died",
+    "dodgy",
+    "fell",
+    "failed",
+    "fail",
+    "warning",
+    "light",
+    // Bodies and pets.
+    "sick",
+    "vomiting",
+    "eaten",
+    "ate",
+    "eating",
+    "drinking",
+    "limping",
+    "limp",
+    "bleeding",
+    "injured",
+    "injury",
+    "hurt",
+    "hurts",
+    "pain",
+    "painful",
+    "ache",
+    "aching",
+    "aches",
+    "sore",
+    "swollen",
+    "swelling",
+    "lump",
+    "rash",
+    "itchy",
+    "itching",
+    "scratching",
+    "infection",
+    "infected",
+    "toothache",
+    "chipped",
+    "filling",
+    "crown",
+    "abscess",
+    "pulled",
+    "twisted",
+    "sprained",
+    "frozen",
+    "trapped",
+    "tight",
+    "numb",
+    "pooed",
+    "diarrhoea",
+    "coughing",
+    "sneezing",
+    "lethargic",
+    "hiding",
+    "wheezing",
+    // Pests.
+    "nest",
+    "infestation",
+    "rats",
+    "rat",
+    "mice",
+    "mouse",
+    "wasps",
+    "bees",
+    "pigeons",
+    "squirrels",
+    "moles",
+    "ants",
+    "fleas",
+    "bedbugs",
+    "cockroaches",
+    "droppings",
+    // Work the trades do.
     "need",
     "needs",
     "needed",
+    "needing",
     "want",
     "wanted",
     "looking",
     "quote",
+    "estimate",
     "install",
     "installed",
+    "installing",
+    "installation",
     "fit",
     "fitted",
     "fitting",
     "replace",
     "replacing",
     "replaced",
+    "replacement",
     "repair",
+    "repairs",
+    "repaired",
     "fix",
     "fixed",
+    "fixing",
     "service",
+    "serviced",
+    "servicing",
+    "check",
+    "checked",
+    "checking",
+    "checkup",
+    "cert",
+    "certificate",
+    "inspection",
+    "survey",
     "cancel",
     "book",
     "booking",
     "appointment",
-    "sick",
-    "eaten",
-    "ate",
-    "limping",
-    "bleeding",
-    "injured",
-    "hurt",
-    "pain",
-    "ache",
-    "toothache",
-    "chipped",
-    "nest",
-    "infestation",
-    "misted",
-    "steamed",
-    "overflowing",
-    "mould",
-    "rot",
-    "rotten",
-    "collapsed",
-    "problem",
-    "issue",
+    "new",
+    "clean",
+    "cleaning",
+    "cleaned",
+    "groom",
+    "grooming",
+    "cut",
+    "colour",
+    "trim",
+    "dry",
+    "highlights",
+    "move",
+    "moving",
+    "removal",
+    "treat",
+    "treatment",
+    "vaccination",
+    "vaccinations",
+    "booster",
+    "boosters",
+    "jabs",
+    "build",
+    "built",
+    "building",
+    "putting",
+    "done",
+    "doing",
+    "sorted",
+    "sorting",
+    "mot",
+    "tyres",
+    "tyre",
+    "brakes",
+    "pads",
+    "discs",
+    "clutch",
+    "exhaust",
+    "battery",
+    "whitening",
+    "extraction",
+    "rewire",
+    "rewiring",
+    "decking",
+    "fence",
+    "fencing",
+    "shelves",
+    "worktops",
+    "wardrobes",
+    "windows",
+    "doors",
+    "gutters",
+    "gutter",
+    "tiles",
+    "slates",
+    "roof",
+    "chimney",
+    "boiler",
+    "radiator",
+    "radiators",
+    "tap",
+    "toilet",
+    "sink",
+    "shower",
+    "drain",
+    "pipe",
+    "socket",
+    "sockets",
+    "fuse",
+    "lights",
+    "charger",
+    "lock",
+    "locks",
+    "key",
+    "keys",
     "help",
 ];
 
@@ -253,19 +474,569 @@ struct Clause<'a> {
     start: usize,
     end: usize,
     question: bool,
-    /// Used up by a value other than the reason (a name, a phone number, an urgency ...).
-    used: bool,
+}
+
+/// Byte spans of the text that other values used: what is left is read for the reason. Hard
+/// spans (a name and its marker, a postcode, a phone number, a registration, a call asked for)
+/// are taken wherever they are; soft ones (a time phrase, how soon) only at a clause's edges, as
+/// in the middle they are part of what the caller describes ("need an emergency appointment").
+#[derive(Debug, Default)]
+struct Taken {
+    hard: Vec<(usize, usize)>,
+    soft: Vec<(usize, usize)>,
+}
+
+impl Taken {
+    fn add(&mut self, start: usize, end: usize) {
+        if start < end {
+            self.hard.push((start, end));
+        }
+    }
+
+    fn add_soft(&mut self, start: usize, end: usize) {
+        if start < end {
+            self.soft.push((start, end));
+        }
+    }
+
+    fn covers(&self, start: usize, end: usize) -> bool {
+        self.hard.iter().any(|&(s, e)| s <= start && end <= e)
+    }
+
+    fn soft_at(&self, start: usize, end: usize) -> bool {
+        self.soft.iter().any(|&(s, e)| s <= start && end <= e)
+    }
+
+    /// The parts of `start..end` that no hard span covers.
+    fn rest(&self, start: usize, end: usize) -> Vec<(usize, usize)> {
+        let mut spans: Vec<(usize, usize)> = self
+            .hard
+            .iter()
+            .filter(|&&(s, e)| s < end && start < e)
+            .map(|&(s, e)| (s.max(start), e.min(end)))
+            .collect();
+        spans.sort_unstable();
+        let mut out = Vec::new();
+        let mut at = start;
+        for (s, e) in spans {
+            if s > at {
+                out.push((at, s));
+            }
+            at = at.max(e);
+        }
+        if at < end {
+            out.push((at, end));
+        }
+        out
+    }
+}
+
+/// Widens a span to the left over the words that lead up to its value ("the postcode is", "in",
+/// "reg is", "call me on").
+fn absorb_left(text: &str, start: usize, lead: &[&str]) -> usize {
+    let tokens = slots::tokens(&text[..start]);
+    let mut from = start;
+    for token in tokens.iter().rev() {
+        if !text[token.end..from].trim().is_empty() && !text[token.end..from].trim().eq(",") {
+            break;
+        }
+        if lead.contains(&token.lower().as_str()) {
+            from = token.start;
+        } else {
+            break;
+        }
+    }
+    from
+}
+
+const POSTCODE_LEAD: &[&str] = &[
+    "in", "at", "near", "postcode", "post", "code", "is", "its", "it's", "the", "my", "were",
+    "we're", "im", "i'm", "am", "by", "way", "address", "area", "round", "around", "based", "on",
+    "and", "job", "property", "house", "from", "to", "moving",
+];
+const PHONE_LEAD: &[&str] = &[
+    "on", "call", "ring", "phone", "me", "number", "is", "my", "its", "it's", "the", "use", "try",
+    "mobile", "landline", "work", "at", "please", "pls", "no", "instead", "rather", "or",
+];
+const CALL_LEAD: &[&str] = &[
+    "can", "could", "would", "will", "you", "u", "someone", "somebody", "anyone", "just", "pls",
+    "please", "plz", "if", "easier", "rather", "prefer", "id", "i'd", "i", "be", "it", "its",
+    "it's", "so", "and", "better", "best", "to", "or", "maybe", "no", "yes", "ok", "okay",
+];
+const REGISTRATION_LEAD: &[&str] = &[
+    "reg",
+    "registration",
+    "is",
+    "its",
+    "it's",
+    "the",
+    "plate",
+    "number",
+    "my",
+    "car",
+    "van",
+    "and",
+];
+
+/// Phrases that only say how soon: taken from the reason whichever question asked them.
+const URGENCY_PHRASES: &[&str] = &[
+    "no rush",
+    "no hurry",
+    "not urgent",
+    "not that urgent",
+    "not too urgent",
+    "not really urgent",
+    "not an emergency",
+    "very urgent",
+    "pretty urgent",
+    "quite urgent",
+    "fairly urgent",
+    "bit urgent",
+    "a bit urgent",
+    "really urgent",
+    "super urgent",
+    "urgent",
+    "urgently",
+    "emergency",
+    "asap",
+    "as soon as possible",
+    "in your own time",
+    "whenever",
+    "not fussed",
+];
+
+/// Words that lead into what a caller says without saying anything ("hi", "ok so", "yeah").
+const LEAD_FILLER: &[&str] = &[
+    "hi",
+    "hiya",
+    "hello",
+    "hey",
+    "heya",
+    "ok",
+    "okay",
+    "yeah",
+    "yes",
+    "yep",
+    "ye",
+    "yh",
+    "no",
+    "nah",
+    "nope",
+    "so",
+    "well",
+    "oh",
+    "sorry",
+    "right",
+    "and",
+    "also",
+    "um",
+    "erm",
+    "basically",
+    "lol",
+    "m8",
+    "mate",
+    "thanks",
+    "thx",
+    "cheers",
+    "there",
+    "calling",
+    "ringing",
+    "texting",
+    "regarding",
+    "re",
+    "about",
+    "whatever",
+    "but",
+    "k",
+    "aye",
+    "morning",
+    "afternoon",
+    "evening",
+    "good",
+    "again",
+];
+
+/// Words that close a clause without saying anything ("please", "thanks", "x").
+const TRAIL_FILLER: &[&str] = &[
+    "please", "pls", "plz", "thanks", "thx", "ta", "cheers", "x", "xx", "xxx", "lol", "mate", "m8",
+    "tbh", "btw", "thankyou", "thank", "you", "if", "poss", "possible", "can", "and", "so", "but",
+    "or", "too", "as", "well", "really", "though", "tho", "then",
+];
+
+/// Words after which the rest of a clause is a sigh, not the job ("sink blocked again cba wiv it").
+const SIGHS: &[&str] = &["cba", "ffs", "ugh", "argh", "fml", "honestly", "sigh"];
+
+/// Words that ask for the business without saying what for: "can I get an appointment" is
+/// no reason.
+const GENERIC: &[&str] = &[
+    "appointment",
+    "appt",
+    "booking",
+    "book",
+    "booked",
+    "slot",
+    "visit",
+    "someone",
+    "somebody",
+    "come",
+    "coming",
+    "round",
+    "over",
+    "look",
+    "help",
+    "job",
+    "call",
+    "ring",
+    "speak",
+    "talk",
+    "chat",
+    "sort",
+    "sorted",
+    "available",
+    "free",
+    "get",
+    "can",
+    "could",
+    "need",
+    "want",
+    "like",
+    "would",
+    "please",
+    "you",
+    "me",
+    "i",
+    "a",
+    "an",
+    "the",
+    "in",
+    "out",
+    "do",
+    "to",
+    "for",
+    "it",
+    "some",
+    "any",
+    "is",
+    "are",
+    "be",
+    "have",
+    "got",
+    "possible",
+    "poss",
+    "if",
+    "one",
+    "please",
+    "anything",
+    "something",
+    "thing",
+    "things",
+    "there",
+    "here",
+    "and",
+    "or",
+    "with",
+    "my",
+    "us",
+    "we",
+    "our",
+    "ok",
+    "okay",
+    "just",
+    "still",
+    "again",
+    "soon",
+    "now",
+    "quote",
+    "price",
+    "estimate",
+    "cost",
+    "much",
+    "how",
+    "what",
+    "when",
+    "time",
+    "date",
+    "day",
+    "bring",
+    "pop",
+    "in",
+    "on",
+    "at",
+    "of",
+    "that",
+    "this",
+    "yes",
+    "no",
+    "yeah",
+    "not",
+    "sure",
+    "know",
+    "dont",
+    "don't",
+    "idk",
+    "dunno",
+    "cant",
+    "can't",
+    "remember",
+    "off",
+    "hand",
+];
+
+/// A message written by a machine, not the caller: an auto-reply, a signature on its own, spam.
+fn is_machine_text(lower: &str) -> bool {
+    const AUTO: &[&str] = &[
+        "i'm driving",
+        "im driving",
+        "i am driving",
+        "do not disturb",
+        "driving with do not",
+        "no longer in use",
+        "no longer in service",
+        "is not in service",
+        "not recognised",
+        "out of office",
+        "out of the office",
+        "on annual leave",
+        "automatic reply",
+        "auto-reply",
+        "autoreply",
+        "automated message",
+        "do not reply",
+        "can't talk right now",
+        "cant talk right now",
+        "can't talk now",
+        "will get back to you",
+        "i'll get back to you",
+        "ill get back to you",
+        "i'll call you back",
+        "unpaid postage",
+        "could not be delivered",
+        "click here",
+        "claim your",
+        "you have won",
+        "verify your account",
+    ];
+    AUTO.iter().any(|p| lower.contains(p))
+        || lower.contains("http://")
+        || lower.contains("https://")
+        || lower.contains("www.")
+        || lower.contains("bit.ly")
+}
+
+/// Takes out what is not the caller's words: HTML tags, signatures ("Sent from my iPhone"),
+/// links. Each is replaced by spaces so nothing else moves.
+fn strip_noise(text: &str) -> String {
+    let mut out: Vec<char> = text.chars().collect();
+    // HTML tags.
+    let mut inside = false;
+    for c in out.iter_mut() {
+        if *c == '<' {
+            inside = true;
+        }
+        if inside {
+            let closing = *c == '>';
+            *c = ' ';
+            if closing {
+                inside = false;
+            }
+        }
+    }
+    let mut out: String = out.into_iter().collect();
+    let lower = out.to_lowercase();
+    if lower.len() == out.len() {
+        for signature in [
+            "sent from my iphone",
+            "sent from my ipad",
+            "sent from my samsung",
+            "sent from my galaxy",
+            "sent from my android",
+            "sent from my huawei",
+            "sent from my mobile",
+            "sent from my phone",
+            "sent from outlook",
+            "get outlook for",
+        ] {
+            while let Some(at) = out.to_lowercase().find(signature) {
+                if out.to_lowercase().len() != out.len() {
+                    break;
+                }
+                // To the end of the line.
+                let end = out[at..].find('\n').map_or(out.len(), |e| at + e);
+                let blank = " ".repeat(end - at);
+                out.replace_range(at..end, &blank);
+            }
+        }
+    }
+    out
+}
+
+/// A text in another language: four or more words and hardly any of them English (names and
+/// numbers aside).
+fn looks_foreign(words: &[String]) -> bool {
+    // Words of letters only: postcodes, registrations and numbers are no language.
+    let letters: Vec<&String> = words
+        .iter()
+        .filter(|w| w.chars().all(char::is_alphabetic))
+        .collect();
+    if letters.len() < 4 {
+        return false;
+    }
+    let english = letters
+        .iter()
+        .filter(|w| lexicon::common_word(w) || lexicon::given_name(w).is_some())
+        .count();
+    english * 4 < letters.len()
+}
+
+/// The job in a question asked about it: "how much to change the locks" -> "change the locks",
+/// "do you do teeth whitening and how much is it" -> "teeth whitening", "can you fit kitchen
+/// worktops" -> "fit kitchen worktops". Not a question about the business itself (areas, hours,
+/// cards, "do you cover Croydon").
+fn job_in_question(question: &str) -> Option<String> {
+    let lower = question.to_lowercase();
+    const STARTS: &[&str] = &[
+        "how much would it cost to ",
+        "how much would it cost for ",
+        "how much would it be to ",
+        "how much would it be for ",
+        "how much does it cost to ",
+        "how much does it cost for ",
+        "how much do you charge to ",
+        "how much do you charge for ",
+        "how much do you charge ",
+        "how much is it to ",
+        "how much is it for ",
+        "how much for you to ",
+        "how much to ",
+        "how much for ",
+        "how much is a ",
+        "how much is an ",
+        "how much are ",
+        "how much is ",
+        "what do you charge for ",
+        "what would it cost to ",
+        "do you do ",
+        "do you fit ",
+        "do you install ",
+        "do you repair ",
+        "do you fix ",
+        "do you service ",
+        "do you treat ",
+        "do you groom ",
+        "do you clean ",
+        "do you supply ",
+        "do you offer ",
+        "do you sell ",
+        "can you fit ",
+        "can you fix ",
+        "can you repair ",
+        "can you come and ",
+        "can you ",
+        "could you ",
+        "are you able to ",
+        "is it possible to ",
+        "can i get ",
+        "can i book ",
+        "could i get ",
+        "could i book ",
+    ];
+    let (prefix, rest) = STARTS
+        .iter()
+        .find_map(|p| lower.strip_prefix(p).map(|rest| (*p, rest)))?;
+    // Cut at a second question: "... and how much is it", ", what's the price".
+    let mut job = rest.trim_end_matches('?').trim().to_string();
+    for cut in [
+        " and how much",
+        " and what",
+        " and when",
+        " and do you",
+        " and are you",
+        " and can you",
+        " how much",
+        " please",
+        " pls",
+        " thanks",
+        " thx",
+    ] {
+        if let Some(at) = job.find(cut) {
+            job.truncate(at);
+        }
+    }
+    let job = job.trim().trim_end_matches([',', '.']).trim().to_string();
+    let words = slots::words(&job);
+    const ABOUT_US: &[&str] = &[
+        "cover",
+        "open",
+        "work",
+        "take",
+        "accept",
+        "charge",
+        "do",
+        "call",
+        "ring",
+        "text",
+        "come",
+        "call-out",
+        "callout",
+        "nhs",
+        "weekends",
+        "weekend",
+        "saturdays",
+        "sundays",
+        "evenings",
+        "cards",
+        "card",
+        "cash",
+        "areas",
+        "area",
+        "it",
+        "that",
+        "this",
+        "one",
+        "there",
+        "me",
+        "tell",
+        "let",
+        "send",
+        "give",
+        "email",
+    ];
+    let first = words.first()?;
+    if ABOUT_US.contains(&first.as_str())
+        && !(prefix.starts_with("how much") && words.len() > 1 && first != "it")
+    {
+        return None;
+    }
+    let content = words
+        .iter()
+        .filter(|w| !GENERIC.contains(&w.as_str()) && !crate::core::when::names_a_day_or_month(w))
+        .count();
+    (content >= 1 && words.len() <= 12).then_some(job)
 }
 
 /// Reads a reply. The text is cut at [`slots::MAX_READ`] characters first.
 pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Reading {
     let text: String = text.chars().take(slots::MAX_READ).collect();
-    let text = text.as_str();
     let mut reading = Reading::default();
-    let words = slots::words(text);
-    if slots::is_emoji_only(text) {
+    if slots::is_emoji_only(&text) {
         reading.emoji_only = true;
-        reading.yes_no = slots::yes_no(text);
+        reading.yes_no = slots::yes_no(&text);
+        return reading;
+    }
+    let lower = text.to_lowercase();
+    if is_machine_text(&lower) {
+        reading.machine = true;
+        return reading;
+    }
+    let text = strip_noise(&text);
+    let text = text.as_str();
+    let words = slots::words(text);
+    if words.is_empty() {
+        reading.emoji_only = true;
+        return reading;
+    }
+    if looks_foreign(&words) {
+        reading.foreign = true;
         return reading;
     }
     reading.abusive = any_phrase(&words, ABUSE)
@@ -285,7 +1056,7 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
         });
     reading.yes_no = slots::yes_no(text);
 
-    let mut clauses: Vec<Clause<'_>> = slots::clause_spans(text)
+    let clauses: Vec<Clause<'_>> = slots::clause_spans(text)
         .into_iter()
         .map(|(start, end)| {
             let clause = &text[start..end];
@@ -305,7 +1076,6 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
                 start,
                 end,
                 question,
-                used: false,
             }
         })
         .collect();
@@ -317,14 +1087,17 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
     if reading.abusive {
         return reading;
     }
-    // The text without question clauses: values are read from it.
-    let mut answer = String::new();
-    for clause in clauses.iter().filter(|c| !c.question) {
-        if !answer.is_empty() {
-            answer.push_str(", ");
-        }
-        answer.push_str(clause.text);
+    // The text with its question clauses blanked out: values are read from it, and every span
+    // found in it is a span of `text`.
+    let mut answer = text.to_string();
+    for clause in clauses.iter().filter(|c| c.question) {
+        answer.replace_range(
+            clause.start..clause.end,
+            &" ".repeat(clause.end - clause.start),
+        );
     }
+    let answer = answer.as_str();
+    let mut taken = Taken::default();
     let asked = |id: &str| context.asked.iter().any(|a| a == id);
     let open = |id: &str| !(context.filled)(id) || reading.correction;
     let only_asked = context.asked.len() == 1;
@@ -340,7 +1113,7 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
         .collect();
 
     // Phone number: a callback number wherever it appears.
-    if let Some((number, start, end)) = phone {
+    if let Some((number, start, end)) = slots::find_phone(answer) {
         if profile.question("callback").is_some() {
             reading.proposals.push(Proposal {
                 id: "callback".to_string(),
@@ -349,20 +1122,26 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
                 pinned: true,
             });
         }
-        mark_used(&mut clauses, start, end);
+        taken.add(absorb_left(text, start, PHONE_LEAD), end);
     }
 
     // Name.
-    if profile.question("name").is_some() && open("name") {
-        let from_answer = slots::name(&answer, asked("name"), &option_words);
-        if let Some(found) = from_answer {
-            let matched = &answer[found.start..found.end];
-            if let Some(clause) = clauses
-                .iter_mut()
-                .find(|c| c.text.contains(matched) || matched.contains(c.text))
-            {
-                clause.used = true;
-            }
+    if profile.question("name").is_some()
+        && let Some(found) = slots::name(answer, asked("name"), &option_words)
+    {
+        // "kate from the gym on Albert St", "Ben from Ben's Barbers": where they are from
+        // goes with the name, to the end of the clause.
+        let after = &answer[found.end..];
+        let end = if slots::words(after).first().is_some_and(|w| w == "from") {
+            clauses
+                .iter()
+                .find(|c| c.start <= found.end && found.end <= c.end)
+                .map_or(found.end, |c| c.end)
+        } else {
+            found.end
+        };
+        taken.add(found.start, end);
+        if open("name") {
             reading.proposals.push(Proposal {
                 id: "name".to_string(),
                 value: found.name,
@@ -380,8 +1159,10 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
         .collect();
     postcode_questions.sort_by_key(|q| !asked(&q.id));
     let outward_alone = postcode_questions.first().is_some_and(|q| asked(&q.id));
-    let postcodes = slots::find_postcodes(text, outward_alone);
-    let mut postcode_spans = Vec::new();
+    let postcodes = slots::find_postcodes(answer, outward_alone);
+    for found in &postcodes {
+        taken.add(absorb_left(text, found.start, POSTCODE_LEAD), found.end);
+    }
     for (question, found) in postcode_questions.iter().zip(&postcodes) {
         reading.proposals.push(Proposal {
             id: question.id.clone(),
@@ -389,27 +1170,62 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
             machine: None,
             pinned: true,
         });
-        postcode_spans.push((found.start, found.end));
     }
-    for &(start, end) in &postcode_spans {
-        for clause in clauses.iter_mut() {
-            if clause.start <= start && end <= clause.end {
-                let rest = format!("{}{}", &text[clause.start..start], &text[end..clause.end]);
-                if strip_filler(&rest).is_empty() {
-                    clause.used = true;
-                }
-            }
+
+    // Time phrases and how-soon words belong to no reason, whichever question took them.
+    // A booking to cancel or move keeps its day: "cancel my booking for thursday".
+    let about_a_booking = ["cancel", "reschedule", "move", "change", "rearrange"]
+        .iter()
+        .any(|w| words.iter().any(|x| x == w))
+        && ["booking", "appointment", "appt"]
+            .iter()
+            .any(|w| words.iter().any(|x| x == w));
+    if !about_a_booking {
+        for (start, end) in crate::core::when::spans(answer, context.now) {
+            taken.add_soft(start, end);
         }
+    }
+    for (start, end) in phrase_spans(answer, URGENCY_PHRASES) {
+        taken.add_soft(start, end);
+    }
+    // A call asked for, or where to call: "can you just call me", "ring the kennels".
+    for clause in clauses.iter().filter(|c| !c.question) {
+        let clause_words = slots::words(clause.text);
+        let instruction = clause_words
+            .iter()
+            .position(|w| matches!(w.as_str(), "call" | "ring" | "phone" | "text" | "try"))
+            .is_some_and(|at| {
+                clause_words.get(at + 1).is_some_and(|next| {
+                    matches!(
+                        next.as_str(),
+                        "me" | "us" | "the" | "my" | "him" | "her" | "back" | "them" | "on"
+                    )
+                })
+            });
+        if !(any_phrase(&clause_words, CALL_ME) || instruction) {
+            continue;
+        }
+        // From where the call is asked for ("can someone ring me", "call the shop") to the end
+        // of the clause; what comes before is the caller's own words.
+        let spans = phrase_spans(clause.text, CALL_ME);
+        let at = spans.first().map(|&(s, _)| s).or_else(|| {
+            slots::tokens(clause.text)
+                .iter()
+                .find(|t| {
+                    matches!(
+                        t.lower().as_str(),
+                        "call" | "ring" | "phone" | "text" | "try"
+                    )
+                })
+                .map(|t| t.start)
+        });
+        let start = at.map_or(clause.start, |at| {
+            absorb_left(text, clause.start + at, CALL_LEAD)
+        });
+        taken.add(start, clause.end);
     }
 
     let question_count = context.asked.len();
-    let without_postcodes = {
-        let mut rest = answer.clone();
-        for found in slots::find_postcodes(&answer, false).iter().rev() {
-            rest.replace_range(found.start..found.end, " ");
-        }
-        rest
-    };
     let mut took_asked = false;
     for question in &profile.questions {
         if matches!(question.id.as_str(), "name" | "callback" | "reason") || !open(&question.id) {
@@ -417,51 +1233,53 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
         }
         let is_asked = asked(&question.id);
         let proposal = match &question.kind {
-            QuestionKind::Urgency => slots::urgency(&answer, is_asked).map(|u| {
-                mark_short_clauses(&mut clauses, |c| slots::urgency(c, false).is_some());
+            QuestionKind::Urgency => slots::urgency(answer, is_asked).map(|u| {
+                take_short_clauses(&mut taken, &clauses, |c| slots::urgency(c, false).is_some());
                 (u.as_str().to_string(), None, true)
             }),
-            QuestionKind::YesNo if is_asked => slots::yes_no(&answer).map(|yes| {
-                mark_short_clauses(&mut clauses, |c| slots::yes_no(c).is_some());
+            QuestionKind::YesNo if is_asked => slots::yes_no(answer).map(|yes| {
+                take_short_clauses(&mut taken, &clauses, |c| slots::yes_no(c).is_some());
                 (if yes { "yes" } else { "no" }.to_string(), None, true)
             }),
             QuestionKind::Number => {
                 let value = if is_asked {
-                    slots::number(&answer)
+                    slots::number(answer)
                 } else {
-                    noun_stem(&question.ask).and_then(|stem| slots::number_before(&answer, &stem))
+                    noun_stem(&question.ask).and_then(|stem| slots::number_before(answer, &stem))
                 };
-                value.map(|n| (n.to_string(), None, true))
+                value.map(|n| {
+                    take_short_clauses(&mut taken, &clauses, |c| slots::number(c).is_some());
+                    (n.to_string(), None, true)
+                })
             }
             QuestionKind::Choice(options) => {
-                slots::choice(&answer, options, is_asked).and_then(|i| {
+                slots::choice(answer, options, is_asked).and_then(|i| {
                     let option = options.get(i)?;
-                    mark_short_clauses(&mut clauses, |c| {
+                    take_short_clauses(&mut taken, &clauses, |c| {
                         slots::choice(c, options, false).is_some()
                     });
                     Some((option.clone(), None, true))
                 })
             }
-            QuestionKind::DateTime => slots::when(&without_postcodes, context.now, is_asked)
-                .map(|w| (w.human, w.machine, true)),
-            QuestionKind::Registration => slots::registration(&answer, is_asked).map(|found| {
-                let matched = &answer[found.start..found.end];
-                for clause in clauses.iter_mut() {
-                    if clause.text.contains(matched) {
-                        let rest = clause.text.replacen(matched, " ", 1);
-                        if strip_filler(&rest).is_empty() || slots::words(&rest).len() <= 3 {
-                            clause.used = true;
-                        }
-                    }
-                }
+            QuestionKind::DateTime => {
+                slots::when(answer, context.now, is_asked).map(|w| (w.human, w.machine, true))
+            }
+            QuestionKind::Registration => slots::registration(answer, is_asked).map(|found| {
+                taken.add(absorb_left(text, found.start, REGISTRATION_LEAD), found.end);
                 (found.value, None, true)
             }),
-            QuestionKind::Property => slots::property(&answer, is_asked).map(|value| {
-                mark_short_clauses(&mut clauses, |c| slots::property(c, true).is_some());
+            QuestionKind::Property => slots::property(answer, is_asked).map(|value| {
+                take_short_clauses(&mut taken, &clauses, |c| slots::property(c, true).is_some());
                 (value.to_string(), None, true)
             }),
             QuestionKind::Text if is_asked && only_asked => {
-                let cleaned = slots::clean_answer(&answer);
+                let pieces = pieces(text, &clauses, &taken);
+                let value = pieces
+                    .into_iter()
+                    .filter(|p| content_words(p) > 0)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let cleaned = slots::clean_answer(&value);
                 (!cleaned.is_empty()).then_some((cleaned, None, true))
             }
             _ => None,
@@ -476,173 +1294,381 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
             });
         }
     }
+    // A property said in passing ("its a 3 bed semi") is no reason, asked for or not.
+    if slots::property(answer, false).is_some() {
+        take_short_clauses(&mut taken, &clauses, |c| {
+            slots::property(c, false).is_some()
+        });
+    }
     // A date asked and not pinned down is kept as said, unless something else took the reply.
     for question in &profile.questions {
         if question.kind == QuestionKind::DateTime
             && asked(&question.id)
             && !reading.proposals.iter().any(|p| p.id == question.id)
             && !took_asked
-            && postcode_spans.is_empty()
+            && postcodes.is_empty()
             && reading.questions.is_empty()
             && question_count <= 2
         {
-            let cleaned = slots::clean_answer(&answer);
+            let cleaned = slots::clean_answer(answer);
             let meaningful = slots::words(&cleaned)
                 .iter()
                 .any(|w| !GREETINGS.contains(&w.as_str()));
             let bare_yes_no =
                 slots::yes_no(&cleaned).is_some() && slots::words(&cleaned).len() <= 2;
-            if meaningful && !bare_yes_no {
+            let not_known = is_not_known(&cleaned);
+            if meaningful && !bare_yes_no && !not_known {
                 reading.proposals.push(Proposal {
                     id: question.id.clone(),
                     value: cleaned,
                     machine: None,
                     pinned: false,
                 });
+                for clause in clauses.iter().filter(|c| !c.question) {
+                    taken.add(clause.start, clause.end);
+                }
             }
         }
     }
 
-    // Reason: what is left, when asked; a clause describing a problem, when not. Not from a
-    // message that corrects an earlier answer ("sorry, it's Sarah not Sam, autocorrect!").
+    // Reason: what no other value used, when asked; a clause describing a problem, when not. A
+    // question about a job is the reason when nothing else is. Not from a message that corrects
+    // an earlier answer ("sorry, it's Sarah not Sam, autocorrect!").
     let corrects = reading.correction
         && reading
             .proposals
             .iter()
             .any(|p| (context.filled)(&p.id) && p.id != "callback");
     if profile.question("reason").is_some() && !(context.filled)("reason") && !corrects {
-        for clause in clauses.iter_mut() {
-            let clause_words = slots::words(clause.text);
-            if any_phrase(&clause_words, CALL_ME) {
-                clause.used = true;
-            }
-        }
         let is_asked = asked("reason");
-        let mut parts: Vec<String> = Vec::new();
-        for clause in clauses.iter().filter(|c| !c.question && !c.used) {
-            let mut piece = clause.text.to_string();
-            for &(start, end) in &postcode_spans {
-                if clause.start <= start && end <= clause.end {
-                    piece = format!("{}{}", &text[clause.start..start], &text[end..clause.end]);
-                }
-            }
-            let piece = strip_greeting(piece.trim());
-            let piece = strip_trailing_filler(&piece);
-            if piece.is_empty() {
-                continue;
-            }
-            let piece_words = slots::words(&piece);
-            if piece_words.iter().all(|w| GREETINGS.contains(&w.as_str())) {
-                continue;
-            }
-            let problem = piece_words.iter().any(|w| PROBLEM.contains(&w.as_str()));
-            if is_asked || problem {
-                parts.push(piece);
-            }
-        }
-        // "how much to change the locks" is a question and a job.
-        if parts.is_empty() {
-            for question in &reading.questions {
-                let lower = question.to_lowercase();
-                for prefix in [
-                    "how much to ",
-                    "how much would it cost to ",
-                    "how much is it to ",
-                    "how much for you to ",
-                ] {
-                    if let Some(rest) = lower.strip_prefix(prefix) {
-                        // Lower-casing may change lengths outside ASCII: cut the lower-case text.
-                        parts.push(rest.trim_end_matches('?').trim().to_string());
-                    }
-                }
-            }
-        }
-        if !parts.is_empty() {
-            let joined = slots::clean_answer(&parts.join(", "));
-            let meaningful = !slots::words(&joined).is_empty();
-            if meaningful && (is_asked || slots::words(&joined).len() >= 2) {
-                reading.proposals.push(Proposal {
-                    id: "reason".to_string(),
-                    value: joined,
-                    machine: None,
-                    pinned: true,
-                });
-            }
+        let answered_else = reading.proposals.iter().any(|p| p.id != "reason");
+        if let Some(reason) = reason(text, &clauses, &taken, is_asked, answered_else) {
+            reading.proposals.push(Proposal {
+                id: "reason".to_string(),
+                value: reason,
+                machine: None,
+                pinned: true,
+            });
+        } else if let Some(job) = reading.questions.iter().find_map(|q| job_in_question(q)) {
+            // Provisional: a description the caller gives later replaces it.
+            reading.proposals.push(Proposal {
+                id: "reason".to_string(),
+                value: slots::clean_answer(&job),
+                machine: None,
+                pinned: false,
+            });
         }
     }
     reading
 }
 
-fn mark_used(clauses: &mut [Clause<'_>], start: usize, end: usize) {
-    for clause in clauses.iter_mut() {
-        if clause.start <= start && end <= clause.end {
-            clause.used = true;
-        }
-    }
+/// "dont know", "not sure", "no idea": an answer that is no value.
+fn is_not_known(text: &str) -> bool {
+    let words = slots::words(text);
+    [
+        "dont know",
+        "don't know",
+        "not sure",
+        "no idea",
+        "idk",
+        "dunno",
+        "cant remember",
+        "can't remember",
+        "not yet",
+    ]
+    .iter()
+    .any(|p| slots::has_phrase(&words, p))
 }
 
-/// Marks short clauses (four words or fewer) that `test` accepts as used.
-fn mark_short_clauses(clauses: &mut [Clause<'_>], test: impl Fn(&str) -> bool) {
-    for clause in clauses.iter_mut() {
+/// Spans of the phrases (lower-case words separated by spaces) wherever they occur as words.
+fn phrase_spans(text: &str, phrases: &[&str]) -> Vec<(usize, usize)> {
+    let tokens = slots::tokens(text);
+    let lower: Vec<String> = tokens.iter().map(slots::Token::lower).collect();
+    let mut out = Vec::new();
+    for phrase in phrases {
+        let parts: Vec<&str> = phrase.split(' ').collect();
+        if parts.len() > lower.len() {
+            continue;
+        }
+        for start in 0..=lower.len() - parts.len() {
+            if parts
+                .iter()
+                .enumerate()
+                .all(|(k, p)| lower[start + k] == *p)
+            {
+                out.push((tokens[start].start, tokens[start + parts.len() - 1].end));
+            }
+        }
+    }
+    out
+}
+
+/// Marks short clauses (four words or fewer) that `test` accepts as taken.
+fn take_short_clauses(taken: &mut Taken, clauses: &[Clause<'_>], test: impl Fn(&str) -> bool) {
+    for clause in clauses.iter().filter(|c| !c.question) {
         if slots::words(clause.text).len() <= 4 && test(clause.text) {
-            clause.used = true;
+            taken.add(clause.start, clause.end);
         }
     }
 }
 
-/// A clause without the words that only lead up to a value ("im at", "the postcode is", "in").
-fn strip_filler(text: &str) -> String {
-    const FILLER: &[&str] = &[
-        "im", "i'm", "at", "in", "its", "it's", "the", "postcode", "is", "we're", "were", "by",
-        "way", "on", "and", "my", "address",
-    ];
-    slots::words(text)
+/// Words of a piece that say something: not fillers, greetings, time words or the generic
+/// words of asking for the business.
+fn content_words(piece: &str) -> usize {
+    slots::words(piece)
+        .iter()
+        .filter(|w| {
+            !GENERIC.contains(&w.as_str())
+                && !GREETINGS.contains(&w.as_str())
+                && !LEAD_FILLER.contains(&w.as_str())
+                && !TRAIL_FILLER.contains(&w.as_str())
+                && !crate::core::when::names_a_day_or_month(w)
+                && w.chars().any(char::is_alphabetic)
+        })
+        .count()
+}
+
+/// What is left of each non-question clause once the values found are taken out, cleaned of
+/// the words that lead in and close off; in the order written, with the sentence each is in.
+fn pieces(text: &str, clauses: &[Clause<'_>], taken: &Taken) -> Vec<String> {
+    sentence_pieces(text, clauses, taken)
         .into_iter()
-        .filter(|w| !FILLER.contains(&w.as_str()))
-        .collect::<Vec<_>>()
-        .join(" ")
+        .map(|piece| piece.text)
+        .collect()
 }
 
-fn strip_greeting(text: &str) -> String {
-    let tokens: Vec<Token<'_>> = slots::tokens(text);
-    let mut start = 0;
-    for token in &tokens {
-        if matches!(
-            token.lower().as_str(),
-            "hi" | "hiya" | "hello" | "hey" | "sorry" | "ok" | "okay"
-        ) {
-            start = token.end;
-        } else {
-            break;
+/// A piece of a clause that no value took.
+struct Piece {
+    text: String,
+    /// The sentence it is in (pieces after a comma share one).
+    sentence: usize,
+    /// The whole clause: nothing in its middle was taken.
+    whole: bool,
+}
+
+fn sentence_pieces(text: &str, clauses: &[Clause<'_>], taken: &Taken) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut sentence = 0;
+    let mut previous_end = 0;
+    for clause in clauses {
+        // A new sentence after . ! ? or a line break; a comma keeps the sentence.
+        let between = &text[previous_end.min(clause.start)..clause.start];
+        if between.contains(['.', '!', '?', '\n', ';']) {
+            sentence += 1;
+        }
+        previous_end = clause.end;
+        if clause.question || taken.covers(clause.start, clause.end) {
+            continue;
+        }
+        let rest = taken.rest(clause.start, clause.end);
+        let whole = rest.len() == 1;
+        for (start, end) in rest {
+            let (start, end) = strip_soft_edges(text, start, end, taken);
+            if start >= end {
+                continue;
+            }
+            let piece = clean_piece(&text[start..end]);
+            if !piece.is_empty() {
+                out.push(Piece {
+                    text: piece,
+                    sentence,
+                    whole,
+                });
+            }
         }
     }
-    text[start..]
-        .trim_start_matches([',', ' ', '.', '!'])
-        .to_string()
+    out
 }
 
-fn strip_trailing_filler(text: &str) -> String {
-    let mut text = text.trim().trim_end_matches([',', ' ', '-']).to_string();
+/// Narrows `start..end` past time and how-soon phrases (and the fillers around them) at its
+/// edges: "tomorrow would be good" -> "would be good"; "boiler leaking, asap" -> "boiler leaking".
+fn strip_soft_edges(text: &str, start: usize, end: usize, taken: &Taken) -> (usize, usize) {
+    let tokens = slots::tokens(&text[start..end]);
+    let at = |i: usize| (start + tokens[i].start, start + tokens[i].end);
+    let soft = |i: usize| {
+        let (s, e) = at(i);
+        taken.soft_at(s, e)
+    };
+    let filler = |i: usize| {
+        let lower = tokens[i].lower();
+        LEAD_FILLER.contains(&lower.as_str()) || TRAIL_FILLER.contains(&lower.as_str())
+    };
+    let mut first = 0;
+    let mut last = tokens.len();
+    // From the left: fillers, then a soft span, then fillers again (only when a soft span is
+    // found; fillers alone are clean_piece's).
+    let mut probe = first;
+    while probe < last && (filler(probe) || soft(probe)) {
+        probe += 1;
+        if soft(probe - 1) {
+            first = probe;
+        }
+    }
+    let mut probe = last;
+    while probe > first && (filler(probe - 1) || soft(probe - 1)) {
+        probe -= 1;
+        if soft(probe) {
+            last = probe;
+        }
+    }
+    if first >= last {
+        return (end, end);
+    }
+    (at(first).0, at(last - 1).1)
+}
+
+/// A piece without the words that lead in ("hi", "ok so", "calling about", "I need to") and
+/// close off ("please", "thanks", "x"), and without a sigh at its end ("cba wiv it").
+fn clean_piece(piece: &str) -> String {
+    let tokens = slots::tokens(piece);
+    if tokens.is_empty() {
+        return String::new();
+    }
+    let lower: Vec<String> = tokens.iter().map(slots::Token::lower).collect();
+    let mut first = 0;
     loop {
-        let lower = text.to_lowercase();
-        let Some(last) = lower.rsplit(' ').next() else {
-            break;
-        };
-        if matches!(
-            last,
-            "in" | "at" | "on" | "near" | "for" | "to" | "by" | "postcode" | "is"
-        ) && lower.contains(' ')
+        let word = lower.get(first).map(String::as_str).unwrap_or("");
+        let next = lower.get(first + 1).map(String::as_str).unwrap_or("");
+        let after = lower.get(first + 2).map(String::as_str).unwrap_or("");
+        // "no hot water": a "no" that starts the description is part of it.
+        let answer_word = matches!(word, "no" | "nah" | "nope");
+        let stands_alone = piece[tokens[first].end..].starts_with([',', '.', '!']);
+        if LEAD_FILLER.contains(&word) && (!answer_word || stands_alone) {
+            first += 1;
+        } else if word == "i" && matches!(next, "need" | "want" | "would" | "d" | "wanted" | "was")
         {
-            let cut = text.len().saturating_sub(last.len());
-            match text.get(..cut) {
-                Some(kept) => text = kept.trim_end().to_string(),
-                None => break,
+            // "I need my boiler serviced" -> "need my boiler serviced".
+            first += 1;
+        } else if matches!(
+            word,
+            "need" | "want" | "wanted" | "wanting" | "needing" | "like"
+        ) && next == "to"
+        {
+            // "need to book my daughter in" -> "book my daughter in".
+            first += 2;
+        } else if matches!(
+            (word, next),
+            ("would", "like") | ("d", "like") | ("id", "like") | ("i'd", "like")
+        ) {
+            // "would like a quote for ..." -> "a quote for ...".
+            first += 2;
+            if lower.get(first).is_some_and(|w| w == "to") {
+                first += 1;
+            }
+        } else if word == "was" && matches!(next, "wondering" | "hoping") {
+            first += 2;
+            if matches!(after, "if" | "whether") {
+                first += 1;
             }
         } else {
             break;
         }
+        if first >= tokens.len() {
+            return String::new();
+        }
     }
-    text
+    let mut last = tokens.len();
+    if let Some(sigh) = (first..last).find(|&i| SIGHS.contains(&lower[i].as_str())) {
+        last = sigh;
+    }
+    while last > first && TRAIL_FILLER.contains(&lower[last - 1].as_str()) {
+        last -= 1;
+    }
+    if first >= last {
+        return String::new();
+    }
+    slots::clean_answer(
+        piece[tokens[first].start..tokens[last - 1].end]
+            .trim_matches(|c: char| !c.is_alphanumeric()),
+    )
+}
+
+/// Words that say the text is not about a job at all: a wrong number, the job sorted, a remark
+/// about texting, the answer to another question ("found it").
+const NOT_A_REASON: &[&str] = &[
+    "wrong number",
+    "didnt call",
+    "didn't call",
+    "never called",
+    "not me",
+    "dont bother",
+    "don't bother",
+    "sorted it",
+    "sorted now",
+    "all sorted",
+    "no longer need",
+    "found someone",
+    "not needed",
+    "never mind",
+    "nevermind",
+    "found it",
+    "here it is",
+    "here you go",
+    "got it",
+    "english not good",
+    "my english",
+    "not good with texting",
+    "not good at texting",
+    "cant text",
+    "can't text",
+    "explain when",
+    "tell you when",
+    "rather not say",
+    "easier to explain",
+    "easier if you",
+    "hard to explain",
+    "long story",
+];
+
+fn not_a_reason(piece: &str) -> bool {
+    let words = slots::words(piece);
+    words.len() <= 8 && NOT_A_REASON.iter().any(|p| slots::has_phrase(&words, p))
+}
+
+/// The reason for the call: the first piece that describes a job, with the short whole pieces
+/// right after it in the same sentence ("the exhaust is blowing, really loud"). Asked for, the
+/// first piece that says anything will do, unless the text answered something else; not asked,
+/// only a piece with a problem or job in it.
+fn reason(
+    text: &str,
+    clauses: &[Clause<'_>],
+    taken: &Taken,
+    asked: bool,
+    answered_else: bool,
+) -> Option<String> {
+    let pieces: Vec<Piece> = sentence_pieces(text, clauses, taken)
+        .into_iter()
+        .filter(|p| !not_a_reason(&p.text) && !is_not_known(&p.text))
+        .collect();
+    let job = |piece: &str| {
+        let words = slots::words(piece);
+        words.iter().any(|w| PROBLEM.contains(&w.as_str())) && content_words(piece) >= 1
+    };
+    let first = pieces.iter().position(|p| job(&p.text)).or_else(|| {
+        if asked && !answered_else {
+            pieces.iter().position(|p| content_words(&p.text) >= 1)
+        } else {
+            None
+        }
+    })?;
+    let start = &pieces[first];
+    if !asked && slots::words(&start.text).len() < 2 {
+        return None;
+    }
+    let mut parts = vec![start.text.clone()];
+    if start.whole {
+        for piece in &pieces[first + 1..] {
+            if piece.sentence != start.sentence
+                || !piece.whole
+                || slots::words(&piece.text).len() > 3
+            {
+                break;
+            }
+            parts.push(piece.text.clone());
+        }
+    }
+    let joined = slots::clean_answer(&parts.join(", "));
+    (!slots::words(&joined).is_empty()).then_some(joined)
 }
 
 /// The stem of the thing a number question counts: "How many bedrooms?" -> "bed".

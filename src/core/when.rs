@@ -365,10 +365,11 @@ const CORRECTION: &[&str] = &[
 
 /// Words joined to time words in a phrase ("on friday", "any time after 3", "if poss").
 const CONNECTORS: &[&str] = &[
-    "on", "for", "by", "this", "next", "any", "the", "in", "at", "after", "before", "from",
-    "around", "about", "until", "till", "or", "either", "ideally", "if", "poss", "possible",
-    "approx", "roughly", "of", "week", "thing", "first", "early", "late", "later", "a", "time",
-    "day", "days", "so", "ish", "sometime", "some", "time", "o'clock", "oclock", "pm", "am", "and",
+    "except", "but", "not", "apart", "on", "for", "by", "this", "next", "any", "the", "in", "at",
+    "after", "before", "from", "around", "about", "until", "till", "or", "either", "ideally", "if",
+    "poss", "possible", "approx", "roughly", "of", "week", "thing", "first", "early", "late",
+    "later", "a", "time", "day", "days", "so", "ish", "sometime", "some", "time", "o'clock",
+    "oclock", "pm", "am", "and",
 ];
 
 #[derive(Debug, Default)]
@@ -549,6 +550,23 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
                 found.vague = true;
                 found.used.push(i);
             }
+            continue;
+        }
+        let part_of_day = matches!(
+            w,
+            "morning"
+                | "mornings"
+                | "afternoon"
+                | "afternoons"
+                | "lunchtime"
+                | "lunch"
+                | "evening"
+                | "evenings"
+                | "night"
+                | "nights"
+        );
+        // "last night", "since this morning": when it happened, not when it is wanted.
+        if part_of_day && (past_at(i) || matches!(previous, Some("last" | "yesterday"))) {
             continue;
         }
         match w {
