@@ -353,14 +353,45 @@ pub enum Keyword {
     Help,
 }
 
-/// Recognises a keyword reply: only a message that is just the keyword, in any case and with
-/// punctuation around it ("Stop.", " STOP!!"); "cancel my booking" is not one.
+/// Recognises a keyword reply: a message that is just the keyword, in any case and with
+/// punctuation around it ("Stop.", " STOP!!"); a message whose last sentence is STOP ("sorted it
+/// elsewhere now thanks, STOP"); or a plain request to stop ("please stop texting me", "remove
+/// my number"). "cancel my booking" and "the tap won't stop" are not.
 pub fn keyword(text: &str) -> Option<Keyword> {
-    let word: String = text
+    let whole: String = text
         .trim()
         .trim_matches(|c: char| !c.is_alphanumeric())
         .to_uppercase();
-    match word.as_str() {
+    let last_clause: String = crate::core::slots::clause_spans(text)
+        .last()
+        .map(|&(start, end)| text[start..end].trim().to_uppercase())
+        .unwrap_or_default();
+    let words = crate::core::slots::words(text);
+    let asks_to_stop = [
+        "stop texting",
+        "stop messaging",
+        "stop sending",
+        "stop contacting",
+        "dont text me",
+        "don't text me",
+        "do not text me",
+        "dont message me",
+        "don't message me",
+        "remove my number",
+        "take me off",
+        "unsubscribe me",
+        "opt me out",
+        "no more texts",
+        "no more messages",
+    ]
+    .iter()
+    .any(|p| crate::core::slots::has_phrase(&words, p));
+    if asks_to_stop
+        || (words.len() > 1 && matches!(last_clause.as_str(), "STOP" | "STOPALL" | "UNSUBSCRIBE"))
+    {
+        return Some(Keyword::Stop);
+    }
+    match whole.as_str() {
         "STOP" | "STOPALL" | "STOP ALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" => {
             Some(Keyword::Stop)
         }
@@ -1097,7 +1128,13 @@ pub(crate) mod tests {
             assert_eq!(keyword(text), Some(Keyword::Stop), "{text}");
         }
         assert_eq!(keyword("cancel my booking"), None);
-        assert_eq!(keyword("please stop texting me"), None);
+        assert_eq!(keyword("please stop texting me"), Some(Keyword::Stop));
+        assert_eq!(
+            keyword("sorted it elsewhere now thanks, STOP"),
+            Some(Keyword::Stop)
+        );
+        assert_eq!(keyword("the tap won't stop dripping"), None);
+        assert_eq!(keyword("stop the leak asap"), None);
         assert_eq!(keyword("start"), Some(Keyword::Start));
         assert_eq!(keyword("Help?"), Some(Keyword::Help));
         let profile = plumber();

@@ -10,4 +10,6 @@ pub mod replay;
 pub mod slots;
 pub mod template;
 pub mod understand;
+pub mod urgency;
 pub mod when;
+pub mod yesno;

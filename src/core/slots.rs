@@ -1,8 +1,6 @@
 //! Slot values: reads one kind of answer (a name, a postcode, a date, a choice ...) out of a
 //! caller's text and normalises it. Pure functions on text; "now" is passed in.
 
-use serde::{Deserialize, Serialize};
-
 use crate::codec::phone::E164;
 
 /// The longest answer kept, in characters: a caller's essay is cut here, with an ellipsis.
@@ -576,6 +574,19 @@ pub fn yes_no(text: &str) -> Option<bool> {
     if has_phrase(&words, "that's right") || has_phrase(&words, "thats right") {
         return Some(true);
     }
+    // Unsure is neither: "not sure", "dont know".
+    if [
+        "not sure",
+        "dont know",
+        "don't know",
+        "no idea",
+        "not certain",
+    ]
+    .iter()
+    .any(|p| has_phrase(&words, p))
+    {
+        return None;
+    }
     for word in &words {
         if YES.contains(&word.as_str()) {
             return Some(true);
@@ -590,98 +601,7 @@ pub fn yes_no(text: &str) -> Option<bool> {
 // ---------------------------------------------------------------------------------------------
 // Urgency
 
-/// How soon the caller needs the business.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Urgency {
-    High,
-    Medium,
-    Low,
-}
-
-impl Urgency {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Urgency::High => "high",
-            Urgency::Medium => "medium",
-            Urgency::Low => "low",
-        }
-    }
-}
-
-/// Reads urgency. Always: "no rush", "not urgent", "whenever" → low; "urgent", "emergency",
-/// "asap" → high. Only when asked (weaker evidence): "today", "now", "very" → high; "soon",
-/// "this week" → medium.
-pub fn urgency(text: &str, asked: bool) -> Option<Urgency> {
-    let words = words(text);
-    let any = |phrases: &[&str]| phrases.iter().any(|p| has_phrase(&words, p));
-    if any(&[
-        "no rush",
-        "no hurry",
-        "not urgent",
-        "not an emergency",
-        "not that urgent",
-        "not too urgent",
-        "not really urgent",
-        "whenever",
-        "not fussed",
-        "in your own time",
-    ]) {
-        return Some(Urgency::Low);
-    }
-    if any(&[
-        "urgent",
-        "urgently",
-        "emergency",
-        "asap",
-        "as soon as possible",
-        "soon as poss",
-        "soon as possible",
-        "right away",
-        "straight away",
-        "immediately",
-    ]) {
-        return Some(Urgency::High);
-    }
-    if !asked {
-        return None;
-    }
-    if any(&[
-        "today",
-        "now",
-        "tonight",
-        "very",
-        "quickly",
-        "desperate",
-        "flooding",
-    ]) {
-        return Some(Urgency::High);
-    }
-    if any(&[
-        "soon",
-        "this week",
-        "next few days",
-        "couple of days",
-        "few days",
-        "tomorrow",
-        "fairly",
-        "quite",
-    ]) {
-        return Some(Urgency::Medium);
-    }
-    if any(&[
-        "any time",
-        "anytime",
-        "next week",
-        "not really",
-        "low",
-        "later",
-        "next month",
-    ]) {
-        return Some(Urgency::Low);
-    }
-    None
-}
+pub use crate::core::urgency::{Urgency, read as urgency};
 
 // ---------------------------------------------------------------------------------------------
 // Numbers
@@ -728,6 +648,63 @@ fn word_number(word: &str) -> Option<u32> {
 /// Reads a count: digits ("3", "4 in total") or words one to twenty ("two", "just the one").
 pub fn number(text: &str) -> Option<u32> {
     words(text).iter().find_map(|word| word_number(word))
+}
+
+/// The count answering "How many <stem>...?": a number alone or before the thing counted ("3",
+/// "3 bed", "about 9 or 10 windows"), not a number of something else ("20 tables" to "How many
+/// bedrooms?", "number 12" for an address).
+pub fn count_of(text: &str, stem: Option<&str>) -> Option<u32> {
+    let words = words(text);
+    for (index, word) in words.iter().enumerate() {
+        let Some(value) = word_number(word) else {
+            continue;
+        };
+        let previous = index.checked_sub(1).map(|i| words[i].as_str());
+        if matches!(previous, Some("number" | "no" | "flat" | "unit" | "house")) {
+            continue;
+        }
+        let counted = words[index + 1..].iter().find(|w| {
+            !matches!(
+                w.as_str(),
+                "or" | "maybe"
+                    | "ish"
+                    | "and"
+                    | "in"
+                    | "total"
+                    | "altogether"
+                    | "of"
+                    | "them"
+                    | "i"
+                    | "think"
+                    | "please"
+                    | "pls"
+                    | "thanks"
+                    | "x"
+                    | "to"
+                    | "a"
+                    | "about"
+            ) && word_number(w).is_none()
+        });
+        match (counted, stem) {
+            (Some(noun), Some(stem)) if noun.chars().all(char::is_alphabetic) => {
+                // A noun next to it must be the thing counted.
+                let adjacent = words.get(index + 1).is_some_and(|w| w == noun);
+                if !adjacent || noun.starts_with(stem) || !crate::core::lexicon::common_word(noun) {
+                    return Some(value);
+                }
+                if ["bed", "room", "win", "door", "flo"]
+                    .iter()
+                    .any(|s| noun.starts_with(s))
+                    && stem.len() >= 3
+                    && noun.starts_with(&stem[..3])
+                {
+                    return Some(value);
+                }
+            }
+            _ => return Some(value),
+        }
+    }
+    None
 }
 
 /// A count written just before a word starting with `stem` ("3 bed", "two windows").

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::core::conversation::{DialogueProfile, Question, QuestionKind};
 use crate::core::lexicon;
 use crate::core::slots;
+use crate::core::yesno;
 
 /// A value the reply gives for one question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1237,13 +1238,35 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
                 take_short_clauses(&mut taken, &clauses, |c| slots::urgency(c, false).is_some());
                 (u.as_str().to_string(), None, true)
             }),
-            QuestionKind::YesNo if is_asked => slots::yes_no(answer).map(|yes| {
-                take_short_clauses(&mut taken, &clauses, |c| slots::yes_no(c).is_some());
-                (if yes { "yes" } else { "no" }.to_string(), None, true)
-            }),
+            QuestionKind::YesNo => {
+                // In words ("I'm a patient already", "paying myself") whether asked or not; a
+                // bare yes or no only to the question just asked.
+                // A long text (an accidental paste) says nothing in passing.
+                let in_words = (is_asked || words.len() <= 40)
+                    .then(|| yesno::answer_in_words(&question.ask, answer, is_asked))
+                    .flatten();
+                let bare = if is_asked {
+                    slots::yes_no(answer)
+                } else {
+                    None
+                };
+                in_words.or(bare).map(|yes| {
+                    for clause in clauses.iter().filter(|c| !c.question) {
+                        let short = slots::words(clause.text).len() <= 7;
+                        let about_it = yesno::answer_in_words(&question.ask, clause.text, is_asked)
+                            .is_some()
+                            || slots::words(clause.text).len() <= 3
+                                && slots::yes_no(clause.text).is_some();
+                        if short && about_it {
+                            taken.add(clause.start, clause.end);
+                        }
+                    }
+                    (if yes { "yes" } else { "no" }.to_string(), None, true)
+                })
+            }
             QuestionKind::Number => {
                 let value = if is_asked {
-                    slots::number(answer)
+                    slots::count_of(answer, noun_stem(&question.ask).as_deref())
                 } else {
                     noun_stem(&question.ask).and_then(|stem| slots::number_before(answer, &stem))
                 };
@@ -1317,7 +1340,9 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
             let bare_yes_no =
                 slots::yes_no(&cleaned).is_some() && slots::words(&cleaned).len() <= 2;
             let not_known = is_not_known(&cleaned);
-            if meaningful && !bare_yes_no && !not_known {
+            // Words kept as a date must speak of a time ("sometime in july"), not "moving house".
+            let timely = crate::core::when::mentions_time(&cleaned, context.now);
+            if meaningful && !bare_yes_no && !not_known && timely {
                 reading.proposals.push(Proposal {
                     id: question.id.clone(),
                     value: cleaned,

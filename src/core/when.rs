@@ -843,6 +843,42 @@ pub fn read(text: &str, now: DateTime<Utc>, asked: bool) -> Option<When> {
     })
 }
 
+/// Whether the text speaks of a time at all, pinned down or not ("sometime in july", "after
+/// the kids are back at school" does not).
+pub fn mentions_time(text: &str, now: DateTime<Utc>) -> bool {
+    let (found, words) = analyse(text, now);
+    !found.used.is_empty()
+        || words.iter().any(|w| {
+            matches!(
+                w.text.as_str(),
+                "week"
+                    | "weeks"
+                    | "month"
+                    | "months"
+                    | "year"
+                    | "summer"
+                    | "spring"
+                    | "autumn"
+                    | "winter"
+                    | "christmas"
+                    | "easter"
+                    | "holidays"
+                    | "half"
+                    | "term"
+                    | "soon"
+                    | "later"
+                    | "day"
+                    | "days"
+                    | "date"
+                    | "time"
+                    | "when"
+                    | "until"
+                    | "after"
+                    | "before"
+            )
+        })
+}
+
 /// Byte spans of the time phrases in the text that say when the caller wants the business
 /// ("tomorrow after 3", "any time next week", "asap"), past days aside.
 pub fn spans(text: &str, now: DateTime<Utc>) -> Vec<(usize, usize)> {
