@@ -610,9 +610,16 @@ impl Conversation {
         // to a clearer one.
         let filled =
             |id: &str| is_filled(state, id) && state.slots.get(id).is_none_or(|s| s.pinned);
+        let earlier = |id: &str| {
+            state.slots.get(id).map(|slot| crate::core::when::When {
+                human: slot.value.clone(),
+                machine: slot.machine.clone(),
+            })
+        };
         let context = Context {
             asked: &state.asked,
             filled: &filled,
+            earlier: &earlier,
             now,
         };
         let reading = understand::read(profile, &context, text);

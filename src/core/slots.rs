@@ -786,13 +786,249 @@ pub fn is_other(option: &str) -> bool {
     lower.starts_with("other") || lower.starts_with("something else") || lower == "anything else"
 }
 
+/// Dog breeds people text (the common ones in the UK), for a choice of "Dog".
+const DOG_BREEDS: &[&str] = &[
+    "labrador",
+    "lab",
+    "retriever",
+    "golden",
+    "spaniel",
+    "springer",
+    "cocker",
+    "cockapoo",
+    "cavapoo",
+    "cavachon",
+    "cavalier",
+    "collie",
+    "sheepdog",
+    "terrier",
+    "jack russell",
+    "staffie",
+    "staffy",
+    "staffordshire",
+    "bulldog",
+    "frenchie",
+    "pug",
+    "pugs",
+    "poodle",
+    "labradoodle",
+    "goldendoodle",
+    "dachshund",
+    "sausage dog",
+    "husky",
+    "malamute",
+    "alsatian",
+    "german shepherd",
+    "shepherd",
+    "rottweiler",
+    "doberman",
+    "boxer",
+    "beagle",
+    "whippet",
+    "lurcher",
+    "greyhound",
+    "chihuahua",
+    "yorkie",
+    "shih tzu",
+    "shihtzu",
+    "maltese",
+    "bichon",
+    "schnauzer",
+    "westie",
+    "border terrier",
+    "pomeranian",
+    "akita",
+    "shiba",
+    "samoyed",
+    "dalmatian",
+    "great dane",
+    "mastiff",
+    "newfoundland",
+    "saint bernard",
+    "weimaraner",
+    "vizsla",
+    "pointer",
+    "setter",
+    "corgi",
+    "shar pei",
+    "chow",
+    "lhasa",
+    "havanese",
+    "papillon",
+    "pointer",
+    "puppy",
+    "pup",
+    "puppies",
+    "dogs",
+    "doggy",
+    "mutt",
+    "cross",
+    "crossbreed",
+];
+
+/// Other words for options businesses offer, by the option's own words: what callers say for
+/// "Fortnightly", "Repair", "Colour", "Nail clip" ... Longer phrases say more and win over a
+/// single word ("every 2 weeks" is fortnightly, not weekly).
+const OPTION_WORDS: &[(&str, &[&str])] = &[
+    (
+        "cat",
+        &["kitten", "kittens", "kitty", "moggy", "tabby", "cats"],
+    ),
+    ("rabbit", &["bunny", "bunnies", "rabbits"]),
+    (
+        "weekly",
+        &[
+            "every week",
+            "once a week",
+            "each week",
+            "every wk",
+            "once a wk",
+        ],
+    ),
+    (
+        "fortnightly",
+        &[
+            "every 2 weeks",
+            "every two weeks",
+            "every other week",
+            "biweekly",
+            "bi-weekly",
+            "twice a month",
+            "every fortnight",
+            "once a fortnight",
+            "every 2 wks",
+        ],
+    ),
+    (
+        "monthly",
+        &[
+            "every month",
+            "once a month",
+            "every 4 weeks",
+            "every four weeks",
+        ],
+    ),
+    (
+        "one off",
+        &[
+            "one off",
+            "oneoff",
+            "just once",
+            "one time",
+            "end of tenancy",
+            "deep clean",
+            "moving out",
+            "move out",
+            "spring clean",
+            "just the once",
+        ],
+    ),
+    (
+        "repair",
+        &[
+            "fix",
+            "broken",
+            "brakes",
+            "brake",
+            "clutch",
+            "wont start",
+            "won't start",
+            "noise",
+            "grinding",
+            "knocking",
+            "warning light",
+            "engine light",
+            "exhaust",
+            "leaking",
+            "fault",
+            "gearbox",
+            "suspension",
+            "starter",
+            "alternator",
+            "overheating",
+            "rattling",
+            "limp mode",
+            "slipping",
+            "squealing",
+        ],
+    ),
+    (
+        "service",
+        &["servicing", "serviced", "oil change", "interim"],
+    ),
+    ("mot", &["m.o.t", "mot test"]),
+    (
+        "tyres",
+        &["tyre", "tire", "tires", "puncture", "tread", "wheels"],
+    ),
+    (
+        "colour",
+        &[
+            "highlights",
+            "balayage",
+            "dye",
+            "tint",
+            "roots",
+            "lowlights",
+            "toner",
+            "bleach",
+            "ombre",
+            "foils",
+            "color",
+            "half head",
+            "full head",
+        ],
+    ),
+    ("cut", &["trim", "haircut", "fringe", "restyle"]),
+    ("blow dry", &["blowdry", "blow-dry", "blowout", "blow out"]),
+    ("nail clip", &["nails", "nail", "claws", "nail trim"]),
+    (
+        "bath and brush",
+        &["bath", "wash", "bath n brush", "bath & brush"],
+    ),
+    ("puppy groom", &["puppy", "pup", "first groom"]),
+    (
+        "rats or mice",
+        &["rats", "rat", "mice", "mouse", "rodents", "rodent"],
+    ),
+    ("wasps", &["wasp", "wasps nest", "hornets", "hornet"]),
+    ("bed bugs", &["bedbugs", "bed bug", "bedbug"]),
+];
+
 /// Which option a text picks: the option's words ("cut and colour"), a close spelling
-/// ("servise"), or, when `asked`, the option's number ("2") or the catch-all "Other" for an
-/// answer that names none. Prefers the option that matches the most words.
+/// ("servise"), other words for it ("every 2 weeks", "highlights", "a collie", "3 bed semi"),
+/// or, when `asked`, the option's number ("2") or the catch-all "Other" for an answer that names
+/// none. Prefers the option that matches the most words.
 pub fn choice(text: &str, options: &[String], asked: bool) -> Option<usize> {
     let said = words(text);
     if said.is_empty() {
         return None;
+    }
+    // Other words for the options, and breeds for a "Dog" option; the longest phrase wins.
+    let mut named: Option<(usize, usize)> = None;
+    for (index, option) in options.iter().enumerate() {
+        let lower = option.to_lowercase().replace('-', " ");
+        let mut phrases: Vec<&str> = OPTION_WORDS
+            .iter()
+            .filter(|(key, _)| lower == *key || lower.split(" or ").any(|alt| alt.trim() == *key))
+            .flat_map(|(_, words)| words.iter().copied())
+            .collect();
+        if lower == "dog" || lower == "dogs" {
+            phrases.extend(DOG_BREEDS);
+        }
+        for phrase in phrases {
+            if has_phrase(&said, phrase) {
+                let score = phrase.split(' ').count() + 1;
+                if named.is_none_or(|(_, best)| score > best) {
+                    named = Some((index, score));
+                }
+            }
+        }
+    }
+    if let Some((index, score)) = named
+        && score > 2
+    {
+        return Some(index);
     }
     if asked {
         let digits: Vec<u32> = said.iter().filter_map(|w| w.parse::<u32>().ok()).collect();
@@ -828,6 +1064,28 @@ pub fn choice(text: &str, options: &[String], asked: bool) -> Option<usize> {
     }
     if let Some((index, _)) = best {
         return Some(index);
+    }
+    if let Some((index, _)) = named {
+        return Some(index);
+    }
+    // Options that are kinds of property ("House", "Flat", "Shop or office"): the kind said.
+    if let Some(kind) = property(text, asked) {
+        let class = |option: &str| property(option, true);
+        let found = options
+            .iter()
+            .position(|o| class(o) == Some(kind))
+            .or_else(|| {
+                // A bungalow is a house, a maisonette a flat, where the options do not name them.
+                let near = match kind {
+                    "Bungalow" => "House",
+                    "Maisonette" => "Flat",
+                    _ => return None,
+                };
+                options.iter().position(|o| class(o) == Some(near))
+            });
+        if found.is_some() {
+            return found;
+        }
     }
     if asked && said.iter().any(|w| w.chars().any(char::is_alphabetic)) {
         return options.iter().position(|o| is_other(o));

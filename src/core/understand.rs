@@ -47,14 +47,50 @@ pub struct Context<'a> {
     pub asked: &'a [String],
     /// Whether a question already has a value.
     pub filled: &'a dyn Fn(&str) -> bool,
+    /// The date or time a question already has, to read a correction against ("the 19th not
+    /// the 12th", "same time").
+    pub earlier: &'a dyn Fn(&str) -> Option<crate::core::when::When>,
     pub now: DateTime<Utc>,
 }
+
+/// Questions that ask for a time to come in: a time in them is the time wanted.
+const SLOT_QUESTIONS: &[&str] = &[
+    "is there anything",
+    "have you got anything",
+    "have you anything",
+    "got anything",
+    "any chance",
+    "are you free",
+    "r u free",
+    "are you available",
+    "can you come",
+    "could you come",
+    "can u come",
+    "can someone come",
+    "can i come",
+    "can i bring",
+    "could i bring",
+    "can i get",
+    "could i get",
+    "can i book",
+    "any availability",
+    "any slots",
+    "any space",
+    "do you have anything",
+];
 
 const QUESTION_STARTS: &[&str] = &[
     "how", "do", "does", "are", "is", "what", "when", "where", "who", "which", "will", "would",
     "have", "any", "whats", "what's", "wheres", "hows", "can", "could",
 ];
 const STRONG_STARTS: &[&str] = &[
+    "are u",
+    "r u",
+    "do u",
+    "can u",
+    "will u",
+    "wud u",
+    "would u",
     "how much",
     "how long",
     "how soon",
@@ -1285,7 +1321,19 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
                 })
             }
             QuestionKind::DateTime => {
-                slots::when(answer, context.now, is_asked).map(|w| (w.human, w.machine, true))
+                let earlier = (context.earlier)(&question.id);
+                crate::core::when::read_with(answer, context.now, is_asked, earlier.as_ref())
+                    .or_else(|| {
+                        // A time in a question about coming in ("is there anything tomorrow
+                        // afternoon?", "can you come after 5?") is the time wanted.
+                        let asking_for_a_slot =
+                            clauses.iter().filter(|c| c.question).find(|c| {
+                                let w = slots::words(c.text);
+                                SLOT_QUESTIONS.iter().any(|p| slots::has_phrase(&w, p))
+                            })?;
+                        crate::core::when::read(asking_for_a_slot.text, context.now, true)
+                    })
+                    .map(|w| (w.human, w.machine, true))
             }
             QuestionKind::Registration => slots::registration(answer, is_asked).map(|found| {
                 taken.add(absorb_left(text, found.start, REGISTRATION_LEAD), found.end);
@@ -1713,9 +1761,11 @@ mod tests {
     fn read_text(text: &str, asked: &[&str]) -> Reading {
         let asked: Vec<String> = asked.iter().map(|s| s.to_string()).collect();
         let filled = |_: &str| false;
+        let earlier = |_: &str| None;
         let context = Context {
             asked: &asked,
             filled: &filled,
+            earlier: &earlier,
             now: Utc.with_ymd_and_hms(2025, 6, 10, 13, 5, 0).unwrap(),
         };
         read(&plumber(), &context, text)

@@ -374,8 +374,9 @@ const CONNECTORS: &[&str] = &[
 
 #[derive(Debug, Default)]
 struct Found {
-    /// Days named, with the word they came from, in order.
-    days: Vec<(NaiveDate, usize)>,
+    /// Days named, with the word they came from, in order, and whether it was a weekday's
+    /// name (which gives way to a date beside it: "sat 21st").
+    days: Vec<(NaiveDate, usize, bool)>,
     week: Option<NaiveDate>,
     part: Option<&'static str>,
     time: Option<(Clock, u32, u32)>,
@@ -468,6 +469,16 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
                             | "any"
                             | "from"
                             | "thing"
+                            | "actually"
+                            | "say"
+                            | "maybe"
+                            | "try"
+                            | "then"
+                            | "make"
+                            | "its"
+                            | "it's"
+                            | "how"
+                            | "about"
                     )
                 )
                 || matches!(
@@ -481,9 +492,25 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
                             | "at"
                             | "after"
                             | "before"
+                            | "would"
+                            | "wud"
+                            | "is"
+                            | "works"
+                            | "suits"
+                            | "then"
+                            | "please"
+                            | "pls"
+                            | "ok"
+                            | "if"
+                            | "instead"
+                            | "better"
+                            | "good"
+                            | "gd"
+                            | "fine"
                     )
                 )
-                || i == 0;
+                || i == 0
+                || i + 1 == n;
             if clear {
                 let ahead = (7 + target.num_days_from_monday()
                     - today.weekday().num_days_from_monday())
@@ -538,7 +565,7 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
             if w == "tonight" {
                 found.part = Some("evening");
             }
-            found.days.push((date, i));
+            found.days.push((date, i, weekday(w).is_some()));
             found.used.push(i);
             if matches!(previous, Some("or")) || matches!(next, Some("or")) {
                 found.either = found.days.len() > 1 || matches!(next, Some("or"));
@@ -725,6 +752,16 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
             found.used.extend([i, i + 1]);
         }
     }
+    // A weekday's name beside a date is the date's ("sat 21st", "friday 1st august").
+    let dated: Vec<usize> = found
+        .days
+        .iter()
+        .filter(|(_, _, named)| !named)
+        .map(|(_, i, _)| *i)
+        .collect();
+    found
+        .days
+        .retain(|(_, i, named)| !*named || !dated.iter().any(|d| d.abs_diff(*i) <= 2));
     // Connectors next to time words belong to the phrase ("on friday", "any time after 3").
     let mut used: Vec<usize> = found.used.clone();
     loop {
@@ -755,12 +792,88 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
 /// caller keeps the text as said). Not `asked`, only a clear day or week counts ("for
 /// saturday"), never one in what already happened.
 pub fn read(text: &str, now: DateTime<Utc>, asked: bool) -> Option<When> {
-    let (found, words) = analyse(text, now);
-    if !asked && (found.days.is_empty() && found.week.is_none() || words.len() > 25) {
+    read_with(text, now, asked, None)
+}
+
+/// As [`read`], knowing what the caller said before (`previous`): a correction that names only
+/// a day of the month takes the earlier month ("sorry its the 19th not the 12th"), and "same
+/// time" the earlier time.
+pub fn read_with(
+    text: &str,
+    now: DateTime<Utc>,
+    asked: bool,
+    previous: Option<&When>,
+) -> Option<When> {
+    let (mut found, words) = analyse(text, now);
+    let lower: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+    let said = |p: &str| {
+        let parts: Vec<&str> = p.split(' ').collect();
+        lower.windows(parts.len()).any(|w| w == parts.as_slice())
+    };
+    // Unasked, a time counts when it is plainly a preference ("any time after 3 is good for me",
+    // "asap"), or a day or week is named; not in a long rant.
+    let preference = [
+        "good",
+        "suits",
+        "suit",
+        "works",
+        "best",
+        "free",
+        "available",
+        "ideally",
+        "prefer",
+        "ok",
+        "fine",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+        || found.asap
+        || found.any_time && lower.len() <= 6;
+    let pinned = !found.days.is_empty() || found.week.is_some();
+    if !asked
+        && (!(pinned || preference && (found.time.is_some() || found.asap || found.any_time))
+            || words.len() > 80)
+    {
         return None;
     }
+    if let Some(previous) = previous.and_then(|p| p.machine.as_deref()) {
+        let earlier = NaiveDate::parse_from_str(previous.get(..10).unwrap_or(""), "%Y-%m-%d").ok();
+        // "the 19th" after "12th july": july.
+        if let Some(earlier) = earlier
+            && !lower.iter().any(|w| month(w).is_some())
+        {
+            for (day, index, named) in found.days.iter_mut() {
+                let by_ordinal = !*named && lower.get(*index).is_some_and(|w| ordinal(w).is_some());
+                if by_ordinal
+                    && let Some(moved) =
+                        NaiveDate::from_ymd_opt(earlier.year(), earlier.month(), day.day())
+                    && moved >= now.with_timezone(&London).date_naive()
+                {
+                    *day = moved;
+                }
+            }
+        }
+        // "friday, same time": the earlier time.
+        if said("same time")
+            && found.time.is_none()
+            && let Some((h, m)) = previous
+                .get(11..16)
+                .and_then(|t| t.split_once(':'))
+                .and_then(|(h, m)| Some((h.parse().ok()?, m.parse().ok()?)))
+        {
+            found.time = Some((Clock::At, h, m));
+        }
+    }
+    // "asap" with a deadline ("asap, need it for work tmrw") is ASAP; with a time of day it is
+    // an appointment.
+    if found.asap && found.time.is_none() && found.part.is_none() {
+        return Some(When {
+            human: "ASAP".to_string(),
+            machine: None,
+        });
+    }
     let distinct: Vec<NaiveDate> = {
-        let mut days: Vec<NaiveDate> = found.days.iter().map(|(d, _)| *d).collect();
+        let mut days: Vec<NaiveDate> = found.days.iter().map(|(d, _, _)| *d).collect();
         days.dedup();
         days
     };
@@ -934,6 +1047,11 @@ mod tests {
                 "Fri 13 Jun, 10am",
             ),
             ("19th july", "Sat 19 Jul"),
+            ("sat 21st", "Sat 21 Jun"),
+            ("friday 1st august, 4 bed", "Fri 1 Aug"),
+            ("actually wed wud b better", "Wed 11 Jun"),
+            ("blow dry 4 a wedding sat", "Sat 14 Jun"),
+            ("asap need it for work tmrw", "ASAP"),
             ("monday afternoon", "Mon 16 Jun, afternoon"),
         ] {
             assert_eq!(human(text).as_deref(), Some(want), "{text}");
@@ -974,6 +1092,48 @@ mod tests {
             read("damp patch since the rain on Sunday", now(), false),
             None
         );
+    }
+
+    #[test]
+    fn corrections_read_against_what_was_said() {
+        let earlier = When {
+            human: "Sat 12 Jul".to_string(),
+            machine: Some("2025-07-12".to_string()),
+        };
+        assert_eq!(
+            read_with(
+                "sorry its the 19th not the 12th",
+                now(),
+                false,
+                Some(&earlier)
+            )
+            .map(|w| w.human)
+            .as_deref(),
+            Some("Sat 19 Jul")
+        );
+        let earlier = When {
+            human: "Thu 12 Jun, 10am".to_string(),
+            machine: Some("2025-06-12T10:00".to_string()),
+        };
+        assert_eq!(
+            read_with(
+                "actually friday is better, same time",
+                now(),
+                false,
+                Some(&earlier)
+            )
+            .map(|w| w.human)
+            .as_deref(),
+            Some("Fri 13 Jun, 10am")
+        );
+        // Unasked, a time is taken only as a plain preference.
+        assert_eq!(
+            read("any time after 3 is good for me", now(), false)
+                .map(|w| w.human)
+                .as_deref(),
+            Some("after 3pm")
+        );
+        assert_eq!(read("the boiler went after 3 days", now(), false), None);
     }
 
     #[test]
