@@ -674,6 +674,16 @@ impl Conversation {
         if learned.iter().any(|id| id == "callback") {
             next.awaiting_number = false;
         }
+        // "yes this number" before the question came: the caller's own number, confirmed.
+        if reading.this_number
+            && !learned.iter().any(|id| id == "callback")
+            && let Some(slot) = next.slots.get_mut("callback")
+            && slot.source == Source::CallerId
+        {
+            slot.confirmed = true;
+            slot.source = Source::Volunteered { turn };
+            confirmed_callback = true;
+        }
         for id in &state.asked {
             let answered = learned.contains(id)
                 || (id == "callback" && (confirmed_callback || next.awaiting_number));

@@ -39,6 +39,9 @@ pub struct Reading {
     pub machine: bool,
     /// In another language: nothing in it can be read.
     pub foreign: bool,
+    /// "yes this number", "this no is fine": the caller's own number is the one to call,
+    /// said before being asked.
+    pub this_number: bool,
 }
 
 /// What the engine knows when it reads a reply.
@@ -1058,6 +1061,19 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
     if slots::is_emoji_only(&text) {
         reading.emoji_only = true;
         reading.yes_no = slots::yes_no(&text);
+        // A thumbs up to a yes/no question just asked answers it.
+        if let Some(yes) = reading.yes_no {
+            for question in profile.questions.iter().filter(|q| {
+                q.kind == QuestionKind::YesNo && context.asked.iter().any(|a| a == &q.id)
+            }) {
+                reading.proposals.push(Proposal {
+                    id: question.id.clone(),
+                    value: if yes { "yes" } else { "no" }.to_string(),
+                    machine: None,
+                    pinned: true,
+                });
+            }
+        }
         return reading;
     }
     let lower = text.to_lowercase();
@@ -1092,6 +1108,7 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
             pair[0].lower() == "not" && pair[1].text.chars().next().is_some_and(char::is_uppercase)
         });
     reading.yes_no = slots::yes_no(text);
+    reading.this_number = this_number(&words);
 
     let clauses: Vec<Clause<'_>> = slots::clause_spans(text)
         .into_iter()
@@ -1301,8 +1318,17 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
                 })
             }
             QuestionKind::Number => {
+                let stems = noun_stems(&question.ask);
                 let value = if is_asked {
-                    slots::count_of(answer, noun_stem(&question.ask).as_deref())
+                    stems
+                        .iter()
+                        .find_map(|stem| slots::count_of(answer, Some(stem)))
+                        .or_else(|| {
+                            stems
+                                .is_empty()
+                                .then(|| slots::count_of(answer, None))
+                                .flatten()
+                        })
                 } else {
                     noun_stem(&question.ask).and_then(|stem| slots::number_before(answer, &stem))
                 };
@@ -1433,6 +1459,37 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
         }
     }
     reading
+}
+
+/// "yes this number", "this no is fine", "ring me on this one": the number texted is the one to
+/// call. Not "not this number", nor with another number given (that one is read as the
+/// callback).
+fn this_number(words: &[String]) -> bool {
+    const THIS: &[&str] = &[
+        "this number",
+        "this no",
+        "this mobile",
+        "this phone",
+        "this one is fine",
+        "this 1",
+        "same number",
+        "on here",
+        "number is fine",
+        "this is the best",
+        "this is fine",
+        "this is my mobile",
+    ];
+    const NEGATIONS: &[&str] = &[
+        "not", "dont", "don't", "isnt", "isn't", "no", "never", "wont", "won't",
+    ];
+    words.iter().enumerate().any(|(at, _)| {
+        THIS.iter().any(|p| {
+            let parts: Vec<&str> = p.split(' ').collect();
+            at + parts.len() <= words.len()
+                && parts.iter().enumerate().all(|(k, w)| words[at + k] == *w)
+                && !(at.saturating_sub(2)..at).any(|k| NEGATIONS.contains(&words[k].as_str()))
+        })
+    })
 }
 
 /// "dont know", "not sure", "no idea": an answer that is no value.
@@ -1746,10 +1803,35 @@ fn reason(
 
 /// The stem of the thing a number question counts: "How many bedrooms?" -> "bed".
 fn noun_stem(ask: &str) -> Option<String> {
+    noun_stems(ask).into_iter().next()
+}
+
+/// Every thing a number question counts: "Roughly how many windows or doors?" -> "win", "doo".
+fn noun_stems(ask: &str) -> Vec<String> {
     let words = slots::words(ask);
-    let many = words.iter().position(|w| w == "many")?;
-    let noun = words.get(many + 1)?;
-    Some(noun.chars().take(3).collect())
+    let Some(many) = words.iter().position(|w| w == "many") else {
+        return Vec::new();
+    };
+    words[many + 1..]
+        .iter()
+        .filter(|w| {
+            !matches!(
+                w.as_str(),
+                "or" | "and"
+                    | "do"
+                    | "you"
+                    | "have"
+                    | "are"
+                    | "there"
+                    | "is"
+                    | "the"
+                    | "in"
+                    | "need"
+            )
+        })
+        .take(3)
+        .map(|w| w.chars().take(3).collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -102,7 +102,6 @@ fn phrases(topic: Topic) -> (&'static [&'static str], &'static [&'static str]) {
                 "patient of yours",
                 "my dentist",
                 "returning",
-                "again",
             ],
             &[
                 "new",
