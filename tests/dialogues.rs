@@ -7,7 +7,7 @@ use std::process::Command;
 
 /// What the built-in engine must score on tests/dialogues. Raise these as the engine improves;
 /// never lower them to let a change through.
-const MIN_SLOTS_PERCENT: &str = "95.5";
+const MIN_SLOTS_PERCENT: &str = "96";
 const MIN_OUTCOMES_PERCENT: &str = "93";
 const MAX_INVENTED: &str = "2";
 const MAX_LONG_TEXTS: &str = "0";

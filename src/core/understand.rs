@@ -270,6 +270,14 @@ const PROBLEM: &[&str] = &[
     "whistling",
     "overflowing",
     "overheating",
+    "misted",
+    "come",
+    "coming",
+    "steamed",
+    "condensation",
+    "draughty",
+    "draught",
+    "door",
     "cold",
     "freezing",
     "lukewarm",
@@ -278,8 +286,6 @@ const PROBLEM: &[&str] = &[
     "sagging",
     "gone",
     "came",
-    "come",
-    "coming",
     "off",
     "lost",
     "locked",
@@ -1288,7 +1294,7 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
         let is_asked = asked(&question.id);
         let proposal = match &question.kind {
             QuestionKind::Urgency => slots::urgency(answer, is_asked).map(|u| {
-                take_short_clauses(&mut taken, &clauses, |c| slots::urgency(c, false).is_some());
+                take_short_clauses(&mut taken, &clauses, crate::core::urgency::said_outright);
                 (u.as_str().to_string(), None, true)
             }),
             QuestionKind::YesNo => {
@@ -1748,6 +1754,22 @@ const NOT_A_REASON: &[&str] = &[
     "easier if you",
     "hard to explain",
     "long story",
+    "im home",
+    "i'm home",
+    "i'm around",
+    "im around",
+    "i'm free",
+    "im free",
+    "most days",
+    "in most",
+    "in all day",
+    "home all day",
+    "wont know",
+    "won't know",
+    "till im home",
+    "when i get home",
+    "phone is dying",
+    "phone's dying",
 ];
 
 fn not_a_reason(piece: &str) -> bool {

@@ -72,6 +72,9 @@ const HIGH: &[&str] = &[
     "emergency",
     "asap",
     "as soon as possible",
+    "as soon as you can",
+    "soon as you can",
+    "as soon as poss",
     "soon as poss",
     "soon as possible",
     "right away",
@@ -189,6 +192,15 @@ const WHEN_LOW: &[&str] = &[
     "in a month",
     "no",
 ];
+
+/// Whether the text says how soon in so many words ("asap", "no rush", "fairly urgent"), as
+/// opposed to describing what is happening ("locked out"), which is also what the job is.
+pub fn said_outright(text: &str) -> bool {
+    let words = words(text);
+    [LOW, MEDIUM, HIGH]
+        .iter()
+        .any(|phrases| first(&words, phrases).is_some())
+}
 
 /// The first position (word index) at which one of `phrases` occurs, if any.
 fn first(words: &[String], phrases: &[&str]) -> Option<usize> {
