@@ -697,6 +697,18 @@ impl Conversation {
                 *next.misses.entry(id.clone()).or_insert(0) += 1;
             }
         }
+        // "not sure", "dont know it off hand": an optional or yes/no question is not asked
+        // again (a required one is, later, in case it turns up).
+        if reading.unsure && learned.is_empty() {
+            for id in &state.asked {
+                let let_go = profile
+                    .question(id)
+                    .is_some_and(|q| !q.required || q.kind == QuestionKind::YesNo);
+                if let_go && id != "callback" {
+                    next.misses.insert(id.clone(), 2);
+                }
+            }
+        }
         if state.asked.iter().any(|a| a == "callback")
             && state.awaiting_number
             && !learned.iter().any(|id| id == "callback")

@@ -336,9 +336,12 @@ impl<'a> Text<'a> {
         }
         let fit = lexicon::given_name(word);
         let common = lexicon::common_word(word);
+        // After a first name the list knows, a word that is no everyday word is a surname
+        // ("its manpreet kaur i was referred").
+        let known_first = lexicon::given_name(&self.lower[first]) == Some(NameFit::Name);
         match context {
             Context::Strong | Context::WholeReply => fit == Some(NameFit::Name) || !common,
-            _ => fit == Some(NameFit::Name),
+            _ => fit == Some(NameFit::Name) || (known_first && !common && fit.is_none()),
         }
     }
 

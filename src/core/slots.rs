@@ -178,6 +178,42 @@ pub fn find_postcodes(text: &str, outward_alone: bool) -> Vec<FoundPostcode> {
             });
         }
     }
+    if found.is_empty() {
+        // An outward code where a place is said: "we're in eh6", "from ls6 to ls16", "postcode
+        // m14". It needs a digit and the words around it ("b4" alone is "before").
+        for (index, token) in tokens.iter().enumerate() {
+            let upper = token.text.to_ascii_uppercase();
+            let previous = index
+                .checked_sub(1)
+                .map(|i| tokens[i].lower())
+                .unwrap_or_default();
+            let next = tokens.get(index + 1).map(Token::lower).unwrap_or_default();
+            let placed = matches!(
+                previous.as_str(),
+                "in" | "at" | "near" | "postcode" | "from" | "to" | "area" | "round" | "is"
+            );
+            let ends_there = next.is_empty()
+                || matches!(
+                    next.as_str(),
+                    "to" | "and" | "area" | "on" | "for" | "please" | "pls" | "thanks" | "x"
+                )
+                || text[token.end..]
+                    .trim_start()
+                    .starts_with([',', '.', '!', '?']);
+            if upper.len() >= 3
+                && upper.chars().any(|c| c.is_ascii_digit())
+                && is_outward(&upper)
+                && placed
+                && ends_there
+            {
+                found.push(FoundPostcode {
+                    value: upper,
+                    start: token.start,
+                    end: token.end,
+                });
+            }
+        }
+    }
     found
 }
 
@@ -574,6 +610,26 @@ pub fn yes_no(text: &str) -> Option<bool> {
     if has_phrase(&words, "that's right") || has_phrase(&words, "thats right") {
         return Some(true);
     }
+    // "dont think so" is a no, "i think so" a yes.
+    if [
+        "dont think so",
+        "don't think so",
+        "do not think so",
+        "not really",
+        "not at the moment",
+        "not this time",
+    ]
+    .iter()
+    .any(|p| has_phrase(&words, p))
+    {
+        return Some(false);
+    }
+    if ["think so", "believe so", "expect so", "i guess so"]
+        .iter()
+        .any(|p| has_phrase(&words, p))
+    {
+        return Some(true);
+    }
     // Unsure is neither: "not sure", "dont know".
     if [
         "not sure",
@@ -767,10 +823,6 @@ fn distance(a: &str, b: &str) -> usize {
 fn word_matches(option: &str, said: &str, fuzzy: bool) -> bool {
     let (option, said) = (singular(option), singular(said));
     if option == said {
-        return true;
-    }
-    // "weekly" is what someone means by "every week".
-    if option.len() > 4 && option.strip_suffix("ly") == Some(said) {
         return true;
     }
     if fuzzy && option.len() >= 5 {

@@ -42,6 +42,8 @@ pub struct Reading {
     /// "yes this number", "this no is fine": the caller's own number is the one to call,
     /// said before being asked.
     pub this_number: bool,
+    /// "not sure", "dont know it off hand": the caller cannot answer now.
+    pub unsure: bool,
 }
 
 /// What the engine knows when it reads a reply.
@@ -1115,6 +1117,17 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
         });
     reading.yes_no = slots::yes_no(text);
     reading.this_number = this_number(&words);
+    reading.unsure = is_not_known(text)
+        || [
+            "maybe",
+            "might",
+            "possibly",
+            "waiting to hear",
+            "will check",
+            "find out",
+        ]
+        .iter()
+        .any(|p| slots::has_phrase(&words, p));
 
     let clauses: Vec<Clause<'_>> = slots::clause_spans(text)
         .into_iter()
@@ -1772,6 +1785,21 @@ const NOT_A_REASON: &[&str] = &[
     "phone's dying",
 ];
 
+/// Words that say the whole text is not about a job: a wrong number, the job called off.
+const NOT_ABOUT_A_JOB: &[&str] = &[
+    "wrong number",
+    "didnt call",
+    "didn't call",
+    "never called",
+    "dont bother",
+    "don't bother",
+    "sorted it",
+    "all sorted",
+    "no longer need",
+    "found someone",
+    "not interested",
+];
+
 fn not_a_reason(piece: &str) -> bool {
     let words = slots::words(piece);
     words.len() <= 8 && NOT_A_REASON.iter().any(|p| slots::has_phrase(&words, p))
@@ -1788,6 +1816,10 @@ fn reason(
     asked: bool,
     answered_else: bool,
 ) -> Option<String> {
+    let all = slots::words(text);
+    if NOT_ABOUT_A_JOB.iter().any(|p| slots::has_phrase(&all, p)) {
+        return None;
+    }
     let pieces: Vec<Piece> = sentence_pieces(text, clauses, taken)
         .into_iter()
         .filter(|p| !not_a_reason(&p.text) && !is_not_known(&p.text))

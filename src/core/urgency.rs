@@ -51,7 +51,6 @@ const LOW: &[&str] = &[
 ];
 const MEDIUM: &[&str] = &[
     "fairly urgent",
-    "quite urgent",
     "bit urgent",
     "a bit urgent",
     "slightly urgent",
@@ -84,6 +83,7 @@ const HIGH: &[&str] = &[
     "very urgent",
     "really urgent",
     "pretty urgent",
+    "quite urgent",
     "super urgent",
     "extremely urgent",
     "desperate",

@@ -302,6 +302,7 @@ const PAST_EVENT: &[&str] = &[
     "stolen",
     "jammed",
     "dropped",
+    "been",
 ];
 
 /// Words after a past verb that turn to what is wanted now: "broke on sunday, need it today".
@@ -855,7 +856,24 @@ pub fn read_with(
     }
     // "asap" with a deadline ("asap, need it for work tmrw") is ASAP; with a time of day it is
     // an appointment.
-    if found.asap && found.time.is_none() && found.part.is_none() {
+    // ...and "emergency appointment today" is today.
+    let only_today = found
+        .days
+        .iter()
+        .all(|(d, _, _)| *d == now.with_timezone(&London).date_naive());
+    let deadline = found.days.iter().any(|(_, i, _)| {
+        (i.saturating_sub(3)..*i).any(|k| {
+            matches!(
+                lower.get(k).copied(),
+                Some("for" | "by" | "before" | "until" | "till" | "need")
+            )
+        })
+    });
+    if found.asap
+        && found.time.is_none()
+        && found.part.is_none()
+        && (found.days.is_empty() || deadline || !only_today)
+    {
         return Some(When {
             human: "ASAP".to_string(),
             machine: None,
