@@ -26,7 +26,7 @@ model)
 run)
     port=${2:?usage: $0 run PORT}
     # 1 thread (the default, half the cores) was faster than 2 on a busy 2-core box.
-    exec "$PYTHON" -m llama_cpp.server --model "$(model)" --host 127.0.0.1 --port "$port" --n_ctx 2048
+    exec "$PYTHON" "$(dirname "$0")/llm_server.py" --model "$(model)" --host 127.0.0.1 --port "$port" --n_ctx 2048
     ;;
 *)
     echo "usage: $0 install | model | run PORT" >&2

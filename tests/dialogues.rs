@@ -9,7 +9,7 @@ use std::process::Command;
 /// never lower them to let a change through.
 const MIN_SLOTS_PERCENT: &str = "97";
 const MIN_OUTCOMES_PERCENT: &str = "94";
-const MAX_INVENTED: &str = "2";
+const MAX_INVENTED: &str = "0";
 const MAX_LONG_TEXTS: &str = "0";
 const MIN_CASES: usize = 250;
 

@@ -63,7 +63,13 @@ pub async fn start_server() -> Server {
     let model = model_path();
     let port = free_port();
     let mut child = Command::new(python())
-        .args(["-m", "llama_cpp.server", "--model", &model])
+        // The project's launcher: llama_cpp.server without the AMX-repacked weight buffers that
+        // crash a native build in some VMs (scripts/llm_server.py says why).
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/llm_server.py"
+        ))
+        .args(["--model", &model])
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--n_ctx", "2048", "--verbose", "false"])
         // llama-cpp-python uses half the cores unless told.
