@@ -530,9 +530,73 @@ pub fn property(text: &str, asked: bool) -> Option<&'static str> {
 // ---------------------------------------------------------------------------------------------
 // Phone numbers
 
-/// The first phone number written in a text ("call 07700 900987", "on +44 20 7946 0321"), with
-/// its byte span.
+/// The first phone number written in a text ("call 07700 900987", "on +44 20 7946 0321"), or
+/// spelled out ("oh one six one, four nine six, oh seven seven two", "double seven"), with its
+/// byte span.
 pub fn find_phone(text: &str) -> Option<(E164, usize, usize)> {
+    find_phone_in_digits(text).or_else(|| find_phone_in_words(text))
+}
+
+/// A phone number spelled out in words, digit by digit ("oh seven seven double oh ...").
+fn find_phone_in_words(text: &str) -> Option<(E164, usize, usize)> {
+    let tokens = tokens(text);
+    let digit = |word: &str| -> Option<&'static str> {
+        Some(match word {
+            "zero" | "oh" | "o" | "nought" | "nil" => "0",
+            "one" => "1",
+            "two" => "2",
+            "three" => "3",
+            "four" => "4",
+            "five" => "5",
+            "six" => "6",
+            "seven" => "7",
+            "eight" => "8",
+            "nine" => "9",
+            _ => return None,
+        })
+    };
+    let mut index = 0;
+    while index < tokens.len() {
+        let mut digits = String::new();
+        let mut at = index;
+        let mut last_end = None;
+        while at < tokens.len() {
+            let word = tokens[at].lower();
+            let times = match word.as_str() {
+                "double" => 2,
+                "triple" | "treble" => 3,
+                _ => 1,
+            };
+            let (token, value) = if times > 1 {
+                match tokens.get(at + 1).map(Token::lower) {
+                    Some(next) => match digit(&next) {
+                        Some(d) => (at + 1, d.repeat(times)),
+                        None => break,
+                    },
+                    None => break,
+                }
+            } else if let Some(d) = digit(&word) {
+                (at, d.to_string())
+            } else if word.chars().all(|c| c.is_ascii_digit()) && word.len() <= 5 {
+                (at, word.clone())
+            } else {
+                break;
+            };
+            digits.push_str(&value);
+            last_end = Some(tokens[token].end);
+            at = token + 1;
+        }
+        if (10..=11).contains(&digits.len())
+            && let (Some(end), Ok(number)) = (last_end, E164::parse(&digits))
+        {
+            return Some((number, tokens[index].start, end));
+        }
+        index = at.max(index + 1);
+    }
+    None
+}
+
+fn find_phone_in_digits(text: &str) -> Option<(E164, usize, usize)> {
     let bytes = text.as_bytes();
     let mut index = 0;
     while index < bytes.len() {
@@ -711,6 +775,27 @@ pub fn number(text: &str) -> Option<u32> {
 /// bedrooms?", "number 12" for an address).
 pub fn count_of(text: &str, stem: Option<&str>) -> Option<u32> {
     let words = words(text);
+    // "sorry its 4 not 3", "actually make it 4": the number meant, not the one taken back.
+    let correcting = words.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "actually" | "sorry" | "meant" | "make" | "correction"
+        )
+    });
+    if correcting {
+        let kept: Vec<(usize, u32)> = words
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| Some((i, word_number(w)?)))
+            .filter(|(i, _)| {
+                !i.checked_sub(1)
+                    .is_some_and(|p| matches!(words[p].as_str(), "not" | "than"))
+            })
+            .collect();
+        if let Some(&(_, value)) = kept.last() {
+            return Some(value);
+        }
+    }
     for (index, word) in words.iter().enumerate() {
         let Some(value) = word_number(word) else {
             continue;
@@ -1211,6 +1296,21 @@ mod tests {
         assert_eq!(found("M14"), None);
         assert_eq!(find_postcodes("m14", true)[0].value, "M14");
         assert!(find_postcodes("3 bed house", true).is_empty());
+    }
+
+    #[test]
+    fn phones_spelled_out() {
+        let phone = |t: &str| find_phone(t).map(|(n, _, _)| n.as_str().to_string());
+        assert_eq!(
+            phone("ring the house phone, oh one six one four nine six oh seven seven two")
+                .as_deref(),
+            Some("+441614960772")
+        );
+        assert_eq!(
+            phone("its oh seven seven double oh nine double oh one two three").as_deref(),
+            Some("+447700900123")
+        );
+        assert_eq!(phone("one or two windows, maybe three"), None);
     }
 
     #[test]

@@ -579,6 +579,82 @@ impl Taken {
     }
 }
 
+/// Where a run-on message (dictated, or typed without stops) starts a new statement: "its",
+/// "theres", "can someone" after a few words.
+const RUN_ON_STARTS: &[&str] = &[
+    "its",
+    "it's",
+    "theres",
+    "there's",
+    "there is",
+    "there are",
+    "can someone",
+    "can somebody",
+    "can you",
+    "can u",
+    "could you",
+    "could someone",
+    "please can",
+    "so can",
+];
+
+/// Splits long clauses of a run-on message where a new statement starts ("i need my boiler
+/// serviced its a worcester bosch in a semi detached" -> two), unless what comes before is only
+/// a topic ("calling about the boiler its making a banging noise" stays one).
+fn split_run_ons<'a>(text: &'a str, clauses: Vec<Clause<'a>>) -> Vec<Clause<'a>> {
+    let mut out = Vec::new();
+    for clause in clauses {
+        let tokens = slots::tokens(clause.text);
+        if clause.question || tokens.len() < 8 {
+            out.push(clause);
+            continue;
+        }
+        let lower: Vec<String> = tokens.iter().map(slots::Token::lower).collect();
+        let mut cuts = Vec::new();
+        let mut last_cut = 0;
+        for index in 3..tokens.len().saturating_sub(1) {
+            let starts = RUN_ON_STARTS.iter().any(|s| {
+                let parts: Vec<&str> = s.split(' ').collect();
+                parts
+                    .iter()
+                    .enumerate()
+                    .all(|(k, p)| lower.get(index + k).is_some_and(|w| w == p))
+            });
+            if !starts || index - last_cut < 3 {
+                continue;
+            }
+            let before: Vec<&str> = lower[last_cut..index].iter().map(String::as_str).collect();
+            let topic_only = matches!(
+                before.first(),
+                Some(&("calling" | "ringing" | "texting" | "regarding" | "re"))
+            ) || before.windows(2).any(|w| w == ["its", "about"])
+                || matches!(before.first(), Some(&"about"));
+            if topic_only {
+                continue;
+            }
+            cuts.push(index);
+            last_cut = index;
+        }
+        if cuts.is_empty() {
+            out.push(clause);
+            continue;
+        }
+        let mut start = 0;
+        for cut in cuts.into_iter().chain(std::iter::once(tokens.len())) {
+            let from = tokens[start].start;
+            let to = tokens[cut - 1].end;
+            out.push(Clause {
+                text: &text[clause.start + from..clause.start + to],
+                start: clause.start + from,
+                end: clause.start + to,
+                question: false,
+            });
+            start = cut;
+        }
+    }
+    out
+}
+
 /// Widens a span to the left over the words that lead up to its value ("the postcode is", "in",
 /// "reg is", "call me on").
 fn absorb_left(text: &str, start: usize, lead: &[&str]) -> usize {
@@ -599,8 +675,8 @@ fn absorb_left(text: &str, start: usize, lead: &[&str]) -> usize {
 
 const POSTCODE_LEAD: &[&str] = &[
     "in", "at", "near", "postcode", "post", "code", "is", "its", "it's", "the", "my", "were",
-    "we're", "im", "i'm", "am", "by", "way", "address", "area", "round", "around", "based", "on",
-    "and", "job", "property", "house", "from", "to", "moving",
+    "we're", "im", "i'm", "am", "by", "way", "address", "area", "round", "around", "based", "job",
+    "property", "house", "from", "to", "moving",
 ];
 const PHONE_LEAD: &[&str] = &[
     "on", "call", "ring", "phone", "me", "number", "is", "my", "its", "it's", "the", "use", "try",
@@ -1152,6 +1228,7 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
             }
         })
         .collect();
+    let clauses = split_run_ons(text, clauses);
     reading.questions = clauses
         .iter()
         .filter(|c| c.question)
@@ -1356,15 +1433,22 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
                     (n.to_string(), None, true)
                 })
             }
-            QuestionKind::Choice(options) => {
-                slots::choice(answer, options, is_asked).and_then(|i| {
+            QuestionKind::Choice(options) => slots::choice(answer, options, is_asked)
+                .or_else(|| {
+                    // An option named in a question about it ("how much is an MOT?", "do you do
+                    // puppy grooms?") is the one wanted.
+                    clauses
+                        .iter()
+                        .filter(|c| c.question)
+                        .find_map(|c| slots::choice(c.text, options, false))
+                })
+                .and_then(|i| {
                     let option = options.get(i)?;
                     take_short_clauses(&mut taken, &clauses, |c| {
                         slots::choice(c, options, false).is_some()
                     });
                     Some((option.clone(), None, true))
-                })
-            }
+                }),
             QuestionKind::DateTime => {
                 let earlier = (context.earlier)(&question.id);
                 crate::core::when::read_with(answer, context.now, is_asked, earlier.as_ref())
