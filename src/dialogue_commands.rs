@@ -235,6 +235,12 @@ pub struct ScoreArgs {
     /// Print every slot, outcome or text that differs from the case.
     #[arg(long)]
     misses: bool,
+    /// Also score with a local model, exactly as the daemon uses one (same checks, same time
+    /// bound, same fallback to the engine): a TOML file with an [llm] table holding the keys of
+    /// a profile's [profile.llm] (base_url, model, flavour, timeout_ms, ...). Each corpus is
+    /// then scored twice, engine alone and with the model, side by side.
+    #[arg(long, value_name = "FILE")]
+    llm: Option<PathBuf>,
     /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -272,6 +278,8 @@ struct Scored {
     tally: replay::Tally,
     times: Vec<std::time::Duration>,
     misses: Vec<replay::Miss>,
+    /// With a model: what it did.
+    model: Option<ModelStats>,
 }
 
 impl Scored {
@@ -322,12 +330,137 @@ fn score_corpus(
         tally,
         times: timed.times,
         misses,
+        model: None,
     })
+}
+
+/// The `[llm]` table of an `--llm` file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LlmFile {
+    llm: crate::llm::client::LlmConfig,
+}
+
+/// Reads an `--llm` file into the settings the daemon would use.
+fn llm_settings(path: &Path) -> anyhow::Result<crate::llm::client::LlmSettings> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: LlmFile = toml::from_str(&text).map_err(|err| {
+        anyhow::anyhow!(
+            "{}: {err}; the file holds an [llm] table with the keys of [profile.llm]",
+            path.display()
+        )
+    })?;
+    crate::llm::client::LlmSettings::from_config(&file.llm)
+        .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
+}
+
+/// What the model did over a corpus.
+#[derive(Debug, Default, Clone)]
+struct ModelStats {
+    asked: usize,
+    failed: usize,
+    accepted: usize,
+    rejected: usize,
+    /// The model's reply times, answered or not.
+    times: Vec<std::time::Duration>,
+}
+
+/// Answers each reply as the daemon does with a local model: asks it (within its time bound),
+/// then [`crate::core::proposal::decide`].
+struct ModelResponder {
+    client: crate::llm::client::LlmClient,
+    runtime: tokio::runtime::Runtime,
+    options: crate::core::proposal::CombineOptions,
+    stats: ModelStats,
+}
+
+impl ModelResponder {
+    fn new(settings: crate::llm::client::LlmSettings) -> anyhow::Result<ModelResponder> {
+        let options = settings.combine.clone();
+        Ok(ModelResponder {
+            client: crate::llm::client::LlmClient::new(settings)?,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+            options,
+            stats: ModelStats::default(),
+        })
+    }
+}
+
+impl replay::Responder for ModelResponder {
+    fn reply(
+        &mut self,
+        profile: &DialogueProfile,
+        state: &crate::core::conversation::ConversationState,
+        text: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        transcript: &[(replay::Who, String)],
+    ) -> (
+        crate::core::conversation::ConversationState,
+        Vec<crate::core::conversation::Outcome>,
+    ) {
+        use crate::core::proposal::ModelRead;
+        use crate::llm::client::{Speaker, Turn};
+        // As the daemon: never for keywords or a conversation that is over.
+        let read = if crate::core::conversation::keyword(text).is_some()
+            || state.status != crate::core::conversation::Status::Open
+        {
+            ModelRead::NotAsked
+        } else {
+            // The conversation before this reply.
+            let before = transcript.len().saturating_sub(1);
+            let turns: Vec<Turn> = transcript[..before]
+                .iter()
+                .filter_map(|(who, line)| match who {
+                    replay::Who::Caller => Some(Turn {
+                        from: Speaker::Caller,
+                        text: line.clone(),
+                    }),
+                    replay::Who::Business => Some(Turn {
+                        from: Speaker::Business,
+                        text: line.clone(),
+                    }),
+                    replay::Who::Note => None,
+                })
+                .collect();
+            self.stats.asked += 1;
+            // A caller's replies come minutes apart, not microseconds: a timeout on the last
+            // reply says nothing of this one.
+            self.client.forget_timeout();
+            let started = std::time::Instant::now();
+            let result =
+                self.runtime
+                    .block_on(self.client.extract(&profile.questions, &turns, text));
+            self.stats.times.push(started.elapsed());
+            match result {
+                Ok(extraction) => ModelRead::Proposed {
+                    proposal: extraction.proposal,
+                    elapsed_ms: extraction.elapsed.as_millis() as u64,
+                },
+                Err(err) => {
+                    self.stats.failed += 1;
+                    ModelRead::Failed(err.to_string())
+                }
+            }
+        };
+        let decided = crate::core::proposal::decide(profile, state, text, now, read, &self.options);
+        if let Some(checked) = &decided.checked {
+            self.stats.accepted += checked.accepted.len();
+            self.stats.rejected += checked.rejected.len();
+        }
+        (decided.combined.state, decided.combined.outcomes)
+    }
 }
 
 /// `textback dialogue score`: scores corpora and checks the thresholds.
 fn score(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
+    let mut model = match &args.llm {
+        Some(path) => Some(ModelResponder::new(llm_settings(path)?)?),
+        None => None,
+    };
     for path in &args.paths {
         let corpus = Corpus::load(path, args.profiles.as_deref())?;
         rows.push(score_corpus(
@@ -336,61 +469,88 @@ fn score(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
             "engine",
             &mut replay::EngineAlone,
         )?);
+        if let Some(model) = model.as_mut() {
+            model.stats = ModelStats::default();
+            let mut row = score_corpus(path, &corpus, "model", model)?;
+            row.model = Some(model.stats.clone());
+            rows.push(row);
+        }
     }
-    let mut total = replay::Tally::default();
-    let mut times = Vec::new();
+    // One total per way of answering (the engine alone, with the model); each is held to the
+    // thresholds.
+    let mut totals: Vec<Total> = Vec::new();
     for row in &rows {
-        total.merge(&row.tally);
-        times.extend(row.times.iter().copied());
+        let total = match totals.iter_mut().find(|t| t.how == row.how) {
+            Some(total) => total,
+            None => {
+                totals.push(Total {
+                    how: row.how.clone(),
+                    ..Total::default()
+                });
+                totals.last_mut().expect("just pushed")
+            }
+        };
+        total.tally.merge(&row.tally);
+        total.times.extend(row.times.iter().copied());
     }
-    let p50 = percentile_ms(&times, 50.0);
-    let p99 = percentile_ms(&times, 99.0);
     let mut failed = Vec::new();
-    if let Some(min) = args.min_slots
-        && total.slots_percent() < min
-    {
-        failed.push(format!(
-            "slots right {:.1}% is under --min-slots {min}",
-            total.slots_percent()
-        ));
-    }
-    if let Some(min) = args.min_outcomes
-        && total.outcomes_percent() < min
-    {
-        failed.push(format!(
-            "outcomes right {:.1}% is under --min-outcomes {min}",
-            total.outcomes_percent()
-        ));
-    }
-    if let Some(max) = args.max_invented
-        && total.invented > max
-    {
-        failed.push(format!(
-            "{} invented values is over --max-invented {max}",
-            total.invented
-        ));
-    }
-    if let Some(max) = args.max_long_texts
-        && total.long_texts > max
-    {
-        failed.push(format!(
-            "{} texts over one SMS is over --max-long-texts {max}",
-            total.long_texts
-        ));
-    }
-    if let Some(max) = args.max_p99_ms
-        && p99 > max
-    {
-        failed.push(format!(
-            "time per reply p99 {p99:.3} ms is over --max-p99-ms {max}"
-        ));
+    for total in &totals {
+        let with = if totals.len() > 1 {
+            format!(" ({})", total.how)
+        } else {
+            String::new()
+        };
+        let tally = &total.tally;
+        let p99 = percentile_ms(&total.times, 99.0);
+        if let Some(min) = args.min_slots
+            && tally.slots_percent() < min
+        {
+            failed.push(format!(
+                "slots right{with} {:.1}% is under --min-slots {min}",
+                tally.slots_percent()
+            ));
+        }
+        if let Some(min) = args.min_outcomes
+            && tally.outcomes_percent() < min
+        {
+            failed.push(format!(
+                "outcomes right{with} {:.1}% is under --min-outcomes {min}",
+                tally.outcomes_percent()
+            ));
+        }
+        if let Some(max) = args.max_invented
+            && tally.invented > max
+        {
+            failed.push(format!(
+                "{} invented values{with} is over --max-invented {max}",
+                tally.invented
+            ));
+        }
+        if let Some(max) = args.max_long_texts
+            && tally.long_texts > max
+        {
+            failed.push(format!(
+                "{} texts over one SMS{with} is over --max-long-texts {max}",
+                tally.long_texts
+            ));
+        }
+        if let Some(max) = args.max_p99_ms
+            && p99 > max
+        {
+            failed.push(format!(
+                "time per reply p99{with} {p99:.3} ms is over --max-p99-ms {max}"
+            ));
+        }
     }
     let mut out = std::io::stdout().lock();
     if args.json {
         let corpora: Vec<serde_json::Value> = rows.iter().map(row_json).collect();
+        let engine = totals.iter().find(|t| t.how == "engine");
+        let model = totals.iter().find(|t| t.how == "model");
         let line = serde_json::json!({
             "corpora": corpora,
-            "total": tally_json(&total, p50, p99),
+            "total": engine.map(Total::json),
+            "total_with_model": model.map(Total::json),
             "failed": failed,
         });
         writeln!(out, "{line}")?;
@@ -400,8 +560,16 @@ fn score(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
                 for miss in &row.misses {
                     writeln!(
                         out,
-                        "miss [{}] {}: expected {}, got {}",
-                        miss.case, miss.what, miss.expected, miss.actual
+                        "miss [{}{}] {}: expected {}, got {}",
+                        if row.how == "engine" {
+                            ""
+                        } else {
+                            "with model: "
+                        },
+                        miss.case,
+                        miss.what,
+                        miss.expected,
+                        miss.actual
                     )?;
                 }
             }
@@ -428,20 +596,47 @@ fn score(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
                 row.percentile_ms(99.0),
             )?;
         }
-        if rows.len() > 1 {
-            write_row(&mut out, "total", "", &total, p50, p99)?;
+        if rows.len() > totals.len() {
+            for total in &totals {
+                write_row(
+                    &mut out,
+                    "total",
+                    &total.how,
+                    &total.tally,
+                    percentile_ms(&total.times, 50.0),
+                    percentile_ms(&total.times, 99.0),
+                )?;
+            }
         }
-        let kinds: Vec<String> = total
-            .by_kind
-            .iter()
-            .map(|(kind, (expected, right))| {
-                format!(
-                    "{kind} {right}/{expected} ({:.1}%)",
-                    replay::percent(*right, *expected)
-                )
-            })
-            .collect();
-        writeln!(out, "by kind: {}", kinds.join(", "))?;
+        for total in &totals {
+            let kinds: Vec<String> = total
+                .tally
+                .by_kind
+                .iter()
+                .map(|(kind, (expected, right))| {
+                    format!(
+                        "{kind} {right}/{expected} ({:.1}%)",
+                        replay::percent(*right, *expected)
+                    )
+                })
+                .collect();
+            writeln!(out, "by kind ({}): {}", total.how, kinds.join(", "))?;
+        }
+        for row in &rows {
+            if let Some(model) = &row.model {
+                writeln!(
+                    out,
+                    "model on {}: asked {} times, {} without a usable answer (timeout, error); values passing the checks {}, refused {}; model time p50/p99 {:.0}/{:.0} ms",
+                    row.corpus,
+                    model.asked,
+                    model.failed,
+                    model.accepted,
+                    model.rejected,
+                    percentile_ms(&model.times, 50.0),
+                    percentile_ms(&model.times, 99.0)
+                )?;
+            }
+        }
         for failure in &failed {
             writeln!(out, "below threshold: {failure}")?;
         }
@@ -451,6 +646,24 @@ fn score(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The scores of every corpus for one way of answering.
+#[derive(Default)]
+struct Total {
+    how: String,
+    tally: replay::Tally,
+    times: Vec<std::time::Duration>,
+}
+
+impl Total {
+    fn json(&self) -> serde_json::Value {
+        tally_json(
+            &self.tally,
+            percentile_ms(&self.times, 50.0),
+            percentile_ms(&self.times, 99.0),
+        )
+    }
 }
 
 fn write_row(
@@ -516,6 +729,19 @@ fn row_json(row: &Scored) -> serde_json::Value {
     if let Some(object) = value.as_object_mut() {
         object.insert("corpus".to_string(), serde_json::json!(row.corpus));
         object.insert("with".to_string(), serde_json::json!(row.how));
+        if let Some(model) = &row.model {
+            object.insert(
+                "model".to_string(),
+                serde_json::json!({
+                    "asked": model.asked,
+                    "failed": model.failed,
+                    "values_accepted": model.accepted,
+                    "values_refused": model.rejected,
+                    "model_ms_p50": percentile_ms(&model.times, 50.0),
+                    "model_ms_p99": percentile_ms(&model.times, 99.0),
+                }),
+            );
+        }
     }
     value
 }
@@ -617,35 +843,17 @@ pub fn try_profile(
                         &so_far,
                         reply,
                     ));
-                    let read = match extraction {
-                        Ok(extraction) => {
-                            let checked = proposal::check_extraction(
-                                &extraction.proposal,
-                                reply,
-                                &profile.dialogue.questions,
-                                now,
-                            );
-                            for accepted in &checked.accepted {
-                                writeln!(
-                                    out,
-                                    "  (model, {} ms: {} = {:?}, accepted)",
-                                    extraction.elapsed.as_millis(),
-                                    accepted.id,
-                                    accepted.value
-                                )?;
-                            }
-                            for rejected in &checked.rejected {
-                                writeln!(
-                                    out,
-                                    "  (model: {} = {:?} rejected: {})",
-                                    rejected.id, rejected.value, rejected.why
-                                )?;
-                            }
-                            Some((extraction.proposal, checked))
-                        }
+                    let (read, elapsed) = match extraction {
+                        Ok(extraction) => (
+                            proposal::ModelRead::Proposed {
+                                proposal: extraction.proposal,
+                                elapsed_ms: extraction.elapsed.as_millis() as u64,
+                            },
+                            extraction.elapsed.as_millis(),
+                        ),
                         Err(err) => {
                             writeln!(out, "  (model not used: {err})")?;
-                            None
+                            (proposal::ModelRead::Failed(err.to_string()), 0)
                         }
                     };
                     let options = profile
@@ -653,15 +861,27 @@ pub fn try_profile(
                         .as_ref()
                         .map(|llm| llm.combine.clone())
                         .unwrap_or_default();
-                    let combined = proposal::combine(
-                        &profile.dialogue,
-                        &state,
-                        reply,
-                        now,
-                        read.as_ref().map(|(p, c)| (p, c)),
-                        &options,
-                    );
-                    (combined.state, combined.outcomes)
+                    // The daemon's way: the same checks, then the engine combined with what
+                    // passed.
+                    let decided =
+                        proposal::decide(&profile.dialogue, &state, reply, now, read, &options);
+                    if let Some(checked) = &decided.checked {
+                        for accepted in &checked.accepted {
+                            writeln!(
+                                out,
+                                "  (model, {elapsed} ms: {} = {:?}, accepted)",
+                                accepted.id, accepted.value
+                            )?;
+                        }
+                        for rejected in &checked.rejected {
+                            writeln!(
+                                out,
+                                "  (model: {} = {:?} rejected: {})",
+                                rejected.id, rejected.value, rejected.why
+                            )?;
+                        }
+                    }
+                    (decided.combined.state, decided.combined.outcomes)
                 }
                 _ => Conversation::on_reply(&profile.dialogue, &state, reply, now),
             },

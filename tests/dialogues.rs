@@ -2,6 +2,8 @@
 //! a business runs on its own conversations, and holds the engine to the corpus's thresholds.
 //! Every miss is printed; run with `-- --nocapture` to see them and the table.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -94,5 +96,64 @@ outcome = "open"
     assert!(
         stderr.contains("profile \"nowhere\"") && stderr.contains("--profiles"),
         "{stderr}"
+    );
+}
+
+/// `dialogue score --llm`: the corpus answered as the daemon answers with a local model. This
+/// one copies the caller's name into the reason and offers "MOT and service" as the
+/// registration: both are refused by the checks, nothing is invented, and the engine's answers
+/// stand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn score_with_a_model_refuses_what_the_checks_refuse() {
+    let (url, requests) = common::llm::scripted_server(
+        r#"{"slots": {"name": "Dan", "reason": "Dan", "reg": "MOT and service"},
+            "intent": "answer", "question_topic": null, "reply_to_caller": null}"#,
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let llm = dir.path().join("llm.toml");
+    std::fs::write(
+        &llm,
+        format!(
+            "[llm]\nbase_url = \"{url}\"\nmodel = \"test\"\nflavour = \"llama_cpp_python\"\ntimeout_ms = 3000\n"
+        ),
+    )
+    .expect("write llm.toml");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialogues");
+    let output = tokio::task::spawn_blocking(move || {
+        textback()
+            .args(["dialogue", "score", "--json", "--llm"])
+            .arg(&llm)
+            .arg(root.join("garage.toml"))
+            .output()
+            .expect("run textback dialogue score --llm")
+    })
+    .await
+    .expect("score");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("score JSON");
+    let engine = &value["total"];
+    let model = &value["total_with_model"];
+    assert_eq!(model["cases"], engine["cases"]);
+    assert_eq!(model["slots_right"], engine["slots_right"], "{value}");
+    assert_eq!(model["invented"], 0);
+    let row = value["corpora"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["with"] == "model"))
+        .expect("a row with the model");
+    let asked = row["model"]["asked"].as_u64().unwrap_or(0);
+    assert!(asked > 0, "{row}");
+    assert_eq!(
+        requests.load(std::sync::atomic::Ordering::SeqCst) as u64,
+        asked,
+        "every reply went to the model once"
+    );
+    assert!(
+        row["model"]["values_refused"].as_u64().unwrap_or(0) > 0,
+        "{row}"
     );
 }

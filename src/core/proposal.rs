@@ -154,6 +154,8 @@ pub enum Rejection {
     NotInReply,
     /// Longer than an answer is kept.
     TooLong,
+    /// Free text that is another question's value (the caller's name offered as the reason).
+    OtherValue(String),
 }
 
 impl fmt::Display for Rejection {
@@ -163,6 +165,7 @@ impl fmt::Display for Rejection {
             Rejection::Invalid(what) => write!(f, "not a valid {what}"),
             Rejection::NotInReply => write!(f, "not in what the caller wrote"),
             Rejection::TooLong => write!(f, "longer than {} characters", slots::MAX_ANSWER),
+            Rejection::OtherValue(id) => write!(f, "the value of {id}, not an answer to this"),
         }
     }
 }
@@ -265,6 +268,92 @@ pub fn check_extraction(
         }
     }
     checked
+}
+
+/// As [`check_extraction`], knowing the conversation so far: free text (the reason, a text
+/// question) that is another question's value, already known or proposed with it, is refused
+/// (a model that copies the caller's name into the reason); and a text question whose wording
+/// asks for a registration or a postcode takes only a value of that form.
+pub fn check_extraction_against(
+    proposal: &ModelProposal,
+    reply: &str,
+    questions: &[Question],
+    now: DateTime<Utc>,
+    state: &ConversationState,
+) -> Checked {
+    let mut checked = check_extraction(proposal, reply, questions, now);
+    let mut others: Vec<(String, String)> = state
+        .slots
+        .iter()
+        .filter(|(id, slot)| *id != "callback" && slot.source != Source::CallerId)
+        .map(|(id, slot)| (id.clone(), slot.value.clone()))
+        .collect();
+    others.extend(
+        checked
+            .accepted
+            .iter()
+            .map(|a| (a.id.clone(), a.value.clone())),
+    );
+    let free_text = |id: &str| {
+        id == "reason"
+            || questions.iter().any(|q| {
+                q.id == id && q.kind == QuestionKind::Text && !matches!(id, "name" | "callback")
+            })
+    };
+    let mut kept = Vec::new();
+    for accepted in std::mem::take(&mut checked.accepted) {
+        let same = others
+            .iter()
+            .find(|(id, value)| *id != accepted.id && compact(value) == compact(&accepted.value));
+        let implied = questions
+            .iter()
+            .find(|q| q.id == accepted.id && q.kind == QuestionKind::Text)
+            .and_then(|q| implied_format(&q.ask));
+        let wrong_form = match implied {
+            Some(QuestionKind::Registration) => slots::registration(&accepted.value, true)
+                .is_none_or(|f| compact(&f.value) != compact(&accepted.value)),
+            Some(QuestionKind::Postcode) => slots::find_postcodes(&accepted.value, true)
+                .first()
+                .is_none_or(|p| compact(&p.value) != compact(&accepted.value)),
+            _ => false,
+        };
+        if let (true, Some((id, _))) = (free_text(&accepted.id), same) {
+            checked.rejected.push(Rejected {
+                id: accepted.id.clone(),
+                value: accepted.value.clone(),
+                why: Rejection::OtherValue(id.clone()),
+            });
+        } else if wrong_form {
+            checked.rejected.push(Rejected {
+                id: accepted.id.clone(),
+                value: accepted.value.clone(),
+                why: Rejection::Invalid(match implied {
+                    Some(QuestionKind::Registration) => "registration",
+                    _ => "postcode",
+                }),
+            });
+        } else {
+            kept.push(accepted);
+        }
+    }
+    checked.accepted = kept;
+    checked
+}
+
+/// The form a text question's wording asks for: "What's the car's registration?", "the
+/// postcode?".
+fn implied_format(ask: &str) -> Option<QuestionKind> {
+    let words = slots::words(ask);
+    if words
+        .iter()
+        .any(|w| matches!(w.as_str(), "registration" | "reg" | "numberplate"))
+    {
+        Some(QuestionKind::Registration)
+    } else if words.iter().any(|w| w == "postcode") {
+        Some(QuestionKind::Postcode)
+    } else {
+        None
+    }
 }
 
 type Checking = Result<(String, Option<String>), Rejection>;
@@ -743,6 +832,98 @@ const LEAD_INS: &[&str] = &[
     "Sorry, I didn't catch that.",
 ];
 
+/// What came of asking the local model about a reply: the shell asks it (outside any
+/// transaction, within its time bound); [`decide`] takes it from there.
+#[derive(Debug, Clone)]
+pub enum ModelRead {
+    /// Not asked: no model for the profile, or a keyword, or a closed conversation.
+    NotAsked,
+    /// Asked, and nothing usable came back (timeout, error, unreadable): the engine answers.
+    Failed(String),
+    /// The model's proposal, not yet checked.
+    Proposed {
+        proposal: ModelProposal,
+        elapsed_ms: u64,
+    },
+}
+
+/// A reply answered with what the model read, and what the journal says of the model.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub combined: Combined,
+    /// For the journal: the model not used and why, or what of its proposal passed the checks.
+    pub note: Option<String>,
+    /// The checks' verdict on the model's values, when it proposed any.
+    pub checked: Option<Checked>,
+}
+
+/// Answers `reply` as the daemon does when the profile has a model: the model's proposal (if
+/// it gave one) checked by [`check_extraction`], then [`combine`]d with the engine. The daemon
+/// (`flow`) and `textback dialogue score --llm` both answer through this, so what is scored is
+/// what runs.
+pub fn decide(
+    profile: &DialogueProfile,
+    state: &ConversationState,
+    reply: &str,
+    at: DateTime<Utc>,
+    read: ModelRead,
+    options: &CombineOptions,
+) -> Decided {
+    let (model, note, checked) = match read {
+        ModelRead::NotAsked => (None, None, None),
+        ModelRead::Failed(why) => (
+            None,
+            Some(format!(
+                "the local model was not used ({why}); the built-in engine answered"
+            )),
+            None,
+        ),
+        ModelRead::Proposed {
+            proposal,
+            elapsed_ms,
+        } => {
+            let checked = check_extraction_against(&proposal, reply, &profile.questions, at, state);
+            let accepted: Vec<String> = checked
+                .accepted
+                .iter()
+                .map(|a| format!("{}={:?}", a.id, a.value))
+                .collect();
+            let rejected: Vec<String> = checked
+                .rejected
+                .iter()
+                .map(|r| format!("{}={:?} ({})", r.id, r.value, r.why))
+                .collect();
+            let note = format!(
+                "the local model answered in {elapsed_ms} ms; passed the checks: {}; rejected: {}",
+                if accepted.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    accepted.join(", ")
+                },
+                if rejected.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    rejected.join(", ")
+                },
+            );
+            (Some(proposal), Some(note), Some(checked))
+        }
+    };
+    let combined = combine(
+        profile,
+        state,
+        reply,
+        at,
+        model.as_ref().zip(checked.as_ref()),
+        options,
+    );
+    Decided {
+        combined,
+        note,
+        checked,
+    }
+}
+
 /// Runs the built-in engine on the reply and combines its result with the model's checked
 /// proposal (`None` when the model timed out, failed or is not configured: then this is exactly
 /// `Conversation::on_reply`).
@@ -995,6 +1176,56 @@ mod tests {
         assert_eq!(checked.value("reason"), Some("boiler leaking"));
         assert_eq!(checked.value("postcode"), Some("SW11 4AB"));
         assert_eq!(checked.value("urgency"), Some("high"));
+    }
+
+    #[test]
+    fn another_questions_value_or_the_wrong_form_is_refused() {
+        let (state, _) = Conversation::open(
+            &DialogueProfile::new("Acme", "", questions()),
+            &E164::parse("07700 900123").unwrap(),
+            &conversation::CallTime(now()),
+        );
+        // The model copies the caller's name into the reason.
+        let checked = check_extraction_against(
+            &proposal(&[("name", "Dave"), ("reason", "Dave")]),
+            "Dave here",
+            &questions(),
+            now(),
+            &state,
+        );
+        assert_eq!(checked.value("name"), Some("Dave"));
+        assert_eq!(
+            why(&checked, "reason"),
+            Some(Rejection::OtherValue("name".to_string()))
+        );
+        // A text question worded for a registration takes only a registration.
+        let mut with_reg = questions();
+        with_reg.push(Question {
+            id: "reg".to_string(),
+            ask: "What's the car's registration?".to_string(),
+            kind: QuestionKind::Text,
+            required: false,
+        });
+        let reply = "MOT and service please, reg is ab12 cde";
+        let checked = check_extraction_against(
+            &proposal(&[("reg", "MOT and service")]),
+            reply,
+            &with_reg,
+            now(),
+            &state,
+        );
+        assert_eq!(
+            why(&checked, "reg"),
+            Some(Rejection::Invalid("registration"))
+        );
+        let checked = check_extraction_against(
+            &proposal(&[("reg", "ab12 cde")]),
+            reply,
+            &with_reg,
+            now(),
+            &state,
+        );
+        assert_eq!(checked.value("reg"), Some("ab12 cde"));
     }
 
     #[test]

@@ -524,6 +524,12 @@ impl LlmClient {
         })
     }
 
+    /// Forgets a timeout: the next call is made even within the bound of the last one. For
+    /// replays, whose replies come microseconds apart where a caller's come minutes apart.
+    pub fn forget_timeout(&self) {
+        *self.last_timeout() = None;
+    }
+
     fn last_timeout(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
         self.timed_out_at
             .lock()
