@@ -6,7 +6,7 @@ use std::hint::black_box;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use textback::core::conversation::{CallTime, Conversation};
-use textback::core::replay::parse_profile;
+use textback::core::replay::{self, parse_profile};
 use textback::domain::E164;
 
 fn engine(criterion: &mut Criterion) {
@@ -40,5 +40,63 @@ fn engine(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine);
+/// Every reply of every conversation in tests/dialogues, answered by the engine five times over:
+/// the time per reply at the median, p99 and worst (the goal: under 1 ms at p99).
+fn corpus(_: &mut Criterion) {
+    struct Timed(Vec<std::time::Duration>);
+    impl replay::Responder for Timed {
+        fn reply(
+            &mut self,
+            profile: &textback::core::conversation::DialogueProfile,
+            state: &textback::core::conversation::ConversationState,
+            text: &str,
+            now: chrono::DateTime<Utc>,
+            _: &[(replay::Who, String)],
+        ) -> (
+            textback::core::conversation::ConversationState,
+            Vec<textback::core::conversation::Outcome>,
+        ) {
+            let started = std::time::Instant::now();
+            let answer = Conversation::on_reply(profile, state, black_box(text), now);
+            self.0.push(started.elapsed());
+            answer
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialogues");
+    let mut profiles = std::collections::BTreeMap::new();
+    let mut cases = Vec::new();
+    for entry in std::fs::read_dir(&root).expect("tests/dialogues") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).expect("a case file");
+            cases.extend(replay::parse_cases(&text, "case file").expect("cases"));
+        }
+    }
+    for case in &cases {
+        profiles.entry(case.profile.clone()).or_insert_with(|| {
+            let path = root.join("profiles").join(format!("{}.toml", case.profile));
+            let text = std::fs::read_to_string(&path).expect("a profile");
+            parse_profile(&text, "profile").expect("a valid profile")
+        });
+    }
+    let mut timed = Timed(Vec::new());
+    for _ in 0..5 {
+        for case in &cases {
+            replay::replay_with(case, &profiles[&case.profile], &mut timed).expect("a replay");
+        }
+    }
+    let mut times = timed.0;
+    times.sort();
+    let at = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+    println!(
+        "dialogue/corpus: {} replies ({} conversations x5): p50 {:?}, p99 {:?}, max {:?}",
+        times.len(),
+        cases.len(),
+        at(0.50),
+        at(0.99),
+        times.last().copied().unwrap_or_default()
+    );
+}
+
+criterion_group!(benches, engine, corpus);
 criterion_main!(benches);
