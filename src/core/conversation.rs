@@ -1309,6 +1309,60 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn bad_input_gets_a_polite_reply_and_fills_nothing() {
+        let profile = plumber();
+        let (state, _) = Conversation::open(&profile, &caller(), &CallTime(at()));
+        let rant = "honestly the thing is ".repeat(100);
+        let emoji = "😀".repeat(50);
+        for text in [
+            rant.as_str(),
+            emoji.as_str(),
+            // Welsh and Polish.
+            "Helo, dw i wedi cloi fy hun allan o'r tŷ, allwch chi helpu os gwelwch yn dda",
+            "Dzień dobry, potrzebuję hydraulika, mam wyciek w łazience",
+            // HTML.
+            "<p>Hello</p><br><script>alert(1)</script>",
+            // Only a number.
+            "12",
+        ] {
+            let (next, out) = Conversation::on_reply(&profile, &state, text, at());
+            let filled: Vec<&String> = next
+                .slots
+                .iter()
+                .filter(|(_, s)| s.source != Source::CallerId)
+                .map(|(id, _)| id)
+                .collect();
+            assert!(filled.is_empty(), "{text:.40}: filled {filled:?}");
+            let texts = sent(&out);
+            assert_eq!(texts.len(), 1, "{text:.40}: {texts:?}");
+            assert!(texts[0].ends_with("Who am I speaking to?"), "{text:.40}: {texts:?}");
+            assert_eq!(crate::codec::pdu::segment(texts[0]).parts.len(), 1);
+        }
+        // An auto-reply or a link: nothing filled, nothing sent (an answer would be answered).
+        for text in [
+            "I'm driving with Do Not Disturb While Driving turned on. I'll see your message when I get where I'm going.",
+            "Royal Mail: your parcel could not be delivered due to unpaid postage. Pay at https://example.com/x",
+        ] {
+            let (next, out) = Conversation::on_reply(&profile, &state, text, at());
+            assert_eq!(next.slots, state.slots, "{text:.40}");
+            assert!(sent(&out).is_empty(), "{text:.40}: {out:?}");
+            assert_eq!(next.turns, state.turns, "no turn used");
+        }
+        // The same text three times: read once, then "Sorry, I didn't catch that" and no value
+        // repeated into another question.
+        let mut state = state;
+        let mut replies = Vec::new();
+        for _ in 0..3 {
+            let (next, out) = Conversation::on_reply(&profile, &state, "Karen", at());
+            state = next;
+            replies.push(sent(&out).join(" "));
+        }
+        assert_eq!(state.slots["name"].value, "Karen");
+        assert!(!state.slots.contains_key("reason"), "{:?}", state.slots);
+        assert!(replies[1].contains("What's the problem?"), "{replies:?}");
+    }
+
+    #[test]
     fn joins_questions_naturally() {
         let texts = vec![
             "Who am I speaking to?".to_string(),
