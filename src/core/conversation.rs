@@ -386,7 +386,13 @@ pub fn keyword(text: &str) -> Option<Keyword> {
     ]
     .iter()
     .any(|p| crate::core::slots::has_phrase(&words, p));
+    // "actually not interested anymore STOP": STOP in capitals to end a text is the keyword.
+    let ends_with_stop = text
+        .split_whitespace()
+        .last()
+        .is_some_and(|w| w.trim_matches(|c: char| !c.is_alphanumeric()) == "STOP");
     if asks_to_stop
+        || (words.len() > 1 && ends_with_stop)
         || (words.len() > 1 && matches!(last_clause.as_str(), "STOP" | "STOPALL" | "UNSUBSCRIBE"))
     {
         return Some(Keyword::Stop);
@@ -1335,7 +1341,10 @@ pub(crate) mod tests {
             assert!(filled.is_empty(), "{text:.40}: filled {filled:?}");
             let texts = sent(&out);
             assert_eq!(texts.len(), 1, "{text:.40}: {texts:?}");
-            assert!(texts[0].ends_with("Who am I speaking to?"), "{text:.40}: {texts:?}");
+            assert!(
+                texts[0].ends_with("Who am I speaking to?"),
+                "{text:.40}: {texts:?}"
+            );
             assert_eq!(crate::codec::pdu::segment(texts[0]).parts.len(), 1);
         }
         // An auto-reply or a link: nothing filled, nothing sent (an answer would be answered).

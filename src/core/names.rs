@@ -216,6 +216,7 @@ const MARKERS: &[(&str, Marker)] = &[
     ("name's", Marker::Strong),
     ("names", Marker::Strong),
     ("name", Marker::Strong),
+    ("my name", Marker::Strong),
     ("you're speaking to", Marker::Strong),
     ("youre speaking to", Marker::Strong),
     ("speaking to", Marker::Strong),

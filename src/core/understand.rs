@@ -1313,7 +1313,32 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
     for found in &postcodes {
         taken.add(absorb_left(text, found.start, POSTCODE_LEAD), found.end);
     }
-    for (question, found) in postcode_questions.iter().zip(&postcodes) {
+    // Several postcode questions ("moving from", "moving to"): a postcode said with a direction
+    // ("going to SE9 1AA, currently in SE18 3PH") goes to the question asking that way; the rest
+    // in order.
+    let mut unplaced: Vec<&slots::FoundPostcode> = postcodes.iter().collect();
+    let mut open_questions = postcode_questions.clone();
+    if postcode_questions.len() > 1 {
+        for found in &postcodes {
+            let Some(way) = direction_before(answer, found.start) else {
+                continue;
+            };
+            if let Some(at) = open_questions
+                .iter()
+                .position(|q| direction_of_question(&q.ask) == Some(way))
+            {
+                let question = open_questions.remove(at);
+                unplaced.retain(|p| !std::ptr::eq(*p, found));
+                reading.proposals.push(Proposal {
+                    id: question.id.clone(),
+                    value: found.value.clone(),
+                    machine: None,
+                    pinned: true,
+                });
+            }
+        }
+    }
+    for (question, found) in open_questions.iter().zip(unplaced) {
         reading.proposals.push(Proposal {
             id: question.id.clone(),
             value: found.value.clone(),
@@ -1383,10 +1408,12 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
         }
         let is_asked = asked(&question.id);
         let proposal = match &question.kind {
-            QuestionKind::Urgency => slots::urgency(answer, is_asked).map(|u| {
-                take_short_clauses(&mut taken, &clauses, crate::core::urgency::said_outright);
-                (u.as_str().to_string(), None, true)
-            }),
+            QuestionKind::Urgency => slots::urgency(answer, is_asked)
+                .or_else(|| someone_today(&words).then_some(slots::Urgency::High))
+                .map(|u| {
+                    take_short_clauses(&mut taken, &clauses, crate::core::urgency::said_outright);
+                    (u.as_str().to_string(), None, true)
+                }),
             QuestionKind::YesNo => {
                 // In words ("I'm a patient already", "paying myself") whether asked or not; a
                 // bare yes or no only to the question just asked.
@@ -1426,7 +1453,9 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
                                 .flatten()
                         })
                 } else {
-                    noun_stem(&question.ask).and_then(|stem| slots::number_before(answer, &stem))
+                    // A count said with what it counts ("3 bed", "two windows"), in a question
+                    // too ("how much roughly for a 2 bed move?").
+                    noun_stem(&question.ask).and_then(|stem| slots::number_before(text, &stem))
                 };
                 value.map(|n| {
                     take_short_clauses(&mut taken, &clauses, |c| slots::number(c).is_some());
@@ -1516,10 +1545,10 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
                 .any(|w| !GREETINGS.contains(&w.as_str()));
             let bare_yes_no =
                 slots::yes_no(&cleaned).is_some() && slots::words(&cleaned).len() <= 2;
-            let not_known = is_not_known(&cleaned);
-            // Words kept as a date must speak of a time ("sometime in july"), not "moving house".
+            // Words kept as a date must speak of a time ("sometime in july, not sure yet"), not
+            // "moving house" or "dont know yet".
             let timely = crate::core::when::mentions_time(&cleaned, context.now);
-            if meaningful && !bare_yes_no && !not_known && timely {
+            if meaningful && !bare_yes_no && timely {
                 reading.proposals.push(Proposal {
                     id: question.id.clone(),
                     value: cleaned,
@@ -1593,6 +1622,74 @@ fn this_number(words: &[String]) -> bool {
                 && !(at.saturating_sub(2)..at).any(|k| NEGATIONS.contains(&words[k].as_str()))
         })
     })
+}
+
+/// Someone asked to come today ("can u come today?", "can someone look at her today", "need
+/// someone out tonight"): urgent, said in passing or in a question.
+fn someone_today(words: &[String]) -> bool {
+    const ASKING: &[&str] = &[
+        "can you",
+        "can u",
+        "could you",
+        "can someone",
+        "could someone",
+        "can somebody",
+        "need someone",
+        "need somebody",
+        "please come",
+        "come out",
+        "anyone available",
+        "is there anyone",
+    ];
+    const NOW: &[&str] = &[
+        "today",
+        "tonight",
+        "2day",
+        "now",
+        "asap",
+        "this morning",
+        "this afternoon",
+        "this evening",
+    ];
+    ASKING.iter().any(|p| slots::has_phrase(words, p))
+        && NOW.iter().any(|p| slots::has_phrase(words, p))
+}
+
+/// Which way a postcode is said: "to", "going to", "moving into" (true) or "from", "currently
+/// in", "leaving" (false), in the few words before it.
+fn direction_before(text: &str, at: usize) -> Option<bool> {
+    let words = slots::words(&text[..at]);
+    let near = &words[words.len().saturating_sub(3)..];
+    if near.iter().rev().take(2).any(|w| {
+        matches!(
+            w.as_str(),
+            "from" | "frm" | "leaving" | "currently" | "current"
+        )
+    }) || near.windows(2).any(|w| w == ["out", "of"])
+    {
+        return Some(false);
+    }
+    if near
+        .iter()
+        .rev()
+        .take(2)
+        .any(|w| matches!(w.as_str(), "to" | "2" | "into" | "new"))
+    {
+        return Some(true);
+    }
+    None
+}
+
+/// Which way a postcode question asks: "...moving to?" (true), "...moving from?" (false).
+fn direction_of_question(ask: &str) -> Option<bool> {
+    let words = slots::words(ask);
+    if words.iter().any(|w| w == "from") {
+        Some(false)
+    } else if words.iter().any(|w| w == "to" || w == "new") {
+        Some(true)
+    } else {
+        None
+    }
 }
 
 /// "dont know", "not sure", "no idea": an answer that is no value.
