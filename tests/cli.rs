@@ -357,6 +357,43 @@ fn config_check_reports_every_problem_at_once() {
     }
 }
 
+/// Type errors and unknown keys used to stop `config check` at the first one: the installer fixed
+/// it and met the next. Now they come in one run with the value problems, each at its key path.
+#[test]
+fn config_check_reports_type_errors_and_unknown_keys_with_the_rest_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("five.toml");
+    let bad = GOOD
+        .replace(
+            "port = \"/dev/null\"",
+            "port = \"/dev/null\"\nbaud = \"fast\"\npin = \"1\"",
+        )
+        .replace(
+            "name = \"Acme Plumbing\"",
+            "name = \"Acme Plumbing\"\ncolour = \"red\"",
+        )
+        .replace("expires = 300", "expires = \"300\"")
+        .replace("\"020 7946 0018\"", "\"020 7946 001\"");
+    std::fs::write(&path, bad).unwrap();
+    let out = textback(&["config", "check", path.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has 5 problems"), "{stderr}");
+    for expected in [
+        "modem[0].baud: invalid type: string \"fast\"",
+        "modem[0].pin: a SIM PIN is 4 to 8 digits",
+        "profile[0].colour: unknown field `colour`",
+        "sip[0].expires: invalid type: string \"300\"",
+        // Counts the digits after the 0 and says what is wrong: one digit short.
+        "profile[0].numbers[0]: \"020 7946 001\" has 9 digits after the leading 0, one too few; \
+         a UK number has 10 after the 0",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
+    }
+    // Each line of a type error or unknown key says where it is in the file.
+    assert!(stderr.contains("(line "), "{stderr}");
+}
+
 #[test]
 fn the_shipped_configs_pass_config_check() {
     for file in ["config/textback.example.toml", "config/demo.toml"] {
