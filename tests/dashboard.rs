@@ -392,6 +392,12 @@ async fn a_business_owner_reads_a_lead_in_a_real_browser() {
     assert_eq!(session["httpOnly"], true);
     assert_eq!(session["sameSite"], "Strict");
 
+    // The stylesheet applies under the Content-Security-Policy (the header's colour).
+    assert_eq!(
+        browser.css("header", "background-color").await,
+        "rgba(15, 61, 62, 1)"
+    );
+
     // The leads list, then the lead and its transcript.
     let leads = browser.text("#leads").await;
     assert!(leads.contains("Sarah Jones"), "{leads}");
@@ -452,5 +458,110 @@ async fn a_business_owner_reads_a_lead_in_a_real_browser() {
         .await;
     assert_eq!(browser.text("h1").await, "This link has expired");
     browser.quit().await;
+    running.stop().await.unwrap();
+}
+
+/// Checks the headers every dashboard response carries; `what` names the response.
+fn assert_security_headers(response: &reqwest::Response, what: &str) {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{what}: no {name} header"))
+            .to_string()
+    };
+    let policy = header("content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ] {
+        assert!(
+            policy.contains(directive),
+            "{what}: {directive} in {policy}"
+        );
+    }
+    assert!(
+        !policy.contains("unsafe-inline") && !policy.contains("script-src"),
+        "{what}: no inline styles or scripts allowed: {policy}"
+    );
+    assert_eq!(header("x-frame-options"), "DENY", "{what}");
+    assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(header("cache-control"), "no-store", "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_response_carries_the_security_headers() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    harness.lead_from_a_conversation().await;
+    textback(
+        &harness,
+        &["dashboard", "set-password", "--stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    let token = textback(&harness, &["dashboard", "api-token"], None).await;
+    let token = token.trim();
+    let base = format!("http://{}", running.dashboard);
+    let http = client();
+
+    let form = http.get(format!("{base}/login")).send().await.unwrap();
+    assert_security_headers(&form, "the login page");
+    let (nonce, _) = set_cookie(&form, "textback_login").expect("a login cookie");
+    let login = |password: &str| {
+        http.post(format!("{base}/login"))
+            .header("cookie", format!("textback_login={nonce}"))
+            .form(&[("password", password), ("csrf", nonce.as_str())])
+            .send()
+    };
+    assert_security_headers(&login("wrong password").await.unwrap(), "a wrong password");
+    let ok = login(PASSWORD).await.unwrap();
+    assert_security_headers(&ok, "the login redirect");
+    let (session, _) = set_cookie(&ok, "textback_session").expect("a session cookie");
+    let cookie = format!("textback_session={session}");
+
+    for path in [
+        "/",
+        "/leads/1",
+        "/leads/999",
+        "/calls",
+        "/status",
+        "/opt-outs",
+        "/config",
+        "/no-such-page",
+    ] {
+        let response = http
+            .get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().as_u16() < 500, "{path}");
+        assert_security_headers(&response, path);
+    }
+    for path in ["/", "/healthz", "/t/garbage"] {
+        let response = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_security_headers(&response, &format!("{path} without a session"));
+    }
+    let link = TranscriptToken::issue(&key(&harness), 1, chrono::Utc::now().timestamp() + 3600);
+    let response = http.get(format!("{base}/t/{link}")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_security_headers(&response, "a transcript link");
+    for path in ["/api/v1/leads", "/api/v1/leads/1", "/metrics"] {
+        let response = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_security_headers(&response, path);
+        let refused = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_security_headers(&refused, &format!("{path} without a token"));
+    }
     running.stop().await.unwrap();
 }

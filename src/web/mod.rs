@@ -144,7 +144,42 @@ fn router(shared: Shared) -> Router {
         .route("/api/v1/opt-outs", get(api_opt_outs))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(shared)
+}
+
+/// Headers on every response (pages, API, errors, redirects):
+/// - a Content-Security-Policy that allows nothing but the pages' one stylesheet (by its hash),
+///   forms posted to this site, and no framing: an SMS body that slipped past escaping still
+///   could not run or load anything;
+/// - `X-Frame-Options: DENY` for browsers that predate `frame-ancestors`, `nosniff`, and no
+///   Referer (transcript links are credentials);
+/// - `Cache-Control: no-store`: almost every page holds callers' numbers and words, so none is
+///   kept by a browser or a proxy.
+async fn security_headers(mut response: Response) -> Response {
+    static POLICY: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    let policy = POLICY.get_or_init(|| {
+        let policy = format!(
+            "default-src 'none'; style-src '{}'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+            pages::style_hash()
+        );
+        HeaderValue::from_str(&policy)
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+    });
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn not_found() -> Response {
@@ -430,15 +465,9 @@ async fn transcript_link(
     };
     match lead_view(&web, id).await? {
         Some(view) => {
-            let mut response = Html(pages::lead_page(None, &view)).into_response();
-            // The link is a credential: keep it out of other sites' Referer headers and caches.
-            let headers = response.headers_mut();
-            headers.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(response)
+            // The link is a credential: `security_headers` keeps it out of other sites'
+            // Referer headers and out of caches.
+            Ok(Html(pages::lead_page(None, &view)).into_response())
         }
         None => Ok(not_found().await),
     }
