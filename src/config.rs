@@ -266,6 +266,8 @@ struct RawDashboard {
     listen: String,
     #[serde(default)]
     public_url: Option<String>,
+    #[serde(default)]
+    trusted_proxy: Option<String>,
 }
 
 impl Default for RawDashboard {
@@ -273,6 +275,7 @@ impl Default for RawDashboard {
         Self {
             listen: defaults::dashboard_listen(),
             public_url: None,
+            trusted_proxy: None,
         }
     }
 }
@@ -597,6 +600,9 @@ pub struct Dashboard {
     pub listen: SocketAddr,
     /// How people reach the dashboard, for links in lead summaries.
     pub public_url: String,
+    /// The reverse proxy in front of the dashboard, if any: only its X-Forwarded-For is believed
+    /// (the client it names is the address login limits apply to); anyone else's is ignored.
+    pub trusted_proxy: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -1330,6 +1336,30 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
         None => format!("http://{}", raw.dashboard.listen),
     };
 
+    let trusted_proxy = match raw.dashboard.trusted_proxy.as_deref().map(str::trim) {
+        None => None,
+        Some(text) => match text.parse::<std::net::IpAddr>() {
+            Ok(address) if address.is_unspecified() => {
+                check.error(
+                    "dashboard.trusted_proxy",
+                    format!(
+                        "{text:?} is any address, so anyone could say who they are: give the proxy's own address (\"127.0.0.1\" for a proxy on this box)"
+                    ),
+                );
+                None
+            }
+            Ok(address) => Some(address),
+            Err(_) => {
+                check.error(
+                    "dashboard.trusted_proxy",
+                    format!(
+                        "{text:?} is not an IP address: give the reverse proxy's address as the dashboard sees it (\"127.0.0.1\" for a proxy on this box), or remove the key"
+                    ),
+                );
+                None
+            }
+        },
+    };
     let notify = validate_notify(&mut check, raw.notify);
     if !(7..=3650).contains(&raw.storage.retention_days) {
         check.error(
@@ -2061,7 +2091,11 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                     u64::from(raw.storage.retention_days) * 24 * 3600,
                 ),
             },
-            dashboard: Dashboard { listen, public_url },
+            dashboard: Dashboard {
+                listen,
+                public_url,
+                trusted_proxy,
+            },
             notify,
             modems,
             sip_accounts,

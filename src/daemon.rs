@@ -378,6 +378,8 @@ impl Parts {
             modems: self.modems.values().cloned().collect(),
             link_key,
             gate: crate::web::auth::Gate::default(),
+            checker: crate::web::auth::PasswordChecker::start()
+                .context("starting the dashboard's password-check thread")?,
             clock: self.clock().clone(),
         };
         self.workers

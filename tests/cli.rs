@@ -199,6 +199,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "profile[0].recipient[0].email: \"owner-at-acme\" is not an email address",
     ),
     (
+        "a trusted proxy that is not an address",
+        "[[modem]]",
+        "[dashboard]\ntrusted_proxy = \"nginx\"\n\n[[modem]]",
+        "dashboard.trusted_proxy: \"nginx\" is not an IP address",
+    ),
+    (
         "bad dashboard address",
         "[[modem]]",
         "[dashboard]\nlisten = \"localhost\"\n\n[[modem]]",
