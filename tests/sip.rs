@@ -815,3 +815,172 @@ async fn a_request_flood_is_cut_to_the_limit_and_a_flooding_stranger_is_banned()
     );
     running.stop().await.expect("clean stop");
 }
+
+/// An INVITE from `local` as `raw_request` writes it, with `edit` applied to its text.
+fn edited_invite(
+    target: SocketAddr,
+    local: SocketAddr,
+    call: &str,
+    edit: impl Fn(String) -> String,
+) -> Vec<u8> {
+    edit(raw_request("INVITE", target, local, call)).into_bytes()
+}
+
+/// RFC 3261 §7 and §20: one value for From, To, Call-ID, CSeq, Max-Forwards and Content-Length,
+/// a header section that ends in a blank line, no control characters outside the body. Such an
+/// INVITE, even from the trunk, used to ring and become a call (and a text); it gets 400 now.
+#[tokio::test]
+async fn invites_that_are_not_well_formed_get_400_and_are_never_calls() {
+    let harness = harness("");
+    let running = harness.start().await;
+    let target = udp4(&running);
+    let trunk = udp_from("127.0.0.1").await;
+    let local = trunk.local_addr().expect("local address");
+    let second = |name: &str, value: &str| {
+        let header = format!("{name}: {value}\r\n");
+        move |text: String| {
+            text.replacen(
+                "Max-Forwards: 70\r\n",
+                &format!("Max-Forwards: 70\r\n{header}"),
+                1,
+            )
+        }
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "cut off mid-header",
+            edited_invite(target, local, "cut", |text| {
+                text.replace("Content-Length: 0\r\n\r\n", "Content-Len")
+            }),
+        ),
+        (
+            "no blank line",
+            edited_invite(target, local, "noblank", |text| {
+                text.replace("Content-Length: 0\r\n\r\n", "Content-Length: 0\r\n")
+            }),
+        ),
+        (
+            "NUL in the Request-URI",
+            edited_invite(target, local, "nul", |text| {
+                text.replacen(
+                    &format!("sip:{CONTACT_USER}@"),
+                    &format!("sip:{CONTACT_USER}\0@"),
+                    1,
+                )
+            }),
+        ),
+        (
+            "a control character in a header",
+            edited_invite(target, local, "control", second("Subject", "call\x07me")),
+        ),
+        (
+            "two Call-IDs",
+            edited_invite(
+                target,
+                local,
+                "callid",
+                second("Call-ID", "other@pbx.example"),
+            ),
+        ),
+        (
+            "two CSeqs",
+            edited_invite(target, local, "cseq", second("CSeq", "2 INVITE")),
+        ),
+        (
+            "two Froms",
+            edited_invite(
+                target,
+                local,
+                "from",
+                second("From", "<sip:+447700900999@pbx.example>;tag=x"),
+            ),
+        ),
+        (
+            "two Froms in one header",
+            edited_invite(target, local, "fromlist", |text| {
+                text.replace(
+                    ";tag=raw-fromlist\r\n",
+                    ";tag=raw-fromlist, <sip:+447700900999@pbx.example>\r\n",
+                )
+            }),
+        ),
+        (
+            "two Tos",
+            edited_invite(
+                target,
+                local,
+                "to",
+                second("To", "<sip:+441632960999@pbx.example>"),
+            ),
+        ),
+        (
+            "two Max-Forwards",
+            edited_invite(target, local, "maxfwd", second("Max-Forwards", "69")),
+        ),
+        (
+            "two Content-Lengths",
+            edited_invite(target, local, "length", second("Content-Length", "0")),
+        ),
+    ];
+    for (what, bytes) in &cases {
+        trunk.send_to(bytes, target).await.expect("send");
+        let mut buffer = vec![0u8; 65_536];
+        let (len, _) = tokio::time::timeout(WAIT, trunk.recv_from(&mut buffer))
+            .await
+            .unwrap_or_else(|_| panic!("{what}: no answer"))
+            .expect("receive");
+        let answer = String::from_utf8_lossy(&buffer[..len]).into_owned();
+        assert_eq!(status_of(&answer), Some(400), "{what}: {answer}");
+        assert!(answer.contains("CSeq: 1 INVITE\r\n"), "{what}: {answer}");
+    }
+    // A good call after them is the only call.
+    let call = "good";
+    trunk
+        .send_to(
+            raw_request("INVITE", target, local, call).as_bytes(),
+            target,
+        )
+        .await
+        .expect("send");
+    assert_eq!(answer_to(&trunk, call).await, 180);
+    hang_up(&trunk, target, call).await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM calls WHERE source = 'sip'", 1)
+            .await,
+        1
+    );
+    running.stop().await.expect("clean stop");
+    assert_eq!(
+        harness.query_strings("SELECT call_key FROM calls"),
+        ["good@pbx.example"]
+    );
+}
+
+/// Two P-Asserted-Identity values (a landline, then a mobile): the mobile is texted, and the
+/// raw caller stored with the call is the value it came from, not the first one seen.
+#[tokio::test]
+async fn the_stored_caller_is_the_number_that_was_texted() {
+    let harness = harness("");
+    let running = harness.start().await;
+    let target = udp4(&running);
+    let trunk = udp_from("127.0.0.1").await;
+    let local = trunk.local_addr().expect("local address");
+    let invite = edited_invite(target, local, "pai", |text| {
+        text.replacen(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nP-Asserted-Identity: <sip:+441632960000@pbx.example>\r\nP-Asserted-Identity: <tel:+447700900555>\r\n",
+            1,
+        )
+    });
+    trunk.send_to(&invite, target).await.expect("send");
+    assert_eq!(answer_to(&trunk, "pai").await, 180);
+    hang_up(&trunk, target, "pai").await;
+    let sent = harness.modem.wait_sent(1, WAIT).await;
+    assert_eq!(sent[0].to, "+447700900555");
+    running.stop().await.expect("clean stop");
+    assert_eq!(
+        harness.query_strings("SELECT caller || ' ' || caller_raw FROM calls"),
+        ["+447700900555 <tel:+447700900555>"]
+    );
+}

@@ -21,6 +21,9 @@
 //! * A `Require` naming any extension → 420 with `Unsupported` (§8.2.2.3).
 //! * A missing or malformed Via/From/To/Call-ID/CSeq → 400 with the reason in the status line
 //!   (dropped silently if even the Via is unusable, since no response could be routed).
+//! * A request the wire layer found not well formed (cut off, control characters, a second From
+//!   or Call-ID...) never becomes an [`rsip::Request`]; its headers, read leniently, go to
+//!   [`Endpoint::handle_malformed`] → **400**, statelessly, and it is never a call.
 //! * A source over its [`super::guard`] rate limits: any request is dropped; a new INVITE gets a
 //!   stateless 503 with `Retry-After` (§21.5.4). Both count towards a ban unless the source is
 //!   trusted, as do many distinct Request-URI users and methods from one source.
@@ -38,6 +41,7 @@ use super::msg::{self, MsgError, RequestInfo, ResponseBase};
 use super::transaction::{
     Received, Termination, TimerQueue, TransactionConfig, TransactionKey, Transactions, TxEvent,
 };
+use super::wire::WireError;
 
 /// Methods we implement, for `Allow` (RFC 3261 §20.5).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
@@ -183,6 +187,9 @@ pub enum RejectReason {
     UnknownUser(String),
     /// Mandatory header missing or malformed: answered 400 (or dropped without a usable Via).
     Malformed(MsgError),
+    /// Not a well-formed message (RFC 3261 §7, §20, §25: cut off, control characters, a header
+    /// that takes one value given twice): answered 400 (or dropped without a usable Via).
+    NotWellFormed(WireError),
     /// The source is over one of its rate limits ([`GuardConfig::requests_per_second`]: dropped;
     /// [`GuardConfig::invites_per_second`]: answered 503 with `Retry-After`).
     RateLimited(RateLimit),
@@ -558,6 +565,59 @@ impl Endpoint {
                 message: resp.into(),
             });
         }
+        out
+    }
+
+    /// Answers a request that is not well formed ([`WireError`]) with `400 Bad Request` and the
+    /// problem as its reason phrase, statelessly (RFC 3261 §8.2.6.1, §21.4.1): it never starts
+    /// a transaction or a call. `headers` are what [`super::wire::reply_headers`] read of it;
+    /// ACK is never answered. It counts towards a ban like any refusal (never the trunk's).
+    pub fn handle_malformed(
+        &mut self,
+        method: &str,
+        headers: &Headers,
+        problem: WireError,
+        source: SocketAddr,
+        reliable: bool,
+        now: Instant,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.guard.is_banned(source.ip(), now) {
+            self.stats.dropped_banned += 1;
+            return out;
+        }
+        // The admission hook judges a request; this one has only its headers to show.
+        let stand_in = Request {
+            method: Method::Options,
+            uri: rsip::Uri::default(),
+            version: rsip::Version::V2,
+            headers: headers.clone(),
+            body: Vec::new(),
+        };
+        let trusted = self.admission.check(source, &stand_in) == Decision::Trusted;
+        if self.guard.take_request(source.ip(), now).is_err() {
+            self.stats.rate_limited += 1;
+            let reason = RejectReason::RateLimited(RateLimit::Requests);
+            self.reject(source, reason, trusted, now, &mut out);
+            return out;
+        }
+        if !method.eq_ignore_ascii_case("ACK")
+            && let Ok(base) = ResponseBase::new(headers, source, reliable)
+        {
+            let reason: String = problem.to_string().chars().take(120).collect();
+            let resp = self.decorate(base.response_with_reason(400, &reason));
+            out.push(Action::Send {
+                to: base.destination,
+                message: resp.into(),
+            });
+        }
+        self.reject(
+            source,
+            RejectReason::NotWellFormed(problem),
+            trusted,
+            now,
+            &mut out,
+        );
         out
     }
 

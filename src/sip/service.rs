@@ -22,7 +22,7 @@ use super::endpoint::{
     RejectReason,
 };
 use super::guard::GuardConfig;
-use super::identity::{self, CallerSource};
+use super::identity;
 use super::register::{
     AccountConfig, AccountStatus, Destination, KeepAliveKind, RegAction, RegState, Registration,
     SipDigest,
@@ -426,6 +426,14 @@ impl Core {
                         .endpoint
                         .handle_unrecognized_method(&method, &headers, from, reliable, now);
                     self.perform(actions, now).await;
+                } else if let Some((method, headers)) = wire::reply_headers(&bytes) {
+                    // A request that is not well formed: 400, and never a call.
+                    let span = info_span!("sip", call_id = %call_id_of(&headers));
+                    let actions = span.in_scope(|| {
+                        self.endpoint
+                            .handle_malformed(&method, &headers, err, from, reliable, now)
+                    });
+                    self.perform(actions, now).await;
                 } else if let Some(suppressed) = self.quiet.due("malformed", now) {
                     warn!(peer = %from, error = %err, suppressed, "unreadable SIP packet dropped");
                 }
@@ -489,6 +497,7 @@ impl Core {
             RejectReason::Dropped => "dropped",
             RejectReason::UnknownUser(_) => "unknown_user",
             RejectReason::Malformed(_) => "malformed_request",
+            RejectReason::NotWellFormed(_) => "not_well_formed",
             RejectReason::RateLimited(RateLimit::Requests) => "rate_limited_requests",
             RejectReason::RateLimited(RateLimit::Invites) => "rate_limited_invites",
             RejectReason::Scanning { .. } => "scanning",
@@ -523,7 +532,7 @@ impl Core {
 
     /// Logs a missed call and makes the daemon's record of it.
     fn missed_call(&mut self, call: SipMissedCall, now: Instant) -> flow::MissedCall {
-        let caller = identity::caller(&call.invite);
+        let (caller, caller_value) = identity::caller_with_value(&call.invite);
         let called = identity::called(&call.invite);
         let span = info_span!("sip_call", call_id = %call.call_id);
         let _entered = span.enter();
@@ -551,7 +560,8 @@ impl Core {
             how,
             "SIP call missed"
         );
-        let caller_raw = raw_caller(&call.invite, caller.source);
+        // The value the texted number was read from (cut to 200 characters for the table).
+        let caller_raw: String = caller_value.chars().take(200).collect();
         let started = self.shell.clock.now()
             - chrono::Duration::from_std(now.saturating_duration_since(call.started_at))
                 .unwrap_or_default();
@@ -1039,27 +1049,6 @@ fn call_id_of(headers: &rsip::Headers) -> String {
             _ => None,
         })
         .unwrap_or_default()
-}
-
-/// The raw text the caller id was read from, for the calls table (cut to 200 characters).
-fn raw_caller(invite: &Request, source: CallerSource) -> String {
-    let wanted = match source {
-        CallerSource::PAssertedIdentity => "P-Asserted-Identity",
-        CallerSource::RemotePartyId => "Remote-Party-ID",
-        CallerSource::From | CallerSource::Privacy => "From",
-    };
-    invite
-        .headers
-        .iter()
-        .find_map(|header| match header {
-            Header::From(from) if wanted == "From" => Some(from.value().to_string()),
-            Header::Other(name, value) if name.eq_ignore_ascii_case(wanted) => Some(value.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect()
 }
 
 /// A request whose method rsip cannot represent (an extension method): its method and headers,
