@@ -984,3 +984,117 @@ async fn the_stored_caller_is_the_number_that_was_texted() {
         ["+447700900555 <tel:+447700900555>"]
     );
 }
+
+/// A TCP connection to the endpoint from `ip` (a loopback address of this box).
+async fn tcp_from(ip: &str, target: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(ip.parse().expect("an address"), 0))?;
+    socket.connect(target).await
+}
+
+/// Whether the endpoint closed `stream` (end of stream or reset) within `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // An answer (none is expected): keep reading until the end.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// 256 idle TCP connections from any address used to refuse every new one, the trunk's
+/// included, for as long as the attacker liked (the allow list was not checked at accept, and
+/// any byte reset the idle timer). Now: strangers are closed at accept, one address holds a
+/// few connections at most, and the trunk's call gets through.
+#[tokio::test]
+async fn idle_tcp_connections_from_one_address_cannot_keep_the_trunk_out() {
+    use tokio::io::AsyncWriteExt;
+    // 127.0.0.2 may call (sip.allow), so only the per-address limit stops it.
+    let harness = harness("allow = [\"127.0.0.2\"]");
+    let running = harness.start().await;
+    let target = udp4(&running);
+    let mut held = Vec::new();
+    for n in 0..300 {
+        let Ok(mut stream) = tcp_from("127.0.0.2", target).await else {
+            continue;
+        };
+        if n % 2 == 0 {
+            // Half a message, never finished.
+            let _ = stream
+                .write_all(
+                    b"INVITE sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.2;branch=z9hG4bK-",
+                )
+                .await;
+        }
+        held.push(stream);
+    }
+    // A stranger (127.0.0.3 is neither the trunk nor in sip.allow) is closed at once.
+    let mut stranger = tcp_from("127.0.0.3", target).await.expect("connect");
+    assert!(
+        closed_within(&mut stranger, WAIT).await,
+        "a stranger's connection stays open"
+    );
+    // The trunk calls over TCP while those are held open.
+    let (status, log) = Sipp {
+        scenario: "divert_cancel.xml",
+        target,
+        local_ip: "127.0.0.1",
+        tcp: true,
+        calls: 1,
+        rate: 10,
+        args: &[],
+    }
+    .run(harness.dir.path())
+    .await;
+    assert_eq!(status, 0, "the trunk's call over TCP: {log}");
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM calls WHERE source = 'sip'", 1)
+            .await,
+        1
+    );
+    // Of the 300, only a few were kept; the rest were closed.
+    let mut open = 0;
+    for stream in &mut held {
+        if !closed_within(stream, Duration::from_millis(50)).await {
+            open += 1;
+        }
+    }
+    assert!(open <= 16, "{open} connections from one address kept open");
+    running.stop().await.expect("clean stop");
+}
+
+/// A message must be finished within a deadline of its first byte: a byte now and then used to
+/// keep a connection open for ever (every byte reset the idle timer).
+#[tokio::test]
+async fn a_tcp_message_that_never_ends_is_cut_off_however_slowly_it_comes() {
+    use tokio::io::AsyncWriteExt;
+    let harness = harness("");
+    let running = harness.start().await;
+    let target = udp4(&running);
+    let mut stream = tcp_from("127.0.0.1", target).await.expect("connect");
+    stream
+        .write_all(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nX-Slow: ")
+        .await
+        .expect("write");
+    // One byte a second, well inside any idle timer, for up to a minute.
+    let mut closed = false;
+    for _ in 0..60 {
+        if stream.write_all(b"y").await.is_err()
+            || closed_within(&mut stream, Duration::from_secs(1)).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "a message that never ends kept its connection open for a minute"
+    );
+    running.stop().await.expect("clean stop");
+}

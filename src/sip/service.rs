@@ -86,14 +86,29 @@ pub fn start(
     for (port, accounts) in groups {
         let (inbound_tx, inbound_rx) = mpsc::channel(transport::INBOUND_QUEUE);
         let own = transports.child_token();
-        let sockets =
-            match transport::bind(&accounts[0].listen, port, inbound_tx.clone(), &own, tracker) {
-                Ok(sockets) => sockets,
-                Err(err) => {
-                    transports.cancel();
-                    return Err(err);
-                }
-            };
+        let allow = Arc::new(RwLock::new(AllowList::for_accounts(&accounts)));
+        let hook = allow.clone();
+        // TCP connections are checked against the allow list as they are accepted.
+        let admit: transport::Admit = Arc::new(move |ip: IpAddr| {
+            // A poisoned lock only means a writer panicked mid-update; the list is still usable.
+            hook.read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .admits(ip)
+        });
+        let sockets = match transport::bind(
+            &accounts[0].listen,
+            port,
+            inbound_tx.clone(),
+            admit,
+            &own,
+            tracker,
+        ) {
+            Ok(sockets) => sockets,
+            Err(err) => {
+                transports.cancel();
+                return Err(err);
+            }
+        };
         info!(addresses = ?sockets.local, accounts = accounts.len(), "SIP endpoint listening (UDP and TCP)");
         bound.extend(sockets.local.iter().copied());
         let shell = Shell {
@@ -105,6 +120,7 @@ pub fn start(
         let core = Core::new(
             accounts,
             sockets,
+            allow,
             missed_tx.clone(),
             status_tx.clone(),
             shell,
@@ -161,6 +177,18 @@ struct AllowList {
 }
 
 impl AllowList {
+    /// The configured ranges of `accounts`; the registrars' and proxies' addresses are added as
+    /// they resolve.
+    fn for_accounts(accounts: &[SipAccount]) -> AllowList {
+        AllowList {
+            resolved: vec![Vec::new(); accounts.len()],
+            ranges: accounts
+                .iter()
+                .flat_map(|a| a.allow.iter().copied())
+                .collect(),
+        }
+    }
+
     fn admits(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
@@ -241,6 +269,7 @@ impl Core {
     fn new(
         accounts: Vec<SipAccount>,
         sockets: Sockets,
+        allow: Arc<RwLock<AllowList>>,
         missed: mpsc::Sender<flow::MissedCall>,
         status: mpsc::Sender<SipAccountRow>,
         shell: Shell,
@@ -258,13 +287,6 @@ impl Core {
             },
             ..EndpointConfig::default()
         };
-        let allow = Arc::new(RwLock::new(AllowList {
-            resolved: vec![Vec::new(); accounts.len()],
-            ranges: accounts
-                .iter()
-                .flat_map(|a| a.allow.iter().copied())
-                .collect(),
-        }));
         let mut endpoint = Endpoint::new(config);
         let hook = allow.clone();
         endpoint.set_admission(move |source: SocketAddr, _request: &Request| {
