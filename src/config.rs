@@ -181,6 +181,15 @@ pub mod defaults {
         crate::sip::guard::DEFAULT_INVITES_PER_SECOND
     }
 
+    /// Calls ringing at once, from every source together: a small business rarely has more
+    /// than a few dozen missed at the same moment, and 100 ringing calls hold well under a
+    /// megabyte, so a flood from an allowed source (or a spoofed one) cannot grow the daemon on
+    /// a Raspberry Pi. Beyond it a new call gets 503 with Retry-After, and the trunk tries
+    /// elsewhere.
+    pub const fn sip_max_ringing_calls() -> u32 {
+        100
+    }
+
     /// The first text: a service message that says who we are, owns the missed call, asks the
     /// first question and says how to stop. Fits one GSM-7 SMS with a short business name.
     pub fn first_message() -> String {
@@ -441,6 +450,8 @@ struct RawSipAccount {
     max_requests_per_second: u32,
     #[serde(default = "defaults::sip_max_invites_per_second")]
     max_invites_per_second: u32,
+    #[serde(default = "defaults::sip_max_ringing_calls")]
+    max_ringing_calls: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -650,6 +661,7 @@ fn account_view(account: &RawSipAccount) -> crate::sip::config::RawAccountView<'
         final_response: account.final_response,
         max_requests_per_second: account.max_requests_per_second,
         max_invites_per_second: account.max_invites_per_second,
+        max_ringing_calls: account.max_ringing_calls,
     }
 }
 
@@ -689,6 +701,9 @@ pub struct SipAccount {
     pub max_requests_per_second: u32,
     /// New INVITEs one source address may send a second (0: no limit); beyond it they get 503.
     pub max_invites_per_second: u32,
+    /// Calls ringing at once on the account's local port, from all sources; beyond it a new
+    /// call gets 503 with Retry-After.
+    pub max_ringing_calls: usize,
 }
 
 /// The transport an account registers over.
@@ -1585,6 +1600,7 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             final_response: sip.final_response,
             max_requests_per_second: account.max_requests_per_second,
             max_invites_per_second: account.max_invites_per_second,
+            max_ringing_calls: usize::try_from(account.max_ringing_calls).unwrap_or(usize::MAX),
         });
     }
     for (key, message) in crate::sip::config::check_ports(&sip_accounts) {

@@ -72,6 +72,9 @@ pub struct RunOptions {
     pub lead_retry: Option<Duration>,
     /// The wall clock (the system's by default; tests set the date).
     pub clock: Clock,
+    /// Missed calls each SIP port holds while the daemon's event queue is full (default
+    /// `sip::service::MISSED_QUEUE`, 4096; tests use a few, to see it fill).
+    pub sip_missed_queue: Option<usize>,
 }
 
 /// Starts the daemon in the background (for `demo` and tests).
@@ -157,6 +160,9 @@ fn setup(
         token.child_token(),
         &sip_tasks,
         options.clock.clone(),
+        options
+            .sip_missed_queue
+            .unwrap_or(crate::sip::service::MISSED_QUEUE),
     )?;
     let workers = TaskTracker::new();
     let modem_tasks = TaskTracker::new();

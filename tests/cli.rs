@@ -126,6 +126,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "sip[1].max_invites_per_second: 20 differs from sip[0].max_invites_per_second (2000), which uses the same local_port 5060",
     ),
     (
+        "SIP calls ringing at once",
+        "expires = 300",
+        "expires = 300\nmax_ringing_calls = 0",
+        "sip[0].max_ringing_calls: 0 is outside 1..=40000",
+    ),
+    (
         "SIP transport",
         "expires = 300",
         "expires = 300\ntransport = \"tls\"",

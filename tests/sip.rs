@@ -458,7 +458,7 @@ async fn a_call_ringing_when_textback_stops_is_still_a_missed_call() {
 async fn more_calls_ringing_at_shutdown_than_the_event_queue_holds_are_all_recorded() {
     // The daemon's event queue holds 256; the SIP forwarder waits for room while it drains.
     const CALLS: usize = 300;
-    let harness = harness("max_ring_seconds = 60");
+    let harness = harness("max_ring_seconds = 60\nmax_ringing_calls = 300");
     let running = harness.start().await;
     let target = udp4(&running);
     let trunk = udp_from("127.0.0.1").await;
@@ -1095,6 +1095,203 @@ async fn a_tcp_message_that_never_ends_is_cut_off_however_slowly_it_comes() {
     assert!(
         closed,
         "a message that never ends kept its connection open for a minute"
+    );
+    running.stop().await.expect("clean stop");
+}
+
+/// Sends `invites` INVITEs from `trunk` (Call-IDs `{prefix}-N`) in batches, reading the answers
+/// in between; returns the Call-IDs that rang (180) and how many got 503.
+async fn flood(
+    trunk: &tokio::net::UdpSocket,
+    target: SocketAddr,
+    prefix: &str,
+    invites: usize,
+) -> (std::collections::BTreeSet<String>, usize) {
+    // Small enough that the answers to a batch fit this socket's receive buffer.
+    const BATCH: usize = 50;
+    let local = trunk.local_addr().expect("local address");
+    let mut ringing = std::collections::BTreeSet::new();
+    let mut refused = std::collections::BTreeSet::new();
+    let mut buffer = vec![0u8; 65_536];
+    for start in (0..invites).step_by(BATCH) {
+        let end = (start + BATCH).min(invites);
+        for n in start..end {
+            let invite = raw_request("INVITE", target, local, &format!("{prefix}-{n}"));
+            trunk
+                .send_to(invite.as_bytes(), target)
+                .await
+                .expect("send");
+        }
+        // Until every INVITE of the batch has its 180 or 503 (one lost in a full socket buffer
+        // is given up on after a moment).
+        while ringing.len() + refused.len() < end {
+            let Ok(received) =
+                tokio::time::timeout(Duration::from_secs(1), trunk.recv_from(&mut buffer)).await
+            else {
+                break;
+            };
+            let (len, _) = received.expect("receive");
+            let message = String::from_utf8_lossy(&buffer[..len]);
+            match status_of(&message) {
+                Some(180) => {
+                    ringing.insert(call_id_of(&message));
+                }
+                Some(503) => {
+                    assert!(message.contains("\r\nRetry-After: "), "{message}");
+                    refused.insert(call_id_of(&message));
+                }
+                _ => {}
+            }
+        }
+    }
+    (ringing, refused.len())
+}
+
+/// Each INVITE rang for up to 30 s and the default rate let 2000 a second through, so one
+/// allowed source could hold about 60,000 calls at once (16 MB to 179 MB, and it stayed). Now
+/// at most `sip.max_ringing_calls` (100 by default) ring at once; the rest get 503 with
+/// Retry-After, and the daemon's memory stays within a few MB of where it started. (The bench,
+/// `cargo bench --bench sip_flood`, sends 60,000.)
+#[tokio::test]
+async fn an_invite_flood_rings_at_most_the_configured_calls_and_memory_stays_bounded() {
+    const INVITES: usize = 3_000;
+    const DEFAULT_CAP: usize = 100;
+    // No call rings out during the flood: every call that rang is ringing at its end.
+    let harness = harness("max_ring_seconds = 600");
+    let daemon = common::process::DaemonProcess::spawn(&harness.write_config()).await;
+    let target = *daemon
+        .sip
+        .iter()
+        .find(|address| address.is_ipv4())
+        .expect("SIP on 127.0.0.1");
+    let trunk = udp_from("127.0.0.1").await;
+    let started = daemon.memory();
+    let (ringing, refused) = flood(&trunk, target, "flood", INVITES).await;
+    let peak = daemon.memory();
+    eprintln!(
+        "{INVITES} INVITEs: {} rang, {refused} got 503; daemon RSS {:.1} MiB (peak {:.1} MiB, {:.1} MiB at start)",
+        ringing.len(),
+        peak.rss_mib(),
+        peak.peak_mib(),
+        started.rss_mib()
+    );
+    assert!(
+        (1..=DEFAULT_CAP).contains(&ringing.len()),
+        "{} calls rang at once",
+        ringing.len()
+    );
+    assert!(refused >= INVITES / 2, "{refused} refused");
+    assert!(
+        peak.peak_mib() < started.rss_mib() + 20.0,
+        "peak {:.1} MiB from {:.1} MiB at start",
+        peak.peak_mib(),
+        started.rss_mib()
+    );
+    // The callers hang up: each call that rang is one missed call.
+    for call in &ringing {
+        hang_up(&trunk, target, call.trim_end_matches("@pbx.example")).await;
+    }
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM calls WHERE source = 'sip'",
+                ringing.len() as i64
+            )
+            .await,
+        ringing.len() as i64
+    );
+    // Once they have ended, new calls ring again.
+    let (again, _) = flood(&trunk, target, "after", 10).await;
+    assert_eq!(again.len(), 10, "calls ring again after the flood");
+    for call in &again {
+        hang_up(&trunk, target, call.trim_end_matches("@pbx.example")).await;
+    }
+    let after = daemon.memory();
+    eprintln!(
+        "after the flood: daemon RSS {:.1} MiB (peak {:.1} MiB)",
+        after.rss_mib(),
+        after.peak_mib()
+    );
+    assert!(
+        after.rss_mib() < started.rss_mib() + 20.0,
+        "{:.1} MiB after, from {:.1} MiB at start",
+        after.rss_mib(),
+        started.rss_mib()
+    );
+    daemon.stop().await;
+}
+
+/// A call already answered as missed (487) used to be dropped when the daemon's queue was full
+/// ("missed-call queue full: this call is not recorded"; 308 of 15,000 in one load run). Now a
+/// new INVITE gets 503 with Retry-After while the queue has no place for it, so the trunk can
+/// fail over, and every call answered 487 is recorded.
+#[tokio::test]
+async fn a_call_answered_as_missed_is_never_dropped_when_the_daemon_is_behind() {
+    // The daemon's event queue holds 256, this port's missed-call queue 8 (4096 by default):
+    // 320 calls while the daemon cannot write are more than both hold.
+    const CALLS: usize = 320;
+    let harness = harness("");
+    let running = harness
+        .start_with(textback::daemon::RunOptions {
+            sip_missed_queue: Some(8),
+            ..Default::default()
+        })
+        .await;
+    let target = udp4(&running);
+    let trunk = udp_from("127.0.0.1").await;
+    let local = trunk.local_addr().expect("local address");
+    // The daemon falls behind: another connection holds the database's write lock, so the
+    // daemon's first missed call waits for it (its busy timeout is 5 s; the calls below take
+    // well under that) and the queues behind it fill.
+    let blocker = rusqlite::Connection::open(harness.database()).expect("open the database");
+    blocker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let mut missed = Vec::new();
+    let mut refused = 0;
+    for n in 0..CALLS {
+        let call = format!("behind-{n}");
+        trunk
+            .send_to(
+                raw_request("INVITE", target, local, &call).as_bytes(),
+                target,
+            )
+            .await
+            .expect("send");
+        match answer_to(&trunk, &call).await {
+            180 => {
+                hang_up(&trunk, target, &call).await;
+                missed.push(call);
+            }
+            503 => {
+                let ack = raw_request("ACK", target, local, &call);
+                trunk.send_to(ack.as_bytes(), target).await.expect("send");
+                refused += 1;
+            }
+            other => panic!("{call}: {other}"),
+        }
+    }
+    eprintln!(
+        "{CALLS} calls while the daemon could not write: {} answered 487, {refused} refused with 503",
+        missed.len()
+    );
+    blocker.execute_batch("ROLLBACK").expect("release the lock");
+    drop(blocker);
+    let rows = harness
+        .wait_count(
+            "SELECT count(*) FROM calls WHERE source = 'sip'",
+            missed.len() as i64,
+        )
+        .await;
+    assert_eq!(
+        rows,
+        missed.len() as i64,
+        "{} calls answered 487, {rows} recorded, {refused} refused with 503",
+        missed.len()
+    );
+    assert!(
+        refused > 0,
+        "the queues never filled: the test proves nothing"
     );
     running.stop().await.expect("clean stop");
 }

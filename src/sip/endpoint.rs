@@ -27,6 +27,9 @@
 //! * A source over its [`super::guard`] rate limits: any request is dropped; a new INVITE gets a
 //!   stateless 503 with `Retry-After` (§21.5.4). Both count towards a ban unless the source is
 //!   trusted, as do many distinct Request-URI users and methods from one source.
+//! * A new INVITE while [`EndpointConfig::max_ringing`] calls ring, or while the shell has no
+//!   room to hand on one more missed call ([`Endpoint::set_call_room`]) → a stateless 503 with
+//!   `Retry-After`: memory stays bounded under a flood, and a call that rang is never dropped.
 //! * After [`Endpoint::shutdown`] (which ends every ringing call): a new INVITE → 503.
 
 use std::collections::HashMap;
@@ -45,6 +48,9 @@ use super::wire::WireError;
 
 /// Methods we implement, for `Allow` (RFC 3261 §20.5).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+
+/// Default of [`EndpointConfig::max_ringing`] (`sip.max_ringing_calls`).
+pub const DEFAULT_MAX_RINGING: usize = 100;
 
 /// The final response that ends a call which rang out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,6 +96,10 @@ pub struct EndpointConfig {
     pub transactions: TransactionConfig,
     /// Per-source rejection counting / banning.
     pub guard: GuardConfig,
+    /// Calls ringing at once, from all sources: beyond it a new INVITE gets a stateless 503
+    /// with `Retry-After`, so a flood cannot grow the tables (default
+    /// [`DEFAULT_MAX_RINGING`]).
+    pub max_ringing: usize,
 }
 
 impl Default for EndpointConfig {
@@ -103,6 +113,7 @@ impl Default for EndpointConfig {
             contact: None,
             transactions: TransactionConfig::default(),
             guard: GuardConfig::default(),
+            max_ringing: DEFAULT_MAX_RINGING,
         }
     }
 }
@@ -193,12 +204,25 @@ pub enum RejectReason {
     /// The source is over one of its rate limits ([`GuardConfig::requests_per_second`]: dropped;
     /// [`GuardConfig::invites_per_second`]: answered 503 with `Retry-After`).
     RateLimited(RateLimit),
+    /// A new call while the endpoint is full ([`Busy`]): answered 503 with `Retry-After`. Not
+    /// the source's fault, so it never counts towards a ban.
+    Busy(Busy),
     /// The source used more distinct Request-URI users and methods than
     /// [`GuardConfig::max_targets`] in the guard's window (the request itself is processed).
     Scanning {
         /// How many it used.
         distinct: u32,
     },
+}
+
+/// Why a new call was refused with 503 although its source is within its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// [`EndpointConfig::max_ringing`] calls are ringing.
+    Ringing { limit: usize },
+    /// The shell's queue to the daemon has room for only this many more missed calls, and as
+    /// many are ringing ([`Endpoint::set_call_room`]).
+    QueueFull { room: usize },
 }
 
 /// Which per-source rate limit a request exceeded.
@@ -299,6 +323,11 @@ pub struct Endpoint {
     stats: EndpointStats,
     /// Set by [`Endpoint::shutdown`]: new INVITEs get 503.
     stopping: bool,
+    /// Calls ringing now (accepted, not yet ended).
+    ringing: usize,
+    /// How many more missed calls the shell can take without waiting (see
+    /// [`Endpoint::set_call_room`]); `None`: no limit.
+    call_room: Option<Box<dyn Fn() -> usize + Send>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -332,6 +361,8 @@ impl Endpoint {
             next_purge: None,
             stats: EndpointStats::default(),
             stopping: false,
+            ringing: 0,
+            call_room: None,
         }
     }
 
@@ -357,7 +388,16 @@ impl Endpoint {
 
     /// Calls still ringing.
     pub fn ringing(&self) -> usize {
-        self.calls.values().filter(|c| c.ended_at.is_none()).count()
+        self.ringing
+    }
+
+    /// Tells the endpoint how many more missed calls the shell can hand on without waiting (the
+    /// free places in its queue to the daemon). A new INVITE is taken only while the calls
+    /// ringing are fewer than that, so that every call that rings has its place when it ends:
+    /// a call answered as missed is never dropped for a full queue. Beyond it, 503 with
+    /// `Retry-After` (back-pressure the trunk can act on).
+    pub fn set_call_room(&mut self, room: impl Fn() -> usize + Send + 'static) {
+        self.call_room = Some(Box::new(room));
     }
 
     /// Live server transactions.
@@ -754,6 +794,37 @@ impl Endpoint {
             self.reject(source, reason, trusted, now, out);
             return;
         }
+        // Every ringing call must find room when it ends: at most `max_ringing` at once, and
+        // no more than the shell can hand on (its queue to the daemon).
+        let room = self.call_room.as_ref().map_or(usize::MAX, |room| room());
+        if self.ringing >= self.config.max_ringing || self.ringing >= room {
+            self.stats.overloaded += 1;
+            let mut resp = self.decorate(base.response(503));
+            msg::push_header(
+                &mut resp,
+                rsip::headers::RetryAfter::new(
+                    self.config.transactions.retry_after_secs.to_string(),
+                )
+                .into(),
+            );
+            out.push(Action::Send {
+                to: base.destination,
+                message: resp.into(),
+            });
+            let reason = if self.ringing >= self.config.max_ringing {
+                Busy::Ringing {
+                    limit: self.config.max_ringing,
+                }
+            } else {
+                Busy::QueueFull { room }
+            };
+            self.stats.rejected += 1;
+            out.push(Action::Rejected {
+                source,
+                reason: RejectReason::Busy(reason),
+            });
+            return;
+        }
         if self.calls.len() >= self.config.transactions.max_transactions {
             self.stats.overloaded += 1;
             let mut resp = self.decorate(base.response(503));
@@ -784,6 +855,7 @@ impl Endpoint {
             source,
         });
         let ring_now = self.config.ring_delay.is_zero();
+        self.ringing += 1;
         self.by_dialog.insert(dialog.clone(), key.clone());
         self.calls.insert(
             key.clone(),
@@ -854,6 +926,7 @@ impl Endpoint {
         if call.ended_at.is_some() {
             return;
         }
+        self.ringing = self.ringing.saturating_sub(1);
         call.ended_at = Some(now);
         call.ring_at = None;
         self.stats.missed_calls += 1;
@@ -1013,6 +1086,9 @@ impl Endpoint {
     fn remove_call(&mut self, key: &TransactionKey) {
         self.call_timers.remove(key);
         if let Some(c) = self.calls.remove(key) {
+            if c.ended_at.is_none() {
+                self.ringing = self.ringing.saturating_sub(1);
+            }
             self.by_dialog.remove(&c.dialog);
         }
     }
@@ -1552,6 +1628,73 @@ mod tests {
                 )
             })
             .count()
+    }
+
+    #[test]
+    fn calls_ringing_at_once_are_capped_and_never_outnumber_the_room_to_hand_them_on() {
+        let mut ep = Endpoint::new(EndpointConfig {
+            users: vec!["textback".into()],
+            max_ringing: 3,
+            ..Default::default()
+        });
+        let room = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+        let shared = room.clone();
+        ep.set_call_room(move || shared.load(std::sync::atomic::Ordering::Relaxed));
+        let mut seen = Vec::new();
+        for i in 0..5 {
+            let a = ep.handle_request(
+                invite(&format!("z9hG4bKc{i}"), &format!("c{i}")),
+                PBX,
+                false,
+                t0(),
+            );
+            seen.push(codes(&a));
+        }
+        assert_eq!(
+            seen,
+            [
+                vec![100, 180],
+                vec![100, 180],
+                vec![100, 180],
+                vec![503],
+                vec![503]
+            ]
+        );
+        assert_eq!(ep.ringing(), 3);
+        let refused = ep.handle_request(invite("z9hG4bKc9", "c9"), PBX, false, t0());
+        let text = responses(&refused)[0].to_string();
+        assert_eq!(header_value(&text, "Retry-After").as_deref(), Some("30"));
+        assert!(refused.iter().any(|a| matches!(
+            a,
+            Action::Rejected {
+                reason: RejectReason::Busy(Busy::Ringing { limit: 3 }),
+                ..
+            }
+        )));
+        // One ends: room for one more.
+        let a = ep.handle_request(
+            request(Method::Cancel, "z9hG4bKc0", "c0", 1),
+            PBX,
+            false,
+            t0(),
+        );
+        assert_eq!(missed(&a).len(), 1);
+        assert_eq!(ep.ringing(), 2);
+        // The shell's queue has room for only the two ringing: the next call would have none.
+        room.store(2, std::sync::atomic::Ordering::Relaxed);
+        let a = ep.handle_request(invite("z9hG4bKc5", "c5"), PBX, false, t0());
+        assert_eq!(codes(&a), vec![503]);
+        assert!(a.iter().any(|a| matches!(
+            a,
+            Action::Rejected {
+                reason: RejectReason::Busy(Busy::QueueFull { room: 2 }),
+                ..
+            }
+        )));
+        room.store(3, std::sync::atomic::Ordering::Relaxed);
+        let a = ep.handle_request(invite("z9hG4bKc6", "c6"), PBX, false, t0());
+        assert_eq!(codes(&a), vec![100, 180]);
+        assert_eq!(ep.ringing(), 3);
     }
 
     #[test]

@@ -18,8 +18,8 @@ use tracing::{debug, info, info_span, warn};
 
 use super::cidr::Cidr;
 use super::endpoint::{
-    Action, CallEnd, Decision, Endpoint, EndpointConfig, MissedCall as SipMissedCall, RateLimit,
-    RejectReason,
+    Action, Busy, CallEnd, Decision, Endpoint, EndpointConfig, MissedCall as SipMissedCall,
+    RateLimit, RejectReason,
 };
 use super::guard::GuardConfig;
 use super::identity;
@@ -36,9 +36,11 @@ use crate::domain::CallId;
 use crate::flow;
 use crate::store::{CallSource, SipAccountRow, Store};
 
-/// Missed calls waiting to enter the daemon's event queue. The core never waits on the daemon:
-/// a burst of calls queues here, and the forwarder waits instead.
-const MISSED_QUEUE: usize = 4096;
+/// Missed calls waiting to enter the daemon's event queue, per local port. The core never waits
+/// on the daemon: a burst of calls queues here, and the forwarder waits instead. The core takes
+/// a new call only while it has a place here for every call ringing
+/// ([`Endpoint::set_call_room`]), so a call answered as missed is never dropped.
+pub const MISSED_QUEUE: usize = 4096;
 /// Account state rows waiting for the store.
 const STATUS_QUEUE: usize = 64;
 /// How often registrar and proxy names are resolved again (their addresses are the allowlist).
@@ -60,6 +62,7 @@ pub fn start(
     token: CancellationToken,
     tracker: &TaskTracker,
     clock: Clock,
+    missed_queue: usize,
 ) -> Result<Vec<SocketAddr>, transport::BindError> {
     let mut groups: Vec<(u16, Vec<SipAccount>)> = Vec::new();
     for account in &config.sip_accounts {
@@ -74,8 +77,6 @@ pub fn start(
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let (missed_tx, missed_rx) = mpsc::channel(MISSED_QUEUE);
-    tracker.spawn(forward_missed(missed_rx, events));
     let (status_tx, status_rx) = mpsc::channel(STATUS_QUEUE);
     tracker.spawn(write_status(status_rx, store));
     let mut bound = Vec::new();
@@ -85,6 +86,10 @@ pub fn start(
     let transports = CancellationToken::new();
     for (port, accounts) in groups {
         let (inbound_tx, inbound_rx) = mpsc::channel(transport::INBOUND_QUEUE);
+        // Each port's own queue of missed calls: its core is the only sender, so the room it
+        // sees is its own.
+        let (missed_tx, missed_rx) = mpsc::channel(missed_queue.max(1));
+        tracker.spawn(forward_missed(missed_rx, events.clone()));
         let own = transports.child_token();
         let allow = Arc::new(RwLock::new(AllowList::for_accounts(&accounts)));
         let hook = allow.clone();
@@ -121,7 +126,7 @@ pub fn start(
             accounts,
             sockets,
             allow,
-            missed_tx.clone(),
+            missed_tx,
             status_tx.clone(),
             shell,
         );
@@ -285,9 +290,14 @@ impl Core {
                 invites_per_second: first.max_invites_per_second,
                 ..GuardConfig::default()
             },
+            max_ringing: first.max_ringing_calls,
             ..EndpointConfig::default()
         };
         let mut endpoint = Endpoint::new(config);
+        // A call rings only while this port's missed-call queue has a place for it and for
+        // every call ringing before it: back-pressure (503) instead of a lost call.
+        let queue = missed.clone();
+        endpoint.set_call_room(move || queue.capacity());
         let hook = allow.clone();
         endpoint.set_admission(move |source: SocketAddr, _request: &Request| {
             // A poisoned lock only means a writer panicked mid-update; the list is still usable.
@@ -523,6 +533,8 @@ impl Core {
             RejectReason::RateLimited(RateLimit::Requests) => "rate_limited_requests",
             RejectReason::RateLimited(RateLimit::Invites) => "rate_limited_invites",
             RejectReason::Scanning { .. } => "scanning",
+            RejectReason::Busy(Busy::Ringing { .. }) => "busy_ringing",
+            RejectReason::Busy(Busy::QueueFull { .. }) => "busy_queue",
         };
         let Some(suppressed) = self.quiet.due(kind, now) else {
             return;
@@ -539,6 +551,18 @@ impl Core {
                 suppressed,
                 limit = self.endpoint.guard_config().invites_per_second,
                 "SIP INVITEs answered 503: the source starts more calls a second than sip.max_invites_per_second; raise it if this is your trunk"
+            ),
+            RejectReason::Busy(Busy::Ringing { limit }) => warn!(
+                peer = %source,
+                suppressed,
+                limit,
+                "SIP INVITE answered 503: sip.max_ringing_calls calls are ringing already; raise it if your line has more at once"
+            ),
+            RejectReason::Busy(Busy::QueueFull { room }) => warn!(
+                peer = %source,
+                suppressed,
+                room,
+                "SIP INVITE answered 503: the daemon is behind with missed calls (its queue has room for only the calls ringing); the trunk may try again after Retry-After"
             ),
             RejectReason::Scanning { distinct } => warn!(
                 peer = %source,
