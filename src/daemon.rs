@@ -386,6 +386,7 @@ impl Parts {
             gate: crate::web::auth::Gate::default(),
             checker: crate::web::auth::PasswordChecker::start()
                 .context("starting the dashboard's password-check thread")?,
+            reads: tokio::sync::Semaphore::new(crate::web::MAX_READS),
             clock: self.clock().clone(),
         };
         self.workers

@@ -30,6 +30,11 @@ use crate::store::{self, LeadFilter, Store, Tx};
 use auth::Gate;
 use listener::Peer;
 
+/// Database reads at once (each on a blocking thread with a read-only connection of its own):
+/// requests beyond it wait their turn instead of each holding a thread and a connection, so the
+/// memory they take does not grow with the requests that arrive at once.
+pub const MAX_READS: usize = 4;
+
 /// The largest request body read: the dashboard's forms hold a password or a phone number and a
 /// token, so anything bigger is not one of them (axum's default would buffer 2 MB a request).
 const MAX_BODY: usize = 16 * 1024;
@@ -44,6 +49,8 @@ pub struct Web {
     pub gate: Gate,
     /// Where password checks run, one at a time.
     pub checker: auth::PasswordChecker,
+    /// Places for database reads at once ([`MAX_READS`]).
+    pub reads: tokio::sync::Semaphore,
     /// The wall clock pages and links are dated by.
     pub clock: crate::clock::Clock,
 }
@@ -79,6 +86,8 @@ impl Web {
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, store::Error> + Send + 'static,
     ) -> Result<T, WebError> {
+        // The semaphore is never closed, so `acquire` fails only if it were: then read anyway.
+        let _place = self.reads.acquire().await.ok();
         let database = self.database.clone();
         tokio::task::spawn_blocking(move || {
             let connection = store::open_read_only(&database)?;
