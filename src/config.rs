@@ -181,6 +181,15 @@ pub mod defaults {
         crate::sip::guard::DEFAULT_INVITES_PER_SECOND
     }
 
+    /// Calls ringing at once, from every source together: a small business rarely has more
+    /// than a few dozen missed at the same moment, and 100 ringing calls hold well under a
+    /// megabyte, so a flood from an allowed source (or a spoofed one) cannot grow the daemon on
+    /// a Raspberry Pi. Beyond it a new call gets 503 with Retry-After, and the trunk tries
+    /// elsewhere.
+    pub const fn sip_max_ringing_calls() -> u32 {
+        100
+    }
+
     /// The first text: a service message that says who we are, owns the missed call, asks the
     /// first question and says how to stop. Fits one GSM-7 SMS with a short business name.
     pub fn first_message() -> String {
@@ -266,6 +275,8 @@ struct RawDashboard {
     listen: String,
     #[serde(default)]
     public_url: Option<String>,
+    #[serde(default)]
+    trusted_proxy: Option<String>,
 }
 
 impl Default for RawDashboard {
@@ -273,6 +284,7 @@ impl Default for RawDashboard {
         Self {
             listen: defaults::dashboard_listen(),
             public_url: None,
+            trusted_proxy: None,
         }
     }
 }
@@ -438,6 +450,8 @@ struct RawSipAccount {
     max_requests_per_second: u32,
     #[serde(default = "defaults::sip_max_invites_per_second")]
     max_invites_per_second: u32,
+    #[serde(default = "defaults::sip_max_ringing_calls")]
+    max_ringing_calls: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -597,6 +611,9 @@ pub struct Dashboard {
     pub listen: SocketAddr,
     /// How people reach the dashboard, for links in lead summaries.
     pub public_url: String,
+    /// The reverse proxy in front of the dashboard, if any: only its X-Forwarded-For is believed
+    /// (the client it names is the address login limits apply to); anyone else's is ignored.
+    pub trusted_proxy: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -644,6 +661,7 @@ fn account_view(account: &RawSipAccount) -> crate::sip::config::RawAccountView<'
         final_response: account.final_response,
         max_requests_per_second: account.max_requests_per_second,
         max_invites_per_second: account.max_invites_per_second,
+        max_ringing_calls: account.max_ringing_calls,
     }
 }
 
@@ -683,6 +701,9 @@ pub struct SipAccount {
     pub max_requests_per_second: u32,
     /// New INVITEs one source address may send a second (0: no limit); beyond it they get 503.
     pub max_invites_per_second: u32,
+    /// Calls ringing at once on the account's local port, from all sources; beyond it a new
+    /// call gets 503 with Retry-After.
+    pub max_ringing_calls: usize,
 }
 
 /// The transport an account registers over.
@@ -935,7 +956,7 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The TOML is malformed, or a key is unknown or of the wrong type. Serde stops at the first.
+    /// The file is not TOML: nothing past the first syntax error can be read.
     #[error("{} has a problem\n  {problem}", path.display())]
     Syntax { path: PathBuf, problem: Problem },
     #[error("{} has {} problem{}\n{}", path.display(), problems.len(), if problems.len() == 1 { "" } else { "s" }, indent(problems))]
@@ -971,47 +992,292 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
 
 /// Validates config text; `path` is only used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Loaded, Error> {
-    let raw = read_raw(text).map_err(|problem| Error::Syntax {
-        path: path.to_path_buf(),
-        problem,
+    let read = read_raw(text).map_err(|failure| match failure {
+        ReadFailure::Syntax(problem) => Error::Syntax {
+            path: path.to_path_buf(),
+            problem,
+        },
+        ReadFailure::Stuck(problems) => Error::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        },
     })?;
-    validate(raw).map_err(|problems| Error::Invalid {
+    let Read {
+        raw,
+        mut problems,
+        replaced,
+    } = read;
+    match validate(raw) {
+        // A value that was replaced so that reading could go on is reported once, as read.
+        Err(found) => problems.extend(found.into_iter().filter(|problem| {
+            !replaced
+                .iter()
+                .any(|key| is_at_or_under(&problem.path, key))
+        })),
+        Ok(loaded) if problems.is_empty() => return Ok(loaded),
+        Ok(_) => {}
+    }
+    Err(Error::Invalid {
         path: path.to_path_buf(),
         problems,
     })
 }
 
-fn read_raw(text: &str) -> Result<RawConfig, Problem> {
+/// Whether the key path `path` is `key` or inside it (`key.x`, `key[0]`).
+fn is_at_or_under(path: &str, key: &str) -> bool {
+    path.strip_prefix(key)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+/// The most type errors and unknown keys reported from one file; past it the file is not worth
+/// reading further.
+const MAX_READ_PROBLEMS: usize = 50;
+
+/// The raw config as far as it could be read, with the problems found in reading it.
+struct Read {
+    /// The config, with each bad value replaced (or unknown key dropped) so reading went on.
+    raw: RawConfig,
+    /// Type errors, unknown keys and missing keys, in the order found.
+    problems: Vec<Problem>,
+    /// The key paths whose values were replaced: value checks there would only repeat them.
+    replaced: Vec<String>,
+}
+
+/// Why the raw config could not be read at all.
+enum ReadFailure {
+    /// Not TOML.
+    Syntax(Problem),
+    /// Problems that no replacement got past (listed all the same).
+    Stuck(Vec<Problem>),
+}
+
+/// Reads the TOML into [`RawConfig`]. serde stops at the first type error or unknown key, so
+/// each one is noted with its key path and line, the value at that path is replaced with one of
+/// the right type (or the unknown key is dropped), and the file is read again: every such
+/// problem comes out of one run.
+fn read_raw(text: &str) -> Result<Read, ReadFailure> {
     let line_of = |span: Option<std::ops::Range<usize>>| {
         span.map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
     };
-    let deserializer = toml::Deserializer::parse(text).map_err(|err| Problem {
-        path: match line_of(err.span()) {
-            Some(line) => format!("line {line}"),
-            None => "(file)".to_string(),
-        },
-        message: format!("TOML syntax: {}", err.message().trim()),
+    let mut root = toml::de::DeTable::parse(text).map_err(|err| {
+        ReadFailure::Syntax(Problem {
+            path: match line_of(err.span()) {
+                Some(line) => format!("line {line}"),
+                None => "(file)".to_string(),
+            },
+            message: format!("TOML syntax: {}", err.message().trim()),
+        })
     })?;
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let line = line_of(inner.span());
-        let mut message = inner.message().trim().to_string();
-        if message.starts_with("missing field") {
-            message.push_str(": add it");
+    let mut problems = Vec::new();
+    let mut replaced: Vec<String> = Vec::new();
+    loop {
+        let failure = match attempt(&root) {
+            Ok(raw) => {
+                return Ok(Read {
+                    raw,
+                    problems,
+                    replaced,
+                });
+            }
+            Err(failure) => failure,
+        };
+        let ReadError {
+            segments,
+            path,
+            message,
+            span,
+        } = failure;
+        let mut shown = message.clone();
+        if shown.starts_with("missing field") {
+            shown.push_str(": add it");
         }
-        if let Some(line) = line {
-            message.push_str(&format!(" (line {line})"));
+        if let Some(line) = line_of(span) {
+            shown.push_str(&format!(" (line {line})"));
         }
-        Problem {
-            path: if path == "." {
+        problems.push(Problem {
+            path: if path.is_empty() {
                 "(top level)".to_string()
             } else {
-                path
+                path.clone()
             },
-            message,
+            message: shown,
+        });
+        // The key to repair: the unknown or mistyped one, or the missing one inside `path`.
+        let (segments, key) = match missing_field(&message) {
+            Some(field) => {
+                let mut segments = segments;
+                segments.push(Segment::Key(field.to_string()));
+                let key = if path.is_empty() {
+                    field.to_string()
+                } else {
+                    format!("{path}.{field}")
+                };
+                (segments, key)
+            }
+            None => (segments, path),
+        };
+        let repaired = if message.starts_with("unknown field") {
+            remove(root.get_mut(), &segments)
+        } else if replaced.contains(&key) || problems.len() >= MAX_READ_PROBLEMS {
+            false
+        } else {
+            replaced.push(key.clone());
+            replace(&mut root, &segments, &key)
+        };
+        if !repaired {
+            return Err(ReadFailure::Stuck(problems));
+        }
+    }
+}
+
+/// One step of a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// Where and why reading the raw config failed.
+struct ReadError {
+    segments: Vec<Segment>,
+    /// `segments` written as in messages: `profile[0].numbers[1]`; empty at the top level.
+    path: String,
+    /// serde's message.
+    message: String,
+    span: Option<std::ops::Range<usize>>,
+}
+
+fn attempt(root: &toml::Spanned<toml::de::DeTable<'_>>) -> Result<RawConfig, ReadError> {
+    let deserializer = toml::de::Deserializer::from(root.clone());
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let segments: Vec<Segment> = err
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                serde_path_to_error::Segment::Seq { index } => Some(Segment::Index(*index)),
+                serde_path_to_error::Segment::Map { key } => Some(Segment::Key(key.clone())),
+                serde_path_to_error::Segment::Enum { variant } => {
+                    Some(Segment::Key(variant.clone()))
+                }
+                serde_path_to_error::Segment::Unknown => None,
+            })
+            .collect();
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        ReadError {
+            segments,
+            path: if path == "." { String::new() } else { path },
+            message: inner.message().trim().to_string(),
+            span: inner.span(),
         }
     })
+}
+
+/// The field named by serde's "missing field `name`".
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")?
+        .split('`')
+        .next()
+        .filter(|field| !field.is_empty())
+}
+
+/// The value at `segments`, if there is one.
+fn value_at<'a, 'i>(
+    table: &'a mut toml::de::DeTable<'i>,
+    segments: &[Segment],
+) -> Option<&'a mut toml::de::DeValue<'i>> {
+    let (first, rest) = segments.split_first()?;
+    let Segment::Key(key) = first else {
+        return None;
+    };
+    let mut value = table.get_mut(key.as_str())?.get_mut();
+    for segment in rest {
+        value = match (segment, value) {
+            (Segment::Key(key), toml::de::DeValue::Table(table)) => {
+                table.get_mut(key.as_str())?.get_mut()
+            }
+            (Segment::Index(index), toml::de::DeValue::Array(array)) => {
+                array.get_mut(*index)?.get_mut()
+            }
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// The table that holds the last key of `segments`, and that key.
+fn parent_of<'a, 'i, 's>(
+    root: &'a mut toml::de::DeTable<'i>,
+    segments: &'s [Segment],
+) -> Option<(&'a mut toml::de::DeTable<'i>, &'s str)> {
+    let (last, parent) = segments.split_last()?;
+    let Segment::Key(key) = last else {
+        return None;
+    };
+    if parent.is_empty() {
+        return Some((root, key));
+    }
+    match value_at(root, parent)? {
+        toml::de::DeValue::Table(table) => Some((table, key)),
+        _ => None,
+    }
+}
+
+/// Drops the key at `segments`; false when there is none.
+fn remove(root: &mut toml::de::DeTable<'_>, segments: &[Segment]) -> bool {
+    parent_of(root, segments).is_some_and(|(table, key)| table.remove(key).is_some())
+}
+
+/// Puts a value at `segments` that reading gets past: an empty string, zero, false, an empty
+/// list or an empty table, whichever the key takes; or, when none does, drops the key (an
+/// optional one is then absent). False when nothing helped.
+fn replace(
+    root: &mut toml::Spanned<toml::de::DeTable<'_>>,
+    segments: &[Segment],
+    key: &str,
+) -> bool {
+    use toml::de::{DeArray, DeInteger, DeTable, DeValue};
+    let candidates = [
+        DeValue::String(std::borrow::Cow::Borrowed("")),
+        DeValue::Integer(DeInteger::default()),
+        DeValue::Boolean(false),
+        DeValue::Array(DeArray::new()),
+        DeValue::Table(DeTable::new()),
+    ];
+    let gets_past = |root: &toml::Spanned<DeTable<'_>>| match attempt(root) {
+        Ok(_) => true,
+        Err(failure) => {
+            let at = match missing_field(&failure.message) {
+                Some(field) if failure.path.is_empty() => field.to_string(),
+                Some(field) => format!("{}.{field}", failure.path),
+                None => failure.path,
+            };
+            !is_at_or_under(&at, key)
+        }
+    };
+    for candidate in candidates {
+        let Some((table, name)) = parent_of(root.get_mut(), segments) else {
+            // An element of a list: replaced in place.
+            let Some(value) = value_at(root.get_mut(), segments) else {
+                return false;
+            };
+            *value = candidate;
+            if gets_past(root) {
+                return true;
+            }
+            continue;
+        };
+        let span = table.get(name).map(|value| value.span()).unwrap_or(0..0);
+        table.insert(
+            toml::Spanned::new(span.clone(), std::borrow::Cow::Owned(name.to_string())),
+            toml::Spanned::new(span, candidate),
+        );
+        if gets_past(root) {
+            return true;
+        }
+    }
+    remove(root.get_mut(), segments) && gets_past(root)
 }
 
 /// Collects problems while validating.
@@ -1085,6 +1351,30 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
         None => format!("http://{}", raw.dashboard.listen),
     };
 
+    let trusted_proxy = match raw.dashboard.trusted_proxy.as_deref().map(str::trim) {
+        None => None,
+        Some(text) => match text.parse::<std::net::IpAddr>() {
+            Ok(address) if address.is_unspecified() => {
+                check.error(
+                    "dashboard.trusted_proxy",
+                    format!(
+                        "{text:?} is any address, so anyone could say who they are: give the proxy's own address (\"127.0.0.1\" for a proxy on this box)"
+                    ),
+                );
+                None
+            }
+            Ok(address) => Some(address),
+            Err(_) => {
+                check.error(
+                    "dashboard.trusted_proxy",
+                    format!(
+                        "{text:?} is not an IP address: give the reverse proxy's address as the dashboard sees it (\"127.0.0.1\" for a proxy on this box), or remove the key"
+                    ),
+                );
+                None
+            }
+        },
+    };
     let notify = validate_notify(&mut check, raw.notify);
     if !(7..=3650).contains(&raw.storage.retention_days) {
         check.error(
@@ -1310,6 +1600,7 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             final_response: sip.final_response,
             max_requests_per_second: account.max_requests_per_second,
             max_invites_per_second: account.max_invites_per_second,
+            max_ringing_calls: usize::try_from(account.max_ringing_calls).unwrap_or(usize::MAX),
         });
     }
     for (key, message) in crate::sip::config::check_ports(&sip_accounts) {
@@ -1816,7 +2107,11 @@ fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
                     u64::from(raw.storage.retention_days) * 24 * 3600,
                 ),
             },
-            dashboard: Dashboard { listen, public_url },
+            dashboard: Dashboard {
+                listen,
+                public_url,
+                trusted_proxy,
+            },
             notify,
             modems,
             sip_accounts,
@@ -2216,8 +2511,14 @@ numbers = ["020 7946 0018"]
     fn unknown_key_names_its_path_and_line() {
         let text = MINIMAL.replace("name = \"Acme Plumbing\"", "nmae = \"Acme Plumbing\"");
         let got = problems(&text);
-        assert_eq!(got.len(), 1);
+        // The misspelt key, and the key it was meant to be, which is now missing.
+        assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got[0].path, "profile[0].nmae");
+        assert_eq!(got[1].path, "profile[0]");
+        assert!(
+            got[1].message.starts_with("missing field `name`"),
+            "{got:?}"
+        );
         assert!(
             got[0].message.contains("unknown field `nmae`"),
             "{}",

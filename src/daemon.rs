@@ -72,6 +72,9 @@ pub struct RunOptions {
     pub lead_retry: Option<Duration>,
     /// The wall clock (the system's by default; tests set the date).
     pub clock: Clock,
+    /// Missed calls each SIP port holds while the daemon's event queue is full (default
+    /// `sip::service::MISSED_QUEUE`, 4096; tests use a few, to see it fill).
+    pub sip_missed_queue: Option<usize>,
 }
 
 /// Starts the daemon in the background (for `demo` and tests).
@@ -157,6 +160,9 @@ fn setup(
         token.child_token(),
         &sip_tasks,
         options.clock.clone(),
+        options
+            .sip_missed_queue
+            .unwrap_or(crate::sip::service::MISSED_QUEUE),
     )?;
     let workers = TaskTracker::new();
     let modem_tasks = TaskTracker::new();
@@ -394,6 +400,9 @@ impl Parts {
             modems: self.modems.values().cloned().collect(),
             link_key,
             gate: crate::web::auth::Gate::default(),
+            checker: crate::web::auth::PasswordChecker::start()
+                .context("starting the dashboard's password-check thread")?,
+            reads: tokio::sync::Semaphore::new(crate::web::MAX_READS),
             clock: self.clock().clone(),
         };
         self.workers

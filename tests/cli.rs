@@ -126,6 +126,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "sip[1].max_invites_per_second: 20 differs from sip[0].max_invites_per_second (2000), which uses the same local_port 5060",
     ),
     (
+        "SIP calls ringing at once",
+        "expires = 300",
+        "expires = 300\nmax_ringing_calls = 0",
+        "sip[0].max_ringing_calls: 0 is outside 1..=40000",
+    ),
+    (
         "SIP transport",
         "expires = 300",
         "expires = 300\ntransport = \"tls\"",
@@ -197,6 +203,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "owner@acme.example",
         "owner-at-acme",
         "profile[0].recipient[0].email: \"owner-at-acme\" is not an email address",
+    ),
+    (
+        "a trusted proxy that is not an address",
+        "[[modem]]",
+        "[dashboard]\ntrusted_proxy = \"nginx\"\n\n[[modem]]",
+        "dashboard.trusted_proxy: \"nginx\" is not an IP address",
     ),
     (
         "bad dashboard address",
@@ -355,6 +367,43 @@ fn config_check_reports_every_problem_at_once() {
     ] {
         assert!(stderr.contains(key), "{key} in {stderr}");
     }
+}
+
+/// Type errors and unknown keys used to stop `config check` at the first one: the installer fixed
+/// it and met the next. Now they come in one run with the value problems, each at its key path.
+#[test]
+fn config_check_reports_type_errors_and_unknown_keys_with_the_rest_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("five.toml");
+    let bad = GOOD
+        .replace(
+            "port = \"/dev/null\"",
+            "port = \"/dev/null\"\nbaud = \"fast\"\npin = \"1\"",
+        )
+        .replace(
+            "name = \"Acme Plumbing\"",
+            "name = \"Acme Plumbing\"\ncolour = \"red\"",
+        )
+        .replace("expires = 300", "expires = \"300\"")
+        .replace("\"020 7946 0018\"", "\"020 7946 001\"");
+    std::fs::write(&path, bad).unwrap();
+    let out = textback(&["config", "check", path.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has 5 problems"), "{stderr}");
+    for expected in [
+        "modem[0].baud: invalid type: string \"fast\"",
+        "modem[0].pin: a SIM PIN is 4 to 8 digits",
+        "profile[0].colour: unknown field `colour`",
+        "sip[0].expires: invalid type: string \"300\"",
+        // Counts the digits after the 0 and says what is wrong: one digit short.
+        "profile[0].numbers[0]: \"020 7946 001\" has 9 digits after the leading 0, one too few; \
+         a UK number has 10 after the 0",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
+    }
+    // Each line of a type error or unknown key says where it is in the file.
+    assert!(stderr.contains("(line "), "{stderr}");
 }
 
 #[test]

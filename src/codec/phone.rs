@@ -12,6 +12,16 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
+/// "one too few", "2 too many": how a count of national digits differs from the 10 wanted.
+fn how_far_from_ten(digits: usize) -> String {
+    match digits {
+        9 => "one too few".to_string(),
+        11 => "one too many".to_string(),
+        d if d < 10 => format!("{} too few", 10 - d),
+        d => format!("{} too many", d - 10),
+    }
+}
+
 /// Longest input kept in an error message; caller ids come from the network and may be anything.
 const MAX_SHOWN: usize = 40;
 
@@ -39,10 +49,15 @@ pub enum PhoneError {
     )]
     PlusNotAtStart { input: String },
     #[error(
-        "{input:?} has {digits} digits; a UK number has 10 digits after the leading 0 \
-         (e.g. 07700 900123)"
+        "{input:?} has {digits} digits after the leading 0, {}; a UK number has 10 after the 0 \
+         (e.g. 07700 900123)",
+        how_far_from_ten(*digits)
     )]
-    UkNationalLength { input: String, digits: usize },
+    UkNationalLength {
+        input: String,
+        /// Digits after the trunk 0: the ones that count.
+        digits: usize,
+    },
     #[error(
         "{input:?} has {digits} digits after +44; a UK number has 10 digits after +44 \
          (e.g. +44 7700 900123)"
@@ -529,7 +544,7 @@ fn build(written: Written, input: &str) -> Result<E164, PhoneError> {
                 }
                 _ => Err(PhoneError::UkNationalLength {
                     input: shown(input),
-                    digits: digits.len(),
+                    digits: digits.strip_prefix('0').unwrap_or(&digits).len(),
                 }),
             }
         }
@@ -765,8 +780,8 @@ mod tests {
     fn error_messages_say_what_is_wrong_and_what_is_right() {
         assert_eq!(
             error("07700 90012").to_string(),
-            "\"07700 90012\" has 10 digits; a UK number has 10 digits after the leading 0 \
-             (e.g. 07700 900123)"
+            "\"07700 90012\" has 9 digits after the leading 0, one too few; a UK number has 10 \
+             after the 0 (e.g. 07700 900123)"
         );
         assert_eq!(
             error("").to_string(),
@@ -828,7 +843,7 @@ mod tests {
         ));
         assert!(matches!(
             error("07700 9001234"),
-            PhoneError::UkNationalLength { digits: 12, .. }
+            PhoneError::UkNationalLength { digits: 11, .. }
         ));
     }
 

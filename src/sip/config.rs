@@ -22,6 +22,7 @@ pub struct RawAccountView<'a> {
     pub final_response: u16,
     pub max_requests_per_second: u32,
     pub max_invites_per_second: u32,
+    pub max_ringing_calls: u32,
 }
 
 /// The checked values, and every problem as (key path, message).
@@ -43,6 +44,8 @@ const MAX_EXPIRES: u32 = 86_400;
 const MAX_RING_SECONDS: u32 = 600;
 /// The highest per-source rate that can be set: far above what one core can parse.
 const MAX_RATE: u32 = 1_000_000;
+/// The most calls that may be set to ring at once: the transaction table's size.
+const MAX_RINGING: u32 = 40_000;
 
 /// Checks one account's SIP keys; `path` makes the key path (`sip[0].listen`).
 pub fn check_account(raw: RawAccountView<'_>, path: &dyn Fn(&str) -> String) -> Checked {
@@ -163,6 +166,15 @@ pub fn check_account(raw: RawAccountView<'_>, path: &dyn Fn(&str) -> String) -> 
             ),
         ));
     }
+    if !(1..=MAX_RINGING).contains(&raw.max_ringing_calls) {
+        errors.push((
+            path("max_ringing_calls"),
+            format!(
+                "{} is outside 1..={MAX_RINGING}; 100 is plenty for a small business (each ringing call holds a few kilobytes)",
+                raw.max_ringing_calls
+            ),
+        ));
+    }
     let final_response = match raw.final_response {
         480 => FinalResponse::TemporarilyUnavailable,
         486 => FinalResponse::BusyHere,
@@ -218,12 +230,17 @@ pub fn check_ports(accounts: &[SipAccount]) -> Vec<(String, String)> {
                     account.max_invites_per_second,
                     other.max_invites_per_second,
                 ),
+                (
+                    "max_ringing_calls",
+                    u32::try_from(account.max_ringing_calls).unwrap_or(u32::MAX),
+                    u32::try_from(other.max_ringing_calls).unwrap_or(u32::MAX),
+                ),
             ] {
                 if mine != theirs {
                     errors.push((
                         format!("sip[{i}].{key}"),
                         format!(
-                            "{mine} differs from sip[{first}].{key} ({theirs}), which uses the same local_port {}: the limits are per source address on a port, so give both the same value",
+                            "{mine} differs from sip[{first}].{key} ({theirs}), which uses the same local_port {}: the limits of a port are shared by its accounts, so give both the same value",
                             account.local_port
                         ),
                     ));

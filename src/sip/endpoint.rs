@@ -21,9 +21,15 @@
 //! * A `Require` naming any extension → 420 with `Unsupported` (§8.2.2.3).
 //! * A missing or malformed Via/From/To/Call-ID/CSeq → 400 with the reason in the status line
 //!   (dropped silently if even the Via is unusable, since no response could be routed).
+//! * A request the wire layer found not well formed (cut off, control characters, a second From
+//!   or Call-ID...) never becomes an [`rsip::Request`]; its headers, read leniently, go to
+//!   [`Endpoint::handle_malformed`] → **400**, statelessly, and it is never a call.
 //! * A source over its [`super::guard`] rate limits: any request is dropped; a new INVITE gets a
 //!   stateless 503 with `Retry-After` (§21.5.4). Both count towards a ban unless the source is
 //!   trusted, as do many distinct Request-URI users and methods from one source.
+//! * A new INVITE while [`EndpointConfig::max_ringing`] calls ring, or while the shell has no
+//!   room to hand on one more missed call ([`Endpoint::set_call_room`]) → a stateless 503 with
+//!   `Retry-After`: memory stays bounded under a flood, and a call that rang is never dropped.
 //! * After [`Endpoint::shutdown`] (which ends every ringing call): a new INVITE → 503.
 
 use std::collections::HashMap;
@@ -38,9 +44,13 @@ use super::msg::{self, MsgError, RequestInfo, ResponseBase};
 use super::transaction::{
     Received, Termination, TimerQueue, TransactionConfig, TransactionKey, Transactions, TxEvent,
 };
+use super::wire::WireError;
 
 /// Methods we implement, for `Allow` (RFC 3261 §20.5).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+
+/// Default of [`EndpointConfig::max_ringing`] (`sip.max_ringing_calls`).
+pub const DEFAULT_MAX_RINGING: usize = 100;
 
 /// The final response that ends a call which rang out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,6 +96,10 @@ pub struct EndpointConfig {
     pub transactions: TransactionConfig,
     /// Per-source rejection counting / banning.
     pub guard: GuardConfig,
+    /// Calls ringing at once, from all sources: beyond it a new INVITE gets a stateless 503
+    /// with `Retry-After`, so a flood cannot grow the tables (default
+    /// [`DEFAULT_MAX_RINGING`]).
+    pub max_ringing: usize,
 }
 
 impl Default for EndpointConfig {
@@ -99,6 +113,7 @@ impl Default for EndpointConfig {
             contact: None,
             transactions: TransactionConfig::default(),
             guard: GuardConfig::default(),
+            max_ringing: DEFAULT_MAX_RINGING,
         }
     }
 }
@@ -183,15 +198,31 @@ pub enum RejectReason {
     UnknownUser(String),
     /// Mandatory header missing or malformed: answered 400 (or dropped without a usable Via).
     Malformed(MsgError),
+    /// Not a well-formed message (RFC 3261 §7, §20, §25: cut off, control characters, a header
+    /// that takes one value given twice): answered 400 (or dropped without a usable Via).
+    NotWellFormed(WireError),
     /// The source is over one of its rate limits ([`GuardConfig::requests_per_second`]: dropped;
     /// [`GuardConfig::invites_per_second`]: answered 503 with `Retry-After`).
     RateLimited(RateLimit),
+    /// A new call while the endpoint is full ([`Busy`]): answered 503 with `Retry-After`. Not
+    /// the source's fault, so it never counts towards a ban.
+    Busy(Busy),
     /// The source used more distinct Request-URI users and methods than
     /// [`GuardConfig::max_targets`] in the guard's window (the request itself is processed).
     Scanning {
         /// How many it used.
         distinct: u32,
     },
+}
+
+/// Why a new call was refused with 503 although its source is within its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// [`EndpointConfig::max_ringing`] calls are ringing.
+    Ringing { limit: usize },
+    /// The shell's queue to the daemon has room for only this many more missed calls, and as
+    /// many are ringing ([`Endpoint::set_call_room`]).
+    QueueFull { room: usize },
 }
 
 /// Which per-source rate limit a request exceeded.
@@ -292,6 +323,11 @@ pub struct Endpoint {
     stats: EndpointStats,
     /// Set by [`Endpoint::shutdown`]: new INVITEs get 503.
     stopping: bool,
+    /// Calls ringing now (accepted, not yet ended).
+    ringing: usize,
+    /// How many more missed calls the shell can take without waiting (see
+    /// [`Endpoint::set_call_room`]); `None`: no limit.
+    call_room: Option<Box<dyn Fn() -> usize + Send>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -325,6 +361,8 @@ impl Endpoint {
             next_purge: None,
             stats: EndpointStats::default(),
             stopping: false,
+            ringing: 0,
+            call_room: None,
         }
     }
 
@@ -350,7 +388,16 @@ impl Endpoint {
 
     /// Calls still ringing.
     pub fn ringing(&self) -> usize {
-        self.calls.values().filter(|c| c.ended_at.is_none()).count()
+        self.ringing
+    }
+
+    /// Tells the endpoint how many more missed calls the shell can hand on without waiting (the
+    /// free places in its queue to the daemon). A new INVITE is taken only while the calls
+    /// ringing are fewer than that, so that every call that rings has its place when it ends:
+    /// a call answered as missed is never dropped for a full queue. Beyond it, 503 with
+    /// `Retry-After` (back-pressure the trunk can act on).
+    pub fn set_call_room(&mut self, room: impl Fn() -> usize + Send + 'static) {
+        self.call_room = Some(Box::new(room));
     }
 
     /// Live server transactions.
@@ -561,6 +608,59 @@ impl Endpoint {
         out
     }
 
+    /// Answers a request that is not well formed ([`WireError`]) with `400 Bad Request` and the
+    /// problem as its reason phrase, statelessly (RFC 3261 §8.2.6.1, §21.4.1): it never starts
+    /// a transaction or a call. `headers` are what [`super::wire::reply_headers`] read of it;
+    /// ACK is never answered. It counts towards a ban like any refusal (never the trunk's).
+    pub fn handle_malformed(
+        &mut self,
+        method: &str,
+        headers: &Headers,
+        problem: WireError,
+        source: SocketAddr,
+        reliable: bool,
+        now: Instant,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.guard.is_banned(source.ip(), now) {
+            self.stats.dropped_banned += 1;
+            return out;
+        }
+        // The admission hook judges a request; this one has only its headers to show.
+        let stand_in = Request {
+            method: Method::Options,
+            uri: rsip::Uri::default(),
+            version: rsip::Version::V2,
+            headers: headers.clone(),
+            body: Vec::new(),
+        };
+        let trusted = self.admission.check(source, &stand_in) == Decision::Trusted;
+        if self.guard.take_request(source.ip(), now).is_err() {
+            self.stats.rate_limited += 1;
+            let reason = RejectReason::RateLimited(RateLimit::Requests);
+            self.reject(source, reason, trusted, now, &mut out);
+            return out;
+        }
+        if !method.eq_ignore_ascii_case("ACK")
+            && let Ok(base) = ResponseBase::new(headers, source, reliable)
+        {
+            let reason: String = problem.to_string().chars().take(120).collect();
+            let resp = self.decorate(base.response_with_reason(400, &reason));
+            out.push(Action::Send {
+                to: base.destination,
+                message: resp.into(),
+            });
+        }
+        self.reject(
+            source,
+            RejectReason::NotWellFormed(problem),
+            trusted,
+            now,
+            &mut out,
+        );
+        out
+    }
+
     /// Ends every call still ringing with the configured final response, as if it had rung out
     /// now: each yields its one [`Action::MissedCall`] (with [`CallEnd::Shutdown`]) after the
     /// response to send. For when the endpoint stops: a call must not be lost because the
@@ -694,6 +794,37 @@ impl Endpoint {
             self.reject(source, reason, trusted, now, out);
             return;
         }
+        // Every ringing call must find room when it ends: at most `max_ringing` at once, and
+        // no more than the shell can hand on (its queue to the daemon).
+        let room = self.call_room.as_ref().map_or(usize::MAX, |room| room());
+        if self.ringing >= self.config.max_ringing || self.ringing >= room {
+            self.stats.overloaded += 1;
+            let mut resp = self.decorate(base.response(503));
+            msg::push_header(
+                &mut resp,
+                rsip::headers::RetryAfter::new(
+                    self.config.transactions.retry_after_secs.to_string(),
+                )
+                .into(),
+            );
+            out.push(Action::Send {
+                to: base.destination,
+                message: resp.into(),
+            });
+            let reason = if self.ringing >= self.config.max_ringing {
+                Busy::Ringing {
+                    limit: self.config.max_ringing,
+                }
+            } else {
+                Busy::QueueFull { room }
+            };
+            self.stats.rejected += 1;
+            out.push(Action::Rejected {
+                source,
+                reason: RejectReason::Busy(reason),
+            });
+            return;
+        }
         if self.calls.len() >= self.config.transactions.max_transactions {
             self.stats.overloaded += 1;
             let mut resp = self.decorate(base.response(503));
@@ -724,6 +855,7 @@ impl Endpoint {
             source,
         });
         let ring_now = self.config.ring_delay.is_zero();
+        self.ringing += 1;
         self.by_dialog.insert(dialog.clone(), key.clone());
         self.calls.insert(
             key.clone(),
@@ -794,6 +926,7 @@ impl Endpoint {
         if call.ended_at.is_some() {
             return;
         }
+        self.ringing = self.ringing.saturating_sub(1);
         call.ended_at = Some(now);
         call.ring_at = None;
         self.stats.missed_calls += 1;
@@ -953,6 +1086,9 @@ impl Endpoint {
     fn remove_call(&mut self, key: &TransactionKey) {
         self.call_timers.remove(key);
         if let Some(c) = self.calls.remove(key) {
+            if c.ended_at.is_none() {
+                self.ringing = self.ringing.saturating_sub(1);
+            }
             self.by_dialog.remove(&c.dialog);
         }
     }
@@ -1492,6 +1628,73 @@ mod tests {
                 )
             })
             .count()
+    }
+
+    #[test]
+    fn calls_ringing_at_once_are_capped_and_never_outnumber_the_room_to_hand_them_on() {
+        let mut ep = Endpoint::new(EndpointConfig {
+            users: vec!["textback".into()],
+            max_ringing: 3,
+            ..Default::default()
+        });
+        let room = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+        let shared = room.clone();
+        ep.set_call_room(move || shared.load(std::sync::atomic::Ordering::Relaxed));
+        let mut seen = Vec::new();
+        for i in 0..5 {
+            let a = ep.handle_request(
+                invite(&format!("z9hG4bKc{i}"), &format!("c{i}")),
+                PBX,
+                false,
+                t0(),
+            );
+            seen.push(codes(&a));
+        }
+        assert_eq!(
+            seen,
+            [
+                vec![100, 180],
+                vec![100, 180],
+                vec![100, 180],
+                vec![503],
+                vec![503]
+            ]
+        );
+        assert_eq!(ep.ringing(), 3);
+        let refused = ep.handle_request(invite("z9hG4bKc9", "c9"), PBX, false, t0());
+        let text = responses(&refused)[0].to_string();
+        assert_eq!(header_value(&text, "Retry-After").as_deref(), Some("30"));
+        assert!(refused.iter().any(|a| matches!(
+            a,
+            Action::Rejected {
+                reason: RejectReason::Busy(Busy::Ringing { limit: 3 }),
+                ..
+            }
+        )));
+        // One ends: room for one more.
+        let a = ep.handle_request(
+            request(Method::Cancel, "z9hG4bKc0", "c0", 1),
+            PBX,
+            false,
+            t0(),
+        );
+        assert_eq!(missed(&a).len(), 1);
+        assert_eq!(ep.ringing(), 2);
+        // The shell's queue has room for only the two ringing: the next call would have none.
+        room.store(2, std::sync::atomic::Ordering::Relaxed);
+        let a = ep.handle_request(invite("z9hG4bKc5", "c5"), PBX, false, t0());
+        assert_eq!(codes(&a), vec![503]);
+        assert!(a.iter().any(|a| matches!(
+            a,
+            Action::Rejected {
+                reason: RejectReason::Busy(Busy::QueueFull { room: 2 }),
+                ..
+            }
+        )));
+        room.store(3, std::sync::atomic::Ordering::Relaxed);
+        let a = ep.handle_request(invite("z9hG4bKc6", "c6"), PBX, false, t0());
+        assert_eq!(codes(&a), vec![100, 180]);
+        assert_eq!(ep.ringing(), 3);
     }
 
     #[test]

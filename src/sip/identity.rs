@@ -85,22 +85,34 @@ pub struct Called {
 /// 5. No number at all → withheld with the reason of the first candidate (`Empty` for a URI with
 ///    no user, `Unparseable` for a name that is not a number).
 pub fn caller(request: &Request) -> Caller {
+    caller_with_value(request).0
+}
+
+/// [`caller`], and the header value it was read from (the From of a call whose Privacy header
+/// withheld it; empty with no candidate): the record of a call shows the value its number came
+/// from, so the stored caller is always the one that was texted.
+pub fn caller_with_value(request: &Request) -> (Caller, String) {
     if privacy_requested(request) {
-        return Caller {
-            id: CallerId::Withheld(WithheldReason::Anonymous),
-            source: CallerSource::Privacy,
-        };
+        let from = header_values(request, "From").first().copied();
+        return (
+            Caller {
+                id: CallerId::Withheld(WithheldReason::Anonymous),
+                source: CallerSource::Privacy,
+            },
+            from.unwrap_or_default().to_string(),
+        );
     }
 
-    let mut candidates: Vec<(CallerId, CallerSource)> = Vec::new();
+    let mut candidates: Vec<(CallerId, CallerSource, &str)> = Vec::new();
     for value in header_values(request, "P-Asserted-Identity") {
-        candidates.push((caller_id(value), CallerSource::PAssertedIdentity));
+        candidates.push((caller_id(value), CallerSource::PAssertedIdentity, value));
     }
     for value in header_values(request, "Remote-Party-ID") {
         let Some(address) = NameAddr::parse(value) else {
             candidates.push((
                 CallerId::Withheld(WithheldReason::Unparseable),
                 CallerSource::RemotePartyId,
+                value,
             ));
             continue;
         };
@@ -110,44 +122,50 @@ pub fn caller(request: &Request) -> Caller {
         }
         let privacy = address.param("privacy").unwrap_or_default();
         if privacy.eq_ignore_ascii_case("full") || privacy.eq_ignore_ascii_case("uri") {
-            return Caller {
-                id: CallerId::Withheld(WithheldReason::Anonymous),
-                source: CallerSource::RemotePartyId,
-            };
+            return (
+                Caller {
+                    id: CallerId::Withheld(WithheldReason::Anonymous),
+                    source: CallerSource::RemotePartyId,
+                },
+                value.to_string(),
+            );
         }
-        candidates.push((caller_id_from_uri(address.uri), CallerSource::RemotePartyId));
+        candidates.push((
+            caller_id_from_uri(address.uri),
+            CallerSource::RemotePartyId,
+            value,
+        ));
     }
     for value in header_values(request, "From") {
-        candidates.push((caller_id(value), CallerSource::From));
+        candidates.push((caller_id(value), CallerSource::From, value));
     }
 
-    let explicitly_withheld = candidates.iter().find(|(id, _)| {
+    let explicitly_withheld = candidates.iter().find(|(id, _, _)| {
         matches!(
             id,
             CallerId::Withheld(WithheldReason::Anonymous | WithheldReason::NonDiallable)
         )
     });
-    if let Some((id, source)) = explicitly_withheld {
-        return Caller {
-            id: id.clone(),
-            source: *source,
-        };
-    }
     let is_mobile = |id: &CallerId| id.number().map(E164::kind) == Some(NumberKind::UkMobile);
-    let chosen = candidates
-        .iter()
-        .find(|(id, _)| is_mobile(id))
-        .or_else(|| candidates.iter().find(|(id, _)| id.number().is_some()))
+    let chosen = explicitly_withheld
+        .or_else(|| candidates.iter().find(|(id, _, _)| is_mobile(id)))
+        .or_else(|| candidates.iter().find(|(id, _, _)| id.number().is_some()))
         .or_else(|| candidates.first());
     match chosen {
-        Some((id, source)) => Caller {
-            id: id.clone(),
-            source: *source,
-        },
-        None => Caller {
-            id: CallerId::Withheld(WithheldReason::Empty),
-            source: CallerSource::From,
-        },
+        Some((id, source, value)) => (
+            Caller {
+                id: id.clone(),
+                source: *source,
+            },
+            value.to_string(),
+        ),
+        None => (
+            Caller {
+                id: CallerId::Withheld(WithheldReason::Empty),
+                source: CallerSource::From,
+            },
+            String::new(),
+        ),
     }
 }
 

@@ -18,11 +18,11 @@ use tracing::{debug, info, info_span, warn};
 
 use super::cidr::Cidr;
 use super::endpoint::{
-    Action, CallEnd, Decision, Endpoint, EndpointConfig, MissedCall as SipMissedCall, RateLimit,
-    RejectReason,
+    Action, Busy, CallEnd, Decision, Endpoint, EndpointConfig, MissedCall as SipMissedCall,
+    RateLimit, RejectReason,
 };
 use super::guard::GuardConfig;
-use super::identity::{self, CallerSource};
+use super::identity;
 use super::register::{
     AccountConfig, AccountStatus, Destination, KeepAliveKind, RegAction, RegState, Registration,
     SipDigest,
@@ -36,9 +36,11 @@ use crate::domain::CallId;
 use crate::flow;
 use crate::store::{CallSource, SipAccountRow, Store};
 
-/// Missed calls waiting to enter the daemon's event queue. The core never waits on the daemon:
-/// a burst of calls queues here, and the forwarder waits instead.
-const MISSED_QUEUE: usize = 4096;
+/// Missed calls waiting to enter the daemon's event queue, per local port. The core never waits
+/// on the daemon: a burst of calls queues here, and the forwarder waits instead. The core takes
+/// a new call only while it has a place here for every call ringing
+/// ([`Endpoint::set_call_room`]), so a call answered as missed is never dropped.
+pub const MISSED_QUEUE: usize = 4096;
 /// Account state rows waiting for the store.
 const STATUS_QUEUE: usize = 64;
 /// How often registrar and proxy names are resolved again (their addresses are the allowlist).
@@ -60,6 +62,7 @@ pub fn start(
     token: CancellationToken,
     tracker: &TaskTracker,
     clock: Clock,
+    missed_queue: usize,
 ) -> Result<Vec<SocketAddr>, transport::BindError> {
     let mut groups: Vec<(u16, Vec<SipAccount>)> = Vec::new();
     for account in &config.sip_accounts {
@@ -74,8 +77,6 @@ pub fn start(
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let (missed_tx, missed_rx) = mpsc::channel(MISSED_QUEUE);
-    tracker.spawn(forward_missed(missed_rx, events));
     let (status_tx, status_rx) = mpsc::channel(STATUS_QUEUE);
     tracker.spawn(write_status(status_rx, store));
     let mut bound = Vec::new();
@@ -85,15 +86,34 @@ pub fn start(
     let transports = CancellationToken::new();
     for (port, accounts) in groups {
         let (inbound_tx, inbound_rx) = mpsc::channel(transport::INBOUND_QUEUE);
+        // Each port's own queue of missed calls: its core is the only sender, so the room it
+        // sees is its own.
+        let (missed_tx, missed_rx) = mpsc::channel(missed_queue.max(1));
+        tracker.spawn(forward_missed(missed_rx, events.clone()));
         let own = transports.child_token();
-        let sockets =
-            match transport::bind(&accounts[0].listen, port, inbound_tx.clone(), &own, tracker) {
-                Ok(sockets) => sockets,
-                Err(err) => {
-                    transports.cancel();
-                    return Err(err);
-                }
-            };
+        let allow = Arc::new(RwLock::new(AllowList::for_accounts(&accounts)));
+        let hook = allow.clone();
+        // TCP connections are checked against the allow list as they are accepted.
+        let admit: transport::Admit = Arc::new(move |ip: IpAddr| {
+            // A poisoned lock only means a writer panicked mid-update; the list is still usable.
+            hook.read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .admits(ip)
+        });
+        let sockets = match transport::bind(
+            &accounts[0].listen,
+            port,
+            inbound_tx.clone(),
+            admit,
+            &own,
+            tracker,
+        ) {
+            Ok(sockets) => sockets,
+            Err(err) => {
+                transports.cancel();
+                return Err(err);
+            }
+        };
         info!(addresses = ?sockets.local, accounts = accounts.len(), "SIP endpoint listening (UDP and TCP)");
         bound.extend(sockets.local.iter().copied());
         let shell = Shell {
@@ -105,7 +125,8 @@ pub fn start(
         let core = Core::new(
             accounts,
             sockets,
-            missed_tx.clone(),
+            allow,
+            missed_tx,
             status_tx.clone(),
             shell,
         );
@@ -161,6 +182,18 @@ struct AllowList {
 }
 
 impl AllowList {
+    /// The configured ranges of `accounts`; the registrars' and proxies' addresses are added as
+    /// they resolve.
+    fn for_accounts(accounts: &[SipAccount]) -> AllowList {
+        AllowList {
+            resolved: vec![Vec::new(); accounts.len()],
+            ranges: accounts
+                .iter()
+                .flat_map(|a| a.allow.iter().copied())
+                .collect(),
+        }
+    }
+
     fn admits(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
@@ -241,6 +274,7 @@ impl Core {
     fn new(
         accounts: Vec<SipAccount>,
         sockets: Sockets,
+        allow: Arc<RwLock<AllowList>>,
         missed: mpsc::Sender<flow::MissedCall>,
         status: mpsc::Sender<SipAccountRow>,
         shell: Shell,
@@ -256,16 +290,14 @@ impl Core {
                 invites_per_second: first.max_invites_per_second,
                 ..GuardConfig::default()
             },
+            max_ringing: first.max_ringing_calls,
             ..EndpointConfig::default()
         };
-        let allow = Arc::new(RwLock::new(AllowList {
-            resolved: vec![Vec::new(); accounts.len()],
-            ranges: accounts
-                .iter()
-                .flat_map(|a| a.allow.iter().copied())
-                .collect(),
-        }));
         let mut endpoint = Endpoint::new(config);
+        // A call rings only while this port's missed-call queue has a place for it and for
+        // every call ringing before it: back-pressure (503) instead of a lost call.
+        let queue = missed.clone();
+        endpoint.set_call_room(move || queue.capacity());
         let hook = allow.clone();
         endpoint.set_admission(move |source: SocketAddr, _request: &Request| {
             // A poisoned lock only means a writer panicked mid-update; the list is still usable.
@@ -426,6 +458,14 @@ impl Core {
                         .endpoint
                         .handle_unrecognized_method(&method, &headers, from, reliable, now);
                     self.perform(actions, now).await;
+                } else if let Some((method, headers)) = wire::reply_headers(&bytes) {
+                    // A request that is not well formed: 400, and never a call.
+                    let span = info_span!("sip", call_id = %call_id_of(&headers));
+                    let actions = span.in_scope(|| {
+                        self.endpoint
+                            .handle_malformed(&method, &headers, err, from, reliable, now)
+                    });
+                    self.perform(actions, now).await;
                 } else if let Some(suppressed) = self.quiet.due("malformed", now) {
                     warn!(peer = %from, error = %err, suppressed, "unreadable SIP packet dropped");
                 }
@@ -489,9 +529,12 @@ impl Core {
             RejectReason::Dropped => "dropped",
             RejectReason::UnknownUser(_) => "unknown_user",
             RejectReason::Malformed(_) => "malformed_request",
+            RejectReason::NotWellFormed(_) => "not_well_formed",
             RejectReason::RateLimited(RateLimit::Requests) => "rate_limited_requests",
             RejectReason::RateLimited(RateLimit::Invites) => "rate_limited_invites",
             RejectReason::Scanning { .. } => "scanning",
+            RejectReason::Busy(Busy::Ringing { .. }) => "busy_ringing",
+            RejectReason::Busy(Busy::QueueFull { .. }) => "busy_queue",
         };
         let Some(suppressed) = self.quiet.due(kind, now) else {
             return;
@@ -509,6 +552,18 @@ impl Core {
                 limit = self.endpoint.guard_config().invites_per_second,
                 "SIP INVITEs answered 503: the source starts more calls a second than sip.max_invites_per_second; raise it if this is your trunk"
             ),
+            RejectReason::Busy(Busy::Ringing { limit }) => warn!(
+                peer = %source,
+                suppressed,
+                limit,
+                "SIP INVITE answered 503: sip.max_ringing_calls calls are ringing already; raise it if your line has more at once"
+            ),
+            RejectReason::Busy(Busy::QueueFull { room }) => warn!(
+                peer = %source,
+                suppressed,
+                room,
+                "SIP INVITE answered 503: the daemon is behind with missed calls (its queue has room for only the calls ringing); the trunk may try again after Retry-After"
+            ),
             RejectReason::Scanning { distinct } => warn!(
                 peer = %source,
                 suppressed,
@@ -523,7 +578,7 @@ impl Core {
 
     /// Logs a missed call and makes the daemon's record of it.
     fn missed_call(&mut self, call: SipMissedCall, now: Instant) -> flow::MissedCall {
-        let caller = identity::caller(&call.invite);
+        let (caller, caller_value) = identity::caller_with_value(&call.invite);
         let called = identity::called(&call.invite);
         let span = info_span!("sip_call", call_id = %call.call_id);
         let _entered = span.enter();
@@ -551,7 +606,8 @@ impl Core {
             how,
             "SIP call missed"
         );
-        let caller_raw = raw_caller(&call.invite, caller.source);
+        // The value the texted number was read from (cut to 200 characters for the table).
+        let caller_raw: String = caller_value.chars().take(200).collect();
         let started = self.shell.clock.now()
             - chrono::Duration::from_std(now.saturating_duration_since(call.started_at))
                 .unwrap_or_default();
@@ -1039,27 +1095,6 @@ fn call_id_of(headers: &rsip::Headers) -> String {
             _ => None,
         })
         .unwrap_or_default()
-}
-
-/// The raw text the caller id was read from, for the calls table (cut to 200 characters).
-fn raw_caller(invite: &Request, source: CallerSource) -> String {
-    let wanted = match source {
-        CallerSource::PAssertedIdentity => "P-Asserted-Identity",
-        CallerSource::RemotePartyId => "Remote-Party-ID",
-        CallerSource::From | CallerSource::Privacy => "From",
-    };
-    invite
-        .headers
-        .iter()
-        .find_map(|header| match header {
-            Header::From(from) if wanted == "From" => Some(from.value().to_string()),
-            Header::Other(name, value) if name.eq_ignore_ascii_case(wanted) => Some(value.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect()
 }
 
 /// A request whose method rsip cannot represent (an extension method): its method and headers,

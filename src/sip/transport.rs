@@ -6,13 +6,19 @@
 //! Memory is bounded: datagrams and stream messages are at most 64 KiB (`wire`, `framing`), the
 //! channel to the core holds [`INBOUND_QUEUE`] messages (more are dropped and counted, as the
 //! socket itself would drop them), at most [`MAX_CONNECTIONS`] TCP connections are open, each
-//! with [`CONNECTION_QUEUE`] messages waiting to be written and closed after [`IDLE_TIMEOUT`].
+//! with [`CONNECTION_QUEUE`] messages waiting to be written.
+//!
+//! And the trunk can always connect: a TCP connection from an address that may not call (the
+//! allow list, [`Admit`]) is closed as it is accepted, one address holds at most
+//! [`MAX_CONNECTIONS_PER_ADDRESS`], a message must be whole within [`MESSAGE_DEADLINE`] of its
+//! first byte, and a connection with no whole message or keep-alive either way for
+//! [`IDLE_TIMEOUT`] is closed (bytes of an unfinished message do not count).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -32,11 +38,17 @@ use super::wire::MAX_MESSAGE_BYTES;
 pub const INBOUND_QUEUE: usize = 4096;
 /// Open TCP connections: a trunk or PBX uses one or a few; the cap stops a connection flood.
 pub const MAX_CONNECTIONS: usize = 256;
+/// Open TCP connections from one address: a trunk or PBX uses one or a few (one per
+/// registration at most), so one address can never take [`MAX_CONNECTIONS`].
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
+/// How long a message may take to arrive whole, from its first byte: a real one takes
+/// milliseconds; bytes trickled to hold a connection open are cut off.
+pub const MESSAGE_DEADLINE: Duration = Duration::from_secs(10);
 /// Messages waiting to be written on one TCP connection.
 pub const CONNECTION_QUEUE: usize = 64;
-/// A TCP connection with nothing to read or write for this long is closed (RFC 5626 keep-alives
-/// come every 30 s or so, so a live trunk connection never reaches it). Connections textback
-/// opened itself stay open: the registration they carry decides.
+/// A TCP connection with no whole message or keep-alive read or written for this long is closed
+/// (RFC 5626 keep-alives come every 30 s or so, so a live trunk connection never reaches it).
+/// Connections textback opened itself stay open: the registration they carry decides.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long opening a TCP connection to a registrar may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,6 +79,10 @@ pub enum Inbound {
         error: String,
     },
 }
+
+/// Whether a source address may open a TCP connection (the endpoint's allow list: the
+/// registrars, proxies and `sip.allow`), asked as each connection is accepted.
+pub type Admit = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
 
 /// The sending side of one port's sockets.
 #[derive(Debug, Clone)]
@@ -116,6 +132,7 @@ pub fn bind(
     addresses: &[IpAddr],
     port: u16,
     inbound: mpsc::Sender<Inbound>,
+    admit: Admit,
     token: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<Sockets, BindError> {
@@ -123,7 +140,11 @@ pub fn bind(
     let mut local = Vec::new();
     let mut port = port;
     let dropped = Arc::new(AtomicU64::new(0));
-    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = Limits {
+        all: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        by_address: Arc::new(Mutex::new(HashMap::new())),
+        admit,
+    };
     for address in addresses {
         let wanted = SocketAddr::new(*address, port);
         let (udp_socket, tcp_listener) = match bind_pair(wanted) {
@@ -261,14 +282,90 @@ async fn read_udp(
     }
 }
 
+/// The caps on accepted TCP connections of one port.
+#[derive(Clone)]
+struct Limits {
+    all: Arc<Semaphore>,
+    /// Connections open per source address.
+    by_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    admit: Admit,
+}
+
+/// One accepted connection's place under the caps, given back when it closes.
+struct Place {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    by_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    address: IpAddr,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut counts = self
+            .by_address
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = counts.get_mut(&self.address) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Why an accepted connection was closed at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Refused {
+    /// Its address may not call.
+    NotAllowed,
+    /// Its address has [`MAX_CONNECTIONS_PER_ADDRESS`] open.
+    AddressFull,
+    /// [`MAX_CONNECTIONS`] are open.
+    Full,
+}
+
+impl Limits {
+    fn admit(&self, peer: SocketAddr) -> Result<Place, Refused> {
+        let address = match peer.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer.ip()),
+            v4 => v4,
+        };
+        if !(self.admit)(address) {
+            return Err(Refused::NotAllowed);
+        }
+        let mut counts = self
+            .by_address
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = counts.entry(address).or_insert(0);
+        if *count >= MAX_CONNECTIONS_PER_ADDRESS {
+            return Err(Refused::AddressFull);
+        }
+        let permit = self
+            .all
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused::Full)?;
+        *count += 1;
+        Ok(Place {
+            _permit: permit,
+            by_address: self.by_address.clone(),
+            address,
+        })
+    }
+}
+
 async fn accept_tcp(
     listener: TcpListener,
     inbound: mpsc::Sender<Inbound>,
     dropped: Arc<AtomicU64>,
-    connections: Arc<Semaphore>,
+    limits: Limits,
     token: CancellationToken,
     tracker: TaskTracker,
 ) {
+    // Refusals are logged once per address and kind until a connection is taken again.
+    let mut refused_logged: std::collections::HashSet<(IpAddr, Refused)> =
+        std::collections::HashSet::new();
     loop {
         let accepted = tokio::select! {
             _ = token.cancelled() => return,
@@ -283,10 +380,35 @@ async fn accept_tcp(
                 continue;
             }
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            warn!(peer = %from, limit = MAX_CONNECTIONS, "too many SIP TCP connections; closing the new one");
-            continue;
+        let place = match limits.admit(from) {
+            Ok(place) => place,
+            Err(refused) => {
+                // Closed at once (dropping the stream). Logged once per address and kind, in a
+                // bounded table: a flood of refused connections must not grow it.
+                if refused_logged.len() >= 1024 {
+                    refused_logged.clear();
+                }
+                if refused_logged.insert((from.ip(), refused)) {
+                    match refused {
+                        Refused::NotAllowed => {
+                            debug!(peer = %from, "SIP TCP connection from an address that may not call (not the registrar, the proxy or sip.allow); closed")
+                        }
+                        Refused::AddressFull => warn!(
+                            peer = %from,
+                            limit = MAX_CONNECTIONS_PER_ADDRESS,
+                            "too many SIP TCP connections from one address; closing the new ones"
+                        ),
+                        Refused::Full => warn!(
+                            peer = %from,
+                            limit = MAX_CONNECTIONS,
+                            "too many SIP TCP connections; closing the new one"
+                        ),
+                    }
+                }
+                continue;
+            }
         };
+        refused_logged.clear();
         let (writer, outgoing) = mpsc::channel::<Vec<u8>>(CONNECTION_QUEUE);
         let link = Link {
             from,
@@ -303,7 +425,7 @@ async fn accept_tcp(
             link,
             intake,
             token.child_token(),
-            Some(permit),
+            Some(place),
         ));
     }
 }
@@ -411,7 +533,7 @@ async fn connection(
     link: Link,
     intake: Intake,
     token: CancellationToken,
-    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    _place: Option<Place>,
 ) {
     let Link {
         from,
@@ -422,11 +544,21 @@ async fn connection(
     let Intake { inbound, dropped } = intake;
     let mut framer = StreamFramer::new();
     let mut buffer = BytesMut::with_capacity(16 * 1024);
+    // The last whole message or keep-alive, either way: only these keep the connection open.
+    let mut active = tokio::time::Instant::now();
+    // When the first byte of the message being received came, while one is unfinished.
+    let mut message_started: Option<tokio::time::Instant> = None;
     loop {
         buffer.clear();
-        let idle_for = async {
-            match idle {
-                Some(limit) => tokio::time::sleep(limit).await,
+        let idle_until = idle.map(|limit| active + limit);
+        let cut_off_at = message_started.map(|started| started + MESSAGE_DEADLINE);
+        let deadline = match (idle_until, cut_off_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let wait = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
@@ -439,6 +571,7 @@ async fn connection(
                     debug!(peer = %from, error = %err, "SIP TCP write");
                     break;
                 }
+                active = tokio::time::Instant::now();
             }
             _ = token.cancelled() => {
                 // Anything queued meanwhile still goes out, within a bound.
@@ -452,8 +585,12 @@ async fn connection(
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
                 break;
             }
-            _ = idle_for => {
-                debug!(peer = %from, "SIP TCP connection idle; closing");
+            _ = wait => {
+                if message_started.is_some_and(|started| started.elapsed() >= MESSAGE_DEADLINE) {
+                    warn!(peer = %from, seconds = MESSAGE_DEADLINE.as_secs(), bytes = framer.buffered(), "SIP TCP message not finished in time; closing the connection");
+                } else {
+                    debug!(peer = %from, "SIP TCP connection idle; closing");
+                }
                 break;
             }
             read = stream.read_buf(&mut buffer) => match read {
@@ -461,14 +598,21 @@ async fn connection(
                 Ok(_) => {
                     framer.push(&buffer);
                     let mut broken = false;
+                    let mut finished = false;
                     loop {
                         match framer.next() {
-                            Ok(Some(Frame::Message(bytes))) => offer(
-                                &inbound,
-                                &dropped,
-                                Inbound::Message { bytes, from, connection: Some(writer.clone()) },
-                            ),
+                            Ok(Some(Frame::Message(bytes))) => {
+                                finished = true;
+                                active = tokio::time::Instant::now();
+                                offer(
+                                    &inbound,
+                                    &dropped,
+                                    Inbound::Message { bytes, from, connection: Some(writer.clone()) },
+                                );
+                            }
                             Ok(Some(Frame::KeepAlive { pong_owed })) => {
+                                finished = true;
+                                active = tokio::time::Instant::now();
                                 // RFC 5626 §3.5.1: a double-CRLF ping is answered with one CRLF.
                                 if pong_owed && stream.write_all(b"\r\n").await.is_err() {
                                     broken = true;
@@ -486,6 +630,16 @@ async fn connection(
                     if broken {
                         break;
                     }
+                    // Bytes held are an unfinished message: its deadline runs from its first
+                    // byte (a new message if one just finished), and more bytes of it do not
+                    // move it.
+                    message_started = if framer.buffered() == 0 {
+                        None
+                    } else if finished || message_started.is_none() {
+                        Some(tokio::time::Instant::now())
+                    } else {
+                        message_started
+                    };
                 }
                 Err(err) => {
                     debug!(peer = %from, error = %err, "SIP TCP read");

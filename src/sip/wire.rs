@@ -12,6 +12,12 @@
 //! - bytes after the Content-Length body are dropped (RFC 3261 §18.3);
 //! - bare CRLF keep-alives (RFC 5626 §3.5.1) are reported as such instead of a parse error.
 //!
+//! And it refuses what is not well formed (RFC 3261 §7, §20, §25), which rsip would take: a
+//! header section that does not end in a blank line (a message cut off), control characters
+//! outside the body (a NUL in the Request-URI), and a second value of a header that takes one
+//! (From, To, Call-ID, CSeq, Max-Forwards, Content-Length, Content-Type). [`reply_headers`]
+//! reads such a request leniently, only so that it can be answered 400.
+//!
 //! `response_bytes` writes a response with its RFC 3261 §21 reason phrase, since rsip writes the
 //! name of its enum variant ("487 RequestTerminated").
 
@@ -60,14 +66,18 @@ pub enum WireError {
     MissingHeader { name: &'static str },
     #[error("Content-Length is not a number: {value}")]
     BadContentLength { value: String },
-    #[error("two Content-Length headers disagree: {first} and {second}")]
-    ConflictingContentLength { first: usize, second: usize },
     #[error("Content-Length says {declared} bytes of body but only {available} follow the headers")]
     TruncatedBody { declared: usize, available: usize },
     #[error("CSeq is not 'number METHOD': {value}")]
     BadCSeq { value: String },
     #[error("the SIP parser rejected the message: {detail}")]
     Unparseable { detail: String },
+    #[error("the header section does not end in a blank line: the message is cut off")]
+    NoBlankLine,
+    #[error("control character {character} outside the body: {line}")]
+    ControlCharacter { character: String, line: String },
+    #[error("{name} appears more than once; it takes one value")]
+    RepeatedHeader { name: &'static str },
 }
 
 /// Compact header names (RFC 3261 §7.3.3 and the IANA SIP header registry) and their full forms.
@@ -120,6 +130,19 @@ const LIST_HEADERS: [&str; 17] = [
 /// out because many devices omit it and nothing here needs it.
 const MANDATORY_HEADERS: [&str; 5] = ["Via", "From", "To", "Call-ID", "CSeq"];
 
+/// Headers that take one value (RFC 3261 §7.3.1: only a comma-separated list may be repeated;
+/// §20 defines these with one): a second one makes the message ambiguous (which From is the
+/// caller?), so it is not well formed.
+const SINGLE_VALUE_HEADERS: [&str; 7] = [
+    "From",
+    "To",
+    "Call-ID",
+    "CSeq",
+    "Max-Forwards",
+    "Content-Length",
+    "Content-Type",
+];
+
 /// Parses one datagram (or one frame cut from a stream by `framing`).
 ///
 /// Order of work: size limit; line ends only → keep-alive; leading line ends skipped (RFC 3261
@@ -143,14 +166,29 @@ pub fn parse(datagram: &[u8]) -> Result<Incoming, WireError> {
         });
     };
     let message = datagram.get(start..).unwrap_or_default();
-    let (head, body) = split_head(message);
+    let (head, body, ended) = split_head(message);
     let head = std::str::from_utf8(head).map_err(|error| WireError::NotUtf8 {
         offset: start + error.valid_up_to(),
     })?;
 
-    let mut lines = head
+    let lines: Vec<&str> = head
         .split('\n')
-        .map(|line| line.strip_suffix('\r').unwrap_or(line));
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .collect();
+    // RFC 3261 §25.1: outside the body only HTAB, and CRLF to end lines.
+    for line in &lines {
+        if let Some(character) = line.chars().find(|c| c.is_ascii_control() && *c != '\t') {
+            return Err(WireError::ControlCharacter {
+                character: character.escape_debug().to_string(),
+                line: shown(line),
+            });
+        }
+    }
+    // RFC 3261 §7: the header section ends in an empty line; without one the message is cut off.
+    if !ended {
+        return Err(WireError::NoBlankLine);
+    }
+    let mut lines = lines.into_iter();
     let start_line = normalise_start_line(lines.next().unwrap_or_default())?;
     let headers = normalise_headers(lines)?;
     for name in MANDATORY_HEADERS {
@@ -161,6 +199,7 @@ pub fn parse(datagram: &[u8]) -> Result<Incoming, WireError> {
             return Err(WireError::MissingHeader { name });
         }
     }
+    check_single_values(&headers)?;
     let body = cut_body(&headers, body)?;
 
     let mut text = start_line;
@@ -190,9 +229,85 @@ pub fn parse(datagram: &[u8]) -> Result<Incoming, WireError> {
     Ok(Incoming::Message(Box::new(message)))
 }
 
+/// Refuses a second value of a header that takes one (a second header line, or a From or To
+/// holding two comma-separated values).
+fn check_single_values(headers: &[(String, String)]) -> Result<(), WireError> {
+    for name in SINGLE_VALUE_HEADERS {
+        let mut values = headers
+            .iter()
+            .filter(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value);
+        let first = values.next();
+        let listed =
+            matches!(name, "From" | "To") && first.is_some_and(|value| split_list(value).len() > 1);
+        if values.next().is_some() || listed {
+            return Err(WireError::RepeatedHeader { name });
+        }
+    }
+    Ok(())
+}
+
+/// For a request that [`parse`] refused: its method, and the headers a response needs (every
+/// Via, and the first From, To, Call-ID and CSeq, without control characters), read leniently
+/// so that it can be answered 400 (RFC 3261 §8.2.6.2). `None` when it is not a request, or has
+/// no Via to answer to.
+pub fn reply_headers(datagram: &[u8]) -> Option<(String, rsip::Headers)> {
+    const WANTED: [&str; 5] = ["Via", "From", "To", "Call-ID", "CSeq"];
+    if datagram.len() > MAX_MESSAGE_BYTES {
+        return None;
+    }
+    let start = datagram
+        .iter()
+        .position(|&byte| byte != b'\r' && byte != b'\n')?;
+    let (head, _, _) = split_head(datagram.get(start..)?);
+    let text: String = String::from_utf8_lossy(head)
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\t' | '\n'))
+        .collect();
+    let mut lines = text.split('\n');
+    let request_line = lines.next()?;
+    let mut words = request_line.split(' ');
+    let method = words.next()?;
+    if !is_token(method)
+        || !words
+            .next_back()
+            .is_some_and(|version| version.eq_ignore_ascii_case("SIP/2.0"))
+    {
+        return None;
+    }
+    let usable = lines.filter(|line| {
+        line.starts_with([' ', '\t'])
+            || line
+                .split_once(':')
+                .is_some_and(|(name, _)| is_token(name.trim_end()))
+    });
+    let headers = normalise_headers(usable).ok()?;
+    let mut rewritten = String::from("OPTIONS sip:malformed.invalid SIP/2.0\r\n");
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, value) in &headers {
+        let Some(kind) = WANTED
+            .iter()
+            .find(|wanted| wanted.eq_ignore_ascii_case(name))
+        else {
+            continue;
+        };
+        if *kind != "Via" && seen.contains(kind) {
+            continue;
+        }
+        seen.push(kind);
+        rewritten.push_str(&format!("{kind}: {value}\r\n"));
+    }
+    rewritten.push_str("Content-Length: 0\r\n\r\n");
+    match SipMessage::try_from(rewritten.as_bytes()).ok()? {
+        SipMessage::Request(request) => Some((method.to_string(), request.headers)),
+        SipMessage::Response(_) => None,
+    }
+}
+
 /// Splits a message at its first empty line: the header section (start line included, the empty
-/// line not) and the body. Without an empty line, all of it is the header section.
-fn split_head(message: &[u8]) -> (&[u8], &[u8]) {
+/// line not), the body, and whether there was an empty line. Without one, all of it is the
+/// header section.
+fn split_head(message: &[u8]) -> (&[u8], &[u8], bool) {
     let mut position = 0;
     while let Some(offset) = message
         .get(position..)
@@ -203,11 +318,11 @@ fn split_head(message: &[u8]) -> (&[u8], &[u8]) {
         if position > 0 && (line.is_empty() || line == b"\r") {
             let head = message.get(..position).unwrap_or_default();
             let body = message.get(end + 1..).unwrap_or_default();
-            return (trim_line_end(head), body);
+            return (trim_line_end(head), body, true);
         }
         position = end + 1;
     }
-    (trim_line_end(message), &[])
+    (trim_line_end(message), &[], false)
 }
 
 /// Drops one trailing LF or CRLF.
@@ -380,34 +495,23 @@ pub(crate) fn split_list(value: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The body as Content-Length gives it: extra bytes are dropped, missing ones are an error
-/// (RFC 3261 §18.3). Without Content-Length, the rest of the datagram.
+/// The body as Content-Length gives it (there is one at most: `check_single_values`): extra
+/// bytes are dropped, missing ones are an error (RFC 3261 §18.3). Without Content-Length, the
+/// rest of the datagram.
 fn cut_body<'a>(headers: &[(String, String)], body: &'a [u8]) -> Result<&'a [u8], WireError> {
-    let mut declared: Option<usize> = None;
-    for (_, value) in headers
+    let Some((_, value)) = headers
         .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("Content-Length"))
-    {
-        let length = parse_content_length(value).ok_or_else(|| WireError::BadContentLength {
-            value: shown(value),
-        })?;
-        match declared {
-            Some(first) if first != length => {
-                return Err(WireError::ConflictingContentLength {
-                    first,
-                    second: length,
-                });
-            }
-            _ => declared = Some(length),
-        }
-    }
-    match declared {
-        None => Ok(body),
-        Some(length) => body.get(..length).ok_or(WireError::TruncatedBody {
-            declared: length,
-            available: body.len(),
-        }),
-    }
+        .find(|(name, _)| name.eq_ignore_ascii_case("Content-Length"))
+    else {
+        return Ok(body);
+    };
+    let length = parse_content_length(value).ok_or_else(|| WireError::BadContentLength {
+        value: shown(value),
+    })?;
+    body.get(..length).ok_or(WireError::TruncatedBody {
+        declared: length,
+        available: body.len(),
+    })
 }
 
 /// A Content-Length value: decimal digits only (RFC 3261 §20.14), surrounding white space
@@ -1052,19 +1156,25 @@ mod tests {
 
     #[test]
     fn bad_start_lines_are_shown_escaped_and_cut() {
-        let garbage = format!(
-            "HELLO\tWORLD \u{1b}[31m{}\r\nVia: x\r\n\r\n",
-            "y".repeat(100)
-        );
+        let garbage = format!("HELLO\tWORLD [31m{}\r\nVia: x\r\n\r\n", "y".repeat(100));
         let message = error(garbage.as_bytes()).to_string();
         assert!(
-            message.starts_with(
-                "start line is not a SIP request or status line: HELLO\\tWORLD \\u{1b}[31m"
-            ),
+            message
+                .starts_with("start line is not a SIP request or status line: HELLO\\tWORLD [31m"),
             "{message}"
         );
         assert!(message.ends_with('…'), "{message}");
         assert!(message.len() < 140, "{message}");
+        // A control character is refused before the start line is read, and shown escaped.
+        let escape = garbage.replace("[31m", "\u{1b}[31m");
+        let message = error(escape.as_bytes()).to_string();
+        assert!(
+            message.starts_with(
+                "control character \\u{1b} outside the body: HELLO\\tWORLD \\u{1b}[31m"
+            ),
+            "{message}"
+        );
+        assert!(message.ends_with('…'), "{message}");
         for line in [
             "INVITE sip:a@b SIP/3.0",
             "INVITE sip:a@b",
@@ -1080,6 +1190,80 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn a_message_that_is_not_well_formed_is_refused_and_its_reply_headers_read() {
+        let cut = INVITE.replace("Content-Length: 4\r\n\r\nv=0\n", "Content-Len");
+        assert_eq!(error(cut.as_bytes()), WireError::NoBlankLine);
+        let unended = INVITE.replace("\r\n\r\nv=0\n", "\r\n");
+        assert_eq!(error(unended.as_bytes()), WireError::NoBlankLine);
+        let nul = INVITE.replacen("+441134960000@", "+441134960000\0@", 1);
+        assert!(matches!(
+            error(nul.as_bytes()),
+            WireError::ControlCharacter { ref character, .. } if character == "\\0"
+        ));
+        let bell = INVITE.replace("Max-Forwards: 69", "Max-Forwards: 6\x079");
+        assert!(matches!(
+            error(bell.as_bytes()),
+            WireError::ControlCharacter { .. }
+        ));
+        for (name, extra) in [
+            ("From", "f: <sip:+447700900999@203.0.113.5>;tag=2"),
+            ("To", "To: <sip:+441134960999@sip.example.co.uk>"),
+            ("Call-ID", "i: other@203.0.113.5"),
+            ("CSeq", "CSeq: 1 INVITE"),
+            ("Max-Forwards", "Max-Forwards: 70"),
+            ("Content-Type", "c: text/plain"),
+        ] {
+            let twice = INVITE.replace("Contact:", &format!("{extra}\r\nContact:"));
+            assert_eq!(
+                error(twice.as_bytes()),
+                WireError::RepeatedHeader { name },
+                "{extra}"
+            );
+        }
+        let listed = INVITE.replace(
+            ";tag=1928301774\r\n",
+            ";tag=1928301774, <sip:+447700900999@203.0.113.5>\r\n",
+        );
+        assert_eq!(
+            error(listed.as_bytes()),
+            WireError::RepeatedHeader { name: "From" }
+        );
+        // Quoted or bracketed commas are one value.
+        let quoted = INVITE.replace("\"Dave Smith\"", "\"Smith, Dave\"");
+        message(quoted.as_bytes());
+
+        // Each can still be answered: its method, and the first of each header a reply needs.
+        for bytes in [&cut, &nul, &bell] {
+            let (method, headers) = reply_headers(bytes.as_bytes()).expect("reply headers");
+            assert_eq!(method, "INVITE");
+            let base = crate::sip::msg::ResponseBase::new(
+                &headers,
+                "203.0.113.5:5060".parse().unwrap(),
+                false,
+            )
+            .expect("a Via to answer to");
+            let text = base.response(400).to_string();
+            assert!(text.contains("CSeq: 314159 INVITE\r\n"), "{text}");
+            assert!(
+                text.contains("Call-ID: a84b4c76e66710@203.0.113.5\r\n"),
+                "{text}"
+            );
+        }
+        let twice = INVITE.replace("Contact:", "f: <sip:+447700900999@203.0.113.5>\r\nContact:");
+        let (_, headers) = reply_headers(twice.as_bytes()).expect("reply headers");
+        let froms: Vec<String> = headers
+            .iter()
+            .filter_map(|h| match h {
+                Header::From(from) => Some(from.value().to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(froms.len(), 1, "{froms:?}");
+        assert!(reply_headers(b"SIP/2.0 200 OK\r\nVia: x\r\n").is_none());
+        assert!(reply_headers(b"garbage").is_none());
     }
 
     #[test]
@@ -1113,14 +1297,19 @@ mod tests {
                 available: 4
             }
         );
-        let twice = INVITE.replace("Content-Length: 4", "Content-Length: 4\r\nl: 5");
-        assert_eq!(
-            error(twice.as_bytes()),
-            WireError::ConflictingContentLength {
-                first: 4,
-                second: 5
-            }
-        );
+        // Two, even when they agree: Content-Length takes one value (RFC 3261 §20.14).
+        for second in ["l: 5", "l: 4"] {
+            let twice = INVITE.replace(
+                "Content-Length: 4",
+                &format!("Content-Length: 4\r\n{second}"),
+            );
+            assert_eq!(
+                error(twice.as_bytes()),
+                WireError::RepeatedHeader {
+                    name: "Content-Length"
+                }
+            );
+        }
         let huge = INVITE.replace(
             "Content-Length: 4",
             "Content-Length: 99999999999999999999999",

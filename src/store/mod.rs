@@ -9,7 +9,7 @@ mod tx;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 pub use sip::*;
@@ -137,7 +137,12 @@ impl Store {
             // A bug that panics inside a job must not take the writer thread down with it: the
             // transaction is dropped (rolled back) and the caller gets an error.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let transaction = connection.transaction()?;
+                // IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for it (the
+                // busy timeout) if another process holds it (the CLI setting a password). A
+                // deferred transaction that read first would fail at its first write instead,
+                // at once, and a missed call would be lost.
+                let transaction =
+                    connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let value = f(&Tx::new(&transaction))?;
                 transaction.commit()?;
                 Ok(value)

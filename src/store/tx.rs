@@ -1172,6 +1172,13 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Removes a per-box setting (a login link once used).
+    pub fn delete_setting(&self, key: &str) -> Result<(), Error> {
+        self.connection
+            .execute("DELETE FROM settings WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
     /// A per-box secret, created on first use from `candidate` (fresh random bytes).
     pub fn setting_or_insert(&self, key: &str, candidate: &[u8]) -> Result<Vec<u8>, Error> {
         self.connection.execute(

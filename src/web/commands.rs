@@ -1,6 +1,6 @@
-//! `textback dashboard set-password | api-token`: the two credentials of the dashboard, kept in
-//! the database (a password as its argon2 hash, a token as its SHA-256), so that the running
-//! daemon sees a change at once.
+//! `textback dashboard set-password | api-token | login-link`: the credentials of the dashboard,
+//! kept in the database (a password as its argon2 hash, a token or a link as its SHA-256), so
+//! that the running daemon sees a change at once.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -26,6 +26,12 @@ pub enum DashboardCommand {
     /// Make a new token for the JSON API and /metrics (`Authorization: Bearer <token>`); the
     /// one before stops working.
     ApiToken {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Print a link that logs in once, within 15 minutes, without the password (for the owner
+    /// on the box: locked out, or the password not to hand). A new link replaces the last.
+    LoginLink {
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -62,7 +68,7 @@ pub fn run(command: DashboardCommand) -> anyhow::Result<ExitCode> {
             let hash = auth::hash_password(&password)
                 .map_err(|err| anyhow::anyhow!("hashing the password: {err}"))?;
             store_setting(&config, auth::PASSWORD_SETTING, hash.into_bytes())?;
-            println!("dashboard password set; sessions already open stay open until they end");
+            println!("dashboard password set; every open session has ended");
             Ok(ExitCode::SUCCESS)
         }
         DashboardCommand::ApiToken { config } => {
@@ -71,6 +77,24 @@ pub fn run(command: DashboardCommand) -> anyhow::Result<ExitCode> {
             println!("{token}");
             eprintln!(
                 "keep it: it is not stored, only its hash. Use it as `Authorization: Bearer <token>` for /api/v1 and /metrics"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        DashboardCommand::LoginLink { config: arg } => {
+            let config = load_config(&arg.config)?;
+            let token = auth::random_token(32).context("reading /dev/urandom")?;
+            let valid = auth::LOGIN_LINK_VALID;
+            let expires_ms = chrono::Utc::now().timestamp_millis()
+                + i64::try_from(valid.as_millis()).unwrap_or(i64::MAX);
+            store_setting(
+                &arg,
+                auth::LOGIN_LINK_SETTING,
+                auth::login_link_value(&token, expires_ms),
+            )?;
+            println!("{}/login/link/{token}", config.dashboard.public_url);
+            eprintln!(
+                "open it within {} minutes: it logs in once, and a new link replaces it. If dashboard.public_url is not how you reach the dashboard, use the path after it with the right address",
+                valid.as_secs() / 60
             );
             Ok(ExitCode::SUCCESS)
         }

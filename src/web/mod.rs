@@ -5,20 +5,22 @@
 
 pub mod auth;
 pub mod commands;
+mod listener;
 mod pages;
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::domain::{E164, LeadId};
@@ -26,6 +28,16 @@ use crate::leads::token::{TokenError, TranscriptToken};
 use crate::modem::ModemHandle;
 use crate::store::{self, LeadFilter, Store, Tx};
 use auth::Gate;
+use listener::Peer;
+
+/// Database reads at once (each on a blocking thread with a read-only connection of its own):
+/// requests beyond it wait their turn instead of each holding a thread and a connection, so the
+/// memory they take does not grow with the requests that arrive at once.
+pub const MAX_READS: usize = 4;
+
+/// The largest request body read: the dashboard's forms hold a password or a phone number and a
+/// token, so anything bigger is not one of them (axum's default would buffer 2 MB a request).
+const MAX_BODY: usize = 16 * 1024;
 
 /// What every handler needs.
 pub struct Web {
@@ -35,6 +47,10 @@ pub struct Web {
     pub modems: Vec<ModemHandle>,
     pub link_key: Vec<u8>,
     pub gate: Gate,
+    /// Where password checks run, one at a time.
+    pub checker: auth::PasswordChecker,
+    /// Places for database reads at once ([`MAX_READS`]).
+    pub reads: tokio::sync::Semaphore,
     /// The wall clock pages and links are dated by.
     pub clock: crate::clock::Clock,
 }
@@ -70,6 +86,8 @@ impl Web {
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, store::Error> + Send + 'static,
     ) -> Result<T, WebError> {
+        // The semaphore is never closed, so `acquire` fails only if it were: then read anyway.
+        let _place = self.reads.acquire().await.ok();
         let database = self.database.clone();
         tokio::task::spawn_blocking(move || {
             let connection = store::open_read_only(&database)?;
@@ -84,11 +102,58 @@ impl Web {
         self.config.dashboard.public_url.starts_with("https://")
     }
 
-    /// The session a request carries, if open.
-    fn session(&self, headers: &HeaderMap) -> Option<auth::Session> {
-        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-        let id = auth::cookie(cookies, auth::SESSION_COOKIE)?;
-        self.gate.session(id)
+    /// The session a request carries, if open and opened under the password set now (a
+    /// password change ends every session).
+    async fn session(&self, headers: &HeaderMap) -> Result<Option<auth::Session>, WebError> {
+        let Some(id) = headers
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| auth::cookie(c, auth::SESSION_COOKIE))
+        else {
+            return Ok(None);
+        };
+        let stored = self.read(|tx| tx.setting(auth::PASSWORD_SETTING)).await?;
+        Ok(self
+            .gate
+            .session(id, &auth::password_fingerprint(stored.as_deref())))
+    }
+
+    /// The client a request is from: the connection's peer, or, when that peer is the
+    /// configured `dashboard.trusted_proxy`, the address the proxy put last in
+    /// X-Forwarded-For (the entries before it are the client's own say, not believed).
+    fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let unmapped = |ip: IpAddr| match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        let from_proxy = self
+            .config
+            .dashboard
+            .trusted_proxy
+            .is_some_and(|proxy| unmapped(proxy) == unmapped(peer));
+        if !from_proxy {
+            return peer;
+        }
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .map(str::trim)
+            .and_then(|entry| {
+                entry
+                    .parse::<IpAddr>()
+                    .ok()
+                    .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+            });
+        match forwarded {
+            Some(client) => client,
+            None => {
+                debug!(%peer, "a request from the trusted proxy without X-Forwarded-For: judged by the proxy's address");
+                peer
+            }
+        }
     }
 
     /// Whether a request carries the API's bearer token.
@@ -114,8 +179,8 @@ pub async fn serve(listener: tokio::net::TcpListener, web: Web, token: Cancellat
         info!(%address, "dashboard listening");
     }
     let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        listener::Limited::new(listener),
+        app.into_make_service_with_connect_info::<Peer>(),
     )
     .with_graceful_shutdown(async move { token.cancelled().await })
     .await;
@@ -128,6 +193,7 @@ fn router(shared: Shared) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/login", get(login_form).post(login))
+        .route("/login/link/{token}", get(login_link))
         .route("/logout", post(logout))
         .route("/", get(leads_page))
         .route("/leads/{id}", get(lead_page))
@@ -144,7 +210,43 @@ fn router(shared: Shared) -> Router {
         .route("/api/v1/opt-outs", get(api_opt_outs))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(shared)
+}
+
+/// Headers on every response (pages, API, errors, redirects):
+/// - a Content-Security-Policy that allows nothing but the pages' one stylesheet (by its hash),
+///   forms posted to this site, and no framing: an SMS body that slipped past escaping still
+///   could not run or load anything;
+/// - `X-Frame-Options: DENY` for browsers that predate `frame-ancestors`, `nosniff`, and no
+///   Referer (transcript links are credentials);
+/// - `Cache-Control: no-store`: almost every page holds callers' numbers and words, so none is
+///   kept by a browser or a proxy.
+async fn security_headers(mut response: Response) -> Response {
+    static POLICY: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    let policy = POLICY.get_or_init(|| {
+        let policy = format!(
+            "default-src 'none'; style-src '{}'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+            pages::style_hash()
+        );
+        HeaderValue::from_str(&policy)
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+    });
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn not_found() -> Response {
@@ -203,13 +305,22 @@ struct LoginForm {
     csrf: String,
 }
 
+/// Adds `Retry-After` (whole seconds, at least one) to a refusal.
+fn retry_after(mut response: Response, wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
 async fn login(
     State(web): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
-    let address = peer.ip();
+    let address = web.client_address(peer.ip(), &headers);
     let nonce = auth::random_token(24).map_err(|err| WebError::Internal(err.to_string()))?;
     let stored = web.read(|tx| tx.setting(auth::PASSWORD_SETTING)).await?;
     let posted_from_our_form = headers
@@ -226,27 +337,66 @@ async fn login(
             StatusCode::FORBIDDEN,
         );
     }
-    if !web.gate.may_try(address) {
-        warn!(%address, "dashboard login refused: too many wrong passwords");
-        return login_response(
-            &web,
-            &nonce,
-            stored.is_some(),
-            Some("Too many wrong passwords from this address. Wait 10 minutes."),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    }
     let Some(stored) = stored else {
         return login_response(&web, &nonce, false, None, StatusCode::FORBIDDEN);
     };
-    let password = form.password;
-    let right = tokio::task::spawn_blocking(move || {
-        auth::verify_password(&String::from_utf8_lossy(&stored), &password)
-    })
-    .await
-    .unwrap_or(false);
+    // Counted before the check, under one lock: attempts at once cannot all see room.
+    let counted = match web.gate.count_check(address, Instant::now()) {
+        Ok(counted) => counted,
+        Err(refusal) => {
+            let (problem, status, wait) = match refusal {
+                auth::Refusal::Address { retry_after } => {
+                    warn!(%address, "dashboard login refused: too many wrong passwords from this address");
+                    (
+                        format!(
+                            "Too many wrong passwords from this address. Wait {} minutes, or on the box run: textback dashboard login-link",
+                            retry_after.as_secs().div_ceil(60).max(1)
+                        ),
+                        StatusCode::TOO_MANY_REQUESTS,
+                        retry_after,
+                    )
+                }
+                auth::Refusal::Box { retry_after } => {
+                    warn!(%address, "dashboard login refused: too many password checks on this box this minute");
+                    (
+                        "Too many login attempts on this box just now. Wait a minute, or on the box run: textback dashboard login-link".to_string(),
+                        StatusCode::TOO_MANY_REQUESTS,
+                        retry_after,
+                    )
+                }
+                auth::Refusal::Full => {
+                    warn!(%address, "dashboard login refused: too many addresses are trying passwords");
+                    (
+                        "Too many login attempts on this box just now. Try again in a few minutes, or on the box run: textback dashboard login-link".to_string(),
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        auth::CHECK_WINDOW,
+                    )
+                }
+            };
+            let response = login_response(&web, &nonce, true, Some(&problem), status)?;
+            return Ok(retry_after(response, wait));
+        }
+    };
+    let fingerprint = auth::password_fingerprint(Some(&stored));
+    let stored = String::from_utf8_lossy(&stored).into_owned();
+    let answer = match web.checker.check(stored, form.password) {
+        Ok(answer) => answer,
+        Err(busy) => {
+            web.gate.uncount(counted);
+            warn!(%address, error = %busy, "dashboard login refused: the password checker is busy");
+            let response = login_response(
+                &web,
+                &nonce,
+                true,
+                Some("Too many logins at once. Try again in a few seconds."),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )?;
+            return Ok(retry_after(response, Duration::from_secs(5)));
+        }
+    };
+    // A checker thread that is gone answers nothing: no way in.
+    let right = answer.await.unwrap_or(false);
     if !right {
-        web.gate.failed(address);
         warn!(%address, "dashboard login: wrong password");
         return login_response(
             &web,
@@ -257,11 +407,16 @@ async fn login(
         );
     }
     web.gate.succeeded(address);
+    info!(%address, "dashboard login");
+    start_session(&web, fingerprint)
+}
+
+/// Opens a session and sends the visitor to the leads with its cookie.
+fn start_session(web: &Web, fingerprint: Vec<u8>) -> Result<Response, WebError> {
     let session = web
         .gate
-        .open_session()
+        .open_session(fingerprint)
         .map_err(|err| WebError::Internal(err.to_string()))?;
-    info!(%address, "dashboard login");
     let mut response = Redirect::to("/").into_response();
     let cookie = auth::set_cookie(auth::SESSION_COOKIE, &session, web.secure_cookies(), None);
     response.headers_mut().insert(
@@ -269,6 +424,62 @@ async fn login(
         HeaderValue::from_str(&cookie).map_err(|err| WebError::Internal(err.to_string()))?,
     );
     Ok(response)
+}
+
+/// A one-time link from `textback dashboard login-link`: a session without a password, once,
+/// within [`auth::LOGIN_LINK_VALID`]. Not a password check, so no limit on checks applies: the
+/// owner on the box can always get in.
+async fn login_link(
+    State(web): State<Shared>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let address = web.client_address(peer.ip(), &headers);
+    let now_ms = web.clock.now_ms();
+    // Looked at on a read connection first, so that guesses never reach the writer.
+    let wanted = token.clone();
+    let plausible = web
+        .read(move |tx| {
+            Ok(tx
+                .setting(auth::LOGIN_LINK_SETTING)?
+                .is_some_and(|value| auth::login_link_matches(&value, &wanted, now_ms)))
+        })
+        .await?;
+    let used = if plausible {
+        // Used up in the same transaction that finds it, so two visits cannot both get in.
+        web.store
+            .run(move |tx| {
+                let Some(value) = tx.setting(auth::LOGIN_LINK_SETTING)? else {
+                    return Ok(None);
+                };
+                if !auth::login_link_matches(&value, &token, now_ms) {
+                    return Ok(None);
+                }
+                tx.delete_setting(auth::LOGIN_LINK_SETTING)?;
+                Ok(Some(tx.setting(auth::PASSWORD_SETTING)?))
+            })
+            .await?
+    } else {
+        None
+    };
+    match used {
+        Some(stored) => {
+            info!(%address, "dashboard login with a one-time link");
+            start_session(&web, auth::password_fingerprint(stored.as_deref()))
+        }
+        None => {
+            warn!(%address, "dashboard login link refused");
+            Ok((
+                StatusCode::FORBIDDEN,
+                Html(pages::message_page(
+                    "This login link does not work",
+                    "It was used already, it is more than 15 minutes old, or a newer one replaced it. On the box, run: textback dashboard login-link",
+                )),
+            )
+                .into_response())
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -281,7 +492,7 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Some(session) = web.session(&headers)
+    if let Ok(Some(session)) = web.session(&headers).await
         && auth::same(session.csrf.as_bytes(), form.csrf.as_bytes())
         && let Some(id) = headers
             .get(header::COOKIE)
@@ -294,9 +505,12 @@ async fn logout(
 }
 
 /// The session, or the response that sends the visitor to log in.
-fn require(web: &Web, headers: &HeaderMap) -> Result<auth::Session, Box<Response>> {
-    web.session(headers)
-        .ok_or_else(|| Box::new(Redirect::to("/login").into_response()))
+async fn require(web: &Web, headers: &HeaderMap) -> Result<auth::Session, Box<Response>> {
+    match web.session(headers).await {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(Box::new(Redirect::to("/login").into_response())),
+        Err(err) => Err(Box::new(err.into_response())),
+    }
 }
 
 // --- pages -------------------------------------------------------------------------------------
@@ -335,7 +549,7 @@ async fn leads_page(
     headers: HeaderMap,
     Query(query): Query<LeadQuery>,
 ) -> Result<Response, WebError> {
-    let session = match require(&web, &headers) {
+    let session = match require(&web, &headers).await {
         Ok(session) => session,
         Err(response) => return Ok(*response),
     };
@@ -389,7 +603,7 @@ async fn lead_page(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    let session = match require(&web, &headers) {
+    let session = match require(&web, &headers).await {
         Ok(session) => session,
         Err(response) => return Ok(*response),
     };
@@ -430,22 +644,16 @@ async fn transcript_link(
     };
     match lead_view(&web, id).await? {
         Some(view) => {
-            let mut response = Html(pages::lead_page(None, &view)).into_response();
-            // The link is a credential: keep it out of other sites' Referer headers and caches.
-            let headers = response.headers_mut();
-            headers.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(response)
+            // The link is a credential: `security_headers` keeps it out of other sites'
+            // Referer headers and out of caches.
+            Ok(Html(pages::lead_page(None, &view)).into_response())
         }
         None => Ok(not_found().await),
     }
 }
 
 async fn calls_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
-    let session = match require(&web, &headers) {
+    let session = match require(&web, &headers).await {
         Ok(session) => session,
         Err(response) => return Ok(*response),
     };
@@ -470,7 +678,7 @@ async fn modem_status(web: &Web) -> Result<Vec<pages::ModemStatus>, WebError> {
 }
 
 async fn status_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
-    let session = match require(&web, &headers) {
+    let session = match require(&web, &headers).await {
         Ok(session) => session,
         Err(response) => return Ok(*response),
     };
@@ -489,7 +697,7 @@ async fn opt_outs_page(
     State(web): State<Shared>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    let session = match require(&web, &headers) {
+    let session = match require(&web, &headers).await {
         Ok(session) => session,
         Err(response) => return Ok(*response),
     };
@@ -504,8 +712,12 @@ struct NumberForm {
 }
 
 /// Checks the session and the form's CSRF token; on failure, the response to send.
-fn check_form(web: &Web, headers: &HeaderMap, csrf: &str) -> Result<auth::Session, Box<Response>> {
-    let session = require(web, headers)?;
+async fn check_form(
+    web: &Web,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<auth::Session, Box<Response>> {
+    let session = require(web, headers).await?;
     if !auth::same(session.csrf.as_bytes(), csrf.as_bytes()) {
         return Err(Box::new(
             (
@@ -526,7 +738,7 @@ async fn opt_out_add(
     headers: HeaderMap,
     Form(form): Form<NumberForm>,
 ) -> Result<Response, WebError> {
-    let session = match check_form(&web, &headers, &form.csrf) {
+    let session = match check_form(&web, &headers, &form.csrf).await {
         Ok(session) => session,
         Err(response) => return Ok(*response),
     };
@@ -561,7 +773,7 @@ async fn opt_out_remove(
     headers: HeaderMap,
     Form(form): Form<NumberForm>,
 ) -> Result<Response, WebError> {
-    if let Err(response) = check_form(&web, &headers, &form.csrf) {
+    if let Err(response) = check_form(&web, &headers, &form.csrf).await {
         return Ok(*response);
     }
     if let Ok(number) = E164::parse(&form.number) {
@@ -571,7 +783,7 @@ async fn opt_out_remove(
 }
 
 async fn config_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
-    let session = match require(&web, &headers) {
+    let session = match require(&web, &headers).await {
         Ok(session) => session,
         Err(response) => return Ok(*response),
     };

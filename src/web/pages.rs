@@ -1,5 +1,6 @@
 //! The dashboard's HTML, written by hand: a handful of small pages, each escaped at the point a
-//! value is written, with one inline stylesheet (no assets from the internet, no JavaScript).
+//! value is written, with one inline stylesheet (no assets from the internet, no JavaScript; the
+//! Content-Security-Policy allows that stylesheet by its hash, [`style_hash`]).
 //! Also the JSON shapes of the API and the Prometheus text of /metrics.
 
 use std::fmt::Write;
@@ -22,6 +23,18 @@ td,th{padding:.4em;border-bottom:1px solid #ddd;text-align:left;vertical-align:t
 input,select,button{font:inherit;padding:.3em}pre{white-space:pre-wrap;background:#fff;padding:1em}\
 .card{background:#fff;padding:1em;margin-bottom:1em;border-radius:6px}\
 @media(max-width:40em){td,th{display:block;border:0}tr{border-bottom:1px solid #ccc;display:block}tr.head{display:none}}";
+
+/// The stylesheet's CSP hash source (`sha256-<base64>`), so the policy allows this one inline
+/// stylesheet and no other inline style.
+pub(crate) fn style_hash() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(STYLE.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
 
 fn layout(title: &str, csrf: Option<&str>, body: &str) -> String {
     let nav = match csrf {

@@ -4,6 +4,7 @@
 
 pub mod baresip;
 pub mod llm;
+pub mod process;
 pub mod servers;
 pub mod webdriver;
 

@@ -200,6 +200,21 @@ impl Browser {
         .to_string()
     }
 
+    /// The computed value of a CSS property of an element, once it is on the page (so a test
+    /// can see that the stylesheet applied).
+    pub async fn css(&self, css: &str, property: &str) -> String {
+        let element = self.wait_for(css).await;
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{element}/css/{property}"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
     pub async fn url(&self) -> String {
         self.call(reqwest::Method::GET, "/url", None)
             .await
