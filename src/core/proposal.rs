@@ -1097,8 +1097,8 @@ fn phrase(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::conversation::tests::plumber;
     use crate::core::conversation::{CallTime, Question};
+    use crate::core::profile::tests::plumber;
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
