@@ -16,9 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use textback::daemon::{self, Event, RunOptions};
+use textback::daemon::{self, RunOptions};
 use textback::domain::{CallId, CallerId, E164};
-use textback::flow::MissedCall;
+use textback::event::{Event, MissedCall};
 use textback::modem::ModemState;
 use textback::modem::virtual_modem::{Model, Moment, Options, VirtualModem};
 use textback::store::CallSource;

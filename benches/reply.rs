@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use textback::codec::pdu::{Timestamp, encode_deliver};
 use textback::domain::{CallId, CallerId, E164, ModemId};
-use textback::flow::{self, MissedCall, ReceivedSms};
+use textback::event::{InboundSms, MissedCall};
+use textback::flow;
 use textback::store::{CallSource, Store};
 
 const CONVERSATIONS: usize = 200;
@@ -121,9 +122,10 @@ async fn main() {
             let pdu = encode_deliver(&number(n), reply, &stamp, 0)
                 .expect("pdu")
                 .remove(0);
-            let sms = ReceivedSms {
+            let sms = InboundSms {
                 modem: main.clone(),
                 pdu,
+                storage: None,
                 at: chrono::Utc::now(),
             };
             let start = Instant::now();

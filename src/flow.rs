@@ -11,9 +11,7 @@ use crate::codec::pdu::{self, Pdu, SmscField};
 use crate::config::{Config, Profile};
 use crate::core::conversation::{self as engine, Conversation};
 use crate::core::policy::{self, Decision, Facts};
-use crate::domain::{
-    CallId, CallRowId, CallerId, ConversationId, E164, LeadId, MessageId, ModemId,
-};
+use crate::domain::{CallRowId, ConversationId, E164, LeadId, MessageId, ModemId};
 use crate::store::{
     self, CallSource, ConversationRow, ConversationState, NewCall, NewInbound, Store, Tx,
 };
@@ -28,21 +26,7 @@ const MAX_LATE_REPLIES_TOLD_PER_DAY: i64 = 5;
 /// No number is sent more texts than this in a day, whatever happens in the conversation.
 const MAX_TEXTS_PER_NUMBER_PER_DAY: i64 = 15;
 
-/// A call that nobody answered, from whichever source saw it.
-#[derive(Debug, Clone)]
-pub struct MissedCall {
-    pub key: CallId,
-    pub source: CallSource,
-    pub caller: CallerId,
-    pub caller_raw: String,
-    /// The business number that was called, when the source knows it (SIP).
-    pub called: Option<E164>,
-    /// The modem whose SIM rang, for calls to the SIM.
-    pub modem: Option<ModemId>,
-    /// The `[[sip]]` account (its `name`) the call came in on, for SIP calls.
-    pub sip_account: Option<String>,
-    pub at: DateTime<Utc>,
-}
+pub use crate::event::{InboundSms, MissedCall};
 
 /// What the daemon must do after a step is stored.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -490,27 +474,19 @@ fn apply_engine(
     Ok(())
 }
 
-/// An SMS that came in, as the modem read it.
-#[derive(Debug, Clone)]
-pub struct ReceivedSms {
-    pub modem: ModemId,
-    pub pdu: String,
-    pub at: DateTime<Utc>,
-}
-
 /// Stores an SMS that came in and moves its conversation on. The caller deletes it from the SIM
 /// once this returns `Ok`.
 pub async fn sms_received(
     store: &Store,
     config: Arc<Config>,
-    sms: ReceivedSms,
+    sms: InboundSms,
 ) -> Result<After, store::Error> {
     store
         .run(move |tx| sms_received_tx(tx, &config, &sms))
         .await
 }
 
-fn sms_received_tx(tx: &Tx<'_>, config: &Config, sms: &ReceivedSms) -> Result<After, store::Error> {
+fn sms_received_tx(tx: &Tx<'_>, config: &Config, sms: &InboundSms) -> Result<After, store::Error> {
     let now = sms.at.timestamp_millis();
     let deliver = match pdu::decode(&sms.pdu, SmscField::Present) {
         Ok(Pdu::Deliver(deliver)) => deliver,
@@ -972,7 +948,7 @@ pub async fn adopt_in_order_conversations(
 
 fn keep_undecodable(
     tx: &Tx<'_>,
-    sms: &ReceivedSms,
+    sms: &InboundSms,
     why: &str,
     now: i64,
 ) -> Result<(), store::Error> {
@@ -1113,12 +1089,13 @@ pub async fn expire_fragments(
 }
 
 /// Applies a status report to the SMS it is about.
-pub async fn status_report(
-    store: &Store,
-    modem: ModemId,
-    hex: String,
-    at: DateTime<Utc>,
-) -> Result<(), store::Error> {
+pub async fn status_report(store: &Store, report: InboundSms) -> Result<(), store::Error> {
+    let InboundSms {
+        modem,
+        pdu: hex,
+        at,
+        ..
+    } = report;
     store
         .run(move |tx| {
             let now = at.timestamp_millis();

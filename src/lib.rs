@@ -44,6 +44,7 @@ pub mod demo;
 pub mod dialogue_commands;
 pub mod doctor;
 pub mod domain;
+pub mod event;
 pub mod flow;
 pub mod guide;
 pub mod init;

@@ -1,7 +1,7 @@
 //! The SIP endpoint's shell: for each local port of the `[[sip]]` accounts, one core task owns
 //! the [`Endpoint`] and the accounts' [`Registration`]s, reads what the socket tasks
 //! ([`super::transport`]) hand it, performs the actions, drives the timers, turns each
-//! [`Action::MissedCall`] into the daemon's `Event::CallMissed`, and writes each account's state
+//! [`Action::MissedCall`] into an [`Event::CallMissed`], and writes each account's state
 //! to the store. On shutdown it removes the registrations (un-REGISTER) before it ends.
 
 use std::net::{IpAddr, SocketAddr};
@@ -31,9 +31,8 @@ use super::transport::{self, Connections, Inbound, Sockets};
 use super::wire::{self, Incoming};
 use crate::clock::Clock;
 use crate::config::{Config, SipAccount, SipKeepAlive, SipTransport};
-use crate::daemon::Event;
 use crate::domain::CallId;
-use crate::flow;
+use crate::event::{Event, MissedCall};
 use crate::store::{CallSource, SipAccountRow, Store};
 
 /// Missed calls waiting to enter the daemon's event queue, per local port. The core never waits
@@ -156,7 +155,7 @@ enum Delivery {
     Wait,
 }
 
-async fn forward_missed(mut missed: mpsc::Receiver<flow::MissedCall>, events: mpsc::Sender<Event>) {
+async fn forward_missed(mut missed: mpsc::Receiver<MissedCall>, events: mpsc::Sender<Event>) {
     while let Some(call) = missed.recv().await {
         if events.send(Event::CallMissed(call)).await.is_err() {
             return;
@@ -252,7 +251,7 @@ struct Core {
     sockets: Sockets,
     connections: Connections,
     allow: Arc<RwLock<AllowList>>,
-    missed: mpsc::Sender<flow::MissedCall>,
+    missed: mpsc::Sender<MissedCall>,
     delivery: Delivery,
     status: mpsc::Sender<SipAccountRow>,
     shell: Shell,
@@ -275,7 +274,7 @@ impl Core {
         accounts: Vec<SipAccount>,
         sockets: Sockets,
         allow: Arc<RwLock<AllowList>>,
-        missed: mpsc::Sender<flow::MissedCall>,
+        missed: mpsc::Sender<MissedCall>,
         status: mpsc::Sender<SipAccountRow>,
         shell: Shell,
     ) -> Core {
@@ -577,7 +576,7 @@ impl Core {
     }
 
     /// Logs a missed call and makes the daemon's record of it.
-    fn missed_call(&mut self, call: SipMissedCall, now: Instant) -> flow::MissedCall {
+    fn missed_call(&mut self, call: SipMissedCall, now: Instant) -> MissedCall {
         let (caller, caller_value) = identity::caller_with_value(&call.invite);
         let called = identity::called(&call.invite);
         let span = info_span!("sip_call", call_id = %call.call_id);
@@ -611,7 +610,7 @@ impl Core {
         let started = self.shell.clock.now()
             - chrono::Duration::from_std(now.saturating_duration_since(call.started_at))
                 .unwrap_or_default();
-        flow::MissedCall {
+        MissedCall {
             key: CallId::new(call.call_id.clone()),
             source: CallSource::Sip,
             caller: caller.id,

@@ -241,8 +241,8 @@ impl Harness {
 }
 
 /// A missed call reported over SIP (no modem rang), as the daemon's event.
-pub fn sip_call(key: &str, number: &str) -> textback::daemon::Event {
-    textback::daemon::Event::CallMissed(textback::flow::MissedCall {
+pub fn sip_call(key: &str, number: &str) -> textback::event::Event {
+    textback::event::Event::CallMissed(textback::event::MissedCall {
         key: textback::domain::CallId::new(key),
         source: textback::store::CallSource::Sip,
         caller: textback::domain::CallerId::from_raw(number),
