@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, info_span, warn};
 
-use super::cidr::Cidr;
 use super::endpoint::{
     Action, Busy, CallEnd, Decision, Endpoint, EndpointConfig, MissedCall as SipMissedCall,
     RateLimit, RejectReason,
@@ -32,6 +31,7 @@ use super::wire::{self, Incoming};
 use crate::clock::Clock;
 use crate::config::{Config, SipAccount, SipKeepAlive, SipTransport};
 use crate::domain::CallId;
+use crate::domain::Cidr;
 use crate::event::{Event, MissedCall};
 use crate::store::{CallSource, SipAccountRow, Store};
 
