@@ -4,7 +4,6 @@
 //! a read-only connection of their own, and the few writes (opt-outs) go through the store.
 
 pub mod auth;
-pub mod commands;
 mod listener;
 mod pages;
 

@@ -5,7 +5,6 @@
 
 use std::fmt::Write;
 
-use crate::cli::{format_clock, format_time};
 use crate::config::Config;
 use crate::domain::ModemId;
 use crate::leads::summary::{ago, escape_html as e};
@@ -13,6 +12,7 @@ use crate::modem::ModemState;
 use crate::store::{
     CallRow, DeliveryRow, LeadDetail, LeadRow, MessageRow, OptOutRow, SipAccountRow,
 };
+use crate::time_text::{format_clock, format_time};
 
 const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#f6f6f4}\
 header{background:#0f3d3e;color:#fff;padding:.6em 1em}header a{color:#fff;margin-right:1em;text-decoration:none}\

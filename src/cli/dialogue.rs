@@ -25,7 +25,7 @@ pub enum DialogueCommand {
     /// /quit (or Ctrl-D) to stop. Nothing is stored or sent.
     Try {
         #[command(flatten)]
-        config: crate::cli::ConfigArg,
+        config: crate::cli::args::ConfigArg,
         /// The profile's id in the config.
         #[arg(long)]
         profile: String,
@@ -58,7 +58,7 @@ pub fn run(command: DialogueCommand) -> anyhow::Result<ExitCode> {
             caller,
             no_model,
         } => {
-            let config = crate::cli::load_config(&config.config)?;
+            let config = crate::cli::args::load_config(&config.config)?;
             let stdin = std::io::stdin();
             let interactive = std::io::IsTerminal::is_terminal(&stdin);
             try_profile(

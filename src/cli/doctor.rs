@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::format_clock;
 use crate::config::{self, Config};
 use crate::modem::probe::Probe;
 use crate::store::{self, Tx};
+use crate::time_text::format_clock;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +106,7 @@ pub fn run(config_path: &Path, watch: bool, watch_timeout: u64) -> anyhow::Resul
         check.print();
         all.push(check);
     }
-    for (name, ok, what) in crate::sip::cli::doctor_lines(&config, &config.storage.database) {
+    for (name, ok, what) in crate::cli::sip::doctor_lines(&config, &config.storage.database) {
         let verdict = if ok { Verdict::Ok } else { Verdict::Warning };
         let check = Check::new(verdict, name, what);
         check.print();

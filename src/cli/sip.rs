@@ -14,12 +14,12 @@ use rsip::SipMessage;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::framing::{Frame, StreamFramer};
-use super::register::{RegAction, RegState, Registration, SipDigest};
-use super::service::{account_config, resolve, route_ip};
-use super::transport::CONNECT_TIMEOUT;
-use super::wire::{self, Incoming};
 use crate::config::{Config, SipTransport};
+use crate::sip::framing::{Frame, StreamFramer};
+use crate::sip::register::{RegAction, RegState, Registration, SipDigest};
+use crate::sip::service::{account_config, resolve, route_ip};
+use crate::sip::transport::CONNECT_TIMEOUT;
+use crate::sip::wire::{self, Incoming};
 
 /// How long `sip register` waits for the registrar before it gives up.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(40);

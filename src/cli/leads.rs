@@ -33,7 +33,7 @@ pub fn list(config: &Config, limit: u32) -> anyhow::Result<()> {
         println!(
             "lead {}  {}  {}  {}  {}",
             lead.id,
-            crate::cli::format_time(lead.created_ms),
+            crate::time_text::format_time(lead.created_ms),
             lead.caller,
             lead.profile,
             if lead.complete {
@@ -71,13 +71,13 @@ fn delivery_state(delivery: &store::DeliveryRow) -> String {
             "delivered {}",
             delivery
                 .delivered_ms
-                .map(crate::cli::format_time)
+                .map(crate::time_text::format_time)
                 .unwrap_or_default()
         ),
         ("failed", Some(error)) => format!("FAILED after {tries}: {error}"),
         ("pending", Some(error)) => format!(
             "waiting ({tries}), next try {}: {error}",
-            crate::cli::format_clock(delivery.next_attempt_ms)
+            crate::time_text::format_clock(delivery.next_attempt_ms)
         ),
         ("queued", _) => "SMS in the outbox".to_string(),
         ("sending", _) => "being sent".to_string(),
@@ -132,7 +132,7 @@ pub fn show(config: &Config, id: i64) -> anyhow::Result<std::process::ExitCode> 
         };
         println!(
             "  {}  {arrow}  {}{state}",
-            crate::cli::format_clock(message.created_ms),
+            crate::time_text::format_clock(message.created_ms),
             message.body.replace('\n', " / ")
         );
     }

@@ -8,14 +8,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::cli::format_clock;
 use crate::config;
 use crate::daemon::{self, RunOptions};
 use crate::modem::virtual_modem::{self, Model, VirtualModem};
 use crate::store::{self, Tx};
+use crate::time_text::format_clock;
 
 /// The demo's config, built in so the demo needs no files.
-pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 
 /// The caller in the demo: a number from Ofcom's range for drama (07700 900xxx).
 const CALLER: &str = "07700900123";
