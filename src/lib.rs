@@ -15,7 +15,7 @@
 //! row with one delivery row per recipient and channel → `leads/deliver.rs` takes each due row,
 //! renders `leads/summary.rs` with a link signed by `leads/token.rs`, and sends it through
 //! `leads/email.rs`, `leads/whatsapp.rs`, `leads/webhook.rs`, or the outbox (the owner's SMS),
-//! recording each outcome; `lead_commands.rs` is `textback leads`.
+//! recording each outcome; `cli/leads.rs` is `textback leads`.
 //!
 //! # Architecture invariants
 //!

@@ -156,10 +156,13 @@ async fn register_once(
     };
     let local = SocketAddr::new(local_ip, bound.port());
     println!("registering {} at {} from {local}", account.name, peer);
-    let mut registration = Registration::new(account_config(account), local, Box::new(SipDigest))
-        .map_err(|err| {
-        anyhow::anyhow!("{err}: check the [[sip]] account {:?}", account.name)
-    })?;
+    let mut registration = Registration::new(
+        account_config(account),
+        local,
+        Box::new(SipDigest),
+        rand::random(),
+    )
+    .map_err(|err| anyhow::anyhow!("{err}: check the [[sip]] account {:?}", account.name))?;
     let mut actions = registration.start(Instant::now());
     let deadline = tokio::time::Instant::now() + REGISTER_TIMEOUT;
     let mut unregister_by: Option<tokio::time::Instant> = None;

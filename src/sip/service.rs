@@ -662,8 +662,12 @@ impl Core {
         let actions = match account.registration.as_mut() {
             Some(registration) => registration.set_local_addr(local, now),
             None => {
-                match Registration::new(account_config(&account.config), local, Box::new(SipDigest))
-                {
+                match Registration::new(
+                    account_config(&account.config),
+                    local,
+                    Box::new(SipDigest),
+                    rand::random(),
+                ) {
                     Ok(registration) => {
                         let registration = account.registration.insert(registration);
                         registration.start(now)
