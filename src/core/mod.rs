@@ -3,11 +3,13 @@
 pub mod conversation;
 pub mod hours;
 pub mod lexicon;
+pub mod loops;
 pub mod names;
 pub mod policy;
 pub mod profile;
 pub mod proposal;
 pub mod replay;
+pub mod routing;
 pub mod slots;
 pub mod template;
 pub mod text;

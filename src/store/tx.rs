@@ -618,7 +618,7 @@ impl Tx<'_> {
         body: &str,
         since_ms: i64,
         day_ms: i64,
-    ) -> Result<(i64, i64, i64), Error> {
+    ) -> Result<crate::core::loops::Signs, Error> {
         Ok(self.connection.query_row(
             "SELECT
                 (SELECT count(*) FROM messages WHERE direction = 'in' AND peer = ?1 AND created_ms >= ?4),
@@ -626,7 +626,13 @@ impl Tx<'_> {
                 (SELECT count(*) FROM messages WHERE direction = 'out' AND peer = ?1 AND created_ms >= ?5
                     AND state NOT IN ('cancelled', 'failed'))",
             params![from.as_str(), conversation.0, body, since_ms, day_ms],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| {
+                Ok(crate::core::loops::Signs {
+                    burst: row.get(0)?,
+                    same_text: row.get(1)?,
+                    sent_today: row.get(2)?,
+                })
+            },
         )?)
     }
 
