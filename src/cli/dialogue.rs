@@ -404,7 +404,7 @@ impl replay::Responder for ModelResponder {
         use crate::core::proposal::ModelRead;
         use crate::llm::client::{Speaker, Turn};
         // As the daemon: never for keywords or a conversation that is over.
-        let read = if crate::core::conversation::keyword(text).is_some()
+        let read = if crate::core::keywords::keyword(text).is_some()
             || state.status != crate::core::conversation::Status::Open
         {
             ModelRead::NotAsked
@@ -836,7 +836,7 @@ pub fn try_profile(
             _ => match &model {
                 Some((client, runtime))
                     if state.status == Status::Open
-                        && crate::core::conversation::keyword(reply).is_none() =>
+                        && crate::core::keywords::keyword(reply).is_none() =>
                 {
                     let extraction = runtime.block_on(client.extract(
                         &profile.dialogue.questions,

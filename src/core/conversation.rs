@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::gsm7;
 use crate::codec::phone::E164;
+use crate::core::keywords::{self, keyword};
 use crate::core::slots;
 use crate::core::understand::{self, Context, Reading};
 
@@ -110,71 +111,6 @@ pub enum Outcome {
     Help,
     /// For the transcript and journal only.
     Note(String),
-}
-
-/// A keyword reply that is not an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keyword {
-    /// STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT: the caller opts out.
-    Stop,
-    /// START, UNSTOP: the caller opts back in.
-    Start,
-    /// HELP, INFO.
-    Help,
-}
-
-/// Recognises a keyword reply: a message that is just the keyword, in any case and with
-/// punctuation around it ("Stop.", " STOP!!"); a message whose last sentence is STOP ("sorted it
-/// elsewhere now thanks, STOP"); or a plain request to stop ("please stop texting me", "remove
-/// my number"). "cancel my booking" and "the tap won't stop" are not.
-pub fn keyword(text: &str) -> Option<Keyword> {
-    let whole: String = text
-        .trim()
-        .trim_matches(|c: char| !c.is_alphanumeric())
-        .to_uppercase();
-    let last_clause: String = crate::core::slots::clause_spans(text)
-        .last()
-        .map(|&(start, end)| text[start..end].trim().to_uppercase())
-        .unwrap_or_default();
-    let words = crate::core::slots::words(text);
-    let asks_to_stop = [
-        "stop texting",
-        "stop messaging",
-        "stop sending",
-        "stop contacting",
-        "dont text me",
-        "don't text me",
-        "do not text me",
-        "dont message me",
-        "don't message me",
-        "remove my number",
-        "take me off",
-        "unsubscribe me",
-        "opt me out",
-        "no more texts",
-        "no more messages",
-    ]
-    .iter()
-    .any(|p| crate::core::slots::has_phrase(&words, p));
-    // "actually not interested anymore STOP": STOP in capitals to end a text is the keyword.
-    let ends_with_stop = text
-        .split_whitespace()
-        .last()
-        .is_some_and(|w| w.trim_matches(|c: char| !c.is_alphanumeric()) == "STOP");
-    if asks_to_stop
-        || (words.len() > 1 && ends_with_stop)
-        || (words.len() > 1 && matches!(last_clause.as_str(), "STOP" | "STOPALL" | "UNSUBSCRIBE"))
-    {
-        return Some(Keyword::Stop);
-    }
-    match whole.as_str() {
-        "STOP" | "STOPALL" | "STOP ALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" => {
-            Some(Keyword::Stop)
-        }
-        "START" | "UNSTOP" => Some(Keyword::Start),
-        "HELP" | "INFO" => Some(Keyword::Help),
-        _ => None,
-    }
 }
 
 /// Fills {business}, {name}, {number}, {time}, {contact}, {question}; a field with no value
@@ -354,25 +290,26 @@ impl Conversation {
     ) -> (ConversationState, Vec<Outcome>) {
         let mut next = state.clone();
         let business = profile.business.as_str();
-        match keyword(text) {
-            Some(Keyword::Stop) if state.status != Status::OptedOut => {
+        let opted_out = state.status == Status::OptedOut;
+        match keyword(text).and_then(|keyword| keywords::action(keyword, opted_out)) {
+            Some(keywords::Action::OptOut) => {
                 next.status = Status::OptedOut;
                 let confirm = render(&profile.templates.opt_out, &[("business", business)]);
                 return (next, vec![Outcome::Send(confirm), Outcome::OptOut]);
             }
-            Some(Keyword::Start) if state.status == Status::OptedOut => {
+            Some(keywords::Action::OptIn) => {
                 next.status = Status::Closed;
                 let confirm = render(&profile.templates.opt_in, &[("business", business)]);
                 return (next, vec![Outcome::Send(confirm), Outcome::OptIn]);
             }
-            Some(Keyword::Help) if state.status != Status::OptedOut => {
+            Some(keywords::Action::Help) => {
                 let help = render(
                     &profile.templates.help,
                     &[("business", business), ("contact", &profile.contact)],
                 );
                 return (next, vec![Outcome::Send(help), Outcome::Help]);
             }
-            _ => {}
+            None => {}
         }
         if state.status != Status::Open {
             return (
@@ -892,29 +829,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn keywords_only_when_alone() {
-        for text in [
-            "STOP",
-            "stop",
-            " Stop. ",
-            "QUIT!",
-            "unsubscribe",
-            "Cancel",
-            "END",
-            "stopall",
-        ] {
-            assert_eq!(keyword(text), Some(Keyword::Stop), "{text}");
-        }
-        assert_eq!(keyword("cancel my booking"), None);
-        assert_eq!(keyword("please stop texting me"), Some(Keyword::Stop));
-        assert_eq!(
-            keyword("sorted it elsewhere now thanks, STOP"),
-            Some(Keyword::Stop)
-        );
-        assert_eq!(keyword("the tap won't stop dripping"), None);
-        assert_eq!(keyword("stop the leak asap"), None);
-        assert_eq!(keyword("start"), Some(Keyword::Start));
-        assert_eq!(keyword("Help?"), Some(Keyword::Help));
+    fn keywords_in_a_conversation() {
         let profile = plumber();
         let (state, _) = Conversation::open(&profile, &caller(), &CallTime(at()));
         let (next, out) = Conversation::on_reply(&profile, &state, "STOP", at());

@@ -2,6 +2,7 @@
 
 pub mod conversation;
 pub mod hours;
+pub mod keywords;
 pub mod lexicon;
 pub mod loops;
 pub mod names;

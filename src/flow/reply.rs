@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use crate::codec::pdu::{self, Pdu, SmscField};
 use crate::config::Config;
 use crate::core::conversation::{self as engine, Conversation};
-use crate::core::loops;
+use crate::core::{keywords, loops};
 use crate::domain::{E164, MessageId, ModemId};
 use crate::store::{self, ConversationRow, ConversationState, NewInbound, Store, Tx};
 
@@ -166,7 +166,7 @@ pub(super) fn text_received(
                 }
                 None => in_order_state(profile, &open),
             };
-            let stop = engine::keyword(&text) == Some(engine::Keyword::Stop);
+            let stop = keywords::keyword(&text) == Some(keywords::Keyword::Stop);
             if stop {
                 // STOP overtakes everything: replies still waiting for the assistant are
                 // not answered (their texts would follow the confirmation), and the
@@ -260,15 +260,26 @@ pub(super) fn keyword_outside_conversation(
     let Some(profile) = profile else {
         return Ok(After::default());
     };
-    let keyword = engine::keyword(text);
     let business = |template: &str| {
         engine::render(
             template,
             &[("business", profile.dialogue.business.as_str())],
         )
     };
-    let reply = match keyword {
-        Some(engine::Keyword::Stop) if !tx.is_opted_out(from)? => {
+    let Some(keyword) = keywords::keyword(text) else {
+        let lead = match conversation {
+            Some(conversation) => tx.lead_of_conversation(conversation)?,
+            None => None,
+        };
+        let detail = match lead {
+            Some(lead) => tell_late_reply(tx, config, &lead, inbound, now)?,
+            None => "reply after the conversation ended; kept in the transcript".to_string(),
+        };
+        tx.journal(None, conversation, "late_reply", &detail, now)?;
+        return Ok(After::default());
+    };
+    let reply = match keywords::action(keyword, tx.is_opted_out(from)?) {
+        Some(keywords::Action::OptOut) => {
             tx.set_opt_out(from, "sms", now)?;
             tx.cancel_queued(from, "the caller opted out (STOP)", now)?;
             tx.journal(
@@ -280,7 +291,7 @@ pub(super) fn keyword_outside_conversation(
             )?;
             Some(business(&profile.dialogue.templates.opt_out))
         }
-        Some(engine::Keyword::Help) if !tx.is_opted_out(from)? => {
+        Some(keywords::Action::Help) => {
             tx.journal(None, conversation, "help", "the caller asked for HELP", now)?;
             Some(engine::render(
                 &profile.dialogue.templates.help,
@@ -290,7 +301,8 @@ pub(super) fn keyword_outside_conversation(
                 ],
             ))
         }
-        Some(engine::Keyword::Start) if tx.clear_opt_out(from)? => {
+        Some(keywords::Action::OptIn) => {
+            tx.clear_opt_out(from)?;
             tx.journal(
                 None,
                 conversation,
@@ -300,20 +312,9 @@ pub(super) fn keyword_outside_conversation(
             )?;
             Some(business(&profile.dialogue.templates.opt_in))
         }
-        // Any keyword (STOP from someone already opted out, say) is for us, not the business.
-        Some(_) => None,
-        _ => {
-            let lead = match conversation {
-                Some(conversation) => tx.lead_of_conversation(conversation)?,
-                None => None,
-            };
-            let detail = match lead {
-                Some(lead) => tell_late_reply(tx, config, &lead, inbound, now)?,
-                None => "reply after the conversation ended; kept in the transcript".to_string(),
-            };
-            tx.journal(None, conversation, "late_reply", &detail, now)?;
-            None
-        }
+        // A keyword that does nothing (STOP from a number already opted out, say) is for us,
+        // not the business.
+        None => None,
     };
     let Some(reply) = reply else {
         return Ok(After::default());

@@ -48,7 +48,7 @@ pub async fn next_waiting(
                 .collect();
             let for_model = row.state == ConversationState::Open
                 && tx.engine_state(conversation)?.is_some()
-                && engine::keyword(&text).is_none();
+                && crate::core::keywords::keyword(&text).is_none();
             Ok(Some(WaitingReply {
                 conversation,
                 message,
