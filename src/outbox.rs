@@ -10,6 +10,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::clock::Clock;
 use crate::codec::pdu::{self, SubmitOptions};
+use crate::domain::JournalStep;
 use crate::domain::MessageId;
 use crate::modem::{ModemHandle, ModemState};
 use crate::store::{OutboundRow, Store};
@@ -125,7 +126,7 @@ async fn take_next(
                 tx.journal(
                     None,
                     row.conversation,
-                    "sending",
+                    JournalStep::Sending,
                     &format!(
                         "SMS {} handed to modem {} (attempt {})",
                         row.id,
@@ -249,7 +250,7 @@ async fn record(
                 tx.journal(
                     None,
                     conversation,
-                    "sent",
+                    JournalStep::Sent,
                     &format!(
                         "SMS {id} accepted by the network (reference {})",
                         references.join(", ")
@@ -263,7 +264,7 @@ async fn record(
                 tx.journal(
                     None,
                     conversation,
-                    "retry",
+                    JournalStep::Retry,
                     &format!(
                         "SMS {id} not sent: {error}; trying again in {}s",
                         delay.as_secs()
@@ -276,7 +277,7 @@ async fn record(
                 tx.journal(
                     None,
                     conversation,
-                    "failed",
+                    JournalStep::Failed,
                     &format!("SMS {id} failed: {error}"),
                     now,
                 )

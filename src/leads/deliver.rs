@@ -22,6 +22,7 @@ use super::{DeliveryError, email, token, webhook, whatsapp};
 use crate::clock::Clock;
 use crate::codec::pdu;
 use crate::config::{Config, EmailSecurity};
+use crate::domain::JournalStep;
 use crate::domain::{E164, MessageId, ModemId};
 use crate::outbox::Wake;
 use crate::store::{self, DueDelivery, LeadDetail, MessageRow, Store};
@@ -472,7 +473,7 @@ impl Worker {
                 tx.journal(
                     None,
                     None,
-                    "lead",
+                    JournalStep::Lead,
                     &format!("{what} queued as SMS {message} to {}", to.redacted()),
                     at,
                 )?;
