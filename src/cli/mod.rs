@@ -59,7 +59,7 @@ enum Command {
     /// Check the config, the database, the clock and each modem; --watch follows a test call.
     Doctor(DoctorArgs),
     /// Write a first config by asking a few questions (or from flags, for scripted installs).
-    Init(init::InitArgs),
+    Init(Box<init::InitArgs>),
     /// Config file commands.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -409,7 +409,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Init(args) => {
-            init::run(args)?;
+            init::run(*args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => {
