@@ -32,8 +32,9 @@ use crate::clock::Clock;
 use crate::config::{Config, SipAccount, SipKeepAlive, SipTransport};
 use crate::domain::CallId;
 use crate::domain::Cidr;
+use crate::domain::{CallSource, RegistrationState};
 use crate::event::{Event, MissedCall};
-use crate::store::{CallSource, SipAccountRow, Store};
+use crate::store::{SipAccountRow, Store};
 
 /// Missed calls waiting to enter the daemon's event queue, per local port. The core never waits
 /// on the daemon: a burst of calls queues here, and the forwarder waits instead. The core takes
@@ -642,7 +643,7 @@ impl Core {
         if let Some(error) = update.error {
             if account.registration.is_none() {
                 warn!(account = %account.config.name, error = %error, "SIP registrar not found");
-                let row = self.row(index, "failed", Some(error), now);
+                let row = self.row(index, RegistrationState::Failed, Some(error), now);
                 self.write_row(index, row);
             }
             return;
@@ -674,7 +675,7 @@ impl Core {
                     }
                     Err(err) => {
                         let error = format!("{err}: check sip.registrar and sip.username");
-                        let row = self.row(index, "failed", Some(error), now);
+                        let row = self.row(index, RegistrationState::Failed, Some(error), now);
                         self.write_row(index, row);
                         return;
                     }
@@ -794,15 +795,17 @@ impl Core {
             return;
         };
         let row = match account.registration.as_ref() {
-            None if !account.config.register => self.row(index, "not_registering", None, now),
-            None => self.row(index, "unregistered", None, now),
+            None if !account.config.register => {
+                self.row(index, RegistrationState::NotRegistering, None, now)
+            }
+            None => self.row(index, RegistrationState::Unregistered, None, now),
             Some(registration) => {
                 let status = registration.status().clone();
                 let state = match status.state {
-                    RegState::Unregistered => "unregistered",
-                    RegState::Registering => "registering",
-                    RegState::Registered { .. } => "registered",
-                    RegState::Failed { .. } => "failed",
+                    RegState::Unregistered => RegistrationState::Unregistered,
+                    RegState::Registering => RegistrationState::Registering,
+                    RegState::Registered { .. } => RegistrationState::Registered,
+                    RegState::Failed { .. } => RegistrationState::Failed,
                 };
                 let mut row = self.row(index, state, status.last_error.clone(), now);
                 let wall = |at: Instant| {
@@ -832,7 +835,7 @@ impl Core {
     fn row(
         &self,
         index: usize,
-        state: &str,
+        state: RegistrationState,
         error: Option<String>,
         _now: Instant,
     ) -> SipAccountRow {
@@ -846,7 +849,7 @@ impl Core {
             .unwrap_or_default();
         SipAccountRow {
             name: account.config.name.clone(),
-            state: state.to_string(),
+            state,
             registered_until_ms: None,
             next_refresh_ms: None,
             retry_at_ms: None,
@@ -925,7 +928,7 @@ impl Core {
             }
         }
         for index in 0..self.accounts.len() {
-            let row = self.row(index, "unregistered", None, Instant::now());
+            let row = self.row(index, RegistrationState::Unregistered, None, Instant::now());
             self.write_row(index, row);
         }
         info!("SIP endpoint stopped");
