@@ -6,7 +6,7 @@
 //! whose figure README gives) and udev checks the rules (`udevadm verify`).
 //!
 //! The root is a minimal Debian made by mmdebstrap from Debian's packages, cached as a tarball
-//! under ~/.cache/textback (made once, about a minute; unpacked for each run in seconds) and
+//! under ~/.cache/textback (made once, a few minutes, 170 MB; unpacked for each run in seconds) and
 //! entered with chroot inside a private mount namespace (unshare), so nothing it mounts outlives
 //! the command. This needs root, as CI and the development machines run. scripts/test.sh installs
 //! cargo-deb, lintian, shellcheck, mmdebstrap and tmux.
@@ -295,17 +295,22 @@ fn cached_root() -> PathBuf {
         ROOT_PACKAGES.replace([',', '-'], "")
     );
     let tarball = cache.join(name);
-    if tarball.exists() {
+    if tarball.is_file() {
         return tarball;
     }
+    // Made under a name of its own, then renamed: a run stopped halfway leaves no tarball that
+    // looks whole. The name does not end in .tar, so the format is given (mmdebstrap would
+    // otherwise make a directory).
     let partial = cache.join(format!("{}.partial", std::process::id()));
-    succeed(
-        Command::new("mmdebstrap")
-            .args(["--variant=minbase", "--quiet"])
-            .arg(format!("--include={ROOT_PACKAGES}"))
-            .arg(SUITE)
-            .arg(&partial),
-    );
+    let (output, text) = run(Command::new("mmdebstrap")
+        .args(["--variant=minbase", "--format=tar", "--quiet"])
+        .arg(format!("--include={ROOT_PACKAGES}"))
+        .arg(SUITE)
+        .arg(&partial));
+    if !output.status.success() {
+        let _ = std::fs::remove_file(&partial);
+        panic!("mmdebstrap {SUITE} failed:\n{text}");
+    }
     std::fs::rename(&partial, &tarball).unwrap();
     tarball
 }
