@@ -378,6 +378,26 @@ fn readme_install_steps_then_upgrade_remove_and_purge_in_a_throwaway_root() {
         readme.contains(&format!("exposure level {figure} {verdict}")),
         "README should give the unit's exposure as \"exposure level {figure} {verdict}\":\n{security}"
     );
+    // Each exposure left open (a line "✗ Setting=... description figure") is in README's table of
+    // what it is for, named by its setting.
+    let sandbox = readme
+        .split("### The unit's sandbox")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a section \"The unit's sandbox\"");
+    let mut left_open = 0;
+    for line in security.lines() {
+        let Some(open) = line.trim_start().strip_prefix("✗ ") else {
+            continue;
+        };
+        let setting = open.split('=').next().unwrap_or(open);
+        left_open += 1;
+        assert!(
+            sandbox.contains(&format!("`{setting}=")),
+            "README's sandbox table does not say what {setting}= is left open for:\n{security}"
+        );
+    }
+    assert!(left_open > 0, "no exposure line read:\n{security}");
     // The udev rules, as udev of that root reads them.
     let rules = root.ok(&format!("udevadm verify {RULES}"));
     assert!(rules.contains("Success: 1"), "{rules}");
