@@ -40,7 +40,9 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Log format: human-readable, or one JSON object per line for log collectors.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    // display_order: in each command's help, after the command's own flags (clap puts a global
+    // flag where its index falls, which in `init --help` was among the SMTP flags).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, display_order = 100)]
     log_format: LogFormat,
 }
 
