@@ -104,6 +104,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
             }
         },
     };
+    let box_name = validate_box_name(&mut check, raw.this_box.name);
     let notify = validate_notify(&mut check, raw.notify);
     if !(7..=3650).contains(&raw.storage.retention_days) {
         check.error(
@@ -826,6 +827,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
     };
     Ok(Loaded {
         config: Config {
+            box_name,
             storage: Storage {
                 database: raw.storage.database,
                 retention: std::time::Duration::from_secs(
@@ -845,6 +847,46 @@ pub(super) fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
         },
         warnings: check.warnings,
     })
+}
+
+/// The longest box name: a DNS label's length.
+const MAX_BOX_NAME: usize = 63;
+
+/// `box.name`, or the host name: 1 to 63 ASCII letters, digits, '.', '-' and '_', so that it can
+/// stand as it is in an idempotency key, a JSON payload and a Prometheus label.
+fn validate_box_name(check: &mut Checker, name: Option<String>) -> String {
+    let (name, from_host) = match name {
+        Some(name) => (name, false),
+        None => match defaults::box_name() {
+            Some(host) => (host, true),
+            None => {
+                check.error(
+                    "box.name",
+                    "not set, and this system's host name cannot be read: set box.name (e.g. \"shop-1\")",
+                );
+                return String::new();
+            }
+        },
+    };
+    let valid = !name.is_empty()
+        && name.len() <= MAX_BOX_NAME
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !valid {
+        let what = if from_host {
+            format!("not set, and the host name {name:?} cannot name this box")
+        } else {
+            format!("{name:?} cannot name this box")
+        };
+        check.error(
+            "box.name",
+            format!(
+                "{what}: use 1 to {MAX_BOX_NAME} letters, digits, '.', '-' or '_' (e.g. \"shop-1\")"
+            ),
+        );
+    }
+    name
 }
 
 /// A kind of number as the config names it. Premium rate and unused ranges have no name: they
