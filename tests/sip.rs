@@ -564,7 +564,10 @@ async fn while_textback_stops_options_and_invites_get_503_until_it_exits() {
     );
     // A call is missed and its text handed to the modem, which takes 2 s to confirm it.
     let invite = raw_request("INVITE", target, local, "texted");
-    trunk.send_to(invite.as_bytes(), target).await.expect("send");
+    trunk
+        .send_to(invite.as_bytes(), target)
+        .await
+        .expect("send");
     assert_eq!(answer_to(&trunk, "texted").await, 180);
     hang_up(&trunk, target, "texted").await;
     assert!(
@@ -593,7 +596,10 @@ async fn while_textback_stops_options_and_invites_get_503_until_it_exits() {
         "a stopping box answers its prober 503: {answers:?}"
     );
     let invite = raw_request("INVITE", target, local, "while-stopping");
-    trunk.send_to(invite.as_bytes(), target).await.expect("send");
+    trunk
+        .send_to(invite.as_bytes(), target)
+        .await
+        .expect("send");
     assert_eq!(
         answer_within(&trunk, "while-stopping", WAIT).await,
         Some(503),

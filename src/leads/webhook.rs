@@ -370,7 +370,10 @@ mod tests {
             "lead-1-".len() + 8 + "@b".len()
         );
         let long = idempotency_key(1, &"word ".repeat(50), "b");
-        assert!(long.len() <= "lead-1-".len() + 32 + 9 + "@b".len(), "{long}");
+        assert!(
+            long.len() <= "lead-1-".len() + 32 + 9 + "@b".len(),
+            "{long}"
+        );
         assert!(!long.contains("--"));
         let reply = reply_idempotency_key(42, 57, "Dave Smith", "shop-1");
         assert_eq!(

@@ -1464,7 +1464,15 @@ mod tests {
     fn a_dispatchers_options_probe_gets_200_while_calls_are_taken_and_503_once_stopping() {
         let mut ep = endpoint();
         ep.set_admission(|_: SocketAddr, _: &Request| Decision::Trusted);
-        let a = ep.handle_request(dispatcher_probe("z9hG4bK3be6.a70063e1000000000000000000000000.0", "4175bb3c4f67f389-14534@192.0.2.10"), PBX, false, t0());
+        let a = ep.handle_request(
+            dispatcher_probe(
+                "z9hG4bK3be6.a70063e1000000000000000000000000.0",
+                "4175bb3c4f67f389-14534@192.0.2.10",
+            ),
+            PBX,
+            false,
+            t0(),
+        );
         assert_eq!(codes(&a), vec![200]);
         let text = responses(&a)[0].to_string();
         assert_eq!(header_value(&text, "Allow").as_deref(), Some(ALLOW));

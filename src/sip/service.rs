@@ -106,7 +106,9 @@ pub fn start(
         // Each port's own queue of missed calls: its core is the only sender, so the room it
         // sees is its own.
         let (missed_tx, missed_rx) = mpsc::channel(missed_queue.max(1));
-        tasks.intake.spawn(forward_missed(missed_rx, events.clone()));
+        tasks
+            .intake
+            .spawn(forward_missed(missed_rx, events.clone()));
         let own = transports.child_token();
         let allow = Arc::new(RwLock::new(AllowList::for_accounts(&accounts)));
         let hook = allow.clone();
