@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 # (openssl makes its test certificates for STARTTLS and implicit TLS);
 # chromium and chromium-driver are the real browser the dashboard tests drive; SIP peers: SIPp
 # (sip-tester) for scripted calls, kamailio as a registrar with digest auth and a proxy that
-# relays calls, baresip as a real phone.
-packages=(python3-aiosmtpd openssl chromium chromium-driver sip-tester kamailio baresip)
+# relays calls, baresip as a real phone. The fleet (tests/fleet.rs, benches/fleet.rs): iproute2
+# makes its network namespaces, kamailio dispatches over them, and prometheus (with promtool)
+# scrapes the boxes and checks the shipped alert rules; it alone is installed without its
+# recommended node exporter, which the tests do not use.
+packages=(python3-aiosmtpd openssl chromium chromium-driver sip-tester kamailio baresip iproute2)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -18,6 +21,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+if ! dpkg -s prometheus >/dev/null 2>&1; then
+    echo "== installing prometheus"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
 fi
 
 # The local model server the LLM tests run against (tests/llm_local.rs): llama-cpp-python builds
