@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use textback::codec::pdu::{Timestamp, encode_deliver};
+use textback::domain::CallSource;
 use textback::domain::{CallId, CallerId, E164, ModemId};
 use textback::event::{InboundSms, MissedCall};
 use textback::flow;
-use textback::store::{CallSource, Store};
+use textback::store::Store;
 
 const CONVERSATIONS: usize = 200;
 

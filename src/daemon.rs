@@ -18,10 +18,11 @@ use crate::config::Config;
 use crate::domain::ModemId;
 use crate::event::MissedCall;
 use crate::flow::{self, After};
-use crate::leads::deliver::{self, Backoff, LeadWake};
+use crate::leads::deliver::{self, Backoff};
 use crate::modem::{self, ModemEvent, ModemHandle, Storage};
-use crate::outbox::{self, Wake};
+use crate::outbox;
 use crate::store::Store;
+use crate::wake::Wakers;
 
 /// How many events may wait for the loop. Modem events come a few a second at most; when full the
 /// modem task waits, which is the right back-pressure for a serial line.
@@ -112,7 +113,7 @@ struct Parts {
     store: Store,
     closer: crate::store::StoreCloser,
     modems: HashMap<ModemId, ModemHandle>,
-    wakes: HashMap<ModemId, Wake>,
+    wakers: Wakers,
     /// Cancelled on shutdown: stops intake and the outbox workers.
     token: CancellationToken,
     /// Cancelled once the outbox workers have stopped, so a send in flight is finished first.
@@ -126,7 +127,6 @@ struct Parts {
     sip_tasks: crate::sip::service::Tasks,
     sip_addresses: Vec<std::net::SocketAddr>,
     modem_events: mpsc::Receiver<ModemEvent>,
-    lead_wake: LeadWake,
     /// Answers replies that wait for the local model.
     assistant: Assistant,
     /// Bound at set-up, so that a taken port stops the start with a clear error.
@@ -165,7 +165,7 @@ fn setup(
     let modem_token = CancellationToken::new();
     let (modem_tx, modem_events) = mpsc::channel(EVENT_QUEUE);
     let mut modems = HashMap::new();
-    let mut wakes = HashMap::new();
+    let mut wakers = Wakers::default();
     for modem_config in &config.modems {
         let handle = modem::spawn(
             modem_config.clone(),
@@ -174,26 +174,22 @@ fn setup(
             &modem_tasks,
             options.clock.clone(),
         );
-        let wake = Wake::default();
         workers.spawn(outbox::run(
             store.clone(),
             handle.clone(),
             modem_config.status_reports,
-            wake.clone(),
+            wakers.add_outbox(modem_config.id.clone()),
             options.clock.clone(),
             token.child_token(),
         ));
         modems.insert(modem_config.id.clone(), handle);
-        wakes.insert(modem_config.id.clone(), wake);
     }
-    let lead_wake = LeadWake::default();
     let assistant = Assistant::new(
         store.clone(),
         config.clone(),
         workers.clone(),
         token.child_token(),
-        wakes.clone(),
-        lead_wake.clone(),
+        wakers.clone(),
         options.clock.clone(),
     )?;
     Ok(Parts {
@@ -202,7 +198,7 @@ fn setup(
         store,
         closer,
         modems,
-        wakes,
+        wakers,
         token,
         modem_token,
         workers,
@@ -210,7 +206,6 @@ fn setup(
         sip_tasks,
         sip_addresses,
         modem_events,
-        lead_wake,
         assistant,
         dashboard,
     })
@@ -232,9 +227,7 @@ impl Parts {
         for id in &requeued {
             warn!(sms = %id, "this SMS was being sent when textback stopped; queued again (the caller may get it twice)");
         }
-        for wake in self.wakes.values() {
-            wake.wake();
-        }
+        self.wakers.all_outboxes();
         match flow::adopt_in_order_conversations(
             &self.store,
             self.config.clone(),
@@ -414,8 +407,7 @@ impl Parts {
             self.config.clone(),
             link_key.clone(),
             backoff,
-            self.lead_wake.clone(),
-            self.wakes.clone(),
+            self.wakers.clone(),
             self.clock().clone(),
         )
         .map_err(|err| anyhow::anyhow!("starting lead delivery: {err}"))?;
@@ -424,16 +416,10 @@ impl Parts {
     }
 
     fn wake(&self, after: After) {
-        for modem in after.wake {
-            if let Some(wake) = self.wakes.get(&modem) {
-                wake.wake();
-            }
-        }
+        self.wakers.after(&after);
         for conversation in after.think {
             self.assistant.think(conversation);
         }
-        // A step may have recorded a lead; the worker's look at what is due is one query.
-        self.lead_wake.wake();
     }
 
     async fn handle(&self, event: Event) {
@@ -512,9 +498,7 @@ impl Parts {
             }
             ModemEvent::Ready { modem, info } => {
                 info!(modem = %modem, model = %info.model, operator = %info.operator, "modem serving");
-                if let Some(wake) = self.wakes.get(&modem) {
-                    wake.wake();
-                }
+                self.wakers.outbox(&modem);
             }
             ModemEvent::Lost { modem, reason } => {
                 warn!(modem = %modem, reason, "modem lost; reconnecting");

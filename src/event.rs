@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::CallSource;
 use crate::domain::{CallId, CallerId, E164, ModemId};
-use crate::store::CallSource;
 
 /// A call that nobody answered, from whichever source saw it.
 #[derive(Debug, Clone)]

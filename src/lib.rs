@@ -24,7 +24,8 @@
 //!    (opted out, withheld, already in a conversation, rate limits), picks the modem, and opens
 //!    the conversation with `core/conversation.rs`, all in one store transaction
 //!    (`store/tx.rs`); `flow/apply.rs` stores what the engine decided and queues the first SMS.
-//! 3. **Out.** `outbox.rs` (one worker per modem) takes the queued row, encodes it with
+//! 3. **Out.** `wake.rs` wakes the workers a stored step gave work to; `outbox.rs` (one worker
+//!    per modem) takes the queued row, encodes it with
 //!    `codec/pdu.rs` and `codec/gsm7.rs`, and asks the modem through `modem/handle.rs`; the actor
 //!    writes `AT+CMGS`, reads `+CMGS: <ref>`, and the row is marked sent (delivered, later, from
 //!    the status report, in `flow/reply.rs`).
@@ -79,4 +80,5 @@ pub mod outbox;
 pub mod sip;
 pub mod store;
 pub mod time_text;
+pub mod wake;
 pub mod web;

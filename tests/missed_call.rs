@@ -47,8 +47,8 @@ async fn a_missed_call_produces_exactly_one_sms_submit_to_the_caller() {
     let calls = harness.read(|tx| tx.recent_calls(10).unwrap());
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].caller.as_deref(), Some(CALLER));
-    assert_eq!(calls[0].decision, "text");
-    assert_eq!(calls[0].source, "modem");
+    assert_eq!(calls[0].decision, textback::domain::CallDecision::Text);
+    assert_eq!(calls[0].source, textback::domain::CallSource::Modem);
     assert_eq!(
         harness.query_i64(&format!(
             "SELECT reference FROM message_parts WHERE message_id = 1 AND part = 1 AND reference = {}",
@@ -996,7 +996,7 @@ holidays = ["2026-12-25"]
     let call = |key: &str, number: &str| {
         textback::event::Event::CallMissed(textback::event::MissedCall {
             key: textback::domain::CallId::new(key),
-            source: textback::store::CallSource::Sip,
+            source: textback::domain::CallSource::Sip,
             caller: textback::domain::CallerId::from_raw(number),
             caller_raw: number.to_string(),
             called: None,

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::domain::LeadId;
+use crate::domain::{Direction, LeadId};
 use crate::leads::deliver::{self, LINK_KEY_SETTING};
 use crate::store::{self, Tx};
 
@@ -111,7 +111,7 @@ pub fn show(config: &Config, id: i64) -> anyhow::Result<std::process::ExitCode> 
     println!();
     println!("transcript");
     for message in tx.conversation_messages(detail.lead.conversation)? {
-        let arrow = if message.direction == "in" {
+        let arrow = if message.direction == Direction::In {
             "caller"
         } else {
             "us    "
@@ -125,7 +125,7 @@ pub fn show(config: &Config, id: i64) -> anyhow::Result<std::process::ExitCode> 
         } else {
             arrow.to_string()
         };
-        let state = if message.direction == "in" {
+        let state = if message.direction == Direction::In {
             String::new()
         } else {
             format!("  [{}]", message.state)

@@ -24,6 +24,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config;
+use crate::domain::CallDecision;
 
 /// Where the installed package keeps its config.
 #[derive(Debug, Parser)]
@@ -623,8 +624,10 @@ fn calls(path: &Path, limit: u32) -> anyhow::Result<()> {
     for call in calls {
         let when = crate::time_text::format_time(call.at_ms);
         let caller = call.caller.unwrap_or_else(|| "withheld".to_string());
-        let what = match (&call.decision[..], call.reason, call.conversation) {
-            ("text", _, Some(conversation)) => format!("texted (conversation {conversation})"),
+        let what = match (call.decision, call.reason, call.conversation) {
+            (CallDecision::Text, _, Some(conversation)) => {
+                format!("texted (conversation {conversation})")
+            }
             (_, Some(reason), _) => format!("not texted: {reason}"),
             (decision, None, _) => decision.to_string(),
         };

@@ -15,6 +15,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::{Config, SipTransport};
+use crate::domain::RegistrationState;
 use crate::sip::framing::{Frame, StreamFramer};
 use crate::sip::register::{RegAction, RegState, Registration, SipDigest};
 use crate::sip::service::{account_config, resolve, route_ip};
@@ -65,7 +66,8 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
                 account.name, account.registrar
             ),
             Some(row) => {
-                let alive = daemon_alive(row.daemon_pid) && row.state != "unregistered";
+                let alive =
+                    daemon_alive(row.daemon_pid) && row.state != RegistrationState::Unregistered;
                 running |= alive;
                 let mut line = format!("{}: {}", row.name, row.state);
                 if let Some(until) = row.registered_until_ms {
@@ -393,7 +395,12 @@ pub fn doctor_lines(config: &Config, database: &Path) -> Vec<(String, bool, Stri
                     false,
                     "no state recorded: the daemon has not run with this account; try `textback sip register --account NAME --trace`".to_string(),
                 ),
-                Some(row) if row.state == "registered" || row.state == "not_registering" => (
+                Some(row)
+                    if matches!(
+                        row.state,
+                        RegistrationState::Registered | RegistrationState::NotRegistering
+                    ) =>
+                (
                     name,
                     true,
                     format!("{} ({})", row.state, row.local_address),

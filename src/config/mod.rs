@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::codec::pdu;
 use crate::core::template::Template;
-use crate::domain::{E164, ModemId, ProfileId, QuestionId, Secret};
+use crate::domain::{ChannelKind, E164, ModemId, ProfileId, QuestionId, Secret};
 
 pub mod defaults;
 pub mod llm;
@@ -328,13 +328,13 @@ pub enum Channel {
 }
 
 impl Channel {
-    /// The channel's name in the store and the CLI.
-    pub fn kind(&self) -> &'static str {
+    /// The channel's kind, as the store keeps it.
+    pub fn kind(&self) -> ChannelKind {
         match self {
-            Channel::Email(_) => "email",
-            Channel::Sms(_) => "sms",
-            Channel::WhatsApp(_) => "whatsapp",
-            Channel::Webhook(_) => "webhook",
+            Channel::Email(_) => ChannelKind::Email,
+            Channel::Sms(_) => ChannelKind::Sms,
+            Channel::WhatsApp(_) => ChannelKind::WhatsApp,
+            Channel::Webhook(_) => ChannelKind::Webhook,
         }
     }
 

@@ -3,9 +3,14 @@
 use std::fmt;
 
 mod cidr;
+mod stored;
 
 pub use crate::codec::phone::{CallerId, E164, NumberKind, WithheldReason};
 pub use cidr::{Cidr, CidrError};
+pub use stored::{
+    CallDecision, CallSource, ChannelKind, ConversationState, DeliveryState, Direction,
+    JournalStep, MessageState, OptOutSource, PartStatus, RegistrationState,
+};
 
 /// Why an identifier from the config was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,8 +4,10 @@
 use crate::codec::pdu::{self};
 use crate::config::Profile;
 use crate::core::conversation::{self as engine};
+use crate::domain::JournalStep;
 use crate::domain::{CallRowId, ConversationId, E164, ModemId};
-use crate::store::{self, ConversationState, Tx};
+use crate::domain::{ConversationState, OptOutSource};
+use crate::store::{self, Tx};
 
 use super::*;
 
@@ -74,7 +76,7 @@ pub(super) fn apply_engine(
                 tx.journal(
                     call_row,
                     Some(conversation),
-                    "queued",
+                    JournalStep::Queued,
                     &format!(
                         "SMS {id} to {} queued ({parts} part{}{held}): {text}",
                         caller.national(),
@@ -84,11 +86,11 @@ pub(super) fn apply_engine(
                 )?;
             }
             engine::Outcome::OptOut => {
-                tx.set_opt_out(caller, "sms", now)?;
+                tx.set_opt_out(caller, OptOutSource::Sms, now)?;
                 tx.journal(
                     call_row,
                     Some(conversation),
-                    "opt_out",
+                    JournalStep::OptOut,
                     &format!("{} opted out", caller.national()),
                     now,
                 )?;
@@ -98,7 +100,7 @@ pub(super) fn apply_engine(
                 tx.journal(
                     call_row,
                     Some(conversation),
-                    "opt_in",
+                    JournalStep::OptIn,
                     &format!("{} opted back in", caller.national()),
                     now,
                 )?;
@@ -107,13 +109,13 @@ pub(super) fn apply_engine(
                 tx.journal(
                     call_row,
                     Some(conversation),
-                    "help",
+                    JournalStep::Help,
                     "the caller asked for HELP",
                     now,
                 )?;
             }
             engine::Outcome::Note(note) => {
-                tx.journal(call_row, Some(conversation), "note", &note, now)?;
+                tx.journal(call_row, Some(conversation), JournalStep::Note, &note, now)?;
             }
             engine::Outcome::Lead { complete, urgent } => {
                 let lead = create_lead(
@@ -131,7 +133,7 @@ pub(super) fn apply_engine(
                     tx.journal(
                         call_row,
                         Some(conversation),
-                        "urgent",
+                        JournalStep::Urgent,
                         &format!("lead {lead} is urgent: the caller asked to be called, or said it is urgent"),
                         now,
                     )?;

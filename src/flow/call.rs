@@ -10,8 +10,10 @@ use crate::config::{Config, Profile};
 use crate::core::conversation::{self as engine, Conversation};
 use crate::core::policy::{self, Decision, Facts};
 use crate::core::routing;
+use crate::domain::CallSource;
+use crate::domain::JournalStep;
 use crate::domain::ModemId;
-use crate::store::{self, CallSource, NewCall, Store, Tx};
+use crate::store::{self, NewCall, Store, Tx};
 
 use super::*;
 
@@ -88,14 +90,14 @@ fn missed_call_tx(
     tx.journal(
         Some(call_row),
         None,
-        "call",
+        JournalStep::Call,
         &format!("missed call from {from} via {source}"),
         now,
     )?;
     tx.journal(
         Some(call_row),
         None,
-        "profile",
+        JournalStep::Profile,
         &format!("profile {} ({})", profile.id, profile.name),
         now,
     )?;
@@ -109,7 +111,7 @@ fn missed_call_tx(
             tx.journal(
                 Some(call_row),
                 None,
-                "policy",
+                JournalStep::Skipped,
                 &format!("no text: {}", reason.describe()),
                 now,
             )?;
@@ -121,7 +123,7 @@ fn missed_call_tx(
     tx.journal(
         Some(call_row),
         None,
-        "policy",
+        JournalStep::Policy,
         &format!("text the caller from modem {modem}"),
         now,
     )?;
@@ -129,7 +131,7 @@ fn missed_call_tx(
         tx.journal(
             Some(call_row),
             None,
-            "abandoned",
+            JournalStep::Abandoned,
             "an older open conversation with this caller was closed",
             now,
         )?;
@@ -141,7 +143,7 @@ fn missed_call_tx(
         tx.journal(
             Some(call_row),
             Some(conversation),
-            "hours",
+            JournalStep::Hours,
             &format!("out of hours: the first text promises a call back {promise}"),
             now,
         )?;

@@ -8,6 +8,7 @@ use tracing::{info, warn};
 
 use crate::config::{Config, Profile};
 use crate::core::conversation::{self as engine, Conversation};
+use crate::domain::JournalStep;
 use crate::store::{self, ConversationRow, Store};
 
 use super::*;
@@ -51,7 +52,7 @@ pub async fn adopt_in_order_conversations(
                 tx.journal(
                     None,
                     Some(row.id),
-                    "note",
+                    JournalStep::Note,
                     "moved from the retired in-order engine to the conversation engine",
                     now.timestamp_millis(),
                 )?;
@@ -163,7 +164,7 @@ pub async fn expire_fragments(
                 tx.journal(
                     None,
                     None,
-                    "incomplete",
+                    JournalStep::Incomplete,
                     &format!(
                         "a {}-part SMS from {} lost parts: only part(s) {} arrived",
                         group.total,

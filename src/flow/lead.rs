@@ -3,6 +3,7 @@
 use tracing::{info, warn};
 
 use crate::config::{Config, Profile};
+use crate::domain::JournalStep;
 use crate::domain::{CallRowId, ConversationId, E164, LeadId};
 use crate::store::{self, Tx};
 
@@ -54,7 +55,7 @@ pub(super) fn create_lead(
                 tx.journal(
                     call_row,
                     Some(conversation),
-                    "lead",
+                    JournalStep::Lead,
                     &format!(
                         "lead {lead} for {} ({}): {}; {channels} notification{} pending",
                         profile.name,

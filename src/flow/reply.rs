@@ -10,8 +10,10 @@ use crate::codec::pdu::{self, Pdu, SmscField};
 use crate::config::Config;
 use crate::core::conversation::{self as engine, Conversation};
 use crate::core::{keywords, loops};
+use crate::domain::JournalStep;
+use crate::domain::{ConversationState, OptOutSource, PartStatus};
 use crate::domain::{E164, MessageId, ModemId};
-use crate::store::{self, ConversationRow, ConversationState, NewInbound, Store, Tx};
+use crate::store::{self, ConversationRow, NewInbound, Store, Tx};
 
 use super::*;
 
@@ -109,7 +111,7 @@ pub(super) fn text_received(
         tx.journal(
             None,
             None,
-            "reply",
+            JournalStep::Reply,
             &format!("SMS from {sender} (not a phone number) kept: {text}"),
             now,
         )?;
@@ -119,7 +121,7 @@ pub(super) fn text_received(
     tx.journal(
         None,
         conversation_id,
-        "reply",
+        JournalStep::Reply,
         &format!("reply from {}: {text}", from.national()),
         now,
     )?;
@@ -145,7 +147,7 @@ pub(super) fn text_received(
                 tx.journal(
                     None,
                     Some(open.id),
-                    "loop",
+                    JournalStep::Loop,
                     &format!("conversation stopped, no reply: {why}"),
                     now,
                 )?;
@@ -176,7 +178,7 @@ pub(super) fn text_received(
                     tx.journal(
                         None,
                         Some(open.id),
-                        "opt_out",
+                        JournalStep::OptOut,
                         &format!(
                             "{skipped} earlier repl{} not answered: the caller sent STOP",
                             if skipped == 1 { "y" } else { "ies" }
@@ -275,24 +277,30 @@ pub(super) fn keyword_outside_conversation(
             Some(lead) => tell_late_reply(tx, config, &lead, inbound, now)?,
             None => "reply after the conversation ended; kept in the transcript".to_string(),
         };
-        tx.journal(None, conversation, "late_reply", &detail, now)?;
+        tx.journal(None, conversation, JournalStep::LateReply, &detail, now)?;
         return Ok(After::default());
     };
     let reply = match keywords::action(keyword, tx.is_opted_out(from)?) {
         Some(keywords::Action::OptOut) => {
-            tx.set_opt_out(from, "sms", now)?;
+            tx.set_opt_out(from, OptOutSource::Sms, now)?;
             tx.cancel_queued(from, "the caller opted out (STOP)", now)?;
             tx.journal(
                 None,
                 conversation,
-                "opt_out",
+                JournalStep::OptOut,
                 &format!("{} opted out", from.national()),
                 now,
             )?;
             Some(business(&profile.dialogue.templates.opt_out))
         }
         Some(keywords::Action::Help) => {
-            tx.journal(None, conversation, "help", "the caller asked for HELP", now)?;
+            tx.journal(
+                None,
+                conversation,
+                JournalStep::Help,
+                "the caller asked for HELP",
+                now,
+            )?;
             Some(engine::render(
                 &profile.dialogue.templates.help,
                 &[
@@ -306,7 +314,7 @@ pub(super) fn keyword_outside_conversation(
             tx.journal(
                 None,
                 conversation,
-                "opt_in",
+                JournalStep::OptIn,
                 &format!("{} opted back in", from.national()),
                 now,
             )?;
@@ -324,7 +332,7 @@ pub(super) fn keyword_outside_conversation(
     tx.journal(
         None,
         conversation,
-        "queued",
+        JournalStep::Queued,
         &format!("SMS {id} to {} queued: {reply}", from.national()),
         now,
     )?;
@@ -378,9 +386,9 @@ pub async fn status_report(store: &Store, report: InboundSms) -> Result<(), stor
                 return Ok(());
             };
             let status = match report.outcome() {
-                pdu::DeliveryOutcome::Delivered => "delivered",
-                pdu::DeliveryOutcome::Pending => "pending",
-                pdu::DeliveryOutcome::Failed => "failed",
+                pdu::DeliveryOutcome::Delivered => PartStatus::Delivered,
+                pdu::DeliveryOutcome::Pending => PartStatus::Pending,
+                pdu::DeliveryOutcome::Failed => PartStatus::Failed,
             };
             let description = report.describe();
             match tx.apply_delivery_report(&modem, &recipient, report.message_reference, status, &description, now)? {
@@ -388,7 +396,7 @@ pub async fn status_report(store: &Store, report: InboundSms) -> Result<(), stor
                     tx.journal(
                         None,
                         conversation,
-                        "delivery",
+                        JournalStep::Delivery,
                         &format!("SMS {message} to {}: {description}", recipient.national()),
                         now,
                     )?;

@@ -7,8 +7,10 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::core::conversation::{self as engine};
+use crate::domain::JournalStep;
 use crate::domain::{ConversationId, MessageId};
-use crate::store::{self, ConversationState, Store, Tx};
+use crate::domain::{ConversationState, Direction, MessageState};
+use crate::store::{self, Store, Tx};
 
 use super::*;
 
@@ -43,8 +45,8 @@ pub async fn next_waiting(
             let so_far = tx
                 .conversation_messages(conversation)?
                 .into_iter()
-                .filter(|m| m.id < message && m.state != "cancelled")
-                .map(|m| (m.direction == "in", m.body))
+                .filter(|m| m.id < message && m.state != MessageState::Cancelled)
+                .map(|m| (m.direction == Direction::In, m.body))
                 .collect();
             let for_model = row.state == ConversationState::Open
                 && tx.engine_state(conversation)?.is_some()
@@ -123,13 +125,13 @@ fn step_waiting_tx(
     let crate::core::proposal::Decided { combined, note, .. } =
         crate::core::proposal::decide(&profile.dialogue, &state, text, waiting.at, read, &options);
     if let Some(note) = note {
-        tx.journal(None, Some(row.id), "model", &note, now)?;
+        tx.journal(None, Some(row.id), JournalStep::Model, &note, now)?;
     }
     if combined.phrased {
         tx.journal(
             None,
             Some(row.id),
-            "model",
+            JournalStep::Model,
             "the model's words were used before the next question",
             now,
         )?;

@@ -20,9 +20,9 @@ use crate::clock::Clock;
 use crate::codec::at::{self, Classified, Classifier, Final, Frame, Pending, Urc};
 use crate::codec::pdu::SubmitPdu;
 use crate::config::ModemConfig;
+use crate::domain::CallSource;
 use crate::domain::{CallId, CallerId, WithheldReason};
 use crate::event::{Event, InboundSms, MissedCall};
-use crate::store::CallSource;
 
 /// Most commands answer in milliseconds; a slow dongle still answers within this.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);

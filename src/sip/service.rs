@@ -35,8 +35,9 @@ use crate::clock::Clock;
 use crate::config::{Config, SipAccount, SipKeepAlive, SipTransport};
 use crate::domain::CallId;
 use crate::domain::Cidr;
+use crate::domain::{CallSource, RegistrationState};
 use crate::event::{Event, MissedCall};
-use crate::store::{CallSource, SipAccountRow, Store};
+use crate::store::{SipAccountRow, Store};
 
 /// Missed calls waiting to enter the daemon's event queue, per local port. The core never waits
 /// on the daemon: a burst of calls queues here, and the forwarder waits instead. The core takes
@@ -676,7 +677,7 @@ impl Core {
         if let Some(error) = update.error {
             if account.registration.is_none() {
                 warn!(account = %account.config.name, error = %error, "SIP registrar not found");
-                let row = self.row(index, "failed", Some(error), now);
+                let row = self.row(index, RegistrationState::Failed, Some(error), now);
                 self.write_row(index, row);
             }
             return;
@@ -708,7 +709,7 @@ impl Core {
                     }
                     Err(err) => {
                         let error = format!("{err}: check sip.registrar and sip.username");
-                        let row = self.row(index, "failed", Some(error), now);
+                        let row = self.row(index, RegistrationState::Failed, Some(error), now);
                         self.write_row(index, row);
                         return;
                     }
@@ -828,15 +829,17 @@ impl Core {
             return;
         };
         let row = match account.registration.as_ref() {
-            None if !account.config.register => self.row(index, "not_registering", None, now),
-            None => self.row(index, "unregistered", None, now),
+            None if !account.config.register => {
+                self.row(index, RegistrationState::NotRegistering, None, now)
+            }
+            None => self.row(index, RegistrationState::Unregistered, None, now),
             Some(registration) => {
                 let status = registration.status().clone();
                 let state = match status.state {
-                    RegState::Unregistered => "unregistered",
-                    RegState::Registering => "registering",
-                    RegState::Registered { .. } => "registered",
-                    RegState::Failed { .. } => "failed",
+                    RegState::Unregistered => RegistrationState::Unregistered,
+                    RegState::Registering => RegistrationState::Registering,
+                    RegState::Registered { .. } => RegistrationState::Registered,
+                    RegState::Failed { .. } => RegistrationState::Failed,
                 };
                 let mut row = self.row(index, state, status.last_error.clone(), now);
                 let wall = |at: Instant| {
@@ -866,7 +869,7 @@ impl Core {
     fn row(
         &self,
         index: usize,
-        state: &str,
+        state: RegistrationState,
         error: Option<String>,
         _now: Instant,
     ) -> SipAccountRow {
@@ -880,7 +883,7 @@ impl Core {
             .unwrap_or_default();
         SipAccountRow {
             name: account.config.name.clone(),
-            state: state.to_string(),
+            state,
             registered_until_ms: None,
             next_refresh_ms: None,
             retry_at_ms: None,
@@ -961,7 +964,7 @@ impl Core {
             }
         }
         for index in 0..self.accounts.len() {
-            let row = self.row(index, "unregistered", None, Instant::now());
+            let row = self.row(index, RegistrationState::Unregistered, None, Instant::now());
             self.write_row(index, row);
         }
         info!("SIP endpoint stopped taking calls");
