@@ -578,7 +578,7 @@ fn the_shipped_alert_rules_pass_promtool() {
     ] {
         let output = std::process::Command::new(&promtool)
             .current_dir(fleet::manifest("config/prometheus"))
-            .args(&args)
+            .args(args)
             .output()
             .expect("run promtool");
         assert!(
