@@ -699,6 +699,8 @@ pub async fn sipp(net: &Net, dir: &Path, scenario: &str, calls: &[Call], rate: u
         ])
         .args(["-r", &rate.to_string(), "-m", &calls.len().to_string()])
         .args(["-timeout", "120s", "-nostdin", "-trace_stat"])
+        // INVITE → 180 of every call (the scenario's response time 1), for the bench.
+        .args(["-trace_rtt", "-rtt_freq", "1"])
         .arg("-stf")
         .arg(&stats)
         .arg("-trace_err")
