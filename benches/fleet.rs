@@ -15,8 +15,8 @@
 //! then marks it down), and the longest INVITE → 180 any caller saw meanwhile.
 //!
 //! `cargo bench --bench fleet` runs 100, 200, 400 and 600 calls/s for 5 s each (at least 500
-//! calls), then the failover at 100 calls/s; `FLEET_RATES=300,500` and `FLEET_SECONDS=10` pick
-//! others. Under `cargo test --all-targets` (no `--bench`) it runs 60 calls at 30 calls/s to each
+//! calls), then the failover at 100 calls/s; `FLEET_RATES=300,500`, `FLEET_SECONDS=10` and
+//! `FLEET_FAILOVER_RATE=50` pick others. Under `cargo test --all-targets` (no `--bench`) it runs 60 calls at 30 calls/s to each
 //! fleet and the failover at 30 calls/s, to check that it still works. Needs root (network
 //! namespaces), iproute2, kamailio and sip-tester, as tests/fleet.rs does.
 
@@ -250,7 +250,10 @@ async fn main() {
 
     // Failover: two boxes at a steady rate; plumbing's box is killed once it has taken a few
     // calls of the run.
-    let rate = if bench { 100 } else { 30 };
+    let rate: u32 = std::env::var("FLEET_FAILOVER_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if bench { 100 } else { 30 });
     let calls = (rate * if bench { 10 } else { 5 }) as usize;
     let mut fleet = fleet(2, &timers).await;
     let plumbing_box = {
