@@ -473,7 +473,7 @@ pub(crate) fn is_at_or_under(path: &str, key: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) const MINIMAL: &str = r#"

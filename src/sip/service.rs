@@ -202,11 +202,21 @@ struct AllowList {
 }
 
 impl AllowList {
-    /// The configured ranges of `accounts`; the registrars' and proxies' addresses are added as
-    /// they resolve.
+    /// The configured ranges of `accounts`, and the registrars and proxies given as addresses;
+    /// those given as names are added as they resolve. An address needs no lookup, so a box that
+    /// has just started takes its proxy's calls at once (a dispatcher's retransmitted INVITE got
+    /// 403 before the first lookup ended, and the call failed instead of ringing).
     fn for_accounts(accounts: &[SipAccount]) -> AllowList {
         AllowList {
-            resolved: vec![Vec::new(); accounts.len()],
+            resolved: accounts
+                .iter()
+                .map(|a| {
+                    std::iter::once(a.registrar.as_str())
+                        .chain(a.outbound_proxy.as_deref())
+                        .filter_map(|host| host_of(host).parse::<IpAddr>().ok())
+                        .collect()
+                })
+                .collect(),
             ranges: accounts
                 .iter()
                 .flat_map(|a| a.allow.iter().copied())
@@ -1268,6 +1278,23 @@ mod tests {
         assert!(list.admits("192.0.2.1".parse().unwrap()));
         assert!(list.admits("::ffff:192.0.2.1".parse().unwrap()));
         assert!(list.admits("10.1.2.3".parse().unwrap()));
+        assert!(!list.admits("203.0.113.5".parse().unwrap()));
+    }
+
+    #[test]
+    fn registrars_and_proxies_given_as_addresses_are_admitted_before_any_lookup() {
+        let text = format!(
+            "{}\n[[sip]]\nname = \"dispatcher\"\nregistrar = \"192.0.2.10:5070\"\nusername = \"textback\"\npassword = \"not-used\"\nregister = false\n\n[[sip]]\nname = \"trunk\"\nregistrar = \"sip.example.net\"\noutbound_proxy = \"[2001:db8::5]:5060\"\nusername = \"u\"\npassword = \"p\"\nlocal_port = 5062\n",
+            crate::config::tests::MINIMAL
+        );
+        let config = crate::config::parse(&text, std::path::Path::new("test.toml"))
+            .expect("config")
+            .config;
+        let list = AllowList::for_accounts(&config.sip_accounts);
+        assert!(list.admits("192.0.2.10".parse().unwrap()));
+        assert!(list.admits("2001:db8::5".parse().unwrap()));
+        // A name waits for its lookup.
+        assert_eq!(list.resolved[1].len(), 1);
         assert!(!list.admits("203.0.113.5".parse().unwrap()));
     }
 }
