@@ -11,9 +11,12 @@ cd "$(dirname "$0")/.."
 # relays calls, baresip as a real phone. The package tests (tests/package.rs): dpkg-dev and
 # binutils for cargo-deb (dpkg-shlibdeps, strip), lintian and shellcheck on the .deb, mmdebstrap
 # for the throwaway Debian root it is installed in; tmux is the real terminal `textback init` is
-# typed into (tests/init_terminal.rs, tests/package.rs).
+# typed into (tests/init_terminal.rs, tests/package.rs). The fleet (tests/fleet.rs,
+# benches/fleet.rs): iproute2 makes its network namespaces, kamailio dispatches over them, and
+# prometheus (with promtool) scrapes the boxes and checks the shipped alert rules; it alone is
+# installed without its recommended node exporter, which the tests do not use.
 packages=(python3-aiosmtpd openssl chromium chromium-driver sip-tester kamailio baresip
-    dpkg-dev binutils lintian shellcheck mmdebstrap tmux)
+    dpkg-dev binutils lintian shellcheck mmdebstrap tmux iproute2)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -22,6 +25,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+if ! dpkg -s prometheus >/dev/null 2>&1; then
+    echo "== installing prometheus"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
 fi
 
 # The local model server the LLM tests run against (tests/llm_local.rs): llama-cpp-python builds

@@ -32,6 +32,9 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// The longest a clean shutdown may take: one AT+CMGS can take 60 s on a weak signal, so systemd's
 /// TimeoutStopSec in systemd/textback.service is set above this.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(75);
+/// How long the SIP sockets may take to close once the daemon has finished (a task that sends
+/// the last datagram).
+const SIP_CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 pub use crate::event::Event;
 
@@ -119,8 +122,9 @@ struct Parts {
     workers: TaskTracker,
     /// Modem tasks.
     modem_tasks: TaskTracker,
-    /// The SIP endpoint's tasks: the first to stop (intake), after removing registrations.
-    sip_tasks: TaskTracker,
+    /// The SIP endpoint's tasks: its intake is the first to stop (after removing registrations);
+    /// its sockets the last, answering 503 until the daemon exits.
+    sip_tasks: crate::sip::service::Tasks,
     sip_addresses: Vec<std::net::SocketAddr>,
     modem_events: mpsc::Receiver<ModemEvent>,
     /// Answers replies that wait for the local model.
@@ -144,7 +148,7 @@ fn setup(
             )
         })?;
     let (store, closer) = Store::open(&config.storage.database)?;
-    let sip_tasks = TaskTracker::new();
+    let sip_tasks = crate::sip::service::Tasks::default();
     let sip_addresses = crate::sip::service::start(
         &config,
         store.clone(),
@@ -285,8 +289,8 @@ impl Parts {
         // modem's ringing call is), remove the registrations (bounded) and stop. Their missed
         // calls are recorded meanwhile, while the store is open: the SIP forwarder waits for room
         // in `events`, so the queue is read until the SIP tasks are gone, not after.
-        self.sip_tasks.close();
-        let sip_stopped = self.sip_tasks.clone();
+        self.sip_tasks.intake.close();
+        let sip_stopped = self.sip_tasks.intake.clone();
         let sip_stopped = sip_stopped.wait();
         tokio::pin!(sip_stopped);
         loop {
@@ -333,6 +337,7 @@ impl Parts {
             closer,
             modems,
             assistant,
+            sip_tasks,
             ..
         } = self;
         drop(modems);
@@ -345,6 +350,16 @@ impl Parts {
             tokio::task::spawn_blocking(move || closer.wait()),
         )
         .await;
+        // Only now do the SIP sockets close: until here every INVITE and OPTIONS got 503, so a
+        // dispatcher in front of several boxes sent this box's calls elsewhere at once.
+        sip_tasks.close.cancel();
+        sip_tasks.sockets.close();
+        if tokio::time::timeout(SIP_CLOSE_WAIT, sip_tasks.sockets.wait())
+            .await
+            .is_err()
+        {
+            warn!("the SIP sockets did not close in time");
+        }
         if !in_time || closed.is_err() {
             anyhow::bail!(
                 "shutdown took longer than {}s: a modem did not finish its command; anything unfinished is picked up at the next start",

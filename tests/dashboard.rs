@@ -329,6 +329,13 @@ async fn the_dashboard_lets_in_only_a_session_or_a_signed_link() {
     ] {
         assert!(metrics.contains(expected), "{expected:?} in:\n{metrics}");
     }
+    // Which box this is, for a Prometheus that scrapes several (box.name: the host name here).
+    let info = format!(
+        "textback_box_info{{box=\"{}\",version=\"{}\"}} 1",
+        harness.config.box_name,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(metrics.contains(&info), "{info:?} in:\n{metrics}");
 
     // Login attempts are limited per address.
     let form = http.get(format!("{base}/login")).send().await.unwrap();

@@ -171,11 +171,16 @@ async fn a_lead_reaches_every_channel_once() {
         timestamp,
         &hook.body
     ));
+    // Lead ids are this box's own: the key and the body name the box (its host name here).
+    let box_name = &harness.config.box_name;
     assert!(
         hook.header(webhook::IDEMPOTENCY_HEADER)
-            .is_some_and(|k| k.starts_with("lead-1-"))
+            .is_some_and(|k| k.starts_with("lead-1-") && k.ends_with(&format!("@{box_name}"))),
+        "{:?}",
+        hook.header(webhook::IDEMPOTENCY_HEADER)
     );
     let body = hook.json();
+    assert_eq!(body["box"], box_name.as_str());
     assert_eq!(body["lead_id"], 1);
     assert_eq!(body["caller"]["number"], "+447700900123");
     assert_eq!(body["caller"]["name"], "Sarah Jones");
@@ -674,6 +679,7 @@ timeout_seconds = 5
     assert_eq!(events, ["lead", "lead.reply", "lead.reply"]);
     let body = hooks[1].json();
     assert_eq!(body["lead_id"], 1);
+    assert_eq!(body["box"], harness.config.box_name.as_str());
     assert_eq!(body["reply"]["text"], REPLY);
     assert_eq!(body["reply"]["id"].to_string(), *first);
     assert_eq!(body["caller"]["name"], "Sarah Jones");

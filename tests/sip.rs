@@ -49,8 +49,13 @@ max_ring_seconds = 2
 /// A harness whose config has the SIP trunk; the plumbing profile is the default. `extra` may
 /// set max_ring_seconds (2 otherwise).
 fn harness(extra: &str) -> Harness {
+    harness_with_modem(extra, Options::default())
+}
+
+/// [`harness`] with a virtual modem of these options.
+fn harness_with_modem(extra: &str, options: Options) -> Harness {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let modem = VirtualModem::start(Options::default()).expect("virtual modem");
+    let modem = VirtualModem::start(options).expect("virtual modem");
     let mut sip = sip_config(extra);
     if extra.contains("max_ring_seconds") {
         sip = sip.replacen("max_ring_seconds = 2\n", "", 1);
@@ -507,6 +512,122 @@ async fn more_calls_ringing_at_shutdown_than_the_event_queue_holds_are_all_recor
     assert_eq!(
         harness.query_i64("SELECT count(DISTINCT call_key) FROM calls WHERE source = 'sip'"),
         CALLS as i64
+    );
+}
+
+/// The answer to the request `call` from `socket` within `within`, if any (100 skipped).
+async fn answer_within(
+    socket: &tokio::net::UdpSocket,
+    call: &str,
+    within: Duration,
+) -> Option<u16> {
+    let wanted = format!("{call}@pbx.example");
+    let mut buffer = vec![0u8; 65_536];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let (len, _) = tokio::time::timeout_at(deadline, socket.recv_from(&mut buffer))
+            .await
+            .ok()?
+            .ok()?;
+        let message = String::from_utf8_lossy(&buffer[..len]);
+        match status_of(&message) {
+            Some(status) if status != 100 && call_id_of(&message) == wanted => {
+                return Some(status);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn while_textback_stops_options_and_invites_get_503_until_it_exits() {
+    // The network takes 2 s to accept a text: a stop that comes meanwhile waits for it, and
+    // that is the window in which a dispatcher must hear that this box is going away.
+    let harness = harness_with_modem(
+        "",
+        Options {
+            send_delay: Duration::from_secs(2),
+            ..Options::default()
+        },
+    );
+    let running = harness.start().await;
+    let target = udp4(&running);
+    // The trunk (127.0.0.1, the account's "registrar") probes as a dispatcher does: 200.
+    let trunk = udp_from("127.0.0.1").await;
+    let local = trunk.local_addr().expect("local address");
+    let probe = raw_request("OPTIONS", target, local, "probe-up");
+    trunk.send_to(probe.as_bytes(), target).await.expect("send");
+    assert_eq!(
+        answer_within(&trunk, "probe-up", WAIT).await,
+        Some(200),
+        "a running box answers its prober 200"
+    );
+    // A call is missed and its text handed to the modem, which takes 2 s to confirm it.
+    let invite = raw_request("INVITE", target, local, "texted");
+    trunk
+        .send_to(invite.as_bytes(), target)
+        .await
+        .expect("send");
+    assert_eq!(answer_to(&trunk, "texted").await, 180);
+    hang_up(&trunk, target, "texted").await;
+    assert!(
+        harness
+            .modem
+            .wait_command(|c| c.starts_with("AT+CMGS="), WAIT)
+            .await,
+        "the text is being sent"
+    );
+    let stopping = tokio::spawn(running.stop());
+    // From the moment intake stops until the daemon exits, a probe and a call get 503.
+    let mut answers = Vec::new();
+    for n in 0.. {
+        let call = format!("probe-stopping-{n}");
+        let probe = raw_request("OPTIONS", target, local, &call);
+        trunk.send_to(probe.as_bytes(), target).await.expect("send");
+        let answer = answer_within(&trunk, &call, Duration::from_millis(500)).await;
+        answers.push(answer);
+        if answer == Some(503) || stopping.is_finished() || n > 100 {
+            break;
+        }
+    }
+    assert_eq!(
+        answers.last(),
+        Some(&Some(503)),
+        "a stopping box answers its prober 503: {answers:?}"
+    );
+    let invite = raw_request("INVITE", target, local, "while-stopping");
+    trunk
+        .send_to(invite.as_bytes(), target)
+        .await
+        .expect("send");
+    assert_eq!(
+        answer_within(&trunk, "while-stopping", WAIT).await,
+        Some(503),
+        "a call to a stopping box is turned away at once"
+    );
+    assert!(!stopping.is_finished(), "the text was still being sent");
+    stopping
+        .await
+        .expect("stop task")
+        .expect("clean stop, after the modem confirmed the text");
+    // Gone: nothing answers any more.
+    let probe = raw_request("OPTIONS", target, local, "probe-gone");
+    let _ = trunk.send_to(probe.as_bytes(), target).await;
+    assert_eq!(
+        answer_within(&trunk, "probe-gone", Duration::from_millis(300)).await,
+        None
+    );
+    assert_eq!(
+        harness.query_strings(
+            "SELECT CASE WHEN state IN ('sent', 'delivered') THEN 'confirmed' ELSE state END FROM messages WHERE direction = 'out'"
+        ),
+        ["confirmed"],
+        "the text in flight was confirmed before the daemon exited"
+    );
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM calls WHERE source = 'sip'"),
+        1,
+        "the 503 call is no call"
     );
 }
 

@@ -24,10 +24,15 @@ pub enum DashboardCommand {
         stdin: bool,
     },
     /// Make a new token for the JSON API and /metrics (`Authorization: Bearer <token>`); the
-    /// one before stops working.
+    /// one before stops working. With --stdin, use the token on the first line of standard
+    /// input instead (one token for every box a Prometheus scrapes).
     ApiToken {
         #[command(flatten)]
         config: ConfigArg,
+        /// Read the token from the first line of standard input (at least 32 characters, no
+        /// spaces) instead of making one.
+        #[arg(long)]
+        stdin: bool,
     },
     /// Print a link that logs in once, within 15 minutes, without the password (for the owner
     /// on the box: locked out, or the password not to hand). A new link replaces the last.
@@ -39,6 +44,8 @@ pub enum DashboardCommand {
 
 /// Passwords shorter than this are refused: the dashboard may face the LAN.
 const MIN_PASSWORD: usize = 10;
+/// A token given on stdin must be at least this long: as hard to guess as one made here.
+const MIN_TOKEN: usize = 32;
 
 pub fn run(command: DashboardCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -71,7 +78,26 @@ pub fn run(command: DashboardCommand) -> anyhow::Result<ExitCode> {
             println!("dashboard password set; every open session has ended");
             Ok(ExitCode::SUCCESS)
         }
-        DashboardCommand::ApiToken { config } => {
+        DashboardCommand::ApiToken { config, stdin } => {
+            if stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("reading the token from stdin")?;
+                let token = line.trim_end_matches(['\r', '\n']);
+                if token.chars().count() < MIN_TOKEN || token.chars().any(char::is_whitespace) {
+                    eprintln!(
+                        "an API token needs at least {MIN_TOKEN} characters and no spaces (e.g. from `openssl rand -hex 32`); nothing changed"
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+                store_setting(&config, auth::API_TOKEN_SETTING, auth::token_digest(token))?;
+                eprintln!(
+                    "API token set: use it as `Authorization: Bearer <token>` for /api/v1 and /metrics"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let token = auth::random_token(32).context("reading /dev/urandom")?;
             store_setting(&config, auth::API_TOKEN_SETTING, auth::token_digest(&token))?;
             println!("{token}");

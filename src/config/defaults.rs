@@ -2,6 +2,14 @@
 
 use std::path::PathBuf;
 
+/// This box's name when `box.name` is not set: the system's host name, which already tells
+/// boxes apart on a network (`None` when it cannot be read).
+pub fn box_name() -> Option<String> {
+    let name = nix::unistd::gethostname().ok()?;
+    let name = name.to_str()?.trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 /// Where the installed package keeps its state: systemd's `StateDirectory=textback`.
 pub fn database() -> PathBuf {
     PathBuf::from("/var/lib/textback/textback.db")

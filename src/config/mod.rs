@@ -29,6 +29,9 @@ pub const MAX_QUESTIONS: usize = 13;
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// This box's name (`box.name`, default the host name): it tells the boxes of a fleet apart
+    /// in webhook payloads and their idempotency keys, and in /metrics (`textback_box_info`).
+    pub box_name: String,
     pub storage: Storage,
     pub dashboard: Dashboard,
     pub notify: Notify,
@@ -470,7 +473,7 @@ pub(crate) fn is_at_or_under(path: &str, key: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) const MINIMAL: &str = r#"
@@ -504,6 +507,26 @@ numbers = ["020 7946 0018"]
         assert_eq!(profile.numbers[0].as_str(), "+442079460018");
         assert_eq!(config.modems[0].baud, 115_200);
         assert_eq!(config.dashboard.public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_box_is_named_by_its_host_unless_box_name_is_set() {
+        let config = parse(MINIMAL, Path::new("test.toml")).unwrap().config;
+        assert_eq!(Some(config.box_name), defaults::box_name());
+        let text = format!("[box]\nname = \"shop-1\"\n{MINIMAL}");
+        let config = parse(&text, Path::new("test.toml")).unwrap().config;
+        assert_eq!(config.box_name, "shop-1");
+        for bad in ["", "shop 1", "shop/1", "café", &"x".repeat(64)] {
+            let text = format!("[box]\nname = {bad:?}\n{MINIMAL}");
+            let got = problems(&text);
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert_eq!(got[0].path, "box.name");
+            assert!(
+                got[0].message.contains("letters, digits, '.', '-' or '_'"),
+                "{}",
+                got[0].message
+            );
+        }
     }
 
     #[test]

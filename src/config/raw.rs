@@ -10,6 +10,9 @@ use super::defaults;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
+    /// `[box]` (`box` is a Rust keyword).
+    #[serde(default, rename = "box")]
+    pub(super) this_box: RawBox,
     #[serde(default)]
     pub(super) storage: RawStorage,
     #[serde(default)]
@@ -24,6 +27,14 @@ pub(super) struct RawConfig {
     pub(super) sip_accounts: Vec<RawSipAccount>,
     #[serde(default, rename = "profile")]
     pub(super) profiles: Vec<RawProfile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBox {
+    /// Default: the system's host name ([`defaults::box_name`]).
+    #[serde(default)]
+    pub(super) name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -107,16 +107,21 @@ impl Notice {
         }
     }
 
-    /// The webhook's JSON and its idempotency key for `recipient`.
-    fn webhook(&self, recipient: &str) -> (serde_json::Value, String) {
+    /// The webhook's JSON and its idempotency key for `recipient`, from the box `box_name`.
+    fn webhook(&self, recipient: &str, box_name: &str) -> (serde_json::Value, String) {
         match self {
             Notice::Lead(summary) => (
-                summary.json(),
-                webhook::idempotency_key(summary.lead_id, recipient),
+                webhook::body(summary.json(), box_name),
+                webhook::idempotency_key(summary.lead_id, recipient, box_name),
             ),
             Notice::Reply(reply) => (
-                reply.json(),
-                webhook::reply_idempotency_key(reply.lead.lead_id, reply.reply_id, recipient),
+                webhook::body(reply.json(), box_name),
+                webhook::reply_idempotency_key(
+                    reply.lead.lead_id,
+                    reply.reply_id,
+                    recipient,
+                    box_name,
+                ),
             ),
         }
     }
@@ -298,7 +303,7 @@ impl Worker {
             "webhook" => {
                 let notify = &self.config.notify.webhook;
                 let secret = notify.secret.as_ref().map(|s| s.expose().as_bytes());
-                let (body, key) = notice.webhook(&delivery.recipient);
+                let (body, key) = notice.webhook(&delivery.recipient, &self.config.box_name);
                 match webhook::send(
                     &self.http,
                     &delivery.target,

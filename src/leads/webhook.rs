@@ -10,9 +10,9 @@
 //! User-Agent: textback/<version>
 //! X-Textback-Timestamp: 1750000000
 //! X-Textback-Signature: v1=5d41402abc4b2a76b9719d911017c592...
-//! Idempotency-Key: lead-42-dave-smith-1a2b3c4d
+//! Idempotency-Key: lead-42-dave-smith-1a2b3c4d@shop-1
 //!
-//! {"lead_id":42,"profile":"Acme Plumbing","caller":{...},...}
+//! {"answers":[...],"box":"shop-1","caller":{...},"event":"lead","lead_id":42,...}
 //! ```
 //!
 //! - `X-Textback-Timestamp`: when the request was made, in Unix seconds.
@@ -22,11 +22,13 @@
 //!   A receiver recomputes it over the raw body (before parsing the JSON), compares in constant
 //!   time (see [`verify`]), and should refuse a timestamp more than 5 minutes from its clock so
 //!   a captured request cannot be replayed later.
-//! - `Idempotency-Key`: `lead-<lead id>-<recipient slug>` ([`idempotency_key`]); the same for
-//!   every retry of one lead to one recipient, so a receiver that saw it already can answer 2xx
-//!   and drop the duplicate. A retry happens whenever the outcome was unknown (a timeout after
-//!   the request was sent, a 5xx). A reply after the lead has its own,
-//!   `lead-<lead id>-reply-<reply id>-<recipient slug>` ([`reply_idempotency_key`]).
+//! - `Idempotency-Key`: `lead-<lead id>-<recipient slug>@<box>` ([`idempotency_key`]); the same
+//!   for every retry of one lead to one recipient, so a receiver that saw it already can answer
+//!   2xx and drop the duplicate. A retry happens whenever the outcome was unknown (a timeout
+//!   after the request was sent, a 5xx). A reply after the lead has its own,
+//!   `lead-<lead id>-reply-<reply id>-<recipient slug>@<box>` ([`reply_idempotency_key`]). Lead
+//!   ids are counted by each box, so the box's name (`box.name`) is part of the key: leads
+//!   from several boxes into one CRM never share one.
 //!
 //! # Answers
 //!
@@ -37,7 +39,9 @@
 //!
 //! # Body
 //!
-//! `event` tells what the POST is about.
+//! `event` tells what the POST is about, and `box` which box sent it (`box.name`, by default
+//! the host name): with several boxes sending to one webhook (one CRM for a fleet), `box` and
+//! `lead_id` together name a lead.
 //!
 //! A lead, `"event": "lead"`: `lead_id` (integer), `profile` (string), `caller` {`number`
 //! (E.164), `national` (UK national form, or E.164 for foreign numbers), `name` (string or
@@ -103,21 +107,36 @@ pub fn verify(secret: &[u8], header: &str, timestamp: i64, body: &[u8]) -> bool 
     })
 }
 
-/// `lead-<lead_id>-<slug>`: the slug is the recipient's name in lower-case ASCII letters and
+/// `lead-<lead_id>-<slug>@<box>`: the slug is the recipient's name in lower-case ASCII letters and
 /// digits joined by '-' (at most 32 characters), then '-' and 8 hex digits of the SHA-256 of the
-/// exact name, so that two names with the same letters ("Zoë", "Zoé") still differ. Stable:
-/// the same lead and recipient always give the same key.
-pub fn idempotency_key(lead_id: i64, recipient: &str) -> String {
-    format!("lead-{lead_id}-{}", recipient_slug(recipient))
+/// exact name, so that two names with the same letters ("Zoë", "Zoé") still differ; `box` is the
+/// box's name (`box.name`), since each box counts its own leads. Stable: the same lead,
+/// recipient and box always give the same key.
+pub fn idempotency_key(lead_id: i64, recipient: &str, box_name: &str) -> String {
+    format!("lead-{lead_id}-{}@{box_name}", recipient_slug(recipient))
 }
 
-/// `lead-<lead_id>-reply-<reply_id>-<slug>`, the slug as in [`idempotency_key`]: one key per
-/// reply and recipient, never the lead's.
-pub fn reply_idempotency_key(lead_id: i64, reply_id: i64, recipient: &str) -> String {
+/// `lead-<lead_id>-reply-<reply_id>-<slug>@<box>`, the slug as in [`idempotency_key`]: one key
+/// per reply and recipient, never the lead's.
+pub fn reply_idempotency_key(
+    lead_id: i64,
+    reply_id: i64,
+    recipient: &str,
+    box_name: &str,
+) -> String {
     format!(
-        "lead-{lead_id}-reply-{reply_id}-{}",
+        "lead-{lead_id}-reply-{reply_id}-{}@{box_name}",
         recipient_slug(recipient)
     )
+}
+
+/// The body as sent: a notice's JSON ([`crate::leads::summary::LeadSummary::json`],
+/// [`crate::leads::summary::ReplySummary::json`]) with `box`, the sending box's name.
+pub fn body(mut notice: Value, box_name: &str) -> Value {
+    if let Value::Object(fields) = &mut notice {
+        fields.insert("box".to_string(), Value::String(box_name.to_string()));
+    }
+    notice
 }
 
 /// The recipient's name as `<letters and digits>-<8 hex digits>`, or the hex digits alone.
@@ -333,32 +352,55 @@ mod tests {
 
     #[test]
     fn idempotency_keys() {
-        let key = idempotency_key(42, "Dave Smith");
+        let key = idempotency_key(42, "Dave Smith", "shop-1");
         assert!(key.starts_with("lead-42-dave-smith-"), "{key}");
-        assert_eq!(key.len(), "lead-42-dave-smith-".len() + 8);
-        assert_eq!(key, idempotency_key(42, "Dave Smith"));
-        assert_ne!(key, idempotency_key(43, "Dave Smith"));
-        assert_ne!(idempotency_key(1, "Zoë"), idempotency_key(1, "Zoé"));
-        assert!(idempotency_key(1, "  --  ").starts_with("lead-1-"));
-        assert_eq!(idempotency_key(1, "東京").len(), "lead-1-".len() + 8);
-        let long = idempotency_key(1, &"word ".repeat(50));
-        assert!(long.len() <= "lead-1-".len() + 32 + 9, "{long}");
+        assert!(key.ends_with("@shop-1"), "{key}");
+        assert_eq!(key.len(), "lead-42-dave-smith-".len() + 8 + "@shop-1".len());
+        assert_eq!(key, idempotency_key(42, "Dave Smith", "shop-1"));
+        assert_ne!(key, idempotency_key(43, "Dave Smith", "shop-1"));
+        // Each box counts its own leads: lead 42 of another box is another lead.
+        assert_ne!(key, idempotency_key(42, "Dave Smith", "shop-2"));
+        assert_ne!(
+            idempotency_key(1, "Zoë", "b"),
+            idempotency_key(1, "Zoé", "b")
+        );
+        assert!(idempotency_key(1, "  --  ", "b").starts_with("lead-1-"));
+        assert_eq!(
+            idempotency_key(1, "東京", "b").len(),
+            "lead-1-".len() + 8 + "@b".len()
+        );
+        let long = idempotency_key(1, &"word ".repeat(50), "b");
+        assert!(
+            long.len() <= "lead-1-".len() + 32 + 9 + "@b".len(),
+            "{long}"
+        );
         assert!(!long.contains("--"));
-        let reply = reply_idempotency_key(42, 57, "Dave Smith");
+        let reply = reply_idempotency_key(42, 57, "Dave Smith", "shop-1");
         assert_eq!(
             reply,
             key.replace("lead-42-", "lead-42-reply-57-"),
             "the lead's key with the reply in it"
         );
-        assert_ne!(reply, reply_idempotency_key(42, 58, "Dave Smith"));
-        assert_ne!(reply, reply_idempotency_key(42, 57, "Owner"));
-        for key in [long, idempotency_key(7, "Ops / On-call (24h)"), reply] {
+        assert_ne!(reply, reply_idempotency_key(42, 58, "Dave Smith", "shop-1"));
+        assert_ne!(reply, reply_idempotency_key(42, 57, "Owner", "shop-1"));
+        assert_ne!(reply, reply_idempotency_key(42, 57, "Dave Smith", "shop-2"));
+        for key in [long, idempotency_key(7, "Ops / On-call (24h)", "b"), reply] {
+            let (slug, box_name) = key.split_once('@').expect("the box after '@'");
             assert!(
-                key.chars()
+                slug.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
                 "{key}"
             );
+            assert!(!box_name.is_empty(), "{key}");
         }
+    }
+
+    #[test]
+    fn the_body_names_the_box_that_sent_it() {
+        let body = body(dave().json(), "shop-1");
+        assert_eq!(body["box"], "shop-1");
+        assert_eq!(body["event"], "lead");
+        assert_eq!(body["lead_id"], 42);
     }
 
     #[tokio::test]
@@ -366,7 +408,7 @@ mod tests {
         let (base, request) = serve_once(Reply::json(204, "")).await;
         let client = http_client(Duration::from_secs(5)).unwrap();
         let body = dave().json();
-        let key = idempotency_key(42, "Dave Smith");
+        let key = idempotency_key(42, "Dave Smith", "shop-1");
         let url = format!("{base}/hooks/lead?x=1");
         send(
             &client,

@@ -207,6 +207,9 @@ pub struct Options {
     /// Whether new messages are announced with +CMTI. Off, they sit on the SIM unannounced, as
     /// when a firmware ignores AT+CNMI or the store filled up (field note 3).
     pub indications: bool,
+    /// How long the network takes to accept an SMS: the time between the PDU and `+CMGS`
+    /// (a second or two on a good signal, up to a minute on a weak one; zero by default).
+    pub send_delay: Duration,
 }
 
 impl Default for Options {
@@ -223,6 +226,7 @@ impl Default for Options {
             sms_ready_after: Duration::ZERO,
             capacity: 30,
             indications: true,
+            send_delay: Duration::ZERO,
         }
     }
 }
@@ -1141,6 +1145,10 @@ impl Machine {
         if self.vanish_after_pdu {
             self.vanished = true;
             return;
+        }
+        if !self.options.send_delay.is_zero() {
+            // The network is slow to accept it: the modem answers nothing meanwhile.
+            tokio::time::sleep(self.options.send_delay).await;
         }
         self.ok(vec![format!("+CMGS: {reference}")]).await;
         self.mark(Moment::SendConfirmed(reference));

@@ -10,7 +10,9 @@
 //! reach this code.
 //!
 //! Other requests:
-//! * OPTIONS → 200 with `Allow` and `Accept: application/sdp` (§11.2).
+//! * OPTIONS → 200 with `Allow` and `Accept: application/sdp` (§11.2); after
+//!   [`Endpoint::shutdown`], 503 with `Retry-After`, so that a dispatcher probing its gateways
+//!   with OPTIONS (Kamailio's, say) takes this box out of its set while it stops.
 //! * BYE, and any request with a To tag → 481: we never establish dialogs (§12.2.2, §15.1.2).
 //! * Methods rsip recognises but we do not support (REGISTER, INFO, MESSAGE, NOTIFY, PRACK,
 //!   PUBLISH, REFER, SUBSCRIBE, UPDATE) → **405** with `Allow` (§8.2.1: "recognizes but does not
@@ -511,6 +513,19 @@ impl Endpoint {
             Method::Cancel => {
                 self.on_cancel(key, &req, &info, &base, reliable, now, &mut ev, &mut out)
             }
+            // A health probe (a dispatcher's, RFC 3261 §11): 200 while calls are taken, 503
+            // with Retry-After once stopping, so the prober sends calls elsewhere at once.
+            Method::Options if self.stopping => {
+                let mut resp = self.decorate(base.response(503));
+                msg::push_header(
+                    &mut resp,
+                    rsip::headers::RetryAfter::new(
+                        self.config.transactions.retry_after_secs.to_string(),
+                    )
+                    .into(),
+                );
+                self.answer(key, &base, resp, reliable, now, &mut ev);
+            }
             Method::Options => {
                 let mut resp = self.decorate(base.response(200));
                 msg::push_header(&mut resp, rsip::headers::Allow::new(ALLOW).into());
@@ -645,7 +660,8 @@ impl Endpoint {
     /// response to send. For when the endpoint stops: a call must not be lost because the
     /// daemon stopped while it rang. Calls that already ended are left to their timers. From
     /// then on a new INVITE gets `503 Service Unavailable` (RFC 3261 §21.5.4), so that the
-    /// trunk can take the call elsewhere instead of ringing a textback that is going away.
+    /// trunk can take the call elsewhere instead of ringing a textback that is going away, and
+    /// an OPTIONS probe gets 503 too, so a dispatcher marks this box down.
     pub fn shutdown(&mut self, now: Instant) -> Vec<Action> {
         self.stopping = true;
         let mut ringing: Vec<(Instant, TransactionKey)> = self
@@ -1417,6 +1433,87 @@ mod tests {
             header_value(&message.to_string(), "Via").as_deref(),
             Some("SIP/2.0/UDP pbx.example.com:5070;branch=z9hG4bKp;received=192.0.2.10")
         );
+    }
+
+    /// An OPTIONS probe as Kamailio 5.6's dispatcher sends it (`ds_ping_interval`; captured
+    /// from config/kamailio/dispatcher.cfg, addresses changed): no user in the Request-URI, the
+    /// To the same URI, a From of its own (`ds_ping_from`), from the proxy's address (admitted
+    /// as trusted: it is the account's registrar or in `sip.allow`).
+    fn dispatcher_probe(branch: &str, call_id: &str) -> Request {
+        let text = format!(
+            "OPTIONS sip:192.0.2.20:5060 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.10:5060;branch={branch}\r\n\
+             To: <sip:192.0.2.20:5060>\r\n\
+             From: <sip:dispatcher@textback.invalid>;tag=128db0869d012b9c2adee6bf7dd80e74-c2e6617c\r\n\
+             CSeq: 10 OPTIONS\r\n\
+             Call-ID: {call_id}\r\n\
+             Max-Forwards: 70\r\n\
+             Content-Length: 0\r\n\
+             User-Agent: kamailio (5.6.3 (x86_64/linux))\r\n\r\n"
+        );
+        match crate::sip::wire::parse(text.as_bytes()) {
+            Ok(crate::sip::wire::Incoming::Message(message)) => match *message {
+                SipMessage::Request(request) => request,
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_dispatchers_options_probe_gets_200_while_calls_are_taken_and_503_once_stopping() {
+        let mut ep = endpoint();
+        ep.set_admission(|_: SocketAddr, _: &Request| Decision::Trusted);
+        let a = ep.handle_request(
+            dispatcher_probe(
+                "z9hG4bK3be6.a70063e1000000000000000000000000.0",
+                "4175bb3c4f67f389-14534@192.0.2.10",
+            ),
+            PBX,
+            false,
+            t0(),
+        );
+        assert_eq!(codes(&a), vec![200]);
+        let text = responses(&a)[0].to_string();
+        assert_eq!(header_value(&text, "Allow").as_deref(), Some(ALLOW));
+        // Sent back to the proxy's port (no rport: the Via's sent-by port, 5060 by default).
+        assert!(matches!(&a[0], Action::Send { to, .. } if *to == PBX));
+        assert!(!a.iter().any(|a| matches!(a, Action::Rejected { .. })));
+        // A call rings; then the daemon stops: the call gets its final response, and from now
+        // on a probe gets 503 with Retry-After, as a new call does.
+        ep.handle_request(invite("z9hG4bKi1", "call-1"), PBX, false, t0() + ms(1));
+        let a = ep.shutdown(t0() + ms(2));
+        assert_eq!(codes(&a), vec![480]);
+        let a = ep.handle_request(
+            dispatcher_probe("z9hG4bKp2", "probe-2"),
+            PBX,
+            false,
+            t0() + ms(3),
+        );
+        assert_eq!(codes(&a), vec![503]);
+        let text = responses(&a)[0].to_string();
+        assert_eq!(header_value(&text, "Retry-After").as_deref(), Some("30"));
+        let a = ep.handle_request(invite("z9hG4bKi2", "call-2"), PBX, false, t0() + ms(4));
+        assert_eq!(codes(&a), vec![503]);
+        // A retransmitted probe gets the same answer from its transaction.
+        let a = ep.handle_request(
+            dispatcher_probe("z9hG4bKp2", "probe-2"),
+            PBX,
+            false,
+            t0() + ms(500),
+        );
+        assert_eq!(codes(&a), vec![503]);
+        // Probes from the trusted proxy never count towards a ban, however many.
+        for n in 0..50 {
+            let a = ep.handle_request(
+                dispatcher_probe(&format!("z9hG4bKq{n}"), &format!("probe-q{n}")),
+                PBX,
+                false,
+                t0() + ms(1000 + n),
+            );
+            assert_eq!(codes(&a), vec![503]);
+        }
+        assert!(!ep.guard.is_banned(PBX.ip(), t0() + ms(2000)));
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! the [`Endpoint`] and the accounts' [`Registration`]s, reads what the socket tasks
 //! ([`super::transport`]) hand it, performs the actions, drives the timers, turns each
 //! [`Action::MissedCall`] into an [`Event::CallMissed`], and writes each account's state
-//! to the store. On shutdown it removes the registrations (un-REGISTER) before it ends.
+//! to the store. On shutdown it ends the calls still ringing and removes the registrations
+//! (un-REGISTER); then, until the daemon is about to exit ([`Tasks::close`]), it still answers
+//! every INVITE and OPTIONS with 503, so that a trunk or a dispatcher probing this box (Kamailio's,
+//! in front of several boxes) sends calls elsewhere at once instead of waiting for a timeout.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -53,17 +56,32 @@ const UNREGISTER_WAIT: Duration = Duration::from_secs(4);
 /// counted and the count is logged with the next line.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// The SIP endpoint's tasks, in the two groups the daemon stops one after the other.
+#[derive(Debug, Clone, Default)]
+pub struct Tasks {
+    /// What must end before the store closes: the forwarders of missed calls and the writer of
+    /// the accounts' state. They end once every core has stopped taking calls (after the token
+    /// given to [`start`] is cancelled): every call that rang has then been handed on.
+    pub intake: TaskTracker,
+    /// The cores, sockets and resolvers: they end once [`Tasks::close`] is cancelled.
+    pub sockets: TaskTracker,
+    /// Cancelled as the daemon exits. Until then a stopped core keeps its sockets and answers
+    /// 503 (INVITE, OPTIONS): the box says it is going away for as long as it is still there.
+    pub close: CancellationToken,
+}
+
 /// Starts the SIP endpoint for every local port in the config. Returns the bound addresses (by
-/// port group, for tests and logs).
+/// port group, for tests and logs). Cancelling `token` stops intake (see [`Tasks`]).
 pub fn start(
     config: &Config,
     store: Store,
     events: mpsc::Sender<Event>,
     token: CancellationToken,
-    tracker: &TaskTracker,
+    tasks: &Tasks,
     clock: Clock,
     missed_queue: usize,
 ) -> Result<Vec<SocketAddr>, transport::BindError> {
+    let tracker = &tasks.sockets;
     let mut groups: Vec<(u16, Vec<SipAccount>)> = Vec::new();
     for account in &config.sip_accounts {
         match groups
@@ -78,7 +96,7 @@ pub fn start(
         return Ok(Vec::new());
     }
     let (status_tx, status_rx) = mpsc::channel(STATUS_QUEUE);
-    tracker.spawn(write_status(status_rx, store));
+    tasks.intake.spawn(write_status(status_rx, store));
     let mut bound = Vec::new();
     // The sockets outlive the cancellation of `token`: while a core stops it still sends the
     // final responses of the calls that were ringing and reads the registrars' answers to its
@@ -89,7 +107,9 @@ pub fn start(
         // Each port's own queue of missed calls: its core is the only sender, so the room it
         // sees is its own.
         let (missed_tx, missed_rx) = mpsc::channel(missed_queue.max(1));
-        tracker.spawn(forward_missed(missed_rx, events.clone()));
+        tasks
+            .intake
+            .spawn(forward_missed(missed_rx, events.clone()));
         let own = transports.child_token();
         let allow = Arc::new(RwLock::new(AllowList::for_accounts(&accounts)));
         let hook = allow.clone();
@@ -130,7 +150,7 @@ pub fn start(
             status_tx.clone(),
             shell,
         );
-        tracker.spawn(core.run(inbound_rx, token.child_token()));
+        tracker.spawn(core.run(inbound_rx, token.child_token(), tasks.close.clone()));
     }
     Ok(bound)
 }
@@ -182,11 +202,21 @@ struct AllowList {
 }
 
 impl AllowList {
-    /// The configured ranges of `accounts`; the registrars' and proxies' addresses are added as
-    /// they resolve.
+    /// The configured ranges of `accounts`, and the registrars and proxies given as addresses;
+    /// those given as names are added as they resolve. An address needs no lookup, so a box that
+    /// has just started takes its proxy's calls at once (a dispatcher's retransmitted INVITE got
+    /// 403 before the first lookup ended, and the call failed instead of ringing).
     fn for_accounts(accounts: &[SipAccount]) -> AllowList {
         AllowList {
-            resolved: vec![Vec::new(); accounts.len()],
+            resolved: accounts
+                .iter()
+                .map(|a| {
+                    std::iter::once(a.registrar.as_str())
+                        .chain(a.outbound_proxy.as_deref())
+                        .filter_map(|host| host_of(host).parse::<IpAddr>().ok())
+                        .collect()
+                })
+                .collect(),
             ranges: accounts
                 .iter()
                 .flat_map(|a| a.allow.iter().copied())
@@ -252,9 +282,12 @@ struct Core {
     sockets: Sockets,
     connections: Connections,
     allow: Arc<RwLock<AllowList>>,
-    missed: mpsc::Sender<MissedCall>,
+    /// Where missed calls go; `None` once the core has stopped taking calls (so the forwarder
+    /// ends).
+    missed: Option<mpsc::Sender<MissedCall>>,
     delivery: Delivery,
-    status: mpsc::Sender<SipAccountRow>,
+    /// Where account states go; `None` once stopped (so the writer, and its store handle, end).
+    status: Option<mpsc::Sender<SipAccountRow>>,
     shell: Shell,
     quiet: Quiet,
     dropped_seen: u64,
@@ -324,16 +357,21 @@ impl Core {
             sockets,
             connections: Connections::default(),
             allow,
-            missed,
+            missed: Some(missed),
             delivery: Delivery::Queue,
-            status,
+            status: Some(status),
             shell,
             quiet: Quiet::default(),
             dropped_seen: 0,
         }
     }
 
-    async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, token: CancellationToken) {
+    async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        token: CancellationToken,
+        close: CancellationToken,
+    ) {
         // However this ends, this port's sockets stop with it.
         let _sockets = self.shell.transports.clone().drop_guard();
         let (resolved_tx, mut resolved) = mpsc::channel::<Resolved>(16);
@@ -362,6 +400,7 @@ impl Core {
             }
         }
         self.shutdown(&mut inbound).await;
+        self.linger(&mut inbound, close).await;
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -499,14 +538,19 @@ impl Core {
                 }
                 Action::MissedCall(call) => {
                     let missed = self.missed_call(*call, now);
+                    let Some(queue) = &self.missed else {
+                        // Not reached: a stopped endpoint rings no call.
+                        warn!("a call ended after SIP intake stopped: this call is not recorded");
+                        continue;
+                    };
                     match self.delivery {
                         Delivery::Queue => {
-                            if self.missed.try_send(missed).is_err() {
+                            if queue.try_send(missed).is_err() {
                                 warn!("missed-call queue full: this call is not recorded");
                             }
                         }
                         Delivery::Wait => {
-                            if self.missed.send(missed).await.is_err() {
+                            if queue.send(missed).await.is_err() {
                                 warn!(
                                     "the daemon no longer takes missed calls: this call is not recorded"
                                 );
@@ -880,7 +924,9 @@ impl Core {
             }
             account.last_written = Some(key);
         }
-        if self.status.try_send(row).is_err() {
+        if let Some(status) = &self.status
+            && status.try_send(row).is_err()
+        {
             debug!("SIP status queue full; this state change is not recorded");
         }
     }
@@ -888,7 +934,7 @@ impl Core {
     /// Ends the calls still ringing (each one missed call, handed on before the core ends),
     /// removes every registration (bounded by [`UNREGISTER_WAIT`]), records the accounts as
     /// unregistered, then stops this port's sockets.
-    async fn shutdown(mut self, inbound: &mut mpsc::Receiver<Inbound>) {
+    async fn shutdown(&mut self, inbound: &mut mpsc::Receiver<Inbound>) {
         let now = Instant::now();
         // A call ringing when textback stops is still a missed call, as a modem's is: it gets
         // the final response now, and the daemon records it before the store closes.
@@ -931,7 +977,34 @@ impl Core {
             let row = self.row(index, RegistrationState::Unregistered, None, Instant::now());
             self.write_row(index, row);
         }
-        info!("SIP endpoint stopped");
+        info!("SIP endpoint stopped taking calls");
+    }
+
+    /// After [`Core::shutdown`], until `close` is cancelled (the daemon is about to exit): the
+    /// queues to the daemon and the store are let go, so the daemon can finish, while the
+    /// sockets stay open and every INVITE and OPTIONS gets 503 with Retry-After. A dispatcher
+    /// in front of several boxes then takes this box out at its next probe, and a call it sends
+    /// meanwhile goes to another box at once instead of after a timeout.
+    async fn linger(mut self, inbound: &mut mpsc::Receiver<Inbound>, close: CancellationToken) {
+        self.missed = None;
+        self.status = None;
+        // The room closure holds a sender of the missed-call queue too.
+        self.endpoint.set_call_room(|| 0);
+        loop {
+            let next = self.next_deadline().map(tokio::time::Instant::from_std);
+            let sleep = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = close.cancelled() => break,
+                Some(message) = inbound.recv() => self.inbound(message).await,
+                _ = sleep => self.poll(Instant::now()).await,
+            }
+        }
+        debug!("SIP sockets closed");
     }
 }
 
@@ -1205,6 +1278,23 @@ mod tests {
         assert!(list.admits("192.0.2.1".parse().unwrap()));
         assert!(list.admits("::ffff:192.0.2.1".parse().unwrap()));
         assert!(list.admits("10.1.2.3".parse().unwrap()));
+        assert!(!list.admits("203.0.113.5".parse().unwrap()));
+    }
+
+    #[test]
+    fn registrars_and_proxies_given_as_addresses_are_admitted_before_any_lookup() {
+        let text = format!(
+            "{}\n[[sip]]\nname = \"dispatcher\"\nregistrar = \"192.0.2.10:5070\"\nusername = \"textback\"\npassword = \"not-used\"\nregister = false\n\n[[sip]]\nname = \"trunk\"\nregistrar = \"sip.example.net\"\noutbound_proxy = \"[2001:db8::5]:5060\"\nusername = \"u\"\npassword = \"p\"\nlocal_port = 5062\n",
+            crate::config::tests::MINIMAL
+        );
+        let config = crate::config::parse(&text, std::path::Path::new("test.toml"))
+            .expect("config")
+            .config;
+        let list = AllowList::for_accounts(&config.sip_accounts);
+        assert!(list.admits("192.0.2.10".parse().unwrap()));
+        assert!(list.admits("2001:db8::5".parse().unwrap()));
+        // A name waits for its lookup.
+        assert_eq!(list.resolved[1].len(), 1);
         assert!(!list.admits("203.0.113.5".parse().unwrap()));
     }
 }

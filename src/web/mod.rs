@@ -890,7 +890,7 @@ async fn metrics(State(web): State<Shared>, headers: HeaderMap) -> Result<Respon
         })
         .await?;
     let modems = modem_status(&web).await?;
-    let text = pages::metrics_text(&counts, &latencies, &modems, &sip);
+    let text = pages::metrics_text(&web.config.box_name, &counts, &latencies, &modems, &sip);
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -496,6 +496,7 @@ fn label(value: &str) -> String {
 
 /// Prometheus text exposition (format 0.0.4).
 pub fn metrics_text(
+    box_name: &str,
     counts: &[(String, String, i64)],
     latencies_ms: &[i64],
     modems: &[ModemStatus],
@@ -505,6 +506,20 @@ pub fn metrics_text(
     let family = |out: &mut String, name: &str, help: &str, kind: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
+    // Which box this is (box.name), for a Prometheus that scrapes several: always 1, its labels
+    // say it (joined onto any series with `* on(instance) group_left(box)`).
+    family(
+        &mut out,
+        "textback_box_info",
+        "This box: its name (box.name) and textback's version.",
+        "gauge",
+    );
+    let _ = writeln!(
+        out,
+        "textback_box_info{{box=\"{}\",version=\"{}\"}} 1",
+        label(box_name),
+        label(env!("CARGO_PKG_VERSION"))
+    );
     fn of<'a>(
         counts: &'a [(String, String, i64)],
         kind: &'a str,
@@ -613,10 +628,15 @@ pub fn metrics_text(
     family(
         &mut out,
         "textback_sip_registered",
-        "1 when the SIP account is registered.",
+        "1 when the SIP account is registered (accounts that register only).",
         "gauge",
     );
-    for account in sip {
+    // An account with register = false (a trunk or a dispatcher that sends calls to a fixed
+    // address) has no registration to lose: no series, so no alert.
+    for account in sip
+        .iter()
+        .filter(|a| a.state != RegistrationState::NotRegistering)
+    {
         let _ = writeln!(
             out,
             "textback_sip_registered{{account=\"{}\"}} {}",

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod baresip;
+pub mod fleet;
 pub mod llm;
 pub mod process;
 pub mod servers;

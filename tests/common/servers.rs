@@ -145,6 +145,7 @@ impl Request {
 /// An HTTP/1.1 server on loopback that records requests and answers each with the next scripted
 /// (status, JSON body), then 200 `{}` once the script is used up.
 pub struct HttpRecorder {
+    pub ip: std::net::Ipv4Addr,
     pub port: u16,
     requests: Arc<Mutex<Vec<Request>>>,
     arrived: Arc<Notify>,
@@ -157,7 +158,16 @@ impl HttpRecorder {
     }
 
     pub async fn start_on(port: u16, script: Vec<(u16, String)>) -> HttpRecorder {
-        let listener = TcpListener::bind(("127.0.0.1", port))
+        Self::start_at(std::net::Ipv4Addr::LOCALHOST, port, script).await
+    }
+
+    /// On `ip` (an address of this machine), e.g. one a test fleet reaches (tests/fleet.rs).
+    pub async fn start_at(
+        ip: std::net::Ipv4Addr,
+        port: u16,
+        script: Vec<(u16, String)>,
+    ) -> HttpRecorder {
+        let listener = TcpListener::bind((ip, port))
             .await
             .expect("bind the HTTP recorder");
         let port = listener.local_addr().expect("address").port();
@@ -191,6 +201,7 @@ impl HttpRecorder {
             })
         };
         HttpRecorder {
+            ip,
             port,
             requests,
             arrived,
@@ -199,7 +210,7 @@ impl HttpRecorder {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://{}:{}{path}", self.ip, self.port)
     }
 
     pub fn requests(&self) -> Vec<Request> {

@@ -14,6 +14,7 @@ mod notify;
 mod profiles;
 mod recipients;
 mod sip_accounts;
+mod this_box;
 
 pub use profiles::sample_first_message;
 
@@ -91,6 +92,7 @@ impl Known<'_> {
 
 pub(super) fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
     let mut check = Checker::default();
+    let box_name = this_box::box_name(&mut check, raw.this_box.name);
     let (listen, public_url, trusted_proxy) = dashboard::dashboard(&mut check, &raw.dashboard);
     let notify = notify::notify(&mut check, raw.notify);
     dashboard::storage(&mut check, &raw.storage);
@@ -212,6 +214,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
     };
     Ok(Loaded {
         config: Config {
+            box_name,
             storage: Storage {
                 database: raw.storage.database,
                 retention: std::time::Duration::from_secs(
