@@ -120,6 +120,14 @@ pub fn reply_idempotency_key(lead_id: i64, reply_id: i64, recipient: &str) -> St
     )
 }
 
+/// `lead-<lead_id>-state-<event_id>-<slug>`: one key per state change and recipient.
+pub fn state_idempotency_key(lead_id: i64, event_id: i64, recipient: &str) -> String {
+    format!(
+        "lead-{lead_id}-state-{event_id}-{}",
+        recipient_slug(recipient)
+    )
+}
+
 /// The recipient's name as `<letters and digits>-<8 hex digits>`, or the hex digits alone.
 fn recipient_slug(recipient: &str) -> String {
     let mut slug = String::new();

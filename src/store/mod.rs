@@ -45,6 +45,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_skipped_step",
         include_str!("migrations/0008_skipped_step.sql"),
     ),
+    (
+        "0009_lead_states",
+        include_str!("migrations/0009_lead_states.sql"),
+    ),
 ];
 
 /// The schema version this build expects.

@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::Error;
 use crate::domain::{
     CallDecision, CallId, CallRowId, CallSource, ChannelKind, ConversationId, ConversationState,
-    DeliveryState, Direction, E164, JournalStep, LeadId, MessageId, MessageState, ModemId,
-    OptOutSource, PartStatus, ProfileId,
+    DeliveryState, Direction, E164, JournalStep, LeadId, LeadState, MessageId, MessageState,
+    ModemId, OptOutSource, PartStatus, ProfileId,
 };
 
 /// How long after a part was sent a status report can still be about it: the outbox asks for a
@@ -132,8 +132,10 @@ pub struct MessageRow {
     pub created_ms: i64,
 }
 
-/// A `leads` row as SQLite gives it (columns id, conversation_id, profile, caller, answers,
-/// complete, created_ms, first and in that order), before its answers are parsed.
+/// The columns of a `leads` row [`RawLead::read`] reads, first and in this order.
+const LEAD_COLUMNS: &str = "id, conversation_id, profile, caller, answers, complete, created_ms, state, state_by, state_ms";
+
+/// A `leads` row as SQLite gives it ([`LEAD_COLUMNS`]), before its answers are parsed.
 struct RawLead {
     id: i64,
     conversation: i64,
@@ -142,6 +144,21 @@ struct RawLead {
     answers: String,
     complete: bool,
     created_ms: i64,
+    state: LeadState,
+    state_by: Option<String>,
+    state_ms: Option<i64>,
+}
+
+impl LeadEventRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<LeadEventRow> {
+        Ok(LeadEventRow {
+            id: row.get(0)?,
+            lead_id: row.get(1)?,
+            state: row.get(2)?,
+            by: row.get(3)?,
+            at_ms: row.get(4)?,
+        })
+    }
 }
 
 impl RawLead {
@@ -154,6 +171,9 @@ impl RawLead {
             answers: row.get(4)?,
             complete: row.get(5)?,
             created_ms: row.get(6)?,
+            state: row.get(7)?,
+            state_by: row.get(8)?,
+            state_ms: row.get(9)?,
         })
     }
 
@@ -166,6 +186,9 @@ impl RawLead {
             answers: answers_from_json(&self.answers)?,
             complete: self.complete,
             created_ms: self.created_ms,
+            state: self.state,
+            state_by: self.state_by,
+            state_ms: self.state_ms,
         })
     }
 }
@@ -175,6 +198,8 @@ impl RawLead {
 pub struct LeadFilter {
     pub profile: Option<String>,
     pub complete: Option<bool>,
+    /// Only leads in this state (new, called back, won, lost).
+    pub lead_state: Option<LeadState>,
     pub search: Option<String>,
     pub limit: u32,
 }
@@ -210,9 +235,11 @@ pub struct DueDelivery {
     pub channel: ChannelKind,
     pub target: String,
     pub attempts: i64,
-    /// When what it tells of was recorded (the lead, or the reply): retries stop
+    /// When what it tells of was recorded (the lead, the reply, the state change): retries stop
     /// `notify.give_up_after_hours` after this.
     pub created_ms: i64,
+    /// `Some`: a notice of this change of the lead's state (a `lead_events` row).
+    pub event: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -220,6 +247,8 @@ pub struct DeliveryRow {
     pub id: i64,
     /// `None`: the lead's summary. `Some(id)`: a notice of the reply `messages.id` = id.
     pub reply_id: Option<i64>,
+    /// `Some(id)`: a notice of the state change `lead_events.id` = id.
+    pub event_id: Option<i64>,
     pub recipient: String,
     pub channel: ChannelKind,
     pub target: String,
@@ -239,6 +268,20 @@ pub struct LeadRow {
     pub answers: Answers,
     pub complete: bool,
     pub created_ms: i64,
+    /// Where the business is with it, who set that and when (`None`: nobody yet).
+    pub state: LeadState,
+    pub state_by: Option<String>,
+    pub state_ms: Option<i64>,
+}
+
+/// One change of a lead's state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeadEventRow {
+    pub id: i64,
+    pub lead_id: i64,
+    pub state: LeadState,
+    pub by: String,
+    pub at_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -608,6 +651,7 @@ impl Tx<'_> {
     pub fn forget_before(&self, before_ms: i64) -> Result<usize, Error> {
         let statements = [
             "DELETE FROM lead_deliveries WHERE lead_id IN (SELECT id FROM leads WHERE created_ms < ?1)",
+            "DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM leads WHERE created_ms < ?1)",
             "DELETE FROM leads WHERE created_ms < ?1",
             "DELETE FROM lead_deliveries WHERE message_id IN (SELECT id FROM messages WHERE created_ms < ?1 AND state NOT IN ('queued', 'sending'))",
             "DELETE FROM message_parts WHERE message_id IN (SELECT id FROM messages WHERE created_ms < ?1 AND state NOT IN ('queued', 'sending'))",
@@ -1047,13 +1091,81 @@ impl Tx<'_> {
     ) -> Result<Option<LeadRow>, Error> {
         self.connection
             .query_row(
-                "SELECT id, conversation_id, profile, caller, answers, complete, created_ms FROM leads WHERE conversation_id = ?1",
+                &format!("SELECT {LEAD_COLUMNS} FROM leads WHERE conversation_id = ?1"),
                 [conversation.0],
                 RawLead::read,
             )
             .optional()?
             .map(RawLead::parse)
             .transpose()
+    }
+
+    /// Sets a lead's state and records the change; `None` when there is no such lead, or it
+    /// is in that state already (nothing changes, nobody is told).
+    pub fn set_lead_state(
+        &self,
+        lead: LeadId,
+        state: LeadState,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<Option<LeadEventRow>, Error> {
+        let changed = self.connection.execute(
+            "UPDATE leads SET state = ?2, state_by = ?3, state_ms = ?4 WHERE id = ?1 AND state != ?2",
+            params![lead.0, state, by, at_ms],
+        )?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.connection.execute(
+            "INSERT INTO lead_events (lead_id, state, by, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![lead.0, state, by, at_ms],
+        )?;
+        Ok(Some(LeadEventRow {
+            id: self.connection.last_insert_rowid(),
+            lead_id: lead.0,
+            state,
+            by: by.to_string(),
+            at_ms,
+        }))
+    }
+
+    /// Every state change of a lead, oldest first.
+    pub fn lead_events(&self, lead: LeadId) -> Result<Vec<LeadEventRow>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, lead_id, state, by, at_ms FROM lead_events WHERE lead_id = ?1 ORDER BY id",
+        )?;
+        let rows = statement.query_map([lead.0], LeadEventRow::read)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One state change.
+    pub fn lead_event(&self, id: i64) -> Result<Option<LeadEventRow>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id, lead_id, state, by, at_ms FROM lead_events WHERE id = ?1",
+                [id],
+                LeadEventRow::read,
+            )
+            .optional()?)
+    }
+
+    /// Records the intent to tell one recipient of a lead, on one channel, of a change of its
+    /// state (`event`). False when that notice exists already.
+    pub fn insert_event_delivery(
+        &self,
+        lead: LeadId,
+        event: i64,
+        recipient: &str,
+        channel: ChannelKind,
+        target: &str,
+        at_ms: i64,
+    ) -> Result<bool, Error> {
+        Ok(self.connection.execute(
+            "INSERT OR IGNORE INTO lead_deliveries (lead_id, recipient, channel, target, state, next_attempt_ms, updated_ms, event_id)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)",
+            params![lead.0, recipient, channel, target, at_ms, event],
+        )? == 1)
     }
 
     /// One message, in or out.
@@ -1091,7 +1203,7 @@ impl Tx<'_> {
             .connection
             .query_row(
                 "SELECT l.id, l.conversation_id, l.profile, l.caller, l.answers, l.complete, l.created_ms,
-                        c.modem, c.started_ms, k.at_ms, k.called
+                        l.state, l.state_by, l.state_ms, c.modem, c.started_ms, k.at_ms, k.called
                  FROM leads l JOIN conversations c ON c.id = l.conversation_id
                  LEFT JOIN calls k ON k.id = (SELECT min(id) FROM calls WHERE conversation_id = l.conversation_id)
                  WHERE l.id = ?1",
@@ -1100,10 +1212,10 @@ impl Tx<'_> {
                     Ok((
                         RawLead::read(row)?,
                         (
-                            row.get::<_, String>(7)?,
-                            row.get::<_, i64>(8)?,
-                            row.get::<_, Option<i64>>(9)?,
-                            row.get::<_, Option<String>>(10)?,
+                            row.get::<_, String>(10)?,
+                            row.get::<_, i64>(11)?,
+                            row.get::<_, Option<i64>>(12)?,
+                            row.get::<_, Option<String>>(13)?,
                         ),
                     ))
                 },
@@ -1176,9 +1288,12 @@ impl Tx<'_> {
     pub fn due_deliveries(&self, at_ms: i64, limit: u32) -> Result<Vec<DueDelivery>, Error> {
         let mut statement = self.connection.prepare(
             "SELECT d.id, d.lead_id, d.reply_id, d.recipient, d.channel, d.target, d.attempts,
-                    CASE WHEN d.reply_id = 0 THEN l.created_ms ELSE coalesce(m.created_ms, l.created_ms) END
+                    CASE WHEN d.event_id != 0 THEN coalesce(e.at_ms, l.created_ms)
+                         WHEN d.reply_id = 0 THEN l.created_ms ELSE coalesce(m.created_ms, l.created_ms) END,
+                    d.event_id
              FROM lead_deliveries d JOIN leads l ON l.id = d.lead_id
              LEFT JOIN messages m ON d.reply_id != 0 AND m.id = d.reply_id
+             LEFT JOIN lead_events e ON d.event_id != 0 AND e.id = d.event_id
              WHERE d.state = 'pending' AND d.next_attempt_ms <= ?1 ORDER BY d.next_attempt_ms, d.id LIMIT ?2",
         )?;
         let rows = statement.query_map(params![at_ms, limit], |row| {
@@ -1192,6 +1307,7 @@ impl Tx<'_> {
                 target: row.get(5)?,
                 attempts: row.get(6)?,
                 created_ms: row.get(7)?,
+                event: Some(row.get::<_, i64>(8)?).filter(|&event| event != 0),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1267,14 +1383,15 @@ impl Tx<'_> {
     /// order recorded.
     pub fn deliveries(&self, lead: LeadId) -> Result<Vec<DeliveryRow>, Error> {
         let mut statement = self.connection.prepare(
-            "SELECT id, reply_id, recipient, channel, target, state, attempts, last_error, next_attempt_ms, delivered_ms
-             FROM lead_deliveries WHERE lead_id = ?1 ORDER BY reply_id, id",
+            "SELECT id, reply_id, recipient, channel, target, state, attempts, last_error, next_attempt_ms, delivered_ms, event_id
+             FROM lead_deliveries WHERE lead_id = ?1 ORDER BY event_id != 0, reply_id, id",
         )?;
         let rows = statement.query_map([lead.0], |row| {
             let reply: i64 = row.get(1)?;
             Ok(DeliveryRow {
                 id: row.get(0)?,
                 reply_id: (reply != 0).then_some(reply),
+                event_id: Some(row.get::<_, i64>(10)?).filter(|&event| event != 0),
                 recipient: row.get(2)?,
                 channel: row.get(3)?,
                 target: row.get(4)?,
@@ -1313,14 +1430,21 @@ impl Tx<'_> {
             .search
             .as_deref()
             .map(|s| format!("%{}%", s.replace(['%', '_'], "")));
-        let mut statement = self.connection.prepare(
-            "SELECT id, conversation_id, profile, caller, answers, complete, created_ms FROM leads
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads
              WHERE (?1 IS NULL OR profile = ?1) AND (?2 < 0 OR complete = ?2)
                AND (?3 IS NULL OR caller LIKE ?3 OR answers LIKE ?3)
-             ORDER BY id DESC LIMIT ?4",
-        )?;
+               AND (?5 IS NULL OR state = ?5)
+             ORDER BY id DESC LIMIT ?4"
+        ))?;
         let rows = statement.query_map(
-            params![filter.profile, complete, search, filter.limit],
+            params![
+                filter.profile,
+                complete,
+                search,
+                filter.limit,
+                filter.lead_state
+            ],
             RawLead::read,
         )?;
         rows.map(|row| row.map_err(Error::from).and_then(RawLead::parse))

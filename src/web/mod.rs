@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::domain::{E164, LeadId, OptOutSource};
+use crate::domain::{E164, LeadId, LeadState, OptOutSource};
+use crate::flow::StateChange;
 use crate::leads::token::{TokenError, TranscriptToken};
 use crate::modem::ModemHandle;
 use crate::store::{self, LeadFilter, Store, Tx};
@@ -40,6 +41,8 @@ const MAX_BODY: usize = 16 * 1024;
 
 /// What every handler needs.
 pub struct Web {
+    /// Wakes the lead deliverer (a state change to tell) and the outboxes (a reply to send).
+    pub wakers: crate::wake::Wakers,
     pub config: Arc<Config>,
     pub store: Store,
     pub database: PathBuf,
@@ -196,6 +199,7 @@ fn router(shared: Shared) -> Router {
         .route("/logout", post(logout))
         .route("/", get(leads_page))
         .route("/leads/{id}", get(lead_page))
+        .route("/leads/{id}/state", post(lead_state_form))
         .route("/t/{token}", get(transcript_link))
         .route("/calls", get(calls_page))
         .route("/status", get(status_page))
@@ -204,6 +208,7 @@ fn router(shared: Shared) -> Router {
         .route("/config", get(config_page))
         .route("/api/v1/leads", get(api_leads))
         .route("/api/v1/leads/{id}", get(api_lead))
+        .route("/api/v1/leads/{id}/state", post(api_lead_state))
         .route("/api/v1/calls", get(api_calls))
         .route("/api/v1/status", get(api_status))
         .route("/api/v1/opt-outs", get(api_opt_outs))
@@ -535,6 +540,8 @@ fn filter(query: &LeadQuery) -> LeadFilter {
             Some("incomplete") => Some(false),
             _ => None,
         },
+        // The same parameter takes the business's states: ?state=won.
+        lead_state: query.state.as_deref().and_then(LeadState::parse),
         search: blank(&query.q).map(|q| {
             // A number searched in its national form finds the E.164 one stored.
             E164::parse(&q).map(|n| n.to_string()).unwrap_or(q)
@@ -580,6 +587,7 @@ async fn lead_view(web: &Web, id: i64) -> Result<Option<pages::LeadView>, WebErr
         };
         let messages = tx.conversation_messages(detail.lead.conversation)?;
         let deliveries = tx.deliveries(detail.lead.id)?;
+        let events = tx.lead_events(detail.lead.id)?;
         let business = config
             .profiles
             .iter()
@@ -591,6 +599,7 @@ async fn lead_view(web: &Web, id: i64) -> Result<Option<pages::LeadView>, WebErr
             detail,
             messages,
             deliveries,
+            events,
             now,
         }))
     })
@@ -609,6 +618,50 @@ async fn lead_page(
     match lead_view(&web, id).await? {
         Some(view) => Ok(Html(pages::lead_page(Some(&session.csrf), &view)).into_response()),
         None => Ok(not_found().await),
+    }
+}
+
+#[derive(Deserialize)]
+struct StateForm {
+    csrf: String,
+    state: String,
+}
+
+/// A state button on the lead's page.
+async fn lead_state_form(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<StateForm>,
+) -> Result<Response, WebError> {
+    if let Err(response) = check_form(&web, &headers, &form.csrf).await {
+        return Ok(*response);
+    }
+    let Some(state) = LeadState::parse(&form.state) else {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            Html(pages::message_page(
+                "Unknown state",
+                "A lead is new, called_back, won or lost.",
+            )),
+        )
+            .into_response());
+    };
+    let change = crate::flow::set_lead_state(
+        &web.store,
+        web.config.clone(),
+        LeadId(id),
+        state,
+        "dashboard".to_string(),
+        web.clock.now_ms(),
+    )
+    .await?;
+    match change {
+        StateChange::NoSuchLead => Ok(not_found().await),
+        StateChange::Unchanged(_) | StateChange::Changed { .. } => {
+            web.wakers.after(&crate::flow::After::default());
+            Ok(Redirect::to(&format!("/leads/{id}")).into_response())
+        }
     }
 }
 
@@ -831,6 +884,75 @@ async fn api_lead(
             axum::Json(serde_json::json!({"error": format!("no lead {id}")})),
         )
             .into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct StateBody {
+    state: String,
+    /// Who set it, as the CRM knows them; "api" when not given.
+    by: Option<String>,
+}
+
+/// `POST /api/v1/leads/ID/state` with `{"state": "won", "by": "Sam"}`.
+async fn api_lead_state(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<Response, WebError> {
+    if !web.api_allowed(&headers).await? {
+        return Ok(unauthorized());
+    }
+    let bad = |message: String| {
+        Ok((
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({ "error": message })),
+        )
+            .into_response())
+    };
+    let request: StateBody = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return bad(format!(
+                "the body must be JSON like {{\"state\": \"won\", \"by\": \"Sam\"}}: {err}"
+            ));
+        }
+    };
+    let Some(state) = LeadState::parse(&request.state) else {
+        return bad(format!(
+            "{:?} is not a lead state: use new, called_back, won or lost",
+            request.state
+        ));
+    };
+    let by = match request.by.as_deref().map(str::trim) {
+        Some(by) if !by.is_empty() => format!("api: {}", by.chars().take(60).collect::<String>()),
+        _ => "api".to_string(),
+    };
+    let change = crate::flow::set_lead_state(
+        &web.store,
+        web.config.clone(),
+        LeadId(id),
+        state,
+        by,
+        web.clock.now_ms(),
+    )
+    .await?;
+    web.wakers.after(&crate::flow::After::default());
+    match change {
+        StateChange::NoSuchLead => Ok((
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": format!("no lead {id}")})),
+        )
+            .into_response()),
+        StateChange::Unchanged(lead) => Ok(axum::Json(
+            serde_json::json!({"lead": pages::lead_json(&lead), "changed": false}),
+        )
+        .into_response()),
+        StateChange::Changed { lead, event, .. } => Ok(axum::Json(
+            serde_json::json!({"lead": pages::lead_json(&lead), "changed": true, "event": event}),
+        )
+        .into_response()),
     }
 }
 

@@ -7,12 +7,12 @@ use std::fmt::Write;
 
 use crate::config::Config;
 use crate::domain::{
-    CallDecision, DeliveryState, Direction, MessageState, ModemId, RegistrationState,
+    CallDecision, DeliveryState, Direction, LeadState, MessageState, ModemId, RegistrationState,
 };
 use crate::leads::summary::{ago, escape_html as e};
 use crate::modem::ModemState;
 use crate::store::{
-    CallRow, DeliveryRow, LeadDetail, LeadRow, MessageRow, OptOutRow, SipAccountRow,
+    CallRow, DeliveryRow, LeadDetail, LeadEventRow, LeadRow, MessageRow, OptOutRow, SipAccountRow,
 };
 use crate::time_text::{format_clock, format_time};
 
@@ -126,6 +126,10 @@ pub fn leads_page(
         ("", "Any"),
         ("complete", "Complete"),
         ("incomplete", "Incomplete"),
+        ("new", "New"),
+        ("called_back", "Called back"),
+        ("won", "Won"),
+        ("lost", "Lost"),
     ] {
         let selected = if state.unwrap_or("") == value {
             " selected"
@@ -142,11 +146,11 @@ pub fn leads_page(
     if leads.is_empty() {
         body.push_str("<p class=\"muted\">No leads match.</p>");
     } else {
-        body.push_str("<table id=\"leads\"><tr class=\"head\"><th>When</th><th>Caller</th><th>Number</th><th>Business</th><th>State</th></tr>");
+        body.push_str("<table id=\"leads\"><tr class=\"head\"><th>When</th><th>Caller</th><th>Number</th><th>Business</th><th>Answers</th><th>State</th></tr>");
         for lead in leads {
             let _ = write!(
                 body,
-                "<tr><td>{}</td><td><a href=\"/leads/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td><a href=\"/leads/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"state-{}\">{}</td></tr>",
                 e(&format_time(lead.created_ms)),
                 lead.id,
                 e(&lead_name(lead)),
@@ -156,7 +160,9 @@ pub fn leads_page(
                     "complete"
                 } else {
                     "incomplete"
-                }
+                },
+                lead.state.as_str(),
+                e(lead.state.words())
             );
         }
         body.push_str("</table>");
@@ -171,6 +177,8 @@ pub struct LeadView {
     pub detail: LeadDetail,
     pub messages: Vec<MessageRow>,
     pub deliveries: Vec<DeliveryRow>,
+    /// Every change of the lead's state, oldest first.
+    pub events: Vec<LeadEventRow>,
     /// When the page is made, for "12 minutes ago".
     pub now: chrono::DateTime<chrono::Utc>,
 }
@@ -198,6 +206,23 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
     );
     if let Some(called) = &view.detail.called {
         let _ = write!(body, "<p>Number called: {}</p>", e(&national(called)));
+    }
+    let _ = write!(
+        body,
+        "<p id=\"state\">State: <strong class=\"state-{}\">{}</strong>{}</p>",
+        lead.state.as_str(),
+        e(lead.state.words()),
+        match (&lead.state_by, lead.state_ms) {
+            (Some(by), Some(at)) => format!(
+                " <span class=\"muted\">by {} {}</span>",
+                e(by),
+                e(&format_time(at))
+            ),
+            _ => String::new(),
+        }
+    );
+    if let Some(csrf) = csrf {
+        body.push_str(&state_buttons(csrf, lead));
     }
     body.push_str("<table>");
     for (question, answer) in &lead.answers {
@@ -262,9 +287,10 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
             (state, None) => e(state.as_str()),
         };
         // The lead's summary, or a reply the caller sent after it (a row of the transcript).
-        let about = match delivery.reply_id {
-            None => "lead".to_string(),
-            Some(reply) => format!("<a href=\"#m{reply}\">reply {reply}</a>"),
+        let about = match (delivery.event_id, delivery.reply_id) {
+            (Some(event), _) => format!("state change {event}"),
+            (None, None) => "lead".to_string(),
+            (None, Some(reply)) => format!("<a href=\"#m{reply}\">reply {reply}</a>"),
         };
         let _ = write!(
             body,
@@ -276,6 +302,34 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
     }
     body.push_str("</table>");
     layout(&format!("Lead {}", lead.id), csrf, &body)
+}
+
+/// One form per state the lead is not in: "Called back", "Won", "Lost" (and "New" to undo).
+pub(crate) fn state_buttons(csrf: &str, lead: &LeadRow) -> String {
+    let mut out = format!(
+        "<form method=\"post\" action=\"/leads/{}/state\" class=\"states\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        lead.id,
+        e(csrf)
+    );
+    for state in LeadState::ALL {
+        if *state == lead.state {
+            continue;
+        }
+        let label = match state {
+            LeadState::New => "Mark new",
+            LeadState::CalledBack => "Called back",
+            LeadState::Won => "Won",
+            LeadState::Lost => "Lost",
+        };
+        let _ = write!(
+            out,
+            "<button name=\"state\" value=\"{}\" id=\"state-{}\">{label}</button> ",
+            state.as_str(),
+            state.as_str()
+        );
+    }
+    out.push_str("</form>");
+    out
 }
 
 pub fn calls_page(csrf: &str, calls: &[CallRow]) -> String {
@@ -453,6 +507,9 @@ pub fn lead_json(lead: &LeadRow) -> serde_json::Value {
         "answers": lead.answers.iter().map(|(q, a)| serde_json::json!({"question": q, "answer": a})).collect::<Vec<_>>(),
         "complete": lead.complete,
         "created_ms": lead.created_ms,
+        "state": lead.state,
+        "state_by": lead.state_by,
+        "state_ms": lead.state_ms,
     })
 }
 
@@ -466,6 +523,7 @@ pub fn lead_view_json(view: &LeadView) -> serde_json::Value {
         .map(|m| serde_json::json!({"at_ms": m.created_ms, "direction": m.direction, "body": m.body, "state": m.state, "error": m.error}))
         .collect();
     value["deliveries"] = serde_json::json!(view.deliveries);
+    value["state_history"] = serde_json::json!(view.events);
     value
 }
 
