@@ -292,3 +292,232 @@ async fn a_lead_is_marked_from_the_dashboard_the_api_and_the_cli_and_the_crm_is_
     assert_eq!(lead["state_history"].as_array().unwrap().len(), 3);
     running.stop().await.unwrap();
 }
+
+const STAFF: &str = "+447700900789";
+const STAFF_NATIONAL: &str = "07700900789";
+const OTHER_STAFF: &str = "+447700900456";
+const CALLER: &str = common::CALLER;
+
+/// The usual harness with two staff numbers (the owner, who is also the lead's SMS recipient, and
+/// a colleague who is not) and a second business with its own staff number.
+fn staff_harness() -> Harness {
+    Harness::with_edit(
+        Options::default(),
+        r#"
+[[profile]]
+id = "salon"
+name = "Salon Bella"
+numbers = ["+441632960999"]
+staff_numbers = ["+447700900111"]
+
+[[profile.question]]
+id = "name"
+ask = "Who am I speaking to?"
+"#,
+        |text| {
+            text.replacen(
+                "numbers = [\"+441632960123\"]",
+                &format!(
+                    "numbers = [\"+441632960123\"]\ndefault = true\nstaff_numbers = [\"{STAFF}\", \"{OTHER_STAFF}\"]"
+                ),
+                1,
+            )
+        },
+    )
+}
+
+/// Waits until `to` has been sent at least `n` whole texts (parts joined), and returns them.
+async fn whole_texts_to(harness: &Harness, to: &str, n: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let mut texts: Vec<String> = Vec::new();
+        let mut open: Option<(u16, String)> = None;
+        for sms in harness.modem.sent().into_iter().filter(|s| s.to == to) {
+            match sms.part {
+                None => texts.push(sms.text),
+                Some((reference, total, sequence)) => {
+                    let mut joined = match open.take() {
+                        Some((r, so_far)) if r == reference => so_far,
+                        _ => String::new(),
+                    };
+                    joined.push_str(&sms.text);
+                    if sequence == total {
+                        texts.push(joined);
+                    } else {
+                        open = Some((reference, joined));
+                    }
+                }
+            }
+        }
+        if texts.len() >= n || tokio::time::Instant::now() > deadline {
+            return texts;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_take_over_a_conversation_by_sms() {
+    let harness = staff_harness();
+    let running = harness.start().await;
+    harness.lead_from_a_conversation().await;
+    let to_caller = harness.texts_to_caller(4).await.len();
+    assert_eq!(
+        to_caller, 4,
+        "first text, two questions and the closing text"
+    );
+
+    // HELP from a staff number lists the commands.
+    harness.modem.receive_sms(STAFF_NATIONAL, "HELP").await;
+    let help = whole_texts_to(&harness, STAFF, 1).await;
+    assert!(help[0].contains("R 12 msg"), "{help:?}");
+
+    // A reply to lead 1 goes to the caller from the business's SIM; the staff member hears so.
+    harness
+        .modem
+        .receive_sms(STAFF_NATIONAL, "R 1 I can be there at 3pm")
+        .await;
+    let texts = whole_texts_to(&harness, CALLER, to_caller + 1).await;
+    assert_eq!(texts[to_caller], "I can be there at 3pm");
+    let acks = whole_texts_to(&harness, STAFF, 2).await;
+    assert!(acks[1].starts_with("Sent to Sarah Jones"), "{acks:?}");
+    assert_eq!(
+        harness.query_strings("SELECT author FROM messages WHERE author IS NOT NULL"),
+        ["sms: 07700 900789"]
+    );
+
+    // Two staff reply at once: both go, in the order they came; the long one as a multipart text.
+    let long = "Sorry, one more thing: could you send a photo of the boiler's label and of the \
+                pipe under it? It tells me which parts to bring, so I can fix it on the first visit.";
+    assert!(long.len() > 160);
+    harness
+        .modem
+        .receive_sms("07700900456", "R1 Also bring the dog in")
+        .await;
+    harness
+        .modem
+        .receive_sms(STAFF_NATIONAL, &format!("R 1 {long}"))
+        .await;
+    let texts = whole_texts_to(&harness, CALLER, to_caller + 3).await;
+    assert_eq!(texts[to_caller + 1], "Also bring the dog in");
+    assert_eq!(texts[to_caller + 2], long);
+    assert!(
+        harness
+            .modem
+            .sent()
+            .iter()
+            .filter(|s| s.to == CALLER && s.part.is_some())
+            .count()
+            >= 2,
+        "the long reply went as a multipart SMS"
+    );
+
+    // The caller answers: the assistant stays quiet and the text goes to the staff member who
+    // replied last (and, as a late reply, to the lead's recipients).
+    harness
+        .modem
+        .receive_sms(common::CALLER_NATIONAL, "3pm is fine, thanks")
+        .await;
+    let forwarded = whole_texts_to(&harness, STAFF, 4).await;
+    assert!(
+        forwarded.iter().any(|t| t.contains("3pm is fine, thanks")),
+        "{forwarded:?}"
+    );
+    // Nothing more to the caller from the assistant.
+    assert_eq!(
+        whole_texts_to(&harness, CALLER, 0).await.len(),
+        to_caller + 3
+    );
+
+    // Marking the lead, by number and with no number (the last lead before this phone).
+    harness.modem.receive_sms(STAFF_NATIONAL, "C 1").await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM leads WHERE state = 'called_back'", 1)
+            .await,
+        1
+    );
+    harness.modem.receive_sms(STAFF_NATIONAL, "W").await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM leads WHERE state = 'won'", 1)
+            .await,
+        1
+    );
+    assert_eq!(
+        harness.query_strings("SELECT state_by FROM leads"),
+        ["sms: 07700 900789"]
+    );
+
+    // Bad input: a lead that does not exist changes nothing and says so.
+    // (The staff phone's texts so far: HELP, two "Sent", the caller's text, two marks.)
+    harness.modem.receive_sms(STAFF_NATIONAL, "L 99").await;
+    let replies = whole_texts_to(&harness, STAFF, 7).await;
+    assert!(replies[6].starts_with("No lead 99"), "{replies:?}");
+    assert_eq!(harness.query_strings("SELECT state FROM leads"), ["won"]);
+    // Another business's staff cannot touch this business's lead.
+    harness
+        .modem
+        .receive_sms("07700900111", "R 1 hello from the salon")
+        .await;
+    let salon = whole_texts_to(&harness, "+447700900111", 1).await;
+    assert!(salon[0].starts_with("No lead 1"), "{salon:?}");
+    assert!(
+        !whole_texts_to(&harness, CALLER, 0)
+            .await
+            .iter()
+            .any(|t| t.contains("salon")),
+        "nothing went to the caller"
+    );
+
+    // A caller who said STOP is not texted, and the staff member is told why.
+    harness
+        .modem
+        .receive_sms(common::CALLER_NATIONAL, "STOP")
+        .await;
+    harness.wait_count("SELECT count(*) FROM opt_outs", 1).await;
+    // The opt-out's confirmation is the caller's last text.
+    let to_caller = whole_texts_to(&harness, CALLER, to_caller + 4).await.len();
+    harness
+        .modem
+        .receive_sms(STAFF_NATIONAL, "R 1 are you still there?")
+        .await;
+    let replies = whole_texts_to(&harness, STAFF, 8).await;
+    assert!(replies[7].contains("replied STOP"), "{replies:?}");
+    assert_eq!(whole_texts_to(&harness, CALLER, 0).await.len(), to_caller);
+
+    // A non-staff number that types a command is a caller: no lead is changed, no command runs.
+    harness.modem.receive_sms("07700900333", "W 1").await;
+    harness
+        .wait_count(
+            "SELECT count(*) FROM messages WHERE direction = 'in' AND peer = '+447700900333'",
+            1,
+        )
+        .await;
+    assert_eq!(harness.query_strings("SELECT state FROM leads"), ["won"]);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_pause_stops_the_assistant_for_the_business_until_go() {
+    let harness = staff_harness();
+    let running = harness.start().await;
+    harness.modem.receive_sms(STAFF_NATIONAL, "PA 2").await;
+    let acks = whole_texts_to(&harness, STAFF, 1).await;
+    assert!(acks[0].contains("paused"), "{acks:?}");
+    // A missed call now gets no text, with the reason recorded.
+    harness.modem.call(Some(common::CALLER_NATIONAL), 2).await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM calls WHERE reason_code = 'paused'", 1)
+            .await,
+        1
+    );
+    assert_eq!(whole_texts_to(&harness, CALLER, 0).await.len(), 0);
+    // GO: the next call is texted.
+    harness.modem.receive_sms(STAFF_NATIONAL, "GO").await;
+    whole_texts_to(&harness, STAFF, 2).await;
+    harness.modem.call(Some("07700900124"), 2).await;
+    assert_eq!(whole_texts_to(&harness, "+447700900124", 1).await.len(), 1);
+    running.stop().await.unwrap();
+}

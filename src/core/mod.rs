@@ -12,6 +12,7 @@ pub mod proposal;
 pub mod replay;
 pub mod routing;
 pub mod slots;
+pub mod staff;
 pub mod template;
 pub mod text;
 pub mod understand;

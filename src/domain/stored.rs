@@ -232,6 +232,10 @@ stored_enum! {
         Incomplete = "incomplete",
         /// Someone marked a lead called back, won or lost.
         LeadState = "lead_state",
+        /// A text from a staff number: a command, and what it did.
+        Staff = "staff",
+        /// A staff member replied to the caller, or a caller's text went to them.
+        Owner = "owner",
     }
 }
 

@@ -41,6 +41,7 @@ fn missed_call_tx(
     let mut facts = Facts::default();
     if let Some(number) = call.caller.number() {
         facts.opted_out = tx.is_opted_out(number)?;
+        facts.paused = tx.profile_paused_until(profile.id.as_str(), now)?.is_some();
         // Another call joins a recent conversation with the same business; after the window, or
         // for another business on the same box, the caller is texted afresh.
         let cooldown = profile.cooldown.as_millis() as i64;

@@ -147,7 +147,7 @@ pub(super) fn tell_late_reply(
 
 /// The recipients a lead with these answers goes to: those whose routing matches, or every
 /// recipient when that leaves nobody.
-pub(super) fn lead_recipients<'a>(
+pub(crate) fn lead_recipients<'a>(
     profile: &'a Profile,
     answers: &[(String, String)],
 ) -> Vec<&'a crate::config::Recipient> {

@@ -12,6 +12,7 @@ mod call;
 mod housekeeping;
 mod lead;
 mod reply;
+mod staff;
 mod waiting;
 
 pub use crate::event::{InboundSms, MissedCall};

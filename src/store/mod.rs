@@ -49,6 +49,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_lead_states",
         include_str!("migrations/0009_lead_states.sql"),
     ),
+    ("0010_owner", include_str!("migrations/0010_owner.sql")),
 ];
 
 /// The schema version this build expects.

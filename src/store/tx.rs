@@ -274,6 +274,25 @@ pub struct LeadRow {
     pub state_ms: Option<i64>,
 }
 
+/// Whether the assistant is quiet in a conversation, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Quiet {
+    /// A staff member took it over (replied to the caller).
+    pub owner: Option<E164>,
+    /// Paused in this conversation until then (`i64::MAX`: until resumed).
+    pub paused_until_ms: Option<i64>,
+    /// The whole business is paused until then.
+    pub business_paused_until_ms: Option<i64>,
+}
+
+impl Quiet {
+    pub fn is_quiet(&self) -> bool {
+        self.owner.is_some()
+            || self.paused_until_ms.is_some()
+            || self.business_paused_until_ms.is_some()
+    }
+}
+
 /// One change of a lead's state.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LeadEventRow {
@@ -1098,6 +1117,141 @@ impl Tx<'_> {
             .optional()?
             .map(RawLead::parse)
             .transpose()
+    }
+
+    // --- the owner in the loop ------------------------------------------------------------------
+
+    /// A staff member (`owner`, E.164) took the conversation over: the assistant stays quiet in it.
+    pub fn set_owner(
+        &self,
+        conversation: ConversationId,
+        owner: &E164,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE conversations SET owner = ?2, owner_ms = ?3 WHERE id = ?1",
+            params![conversation.0, owner.as_str(), at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Pauses the assistant in one conversation until `until_ms` (`i64::MAX`: until resumed), or
+    /// lets it answer again (`None`, which also ends an owner's take-over).
+    pub fn pause_conversation(
+        &self,
+        conversation: ConversationId,
+        until_ms: Option<i64>,
+    ) -> Result<(), Error> {
+        match until_ms {
+            Some(until) => self.connection.execute(
+                "UPDATE conversations SET paused_until_ms = ?2 WHERE id = ?1",
+                params![conversation.0, until],
+            )?,
+            None => self.connection.execute(
+                "UPDATE conversations SET paused_until_ms = NULL, owner = NULL, owner_ms = NULL WHERE id = ?1",
+                [conversation.0],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// Whether the assistant is quiet in a conversation at `at_ms`, and for whom the caller's
+    /// texts are: the owner who took it over, and until when it is paused (the conversation's
+    /// own pause or its business's).
+    pub fn quiet(&self, conversation: ConversationId, at_ms: i64) -> Result<Quiet, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT c.owner, c.paused_until_ms, p.until_ms FROM conversations c
+                 LEFT JOIN profile_pauses p ON p.profile = c.profile AND p.until_ms > ?2
+                 WHERE c.id = ?1",
+                params![conversation.0, at_ms],
+                |row| {
+                    let owner: Option<String> = row.get(0)?;
+                    let paused: Option<i64> = row.get(1)?;
+                    let business: Option<i64> = row.get(2)?;
+                    Ok(Quiet {
+                        owner: owner.and_then(|o| E164::parse(&o).ok()),
+                        paused_until_ms: paused.filter(|&until| until > at_ms),
+                        business_paused_until_ms: business,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    /// Pauses (or with `None`, resumes) the assistant for a whole business.
+    pub fn pause_profile(
+        &self,
+        profile: &str,
+        until_ms: Option<i64>,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        match until_ms {
+            Some(until) => self.connection.execute(
+                "INSERT INTO profile_pauses (profile, until_ms, by, at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (profile) DO UPDATE SET until_ms = ?2, by = ?3, at_ms = ?4",
+                params![profile, until, by, at_ms],
+            )?,
+            None => self
+                .connection
+                .execute("DELETE FROM profile_pauses WHERE profile = ?1", [profile])?,
+        };
+        Ok(())
+    }
+
+    /// Until when a business's assistant is paused, if it is at `at_ms`.
+    pub fn profile_paused_until(&self, profile: &str, at_ms: i64) -> Result<Option<i64>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT until_ms FROM profile_pauses WHERE profile = ?1 AND until_ms > ?2",
+                params![profile, at_ms],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Queues a text a person wrote (an owner's reply), naming them as its author.
+    #[allow(clippy::too_many_arguments)]
+    pub fn queue_authored_sms(
+        &self,
+        conversation: ConversationId,
+        to: &E164,
+        modem: &ModemId,
+        body: &str,
+        parts: usize,
+        author: &str,
+        at_ms: i64,
+    ) -> Result<MessageId, Error> {
+        let id = self.queue_sms(Some(conversation), to, modem, body, parts, at_ms)?;
+        self.connection.execute(
+            "UPDATE messages SET author = ?2 WHERE id = ?1",
+            params![id.0, author],
+        )?;
+        Ok(id)
+    }
+
+    /// The lead last put before this staff phone since `since_ms`: a lead or a caller's text
+    /// sent to it by SMS, or a lead whose caller it replied to.
+    pub fn recent_lead_for(&self, staff: &E164, since_ms: i64) -> Result<Option<LeadId>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT lead_id FROM (
+                     SELECT lead_id, updated_ms AS at_ms FROM lead_deliveries
+                      WHERE channel = 'sms' AND target = ?1 AND state IN ('queued', 'delivered') AND updated_ms >= ?2
+                     UNION ALL
+                     SELECT l.id, c.owner_ms FROM conversations c JOIN leads l ON l.conversation_id = c.id
+                      WHERE c.owner = ?1 AND c.owner_ms >= ?2)
+                 ORDER BY at_ms DESC, lead_id DESC LIMIT 1",
+                params![staff.as_str(), since_ms],
+                |row| row.get(0),
+            )
+            .optional()?
+            .map(LeadId))
     }
 
     /// Sets a lead's state and records the change; `None` when there is no such lead, or it
