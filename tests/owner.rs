@@ -521,3 +521,226 @@ async fn a_staff_pause_stops_the_assistant_for_the_business_until_go() {
     assert_eq!(whole_texts_to(&harness, "+447700900124", 1).await.len(), 1);
     running.stop().await.unwrap();
 }
+
+/// Where screenshots are kept for people to look at: `$TEXTBACK_TEST_SHOTS`, or the test
+/// target's temporary directory.
+fn shot(name: &str, png: &[u8]) {
+    assert!(png.starts_with(b"\x89PNG"));
+    let dir = std::env::var_os("TEXTBACK_TEST_SHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(name), png);
+}
+
+/// A missed call over SIP at a given time.
+fn call_at(key: &str, number: &str, at: chrono::DateTime<chrono::Utc>) -> textback::event::Event {
+    textback::event::Event::CallMissed(textback::event::MissedCall {
+        key: textback::domain::CallId::new(key),
+        source: textback::domain::CallSource::Sip,
+        caller: textback::domain::CallerId::from_raw(number),
+        caller_raw: number.to_string(),
+        called: None,
+        modem: None,
+        sip_account: None,
+        at,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_works_from_the_home_page_on_a_phone_and_a_desktop() {
+    let harness = Harness::new();
+    // The daemon runs on a clock the test sets: Wednesday 3 June 2026, 10:00 in London, so the
+    // counts for "today" and the chart's days mean the same whenever the suite runs.
+    let wednesday = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 6, 3, 9, 0, 0).unwrap();
+    let clock = textback::clock::Clock::starting_at(wednesday);
+    let running = harness
+        .start_with(textback::daemon::RunOptions {
+            clock: clock.clone(),
+            ..Default::default()
+        })
+        .await;
+    // Earlier calls: landlines, which get no text, on days of the last month.
+    for (days, number) in [(20, "02079460011"), (9, "01632960044"), (2, "02079460022")] {
+        running
+            .events
+            .send(call_at(
+                &format!("old-{days}"),
+                number,
+                wednesday - chrono::Duration::days(days),
+            ))
+            .await
+            .unwrap();
+    }
+    harness.lead_from_a_conversation().await;
+    // Today's landline caller: not texted, so on the home page to call back.
+    running
+        .events
+        .send(call_at("landline-today", "02079460001", clock.now()))
+        .await
+        .unwrap();
+    assert_eq!(harness.wait_count("SELECT count(*) FROM calls", 5).await, 5);
+    let (code, _, stderr) = textback(
+        &harness,
+        &["dashboard", "set-password", "--stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let base = format!("http://{}", running.dashboard);
+
+    let browser = common::webdriver::Browser::start().await;
+    browser.set_window(390, 844).await;
+    browser.goto(&format!("{base}/")).await;
+    browser.wait_url(|u| u.ends_with("/login")).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login").await;
+    let home = format!("{base}/");
+    browser.wait_url(|u| u == home).await;
+
+    // What was recovered: today, 7 and 30 days.
+    let stats = browser.text("#stats").await;
+    for expected in [
+        "Today",
+        "7 days",
+        "30 days",
+        "Missed calls",
+        "Texted",
+        "Replied",
+        "Leads",
+        "Called back",
+        "Call to text (median)",
+    ] {
+        assert!(stats.contains(expected), "{expected:?} in {stats}");
+    }
+    // Today: two missed calls, one texted, which replied and made a lead; 30 days: five.
+    assert!(stats.contains("Missed calls 2 3 5"), "{stats}");
+    assert!(stats.contains("Texted 1 1 1"), "{stats}");
+    assert!(stats.contains("Leads 1 1 1"), "{stats}");
+    browser.find("#chart rect").await;
+    // The landline callers wait for a call back, newest first, with a call button.
+    let call_backs = browser.text("#call-backs").await;
+    assert!(call_backs.starts_with("020 7946 0001"), "{call_backs}");
+    assert!(call_backs.contains("not a UK mobile"), "{call_backs}");
+    // The lead's card: name, reason, postcode, state and a large call button.
+    let card = browser.text("#lead-1").await;
+    for expected in [
+        "Sarah Jones",
+        "Boiler leaking in the loft",
+        "SW11 4AB",
+        "new",
+        "Call 07700 900123",
+    ] {
+        assert!(card.contains(expected), "{expected:?} in {card}");
+    }
+    assert_eq!(
+        browser.attribute("#lead-1 a.call", "href").await,
+        "tel:+447700900123"
+    );
+    // Phone first: the call button spans the card and is a thumb's height.
+    let (width, height) = browser.size("#lead-1 a.call").await;
+    assert!(width > 300.0 && height >= 44.0, "{width} x {height}");
+    shot("home-phone.png", &browser.screenshot().await);
+    browser.goto(&format!("{base}/#call-backs")).await;
+    shot("home-phone-cards.png", &browser.screenshot().await);
+
+    // The lead's page: the conversation, the state buttons, the reply box.
+    browser.click("#lead-1 .who a").await;
+    let lead = format!("{base}/leads/1");
+    browser.wait_url(|u| u == lead).await;
+    shot("lead-phone.png", &browser.screenshot().await);
+    browser
+        .type_into(
+            "#reply-text",
+            "Hi Sarah, it's Dave the plumber. I can come at 3pm today.",
+        )
+        .await;
+    browser.click("#send").await;
+    browser.wait_url(|u| u.ends_with("#reply")).await;
+    shot("lead-phone-reply.png", &browser.screenshot().await);
+    let texts = harness.texts_to_caller(5).await;
+    assert_eq!(
+        texts.last().map(String::as_str),
+        Some("Hi Sarah, it's Dave the plumber. I can come at 3pm today.")
+    );
+    let transcript = browser.text("#transcript").await;
+    assert!(transcript.contains("Owner (dashboard)"), "{transcript}");
+    // The assistant is quiet now: the caller's answer is kept, not answered.
+    harness
+        .modem
+        .receive_sms(common::CALLER_NATIONAL, "Great, see you then")
+        .await;
+    harness.wait_journal("owner", 2).await;
+    assert_eq!(harness.texts_to_caller(0).await.len(), 5);
+    browser.click("#state-called_back").await;
+    browser.wait_for(".state-called_back").await;
+    assert!(browser.text("#state").await.contains("called back"));
+
+    // Desktop.
+    browser.set_window(1280, 900).await;
+    browser.goto(&lead).await;
+    shot("lead-desktop.png", &browser.screenshot().await);
+    browser.goto(&home).await;
+    shot("home-desktop.png", &browser.screenshot().await);
+    // Called back: the landline caller leaves the list.
+    browser.click("#call-backs .done").await;
+    browser.wait_url(|u| u == home).await;
+    let call_backs = browser.text("#call-backs").await;
+    assert!(!call_backs.contains("020 7946 0001"), "{call_backs}");
+    assert!(call_backs.contains("020 7946 0022"), "{call_backs}");
+
+    // A dashboard reply needs the session and its CSRF token.
+    let http = client();
+    let refused = http
+        .post(format!("{base}/leads/1/reply"))
+        .form(&[("csrf", "x"), ("text", "hello")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 303, "no session: to the login page");
+    let cookie = log_in(&http, &base).await;
+    let forged = http
+        .post(format!("{base}/leads/1/reply"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", "forged"), ("text", "hello")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    // STOP is honoured: no reply box, and a reply posted anyway is not sent.
+    harness
+        .modem
+        .receive_sms(common::CALLER_NATIONAL, "STOP")
+        .await;
+    harness.wait_count("SELECT count(*) FROM opt_outs", 1).await;
+    browser.goto(&lead).await;
+    assert!(
+        browser
+            .text("#reply-refused")
+            .await
+            .contains("replied STOP")
+    );
+    let page = http
+        .get(&lead)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let stopped = http
+        .post(format!("{base}/leads/1/reply"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf_in(&page).as_str()), ("text", "hello?")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.status(), 409);
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM messages WHERE body = 'hello?'"),
+        0
+    );
+    browser.quit().await;
+    running.stop().await.unwrap();
+}

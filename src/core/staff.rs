@@ -16,6 +16,7 @@
 //! HELP or ?                     this list
 //! ```
 
+use crate::core::keywords;
 use crate::domain::{E164, LeadState};
 
 /// How long a plain text (no command) after a lead's SMS to this phone goes to that lead's
@@ -71,9 +72,17 @@ pub fn parse(text: &str) -> Command {
     }
     let (word, rest) = split_command(trimmed);
     let upper = word.to_ascii_uppercase();
-    let plain = || Command::Reply {
-        lead: None,
-        text: trimmed.to_string(),
+    // A plain text that reads as STOP, START or HELP ("stop", "please stop texting me") is
+    // never passed on to a caller: the staff member gets the list of commands instead.
+    let plain = || {
+        if keywords::keyword(trimmed).is_some() {
+            Command::Help
+        } else {
+            Command::Reply {
+                lead: None,
+                text: trimmed.to_string(),
+            }
+        }
     };
     match upper.as_str() {
         "HELP" | "?" | "H" | "COMMANDS" => {
@@ -148,7 +157,7 @@ pub fn parse(text: &str) -> Command {
                 _ => plain(),
             }
         }
-        "GO" | "RESUME" | "START" | "ON" => {
+        "GO" | "RESUME" | "ON" => {
             let (all, rest) = match strip_word(rest, "ALL") {
                 Some(rest) => (true, rest),
                 None => (false, rest),
@@ -577,6 +586,12 @@ mod tests {
             assert_eq!(parse(text), expected, "{text:?}");
         }
         assert_eq!(parse("pause the music"), reply(None, "pause the music"));
+        // What reads as STOP, START or HELP is never sent on to a caller.
+        assert_eq!(parse("STOP"), Command::Help);
+        assert_eq!(parse("please stop texting me"), Command::Help);
+        assert_eq!(parse("START"), Command::Help);
+        // Inside an explicit reply the words are the owner's.
+        assert_eq!(parse("R 12 stop by at 3"), reply(Some(12), "stop by at 3"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod housekeeping;
 mod lead;
 mod reply;
 mod staff;
+pub use staff::{OwnerReply, owner_reply};
 mod waiting;
 
 pub use crate::event::{InboundSms, MissedCall};

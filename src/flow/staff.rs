@@ -245,3 +245,78 @@ pub(super) fn forward_to_owner(
         owner.national()
     ))
 }
+
+/// What a reply written on the dashboard came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerReply {
+    NoSuchLead,
+    /// Nothing but white space.
+    Empty,
+    /// The caller sent STOP: nothing is sent.
+    OptedOut,
+    /// In the outbox of `modem`.
+    Queued {
+        modem: ModemId,
+    },
+}
+
+/// A reply to a lead's caller written on the dashboard: queued from the SIM the conversation is
+/// on, with its author, and the assistant paused in that conversation until resumed (the owner
+/// is answering now). STOP is honoured.
+pub async fn owner_reply(
+    store: &crate::store::Store,
+    lead: LeadId,
+    text: String,
+    author: String,
+    now: i64,
+) -> Result<OwnerReply, store::Error> {
+    store
+        .run(move |tx| {
+            let text = text.trim();
+            if text.is_empty() {
+                return Ok(OwnerReply::Empty);
+            }
+            let Some(detail) = tx.lead(lead)? else {
+                return Ok(OwnerReply::NoSuchLead);
+            };
+            let Ok(caller) = E164::parse(&detail.lead.caller) else {
+                return Ok(OwnerReply::NoSuchLead);
+            };
+            let conversation = detail.lead.conversation;
+            if tx.is_opted_out(&caller)? {
+                tx.journal(
+                    None,
+                    Some(conversation),
+                    JournalStep::Owner,
+                    &format!("a reply from {author} was not sent: the caller opted out (STOP)"),
+                    now,
+                )?;
+                return Ok(OwnerReply::OptedOut);
+            }
+            let parts = pdu::segment(text).parts.len();
+            let id = tx.queue_authored_sms(
+                conversation,
+                &caller,
+                &detail.modem,
+                text,
+                parts,
+                &author,
+                now,
+            )?;
+            tx.pause_conversation(conversation, Some(i64::MAX))?;
+            tx.journal(
+                None,
+                Some(conversation),
+                JournalStep::Owner,
+                &format!(
+                    "{author} replied to the caller (lead {lead}), SMS {id} queued; the assistant is paused in this conversation: {text}"
+                ),
+                now,
+            )?;
+            info!(conversation_id = %conversation, lead = %lead, "owner's reply queued");
+            Ok(OwnerReply::Queued {
+                modem: detail.modem,
+            })
+        })
+        .await
+}

@@ -50,6 +50,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0009_lead_states.sql"),
     ),
     ("0010_owner", include_str!("migrations/0010_owner.sql")),
+    (
+        "0011_callbacks",
+        include_str!("migrations/0011_callbacks.sql"),
+    ),
 ];
 
 /// The schema version this build expects.

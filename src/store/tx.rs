@@ -130,10 +130,12 @@ pub struct MessageRow {
     pub state: MessageState,
     pub error: Option<String>,
     pub created_ms: i64,
+    /// Who wrote an outgoing text a person wrote ("dashboard", "sms: 07700 900456").
+    pub author: Option<String>,
 }
 
 /// The columns of a `leads` row [`RawLead::read`] reads, first and in this order.
-const LEAD_COLUMNS: &str = "id, conversation_id, profile, caller, answers, complete, created_ms, state, state_by, state_ms";
+const LEAD_COLUMNS: &str = "id, conversation_id, profile, caller, answers, complete, created_ms, state, state_by, state_ms, urgent";
 
 /// A `leads` row as SQLite gives it ([`LEAD_COLUMNS`]), before its answers are parsed.
 struct RawLead {
@@ -147,6 +149,7 @@ struct RawLead {
     state: LeadState,
     state_by: Option<String>,
     state_ms: Option<i64>,
+    urgent: bool,
 }
 
 impl LeadEventRow {
@@ -174,6 +177,7 @@ impl RawLead {
             state: row.get(7)?,
             state_by: row.get(8)?,
             state_ms: row.get(9)?,
+            urgent: row.get(10)?,
         })
     }
 
@@ -189,6 +193,7 @@ impl RawLead {
             state: self.state,
             state_by: self.state_by,
             state_ms: self.state_ms,
+            urgent: self.urgent,
         })
     }
 }
@@ -272,6 +277,8 @@ pub struct LeadRow {
     pub state: LeadState,
     pub state_by: Option<String>,
     pub state_ms: Option<i64>,
+    /// The caller asked to be called, or said it is urgent.
+    pub urgent: bool,
 }
 
 /// Whether the assistant is quiet in a conversation, and why.
@@ -291,6 +298,20 @@ impl Quiet {
             || self.paused_until_ms.is_some()
             || self.business_paused_until_ms.is_some()
     }
+}
+
+/// The home page's counts for one period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HomeCounts {
+    pub missed: i64,
+    pub texted: i64,
+    /// Texted callers who replied.
+    pub replied: i64,
+    pub leads: i64,
+    /// Leads marked called back, won or lost, and untexted calls marked called back.
+    pub called_back: i64,
+    /// The median time from a missed call to its first text accepted by the network.
+    pub median_ms: Option<i64>,
 }
 
 /// One change of a lead's state.
@@ -1016,7 +1037,7 @@ impl Tx<'_> {
         conversation: ConversationId,
     ) -> Result<Vec<MessageRow>, Error> {
         let mut statement = self.connection.prepare(
-            "SELECT id, direction, peer, body, state, error, created_ms FROM messages WHERE conversation_id = ?1 ORDER BY id",
+            "SELECT id, direction, peer, body, state, error, created_ms, author FROM messages WHERE conversation_id = ?1 ORDER BY id",
         )?;
         let rows = statement.query_map([conversation.0], |row| {
             Ok(MessageRow {
@@ -1027,6 +1048,7 @@ impl Tx<'_> {
                 state: row.get(4)?,
                 error: row.get(5)?,
                 created_ms: row.get(6)?,
+                author: row.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1117,6 +1139,119 @@ impl Tx<'_> {
             .optional()?
             .map(RawLead::parse)
             .transpose()
+    }
+
+    // --- the home page -------------------------------------------------------------------------
+
+    /// What happened from `since_ms` on, for the home page's counts.
+    pub fn home_counts(&self, since_ms: i64) -> Result<HomeCounts, Error> {
+        let (missed, texted): (i64, i64) = self.connection.query_row(
+            "SELECT count(*), coalesce(sum(decision = 'text'), 0) FROM calls WHERE at_ms >= ?1",
+            [since_ms],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let replied: i64 = self.connection.query_row(
+            "SELECT count(DISTINCT c.conversation_id) FROM calls c
+             JOIN messages m ON m.conversation_id = c.conversation_id AND m.direction = 'in'
+             WHERE c.at_ms >= ?1 AND c.decision = 'text'",
+            [since_ms],
+            |row| row.get(0),
+        )?;
+        let (leads, called_back): (i64, i64) = self.connection.query_row(
+            "SELECT count(*), coalesce(sum(state != 'new'), 0) FROM leads WHERE created_ms >= ?1",
+            [since_ms],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let calls_called_back: i64 = self.connection.query_row(
+            "SELECT count(*) FROM calls WHERE at_ms >= ?1 AND called_back_ms IS NOT NULL",
+            [since_ms],
+            |row| row.get(0),
+        )?;
+        let mut statement = self.connection.prepare(
+            "SELECT min(p.sent_ms) - c.at_ms FROM calls c
+             JOIN messages m ON m.conversation_id = c.conversation_id AND m.direction = 'out'
+             JOIN message_parts p ON p.message_id = m.id
+             WHERE c.decision = 'text' AND c.at_ms >= ?1 AND p.sent_ms >= c.at_ms GROUP BY c.id",
+        )?;
+        let mut latencies: Vec<i64> = statement
+            .query_map([since_ms], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        latencies.sort_unstable();
+        let median_ms = match latencies.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(latencies[n / 2]),
+            n => Some((latencies[n / 2 - 1] + latencies[n / 2]) / 2),
+        };
+        Ok(HomeCounts {
+            missed,
+            texted,
+            replied,
+            leads,
+            called_back: called_back + calls_called_back,
+            median_ms,
+        })
+    }
+
+    /// When each call from `since_ms` on came and whether it was texted, oldest first (the home
+    /// page's chart).
+    pub fn calls_since(&self, since_ms: i64) -> Result<Vec<(i64, CallDecision)>, Error> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT at_ms, decision FROM calls WHERE at_ms >= ?1 ORDER BY at_ms")?;
+        let rows = statement.query_map([since_ms], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Missed calls that got no text and have not been called back, newest first: the callers
+    /// the business has to ring. `not_for` are skip reasons that need no call back (the
+    /// business's own staff, a caller already in a conversation).
+    pub fn calls_to_call_back(&self, not_for: &[&str], limit: u32) -> Result<Vec<CallRow>, Error> {
+        let excluded = serde_json::to_string(not_for).unwrap_or_else(|_| "[]".to_string());
+        let mut statement = self.connection.prepare(
+            "SELECT id, call_key, source, caller, caller_raw, profile, at_ms, decision, reason, conversation_id
+             FROM calls WHERE decision = 'skip' AND called_back_ms IS NULL
+               AND coalesce(reason_code, '') NOT IN (SELECT value FROM json_each(?1))
+             ORDER BY at_ms DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![excluded, limit], |row| {
+            Ok(CallRow {
+                id: CallRowId(row.get(0)?),
+                key: row.get(1)?,
+                source: row.get(2)?,
+                caller: row.get(3)?,
+                caller_raw: row.get(4)?,
+                profile: row.get(5)?,
+                at_ms: row.get(6)?,
+                decision: row.get(7)?,
+                reason: row.get(8)?,
+                conversation: row.get::<_, Option<i64>>(9)?.map(ConversationId),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Someone called a missed caller back: the call leaves the home page's list. False when no
+    /// such call waits for one.
+    pub fn mark_call_called_back(
+        &self,
+        call: CallRowId,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<bool, Error> {
+        Ok(self.connection.execute(
+            "UPDATE calls SET called_back_ms = ?2, called_back_by = ?3 WHERE id = ?1 AND called_back_ms IS NULL",
+            params![call.0, at_ms, by],
+        )? == 1)
+    }
+
+    /// Leads still to act on (new or called back), newest first.
+    pub fn open_leads(&self, limit: u32) -> Result<Vec<LeadRow>, Error> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads WHERE state IN ('new', 'called_back') ORDER BY id DESC LIMIT ?1"
+        ))?;
+        let rows = statement.query_map([limit], RawLead::read)?;
+        rows.map(|row| row.map_err(Error::from).and_then(RawLead::parse))
+            .collect()
     }
 
     // --- the owner in the loop ------------------------------------------------------------------
@@ -1327,7 +1462,7 @@ impl Tx<'_> {
         Ok(self
             .connection
             .query_row(
-                "SELECT id, direction, peer, body, state, error, created_ms FROM messages WHERE id = ?1",
+                "SELECT id, direction, peer, body, state, error, created_ms, author FROM messages WHERE id = ?1",
                 [id.0],
                 |row| {
                     Ok(MessageRow {
@@ -1338,6 +1473,7 @@ impl Tx<'_> {
                         state: row.get(4)?,
                         error: row.get(5)?,
                         created_ms: row.get(6)?,
+                        author: row.get(7)?,
                     })
                 },
             )
@@ -1357,7 +1493,7 @@ impl Tx<'_> {
             .connection
             .query_row(
                 "SELECT l.id, l.conversation_id, l.profile, l.caller, l.answers, l.complete, l.created_ms,
-                        l.state, l.state_by, l.state_ms, c.modem, c.started_ms, k.at_ms, k.called
+                        l.state, l.state_by, l.state_ms, l.urgent, c.modem, c.started_ms, k.at_ms, k.called
                  FROM leads l JOIN conversations c ON c.id = l.conversation_id
                  LEFT JOIN calls k ON k.id = (SELECT min(id) FROM calls WHERE conversation_id = l.conversation_id)
                  WHERE l.id = ?1",
@@ -1366,10 +1502,10 @@ impl Tx<'_> {
                     Ok((
                         RawLead::read(row)?,
                         (
-                            row.get::<_, String>(10)?,
-                            row.get::<_, i64>(11)?,
-                            row.get::<_, Option<i64>>(12)?,
-                            row.get::<_, Option<String>>(13)?,
+                            row.get::<_, String>(11)?,
+                            row.get::<_, i64>(12)?,
+                            row.get::<_, Option<i64>>(13)?,
+                            row.get::<_, Option<String>>(14)?,
                         ),
                     ))
                 },

@@ -197,7 +197,10 @@ fn router(shared: Shared) -> Router {
         .route("/login", get(login_form).post(login))
         .route("/login/link/{token}", get(login_link))
         .route("/logout", post(logout))
-        .route("/", get(leads_page))
+        .route("/", get(home_page))
+        .route("/leads", get(leads_page))
+        .route("/leads/{id}/reply", post(lead_reply))
+        .route("/calls/{id}/called-back", post(call_called_back))
         .route("/leads/{id}", get(lead_page))
         .route("/leads/{id}/state", post(lead_state_form))
         .route("/t/{token}", get(transcript_link))
@@ -588,6 +591,10 @@ async fn lead_view(web: &Web, id: i64) -> Result<Option<pages::LeadView>, WebErr
         let messages = tx.conversation_messages(detail.lead.conversation)?;
         let deliveries = tx.deliveries(detail.lead.id)?;
         let events = tx.lead_events(detail.lead.id)?;
+        let opted_out = match E164::parse(&detail.lead.caller) {
+            Ok(caller) => tx.is_opted_out(&caller)?,
+            Err(_) => false,
+        };
         let business = config
             .profiles
             .iter()
@@ -600,6 +607,7 @@ async fn lead_view(web: &Web, id: i64) -> Result<Option<pages::LeadView>, WebErr
             messages,
             deliveries,
             events,
+            opted_out,
             now,
         }))
     })
@@ -1021,4 +1029,154 @@ async fn metrics(State(web): State<Shared>, headers: HeaderMap) -> Result<Respon
         text,
     )
         .into_response())
+}
+
+/// The UK day `at` falls in, as the start of that day (UTC milliseconds).
+fn uk_day_start(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    let local = at.with_timezone(&chrono_tz::Europe::London).date_naive();
+    chrono_tz::Europe::London
+        .from_local_datetime(&local.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map(|start| start.with_timezone(&chrono::Utc))
+        .unwrap_or(at)
+}
+
+/// The owner's home page.
+async fn home_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
+    let session = match require(&web, &headers).await {
+        Ok(session) => session,
+        Err(response) => return Ok(*response),
+    };
+    let now = web.clock.now();
+    let today = uk_day_start(now);
+    let days = 30;
+    let first_day = uk_day_start(now - chrono::Duration::days(days - 1));
+    let since = [
+        ("Today", today.timestamp_millis()),
+        (
+            "7 days",
+            uk_day_start(now - chrono::Duration::days(6)).timestamp_millis(),
+        ),
+        ("30 days", first_day.timestamp_millis()),
+    ];
+    let view = web
+        .read(move |tx| {
+            let mut periods = Vec::new();
+            for (label, since_ms) in since {
+                periods.push(pages::Period {
+                    label,
+                    counts: tx.home_counts(since_ms)?,
+                });
+            }
+            let mut chart: Vec<pages::ChartDay> = (0..days)
+                .map(|d| {
+                    let day = (first_day + chrono::Duration::days(d) + chrono::Duration::hours(12))
+                        .with_timezone(&chrono_tz::Europe::London);
+                    pages::ChartDay {
+                        label: day.format("%a %-d").to_string(),
+                        missed: 0,
+                        texted: 0,
+                    }
+                })
+                .collect();
+            for (at_ms, decision) in tx.calls_since(first_day.timestamp_millis())? {
+                let Some(at) = chrono::DateTime::from_timestamp_millis(at_ms) else {
+                    continue;
+                };
+                let index = (uk_day_start(at) - first_day).num_hours().div_euclid(24);
+                let slot = usize::try_from(index).ok().and_then(|i| chart.get_mut(i));
+                if let Some(day) = slot {
+                    day.missed += 1;
+                    if decision == crate::domain::CallDecision::Text {
+                        day.texted += 1;
+                    }
+                }
+            }
+            Ok(pages::HomeView {
+                periods,
+                days: chart,
+                call_backs: tx.calls_to_call_back(NO_CALL_BACK_NEEDED, 50)?,
+                leads: tx.open_leads(50)?,
+                businesses: Vec::new(),
+                now,
+            })
+        })
+        .await?;
+    let view = pages::HomeView {
+        businesses: web
+            .config
+            .profiles
+            .iter()
+            .map(|p| (p.id.to_string(), p.name.clone()))
+            .collect(),
+        ..view
+    };
+    Ok(Html(pages::home_page(&session.csrf, &view)).into_response())
+}
+
+/// Skip reasons whose caller needs no call back: the business's own staff, and a caller already
+/// in a conversation (the call joined it).
+const NO_CALL_BACK_NEEDED: &[&str] = &["staff", "in_conversation"];
+
+/// "Called back" on a missed call that got no text: it leaves the home page.
+async fn call_called_back(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    if let Err(response) = check_form(&web, &headers, &form.csrf).await {
+        return Ok(*response);
+    }
+    let at = web.clock.now_ms();
+    web.store
+        .run(move |tx| tx.mark_call_called_back(crate::domain::CallRowId(id), "dashboard", at))
+        .await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+#[derive(Deserialize)]
+struct ReplyForm {
+    csrf: String,
+    text: String,
+}
+
+/// The reply box on a lead's page.
+async fn lead_reply(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<ReplyForm>,
+) -> Result<Response, WebError> {
+    if let Err(response) = check_form(&web, &headers, &form.csrf).await {
+        return Ok(*response);
+    }
+    let outcome = crate::flow::owner_reply(
+        &web.store,
+        LeadId(id),
+        form.text,
+        "dashboard".to_string(),
+        web.clock.now_ms(),
+    )
+    .await?;
+    match outcome {
+        crate::flow::OwnerReply::NoSuchLead => Ok(not_found().await),
+        crate::flow::OwnerReply::Empty => Ok(Redirect::to(&format!("/leads/{id}")).into_response()),
+        crate::flow::OwnerReply::OptedOut => Ok((
+            StatusCode::CONFLICT,
+            Html(pages::message_page(
+                "Not sent",
+                "This caller replied STOP: no texts can be sent to them. Call them instead.",
+            )),
+        )
+            .into_response()),
+        crate::flow::OwnerReply::Queued { modem } => {
+            web.wakers.after(&crate::flow::After {
+                wake: vec![modem],
+                ..crate::flow::After::default()
+            });
+            Ok(Redirect::to(&format!("/leads/{id}#reply")).into_response())
+        }
+    }
 }
