@@ -560,7 +560,9 @@ async fn the_owner_works_from_the_home_page_on_a_phone_and_a_desktop() {
             ..Default::default()
         })
         .await;
-    // Earlier calls: landlines, which get no text, on days of the last month.
+    harness.lead_from_a_conversation().await;
+    // Earlier calls (recorded now, dated on days of the last month): landlines, which get no
+    // text.
     for (days, number) in [(20, "02079460011"), (9, "01632960044"), (2, "02079460022")] {
         running
             .events
@@ -572,7 +574,6 @@ async fn the_owner_works_from_the_home_page_on_a_phone_and_a_desktop() {
             .await
             .unwrap();
     }
-    harness.lead_from_a_conversation().await;
     // Today's landline caller: not texted, so on the home page to call back.
     running
         .events
@@ -742,5 +743,59 @@ async fn the_owner_works_from_the_home_page_on_a_phone_and_a_desktop() {
         0
     );
     browser.quit().await;
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_callers_who_got_no_text_reach_the_owner_as_one_call_back_notice() {
+    let harness = Harness::new();
+    let start = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 6, 3, 9, 0, 0).unwrap();
+    let clock = textback::clock::Clock::starting_at(start);
+    let running = harness
+        .start_with(textback::daemon::RunOptions {
+            clock: clock.clone(),
+            ..Default::default()
+        })
+        .await;
+    const OWNER: &str = "+447700900456";
+    // A landline, and a withheld caller, a minute apart: neither can be texted.
+    running
+        .events
+        .send(call_at("landline", "02079460001", clock.now()))
+        .await
+        .unwrap();
+    clock.set(start + chrono::Duration::minutes(1));
+    running
+        .events
+        .send(call_at("withheld", "anonymous", clock.now()))
+        .await
+        .unwrap();
+    assert_eq!(harness.wait_count("SELECT count(*) FROM calls", 2).await, 2);
+    // Gathered into one text, held for a few minutes in the outbox.
+    assert_eq!(
+        harness.query_i64(
+            "SELECT count(*) FROM messages WHERE peer = '+447700900456' AND state = 'queued'"
+        ),
+        1
+    );
+    assert!(harness.modem.sent().iter().all(|s| s.to != OWNER));
+    // Five minutes later it goes (the next text the outbox sends wakes it: a mobile caller).
+    clock.set(start + chrono::Duration::minutes(6));
+    running
+        .events
+        .send(call_at("mobile", "07700900123", clock.now()))
+        .await
+        .unwrap();
+    let notices = whole_texts_to(&harness, OWNER, 1).await;
+    assert_eq!(notices.len(), 1, "one notice for both calls");
+    assert!(notices[0].contains("please call back"), "{notices:?}");
+    assert!(
+        notices[0].contains("020 7946 0001 at 10:00 (not mobile)"),
+        "{notices:?}"
+    );
+    assert!(
+        notices[0].contains("a withheld number at 10:01 (withheld)"),
+        "{notices:?}"
+    );
     running.stop().await.unwrap();
 }

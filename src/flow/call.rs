@@ -109,6 +109,24 @@ fn missed_call_tx(
             if let policy::SkipReason::InConversation(conversation) = reason {
                 tx.set_call_conversation(call_row, *conversation)?;
             }
+            // A caller who got no text reaches the owner as a call-back notice (not the
+            // business's own staff, nor a caller whose call joined a conversation).
+            let wake = if matches!(
+                reason,
+                policy::SkipReason::Staff | policy::SkipReason::InConversation(_)
+            ) {
+                Vec::new()
+            } else {
+                super::staff::call_back_notice(
+                    tx,
+                    config,
+                    profile,
+                    call.modem.as_ref(),
+                    call.caller.number(),
+                    &reason.code().replace('_', " "),
+                    now,
+                )?
+            };
             tx.journal(
                 Some(call_row),
                 None,
@@ -116,7 +134,10 @@ fn missed_call_tx(
                 &format!("no text: {}", reason.describe()),
                 now,
             )?;
-            return Ok(After::default());
+            return Ok(After {
+                wake,
+                ..After::default()
+            });
         }
         (Decision::Text, None) => return Ok(After::default()), // decide() never texts a withheld caller
     };

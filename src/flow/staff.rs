@@ -320,3 +320,81 @@ pub async fn owner_reply(
         })
         .await
 }
+
+/// How long a call-back notice waits for more untexted calls before it goes, so that several
+/// calls within a few minutes reach the owner as one text.
+pub const CALL_BACK_GATHER_MS: i64 = 5 * 60 * 1000;
+
+/// The `messages.author` of call-back notices (how one still gathering is found).
+const CALL_BACK_AUTHOR: &str = "textback: call back";
+
+/// A missed call that got no text (and needs a call back): told to each of the profile's
+/// recipients by SMS, gathered with the other such calls of the next few minutes into one text
+/// held in the outbox. Returns the modems to wake.
+pub(super) fn call_back_notice(
+    tx: &Tx<'_>,
+    config: &Config,
+    profile: &Profile,
+    rang: Option<&ModemId>,
+    caller: Option<&E164>,
+    why: &str,
+    now: i64,
+) -> Result<Vec<ModemId>, store::Error> {
+    let Some(modem) = profile
+        .modem
+        .clone()
+        .or_else(|| rang.cloned())
+        .or_else(|| config.modems.first().map(|m| m.id.clone()))
+    else {
+        return Ok(Vec::new());
+    };
+    let time = chrono::DateTime::from_timestamp_millis(now)
+        .map(|at| {
+            at.with_timezone(&chrono_tz::Europe::London)
+                .format("%H:%M")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let who = caller
+        .map(|number| number.national())
+        .unwrap_or_else(|| "a withheld number".to_string());
+    let line = crate::codec::gsm7::to_gsm7(&format!("{who} at {time} ({why})"));
+    let mut woken = Vec::new();
+    for recipient in &profile.recipients {
+        for channel in recipient
+            .channels
+            .iter()
+            .filter(|c| c.kind() == ChannelKind::Sms)
+        {
+            let Ok(to) = E164::parse(&channel.target()) else {
+                continue;
+            };
+            match tx.held_text(&to, &modem, CALL_BACK_AUTHOR, now)? {
+                Some((id, body)) if body.len() < 400 => {
+                    let body = format!("{body}\n{line}");
+                    let parts = pdu::segment(&body).parts.len();
+                    tx.rewrite_queued(id, &body, parts, now)?;
+                }
+                _ => {
+                    let body = format!(
+                        "{}: missed, not texted - please call back:\n{line}",
+                        crate::codec::gsm7::to_gsm7(&profile.dialogue.business)
+                    );
+                    let parts = pdu::segment(&body).parts.len();
+                    let id = tx.queue_sms_held(
+                        None,
+                        &to,
+                        &modem,
+                        &body,
+                        parts,
+                        now,
+                        now + CALL_BACK_GATHER_MS,
+                    )?;
+                    tx.set_author(id, CALL_BACK_AUTHOR)?;
+                }
+            }
+            woken.push(modem.clone());
+        }
+    }
+    Ok(woken)
+}

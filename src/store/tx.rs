@@ -1369,6 +1369,49 @@ impl Tx<'_> {
         Ok(id)
     }
 
+    /// A text to `to` still held back on `modem` with this `author` (a call-back notice still
+    /// gathering calls), and what it says so far.
+    pub fn held_text(
+        &self,
+        to: &E164,
+        modem: &ModemId,
+        author: &str,
+        at_ms: i64,
+    ) -> Result<Option<(MessageId, String)>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id, body FROM messages WHERE direction = 'out' AND state = 'queued' AND peer = ?1
+                   AND modem = ?2 AND author = ?3 AND send_after_ms > ?4 ORDER BY id DESC LIMIT 1",
+                params![to.as_str(), modem.as_str(), author, at_ms],
+                |row| Ok((MessageId(row.get(0)?), row.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Rewrites a text still queued (a notice that gathered another call).
+    pub fn rewrite_queued(
+        &self,
+        id: MessageId,
+        body: &str,
+        parts: usize,
+        at_ms: i64,
+    ) -> Result<bool, Error> {
+        Ok(self.connection.execute(
+            "UPDATE messages SET body = ?2, parts = ?3, updated_ms = ?4 WHERE id = ?1 AND state = 'queued'",
+            params![id.0, body, parts as i64, at_ms],
+        )? == 1)
+    }
+
+    /// Names who or what wrote a queued text.
+    pub fn set_author(&self, id: MessageId, author: &str) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE messages SET author = ?2 WHERE id = ?1",
+            params![id.0, author],
+        )?;
+        Ok(())
+    }
+
     /// The lead last put before this staff phone since `since_ms`: a lead or a caller's text
     /// sent to it by SMS, or a lead whose caller it replied to.
     pub fn recent_lead_for(&self, staff: &E164, since_ms: i64) -> Result<Option<LeadId>, Error> {
