@@ -379,6 +379,7 @@ impl Parts {
         )
         .context("taking the dashboard's listener")?;
         let web = crate::web::Web {
+            wakers: self.wakers.clone(),
             config: self.config.clone(),
             store: self.store.clone(),
             database: self.config.storage.database.clone(),

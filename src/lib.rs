@@ -39,6 +39,10 @@
 //!    (`[profile.llm]`) the reply waits instead (`flow/waiting.rs`): `assistant.rs` asks
 //!    `llm/client.rs`, and `core/proposal.rs` checks whatever the model proposes before it is
 //!    used. Quiet callers, lost parts of a multipart text, retention: `flow/housekeeping.rs`.
+//!    A text from a business's staff number (`profile.staff_numbers`) is a command, never a
+//!    caller's reply: `core/staff.rs` reads it ("R 12 on my way", "W 12", "PA 2") and decides
+//!    what it does; `flow/staff.rs` carries it out (the owner's reply to the caller, a lead's
+//!    state, a pause) and forwards the caller's next texts to the owner who took over.
 //! 5. **The lead.** Once every question is answered (or the caller goes quiet), `flow/lead.rs`
 //!    writes a lead row with one delivery row per recipient and channel; `leads/deliver.rs`, where
 //!    the lead leaves the box, takes each due row, renders `leads/summary.rs` with a link signed

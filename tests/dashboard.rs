@@ -168,7 +168,7 @@ async fn the_dashboard_lets_in_only_a_session_or_a_signed_link() {
         assert!(page.contains(expected), "{expected:?} in the lead page");
     }
     let list = http
-        .get(format!("{base}/?q=07700900123&state=complete"))
+        .get(format!("{base}/leads?q=07700900123&state=complete"))
         .header("cookie", &cookie)
         .send()
         .await
@@ -181,7 +181,7 @@ async fn the_dashboard_lets_in_only_a_session_or_a_signed_link() {
         "the search finds the lead"
     );
     let none = http
-        .get(format!("{base}/?q=07700900999"))
+        .get(format!("{base}/leads?q=07700900999"))
         .header("cookie", &cookie)
         .send()
         .await

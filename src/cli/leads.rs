@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::domain::{Direction, LeadId};
+use crate::domain::{Direction, LeadId, LeadState};
+use crate::flow::StateChange;
 use crate::leads::deliver::{self, LINK_KEY_SETTING};
 use crate::store::{self, Tx};
 
@@ -31,7 +32,7 @@ pub fn list(config: &Config, limit: u32) -> anyhow::Result<()> {
     }
     for lead in leads {
         println!(
-            "lead {}  {}  {}  {}  {}",
+            "lead {}  {}  {}  {}  {}  {}",
             lead.id,
             crate::time_text::format_time(lead.created_ms),
             lead.caller,
@@ -40,7 +41,8 @@ pub fn list(config: &Config, limit: u32) -> anyhow::Result<()> {
                 "complete"
             } else {
                 "incomplete"
-            }
+            },
+            state_words(&lead)
         );
         for (question, answer) in &lead.answers {
             println!("    {question}: {answer}");
@@ -59,6 +61,79 @@ pub fn list(config: &Config, limit: u32) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// "new", or "won (by dashboard, 3 Jun 14:02)".
+fn state_words(lead: &store::LeadRow) -> String {
+    match (&lead.state_by, lead.state_ms) {
+        (Some(by), Some(at)) => format!(
+            "{} (by {by}, {})",
+            lead.state.words(),
+            crate::time_text::format_time(at)
+        ),
+        _ => lead.state.words().to_string(),
+    }
+}
+
+/// `textback leads state ID STATE`: sets the state through the store's writer, as the daemon
+/// would; the running daemon tells webhook recipients within seconds.
+pub fn set_state(
+    config: std::sync::Arc<Config>,
+    path: &Path,
+    id: i64,
+    state: &str,
+    by: Option<String>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let Some(state) = LeadState::parse(&state.trim().to_ascii_lowercase().replace(['-', ' '], "_"))
+    else {
+        eprintln!("{state:?} is not a lead state: use new, called_back, won or lost");
+        return Ok(std::process::ExitCode::from(2));
+    };
+    read_only(&config)?;
+    let by = format!(
+        "cli: {}",
+        by.or_else(|| std::env::var("SUDO_USER").ok())
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "unknown".to_string())
+    );
+    let (store, closer) = store::Store::open(&config.storage.database)
+        .with_context(|| format!("opening the database named in {}", path.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("starting the async runtime")?;
+    let at = crate::clock::Clock::system().now_ms();
+    let change = runtime.block_on(crate::flow::set_lead_state(
+        &store,
+        config.clone(),
+        LeadId(id),
+        state,
+        by,
+        at,
+    ))?;
+    drop(store);
+    closer.wait();
+    match change {
+        StateChange::NoSuchLead => {
+            eprintln!("no lead {id}: `textback leads list` shows the recent ones");
+            Ok(std::process::ExitCode::from(1))
+        }
+        StateChange::Unchanged(lead) => {
+            println!(
+                "lead {id} is {} already; nothing changed",
+                state_words(&lead)
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        StateChange::Changed { lead, notices, .. } => {
+            println!(
+                "lead {id}: {}; {notices} webhook notice{} queued (the running daemon sends {} within seconds)",
+                state_words(&lead),
+                if notices == 1 { "" } else { "s" },
+                if notices == 1 { "it" } else { "them" }
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn delivery_state(delivery: &store::DeliveryRow) -> String {
@@ -139,9 +214,10 @@ pub fn show(config: &Config, id: i64) -> anyhow::Result<std::process::ExitCode> 
     println!();
     println!("deliveries");
     for delivery in &deliveries {
-        let about = match delivery.reply_id {
-            None => "lead".to_string(),
-            Some(reply) => format!("reply {reply}"),
+        let about = match (delivery.event_id, delivery.reply_id) {
+            (Some(event), _) => format!("state {event}"),
+            (None, None) => "lead".to_string(),
+            (None, Some(reply)) => format!("reply {reply}"),
         };
         println!(
             "  {about:<9} {} by {} to {}: {}",

@@ -334,6 +334,17 @@ enum LeadsCommand {
         config: ConfigArg,
         id: i64,
     },
+    /// Mark a lead new, called_back, won or lost (webhook recipients are told).
+    State {
+        #[command(flatten)]
+        config: ConfigArg,
+        id: i64,
+        /// new, called_back (or "called-back"), won or lost.
+        state: String,
+        /// Who did it, recorded with the change (default: the user running the command).
+        #[arg(long)]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -516,6 +527,18 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Leads(LeadsCommand::Resend { config, id }) => {
             leads::resend(&load_config(&config.config)?, &config.config, id)
         }
+        Command::Leads(LeadsCommand::State {
+            config,
+            id,
+            state,
+            by,
+        }) => leads::set_state(
+            Arc::new(load_config(&config.config)?),
+            &config.config,
+            id,
+            &state,
+            by,
+        ),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod reason;
 pub mod replay;
 pub mod routing;
 pub mod slots;
+pub mod staff;
 pub mod template;
 pub mod text;
 pub mod understand;

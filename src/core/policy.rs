@@ -12,6 +12,8 @@ pub struct Facts {
     pub open_conversation: Option<ConversationId>,
     /// First texts sent in the last hour and day: by the whole box, and for this business.
     pub started: Started,
+    /// A staff member paused the assistant for this business (`PA` by SMS).
+    pub paused: bool,
 }
 
 /// Conversations started (first texts sent) recently.
@@ -87,6 +89,8 @@ pub enum SkipReason {
     Capped(Cap),
     /// The caller is already talking to us; the call joins that conversation.
     InConversation(ConversationId),
+    /// A staff member paused the assistant for the business: they are answering themselves.
+    Paused,
 }
 
 impl SkipReason {
@@ -99,6 +103,7 @@ impl SkipReason {
             SkipReason::OptedOut => "opted_out",
             SkipReason::Capped(_) => "capped",
             SkipReason::InConversation(_) => "in_conversation",
+            SkipReason::Paused => "paused",
         }
     }
 
@@ -147,6 +152,10 @@ impl SkipReason {
             SkipReason::InConversation(id) => {
                 format!("the caller is already in conversation {id}; the call joins it")
             }
+            SkipReason::Paused => {
+                "the assistant is paused for this business (a staff member texted PA; GO resumes it)"
+                    .to_string()
+            }
         }
     }
 }
@@ -170,6 +179,9 @@ pub fn decide(caller: &CallerId, facts: &Facts, rules: &Rules) -> Decision {
     }
     if let Some(conversation) = facts.open_conversation {
         return Decision::Skip(SkipReason::InConversation(conversation));
+    }
+    if facts.paused {
+        return Decision::Skip(SkipReason::Paused);
     }
     let caps = [
         (

@@ -9,7 +9,7 @@ pub use crate::codec::phone::{CallerId, E164, NumberKind, WithheldReason};
 pub use cidr::{Cidr, CidrError};
 pub use stored::{
     CallDecision, CallSource, ChannelKind, ConversationState, DeliveryState, Direction,
-    JournalStep, MessageState, OptOutSource, PartStatus, RegistrationState,
+    JournalStep, LeadState, MessageState, OptOutSource, PartStatus, RegistrationState,
 };
 
 /// Why an identifier from the config was refused.

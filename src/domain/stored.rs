@@ -137,6 +137,29 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// Where the business is with a lead (`leads.state`, `lead_events.state`): new until someone
+    /// calls the caller back, then won or lost.
+    LeadState {
+        New = "new",
+        CalledBack = "called_back",
+        Won = "won",
+        Lost = "lost",
+    }
+}
+
+impl LeadState {
+    /// The state as the owner reads it ("called back").
+    pub fn words(self) -> &'static str {
+        match self {
+            LeadState::New => "new",
+            LeadState::CalledBack => "called back",
+            LeadState::Won => "won",
+            LeadState::Lost => "lost",
+        }
+    }
+}
+
+stored_enum! {
     /// Who recorded an opt-out (`opt_outs.source`).
     OptOutSource {
         Sms = "sms",
@@ -207,6 +230,12 @@ stored_enum! {
         Lead = "lead",
         /// The caller went quiet: an incomplete lead.
         Incomplete = "incomplete",
+        /// Someone marked a lead called back, won or lost.
+        LeadState = "lead_state",
+        /// A text from a staff number: a command, and what it did.
+        Staff = "staff",
+        /// A staff member replied to the caller, or a caller's text went to them.
+        Owner = "owner",
     }
 }
 
@@ -250,6 +279,7 @@ mod tests {
             DeliveryState::as_str,
             DeliveryState::parse,
         );
+        round_trips(LeadState::ALL, LeadState::as_str, LeadState::parse);
         round_trips(OptOutSource::ALL, OptOutSource::as_str, OptOutSource::parse);
         round_trips(
             RegistrationState::ALL,

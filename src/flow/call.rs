@@ -41,6 +41,7 @@ fn missed_call_tx(
     let mut facts = Facts::default();
     if let Some(number) = call.caller.number() {
         facts.opted_out = tx.is_opted_out(number)?;
+        facts.paused = tx.profile_paused_until(profile.id.as_str(), now)?.is_some();
         // Another call joins a recent conversation with the same business; after the window, or
         // for another business on the same box, the caller is texted afresh.
         let cooldown = profile.cooldown.as_millis() as i64;
@@ -108,6 +109,24 @@ fn missed_call_tx(
             if let policy::SkipReason::InConversation(conversation) = reason {
                 tx.set_call_conversation(call_row, *conversation)?;
             }
+            // A caller who got no text reaches the owner as a call-back notice (not the
+            // business's own staff, nor a caller whose call joined a conversation).
+            let wake = if matches!(
+                reason,
+                policy::SkipReason::Staff | policy::SkipReason::InConversation(_)
+            ) {
+                Vec::new()
+            } else {
+                super::staff::call_back_notice(
+                    tx,
+                    config,
+                    profile,
+                    call.modem.as_ref(),
+                    call.caller.number(),
+                    &reason.code().replace('_', " "),
+                    now,
+                )?
+            };
             tx.journal(
                 Some(call_row),
                 None,
@@ -115,7 +134,10 @@ fn missed_call_tx(
                 &format!("no text: {}", reason.describe()),
                 now,
             )?;
-            return Ok(After::default());
+            return Ok(After {
+                wake,
+                ..After::default()
+            });
         }
         (Decision::Text, None) => return Ok(After::default()), // decide() never texts a withheld caller
     };

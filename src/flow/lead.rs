@@ -3,9 +3,9 @@
 use tracing::{info, warn};
 
 use crate::config::{Config, Profile};
-use crate::domain::JournalStep;
-use crate::domain::{CallRowId, ConversationId, E164, LeadId};
-use crate::store::{self, Tx};
+use crate::domain::{CallRowId, ChannelKind, ConversationId, E164, LeadId};
+use crate::domain::{JournalStep, LeadState};
+use crate::store::{self, Store, Tx};
 
 use super::*;
 
@@ -147,7 +147,7 @@ pub(super) fn tell_late_reply(
 
 /// The recipients a lead with these answers goes to: those whose routing matches, or every
 /// recipient when that leaves nobody.
-pub(super) fn lead_recipients<'a>(
+pub(crate) fn lead_recipients<'a>(
     profile: &'a Profile,
     answers: &[(String, String)],
 ) -> Vec<&'a crate::config::Recipient> {
@@ -161,4 +161,97 @@ pub(super) fn lead_recipients<'a>(
     } else {
         wanted
     }
+}
+
+/// What setting a lead's state came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateChange {
+    /// No lead has that id.
+    NoSuchLead,
+    /// The lead was in that state already: nothing changed, nobody told.
+    Unchanged(store::LeadRow),
+    /// Changed and recorded; `notices` webhook deliveries are pending.
+    Changed {
+        lead: store::LeadRow,
+        event: store::LeadEventRow,
+        notices: usize,
+    },
+}
+
+/// Sets a lead's state (from the dashboard, the API, the CLI or a staff SMS), records who and
+/// when, and queues a `lead.state` webhook notice for each recipient of the lead with a webhook.
+pub async fn set_lead_state(
+    store: &Store,
+    config: std::sync::Arc<Config>,
+    lead: LeadId,
+    state: LeadState,
+    by: String,
+    now: i64,
+) -> Result<StateChange, store::Error> {
+    store
+        .run(move |tx| change_lead_state(tx, &config, lead, state, &by, now))
+        .await
+}
+
+/// [`set_lead_state`] inside a transaction.
+pub(crate) fn change_lead_state(
+    tx: &Tx<'_>,
+    config: &Config,
+    lead: LeadId,
+    state: LeadState,
+    by: &str,
+    now: i64,
+) -> Result<StateChange, store::Error> {
+    let Some(detail) = tx.lead(lead)? else {
+        return Ok(StateChange::NoSuchLead);
+    };
+    let Some(event) = tx.set_lead_state(lead, state, by, now)? else {
+        return Ok(StateChange::Unchanged(detail.lead));
+    };
+    let mut notices = 0;
+    if let Some(profile) = config
+        .profiles
+        .iter()
+        .find(|p| p.id.as_str() == detail.lead.profile)
+    {
+        for recipient in lead_recipients(profile, &detail.lead.answers) {
+            for channel in recipient
+                .channels
+                .iter()
+                .filter(|c| c.kind() == ChannelKind::Webhook)
+            {
+                if tx.insert_event_delivery(
+                    lead,
+                    event.id,
+                    &recipient.name,
+                    channel.kind(),
+                    &channel.target(),
+                    now,
+                )? {
+                    notices += 1;
+                }
+            }
+        }
+    }
+    tx.journal(
+        None,
+        Some(detail.lead.conversation),
+        JournalStep::LeadState,
+        &format!(
+            "lead {lead} marked {} by {by}; {notices} webhook notice{} pending",
+            state.words(),
+            if notices == 1 { "" } else { "s" }
+        ),
+        now,
+    )?;
+    info!(conversation_id = %detail.lead.conversation, lead = %lead, state = %state, "lead state set");
+    let mut row = detail.lead;
+    row.state = state;
+    row.state_by = Some(by.to_string());
+    row.state_ms = Some(now);
+    Ok(StateChange::Changed {
+        lead: row,
+        event,
+        notices,
+    })
 }

@@ -12,6 +12,8 @@ mod call;
 mod housekeeping;
 mod lead;
 mod reply;
+mod staff;
+pub use staff::{OwnerReply, owner_reply};
 mod waiting;
 
 pub use crate::event::{InboundSms, MissedCall};
@@ -21,6 +23,7 @@ use housekeeping::in_order_state;
 pub use housekeeping::{
     adopt_in_order_conversations, expire_fragments, forget_old, quiet_conversations,
 };
+pub use lead::{StateChange, set_lead_state};
 use lead::{create_lead, tell_late_reply};
 pub use reply::{FRAGMENT_TIMEOUT_MS, sms_received, status_report};
 use reply::{Inbound, keyword_outside_conversation, text_received};

@@ -88,7 +88,13 @@ pub(super) fn text_received(
     let text = text.to_string();
     let sms_modem = modem;
     let from = E164::parse(&sender).ok();
+    // A business's own staff number is never a caller: its texts are commands.
+    let staff_of = match &from {
+        Some(number) => staff::staff_profiles(config, number, sms_modem),
+        None => Vec::new(),
+    };
     let conversation = match &from {
+        Some(_) if !staff_of.is_empty() => None,
         Some(number) => match tx.open_conversation(number)? {
             Some(open) => Some(open),
             None => tx.latest_conversation(number)?,
@@ -117,6 +123,20 @@ pub(super) fn text_received(
         )?;
         return Ok(After::default());
     };
+    if !staff_of.is_empty() {
+        return staff::staff_text(
+            tx,
+            config,
+            &Inbound {
+                id: inbound,
+                from: &from,
+                modem: sms_modem,
+                text: &text,
+            },
+            &staff_of,
+            now,
+        );
+    }
     let conversation_id = conversation.as_ref().map(|c| c.id);
     tx.journal(
         None,
@@ -152,6 +172,35 @@ pub(super) fn text_received(
                     now,
                 )?;
                 warn!(conversation_id = %open.id, why, "conversation stopped to break a loop");
+                return Ok(After::default());
+            }
+            // An owner took the conversation over, or the assistant is paused: the text is kept
+            // and told to the owner and the lead's recipients; STOP, START and HELP still work.
+            let quiet = tx.quiet(open.id, now)?;
+            if quiet.is_quiet() && keywords::keyword(&text).is_none() {
+                let inbound = Inbound {
+                    id: inbound,
+                    from: &from,
+                    modem: sms_modem,
+                    text: &text,
+                };
+                let detail = match &quiet.owner {
+                    Some(owner) => {
+                        staff::forward_to_owner(tx, config, open.id, owner, &inbound, now)?
+                    }
+                    None => "the assistant is paused; kept in the transcript".to_string(),
+                };
+                let told = match tx.lead_of_conversation(open.id)? {
+                    Some(lead) => tell_late_reply(tx, config, &lead, &inbound, now)?,
+                    None => String::new(),
+                };
+                tx.journal(
+                    None,
+                    Some(open.id),
+                    JournalStep::Owner,
+                    &format!("the assistant is quiet: {detail}. {told}"),
+                    now,
+                )?;
                 return Ok(After::default());
             }
             // The engine's state, as it left it after the last step. A conversation the retired
@@ -274,7 +323,23 @@ pub(super) fn keyword_outside_conversation(
             None => None,
         };
         let detail = match lead {
-            Some(lead) => tell_late_reply(tx, config, &lead, inbound, now)?,
+            Some(lead) => {
+                let told = tell_late_reply(tx, config, &lead, inbound, now)?;
+                match tx.quiet(lead.conversation, now)?.owner {
+                    Some(owner) => format!(
+                        "{told}; {}",
+                        staff::forward_to_owner(
+                            tx,
+                            config,
+                            lead.conversation,
+                            &owner,
+                            inbound,
+                            now
+                        )?
+                    ),
+                    None => told,
+                }
+            }
             None => "reply after the conversation ended; kept in the transcript".to_string(),
         };
         tx.journal(None, conversation, JournalStep::LateReply, &detail, now)?;

@@ -15,14 +15,14 @@ use lettre::message::Mailbox;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::summary::{LeadSummary, ReplySummary};
+use super::summary::{LeadSummary, ReplySummary, StateSummary};
 use super::{DeliveryError, email, token, webhook, whatsapp};
 use crate::clock::Clock;
 use crate::codec::pdu;
 use crate::config::Config;
 use crate::domain::JournalStep;
 use crate::domain::{E164, MessageId, ModemId};
-use crate::store::{self, DueDelivery, LeadDetail, MessageRow, Store};
+use crate::store::{self, DueDelivery, LeadDetail, LeadEventRow, MessageRow, Store};
 use crate::wake::Wakers;
 
 /// The `settings` row holding the key that signs transcript links.
@@ -89,6 +89,8 @@ pub enum Notice {
     Lead(LeadSummary),
     /// A text the caller sent after the lead went out.
     Reply(ReplySummary),
+    /// A change of the lead's state (webhooks only: a CRM keeps in step).
+    State(StateSummary),
 }
 
 impl Notice {
@@ -96,6 +98,7 @@ impl Notice {
         match self {
             Notice::Lead(summary) => summary.lead_id,
             Notice::Reply(reply) => reply.lead.lead_id,
+            Notice::State(state) => state.lead.lead_id,
         }
     }
 
@@ -104,6 +107,14 @@ impl Notice {
         match self {
             Notice::Lead(summary) => summary.sms(now),
             Notice::Reply(reply) => reply.sms(now),
+            Notice::State(state) => format!(
+                "Lead {}: {} by {}",
+                state.lead.lead_id,
+                crate::domain::LeadState::parse(&state.state)
+                    .map(|s| s.words())
+                    .unwrap_or(&state.state),
+                state.by
+            ),
         }
     }
 
@@ -119,6 +130,15 @@ impl Notice {
                 webhook::reply_idempotency_key(
                     reply.lead.lead_id,
                     reply.reply_id,
+                    recipient,
+                    box_name,
+                ),
+            ),
+            Notice::State(state) => (
+                webhook::body(state.json(), box_name),
+                webhook::state_idempotency_key(
+                    state.lead.lead_id,
+                    state.event_id,
                     recipient,
                     box_name,
                 ),
@@ -265,9 +285,21 @@ impl Worker {
                     return;
                 }
             };
-            let notice = match delivery.reply {
-                None => summarise(&self.config, &self.link_key, &detail).map(Notice::Lead),
-                Some(reply) => match self.store.run(move |tx| tx.message(reply)).await {
+            let notice = match (delivery.event, delivery.reply) {
+                (Some(event), _) => match self.store.run(move |tx| tx.lead_event(event)).await {
+                    Ok(Some(event)) => {
+                        summarise_state(&self.config, &self.link_key, &detail, &event)
+                            .map(Notice::State)
+                    }
+                    Ok(None) => Err(DeliveryError::permanent(format!(
+                        "the state change {event} is no longer in the database"
+                    ))),
+                    Err(err) => Err(DeliveryError::transient(format!(
+                        "reading the state change: {err}"
+                    ))),
+                },
+                (None, None) => summarise(&self.config, &self.link_key, &detail).map(Notice::Lead),
+                (None, Some(reply)) => match self.store.run(move |tx| tx.message(reply)).await {
                     Ok(Some(message)) => {
                         summarise_reply(&self.config, &self.link_key, &detail, &message)
                             .map(Notice::Reply)
@@ -354,6 +386,9 @@ impl Worker {
         let built = match notice {
             Notice::Lead(summary) => email::build_message(&from, &to, summary, now),
             Notice::Reply(reply) => email::build_reply_message(&from, &to, reply, now),
+            Notice::State(_) => Err(DeliveryError::permanent(
+                "a change of a lead's state is told to webhooks only",
+            )),
         };
         let message = match built {
             Ok(message) => message,
@@ -404,6 +439,9 @@ impl Worker {
             Notice::Reply(reply) => {
                 whatsapp::WhatsAppMessage::for_reply(&settings, reply, now, window_open)
             }
+            Notice::State(_) => Err(DeliveryError::permanent(
+                "a change of a lead's state is told to webhooks only",
+            )),
         };
         let message = match message {
             Ok(message) => message,
@@ -439,9 +477,10 @@ impl Worker {
         let modem = detail.modem.clone();
         let id = delivery.id;
         let queued_on = modem.clone();
-        let what = match delivery.reply {
-            None => format!("lead {} summary", notice.lead_id()),
-            Some(reply) => format!("lead {}: the reply SMS {reply}", notice.lead_id()),
+        let what = match (delivery.event, delivery.reply) {
+            (Some(event), _) => format!("lead {}: state change {event}", notice.lead_id()),
+            (None, None) => format!("lead {} summary", notice.lead_id()),
+            (None, Some(reply)) => format!("lead {}: the reply SMS {reply}", notice.lead_id()),
         };
         let at = self.clock.now_ms();
         let queued = self
@@ -547,6 +586,24 @@ pub fn summarise_reply(
         reply_id: message.id.0,
         text: message.body.clone(),
         received_at: millis_to_time(message.created_ms),
+    })
+}
+
+/// A change of the lead's state, with the lead it belongs to (the link as for a reply, counted
+/// from the change).
+pub fn summarise_state(
+    config: &Config,
+    link_key: &[u8],
+    detail: &LeadDetail,
+    event: &LeadEventRow,
+) -> Result<StateSummary, DeliveryError> {
+    let from = event.at_ms.max(detail.lead.created_ms);
+    Ok(StateSummary {
+        lead: summarise_with_link_from(config, link_key, detail, from)?,
+        event_id: event.id,
+        state: event.state.as_str().to_string(),
+        by: event.by.clone(),
+        at: millis_to_time(event.at_ms),
     })
 }
 

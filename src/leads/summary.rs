@@ -521,6 +521,51 @@ impl ReplySummary {
     }
 }
 
+/// A change of a lead's state (called back, won, lost), for the CRM behind a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSummary {
+    /// The lead (caller, name, business, transcript link).
+    pub lead: LeadSummary,
+    /// The `lead_events` row: what the notice is keyed on.
+    pub event_id: i64,
+    /// The state's stored word ("called_back").
+    pub state: String,
+    /// Who set it ("dashboard", "api", "sms: 07700 900456", "cli: NAME").
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+impl StateSummary {
+    /// The webhook's body:
+    ///
+    /// ```json
+    /// {"event": "lead.state", "lead_id": 42, "profile": "Acme Plumbing",
+    ///  "caller": {"number": "+447700900123", "national": "07700 900123", "name": "Dave Smith"},
+    ///  "state": {"id": 7, "state": "won", "by": "dashboard", "at": "2025-06-03T13:40:00Z"},
+    ///  "transcript_url": "https://box.example/t/…"}
+    /// ```
+    pub fn json(&self) -> Value {
+        let lead = &self.lead;
+        json!({
+            "event": "lead.state",
+            "lead_id": lead.lead_id,
+            "profile": lead.profile,
+            "caller": {
+                "number": lead.caller.as_str(),
+                "national": lead.caller.national(),
+                "name": lead.caller_name,
+            },
+            "state": {
+                "id": self.event_id,
+                "state": self.state,
+                "by": self.by,
+                "at": self.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            },
+            "transcript_url": lead.transcript_url,
+        })
+    }
+}
+
 const NO_NAME: &str = "(name not given)";
 /// A reply with nothing but white space in it.
 const NO_TEXT: &str = "(an empty text)";

@@ -139,6 +139,19 @@ pub fn body(mut notice: Value, box_name: &str) -> Value {
     notice
 }
 
+/// `lead-<lead_id>-state-<event_id>-<slug>@<box>`: one key per state change and recipient.
+pub fn state_idempotency_key(
+    lead_id: i64,
+    event_id: i64,
+    recipient: &str,
+    box_name: &str,
+) -> String {
+    format!(
+        "lead-{lead_id}-state-{event_id}-{}@{box_name}",
+        recipient_slug(recipient)
+    )
+}
+
 /// The recipient's name as `<letters and digits>-<8 hex digits>`, or the hex digits alone.
 fn recipient_slug(recipient: &str) -> String {
     let mut slug = String::new();

@@ -6,7 +6,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 
 use crate::domain::{
     CallDecision, CallSource, ChannelKind, ConversationState, DeliveryState, Direction,
-    JournalStep, MessageState, OptOutSource, PartStatus, RegistrationState,
+    JournalStep, LeadState, MessageState, OptOutSource, PartStatus, RegistrationState,
 };
 
 /// A word in a column that no variant of the enum has.
@@ -53,6 +53,7 @@ column! {
     OptOutSource: "opt-out source",
     RegistrationState: "registration state",
     JournalStep: "journal step",
+    LeadState: "lead state",
 }
 
 #[cfg(test)]
@@ -76,6 +77,7 @@ mod tests {
         known.extend(OptOutSource::ALL.iter().map(|v| v.as_str()));
         known.extend(RegistrationState::ALL.iter().map(|v| v.as_str()));
         known.extend(JournalStep::ALL.iter().map(|v| v.as_str()));
+        known.extend(LeadState::ALL.iter().map(|v| v.as_str()));
         // Labels of /metrics rows, not stored values.
         let labels = [
             "calls",

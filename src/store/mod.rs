@@ -45,6 +45,15 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_skipped_step",
         include_str!("migrations/0008_skipped_step.sql"),
     ),
+    (
+        "0009_lead_states",
+        include_str!("migrations/0009_lead_states.sql"),
+    ),
+    ("0010_owner", include_str!("migrations/0010_owner.sql")),
+    (
+        "0011_callbacks",
+        include_str!("migrations/0011_callbacks.sql"),
+    ),
 ];
 
 /// The schema version this build expects.

@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::Error;
 use crate::domain::{
     CallDecision, CallId, CallRowId, CallSource, ChannelKind, ConversationId, ConversationState,
-    DeliveryState, Direction, E164, JournalStep, LeadId, MessageId, MessageState, ModemId,
-    OptOutSource, PartStatus, ProfileId,
+    DeliveryState, Direction, E164, JournalStep, LeadId, LeadState, MessageId, MessageState,
+    ModemId, OptOutSource, PartStatus, ProfileId,
 };
 
 /// How long after a part was sent a status report can still be about it: the outbox asks for a
@@ -130,10 +130,14 @@ pub struct MessageRow {
     pub state: MessageState,
     pub error: Option<String>,
     pub created_ms: i64,
+    /// Who wrote an outgoing text a person wrote ("dashboard", "sms: 07700 900456").
+    pub author: Option<String>,
 }
 
-/// A `leads` row as SQLite gives it (columns id, conversation_id, profile, caller, answers,
-/// complete, created_ms, first and in that order), before its answers are parsed.
+/// The columns of a `leads` row [`RawLead::read`] reads, first and in this order.
+const LEAD_COLUMNS: &str = "id, conversation_id, profile, caller, answers, complete, created_ms, state, state_by, state_ms, urgent";
+
+/// A `leads` row as SQLite gives it ([`LEAD_COLUMNS`]), before its answers are parsed.
 struct RawLead {
     id: i64,
     conversation: i64,
@@ -142,6 +146,22 @@ struct RawLead {
     answers: String,
     complete: bool,
     created_ms: i64,
+    state: LeadState,
+    state_by: Option<String>,
+    state_ms: Option<i64>,
+    urgent: bool,
+}
+
+impl LeadEventRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<LeadEventRow> {
+        Ok(LeadEventRow {
+            id: row.get(0)?,
+            lead_id: row.get(1)?,
+            state: row.get(2)?,
+            by: row.get(3)?,
+            at_ms: row.get(4)?,
+        })
+    }
 }
 
 impl RawLead {
@@ -154,6 +174,10 @@ impl RawLead {
             answers: row.get(4)?,
             complete: row.get(5)?,
             created_ms: row.get(6)?,
+            state: row.get(7)?,
+            state_by: row.get(8)?,
+            state_ms: row.get(9)?,
+            urgent: row.get(10)?,
         })
     }
 
@@ -166,6 +190,10 @@ impl RawLead {
             answers: answers_from_json(&self.answers)?,
             complete: self.complete,
             created_ms: self.created_ms,
+            state: self.state,
+            state_by: self.state_by,
+            state_ms: self.state_ms,
+            urgent: self.urgent,
         })
     }
 }
@@ -175,6 +203,8 @@ impl RawLead {
 pub struct LeadFilter {
     pub profile: Option<String>,
     pub complete: Option<bool>,
+    /// Only leads in this state (new, called back, won, lost).
+    pub lead_state: Option<LeadState>,
     pub search: Option<String>,
     pub limit: u32,
 }
@@ -210,9 +240,11 @@ pub struct DueDelivery {
     pub channel: ChannelKind,
     pub target: String,
     pub attempts: i64,
-    /// When what it tells of was recorded (the lead, or the reply): retries stop
+    /// When what it tells of was recorded (the lead, the reply, the state change): retries stop
     /// `notify.give_up_after_hours` after this.
     pub created_ms: i64,
+    /// `Some`: a notice of this change of the lead's state (a `lead_events` row).
+    pub event: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -220,6 +252,8 @@ pub struct DeliveryRow {
     pub id: i64,
     /// `None`: the lead's summary. `Some(id)`: a notice of the reply `messages.id` = id.
     pub reply_id: Option<i64>,
+    /// `Some(id)`: a notice of the state change `lead_events.id` = id.
+    pub event_id: Option<i64>,
     pub recipient: String,
     pub channel: ChannelKind,
     pub target: String,
@@ -239,6 +273,55 @@ pub struct LeadRow {
     pub answers: Answers,
     pub complete: bool,
     pub created_ms: i64,
+    /// Where the business is with it, who set that and when (`None`: nobody yet).
+    pub state: LeadState,
+    pub state_by: Option<String>,
+    pub state_ms: Option<i64>,
+    /// The caller asked to be called, or said it is urgent.
+    pub urgent: bool,
+}
+
+/// Whether the assistant is quiet in a conversation, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Quiet {
+    /// A staff member took it over (replied to the caller).
+    pub owner: Option<E164>,
+    /// Paused in this conversation until then (`i64::MAX`: until resumed).
+    pub paused_until_ms: Option<i64>,
+    /// The whole business is paused until then.
+    pub business_paused_until_ms: Option<i64>,
+}
+
+impl Quiet {
+    pub fn is_quiet(&self) -> bool {
+        self.owner.is_some()
+            || self.paused_until_ms.is_some()
+            || self.business_paused_until_ms.is_some()
+    }
+}
+
+/// The home page's counts for one period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HomeCounts {
+    pub missed: i64,
+    pub texted: i64,
+    /// Texted callers who replied.
+    pub replied: i64,
+    pub leads: i64,
+    /// Leads marked called back, won or lost, and untexted calls marked called back.
+    pub called_back: i64,
+    /// The median time from a missed call to its first text accepted by the network.
+    pub median_ms: Option<i64>,
+}
+
+/// One change of a lead's state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeadEventRow {
+    pub id: i64,
+    pub lead_id: i64,
+    pub state: LeadState,
+    pub by: String,
+    pub at_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -608,6 +691,7 @@ impl Tx<'_> {
     pub fn forget_before(&self, before_ms: i64) -> Result<usize, Error> {
         let statements = [
             "DELETE FROM lead_deliveries WHERE lead_id IN (SELECT id FROM leads WHERE created_ms < ?1)",
+            "DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM leads WHERE created_ms < ?1)",
             "DELETE FROM leads WHERE created_ms < ?1",
             "DELETE FROM lead_deliveries WHERE message_id IN (SELECT id FROM messages WHERE created_ms < ?1 AND state NOT IN ('queued', 'sending'))",
             "DELETE FROM message_parts WHERE message_id IN (SELECT id FROM messages WHERE created_ms < ?1 AND state NOT IN ('queued', 'sending'))",
@@ -953,7 +1037,7 @@ impl Tx<'_> {
         conversation: ConversationId,
     ) -> Result<Vec<MessageRow>, Error> {
         let mut statement = self.connection.prepare(
-            "SELECT id, direction, peer, body, state, error, created_ms FROM messages WHERE conversation_id = ?1 ORDER BY id",
+            "SELECT id, direction, peer, body, state, error, created_ms, author FROM messages WHERE conversation_id = ?1 ORDER BY id",
         )?;
         let rows = statement.query_map([conversation.0], |row| {
             Ok(MessageRow {
@@ -964,6 +1048,7 @@ impl Tx<'_> {
                 state: row.get(4)?,
                 error: row.get(5)?,
                 created_ms: row.get(6)?,
+                author: row.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1047,7 +1132,7 @@ impl Tx<'_> {
     ) -> Result<Option<LeadRow>, Error> {
         self.connection
             .query_row(
-                "SELECT id, conversation_id, profile, caller, answers, complete, created_ms FROM leads WHERE conversation_id = ?1",
+                &format!("SELECT {LEAD_COLUMNS} FROM leads WHERE conversation_id = ?1"),
                 [conversation.0],
                 RawLead::read,
             )
@@ -1056,12 +1141,371 @@ impl Tx<'_> {
             .transpose()
     }
 
+    // --- the home page -------------------------------------------------------------------------
+
+    /// What happened from `since_ms` on, for the home page's counts.
+    pub fn home_counts(&self, since_ms: i64) -> Result<HomeCounts, Error> {
+        let (missed, texted): (i64, i64) = self.connection.query_row(
+            "SELECT count(*), coalesce(sum(decision = 'text'), 0) FROM calls WHERE at_ms >= ?1",
+            [since_ms],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let replied: i64 = self.connection.query_row(
+            "SELECT count(DISTINCT c.conversation_id) FROM calls c
+             JOIN messages m ON m.conversation_id = c.conversation_id AND m.direction = 'in'
+             WHERE c.at_ms >= ?1 AND c.decision = 'text'",
+            [since_ms],
+            |row| row.get(0),
+        )?;
+        let (leads, called_back): (i64, i64) = self.connection.query_row(
+            "SELECT count(*), coalesce(sum(state != 'new'), 0) FROM leads WHERE created_ms >= ?1",
+            [since_ms],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let calls_called_back: i64 = self.connection.query_row(
+            "SELECT count(*) FROM calls WHERE at_ms >= ?1 AND called_back_ms IS NOT NULL",
+            [since_ms],
+            |row| row.get(0),
+        )?;
+        let mut statement = self.connection.prepare(
+            "SELECT min(p.sent_ms) - c.at_ms FROM calls c
+             JOIN messages m ON m.conversation_id = c.conversation_id AND m.direction = 'out'
+             JOIN message_parts p ON p.message_id = m.id
+             WHERE c.decision = 'text' AND c.at_ms >= ?1 AND p.sent_ms >= c.at_ms GROUP BY c.id",
+        )?;
+        let mut latencies: Vec<i64> = statement
+            .query_map([since_ms], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        latencies.sort_unstable();
+        let median_ms = match latencies.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(latencies[n / 2]),
+            n => Some((latencies[n / 2 - 1] + latencies[n / 2]) / 2),
+        };
+        Ok(HomeCounts {
+            missed,
+            texted,
+            replied,
+            leads,
+            called_back: called_back + calls_called_back,
+            median_ms,
+        })
+    }
+
+    /// When each call from `since_ms` on came and whether it was texted, oldest first (the home
+    /// page's chart).
+    pub fn calls_since(&self, since_ms: i64) -> Result<Vec<(i64, CallDecision)>, Error> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT at_ms, decision FROM calls WHERE at_ms >= ?1 ORDER BY at_ms")?;
+        let rows = statement.query_map([since_ms], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Missed calls that got no text and have not been called back, newest first: the callers
+    /// the business has to ring. `not_for` are skip reasons that need no call back (the
+    /// business's own staff, a caller already in a conversation).
+    pub fn calls_to_call_back(&self, not_for: &[&str], limit: u32) -> Result<Vec<CallRow>, Error> {
+        let excluded = serde_json::to_string(not_for).unwrap_or_else(|_| "[]".to_string());
+        let mut statement = self.connection.prepare(
+            "SELECT id, call_key, source, caller, caller_raw, profile, at_ms, decision, reason, conversation_id
+             FROM calls WHERE decision = 'skip' AND called_back_ms IS NULL
+               AND coalesce(reason_code, '') NOT IN (SELECT value FROM json_each(?1))
+             ORDER BY at_ms DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![excluded, limit], |row| {
+            Ok(CallRow {
+                id: CallRowId(row.get(0)?),
+                key: row.get(1)?,
+                source: row.get(2)?,
+                caller: row.get(3)?,
+                caller_raw: row.get(4)?,
+                profile: row.get(5)?,
+                at_ms: row.get(6)?,
+                decision: row.get(7)?,
+                reason: row.get(8)?,
+                conversation: row.get::<_, Option<i64>>(9)?.map(ConversationId),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Someone called a missed caller back: the call leaves the home page's list. False when no
+    /// such call waits for one.
+    pub fn mark_call_called_back(
+        &self,
+        call: CallRowId,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<bool, Error> {
+        Ok(self.connection.execute(
+            "UPDATE calls SET called_back_ms = ?2, called_back_by = ?3 WHERE id = ?1 AND called_back_ms IS NULL",
+            params![call.0, at_ms, by],
+        )? == 1)
+    }
+
+    /// Leads still to act on (new or called back), newest first.
+    pub fn open_leads(&self, limit: u32) -> Result<Vec<LeadRow>, Error> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads WHERE state IN ('new', 'called_back') ORDER BY id DESC LIMIT ?1"
+        ))?;
+        let rows = statement.query_map([limit], RawLead::read)?;
+        rows.map(|row| row.map_err(Error::from).and_then(RawLead::parse))
+            .collect()
+    }
+
+    // --- the owner in the loop ------------------------------------------------------------------
+
+    /// A staff member (`owner`, E.164) took the conversation over: the assistant stays quiet in it.
+    pub fn set_owner(
+        &self,
+        conversation: ConversationId,
+        owner: &E164,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE conversations SET owner = ?2, owner_ms = ?3 WHERE id = ?1",
+            params![conversation.0, owner.as_str(), at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Pauses the assistant in one conversation until `until_ms` (`i64::MAX`: until resumed), or
+    /// lets it answer again (`None`, which also ends an owner's take-over).
+    pub fn pause_conversation(
+        &self,
+        conversation: ConversationId,
+        until_ms: Option<i64>,
+    ) -> Result<(), Error> {
+        match until_ms {
+            Some(until) => self.connection.execute(
+                "UPDATE conversations SET paused_until_ms = ?2 WHERE id = ?1",
+                params![conversation.0, until],
+            )?,
+            None => self.connection.execute(
+                "UPDATE conversations SET paused_until_ms = NULL, owner = NULL, owner_ms = NULL WHERE id = ?1",
+                [conversation.0],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// Whether the assistant is quiet in a conversation at `at_ms`, and for whom the caller's
+    /// texts are: the owner who took it over, and until when it is paused (the conversation's
+    /// own pause or its business's).
+    pub fn quiet(&self, conversation: ConversationId, at_ms: i64) -> Result<Quiet, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT c.owner, c.paused_until_ms, p.until_ms FROM conversations c
+                 LEFT JOIN profile_pauses p ON p.profile = c.profile AND p.until_ms > ?2
+                 WHERE c.id = ?1",
+                params![conversation.0, at_ms],
+                |row| {
+                    let owner: Option<String> = row.get(0)?;
+                    let paused: Option<i64> = row.get(1)?;
+                    let business: Option<i64> = row.get(2)?;
+                    Ok(Quiet {
+                        owner: owner.and_then(|o| E164::parse(&o).ok()),
+                        paused_until_ms: paused.filter(|&until| until > at_ms),
+                        business_paused_until_ms: business,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    /// Pauses (or with `None`, resumes) the assistant for a whole business.
+    pub fn pause_profile(
+        &self,
+        profile: &str,
+        until_ms: Option<i64>,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        match until_ms {
+            Some(until) => self.connection.execute(
+                "INSERT INTO profile_pauses (profile, until_ms, by, at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (profile) DO UPDATE SET until_ms = ?2, by = ?3, at_ms = ?4",
+                params![profile, until, by, at_ms],
+            )?,
+            None => self
+                .connection
+                .execute("DELETE FROM profile_pauses WHERE profile = ?1", [profile])?,
+        };
+        Ok(())
+    }
+
+    /// Until when a business's assistant is paused, if it is at `at_ms`.
+    pub fn profile_paused_until(&self, profile: &str, at_ms: i64) -> Result<Option<i64>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT until_ms FROM profile_pauses WHERE profile = ?1 AND until_ms > ?2",
+                params![profile, at_ms],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Queues a text a person wrote (an owner's reply), naming them as its author.
+    #[allow(clippy::too_many_arguments)]
+    pub fn queue_authored_sms(
+        &self,
+        conversation: ConversationId,
+        to: &E164,
+        modem: &ModemId,
+        body: &str,
+        parts: usize,
+        author: &str,
+        at_ms: i64,
+    ) -> Result<MessageId, Error> {
+        let id = self.queue_sms(Some(conversation), to, modem, body, parts, at_ms)?;
+        self.connection.execute(
+            "UPDATE messages SET author = ?2 WHERE id = ?1",
+            params![id.0, author],
+        )?;
+        Ok(id)
+    }
+
+    /// A text to `to` still held back on `modem` with this `author` (a call-back notice still
+    /// gathering calls), and what it says so far.
+    pub fn held_text(
+        &self,
+        to: &E164,
+        modem: &ModemId,
+        author: &str,
+        at_ms: i64,
+    ) -> Result<Option<(MessageId, String)>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id, body FROM messages WHERE direction = 'out' AND state = 'queued' AND peer = ?1
+                   AND modem = ?2 AND author = ?3 AND send_after_ms > ?4 ORDER BY id DESC LIMIT 1",
+                params![to.as_str(), modem.as_str(), author, at_ms],
+                |row| Ok((MessageId(row.get(0)?), row.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Rewrites a text still queued (a notice that gathered another call).
+    pub fn rewrite_queued(
+        &self,
+        id: MessageId,
+        body: &str,
+        parts: usize,
+        at_ms: i64,
+    ) -> Result<bool, Error> {
+        Ok(self.connection.execute(
+            "UPDATE messages SET body = ?2, parts = ?3, updated_ms = ?4 WHERE id = ?1 AND state = 'queued'",
+            params![id.0, body, parts as i64, at_ms],
+        )? == 1)
+    }
+
+    /// Names who or what wrote a queued text.
+    pub fn set_author(&self, id: MessageId, author: &str) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE messages SET author = ?2 WHERE id = ?1",
+            params![id.0, author],
+        )?;
+        Ok(())
+    }
+
+    /// The lead last put before this staff phone since `since_ms`: a lead or a caller's text
+    /// sent to it by SMS, or a lead whose caller it replied to.
+    pub fn recent_lead_for(&self, staff: &E164, since_ms: i64) -> Result<Option<LeadId>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT lead_id FROM (
+                     SELECT lead_id, updated_ms AS at_ms FROM lead_deliveries
+                      WHERE channel = 'sms' AND target = ?1 AND state IN ('queued', 'delivered') AND updated_ms >= ?2
+                     UNION ALL
+                     SELECT l.id, c.owner_ms FROM conversations c JOIN leads l ON l.conversation_id = c.id
+                      WHERE c.owner = ?1 AND c.owner_ms >= ?2)
+                 ORDER BY at_ms DESC, lead_id DESC LIMIT 1",
+                params![staff.as_str(), since_ms],
+                |row| row.get(0),
+            )
+            .optional()?
+            .map(LeadId))
+    }
+
+    /// Sets a lead's state and records the change; `None` when there is no such lead, or it
+    /// is in that state already (nothing changes, nobody is told).
+    pub fn set_lead_state(
+        &self,
+        lead: LeadId,
+        state: LeadState,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<Option<LeadEventRow>, Error> {
+        let changed = self.connection.execute(
+            "UPDATE leads SET state = ?2, state_by = ?3, state_ms = ?4 WHERE id = ?1 AND state != ?2",
+            params![lead.0, state, by, at_ms],
+        )?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.connection.execute(
+            "INSERT INTO lead_events (lead_id, state, by, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![lead.0, state, by, at_ms],
+        )?;
+        Ok(Some(LeadEventRow {
+            id: self.connection.last_insert_rowid(),
+            lead_id: lead.0,
+            state,
+            by: by.to_string(),
+            at_ms,
+        }))
+    }
+
+    /// Every state change of a lead, oldest first.
+    pub fn lead_events(&self, lead: LeadId) -> Result<Vec<LeadEventRow>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, lead_id, state, by, at_ms FROM lead_events WHERE lead_id = ?1 ORDER BY id",
+        )?;
+        let rows = statement.query_map([lead.0], LeadEventRow::read)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One state change.
+    pub fn lead_event(&self, id: i64) -> Result<Option<LeadEventRow>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id, lead_id, state, by, at_ms FROM lead_events WHERE id = ?1",
+                [id],
+                LeadEventRow::read,
+            )
+            .optional()?)
+    }
+
+    /// Records the intent to tell one recipient of a lead, on one channel, of a change of its
+    /// state (`event`). False when that notice exists already.
+    pub fn insert_event_delivery(
+        &self,
+        lead: LeadId,
+        event: i64,
+        recipient: &str,
+        channel: ChannelKind,
+        target: &str,
+        at_ms: i64,
+    ) -> Result<bool, Error> {
+        Ok(self.connection.execute(
+            "INSERT OR IGNORE INTO lead_deliveries (lead_id, recipient, channel, target, state, next_attempt_ms, updated_ms, event_id)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)",
+            params![lead.0, recipient, channel, target, at_ms, event],
+        )? == 1)
+    }
+
     /// One message, in or out.
     pub fn message(&self, id: MessageId) -> Result<Option<MessageRow>, Error> {
         Ok(self
             .connection
             .query_row(
-                "SELECT id, direction, peer, body, state, error, created_ms FROM messages WHERE id = ?1",
+                "SELECT id, direction, peer, body, state, error, created_ms, author FROM messages WHERE id = ?1",
                 [id.0],
                 |row| {
                     Ok(MessageRow {
@@ -1072,6 +1516,7 @@ impl Tx<'_> {
                         state: row.get(4)?,
                         error: row.get(5)?,
                         created_ms: row.get(6)?,
+                        author: row.get(7)?,
                     })
                 },
             )
@@ -1091,7 +1536,7 @@ impl Tx<'_> {
             .connection
             .query_row(
                 "SELECT l.id, l.conversation_id, l.profile, l.caller, l.answers, l.complete, l.created_ms,
-                        c.modem, c.started_ms, k.at_ms, k.called
+                        l.state, l.state_by, l.state_ms, l.urgent, c.modem, c.started_ms, k.at_ms, k.called
                  FROM leads l JOIN conversations c ON c.id = l.conversation_id
                  LEFT JOIN calls k ON k.id = (SELECT min(id) FROM calls WHERE conversation_id = l.conversation_id)
                  WHERE l.id = ?1",
@@ -1100,10 +1545,10 @@ impl Tx<'_> {
                     Ok((
                         RawLead::read(row)?,
                         (
-                            row.get::<_, String>(7)?,
-                            row.get::<_, i64>(8)?,
-                            row.get::<_, Option<i64>>(9)?,
-                            row.get::<_, Option<String>>(10)?,
+                            row.get::<_, String>(11)?,
+                            row.get::<_, i64>(12)?,
+                            row.get::<_, Option<i64>>(13)?,
+                            row.get::<_, Option<String>>(14)?,
                         ),
                     ))
                 },
@@ -1176,9 +1621,12 @@ impl Tx<'_> {
     pub fn due_deliveries(&self, at_ms: i64, limit: u32) -> Result<Vec<DueDelivery>, Error> {
         let mut statement = self.connection.prepare(
             "SELECT d.id, d.lead_id, d.reply_id, d.recipient, d.channel, d.target, d.attempts,
-                    CASE WHEN d.reply_id = 0 THEN l.created_ms ELSE coalesce(m.created_ms, l.created_ms) END
+                    CASE WHEN d.event_id != 0 THEN coalesce(e.at_ms, l.created_ms)
+                         WHEN d.reply_id = 0 THEN l.created_ms ELSE coalesce(m.created_ms, l.created_ms) END,
+                    d.event_id
              FROM lead_deliveries d JOIN leads l ON l.id = d.lead_id
              LEFT JOIN messages m ON d.reply_id != 0 AND m.id = d.reply_id
+             LEFT JOIN lead_events e ON d.event_id != 0 AND e.id = d.event_id
              WHERE d.state = 'pending' AND d.next_attempt_ms <= ?1 ORDER BY d.next_attempt_ms, d.id LIMIT ?2",
         )?;
         let rows = statement.query_map(params![at_ms, limit], |row| {
@@ -1192,6 +1640,7 @@ impl Tx<'_> {
                 target: row.get(5)?,
                 attempts: row.get(6)?,
                 created_ms: row.get(7)?,
+                event: Some(row.get::<_, i64>(8)?).filter(|&event| event != 0),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1267,14 +1716,15 @@ impl Tx<'_> {
     /// order recorded.
     pub fn deliveries(&self, lead: LeadId) -> Result<Vec<DeliveryRow>, Error> {
         let mut statement = self.connection.prepare(
-            "SELECT id, reply_id, recipient, channel, target, state, attempts, last_error, next_attempt_ms, delivered_ms
-             FROM lead_deliveries WHERE lead_id = ?1 ORDER BY reply_id, id",
+            "SELECT id, reply_id, recipient, channel, target, state, attempts, last_error, next_attempt_ms, delivered_ms, event_id
+             FROM lead_deliveries WHERE lead_id = ?1 ORDER BY event_id != 0, reply_id, id",
         )?;
         let rows = statement.query_map([lead.0], |row| {
             let reply: i64 = row.get(1)?;
             Ok(DeliveryRow {
                 id: row.get(0)?,
                 reply_id: (reply != 0).then_some(reply),
+                event_id: Some(row.get::<_, i64>(10)?).filter(|&event| event != 0),
                 recipient: row.get(2)?,
                 channel: row.get(3)?,
                 target: row.get(4)?,
@@ -1313,14 +1763,21 @@ impl Tx<'_> {
             .search
             .as_deref()
             .map(|s| format!("%{}%", s.replace(['%', '_'], "")));
-        let mut statement = self.connection.prepare(
-            "SELECT id, conversation_id, profile, caller, answers, complete, created_ms FROM leads
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads
              WHERE (?1 IS NULL OR profile = ?1) AND (?2 < 0 OR complete = ?2)
                AND (?3 IS NULL OR caller LIKE ?3 OR answers LIKE ?3)
-             ORDER BY id DESC LIMIT ?4",
-        )?;
+               AND (?5 IS NULL OR state = ?5)
+             ORDER BY id DESC LIMIT ?4"
+        ))?;
         let rows = statement.query_map(
-            params![filter.profile, complete, search, filter.limit],
+            params![
+                filter.profile,
+                complete,
+                search,
+                filter.limit,
+                filter.lead_state
+            ],
             RawLead::read,
         )?;
         rows.map(|row| row.map_err(Error::from).and_then(RawLead::parse))

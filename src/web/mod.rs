@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::domain::{E164, LeadId, OptOutSource};
+use crate::domain::{E164, LeadId, LeadState, OptOutSource};
+use crate::flow::StateChange;
 use crate::leads::token::{TokenError, TranscriptToken};
 use crate::modem::ModemHandle;
 use crate::store::{self, LeadFilter, Store, Tx};
@@ -40,6 +41,8 @@ const MAX_BODY: usize = 16 * 1024;
 
 /// What every handler needs.
 pub struct Web {
+    /// Wakes the lead deliverer (a state change to tell) and the outboxes (a reply to send).
+    pub wakers: crate::wake::Wakers,
     pub config: Arc<Config>,
     pub store: Store,
     pub database: PathBuf,
@@ -194,8 +197,12 @@ fn router(shared: Shared) -> Router {
         .route("/login", get(login_form).post(login))
         .route("/login/link/{token}", get(login_link))
         .route("/logout", post(logout))
-        .route("/", get(leads_page))
+        .route("/", get(home_page))
+        .route("/leads", get(leads_page))
+        .route("/leads/{id}/reply", post(lead_reply))
+        .route("/calls/{id}/called-back", post(call_called_back))
         .route("/leads/{id}", get(lead_page))
+        .route("/leads/{id}/state", post(lead_state_form))
         .route("/t/{token}", get(transcript_link))
         .route("/calls", get(calls_page))
         .route("/status", get(status_page))
@@ -204,6 +211,7 @@ fn router(shared: Shared) -> Router {
         .route("/config", get(config_page))
         .route("/api/v1/leads", get(api_leads))
         .route("/api/v1/leads/{id}", get(api_lead))
+        .route("/api/v1/leads/{id}/state", post(api_lead_state))
         .route("/api/v1/calls", get(api_calls))
         .route("/api/v1/status", get(api_status))
         .route("/api/v1/opt-outs", get(api_opt_outs))
@@ -535,6 +543,8 @@ fn filter(query: &LeadQuery) -> LeadFilter {
             Some("incomplete") => Some(false),
             _ => None,
         },
+        // The same parameter takes the business's states: ?state=won.
+        lead_state: query.state.as_deref().and_then(LeadState::parse),
         search: blank(&query.q).map(|q| {
             // A number searched in its national form finds the E.164 one stored.
             E164::parse(&q).map(|n| n.to_string()).unwrap_or(q)
@@ -580,6 +590,11 @@ async fn lead_view(web: &Web, id: i64) -> Result<Option<pages::LeadView>, WebErr
         };
         let messages = tx.conversation_messages(detail.lead.conversation)?;
         let deliveries = tx.deliveries(detail.lead.id)?;
+        let events = tx.lead_events(detail.lead.id)?;
+        let opted_out = match E164::parse(&detail.lead.caller) {
+            Ok(caller) => tx.is_opted_out(&caller)?,
+            Err(_) => false,
+        };
         let business = config
             .profiles
             .iter()
@@ -591,6 +606,8 @@ async fn lead_view(web: &Web, id: i64) -> Result<Option<pages::LeadView>, WebErr
             detail,
             messages,
             deliveries,
+            events,
+            opted_out,
             now,
         }))
     })
@@ -609,6 +626,50 @@ async fn lead_page(
     match lead_view(&web, id).await? {
         Some(view) => Ok(Html(pages::lead_page(Some(&session.csrf), &view)).into_response()),
         None => Ok(not_found().await),
+    }
+}
+
+#[derive(Deserialize)]
+struct StateForm {
+    csrf: String,
+    state: String,
+}
+
+/// A state button on the lead's page.
+async fn lead_state_form(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<StateForm>,
+) -> Result<Response, WebError> {
+    if let Err(response) = check_form(&web, &headers, &form.csrf).await {
+        return Ok(*response);
+    }
+    let Some(state) = LeadState::parse(&form.state) else {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            Html(pages::message_page(
+                "Unknown state",
+                "A lead is new, called_back, won or lost.",
+            )),
+        )
+            .into_response());
+    };
+    let change = crate::flow::set_lead_state(
+        &web.store,
+        web.config.clone(),
+        LeadId(id),
+        state,
+        "dashboard".to_string(),
+        web.clock.now_ms(),
+    )
+    .await?;
+    match change {
+        StateChange::NoSuchLead => Ok(not_found().await),
+        StateChange::Unchanged(_) | StateChange::Changed { .. } => {
+            web.wakers.after(&crate::flow::After::default());
+            Ok(Redirect::to(&format!("/leads/{id}")).into_response())
+        }
     }
 }
 
@@ -834,6 +895,75 @@ async fn api_lead(
     }
 }
 
+#[derive(Deserialize)]
+struct StateBody {
+    state: String,
+    /// Who set it, as the CRM knows them; "api" when not given.
+    by: Option<String>,
+}
+
+/// `POST /api/v1/leads/ID/state` with `{"state": "won", "by": "Sam"}`.
+async fn api_lead_state(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<Response, WebError> {
+    if !web.api_allowed(&headers).await? {
+        return Ok(unauthorized());
+    }
+    let bad = |message: String| {
+        Ok((
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({ "error": message })),
+        )
+            .into_response())
+    };
+    let request: StateBody = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return bad(format!(
+                "the body must be JSON like {{\"state\": \"won\", \"by\": \"Sam\"}}: {err}"
+            ));
+        }
+    };
+    let Some(state) = LeadState::parse(&request.state) else {
+        return bad(format!(
+            "{:?} is not a lead state: use new, called_back, won or lost",
+            request.state
+        ));
+    };
+    let by = match request.by.as_deref().map(str::trim) {
+        Some(by) if !by.is_empty() => format!("api: {}", by.chars().take(60).collect::<String>()),
+        _ => "api".to_string(),
+    };
+    let change = crate::flow::set_lead_state(
+        &web.store,
+        web.config.clone(),
+        LeadId(id),
+        state,
+        by,
+        web.clock.now_ms(),
+    )
+    .await?;
+    web.wakers.after(&crate::flow::After::default());
+    match change {
+        StateChange::NoSuchLead => Ok((
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": format!("no lead {id}")})),
+        )
+            .into_response()),
+        StateChange::Unchanged(lead) => Ok(axum::Json(
+            serde_json::json!({"lead": pages::lead_json(&lead), "changed": false}),
+        )
+        .into_response()),
+        StateChange::Changed { lead, event, .. } => Ok(axum::Json(
+            serde_json::json!({"lead": pages::lead_json(&lead), "changed": true, "event": event}),
+        )
+        .into_response()),
+    }
+}
+
 async fn api_calls(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
     if !web.api_allowed(&headers).await? {
         return Ok(unauthorized());
@@ -899,4 +1029,154 @@ async fn metrics(State(web): State<Shared>, headers: HeaderMap) -> Result<Respon
         text,
     )
         .into_response())
+}
+
+/// The UK day `at` falls in, as the start of that day (UTC milliseconds).
+fn uk_day_start(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    let local = at.with_timezone(&chrono_tz::Europe::London).date_naive();
+    chrono_tz::Europe::London
+        .from_local_datetime(&local.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map(|start| start.with_timezone(&chrono::Utc))
+        .unwrap_or(at)
+}
+
+/// The owner's home page.
+async fn home_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
+    let session = match require(&web, &headers).await {
+        Ok(session) => session,
+        Err(response) => return Ok(*response),
+    };
+    let now = web.clock.now();
+    let today = uk_day_start(now);
+    let days = 30;
+    let first_day = uk_day_start(now - chrono::Duration::days(days - 1));
+    let since = [
+        ("Today", today.timestamp_millis()),
+        (
+            "7 days",
+            uk_day_start(now - chrono::Duration::days(6)).timestamp_millis(),
+        ),
+        ("30 days", first_day.timestamp_millis()),
+    ];
+    let view = web
+        .read(move |tx| {
+            let mut periods = Vec::new();
+            for (label, since_ms) in since {
+                periods.push(pages::Period {
+                    label,
+                    counts: tx.home_counts(since_ms)?,
+                });
+            }
+            let mut chart: Vec<pages::ChartDay> = (0..days)
+                .map(|d| {
+                    let day = (first_day + chrono::Duration::days(d) + chrono::Duration::hours(12))
+                        .with_timezone(&chrono_tz::Europe::London);
+                    pages::ChartDay {
+                        label: day.format("%a %-d").to_string(),
+                        missed: 0,
+                        texted: 0,
+                    }
+                })
+                .collect();
+            for (at_ms, decision) in tx.calls_since(first_day.timestamp_millis())? {
+                let Some(at) = chrono::DateTime::from_timestamp_millis(at_ms) else {
+                    continue;
+                };
+                let index = (uk_day_start(at) - first_day).num_hours().div_euclid(24);
+                let slot = usize::try_from(index).ok().and_then(|i| chart.get_mut(i));
+                if let Some(day) = slot {
+                    day.missed += 1;
+                    if decision == crate::domain::CallDecision::Text {
+                        day.texted += 1;
+                    }
+                }
+            }
+            Ok(pages::HomeView {
+                periods,
+                days: chart,
+                call_backs: tx.calls_to_call_back(NO_CALL_BACK_NEEDED, 50)?,
+                leads: tx.open_leads(50)?,
+                businesses: Vec::new(),
+                now,
+            })
+        })
+        .await?;
+    let view = pages::HomeView {
+        businesses: web
+            .config
+            .profiles
+            .iter()
+            .map(|p| (p.id.to_string(), p.name.clone()))
+            .collect(),
+        ..view
+    };
+    Ok(Html(pages::home_page(&session.csrf, &view)).into_response())
+}
+
+/// Skip reasons whose caller needs no call back: the business's own staff, and a caller already
+/// in a conversation (the call joined it).
+const NO_CALL_BACK_NEEDED: &[&str] = &["staff", "in_conversation"];
+
+/// "Called back" on a missed call that got no text: it leaves the home page.
+async fn call_called_back(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    if let Err(response) = check_form(&web, &headers, &form.csrf).await {
+        return Ok(*response);
+    }
+    let at = web.clock.now_ms();
+    web.store
+        .run(move |tx| tx.mark_call_called_back(crate::domain::CallRowId(id), "dashboard", at))
+        .await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+#[derive(Deserialize)]
+struct ReplyForm {
+    csrf: String,
+    text: String,
+}
+
+/// The reply box on a lead's page.
+async fn lead_reply(
+    State(web): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<ReplyForm>,
+) -> Result<Response, WebError> {
+    if let Err(response) = check_form(&web, &headers, &form.csrf).await {
+        return Ok(*response);
+    }
+    let outcome = crate::flow::owner_reply(
+        &web.store,
+        LeadId(id),
+        form.text,
+        "dashboard".to_string(),
+        web.clock.now_ms(),
+    )
+    .await?;
+    match outcome {
+        crate::flow::OwnerReply::NoSuchLead => Ok(not_found().await),
+        crate::flow::OwnerReply::Empty => Ok(Redirect::to(&format!("/leads/{id}")).into_response()),
+        crate::flow::OwnerReply::OptedOut => Ok((
+            StatusCode::CONFLICT,
+            Html(pages::message_page(
+                "Not sent",
+                "This caller replied STOP: no texts can be sent to them. Call them instead.",
+            )),
+        )
+            .into_response()),
+        crate::flow::OwnerReply::Queued { modem } => {
+            web.wakers.after(&crate::flow::After {
+                wake: vec![modem],
+                ..crate::flow::After::default()
+            });
+            Ok(Redirect::to(&format!("/leads/{id}#reply")).into_response())
+        }
+    }
 }

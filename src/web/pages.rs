@@ -7,24 +7,32 @@ use std::fmt::Write;
 
 use crate::config::Config;
 use crate::domain::{
-    CallDecision, DeliveryState, Direction, MessageState, ModemId, RegistrationState,
+    CallDecision, DeliveryState, Direction, LeadState, MessageState, ModemId, RegistrationState,
 };
 use crate::leads::summary::{ago, escape_html as e};
 use crate::modem::ModemState;
 use crate::store::{
-    CallRow, DeliveryRow, LeadDetail, LeadRow, MessageRow, OptOutRow, SipAccountRow,
+    CallRow, DeliveryRow, HomeCounts, LeadDetail, LeadEventRow, LeadRow, MessageRow, OptOutRow,
+    SipAccountRow,
 };
 use crate::time_text::{format_clock, format_time};
 
 const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#f6f6f4}\
-header{background:#0f3d3e;color:#fff;padding:.6em 1em}header a{color:#fff;margin-right:1em;text-decoration:none}\
+header{background:#0f3d3e;color:#fff;padding:.6em 1em}header a{color:#fff;margin-right:.9em;text-decoration:none;white-space:nowrap;display:inline-block}\
 header form{display:inline}header button{background:none;border:1px solid #fff;color:#fff;border-radius:4px}\
 main{padding:1em;max-width:60em;margin:auto}table{border-collapse:collapse;width:100%;background:#fff}\
 td,th{padding:.4em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
 .in{background:#eef6ff}.out{background:#f4fff0}.bad{color:#a40000}.ok{color:#1b6e1b}.muted{color:#666}\
 input,select,button{font:inherit;padding:.3em}pre{white-space:pre-wrap;background:#fff;padding:1em}\
 .card{background:#fff;padding:1em;margin-bottom:1em;border-radius:6px}\
-@media(max-width:40em){td,th{display:block;border:0}tr{border-bottom:1px solid #ccc;display:block}tr.head{display:none}}";
+.stats td,.stats th{text-align:right}.stats th:first-child{text-align:left}\
+.call{display:block;background:#1b6e1b;color:#fff;text-align:center;padding:.8em;border-radius:8px;font-size:1.2em;text-decoration:none;margin:.6em 0}\
+.lead .who,.callback .who{font-size:1.15em;font-weight:600;margin:0}.reason{margin:.3em 0}\
+.state{font-size:.8em;padding:.1em .5em;border-radius:1em;background:#e6e6e1;font-weight:normal}.state-won{background:#d7f0d2}.state-lost{background:#f3d9d9}\
+.urgent{font-size:.8em;color:#fff;background:#a40000;padding:.1em .5em;border-radius:1em}\
+.states button,.done,#send{padding:.6em 1em;margin:.2em 0}textarea{width:100%;box-sizing:border-box;font:inherit}\
+#reply label{display:block;margin-bottom:.3em}\
+@media(max-width:40em){.stats td,.stats th{display:table-cell;border-bottom:1px solid #ddd}.stats tr{display:table-row}td,th{display:block;border:0}tr{border-bottom:1px solid #ccc;display:block}tr.head{display:none}}";
 
 /// The stylesheet's CSP hash source (`sha256-<base64>`), so the policy allows this one inline
 /// stylesheet and no other inline style.
@@ -41,7 +49,7 @@ pub(crate) fn style_hash() -> String {
 fn layout(title: &str, csrf: Option<&str>, body: &str) -> String {
     let nav = match csrf {
         Some(csrf) => format!(
-            "<header><a href=\"/\">Leads</a><a href=\"/calls\">Calls</a><a href=\"/status\">Status</a>\
+            "<header><a href=\"/\">Home</a><a href=\"/leads\">Leads</a><a href=\"/calls\">Calls</a><a href=\"/status\">Status</a>\
              <a href=\"/opt-outs\">Opt-outs</a><a href=\"/config\">Config</a>\
              <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <button>Log out</button></form></header>",
@@ -106,7 +114,8 @@ pub fn leads_page(
     state: Option<&str>,
     search: Option<&str>,
 ) -> String {
-    let mut body = String::from("<h1>Leads</h1><form method=\"get\" action=\"/\" class=\"card\">");
+    let mut body =
+        String::from("<h1>Leads</h1><form method=\"get\" action=\"/leads\" class=\"card\">");
     body.push_str("<select name=\"profile\"><option value=\"\">All businesses</option>");
     for (id, name) in profiles {
         let selected = if profile == Some(id.as_str()) {
@@ -126,6 +135,10 @@ pub fn leads_page(
         ("", "Any"),
         ("complete", "Complete"),
         ("incomplete", "Incomplete"),
+        ("new", "New"),
+        ("called_back", "Called back"),
+        ("won", "Won"),
+        ("lost", "Lost"),
     ] {
         let selected = if state.unwrap_or("") == value {
             " selected"
@@ -142,11 +155,11 @@ pub fn leads_page(
     if leads.is_empty() {
         body.push_str("<p class=\"muted\">No leads match.</p>");
     } else {
-        body.push_str("<table id=\"leads\"><tr class=\"head\"><th>When</th><th>Caller</th><th>Number</th><th>Business</th><th>State</th></tr>");
+        body.push_str("<table id=\"leads\"><tr class=\"head\"><th>When</th><th>Caller</th><th>Number</th><th>Business</th><th>Answers</th><th>State</th></tr>");
         for lead in leads {
             let _ = write!(
                 body,
-                "<tr><td>{}</td><td><a href=\"/leads/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td><a href=\"/leads/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"state-{}\">{}</td></tr>",
                 e(&format_time(lead.created_ms)),
                 lead.id,
                 e(&lead_name(lead)),
@@ -156,7 +169,9 @@ pub fn leads_page(
                     "complete"
                 } else {
                     "incomplete"
-                }
+                },
+                lead.state.as_str(),
+                e(lead.state.words())
             );
         }
         body.push_str("</table>");
@@ -171,6 +186,10 @@ pub struct LeadView {
     pub detail: LeadDetail,
     pub messages: Vec<MessageRow>,
     pub deliveries: Vec<DeliveryRow>,
+    /// Every change of the lead's state, oldest first.
+    pub events: Vec<LeadEventRow>,
+    /// The caller replied STOP: no reply box.
+    pub opted_out: bool,
     /// When the page is made, for "12 minutes ago".
     pub now: chrono::DateTime<chrono::Utc>,
 }
@@ -199,6 +218,29 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
     if let Some(called) = &view.detail.called {
         let _ = write!(body, "<p>Number called: {}</p>", e(&national(called)));
     }
+    let _ = write!(
+        body,
+        "<p id=\"state\">State: <strong class=\"state-{}\">{}</strong>{}</p>",
+        lead.state.as_str(),
+        e(lead.state.words()),
+        match (&lead.state_by, lead.state_ms) {
+            (Some(by), Some(at)) => format!(
+                " <span class=\"muted\">by {} {}</span>",
+                e(by),
+                e(&format_time(at))
+            ),
+            _ => String::new(),
+        }
+    );
+    if let Some(csrf) = csrf {
+        body.push_str(&state_buttons(csrf, lead));
+    }
+    let _ = write!(
+        body,
+        "<a class=\"call\" href=\"tel:{}\">Call {}</a>",
+        e(&lead.caller),
+        e(&national(&lead.caller))
+    );
     body.push_str("<table>");
     for (question, answer) in &lead.answers {
         let _ = write!(
@@ -219,10 +261,10 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
     );
     body.push_str("<h2>Transcript</h2><table id=\"transcript\"><tr class=\"head\"><th>Time</th><th>From</th><th>Message</th><th>State</th></tr>");
     for message in &view.messages {
-        let (class, who) = if message.direction == Direction::In {
-            ("in", "Caller")
-        } else {
-            ("out", "textback")
+        let (class, who) = match (&message.direction, &message.author) {
+            (Direction::In, _) => ("in", "Caller".to_string()),
+            (_, Some(author)) => ("out owner", format!("Owner ({})", e(author))),
+            _ => ("out", "textback".to_string()),
         };
         let state = if message.direction == Direction::In {
             if message.state == MessageState::Waiting {
@@ -246,7 +288,11 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
             e(&state)
         );
     }
-    body.push_str("</table><h2>Notifications</h2><table id=\"deliveries\"><tr class=\"head\"><th>About</th><th>To</th><th>By</th><th>State</th></tr>");
+    body.push_str("</table>");
+    if let Some(csrf) = csrf {
+        body.push_str(&reply_box(csrf, lead, view.opted_out));
+    }
+    body.push_str("<h2>Notifications</h2><table id=\"deliveries\"><tr class=\"head\"><th>About</th><th>To</th><th>By</th><th>State</th></tr>");
     for delivery in &view.deliveries {
         let state = match (delivery.state, &delivery.last_error) {
             (DeliveryState::Delivered, _) => format!(
@@ -262,9 +308,10 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
             (state, None) => e(state.as_str()),
         };
         // The lead's summary, or a reply the caller sent after it (a row of the transcript).
-        let about = match delivery.reply_id {
-            None => "lead".to_string(),
-            Some(reply) => format!("<a href=\"#m{reply}\">reply {reply}</a>"),
+        let about = match (delivery.event_id, delivery.reply_id) {
+            (Some(event), _) => format!("state change {event}"),
+            (None, None) => "lead".to_string(),
+            (None, Some(reply)) => format!("<a href=\"#m{reply}\">reply {reply}</a>"),
         };
         let _ = write!(
             body,
@@ -276,6 +323,34 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
     }
     body.push_str("</table>");
     layout(&format!("Lead {}", lead.id), csrf, &body)
+}
+
+/// One form per state the lead is not in: "Called back", "Won", "Lost" (and "New" to undo).
+pub(crate) fn state_buttons(csrf: &str, lead: &LeadRow) -> String {
+    let mut out = format!(
+        "<form method=\"post\" action=\"/leads/{}/state\" class=\"states\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        lead.id,
+        e(csrf)
+    );
+    for state in LeadState::ALL {
+        if *state == lead.state {
+            continue;
+        }
+        let label = match state {
+            LeadState::New => "Mark new",
+            LeadState::CalledBack => "Called back",
+            LeadState::Won => "Won",
+            LeadState::Lost => "Lost",
+        };
+        let _ = write!(
+            out,
+            "<button name=\"state\" value=\"{}\" id=\"state-{}\">{label}</button> ",
+            state.as_str(),
+            state.as_str()
+        );
+    }
+    out.push_str("</form>");
+    out
 }
 
 pub fn calls_page(csrf: &str, calls: &[CallRow]) -> String {
@@ -453,6 +528,9 @@ pub fn lead_json(lead: &LeadRow) -> serde_json::Value {
         "answers": lead.answers.iter().map(|(q, a)| serde_json::json!({"question": q, "answer": a})).collect::<Vec<_>>(),
         "complete": lead.complete,
         "created_ms": lead.created_ms,
+        "state": lead.state,
+        "state_by": lead.state_by,
+        "state_ms": lead.state_ms,
     })
 }
 
@@ -466,6 +544,7 @@ pub fn lead_view_json(view: &LeadView) -> serde_json::Value {
         .map(|m| serde_json::json!({"at_ms": m.created_ms, "direction": m.direction, "body": m.body, "state": m.state, "error": m.error}))
         .collect();
     value["deliveries"] = serde_json::json!(view.deliveries);
+    value["state_history"] = serde_json::json!(view.events);
     value
 }
 
@@ -666,4 +745,228 @@ pub fn metrics_text(
         seconds.len()
     );
     out
+}
+
+/// One period's counts on the home page.
+pub struct Period {
+    pub label: &'static str,
+    pub counts: HomeCounts,
+}
+
+/// One day of the home page's chart: missed calls, and how many of them were texted.
+pub struct ChartDay {
+    /// "Mon 3", as the axis shows it.
+    pub label: String,
+    pub missed: i64,
+    pub texted: i64,
+}
+
+/// Everything the home page shows.
+pub struct HomeView {
+    pub periods: Vec<Period>,
+    pub days: Vec<ChartDay>,
+    pub call_backs: Vec<CallRow>,
+    pub leads: Vec<LeadRow>,
+    /// Business names by profile id.
+    pub businesses: Vec<(String, String)>,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+fn seconds(ms: Option<i64>) -> String {
+    match ms {
+        None => "–".to_string(),
+        Some(ms) if ms < 1000 => format!("{ms} ms"),
+        Some(ms) if ms < 60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        Some(ms) => format!("{} min", ms / 60_000),
+    }
+}
+
+/// The missed calls of each day as bars (grey: missed, green: of them texted), drawn here as SVG
+/// with presentation attributes only: no script, no style attribute, nothing fetched.
+pub fn chart_svg(days: &[ChartDay]) -> String {
+    let width = 600.0;
+    let height = 200.0;
+    let bottom = 165.0;
+    let top = 10.0;
+    let most = days.iter().map(|d| d.missed).max().unwrap_or(0).max(1) as f64;
+    let slot = width / days.len().max(1) as f64;
+    let bar = (slot * 0.7).max(1.0);
+    let mut svg = format!(
+        "<svg id=\"chart\" viewBox=\"0 0 {width} {height}\" width=\"100%\" role=\"img\" \
+         aria-label=\"Missed calls and texts per day, last {} days\" xmlns=\"http://www.w3.org/2000/svg\">",
+        days.len()
+    );
+    let _ = write!(
+        svg,
+        "<line x1=\"0\" y1=\"{bottom}\" x2=\"{width}\" y2=\"{bottom}\" stroke=\"#999\" stroke-width=\"1\"/>"
+    );
+    for (i, day) in days.iter().enumerate() {
+        let x = i as f64 * slot + (slot - bar) / 2.0;
+        let missed = (day.missed as f64 / most) * (bottom - top);
+        let texted = (day.texted as f64 / most) * (bottom - top);
+        let _ = write!(
+            svg,
+            "<g><title>{}: {} missed, {} texted</title>\
+             <rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{missed:.1}\" fill=\"#c9c9c4\"/>\
+             <rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{texted:.1}\" fill=\"#1b6e1b\"/></g>",
+            e(&day.label),
+            day.missed,
+            day.texted,
+            bottom - missed,
+            bottom - texted
+        );
+        // A label a week, counted back from today (the last bar).
+        if (days.len() - 1 - i).is_multiple_of(7) && i >= 3 {
+            let _ = write!(
+                svg,
+                "<text x=\"{:.1}\" y=\"192\" font-size=\"18\" fill=\"#555\" text-anchor=\"end\">{}</text>",
+                x + bar,
+                e(&day.label)
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn answer<'a>(lead: &'a LeadRow, question: &str) -> Option<&'a str> {
+    lead.answers
+        .iter()
+        .find(|(q, _)| q == question)
+        .map(|(_, a)| a.as_str())
+}
+
+/// A lead as a card: who, why, where, when, its state, and a large call button.
+pub fn lead_card(lead: &LeadRow, business: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let when = chrono::DateTime::from_timestamp_millis(lead.created_ms)
+        .map(|at| ago(at, now))
+        .unwrap_or_default();
+    let mut facts = Vec::new();
+    if let Some(postcode) = answer(lead, "postcode") {
+        facts.push(e(postcode));
+    }
+    facts.push(e(&format_time(lead.created_ms)));
+    facts.push(e(&when));
+    facts.push(e(business));
+    format!(
+        "<article class=\"lead card\" id=\"lead-{id}\"><p class=\"who\"><a href=\"/leads/{id}\">{name}</a>{urgent} \
+         <span class=\"state state-{state}\">{words}</span></p><p class=\"reason\">{reason}</p>\
+         <p class=\"muted\">{facts}</p><a class=\"call\" href=\"tel:{tel}\">Call {national}</a></article>",
+        id = lead.id,
+        name = e(&lead_name(lead)),
+        urgent = if lead.urgent {
+            " <span class=\"urgent\">urgent</span>"
+        } else {
+            ""
+        },
+        state = lead.state.as_str(),
+        words = e(lead.state.words()),
+        reason = e(answer(lead, "reason").unwrap_or("(no reason given)")),
+        facts = facts.join(" · "),
+        tel = e(&lead.caller),
+        national = e(&national(&lead.caller)),
+    )
+}
+
+/// One row of the home page's counts: the number shown for a period.
+type Shown = fn(&HomeCounts) -> String;
+
+/// The owner's home page: what was recovered, who to call back, the leads to act on.
+pub fn home_page(csrf: &str, view: &HomeView) -> String {
+    let business = |id: &str| {
+        view.businesses
+            .iter()
+            .find(|(p, _)| p == id)
+            .map(|(_, name)| name.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let mut body =
+        String::from("<h1>Missed calls</h1><table id=\"stats\" class=\"stats\"><tr><th></th>");
+    for period in &view.periods {
+        let _ = write!(body, "<th>{}</th>", e(period.label));
+    }
+    body.push_str("</tr>");
+    let rows: [(&str, Shown); 6] = [
+        ("Missed calls", |c| c.missed.to_string()),
+        ("Texted", |c| c.texted.to_string()),
+        ("Replied", |c| c.replied.to_string()),
+        ("Leads", |c| c.leads.to_string()),
+        ("Called back", |c| c.called_back.to_string()),
+        ("Call to text (median)", |c| seconds(c.median_ms)),
+    ];
+    for (label, value) in rows {
+        let _ = write!(body, "<tr><th>{label}</th>");
+        for period in &view.periods {
+            let _ = write!(body, "<td>{}</td>", e(&value(&period.counts)));
+        }
+        body.push_str("</tr>");
+    }
+    body.push_str("</table><div class=\"card\">");
+    body.push_str(&chart_svg(&view.days));
+    body.push_str(
+        "<p class=\"muted\">Missed calls a day (grey), and those texted (green).</p></div>",
+    );
+
+    body.push_str("<h2>Call back</h2><section id=\"call-backs\">");
+    if view.call_backs.is_empty() {
+        body.push_str("<p class=\"muted\">Nobody is waiting for a call back.</p>");
+    }
+    for call in &view.call_backs {
+        let number = call.caller.as_deref();
+        let when = chrono::DateTime::from_timestamp_millis(call.at_ms)
+            .map(|at| ago(at, view.now))
+            .unwrap_or_default();
+        let _ = write!(
+            body,
+            "<article class=\"card callback\" id=\"call-{id}\"><p class=\"who\">{who}</p>\
+             <p class=\"muted\">{at} · {when} · {business}</p><p>Not texted: {reason}</p>{call_button}\
+             <form method=\"post\" action=\"/calls/{id}/called-back\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <button class=\"done\">Called back</button></form></article>",
+            id = call.id.0,
+            who = e(&number
+                .map(national)
+                .unwrap_or_else(|| "Withheld number".to_string())),
+            at = e(&format_time(call.at_ms)),
+            when = e(&when),
+            business = e(&business(&call.profile)),
+            reason = e(call.reason.as_deref().unwrap_or("no reason recorded")),
+            call_button = match number {
+                Some(number) => format!(
+                    "<a class=\"call\" href=\"tel:{}\">Call {}</a>",
+                    e(number),
+                    e(&national(number))
+                ),
+                None => String::new(),
+            },
+            csrf = e(csrf),
+        );
+    }
+    body.push_str("</section><h2>Leads to act on</h2><section id=\"leads\">");
+    if view.leads.is_empty() {
+        body.push_str("<p class=\"muted\">No leads waiting.</p>");
+    }
+    for lead in &view.leads {
+        body.push_str(&lead_card(lead, &business(&lead.profile), view.now));
+    }
+    body.push_str("</section><p><a href=\"/leads\">All leads</a></p>");
+    layout("Home", Some(csrf), &body)
+}
+
+/// The reply box on a lead's page: a text from the business's SIM, or why none can be sent.
+pub fn reply_box(csrf: &str, lead: &LeadRow, opted_out: bool) -> String {
+    if opted_out {
+        return format!(
+            "<p class=\"bad\" id=\"reply-refused\">{} replied STOP: no texts can be sent to them. Call instead.</p>",
+            e(&national(&lead.caller))
+        );
+    }
+    format!(
+        "<form method=\"post\" action=\"/leads/{}/reply\" class=\"card\" id=\"reply\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <label for=\"reply-text\">Reply from the business's number (the assistant then stays quiet)</label>\
+         <textarea name=\"text\" id=\"reply-text\" rows=\"3\" maxlength=\"1000\"></textarea>\
+         <button id=\"send\">Send</button></form>",
+        lead.id,
+        e(csrf)
+    )
 }

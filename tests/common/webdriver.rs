@@ -104,6 +104,16 @@ impl Browser {
         answer["value"].clone()
     }
 
+    /// Resizes the window (a phone is 390 x 844 CSS pixels, a desktop 1280 x 900).
+    pub async fn set_window(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
     pub async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
             .await;
@@ -213,6 +223,36 @@ impl Browser {
         .as_str()
         .unwrap_or_default()
         .to_string()
+    }
+
+    /// An attribute of an element, as written in the page.
+    pub async fn attribute(&self, css: &str, name: &str) -> String {
+        let element = self.wait_for(css).await;
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{element}/attribute/{name}"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// An element's size on screen in CSS pixels: (width, height).
+    pub async fn size(&self, css: &str) -> (f64, f64) {
+        let element = self.wait_for(css).await;
+        let rect = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{element}/rect"),
+                None,
+            )
+            .await;
+        (
+            rect["width"].as_f64().unwrap_or(0.0),
+            rect["height"].as_f64().unwrap_or(0.0),
+        )
     }
 
     pub async fn url(&self) -> String {

@@ -1,0 +1,400 @@
+//! A text from one of a business's staff numbers: read as a command (`core/staff.rs`), decided
+//! with what the store knows, carried out, and answered, all in the transaction that stored it.
+//! And the other way: a caller's text in a conversation an owner took over, forwarded to them.
+
+use tracing::info;
+
+use crate::codec::pdu;
+use crate::config::{Config, Profile};
+use crate::core::staff::{self, Decision};
+use crate::domain::{ChannelKind, ConversationId, E164, JournalStep, LeadId, ModemId};
+use crate::store::{self, Tx};
+
+use super::lead::{StateChange, change_lead_state, lead_recipients};
+use super::*;
+
+/// The businesses `number` is a staff number of: first those served by the SIM it texted (the
+/// one the staff member knows as the business's), then the others.
+pub(super) fn staff_profiles<'c>(
+    config: &'c Config,
+    number: &E164,
+    modem: &ModemId,
+) -> Vec<&'c Profile> {
+    let served = |p: &Profile| {
+        p.modem.as_ref() == Some(modem)
+            || config
+                .modems
+                .iter()
+                .any(|m| &m.id == modem && m.profile.as_ref() == Some(&p.id))
+    };
+    let mut profiles: Vec<&Profile> = config
+        .profiles
+        .iter()
+        .filter(|p| p.rules.staff.contains(number))
+        .collect();
+    profiles.sort_by_key(|p| !served(p));
+    profiles
+}
+
+/// Reads one lead as the decision needs it.
+fn lead_facts(tx: &Tx<'_>, lead: LeadId) -> Result<Option<staff::LeadFacts>, store::Error> {
+    let Some(detail) = tx.lead(lead)? else {
+        return Ok(None);
+    };
+    let Ok(caller) = E164::parse(&detail.lead.caller) else {
+        return Ok(None);
+    };
+    Ok(Some(staff::LeadFacts {
+        id: lead.0,
+        profile: detail.lead.profile.clone(),
+        opted_out: tx.is_opted_out(&caller)?,
+        caller,
+        caller_name: detail
+            .lead
+            .answers
+            .iter()
+            .find(|(question, _)| question == "name")
+            .map(|(_, name)| name.clone()),
+        state: detail.lead.state,
+    }))
+}
+
+/// A staff text, stored as `inbound`: what it asks is done and the staff member is answered from
+/// the SIM it came to.
+pub(super) fn staff_text(
+    tx: &Tx<'_>,
+    config: &Config,
+    inbound: &Inbound<'_>,
+    profiles: &[&Profile],
+    now: i64,
+) -> Result<After, store::Error> {
+    let from = inbound.from;
+    let command = staff::parse(inbound.text);
+    let named = match &command {
+        staff::Command::Reply { lead: Some(id), .. }
+        | staff::Command::Mark { lead: Some(id), .. }
+        | staff::Command::Pause { lead: Some(id), .. }
+        | staff::Command::Resume { lead: Some(id) } => lead_facts(tx, LeadId(*id))?,
+        _ => None,
+    };
+    let recent = match tx.recent_lead_for(from, now - staff::PLAIN_REPLY_WINDOW_MS)? {
+        Some(lead) => lead_facts(tx, lead)?,
+        None => None,
+    };
+    let facts = staff::Facts {
+        profiles: profiles.iter().map(|p| p.id.to_string()).collect(),
+        named,
+        recent,
+    };
+    let business = profiles
+        .first()
+        .map(|p| p.dialogue.business.as_str())
+        .unwrap_or("textback");
+    let decision = staff::decide(&command, &facts, business);
+    let by = format!("sms: {}", from.national());
+    let mut after = After::default();
+    let conversation_of = |lead: &staff::LeadFacts| -> Result<_, store::Error> {
+        Ok(tx
+            .lead(LeadId(lead.id))?
+            .map(|detail| (detail.lead.conversation, detail.modem)))
+    };
+    let (ack, detail, conversation) = match decision {
+        Decision::Nothing => return Ok(After::default()),
+        Decision::Refuse(why) => (why, "refused".to_string(), None),
+        Decision::Help(text) => (text, "asked for HELP".to_string(), None),
+        Decision::SendToCaller { lead, text, ack } => {
+            let Some((conversation, modem)) = conversation_of(&lead)? else {
+                return Ok(After::default());
+            };
+            let parts = pdu::segment(&text).parts.len();
+            let id =
+                tx.queue_authored_sms(conversation, &lead.caller, &modem, &text, parts, &by, now)?;
+            tx.set_owner(conversation, from, now)?;
+            tx.journal(
+                None,
+                Some(conversation),
+                JournalStep::Owner,
+                &format!(
+                    "{} replied to the caller (lead {}), SMS {id} in {parts} part{} queued; the assistant is quiet from now on: {text}",
+                    from.national(),
+                    lead.id,
+                    if parts == 1 { "" } else { "s" }
+                ),
+                now,
+            )?;
+            after.wake.push(modem);
+            (
+                ack,
+                format!("reply to lead {}", lead.id),
+                Some(conversation),
+            )
+        }
+        Decision::SetState { lead, state, ack } => {
+            match change_lead_state(tx, config, LeadId(lead.id), state, &by, now)? {
+                StateChange::Changed { lead: row, .. } | StateChange::Unchanged(row) => (
+                    ack,
+                    format!("marked lead {} {}", lead.id, state.words()),
+                    Some(row.conversation),
+                ),
+                StateChange::NoSuchLead => return Ok(After::default()),
+            }
+        }
+        Decision::PauseConversation { lead, hours, ack } => {
+            let Some((conversation, _)) = conversation_of(&lead)? else {
+                return Ok(After::default());
+            };
+            let until = hours
+                .map(|h| now + i64::from(h) * 60 * 60 * 1000)
+                .unwrap_or(i64::MAX);
+            tx.pause_conversation(conversation, Some(until))?;
+            (
+                ack,
+                format!("paused the assistant for lead {}", lead.id),
+                Some(conversation),
+            )
+        }
+        Decision::ResumeConversation { lead, ack } => {
+            let Some((conversation, _)) = conversation_of(&lead)? else {
+                return Ok(After::default());
+            };
+            tx.pause_conversation(conversation, None)?;
+            (
+                ack,
+                format!("resumed the assistant for lead {}", lead.id),
+                Some(conversation),
+            )
+        }
+        Decision::PauseProfile {
+            profile,
+            hours,
+            ack,
+        } => {
+            let until = now + i64::from(hours) * 60 * 60 * 1000;
+            tx.pause_profile(&profile, Some(until), &by, now)?;
+            (
+                ack,
+                format!("paused the assistant for profile {profile} for {hours}h"),
+                None,
+            )
+        }
+        Decision::ResumeProfile { profile, ack } => {
+            tx.pause_profile(&profile, None, &by, now)?;
+            (
+                ack,
+                format!("resumed the assistant for profile {profile}"),
+                None,
+            )
+        }
+    };
+    tx.journal(
+        None,
+        conversation,
+        JournalStep::Staff,
+        &format!("staff text from {}: {detail}", from.national()),
+        now,
+    )?;
+    info!(conversation_id = ?conversation.map(|c| c.0), detail, "staff command");
+    let parts = pdu::segment(&ack).parts.len();
+    tx.queue_sms(None, from, inbound.modem, &ack, parts, now)?;
+    after.wake.push(inbound.modem.clone());
+    Ok(after)
+}
+
+/// A caller's text in a conversation a staff member took over: told to that staff member by SMS
+/// (a delivery row, as the lead's recipients are told, so it is retried and shown with the lead),
+/// unless they hear of it as a recipient already. Returns the journal's words.
+pub(super) fn forward_to_owner(
+    tx: &Tx<'_>,
+    config: &Config,
+    conversation: ConversationId,
+    owner: &E164,
+    inbound: &Inbound<'_>,
+    now: i64,
+) -> Result<String, store::Error> {
+    let Some(lead) = tx.lead_of_conversation(conversation)? else {
+        return Ok("no lead yet; kept".to_string());
+    };
+    let told_as_recipient = config.notify.late_replies
+        && config
+            .profiles
+            .iter()
+            .find(|p| p.id.as_str() == lead.profile)
+            .is_some_and(|profile| {
+                lead_recipients(profile, &lead.answers)
+                    .iter()
+                    .filter(|r| r.late_replies)
+                    .flat_map(|r| r.channels.iter())
+                    .any(|c| c.kind() == ChannelKind::Sms && c.target() == owner.as_str())
+            });
+    if told_as_recipient {
+        return Ok(format!(
+            "{} hears of it as a recipient of the lead",
+            owner.national()
+        ));
+    }
+    tx.insert_reply_delivery(
+        lead.id,
+        inbound.id,
+        &format!("owner {}", owner.national()),
+        ChannelKind::Sms,
+        owner.as_str(),
+        now,
+    )?;
+    Ok(format!(
+        "forwarded to {} (who took the conversation over)",
+        owner.national()
+    ))
+}
+
+/// What a reply written on the dashboard came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerReply {
+    NoSuchLead,
+    /// Nothing but white space.
+    Empty,
+    /// The caller sent STOP: nothing is sent.
+    OptedOut,
+    /// In the outbox of `modem`.
+    Queued {
+        modem: ModemId,
+    },
+}
+
+/// A reply to a lead's caller written on the dashboard: queued from the SIM the conversation is
+/// on, with its author, and the assistant paused in that conversation until resumed (the owner
+/// is answering now). STOP is honoured.
+pub async fn owner_reply(
+    store: &crate::store::Store,
+    lead: LeadId,
+    text: String,
+    author: String,
+    now: i64,
+) -> Result<OwnerReply, store::Error> {
+    store
+        .run(move |tx| {
+            let text = text.trim();
+            if text.is_empty() {
+                return Ok(OwnerReply::Empty);
+            }
+            let Some(detail) = tx.lead(lead)? else {
+                return Ok(OwnerReply::NoSuchLead);
+            };
+            let Ok(caller) = E164::parse(&detail.lead.caller) else {
+                return Ok(OwnerReply::NoSuchLead);
+            };
+            let conversation = detail.lead.conversation;
+            if tx.is_opted_out(&caller)? {
+                tx.journal(
+                    None,
+                    Some(conversation),
+                    JournalStep::Owner,
+                    &format!("a reply from {author} was not sent: the caller opted out (STOP)"),
+                    now,
+                )?;
+                return Ok(OwnerReply::OptedOut);
+            }
+            let parts = pdu::segment(text).parts.len();
+            let id = tx.queue_authored_sms(
+                conversation,
+                &caller,
+                &detail.modem,
+                text,
+                parts,
+                &author,
+                now,
+            )?;
+            tx.pause_conversation(conversation, Some(i64::MAX))?;
+            tx.journal(
+                None,
+                Some(conversation),
+                JournalStep::Owner,
+                &format!(
+                    "{author} replied to the caller (lead {lead}), SMS {id} queued; the assistant is paused in this conversation: {text}"
+                ),
+                now,
+            )?;
+            info!(conversation_id = %conversation, lead = %lead, "owner's reply queued");
+            Ok(OwnerReply::Queued {
+                modem: detail.modem,
+            })
+        })
+        .await
+}
+
+/// How long a call-back notice waits for more untexted calls before it goes, so that several
+/// calls within a few minutes reach the owner as one text.
+pub const CALL_BACK_GATHER_MS: i64 = 5 * 60 * 1000;
+
+/// The `messages.author` of call-back notices (how one still gathering is found).
+const CALL_BACK_AUTHOR: &str = "textback: call back";
+
+/// A missed call that got no text (and needs a call back): told to each of the profile's
+/// recipients by SMS, gathered with the other such calls of the next few minutes into one text
+/// held in the outbox. Returns the modems to wake.
+pub(super) fn call_back_notice(
+    tx: &Tx<'_>,
+    config: &Config,
+    profile: &Profile,
+    rang: Option<&ModemId>,
+    caller: Option<&E164>,
+    why: &str,
+    now: i64,
+) -> Result<Vec<ModemId>, store::Error> {
+    let Some(modem) = profile
+        .modem
+        .clone()
+        .or_else(|| rang.cloned())
+        .or_else(|| config.modems.first().map(|m| m.id.clone()))
+    else {
+        return Ok(Vec::new());
+    };
+    let time = chrono::DateTime::from_timestamp_millis(now)
+        .map(|at| {
+            at.with_timezone(&chrono_tz::Europe::London)
+                .format("%H:%M")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let who = caller
+        .map(|number| number.national())
+        .unwrap_or_else(|| "a withheld number".to_string());
+    let line = crate::codec::gsm7::to_gsm7(&format!("{who} at {time} ({why})"));
+    let mut woken = Vec::new();
+    for recipient in &profile.recipients {
+        for channel in recipient
+            .channels
+            .iter()
+            .filter(|c| c.kind() == ChannelKind::Sms)
+        {
+            let Ok(to) = E164::parse(&channel.target()) else {
+                continue;
+            };
+            match tx.held_text(&to, &modem, CALL_BACK_AUTHOR, now)? {
+                Some((id, body)) if body.len() < 400 => {
+                    let body = format!("{body}\n{line}");
+                    let parts = pdu::segment(&body).parts.len();
+                    tx.rewrite_queued(id, &body, parts, now)?;
+                }
+                _ => {
+                    let body = format!(
+                        "{}: missed, not texted - please call back:\n{line}",
+                        crate::codec::gsm7::to_gsm7(&profile.dialogue.business)
+                    );
+                    let parts = pdu::segment(&body).parts.len();
+                    let id = tx.queue_sms_held(
+                        None,
+                        &to,
+                        &modem,
+                        &body,
+                        parts,
+                        now,
+                        now + CALL_BACK_GATHER_MS,
+                    )?;
+                    tx.set_author(id, CALL_BACK_AUTHOR)?;
+                }
+            }
+            woken.push(modem.clone());
+        }
+    }
+    Ok(woken)
+}
