@@ -1037,3 +1037,93 @@ holidays = ["2026-12-25"]
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_report_whose_time_zone_is_not_decimal_still_counts() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    // The zone octet python-gsmmodem's issue #15 recorded from a network: 0xC2.
+    harness.modem.next_report_zone(0xC2).await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE state = 'delivered'", 1)
+            .await,
+        1,
+        "the report was applied, not refused"
+    );
+    running.stop().await.unwrap();
+    let status = harness.query_strings("SELECT status_text FROM message_parts");
+    assert_eq!(status.len(), 1);
+    assert!(
+        status[0].starts_with("received by the recipient (read leniently: the service centre time stamp (TP-SCTS) has 0xC2"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_from_the_modem_neither_crashes_nor_duplicates() {
+    // Indications off: the reply sits on the SIM until the burst of +CMTI below names it.
+    let harness = Harness::with_options(textback::modem::virtual_modem::Options {
+        indications: false,
+        ..Default::default()
+    });
+    let running = harness.start().await;
+    harness.first_text_confirmed().await;
+    let reads_before = harness.modem.commands().len();
+
+    // A garbage line, an unknown URC, an SMS routed to us whose PDU is cut off, a status
+    // report that is not hex.
+    harness
+        .modem
+        .send_line("\u{1}\u{7f}garbage ~~~ ::: ,,,")
+        .await;
+    harness.modem.send_line("+XYZZY: 1,\"two\",3").await;
+    harness.modem.send_line("+CMT: ,40\r\n07914477").await;
+    harness.modem.send_line("+CDS: 25\r\nNOT-A-PDU").await;
+    // The caller's reply lands in slot 0, then the modem says so 200 times.
+    harness.modem.receive_sms(CALLER, "Sarah Jones").await;
+    let burst = vec!["+CMTI: \"SM\",0"; 200].join("\r\n");
+    harness.modem.send_line(&burst).await;
+
+    // The reply moves the conversation on exactly once: one more text, the next question.
+    let texts = harness.texts_to_caller(2).await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts[1].contains("What do you need help with?"),
+        "{texts:?}"
+    );
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM messages WHERE direction = 'in' AND peer = '+447700900123'",
+                1
+            )
+            .await,
+        1
+    );
+    // The daemon is still serving: a SIP call gets its text.
+    running
+        .events
+        .send(common::sip_call("sip-after-garbage", "07700900456"))
+        .await
+        .unwrap();
+    assert_eq!(harness.texts_to("+447700900456", 1).await.len(), 1);
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.texts_to_caller(2).await.len(),
+        2,
+        "no duplicate text"
+    );
+    let reads = harness.modem.commands()[reads_before..]
+        .iter()
+        .filter(|c| c.as_str() == "AT+CMGR=0")
+        .count();
+    // One read for the burst, and at most one more by the delete's check of the slot.
+    assert!(reads <= 2, "{reads} reads of slot 0");
+    // The cut-off PDU is kept as it came, named undecodable, never dropped.
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM messages WHERE body LIKE '[undecodable PDU%'"),
+        1
+    );
+}

@@ -228,6 +228,11 @@ struct Session<'a, P> {
     last_call_end: Option<Instant>,
     /// The message store was full at the last look (warned once per filling).
     storage_full: bool,
+    /// Indications dropped as repeats of one already queued (logged once per session).
+    repeated_indications: u64,
+    /// The slot last read on an indication, until the daemon deletes it: a repeated indication
+    /// of it (a firmware that says `+CMTI` again and again) is not read twice.
+    last_read: Option<(String, u32)>,
 }
 
 impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
@@ -243,6 +248,8 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             was_ready: false,
             last_call_end: None,
             storage_full: false,
+            repeated_indications: 0,
+            last_read: None,
         }
     }
 
@@ -367,12 +374,32 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             let _ = self.buffer.split_to(digest.consumed);
             if let Some(Frame::Line(line)) = digest.frame {
                 match self.classifier.classify(&line, None) {
-                    Classified::Urc(urc) => self.urcs.push_back(urc),
+                    Classified::Urc(urc) => self.queue_urc(urc),
                     Classified::AwaitingPdu => {}
                     other => debug!(?other, "stray line"),
                 }
             }
         }
+    }
+
+    /// Queues a URC for handling. An indication of a stored message that is already queued (a
+    /// firmware repeating `+CMTI: "SM",3` two hundred times) is dropped: one read per message.
+    fn queue_urc(&mut self, urc: Urc) {
+        let repeat = matches!(
+            urc,
+            Urc::NewMessageStored { .. } | Urc::StatusReportStored { .. }
+        ) && self.urcs.contains(&urc);
+        if repeat {
+            self.repeated_indications += 1;
+            if self.repeated_indications == 1 {
+                warn!(
+                    ?urc,
+                    "the modem repeats an indication already queued; read once"
+                );
+            }
+            return;
+        }
+        self.urcs.push_back(urc);
     }
 
     async fn emit(&self, event: ModemEvent) {
@@ -451,7 +478,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                                 });
                             }
                             Classified::Response(line) => lines.push(line),
-                            Classified::Urc(urc) => self.urcs.push_back(urc),
+                            Classified::Urc(urc) => self.queue_urc(urc),
                         }
                     }
                 }
@@ -627,7 +654,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                         info!(line, "the modem says it is ready");
                         return Ok(true);
                     }
-                    self.urcs.push_back(urc);
+                    self.queue_urc(urc);
                 }
             }
             match timeout_at(until, self.port.read_buf(&mut self.buffer)).await {
@@ -885,6 +912,9 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
     /// (a buffered +CMTI and the start-up AT+CMGL both name it) must not delete the next message,
     /// which the SIM may have put in the freed slot meanwhile.
     async fn delete(&mut self, storage: &Storage, pdu: &str) -> Result<Deleted, Error> {
+        if self.last_read.as_ref() == Some(&(storage.memory.clone(), storage.index)) {
+            self.last_read = None;
+        }
         self.use_memory(&storage.memory).await?;
         let lines = match self
             .exec(&format!("AT+CMGR={}", storage.index), COMMAND_TIMEOUT)
@@ -1059,7 +1089,15 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 }
             }
             Urc::NewMessageStored { memory, index } => {
-                self.read_stored(memory, index, false).await?;
+                if self.last_read.as_ref() == Some(&(memory.clone(), index)) {
+                    debug!(
+                        memory,
+                        index, "an indication of a message already read; not read again"
+                    );
+                } else {
+                    self.last_read = Some((memory.clone(), index));
+                    self.read_stored(memory, index, false).await?;
+                }
             }
             Urc::StatusReportStored { memory, index } => {
                 self.read_stored(memory, index, true).await?;

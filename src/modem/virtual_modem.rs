@@ -255,6 +255,7 @@ enum Control {
     SimPresent(bool),
     Network(bool),
     NextReportStatus(u8),
+    NextReportZone(u8),
     Restart,
     Line(String),
 }
@@ -395,6 +396,12 @@ impl VirtualModem {
 
     /// Restarts the modem by itself, as after a brown-out: its start-up lines (`RDY` ...), echo
     /// on, and none of the settings the driver made.
+    /// The next status report carries this octet as its service centre time stamp's zone, as
+    /// some SMSCs send one that is not two decimal semi-octets (python-gsmmodem issue #15: 0xC2).
+    pub async fn next_report_zone(&self, octet: u8) {
+        let _ = self.control.send(Control::NextReportZone(octet)).await;
+    }
+
     pub async fn restart(&self) {
         let _ = self.control.send(Control::Restart).await;
     }
@@ -533,6 +540,8 @@ struct Machine {
     sms_ready_at: tokio::time::Instant,
     /// TP-Status of the next status report.
     next_report_status: u8,
+    /// The zone octet of the next status report's time stamp, when set.
+    next_report_zone: Option<u8>,
     /// Lines waiting for their moment (status reports, start-up lines): (when, lines).
     scheduled: Vec<(tokio::time::Instant, Vec<String>)>,
     /// The call being rung: (caller, rings left, next ring).
@@ -557,6 +566,7 @@ impl Machine {
             persona: options.model.persona(),
             sms_ready_at: tokio::time::Instant::now(),
             next_report_status: 0,
+            next_report_zone: None,
             scheduled: Vec::new(),
             smsc: options.smsc.clone(),
             options,
@@ -743,6 +753,7 @@ impl Machine {
             Control::Hang => self.hung = true,
             Control::SimPresent(present) => self.sim_absent = !present,
             Control::NextReportStatus(status) => self.next_report_status = status,
+            Control::NextReportZone(octet) => self.next_report_zone = Some(octet),
             Control::Restart => self.power_cycle(),
             Control::Line(line) => self.send_lines(&[&line]).await,
             Control::Network(registered) => {
@@ -1129,6 +1140,10 @@ impl Machine {
             if let Ok(report) =
                 pdu::encode_status_report(reference, &sent.to, &stamp, &stamp, status)
             {
+                let report = match self.next_report_zone.take() {
+                    Some(octet) => with_zone(&report, octet),
+                    None => report,
+                };
                 let length = tpdu_length(&report);
                 let at = tokio::time::Instant::now() + self.options.report_delay;
                 self.schedule(at, &[&format!("+CDS: {length}"), &report]);
@@ -1144,6 +1159,22 @@ impl Machine {
         }
         self.ok(vec![format!("+CMGS: {reference}")]).await;
         self.mark(Moment::SendConfirmed(reference));
+    }
+}
+
+/// A status report PDU (SMSC field first) with its TP-SCTS zone octet replaced.
+fn with_zone(hex: &str, octet: u8) -> String {
+    let octet_at = |index: usize| {
+        hex.get(index * 2..index * 2 + 2)
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            .map_or(0, usize::from)
+    };
+    // SMSC length and field, first octet, TP-MR, then TP-RA: its digit count, type, digits.
+    let address = 1 + octet_at(0) + 2;
+    let zone = address + 2 + octet_at(address).div_ceil(2) + 6;
+    match hex.get(..zone * 2).zip(hex.get(zone * 2 + 2..)) {
+        Some((before, after)) => format!("{before}{octet:02X}{after}"),
+        None => hex.to_string(),
     }
 }
 
