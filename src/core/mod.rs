@@ -9,6 +9,7 @@ pub mod names;
 pub mod policy;
 pub mod profile;
 pub mod proposal;
+pub mod refusal;
 pub mod replay;
 pub mod routing;
 pub mod slots;
