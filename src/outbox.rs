@@ -139,7 +139,8 @@ pub async fn run(
                 && Instant::now() < held.until
             {
                 // Texts queued meanwhile go from another SIM of the business when there is one.
-                move_to_sibling(&store, &modem, &settings, &clock, held.cause.meaning()).await;
+                move_to_sibling(&store, &modem, &settings, &clock, held.cause.meaning(), Move::Held)
+                    .await;
                 tokio::select! {
                     _ = token.cancelled() => return,
                     _ = tokio::time::sleep_until(held.until) => {}
@@ -556,7 +557,7 @@ async fn refused_fault(
         true,
     )
     .await;
-    move_to_sibling(store, modem, settings, clock, cause.meaning()).await;
+    move_to_sibling(store, modem, settings, clock, cause.meaning(), Move::Held).await;
 }
 
 /// Off the network: the fault is recorded at once and texts move to another SIM of the business;
@@ -592,7 +593,15 @@ async fn off_network_fault(
         tell,
     )
     .await;
-    move_to_sibling(store, modem, settings, clock, "the SIM is off the network").await;
+    move_to_sibling(
+        store,
+        modem,
+        settings,
+        clock,
+        "the SIM is off the network",
+        Move::WhileOffNetwork,
+    )
+    .await;
 }
 
 /// Opens (or refreshes) a fault and, when `tell` and not told yet, tells the business.
@@ -726,6 +735,16 @@ fn siblings<'a>(modem: &ModemId, settings: &'a Settings) -> Vec<&'a ModemHandle>
         .collect()
 }
 
+/// Why a queue moves, which decides whether it still moves when the store gets to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Move {
+    /// The network refuses the SIM: its texts move whatever its state.
+    Held,
+    /// Off the network: only while it still is. The modem may have come back (and a new text
+    /// been routed to it) since the outbox looked.
+    WhileOffNetwork,
+}
+
 /// Moves what is queued for `modem` to a sibling that is not held, if there is one.
 async fn move_to_sibling(
     store: &Store,
@@ -733,14 +752,20 @@ async fn move_to_sibling(
     settings: &Settings,
     clock: &Clock,
     why: &str,
+    kind: Move,
 ) {
     for sibling in siblings(modem.id(), settings) {
         let from = modem.id().clone();
         let to = sibling.id().clone();
         let now = clock.now_ms();
         let reason = format!("moved from {from}: {why}");
+        let handle = modem.clone();
         let moved = store
             .run(move |tx| {
+                // Looked at in the store's own turn, after any routing that came before it.
+                if kind == Move::WhileOffNetwork && serving(&handle.state()) {
+                    return Ok(0);
+                }
                 if tx.open_fault_of(&to, FaultKind::Refused)?.is_some() {
                     return Ok(0);
                 }

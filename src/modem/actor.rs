@@ -774,7 +774,10 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 Err(err) => return Err(err),
             }
         }
-        self.storage_recheck = full.then(|| Instant::now() + STORAGE_RECHECK);
+        // Looked at again soon while full, until texts come straight to the box; after that the
+        // minute's health sweep is enough.
+        self.storage_recheck =
+            (full && !self.direct_routing).then(|| Instant::now() + STORAGE_RECHECK);
         self.storage_full = full;
         if full && !outgoing.is_empty() {
             warn!(
