@@ -71,6 +71,24 @@ pub struct RunOptions {
     /// Missed calls each SIP port holds while the daemon's event queue is full (default
     /// `sip::service::MISSED_QUEUE`, 4096; tests use a few, to see it fill).
     pub sip_missed_queue: Option<usize>,
+    /// Shorter health timings for every modem (tests: seconds where the config says minutes).
+    pub modem_timing: Option<ModemTiming>,
+}
+
+/// Health timings that replace each modem's configured ones.
+#[derive(Debug, Clone, Copy)]
+pub struct ModemTiming {
+    /// `modem.refused_recheck_minutes`.
+    pub refused_recheck: Duration,
+    /// `modem.off_network_minutes` (None: never cycle the radio).
+    pub off_network_cycle: Option<Duration>,
+    /// How long the SIM's store stays full before the business is told
+    /// ([`outbox::STORAGE_TELL_AFTER`]).
+    pub storage_tell_after: Duration,
+    /// How often each SIM's delivered share is looked at ([`outbox::DELIVERY_CHECK`]).
+    pub delivery_check: Duration,
+    /// How long a modem stays lost before the business is told ([`outbox::LOST_TELL_AFTER`]).
+    pub lost_tell_after: Duration,
 }
 
 /// Starts the daemon in the background (for `demo` and tests).
@@ -166,7 +184,13 @@ fn setup(
     let (modem_tx, modem_events) = mpsc::channel(EVENT_QUEUE);
     let mut modems = HashMap::new();
     let mut wakers = Wakers::default();
+    let mut outboxes = Vec::new();
     for modem_config in &config.modems {
+        let mut modem_config = modem_config.clone();
+        if let Some(timing) = options.modem_timing {
+            modem_config.refused_recheck = timing.refused_recheck;
+            modem_config.off_network_cycle = timing.off_network_cycle;
+        }
         let handle = modem::spawn(
             modem_config.clone(),
             modem_tx.clone(),
@@ -174,15 +198,43 @@ fn setup(
             &modem_tasks,
             options.clock.clone(),
         );
+        let wake = wakers.add_outbox(modem_config.id.clone());
+        modems.insert(modem_config.id.clone(), handle.clone());
+        outboxes.push((modem_config, handle, wake));
+    }
+    // Each outbox sees the whole pool: texts move to another SIM of the business, and alerts go
+    // out through a modem that can send.
+    let alerter = crate::alert::Alerter {
+        store: store.clone(),
+        config: config.clone(),
+        pool: outboxes
+            .iter()
+            .map(|(_, handle, _)| handle.clone())
+            .collect(),
+        wakers: wakers.clone(),
+        clock: options.clock.clone(),
+    };
+    for (modem_config, handle, wake) in outboxes {
         workers.spawn(outbox::run(
             store.clone(),
-            handle.clone(),
-            modem_config.status_reports,
-            wakers.add_outbox(modem_config.id.clone()),
+            handle,
+            outbox::Settings {
+                modem: modem_config,
+                alerter: alerter.clone(),
+                storage_tell_after: options
+                    .modem_timing
+                    .map_or(outbox::STORAGE_TELL_AFTER, |t| t.storage_tell_after),
+                delivery_check: options
+                    .modem_timing
+                    .map_or(outbox::DELIVERY_CHECK, |t| t.delivery_check),
+                lost_tell_after: options
+                    .modem_timing
+                    .map_or(outbox::LOST_TELL_AFTER, |t| t.lost_tell_after),
+            },
+            wake,
             options.clock.clone(),
             token.child_token(),
         ));
-        modems.insert(modem_config.id.clone(), handle);
     }
     let assistant = Assistant::new(
         store.clone(),

@@ -28,7 +28,10 @@
 //!    per modem) takes the queued row, encodes it with
 //!    `codec/pdu.rs` and `codec/gsm7.rs`, and asks the modem through `modem/handle.rs`; the actor
 //!    writes `AT+CMGS`, reads `+CMGS: <ref>`, and the row is marked sent (delivered, later, from
-//!    the status report, in `flow/reply.rs`).
+//!    the status report, in `flow/reply.rs`). A refusal by the network is read by
+//!    `core/refusal.rs`; the outbox holds a refused SIM's queue, moves texts to another SIM of
+//!    the business (off the network, over the recipient cap), records each fault
+//!    (`store/health.rs`) and tells the business through `alert.rs`.
 //! 4. **The conversation.** A reply arrives as `+CMTI` → `AT+CMGR` → `Event::SmsReceived` →
 //!    `flow/reply.rs` stores it (joining multipart texts, STOP/HELP/START, loops with machines
 //!    per `core/loops.rs`) and moves the conversation on: `core/conversation.rs` reads the text
@@ -69,6 +72,7 @@
 //! the network's SMS service centre. E.164: the international phone number form (+447700900123).
 //! SIP: the VoIP signalling protocol (RFC 3261).
 
+pub mod alert;
 pub mod assistant;
 pub mod cli;
 pub mod clock;

@@ -1037,3 +1037,444 @@ holidays = ["2026-12-25"]
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_report_whose_time_zone_is_not_decimal_still_counts() {
+    let harness = Harness::new();
+    let running = harness.start().await;
+    // The zone octet python-gsmmodem's issue #15 recorded from a network: 0xC2.
+    harness.modem.next_report_zone(0xC2).await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM messages WHERE state = 'delivered'", 1)
+            .await,
+        1,
+        "the report was applied, not refused"
+    );
+    running.stop().await.unwrap();
+    let status = harness.query_strings("SELECT status_text FROM message_parts");
+    assert_eq!(status.len(), 1);
+    assert!(
+        status[0].starts_with("received by the recipient (read leniently: the service centre time stamp (TP-SCTS) has 0xC2"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_from_the_modem_neither_crashes_nor_duplicates() {
+    // Indications off: the reply sits on the SIM until the burst of +CMTI below names it.
+    let harness = Harness::with_options(textback::modem::virtual_modem::Options {
+        indications: false,
+        ..Default::default()
+    });
+    let running = harness.start().await;
+    harness.first_text_confirmed().await;
+    let reads_before = harness.modem.commands().len();
+
+    // A garbage line, an unknown URC, an SMS routed to us whose PDU is cut off, a status
+    // report that is not hex.
+    harness
+        .modem
+        .send_line("\u{1}\u{7f}garbage ~~~ ::: ,,,")
+        .await;
+    harness.modem.send_line("+XYZZY: 1,\"two\",3").await;
+    harness.modem.send_line("+CMT: ,40\r\n07914477").await;
+    harness.modem.send_line("+CDS: 25\r\nNOT-A-PDU").await;
+    // The caller's reply lands in slot 0, then the modem says so 200 times.
+    harness.modem.receive_sms(CALLER, "Sarah Jones").await;
+    let burst = vec!["+CMTI: \"SM\",0"; 200].join("\r\n");
+    harness.modem.send_line(&burst).await;
+
+    // The reply moves the conversation on exactly once: one more text, the next question.
+    let texts = harness.texts_to_caller(2).await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts[1].contains("What do you need help with?"),
+        "{texts:?}"
+    );
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM messages WHERE direction = 'in' AND peer = '+447700900123'",
+                1
+            )
+            .await,
+        1
+    );
+    // The daemon is still serving: a SIP call gets its text.
+    running
+        .events
+        .send(common::sip_call("sip-after-garbage", "07700900456"))
+        .await
+        .unwrap();
+    assert_eq!(harness.texts_to("+447700900456", 1).await.len(), 1);
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.texts_to_caller(2).await.len(),
+        2,
+        "no duplicate text"
+    );
+    let reads = harness.modem.commands()[reads_before..]
+        .iter()
+        .filter(|c| c.as_str() == "AT+CMGR=0")
+        .count();
+    // One read for the burst, and at most one more by the delete's check of the slot.
+    assert!(reads <= 2, "{reads} reads of slot 0");
+    // The cut-off PDU is kept as it came, named undecodable, never dropped.
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM messages WHERE body LIKE '[undecodable PDU%'"),
+        1
+    );
+}
+
+fn quick_health() -> textback::daemon::RunOptions {
+    textback::daemon::RunOptions {
+        modem_timing: Some(textback::daemon::ModemTiming {
+            refused_recheck: std::time::Duration::from_secs(2),
+            off_network_cycle: None,
+            storage_tell_after: std::time::Duration::from_secs(1),
+            delivery_check: std::time::Duration::from_secs(1),
+            lost_tell_after: std::time::Duration::from_secs(1),
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_the_network_refuses_holds_its_queue_records_why_and_resumes() {
+    let harness = Harness::new();
+    let running = harness.start_with(quick_health()).await;
+    // RP cause 50, requested facility not subscribed: no SMS service, or no credit.
+    harness.modem.refuse_sends(Some(50)).await;
+    let started = std::time::Instant::now();
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM modem_faults WHERE kind = 'refused' AND cause = 'not_subscribed' AND cleared_ms IS NULL",
+                1
+            )
+            .await,
+        1
+    );
+    // Recorded in words with what to do; the text is queued, its try given back.
+    let detail = harness.query_strings("SELECT detail FROM modem_faults");
+    assert!(detail[0].contains("Top up the SIM"), "{detail:?}");
+    assert_eq!(
+        harness.query_strings("SELECT state FROM messages WHERE id = 1"),
+        vec!["queued".to_string()]
+    );
+    assert_eq!(
+        harness.query_i64("SELECT attempts FROM messages WHERE id = 1"),
+        0
+    );
+    // No other modem can carry the alert: it is recorded, for doctor and the dashboard.
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM alerts WHERE channel = 'log'", 1)
+            .await,
+        1
+    );
+    // The SIM is topped up: the next try (after the recheck time) sends it, and the fault closes.
+    harness.modem.refuse_sends(None).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM modem_faults WHERE cleared_ms IS NOT NULL",
+                1
+            )
+            .await,
+        1
+    );
+    let recovered = started.elapsed();
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_i64("SELECT attempts FROM messages WHERE id = 1"),
+        1,
+        "no try was burnt on the refusals"
+    );
+    let refusals = harness
+        .modem
+        .commands()
+        .iter()
+        .filter(|c| c.starts_with("AT+CMGS="))
+        .count();
+    assert!(
+        refusals <= 5,
+        "{refusals} sends: the queue was held, not hammered"
+    );
+    eprintln!(
+        "recovery: +CMS ERROR: 50 (not subscribed) until the SIM sends again: {} ms (recheck 2 s)",
+        recovered.as_millis()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_refusal_is_retried_with_back_off() {
+    let harness = Harness::new();
+    let running = harness.start_with(quick_health()).await;
+    // RP cause 42: congestion.
+    harness.modem.fail_next_send(42).await;
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.modem.wait_sent(1, WAIT).await.len(), 1);
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM messages WHERE state IN ('sent', 'delivered')",
+                1
+            )
+            .await,
+        1
+    );
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_i64("SELECT attempts FROM messages WHERE id = 1"),
+        2
+    );
+    assert_eq!(harness.query_i64("SELECT count(*) FROM modem_faults"), 0);
+    let retry = harness.query_strings("SELECT detail FROM journal WHERE step = 'retry'");
+    assert!(retry[0].contains("congestion"), "{retry:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_over_the_recipient_cap_is_held_never_dropped() {
+    let harness = Harness::with_edit(Default::default(), "", |text| {
+        text.replace("id = \"main\"\n", "id = \"main\"\nrecipient_cap = 1\n")
+    });
+    let running = harness.start().await;
+    harness.first_text_confirmed().await;
+    // A second caller: a second distinct number in 24 hours, over this SIM's cap of 1.
+    running
+        .events
+        .send(common::sip_call("sip-over-cap", "07700900777"))
+        .await
+        .unwrap();
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM modem_faults WHERE kind = 'recipient_cap' AND cleared_ms IS NULL",
+                1
+            )
+            .await,
+        1
+    );
+    // The first caller is no new recipient: the conversation goes on.
+    harness.modem.receive_sms(CALLER, "Sarah Jones").await;
+    assert_eq!(harness.texts_to_caller(2).await.len(), 2);
+    running.stop().await.unwrap();
+    assert!(harness.texts_to("+447700900777", 1).await.is_empty());
+    let held = harness
+        .query_strings("SELECT state || ': ' || error FROM messages WHERE peer = '+447700900777'");
+    assert_eq!(held.len(), 1);
+    assert!(
+        held[0].starts_with("queued: ") && held[0].contains("modem.recipient_cap 1"),
+        "{held:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_store_that_stays_full_routes_texts_straight_to_the_box() {
+    // A SIM of two slots whose deletes do not free anything (a store that will not empty).
+    let harness = Harness::with_options(textback::modem::virtual_modem::Options {
+        capacity: 2,
+        undeletable: true,
+        ..Default::default()
+    });
+    harness
+        .modem
+        .receive_sms("+447700900901", "old text one")
+        .await;
+    harness
+        .modem
+        .receive_sms("+447700900902", "old text two")
+        .await;
+    let started = std::time::Instant::now();
+    let running = harness.start_with(quick_health()).await;
+    // Read at start (stored once each), still full at the next look: direct routing.
+    assert!(
+        harness
+            .modem
+            .wait_command(|c| c == "AT+CNMI=2,2,0,1,0", WAIT)
+            .await,
+        "direct routing asked for"
+    );
+    let routed = started.elapsed();
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM modem_faults WHERE kind = 'storage_full' AND alerted_ms IS NOT NULL",
+                1
+            )
+            .await,
+        1,
+        "recorded, and the business told"
+    );
+    // The conversation still works: the reply comes as +CMT, never stored on the SIM.
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    assert_eq!(harness.texts_to_caller(1).await.len(), 1);
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM messages WHERE peer = '+447700900123' AND state IN ('sent', 'delivered')",
+                1
+            )
+            .await,
+        1
+    );
+    harness.modem.receive_sms(CALLER, "Sarah Jones").await;
+    let texts = harness.texts_to_caller(2).await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    // The alert (in parts: it says what to do): this SIM can still send, and the owner has an
+    // SMS channel.
+    let alert = harness.texts_to("+447700900456", 1).await.concat();
+    assert!(alert.contains("message store full"), "{alert}");
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM messages WHERE direction = 'in'"),
+        3,
+        "the two old texts and the reply, each stored once"
+    );
+    eprintln!(
+        "recovery: SIM store full and not emptying: texts routed straight to the box after {} ms",
+        routed.as_millis()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_that_leads_to_another_sim_is_not_used() {
+    // The IMEI matches (the virtual dongle's), the SIM does not: as when a reboot renamed ports.
+    let harness = Harness::with_edit(Default::default(), "", |text| {
+        text.replace(
+            "id = \"main\"\n",
+            "id = \"main\"\nimei = \"867530012345678\"\niccid = \"8944110068900000000\"\n",
+        )
+    });
+    let running = harness.start().await;
+    let mut handle = running.modems[0].clone();
+    let lost = tokio::time::timeout(WAIT, async {
+        loop {
+            if let textback::modem::ModemState::Lost { reason } = handle.state() {
+                return reason;
+            }
+            let _ = handle.state_changed().await;
+        }
+    })
+    .await
+    .expect("the modem is refused");
+    assert!(
+        lost.contains("SIM (ICCID)") && lost.contains("modem.iccid"),
+        "{lost}"
+    );
+    harness.modem.call(Some(CALLER_NATIONAL), 2).await;
+    running
+        .events
+        .send(common::sip_call("sip-wrong-sim", "07700900456"))
+        .await
+        .unwrap();
+    assert!(
+        harness
+            .modem
+            .wait_sent(1, std::time::Duration::from_millis(1500))
+            .await
+            .is_empty(),
+        "nothing sent from the wrong SIM"
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_whose_texts_stop_arriving_is_reported() {
+    let harness = Harness::new();
+    let running = harness.start_with(quick_health()).await;
+    // The network takes every text and then reports it undelivered (TP-Status 0x62: the SMSC
+    // gave up, no response from the recipient): a SIM blocked without a word.
+    harness.modem.report_status_always(Some(0x62)).await;
+    let reports = textback::outbox::DELIVERY_MIN_REPORTS;
+    for n in 0..reports {
+        running
+            .events
+            .send(common::sip_call(
+                &format!("sip-silent-{n}"),
+                &format!("077009001{n:02}"),
+            ))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM message_parts WHERE status = 'failed'",
+                reports
+            )
+            .await,
+        reports
+    );
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM modem_faults WHERE kind = 'delivery_low' AND alerted_ms IS NOT NULL",
+                1
+            )
+            .await,
+        1
+    );
+    running.stop().await.unwrap();
+    let detail =
+        harness.query_strings("SELECT detail FROM modem_faults WHERE kind = 'delivery_low'");
+    assert!(
+        detail[0].contains(&format!("only 0 of {reports}")),
+        "{detail:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modem_that_stays_dead_after_the_ladder_is_reported_and_its_texts_wait() {
+    let harness = Harness::new();
+    let running = harness.start_with(quick_health()).await;
+    harness.first_text_confirmed().await;
+    let started = std::time::Instant::now();
+    harness.modem.hang_for_good().await;
+    // A call comes in over SIP meanwhile: its text is queued for the dead modem.
+    running
+        .events
+        .send(common::sip_call("sip-dead-modem", "07700900456"))
+        .await
+        .unwrap();
+    // The ladder runs (ESC and AT, ATZ, AT+CFUN=1,1), the port is reopened, and when the modem
+    // stays lost the business is told (here: recorded, as no other modem can carry it).
+    // The send waits 10 s for its prompt, the line 5 s for AT, ESC and ATZ 3 s each.
+    assert!(
+        harness
+            .modem
+            .wait_command(|c| c == "AT+CFUN=1,1", WAIT * 3)
+            .await,
+        "the ladder reached AT+CFUN=1,1"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT * 2;
+    while harness.query_i64(
+        "SELECT count(*) FROM modem_faults WHERE kind = 'not_answering' AND alerted_ms IS NOT NULL",
+    ) < 1
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no not_answering fault"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let told = started.elapsed();
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_strings("SELECT state FROM messages WHERE peer = '+447700900456'"),
+        vec!["queued".to_string()],
+        "the text waits on disk"
+    );
+    let detail =
+        harness.query_strings("SELECT detail FROM modem_faults WHERE kind = 'not_answering'");
+    assert!(detail[0].contains("Unplug the dongle"), "{detail:?}");
+    eprintln!(
+        "recovery: a dongle that never answers again: ladder run and the business told after {} ms",
+        told.as_millis()
+    );
+}

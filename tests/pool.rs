@@ -173,3 +173,271 @@ async fn a_profile_pinned_to_a_modem_waits_for_it() {
     assert!(b.sent().is_empty());
     running.stop().await.unwrap();
 }
+
+/// The pool config with an owner who takes SMS (alerts go there) and extra keys per modem.
+fn health_config(
+    a: &Path,
+    b: &Path,
+    database: &Path,
+    a_keys: &str,
+    b_keys: &str,
+) -> Arc<config::Config> {
+    let text = format!(
+        r#"
+[storage]
+database = "{database}"
+
+[dashboard]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+
+[[modem]]
+id = "a"
+port = "{a}"
+{a_keys}
+
+[[modem]]
+id = "b"
+port = "{b}"
+{b_keys}
+
+[[profile]]
+id = "plumbing"
+name = "Brightwater Plumbing"
+numbers = ["+441632960123"]
+
+[[profile.question]]
+id = "name"
+ask = "Who am I speaking to?"
+
+[[profile.question]]
+id = "reason"
+ask = "What do you need help with?"
+
+[[profile.recipient]]
+name = "Owner"
+sms = "+447700900456"
+"#,
+        database = database.display(),
+        a = a.display(),
+        b = b.display(),
+    );
+    Arc::new(
+        config::parse(&text, Path::new("pool.toml"))
+            .expect("pool config")
+            .config,
+    )
+}
+
+fn quick_health(cycle: Option<Duration>) -> RunOptions {
+    RunOptions {
+        modem_timing: Some(daemon::ModemTiming {
+            refused_recheck: Duration::from_secs(2),
+            off_network_cycle: cycle,
+            storage_tell_after: Duration::from_secs(1),
+            delivery_check: Duration::from_secs(1),
+            lost_tell_after: Duration::from_secs(1),
+        }),
+        ..Default::default()
+    }
+}
+
+fn query_strings(database: &Path, sql: &str) -> Vec<String> {
+    let connection = textback::store::open_read_only(database).unwrap();
+    let mut statement = connection.prepare(sql).unwrap();
+    statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Waits until `sql` (a count) reaches `n`.
+async fn wait_count(database: &Path, sql: &str, n: i64) -> i64 {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let connection = textback::store::open_read_only(database).unwrap();
+        let got: i64 = connection.query_row(sql, [], |row| row.get(0)).unwrap();
+        if got >= n || tokio::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_that_stays_off_the_network_hands_its_texts_to_another_and_the_owner_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("t.db");
+    let a = VirtualModem::start(Options::default()).unwrap();
+    let b = VirtualModem::start(Options::default()).unwrap();
+    let config = health_config(a.path(), b.path(), &database, "", "");
+    let running = daemon::start(config, quick_health(Some(Duration::from_secs(1))))
+        .await
+        .unwrap();
+    wait_state(handle(&running, "a"), |s| s.is_usable()).await;
+    wait_state(handle(&running, "b"), |s| s.is_usable()).await;
+    // A caller texted from a, the first in the config.
+    running
+        .events
+        .send(common::sip_call("sip-1", "07700900123"))
+        .await
+        .unwrap();
+    assert_eq!(a.wait_sent(1, WAIT).await.len(), 1);
+
+    // a loses the network and keeps searching, radio cycle or not.
+    let lost = std::time::Instant::now();
+    a.set_registration(2).await;
+    wait_state(handle(&running, "a"), |s| !s.is_usable()).await;
+    // The caller answers; the next question cannot wait for a: it goes from b.
+    a.receive_sms("+447700900123", "Dave").await;
+    let from_b = b.wait_sent(1, WAIT).await;
+    assert!(
+        from_b
+            .iter()
+            .any(|s| s.to == "+447700900123" && s.text.contains("What do you need help with?")),
+        "{from_b:?}"
+    );
+    let moved = lost.elapsed();
+    // The radio was cycled after the configured time, and when that did not help the owner was
+    // told, through b.
+    assert!(
+        a.wait_command(|c| c == "AT+CFUN=0", WAIT).await,
+        "AT+CFUN=0 sent"
+    );
+    assert!(a.wait_command(|c| c == "AT+CFUN=1", WAIT).await);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !b.sent().iter().any(|s| s.to == "+447700900456") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no alert: {:?}",
+            b.sent()
+        );
+        b.wait_sent(b.sent().len() + 1, Duration::from_millis(200))
+            .await;
+    }
+    let alert = b
+        .sent()
+        .into_iter()
+        .find(|s| s.to == "+447700900456")
+        .unwrap();
+    // What it says is the state when it was sent (searching, or "not registered" mid-cycle).
+    assert!(
+        alert.text.contains("is off the network (") && alert.text.contains("aerial"),
+        "{}",
+        alert.text
+    );
+    let told = lost.elapsed();
+    // a is back: the fault closes with its length recorded.
+    a.set_registration(1).await;
+    assert_eq!(
+        wait_count(
+            &database,
+            "SELECT count(*) FROM modem_faults WHERE kind = 'off_network' AND cleared_ms IS NOT NULL",
+            1
+        )
+        .await,
+        1
+    );
+    let back = lost.elapsed();
+    running.stop().await.unwrap();
+    assert_eq!(
+        query_strings(
+            &database,
+            "SELECT cause FROM modem_faults WHERE kind = 'off_network'"
+        ),
+        vec!["searching".to_string()]
+    );
+    eprintln!(
+        "recovery: off the network (searching): text moved to the other SIM after {} ms, owner told after {} ms, fault closed {} ms after the loss",
+        moved.as_millis(),
+        told.as_millis(),
+        back.as_millis()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_denied_is_cured_by_switching_the_radio_off_and_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("t.db");
+    let a = VirtualModem::start(Options {
+        model: textback::modem::virtual_modem::Model::QuectelEc25,
+        ..Options::default()
+    })
+    .unwrap();
+    let b = VirtualModem::start(Options::default()).unwrap();
+    let config = health_config(a.path(), b.path(), &database, "", "");
+    let running = daemon::start(config, quick_health(Some(Duration::from_secs(1))))
+        .await
+        .unwrap();
+    wait_state(handle(&running, "a"), |s| s.is_usable()).await;
+    let lost = std::time::Instant::now();
+    // +CREG: 3 and +CEREG: 3 (denied) until AT+CFUN=0, AT+CFUN=1.
+    a.off_network_until_radio_cycle(3).await;
+    wait_state(handle(&running, "a"), |s| !s.is_usable()).await;
+    wait_state(handle(&running, "a"), |s| s.is_usable()).await;
+    let back = lost.elapsed();
+    assert!(a.commands().iter().any(|c| c == "AT+CFUN=0"));
+    assert_eq!(
+        wait_count(
+            &database,
+            "SELECT count(*) FROM modem_faults WHERE kind = 'off_network' AND cause = 'denied' AND cleared_ms IS NOT NULL",
+            1
+        )
+        .await,
+        1
+    );
+    running.stop().await.unwrap();
+    // Back within the cycle time: nobody needed telling.
+    assert!(b.sent().iter().all(|s| s.to != "+447700900456"));
+    eprintln!(
+        "recovery: registration denied, cured by AT+CFUN=0/1 after 1 s off: back in {} ms",
+        back.as_millis()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_over_one_sims_recipient_cap_goes_from_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("t.db");
+    let a = VirtualModem::start(Options::default()).unwrap();
+    let b = VirtualModem::start(Options::default()).unwrap();
+    let config = health_config(
+        a.path(),
+        b.path(),
+        &database,
+        "recipient_cap = 1",
+        "recipient_cap = 5",
+    );
+    let running = daemon::start(config, quick_health(None)).await.unwrap();
+    wait_state(handle(&running, "a"), |s| s.is_usable()).await;
+    wait_state(handle(&running, "b"), |s| s.is_usable()).await;
+    running
+        .events
+        .send(common::sip_call("sip-1", "07700900123"))
+        .await
+        .unwrap();
+    assert_eq!(a.wait_sent(1, WAIT).await.len(), 1);
+    // A call rings a: its text would go from a, but a has texted its one number today.
+    a.call(Some("07700900777"), 2).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !b.sent().iter().any(|s| s.to == "+447700900777") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not moved: {:?}",
+            b.sent()
+        );
+        b.wait_sent(b.sent().len() + 1, Duration::from_millis(200))
+            .await;
+    }
+    running.stop().await.unwrap();
+    assert!(a.sent().iter().all(|s| s.to != "+447700900777"));
+    let why = query_strings(
+        &database,
+        "SELECT detail FROM journal WHERE detail LIKE '%recipient_cap%'",
+    );
+    assert!(
+        why.iter().any(|d| d.contains("sent from b instead")),
+        "{why:?}"
+    );
+}

@@ -107,6 +107,10 @@ pub fn run(config_path: &Path, watch: bool, watch_timeout: u64) -> anyhow::Resul
         check.print();
         all.push(check);
     }
+    for check in fault_checks(&config.storage.database) {
+        check.print();
+        all.push(check);
+    }
     for (name, ok, what) in crate::cli::sip::doctor_lines(&config, &config.storage.database) {
         let verdict = if ok { Verdict::Ok } else { Verdict::Warning };
         let check = Check::new(verdict, name, what);
@@ -223,6 +227,56 @@ fn check_database(path: &Path) -> Check {
             ),
         ),
     }
+}
+
+/// What the daemon recorded about each modem's health: open faults (a refusing network, off the
+/// network, a full store, the recipient cap), each with what to do, and how the last ones ended.
+pub fn fault_checks(database: &Path) -> Vec<Check> {
+    let Ok(connection) = store::open_read_only(database) else {
+        return Vec::new();
+    };
+    let tx = store::Tx::reader(&connection);
+    // An older schema has no faults table yet: nothing recorded.
+    let (Ok(open), Ok(recent)) = (tx.open_faults(), tx.recent_faults(20)) else {
+        return Vec::new();
+    };
+    let mut checks = Vec::new();
+    for fault in &open {
+        let verdict = match fault.kind {
+            crate::domain::FaultKind::Refused
+            | crate::domain::FaultKind::NotAnswering
+            | crate::domain::FaultKind::DeliveryLow => Verdict::Failed,
+            _ => Verdict::Warning,
+        };
+        let told = match fault.alerted_ms {
+            Some(_) => "; the business was told",
+            None => "",
+        };
+        checks.push(Check::new(
+            verdict,
+            format!("modem {} {}", fault.modem, fault.kind),
+            format!(
+                "since {} ({}): {}{told}",
+                crate::time_text::format_time(fault.started_ms),
+                fault.cause,
+                fault.detail
+            ),
+        ));
+    }
+    for fault in recent.iter().filter(|f| f.cleared_ms.is_some()).take(5) {
+        let lasted = fault.cleared_ms.unwrap_or(fault.started_ms) - fault.started_ms;
+        checks.push(Check::new(
+            Verdict::Ok,
+            format!("modem {} {}", fault.modem, fault.kind),
+            format!(
+                "recovered at {} after {:.1} s ({})",
+                crate::time_text::format_time(fault.cleared_ms.unwrap_or_default()),
+                lasted as f64 / 1000.0,
+                fault.cause
+            ),
+        ));
+    }
+    checks
 }
 
 fn writable(path: &Path) -> bool {

@@ -56,6 +56,7 @@ pub fn describe(pdu: &Pdu) -> String {
             text,
             protocol_identifier,
             data_coding_scheme,
+            oddities: _,
         }) => {
             lines.push("type: SMS-DELIVER (a message received)".to_string());
             lines.push(format!("service centre: {}", smsc(centre)));
@@ -81,6 +82,7 @@ pub fn describe(pdu: &Pdu) -> String {
             concat: parts,
             text,
             data_coding_scheme,
+            oddities: _,
         }) => {
             lines.push("type: SMS-SUBMIT (a message to send)".to_string());
             lines.push(format!("service centre: {}", smsc(centre)));
@@ -113,6 +115,7 @@ pub fn describe(pdu: &Pdu) -> String {
                 submitted,
                 discharged,
                 status,
+                oddities: _,
             },
         ) => {
             lines.push("type: SMS-STATUS-REPORT (a delivery report)".to_string());
@@ -128,6 +131,14 @@ pub fn describe(pdu: &Pdu) -> String {
             ));
         }
     }
+    let oddities = match pdu {
+        Pdu::Deliver(d) => &d.oddities,
+        Pdu::Submit(s) => &s.oddities,
+        Pdu::StatusReport(r) => &r.oddities,
+    };
+    for oddity in oddities {
+        lines.push(format!("read leniently: {oddity}"));
+    }
     lines.join("\n")
 }
 
@@ -135,6 +146,9 @@ pub fn describe(pdu: &Pdu) -> String {
 pub fn to_json(pdu: &Pdu) -> serde_json::Value {
     let address =
         |a: &Address| serde_json::json!({"number": a.display(), "kind": format!("{:?}", a.kind)});
+    let odd = |oddities: &[pdu::Oddity]| -> Vec<String> {
+        oddities.iter().map(ToString::to_string).collect()
+    };
     let parts = |c: &Option<Concat>| {
         c.map(|c| serde_json::json!({"reference": c.reference, "total": c.total, "sequence": c.sequence, "wide_reference": c.wide_reference}))
     };
@@ -143,19 +157,21 @@ pub fn to_json(pdu: &Pdu) -> serde_json::Value {
             "type": "SMS-DELIVER", "smsc": d.smsc.as_ref().map(address), "sender": address(&d.sender),
             "timestamp": d.timestamp.to_rfc3339(), "encoding": format!("{:?}", d.encoding),
             "data_coding_scheme": d.data_coding_scheme, "protocol_identifier": d.protocol_identifier,
-            "concat": parts(&d.concat), "text": d.text,
+            "concat": parts(&d.concat), "text": d.text, "oddities": odd(&d.oddities),
         }),
         Pdu::Submit(s) => serde_json::json!({
             "type": "SMS-SUBMIT", "smsc": s.smsc.as_ref().map(address), "message_reference": s.message_reference,
             "recipient": address(&s.recipient), "validity_minutes": s.validity_minutes,
             "status_report": s.status_report, "encoding": format!("{:?}", s.encoding),
             "data_coding_scheme": s.data_coding_scheme, "concat": parts(&s.concat), "text": s.text,
+            "oddities": odd(&s.oddities),
         }),
         Pdu::StatusReport(r) => serde_json::json!({
             "type": "SMS-STATUS-REPORT", "smsc": r.smsc.as_ref().map(address), "message_reference": r.message_reference,
             "recipient": address(&r.recipient), "submitted": r.submitted.to_rfc3339(),
             "discharged": r.discharged.to_rfc3339(), "status": r.status,
             "outcome": format!("{:?}", r.outcome()), "description": r.describe(),
+            "oddities": odd(&r.oddities),
         }),
     }
 }

@@ -105,6 +105,73 @@ impl Timestamp {
     }
 }
 
+/// A field the decoder read leniently instead of refusing the PDU. Networks and modems send
+/// these (a time-zone octet that is not two decimal semi-octets, a user data length that claims
+/// more than follows); refusing them would lose a delivery report or a caller's text, so what is
+/// there is decoded and the odd field is named here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Oddity {
+    /// A time stamp octet that is not two decimal semi-octets (TS 23.040 §9.2.3.11). It was read
+    /// as tens × 10 + units of its two nibbles (the sign bit masked for the zone), the reading
+    /// python-gsmmodem settled on for such zones (its issue #15: 0xC2 read as +8 hours).
+    NotDecimal {
+        offset: usize,
+        field: &'static str,
+        octet: u8,
+        /// The value taken: tens × 10 + units (quarter hours for the zone).
+        read_as: u8,
+    },
+    /// TP-UDL claims more user data than follows (TS 23.040 §9.2.3.16); what follows was decoded.
+    UserDataShort {
+        offset: usize,
+        length: u8,
+        unit: &'static str,
+        needed: usize,
+        available: usize,
+    },
+    /// UCS-2 text with an odd number of octets; the last, half a character, was left out.
+    OddUcs2Length { offset: usize, length: usize },
+}
+
+impl std::fmt::Display for Oddity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Oddity::NotDecimal {
+                offset,
+                field,
+                octet,
+                read_as,
+            } => write!(
+                f,
+                "the {field} has 0x{octet:02X} at octet {offset}, not two decimal semi-octets; read as {read_as}"
+            ),
+            Oddity::UserDataShort {
+                offset,
+                length,
+                unit,
+                needed,
+                available,
+            } => write!(
+                f,
+                "the user data length at octet {offset} says {length} {unit} ({needed} octets) but only {available} follow; what follows was decoded"
+            ),
+            Oddity::OddUcs2Length { offset, length } => write!(
+                f,
+                "the UCS-2 text at octet {offset} has an odd number of octets ({length}); the last one was left out"
+            ),
+        }
+    }
+}
+
+/// The odd fields of a decoded PDU, joined for a log line or a journal entry ("" when none).
+pub fn describe_oddities(oddities: &[Oddity]) -> String {
+    oddities
+        .iter()
+        .map(Oddity::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Concatenation information from the user data header (TS 23.040 §9.2.3.24.1 8-bit,
 /// §9.2.3.24.8 16-bit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +230,8 @@ pub struct Deliver {
     pub text: String,
     pub protocol_identifier: u8,
     pub data_coding_scheme: u8,
+    /// Fields read leniently (see [`Oddity`]); empty for a well-formed PDU.
+    pub oddities: Vec<Oddity>,
 }
 
 /// A decoded SMS-SUBMIT (TS 23.040 §9.2.2.2), as a modem stores a sent message. Text decoding
@@ -179,6 +248,8 @@ pub struct Submit {
     pub concat: Option<Concat>,
     pub text: String,
     pub data_coding_scheme: u8,
+    /// Fields read leniently (see [`Oddity`]); empty for a well-formed PDU.
+    pub oddities: Vec<Oddity>,
 }
 
 /// A decoded SMS-STATUS-REPORT (TS 23.040 §9.2.2.3).
@@ -190,6 +261,8 @@ pub struct StatusReport {
     pub submitted: Timestamp,
     pub discharged: Timestamp,
     pub status: u8,
+    /// Fields read leniently (see [`Oddity`]); empty for a well-formed PDU.
+    pub oddities: Vec<Oddity>,
 }
 
 /// What a status report says became of the message.
@@ -359,16 +432,6 @@ pub enum DecodeError {
         "the data coding scheme 0x{dcs:02X} at octet {offset} marks the text as compressed, which this codec does not decode (TS 23.038 §4)"
     )]
     Compressed { offset: usize, dcs: u8 },
-    #[error(
-        "the user data length at octet {offset} says {length} {unit}, which needs {needed} octets of user data, but only {available} follow"
-    )]
-    UserDataLengthTooLarge {
-        offset: usize,
-        length: u8,
-        unit: &'static str,
-        needed: usize,
-        available: usize,
-    },
     #[error("{count} octets follow the end of the user data at octet {offset}")]
     TrailingOctets { offset: usize, count: usize },
     #[error(
@@ -397,8 +460,6 @@ pub enum DecodeError {
         length: u8,
         expected: u8,
     },
-    #[error("the UCS-2 text at octet {offset} has an odd number of octets ({length})")]
-    OddUcs2Length { offset: usize, length: usize },
 }
 
 /// Packs septets into `out`, the first one starting `fill_bits` into the first new octet
@@ -989,6 +1050,8 @@ const FIELD_USER_DATA_LENGTH: &str = "user data length (TP-UDL)";
 struct Reader<'a> {
     octets: &'a [u8],
     position: usize,
+    /// Fields read leniently so far.
+    oddities: Vec<Oddity>,
 }
 
 impl<'a> Reader<'a> {
@@ -1132,18 +1195,47 @@ fn read_decimal(octet: u8, offset: usize, field: &'static str) -> Result<u8, Dec
     Ok(tens * 10 + units)
 }
 
+/// Tens × 10 + units of an octet's swapped nibbles, whatever they hold (at most 165).
+fn lenient_decimal(octet: u8) -> u8 {
+    (octet & 0x0F) * 10 + (octet >> 4)
+}
+
 /// A 7-octet time stamp (§9.2.3.11). Digits are checked; calendar ranges are not, so a
-/// network's odd clock does not cost the message.
+/// network's odd clock does not cost the message. An octet that is not two decimal semi-octets
+/// is read leniently and named in the reader's oddities: a delivery report is worth more than
+/// the time zone it carries.
 fn read_timestamp(reader: &mut Reader<'_>, field: &'static str) -> Result<Timestamp, DecodeError> {
     let start = reader.position;
     let octets = reader.take(7, field)?;
     let mut fields = [0u8; 6];
+    let mut oddities = Vec::new();
     for (index, (slot, &octet)) in fields.iter_mut().zip(octets).enumerate() {
-        *slot = read_decimal(octet, start + index, field)?;
+        *slot = read_decimal(octet, start + index, field).unwrap_or_else(|_| {
+            let read_as = lenient_decimal(octet);
+            oddities.push(Oddity::NotDecimal {
+                offset: start + index,
+                field,
+                octet,
+                read_as,
+            });
+            read_as
+        });
     }
     let zone_octet = octets.get(6).copied().unwrap_or(0);
     // Bit 3 is the sign; the rest of that semi-octet is the tens digit (§9.2.3.11).
-    let quarters = read_decimal(zone_octet & !0x08, start + 6, field)?;
+    let magnitude = zone_octet & !0x08;
+    let quarters = read_decimal(magnitude, start + 6, field).unwrap_or_else(|_| {
+        let read_as = lenient_decimal(magnitude);
+        oddities.push(Oddity::NotDecimal {
+            offset: start + 6,
+            field,
+            octet: zone_octet,
+            read_as,
+        });
+        read_as
+    });
+    reader.oddities.extend(oddities);
+    // At most 7 × 10 + 15 = 85 quarters once the sign bit is masked, so this always fits.
     let quarters = i8::try_from(quarters).unwrap_or(i8::MAX);
     let [year, month, day, hour, minute, second] = fields;
     Ok(Timestamp {
@@ -1270,15 +1362,22 @@ fn read_user_data(
     };
     let data_offset = reader.position;
     let data = reader.rest();
-    if data.len() < needed {
-        return Err(DecodeError::UserDataLengthTooLarge {
+    // TP-UDL claims more than follows: decode what is there, cut to the octets that follow.
+    let count = if data.len() < needed {
+        reader.oddities.push(Oddity::UserDataShort {
             offset: length_offset,
             length,
             unit,
             needed,
             available: data.len(),
         });
-    }
+        match alphabet {
+            Alphabet::Gsm7 => data.len() * 8 / 7,
+            Alphabet::EightBit | Alphabet::Ucs2 => data.len(),
+        }
+    } else {
+        count
+    };
     if data.len() > needed {
         return Err(DecodeError::TrailingOctets {
             offset: data_offset + needed,
@@ -1324,7 +1423,7 @@ fn read_user_data(
         ),
         Alphabet::Ucs2 => {
             if body.len() % 2 != 0 {
-                return Err(DecodeError::OddUcs2Length {
+                reader.oddities.push(Oddity::OddUcs2Length {
                     offset: text_offset,
                     length: body.len(),
                 });
@@ -1363,6 +1462,7 @@ pub fn decode(hex: &str, smsc: SmscField) -> Result<Pdu, DecodeError> {
     let mut reader = Reader {
         octets: &octets,
         position: 0,
+        oddities: Vec::new(),
     };
     let smsc = match smsc {
         SmscField::Present => read_smsc(&mut reader)?,
@@ -1409,6 +1509,7 @@ fn decode_deliver(
         text: user_data.text,
         protocol_identifier,
         data_coding_scheme,
+        oddities: std::mem::take(&mut reader.oddities),
     })
 }
 
@@ -1473,6 +1574,7 @@ fn decode_submit(
         concat: user_data.concat,
         text: user_data.text,
         data_coding_scheme,
+        oddities: std::mem::take(&mut reader.oddities),
     })
 }
 
@@ -1532,6 +1634,7 @@ fn decode_status_report(
         submitted,
         discharged,
         status,
+        oddities: std::mem::take(&mut reader.oddities),
     })
 }
 
@@ -1995,46 +2098,213 @@ mod tests {
     }
 
     /// ModemManager src/tests/test-sms-part-3gpp.c, test_pdu_insufficient_data: TP-UDL 11
-    /// septets needs 10 octets, 9 follow.
+    /// septets needs 10 octets, 9 follow. ModemManager refuses it; we decode the 10 septets the
+    /// 9 octets hold and name the odd length.
     #[test]
-    fn modem_manager_insufficient_data_is_an_error() {
-        let error = decode(
-            "07912143658709F1040B918100551512F20000111010214365000BE8329BFD4697D9EC37",
-            SmscField::Present,
-        )
-        .unwrap_err();
+    fn modem_manager_insufficient_data_decodes_what_is_there() {
+        let message =
+            deliver("07912143658709F1040B918100551512F20000111010214365000BE8329BFD4697D9EC37");
+        assert_eq!(message.sender.display(), "+18005551212");
+        assert_eq!(message.text, "hellohello");
         assert_eq!(
-            error,
-            DecodeError::UserDataLengthTooLarge {
+            message.oddities,
+            vec![Oddity::UserDataShort {
                 offset: 26,
                 length: 11,
                 unit: "septets",
                 needed: 10,
                 available: 9
-            }
+            }]
+        );
+        assert_eq!(
+            describe_oddities(&message.oddities),
+            "the user data length at octet 26 says 11 septets (10 octets) but only 9 follow; what follows was decoded"
         );
     }
 
-    /// python-gsmmodem test/test_pdu.py: "User data length is invalid in this PDU (too long)";
-    /// python-gsmmodem reads it anyway, we refuse it.
+    /// python-gsmmodem test/test_pdu.py: "User data length is invalid in this PDU (too long)":
+    /// UCS-2, TP-UDL 160 octets, 10 follow (a concatenation header and "はい"). python-gsmmodem
+    /// yields the text; so do we, marked.
     #[test]
-    fn python_gsmmodem_too_long_user_data_length_is_an_error() {
-        let error = decode(
-            "0041010C910661345542F60008A0050003000301306F3044",
-            SmscField::Present,
-        )
-        .unwrap_err();
+    fn python_gsmmodem_too_long_user_data_length_decodes() {
+        let message = submit("0041010C910661345542F60008A0050003000301306F3044");
+        assert_eq!(message.recipient.display(), "+60164355246");
+        assert_eq!(message.text, "はい");
+        assert_eq!(
+            message.concat,
+            Some(Concat {
+                reference: 0,
+                total: 3,
+                sequence: 1,
+                wide_reference: false
+            })
+        );
         assert!(
             matches!(
-                error,
-                DecodeError::UserDataLengthTooLarge {
+                message.oddities.as_slice(),
+                [Oddity::UserDataShort {
                     length: 160,
+                    unit: "octets",
+                    needed: 160,
                     available: 10,
                     ..
-                }
+                }]
             ),
-            "{error:?}"
+            "{:?}",
+            message.oddities
         );
+    }
+
+    /// Recorded from a network in python-gsmmodem's issue #15 (an Indonesian SMSC, 2016), kept in
+    /// its test_modem.py as test_receiveSmsPduMode_zeroLengthSmscAndNonBCDTimeZoneValue: the
+    /// service centre time stamp's zone octet is 0xC2, whose units semi-octet is 12. python-gsmmodem
+    /// reads it as 2 × 10 + 12 = 32 quarters (+08:00); so do we, and the report is kept.
+    #[test]
+    fn status_report_with_a_zone_that_is_not_decimal() {
+        let report = status_report("0006230E9126983575169498610103409544C26101034095448200");
+        assert_eq!(report.smsc, None);
+        assert_eq!(report.message_reference, 35);
+        assert_eq!(report.recipient.display(), "+62895357614989");
+        assert_eq!(report.submitted.to_rfc3339(), "2016-10-30T04:59:44+08:00");
+        assert_eq!(report.discharged.to_rfc3339(), "2016-10-30T04:59:44+07:00");
+        assert_eq!(report.outcome(), DeliveryOutcome::Delivered);
+        assert_eq!(
+            report.oddities,
+            vec![Oddity::NotDecimal {
+                offset: 18,
+                field: FIELD_TIMESTAMP,
+                octet: 0xC2,
+                read_as: 32
+            }]
+        );
+        assert_eq!(
+            report.oddities[0].to_string(),
+            "the service centre time stamp (TP-SCTS) has 0xC2 at octet 18, not two decimal semi-octets; read as 32"
+        );
+    }
+
+    /// The same recorded report with odd zones put in by hand, one field at a time, each decoded
+    /// and named: the sign bit (bit 3) is kept, the rest read as tens × 10 + units.
+    #[test]
+    fn status_reports_with_odd_zones_in_either_time_stamp() {
+        let recorded = "0006230E9126983575169498610103409544C26101034095448200";
+        // (discharge zone octet, its offset's field, zone in the report, read as)
+        let cases = [
+            ("82", None, "+07:00"),
+            ("C2", Some(32), "+08:00"),
+            ("AB", Some(40), "-10:00"),
+            ("FF", Some(85), "-21:15"),
+            ("F0", Some(15), "+03:45"),
+            // Bit 3 set, the rest decimal: a well-formed western zone, not odd.
+            ("0F", None, "-17:30"),
+            ("8F", None, "-19:30"),
+        ];
+        for (zone, read_as, offset_text) in cases {
+            let hex = format!("{}{zone}00", &recorded[..recorded.len() - 4]);
+            let report = status_report(&hex);
+            assert_eq!(report.message_reference, 35, "{zone}");
+            assert_eq!(report.status, 0, "{zone}");
+            assert!(
+                report.discharged.to_rfc3339().ends_with(offset_text),
+                "{zone}: {}",
+                report.discharged.to_rfc3339()
+            );
+            let discharge_oddity = report
+                .oddities
+                .iter()
+                .find(|odd| matches!(odd, Oddity::NotDecimal { offset: 25, .. }));
+            match read_as {
+                None => assert!(discharge_oddity.is_none(), "{zone}"),
+                Some(value) => assert!(
+                    matches!(
+                        discharge_oddity,
+                        Some(Oddity::NotDecimal { field: FIELD_DISCHARGE, read_as, .. }) if *read_as == value
+                    ),
+                    "{zone}: {:?}",
+                    report.oddities
+                ),
+            }
+        }
+    }
+
+    /// python-gsmmodem test/test_pdu.py: "Semi-invalid status report PDU captured from a ZTE
+    /// modem": the recipient has a 0xB semi-octet ('#'); everything else is well-formed.
+    #[test]
+    fn python_gsmmodem_zte_status_report() {
+        let report = status_report("0297F1061C0F910B487228297020F5317062419272803170624192138000");
+        assert_eq!(report.message_reference, 28);
+        assert_eq!(report.recipient.display(), "+#08427829207025");
+        assert_eq!(report.submitted.to_rfc3339(), "2013-07-26T14:29:27+02:00");
+        assert_eq!(report.discharged.to_rfc3339(), "2013-07-26T14:29:31+02:00");
+        assert!(report.oddities.is_empty());
+    }
+
+    /// emilsedgh/pdu issue #7: a status report from a Russian network that a decoder misread as a
+    /// DELIVER. Recipient of unknown type, zone 0x21 = 12 quarters.
+    #[test]
+    fn emilsedgh_pdu_status_report() {
+        let report =
+            status_report("07919740430900F302230B819720459403F7510172505535215101725055752100");
+        assert_eq!(report.smsc, international("79043490003"));
+        assert_eq!(report.message_reference, 35);
+        assert_eq!(report.recipient.display(), "79025449307");
+        assert_eq!(report.submitted.to_rfc3339(), "2015-10-27T05:55:53+03:00");
+        assert_eq!(report.discharged.to_rfc3339(), "2015-10-27T05:55:57+03:00");
+        assert_eq!(report.outcome(), DeliveryOutcome::Delivered);
+        assert!(report.oddities.is_empty());
+    }
+
+    /// A caller's text with an odd zone (python-gsmmodem's "Test2" with its zone octet 0x80
+    /// changed by hand to the recorded 0xC2) is kept, not refused; 0x8C (-12:00) is well-formed.
+    #[test]
+    fn deliver_with_an_odd_zone_keeps_the_text() {
+        let message = deliver("06917228195339040B917228214365F70000313080512061C205D4F29C2E03");
+        assert_eq!(message.text, "Test2");
+        assert_eq!(message.sender.display(), "+27821234567");
+        assert_eq!(message.timestamp.to_rfc3339(), "2013-03-08T15:02:16+08:00");
+        assert_eq!(
+            message.oddities,
+            vec![Oddity::NotDecimal {
+                offset: 24,
+                field: FIELD_TIMESTAMP,
+                octet: 0xC2,
+                read_as: 32
+            }]
+        );
+        let west = deliver("06917228195339040B917228214365F700003130805120618C05D4F29C2E03");
+        assert_eq!(west.timestamp.to_rfc3339(), "2013-03-08T15:02:16-12:00");
+        assert!(west.oddities.is_empty());
+    }
+
+    /// User data cut short in each alphabet: what follows is decoded, half a UCS-2 character is
+    /// left out, and nothing at all is an empty text, never an error.
+    #[test]
+    fn short_user_data_in_each_alphabet() {
+        // UCS-2, TP-UDL 4, three octets: "A" and half a character.
+        let message = deliver("0004039121F300081111111111111104004100");
+        assert_eq!(message.text, "A");
+        assert!(matches!(
+            message.oddities.as_slice(),
+            [
+                Oddity::UserDataShort {
+                    length: 4,
+                    available: 3,
+                    ..
+                },
+                Oddity::OddUcs2Length {
+                    offset: 16,
+                    length: 3
+                }
+            ]
+        ));
+        // 8-bit data, TP-UDL 5, two octets.
+        let message = deliver("0004039121F3000411111111111111054142");
+        assert_eq!(message.text, "AB");
+        assert_eq!(message.oddities.len(), 1);
+        // GSM 7-bit, TP-UDL 5 septets, none follow.
+        let message = deliver("0004039121F300001111111111111105");
+        assert_eq!(message.text, "");
+        assert_eq!(message.oddities.len(), 1);
     }
 
     // ---- Alphabet -----------------------------------------------------------------------------
@@ -2510,14 +2780,18 @@ mod tests {
             .is_ok()
         );
         // A time stamp digit 0xA.
+        // A time stamp digit 0xA: read as 10 × 10 + 1, named, and the text kept.
         let bad_time = deliver_hex.replace("111010214365", "1A1010214365");
+        let message = deliver(&bad_time);
+        assert_eq!(message.timestamp.year, 2101);
         assert_eq!(
-            decode(&bad_time, SmscField::Present),
-            Err(DecodeError::NotDecimal {
+            message.oddities,
+            vec![Oddity::NotDecimal {
                 offset: 19,
                 field: FIELD_TIMESTAMP,
-                octet: 0x1A
-            })
+                octet: 0x1A,
+                read_as: 101
+            }]
         );
         // Compressed text (TP-DCS 0x20).
         let compressed = deliver_hex.replace("F20000", "F20020");
@@ -2532,14 +2806,15 @@ mod tests {
 
     #[test]
     fn user_data_errors() {
-        // SMS-DELIVER, UCS-2, with an odd octet count.
-        let odd = "0004039121F300081111111111111103004100";
+        // SMS-DELIVER, UCS-2, with an odd octet count: the whole characters are kept.
+        let odd = deliver("0004039121F300081111111111111103004100");
+        assert_eq!(odd.text, "A");
         assert_eq!(
-            decode(odd, SmscField::Present),
-            Err(DecodeError::OddUcs2Length {
+            odd.oddities,
+            vec![Oddity::OddUcs2Length {
                 offset: 16,
                 length: 3
-            })
+            }]
         );
         // UDHI set, header length 9 but TP-UDL of 4 octets (8-bit data).
         let header = "0044039121F30004111111111111110409000000";
@@ -2652,6 +2927,46 @@ mod tests {
                 let mut hex = String::new();
                 to_hex(&octets, &mut hex);
                 let _ = decode(&hex, SmscField::Present);
+            }
+        }
+
+        /// Any octet in any of the 14 time stamp positions of a status report: the report still
+        /// decodes with its reference, recipient and status, and an odd octet is named.
+        #[test]
+        fn status_report_survives_any_time_stamp_octet(position in 0usize..14, octet in any::<u8>()) {
+            let recorded = "0006D60B911326880736F4111011719551401110117195714000";
+            let mut octets = hex_to_octets(recorded).unwrap();
+            // The time stamps start at octet 11 (after SMSC, first octet, TP-MR and TP-RA).
+            octets[11 + position] = octet;
+            let mut hex = String::new();
+            to_hex(&octets, &mut hex);
+            let report = status_report(&hex);
+            prop_assert_eq!(report.message_reference, 214);
+            prop_assert_eq!(report.recipient.display(), "+31628870634");
+            prop_assert_eq!(report.status, 0);
+            let zone = position % 7 == 6;
+            let magnitude = if zone { octet & 0xF7 } else { octet };
+            let decimal = (magnitude & 0x0F) <= 9 && (magnitude >> 4) <= 9;
+            prop_assert_eq!(report.oddities.is_empty(), decimal);
+        }
+
+        /// Any user data length over a real message: the text decoded is never longer than the
+        /// message's, and a length past the data is named.
+        #[test]
+        fn any_user_data_length_decodes(length in any::<u8>()) {
+            let recorded = "07912143658709F1040B918100551512F20000111010214365000AE8329BFD4697D9EC37";
+            let mut octets = hex_to_octets(recorded).unwrap();
+            octets[26] = length;
+            let mut hex = String::new();
+            to_hex(&octets, &mut hex);
+            match decode(&hex, SmscField::Present) {
+                Ok(Pdu::Deliver(message)) => {
+                    prop_assert!(message.text.chars().count() <= 10);
+                    prop_assert_eq!(!message.oddities.is_empty(), length > 10);
+                }
+                Ok(other) => prop_assert!(false, "{:?}", other),
+                // Fewer septets than the 9 octets hold: trailing octets.
+                Err(err) => prop_assert!(matches!(err, DecodeError::TrailingOctets { .. }) && length < 10, "{}", err),
             }
         }
 

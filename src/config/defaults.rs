@@ -46,6 +46,26 @@ pub const fn status_reports() -> bool {
     true
 }
 
+/// Distinct numbers one SIM may text in any 24 hours. UK networks bar a SIM that texts more than
+/// about 300 different numbers a day (EE); 250 stays safely under it. Shared across the pool: a
+/// text over the cap goes from another SIM of the business, or waits.
+pub const fn recipient_cap() -> u32 {
+    250
+}
+
+/// How long a SIM the network refused (barred, not subscribed, no credit) waits before its queue
+/// is tried again: a top-up or an unbarring fixes it without a restart, and a try an hour costs
+/// nothing.
+pub const fn refused_recheck_minutes() -> u32 {
+    60
+}
+
+/// Minutes off the network (searching, denied) before the radio is switched off and on again
+/// (AT+CFUN=0, then 1), which usually brings a SIM back (field notes); 0 never does.
+pub const fn off_network_minutes() -> u32 {
+    3
+}
+
 /// A transcript link in a lead summary works this long: long enough to open it days later
 /// from the email, short enough that an old forwarded email stops exposing the transcript.
 pub const fn link_valid_days() -> u32 {

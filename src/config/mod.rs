@@ -71,6 +71,17 @@ pub struct ModemConfig {
     pub baud: u32,
     pub hangup_after_rings: u32,
     pub status_reports: bool,
+    /// Distinct numbers this SIM may text in any 24 hours (`modem.recipient_cap`).
+    pub recipient_cap: u32,
+    /// How long a queue held because the network refused the SIM waits before it is tried again.
+    pub refused_recheck: std::time::Duration,
+    /// Time off the network before the radio is cycled (AT+CFUN=0, then 1); None: never.
+    pub off_network_cycle: Option<std::time::Duration>,
+    /// The dongle this `[[modem]]` is (`modem.imei`): another one on the port is not used.
+    pub imei: Option<String>,
+    /// The SIM this `[[modem]]` holds (`modem.iccid`): another SIM is not used, so a reboot that
+    /// renames ports never swaps the businesses' numbers.
+    pub iccid: Option<String>,
 }
 
 impl ModemConfig {
@@ -86,6 +97,15 @@ impl ModemConfig {
             baud: defaults::baud(),
             hangup_after_rings: defaults::hangup_after_rings(),
             status_reports: defaults::status_reports(),
+            recipient_cap: defaults::recipient_cap(),
+            refused_recheck: std::time::Duration::from_secs(
+                u64::from(defaults::refused_recheck_minutes()) * 60,
+            ),
+            off_network_cycle: Some(std::time::Duration::from_secs(
+                u64::from(defaults::off_network_minutes()) * 60,
+            )),
+            imei: None,
+            iccid: None,
         }
     }
 }

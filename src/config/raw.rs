@@ -194,6 +194,16 @@ pub(super) struct RawModem {
     pub(super) hangup_after_rings: u32,
     #[serde(default = "defaults::status_reports")]
     pub(super) status_reports: bool,
+    #[serde(default = "defaults::recipient_cap")]
+    pub(super) recipient_cap: u32,
+    #[serde(default = "defaults::refused_recheck_minutes")]
+    pub(super) refused_recheck_minutes: u32,
+    #[serde(default = "defaults::off_network_minutes")]
+    pub(super) off_network_minutes: u32,
+    #[serde(default)]
+    pub(super) imei: Option<String>,
+    #[serde(default)]
+    pub(super) iccid: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

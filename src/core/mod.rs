@@ -11,6 +11,7 @@ pub mod policy;
 pub mod profile;
 pub mod proposal;
 pub mod reason;
+pub mod refusal;
 pub mod replay;
 pub mod routing;
 pub mod slots;

@@ -8,7 +8,7 @@ mod stored;
 pub use crate::codec::phone::{CallerId, E164, NumberKind, WithheldReason};
 pub use cidr::{Cidr, CidrError};
 pub use stored::{
-    CallDecision, CallSource, ChannelKind, ConversationState, DeliveryState, Direction,
+    CallDecision, CallSource, ChannelKind, ConversationState, DeliveryState, Direction, FaultKind,
     JournalStep, LeadState, MessageState, OptOutSource, PartStatus, RegistrationState,
 };
 

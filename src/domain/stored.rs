@@ -239,6 +239,24 @@ stored_enum! {
     }
 }
 
+stored_enum! {
+    /// What went wrong with a modem or its SIM (`modem_faults.kind`).
+    FaultKind {
+        /// The network refuses this SIM's texts (+CMS ERROR: barred, not subscribed, no credit).
+        Refused = "refused",
+        /// Off the network: searching, or registration denied.
+        OffNetwork = "off_network",
+        /// The SIM's message store is full: new texts cannot arrive.
+        StorageFull = "storage_full",
+        /// The SIM has texted as many different numbers in 24 hours as it may.
+        RecipientCap = "recipient_cap",
+        /// The modem stopped answering AT commands.
+        NotAnswering = "not_answering",
+        /// Few of the SIM's texts are reported delivered: a network may be blocking it silently.
+        DeliveryLow = "delivery_low",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +305,7 @@ mod tests {
             RegistrationState::parse,
         );
         round_trips(JournalStep::ALL, JournalStep::as_str, JournalStep::parse);
+        round_trips(FaultKind::ALL, FaultKind::as_str, FaultKind::parse);
     }
 
     #[test]

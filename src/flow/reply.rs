@@ -44,6 +44,10 @@ fn sms_received_tx(tx: &Tx<'_>, config: &Config, sms: &InboundSms) -> Result<Aft
             return Ok(After::default());
         }
     };
+    if !deliver.oddities.is_empty() {
+        // Kept, not refused: the odd field is named once here (field notes: odd PDUs).
+        warn!(modem = %sms.modem, oddities = %pdu::describe_oddities(&deliver.oddities), "SMS read leniently");
+    }
     let sender = deliver.sender.display();
     let timestamp = deliver.timestamp.to_rfc3339();
     let text = match deliver.concat {
@@ -442,8 +446,12 @@ pub async fn status_report(store: &Store, report: InboundSms) -> Result<(), stor
             let now = at.timestamp_millis();
             let report = match pdu::decode(&hex, SmscField::Present) {
                 Ok(Pdu::StatusReport(report)) => report,
-                Ok(_) | Err(_) => {
-                    warn!(modem = %modem, "a status report that cannot be read; ignored");
+                Ok(_) => {
+                    warn!(modem = %modem, "a +CDS that is not a status report; ignored");
+                    return Ok(());
+                }
+                Err(err) => {
+                    warn!(modem = %modem, error = %err, "a status report that cannot be read; ignored");
                     return Ok(());
                 }
             };
@@ -455,7 +463,15 @@ pub async fn status_report(store: &Store, report: InboundSms) -> Result<(), stor
                 pdu::DeliveryOutcome::Pending => PartStatus::Pending,
                 pdu::DeliveryOutcome::Failed => PartStatus::Failed,
             };
-            let description = report.describe();
+            let description = if report.oddities.is_empty() {
+                report.describe()
+            } else {
+                // The report counts; the odd field is named with it (a time zone that is not two
+                // decimal digits, as some SMSCs send).
+                let oddities = pdu::describe_oddities(&report.oddities);
+                warn!(modem = %modem, %oddities, "status report read leniently");
+                format!("{} (read leniently: {oddities})", report.describe())
+            };
             match tx.apply_delivery_report(&modem, &recipient, report.message_reference, status, &description, now)? {
                 Some((message, conversation)) => {
                     tx.journal(

@@ -54,6 +54,9 @@ const MISSED_CALL_ECHO: Duration = Duration::from_secs(30);
 /// Listing a full SIM (up to ~50 messages of 350 hex digits) takes a few seconds on slow dongles.
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 /// ESC: cancels a half-typed AT+CMGS (TS 27.005 §3.5.1).
+/// How soon a full store is looked at again: long enough for the daemon to store and delete what
+/// the sweep read.
+const STORAGE_RECHECK: Duration = Duration::from_secs(5);
 const ESC: u8 = 0x1b;
 /// Ctrl-Z: ends the PDU of AT+CMGS.
 const CTRL_Z: u8 = 0x1a;
@@ -110,9 +113,14 @@ impl Supervisor {
     }
 }
 
+/// Failed sessions in a row (the port would not open, or the modem would not answer) after which
+/// the one USB device is reset, the next rung after ESC, ATZ, AT+CFUN=1,1 and reopening.
+const USB_RESET_AFTER: u32 = 2;
+
 /// Opens the port, serves until it is lost, and opens it again with back-off.
 async fn supervise(mut supervisor: Supervisor) {
     let mut backoff = Duration::from_secs(1);
+    let mut failures = 0u32;
     loop {
         let result = match open(&supervisor.config.port, supervisor.config.baud) {
             Ok(port) => {
@@ -120,6 +128,7 @@ async fn supervise(mut supervisor: Supervisor) {
                 let result = session.run().await;
                 if session.was_ready {
                     backoff = Duration::from_secs(1);
+                    failures = 0;
                 }
                 result
             }
@@ -144,7 +153,30 @@ async fn supervise(mut supervisor: Supervisor) {
             }
             Err(err) => {
                 warn!(error = %err, retry_in = ?backoff, "modem lost");
-                supervisor.report_lost(err.to_string()).await;
+                failures += 1;
+                let mut reason = err.to_string();
+                if failures == USB_RESET_AFTER {
+                    // The ladder's last software rung (field notes: "silent stop"): a reset of
+                    // this one USB device, as a replug would be. The outbox tells the business
+                    // if the modem stays lost after it.
+                    let port = supervisor.config.port.clone();
+                    match tokio::task::spawn_blocking(move || {
+                        super::usb::reset(std::path::Path::new("/sys"), &port)
+                    })
+                    .await
+                    {
+                        Ok(Ok(usb_path)) => {
+                            warn!(usb_path, "the modem stayed lost; its USB device was reset");
+                            reason.push_str(&format!("; USB device {usb_path} reset"));
+                        }
+                        Ok(Err(reset)) => {
+                            warn!(error = %reset, "the modem stayed lost; a USB reset could not be done");
+                            reason.push_str(&format!("; no USB reset: {reset}"));
+                        }
+                        Err(join) => warn!(error = %join, "the USB reset task failed"),
+                    }
+                }
+                supervisor.report_lost(reason).await;
             }
         }
         // While away, answer requests at once so that callers back off rather than wait.
@@ -228,6 +260,20 @@ struct Session<'a, P> {
     last_call_end: Option<Instant>,
     /// The message store was full at the last look (warned once per filling).
     storage_full: bool,
+    /// Indications dropped as repeats of one already queued (logged once per session).
+    repeated_indications: u64,
+    /// Since when the SIM has been off the network (searching, denied, not registered).
+    off_network_since: Option<Instant>,
+    /// The radio was switched off and on (AT+CFUN=0, then 1) in this spell off the network.
+    radio_cycled: bool,
+    /// The store was full at the last sweep: look again soon, once the daemon has stored and
+    /// deleted what was read.
+    storage_recheck: Option<Instant>,
+    /// New texts are routed straight to us (AT+CNMI mt=2, +CMT) instead of the full SIM.
+    direct_routing: bool,
+    /// The slot last read on an indication, until the daemon deletes it: a repeated indication
+    /// of it (a firmware that says `+CMTI` again and again) is not read twice.
+    last_read: Option<(String, u32)>,
 }
 
 impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
@@ -243,6 +289,12 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             was_ready: false,
             last_call_end: None,
             storage_full: false,
+            repeated_indications: 0,
+            off_network_since: None,
+            radio_cycled: false,
+            storage_recheck: None,
+            direct_routing: false,
+            last_read: None,
         }
     }
 
@@ -262,6 +314,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
 
     async fn serve_session(&mut self) -> Result<(), Error> {
         let info = self.initialise().await?;
+        self.check_identity(&info)?;
         info!(imei = %info.imei, operator = %info.operator, signal_dbm = ?info.signal_dbm(), "modem ready");
         self.was_ready = true;
         self.supervisor
@@ -282,6 +335,11 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             let handled = self.handle_urcs().await;
             self.watchdog(handled).await?;
             let ring_deadline = self.ringing.as_ref().map(|r| r.last_ring + RING_SILENCE);
+            let cycle_at = self
+                .off_network_since
+                .filter(|_| !self.radio_cycled)
+                .zip(self.supervisor.config.off_network_cycle)
+                .map(|(since, cycle)| since + cycle);
             tokio::select! {
                 biased;
                 _ = self.supervisor.token.cancelled() => return Ok(()),
@@ -298,6 +356,15 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 }
                 _ = sleep_until(ring_deadline.unwrap_or_else(Instant::now)), if ring_deadline.is_some() => {
                     self.finish_call("the ringing stopped").await;
+                }
+                _ = sleep_until(self.storage_recheck.unwrap_or_else(Instant::now)), if self.storage_recheck.is_some() => {
+                    self.storage_recheck = None;
+                    let swept = self.sweep_storage().await;
+                    self.watchdog(swept).await?;
+                }
+                _ = sleep_until(cycle_at.unwrap_or_else(Instant::now)), if cycle_at.is_some() => {
+                    let cycled = self.cycle_radio().await;
+                    self.watchdog(cycled).await?;
                 }
                 _ = health.tick() => {
                     // The health check doubles as the AT watchdog: a modem that stopped answering
@@ -367,12 +434,32 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             let _ = self.buffer.split_to(digest.consumed);
             if let Some(Frame::Line(line)) = digest.frame {
                 match self.classifier.classify(&line, None) {
-                    Classified::Urc(urc) => self.urcs.push_back(urc),
+                    Classified::Urc(urc) => self.queue_urc(urc),
                     Classified::AwaitingPdu => {}
                     other => debug!(?other, "stray line"),
                 }
             }
         }
+    }
+
+    /// Queues a URC for handling. An indication of a stored message that is already queued (a
+    /// firmware repeating `+CMTI: "SM",3` two hundred times) is dropped: one read per message.
+    fn queue_urc(&mut self, urc: Urc) {
+        let repeat = matches!(
+            urc,
+            Urc::NewMessageStored { .. } | Urc::StatusReportStored { .. }
+        ) && self.urcs.contains(&urc);
+        if repeat {
+            self.repeated_indications += 1;
+            if self.repeated_indications == 1 {
+                warn!(
+                    ?urc,
+                    "the modem repeats an indication already queued; read once"
+                );
+            }
+            return;
+        }
+        self.urcs.push_back(urc);
     }
 
     async fn emit(&self, event: ModemEvent) {
@@ -451,7 +538,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                                 });
                             }
                             Classified::Response(line) => lines.push(line),
-                            Classified::Urc(urc) => self.urcs.push_back(urc),
+                            Classified::Urc(urc) => self.queue_urc(urc),
                         }
                     }
                 }
@@ -520,6 +607,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
         if !indications_set {
             warn!("the modem refused every AT+CNMI setting: new SMS are found by polling only");
         }
+        self.direct_routing = false;
         self.try_exec("AT+CLIP=1").await?;
         self.try_exec("AT+CREG=2").await?;
         let smsc = self.check_smsc().await?;
@@ -568,6 +656,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             }
         }
         info.registration = self.read_registration().await?;
+        self.note_registration(info.registration);
         let cnum = first_line(self.try_exec("AT+CNUM").await?);
         info.own_number = at::split_fields(cnum.trim_start_matches("+CNUM:"))
             .get(1)
@@ -627,7 +716,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                         info!(line, "the modem says it is ready");
                         return Ok(true);
                     }
-                    self.urcs.push_back(urc);
+                    self.queue_urc(urc);
                 }
             }
             match timeout_at(until, self.port.read_buf(&mut self.buffer)).await {
@@ -666,6 +755,29 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 "the SIM's message store is full: new texts cannot arrive until it is emptied; reading and deleting what is there"
             );
         }
+        if full && self.storage_full && !self.direct_routing {
+            // Still full after a sweep and the deletes that follow it: messages the SIM will not
+            // give up. Texts come straight to the box instead (+CMT, not stored), where the model
+            // takes it (field note 3; TS 27.005 §3.4.1 <mt>=2).
+            match self.exec("AT+CNMI=2,2,0,1,0", COMMAND_TIMEOUT).await {
+                Ok(_) => {
+                    warn!(
+                        used,
+                        capacity,
+                        "the SIM's store stays full: new texts now come straight to the box (AT+CNMI=2,2)"
+                    );
+                    self.direct_routing = true;
+                }
+                Err(Error::Rejected { result, .. }) => {
+                    warn!(result = %result.describe(), "the store stays full and the modem refuses direct routing: new texts are lost until it is emptied");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        // Looked at again soon while full, until texts come straight to the box; after that the
+        // minute's health sweep is enough.
+        self.storage_recheck =
+            (full && !self.direct_routing).then(|| Instant::now() + STORAGE_RECHECK);
         self.storage_full = full;
         if full && !outgoing.is_empty() {
             warn!(
@@ -765,9 +877,86 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             .and_then(|rssi| rssi.parse().ok()))
     }
 
+    /// The dongle and SIM on the port must be the ones the config names (`modem.imei`,
+    /// `modem.iccid`): device names move after a reboot (field notes: "identity"), and a swapped
+    /// SIM would text one business's callers from another's number.
+    fn check_identity(&self, info: &ModemInfo) -> Result<(), Error> {
+        let config = &self.supervisor.config;
+        for (what, key, expected, found) in [
+            ("dongle (IMEI)", "imei", &config.imei, &info.imei),
+            ("SIM (ICCID)", "iccid", &config.iccid, &info.iccid),
+        ] {
+            if let Some(expected) = expected
+                && expected != found
+            {
+                return Err(Error::WrongIdentity {
+                    port: self.port_name(),
+                    what,
+                    key,
+                    expected: expected.clone(),
+                    found: found.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes a registration state: when the SIM went off the network, and that it is back.
+    fn note_registration(&mut self, stat: Option<u8>) {
+        match stat {
+            Some(1 | 5) => {
+                if let Some(since) = self.off_network_since.take() {
+                    info!(
+                        off_for_ms = since.elapsed().as_millis() as u64,
+                        radio_cycled = self.radio_cycled,
+                        "back on the network"
+                    );
+                }
+                self.radio_cycled = false;
+            }
+            Some(_) => {
+                self.off_network_since.get_or_insert_with(Instant::now);
+            }
+            None => {}
+        }
+    }
+
+    /// Off the network for `modem.off_network_minutes`: the radio is switched off and on again
+    /// (AT+CFUN=0, then AT+CFUN=1), which usually brings a SIM back (field notes: "off the
+    /// network"). Once per spell off the network; the outbox tells the business if it stays off.
+    async fn cycle_radio(&mut self) -> Result<(), Error> {
+        self.radio_cycled = true;
+        warn!(
+            off_for_s = self
+                .off_network_since
+                .map_or(0, |since| since.elapsed().as_secs()),
+            "off the network too long; switching the radio off and on (AT+CFUN=0, AT+CFUN=1)"
+        );
+        if let Err(err) = self.exec("AT+CFUN=0", SEND_TIMEOUT).await {
+            warn!(error = %err, "AT+CFUN=0 failed");
+        }
+        if let Err(err) = self.exec("AT+CFUN=1", SEND_TIMEOUT).await {
+            warn!(error = %err, "AT+CFUN=1 failed");
+        }
+        let registration = self.read_registration().await?;
+        self.set_registration(registration);
+        Ok(())
+    }
+
+    /// Records a registration state for the outbox and the status page.
+    fn set_registration(&mut self, registration: Option<u8>) {
+        self.note_registration(registration);
+        self.supervisor.state.send_modify(|state| {
+            if let ModemState::Ready { info } = state {
+                info.registration = registration;
+            }
+        });
+    }
+
     async fn refresh_signal(&mut self) -> Result<(), Error> {
         let rssi = self.read_signal().await?;
         let registration = self.read_registration().await?;
+        self.note_registration(registration);
         self.supervisor.state.send_modify(|state| {
             if let ModemState::Ready { info } = state {
                 info.rssi = rssi;
@@ -885,6 +1074,9 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
     /// (a buffered +CMTI and the start-up AT+CMGL both name it) must not delete the next message,
     /// which the SIM may have put in the freed slot meanwhile.
     async fn delete(&mut self, storage: &Storage, pdu: &str) -> Result<Deleted, Error> {
+        if self.last_read.as_ref() == Some(&(storage.memory.clone(), storage.index)) {
+            self.last_read = None;
+        }
         self.use_memory(&storage.memory).await?;
         let lines = match self
             .exec(&format!("AT+CMGR={}", storage.index), COMMAND_TIMEOUT)
@@ -1059,7 +1251,15 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 }
             }
             Urc::NewMessageStored { memory, index } => {
-                self.read_stored(memory, index, false).await?;
+                if self.last_read.as_ref() == Some(&(memory.clone(), index)) {
+                    debug!(
+                        memory,
+                        index, "an indication of a message already read; not read again"
+                    );
+                } else {
+                    self.last_read = Some((memory.clone(), index));
+                    self.read_stored(memory, index, false).await?;
+                }
             }
             Urc::StatusReportStored { memory, index } => {
                 self.read_stored(memory, index, true).await?;
@@ -1085,14 +1285,14 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 .await;
             }
             Urc::Registration { stat } => {
-                info!(stat, "network registration changed");
+                info!(
+                    stat,
+                    state = registration_words(stat),
+                    "network registration changed"
+                );
                 // The outbox waits while the modem is off the network (sends would fail with
-                // +CMS ERROR: 331 and use up their tries).
-                self.supervisor.state.send_modify(|state| {
-                    if let ModemState::Ready { info } = state {
-                        info.registration = Some(stat);
-                    }
-                });
+                // +CMS ERROR: 331 and use up their tries), and moves texts to another SIM.
+                self.set_registration(Some(stat));
             }
             Urc::MissedCall { number } => self.missed_call_line(number).await,
             Urc::StorageFull { memory } => {
@@ -1226,6 +1426,19 @@ enum Reply {
 
 /// Final results that mean "not yet" right after power-up: SIM busy (TS 27.005 314, TS 27.007 14),
 /// operation not allowed (302, 3) and unknown error (500), as modules answer before `SMS DONE`.
+/// TS 27.007 §7.2 <stat> in words: searching, denied and roaming are states of their own.
+fn registration_words(stat: u8) -> &'static str {
+    match stat {
+        0 => "not registered, not searching",
+        1 => "registered, home network",
+        2 => "searching",
+        3 => "registration denied",
+        4 => "unknown",
+        5 => "registered, roaming",
+        _ => "other",
+    }
+}
+
 fn not_ready_yet(result: &Final) -> bool {
     use crate::codec::at::ErrorCode;
     matches!(

@@ -61,6 +61,16 @@ pub enum Error {
     NotReady { reason: String },
     #[error("the modem task has stopped")]
     Stopped,
+    #[error(
+        "{} leads to another {what} ({found}) than modem.{key} says ({expected}): ports renamed after a reboot, or a SIM moved? Not used, so no business texts from the wrong number. Fix modem.port (udev/99-textback.rules names ports by USB socket) or modem.{key}", port.display()
+    )]
+    WrongIdentity {
+        port: PathBuf,
+        what: &'static str,
+        key: &'static str,
+        expected: String,
+        found: String,
+    },
 }
 
 fn open_hint(reason: &str) -> &'static str {
@@ -136,6 +146,7 @@ impl Error {
             | Error::WrongPin
             | Error::SimBlocked { .. }
             | Error::Unexpected { .. }
+            | Error::WrongIdentity { .. }
             | Error::Encode(_) => false,
         }
     }

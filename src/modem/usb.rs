@@ -107,6 +107,48 @@ pub fn stuck(sys: &Path) -> Vec<Stuck> {
     found
 }
 
+/// Why a USB reset of one dongle could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResetError {
+    #[error("{} is not a USB serial port (no USB device under {}): nothing to reset", port.display(), sysfs.display())]
+    NotUsb { port: PathBuf, sysfs: PathBuf },
+    #[error("cannot write {}: {reason}. A USB reset needs write access to it: run textback as root, or give user textback the device (udev/99-textback.rules)", path.display())]
+    Write { path: PathBuf, reason: String },
+}
+
+/// Resets the one USB device behind `port` (a /dev/ttyUSB* or a udev link to one) by switching
+/// its sysfs `authorized` flag off and on, which makes the kernel drop and enumerate it again, as
+/// a replug does; no other device on the bus is touched. Returns the device's USB path ("1-1.3").
+pub fn reset(sys: &Path, port: &Path) -> Result<String, ResetError> {
+    let not_usb = || ResetError::NotUsb {
+        port: port.to_path_buf(),
+        sysfs: sys.to_path_buf(),
+    };
+    let device = std::fs::canonicalize(port).unwrap_or_else(|_| port.to_path_buf());
+    let name = device.file_name().ok_or_else(not_usb)?;
+    let tty = std::fs::canonicalize(sys.join("class/tty").join(name).join("device"))
+        .map_err(|_| not_usb())?;
+    let interface_dir = tty
+        .ancestors()
+        .find(|dir| dir.join("bInterfaceNumber").exists())
+        .ok_or_else(not_usb)?;
+    let usb_dir = interface_dir.parent().ok_or_else(not_usb)?;
+    let authorized = usb_dir.join("authorized");
+    if !authorized.exists() {
+        return Err(not_usb());
+    }
+    for value in ["0", "1"] {
+        std::fs::write(&authorized, value).map_err(|err| ResetError::Write {
+            path: authorized.clone(),
+            reason: err.to_string(),
+        })?;
+    }
+    Ok(usb_dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +157,39 @@ mod tests {
     fn write(path: &Path, text: &str) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
+    }
+
+    /// The reset writes 0 then 1 to the one device's `authorized`, found from the port's name,
+    /// and touches nothing else; a port with no USB device behind it is refused by name.
+    #[test]
+    fn a_usb_reset_flips_only_that_devices_authorized_flag() {
+        let root = tempfile::tempdir().unwrap();
+        let sys = root.path();
+        let device = sys.join("devices/pci0000:00/usb1/1-1/1-1.3");
+        let interface = device.join("1-1.3:1.2");
+        write(&device.join("authorized"), "1");
+        write(&device.join("idVendor"), "12d1");
+        write(&interface.join("bInterfaceNumber"), "02");
+        let tty = interface.join("ttyUSB2");
+        std::fs::create_dir_all(&tty).unwrap();
+        std::fs::create_dir_all(sys.join("class/tty/ttyUSB2")).unwrap();
+        symlink(&tty, sys.join("class/tty/ttyUSB2/device")).unwrap();
+        let other = sys.join("devices/pci0000:00/usb1/1-1/1-1.4");
+        write(&other.join("authorized"), "1");
+
+        assert_eq!(reset(sys, Path::new("/dev/ttyUSB2")).unwrap(), "1-1.3");
+        // The last write wins: 1, after a 0 (the file records only the last value here).
+        assert_eq!(
+            std::fs::read_to_string(device.join("authorized")).unwrap(),
+            "1"
+        );
+        assert_eq!(
+            std::fs::read_to_string(other.join("authorized")).unwrap(),
+            "1"
+        );
+        let error = reset(sys, Path::new("/dev/pts/7")).unwrap_err();
+        assert!(matches!(error, ResetError::NotUsb { .. }), "{error}");
+        assert!(error.to_string().contains("not a USB serial port"));
     }
 
     /// A sysfs tree as Linux lays it out for an E3372 (usb-serial: option driver) with three

@@ -210,6 +210,9 @@ pub struct Options {
     /// How long the network takes to accept an SMS: the time between the PDU and `+CMGS`
     /// (a second or two on a good signal, up to a minute on a weak one; zero by default).
     pub send_delay: Duration,
+    /// AT+CMGD answers OK but the message stays: a SIM store that will not empty (a corrupt
+    /// store, or a firmware bug), so it stays full.
+    pub undeletable: bool,
 }
 
 impl Default for Options {
@@ -227,6 +230,7 @@ impl Default for Options {
             capacity: 30,
             indications: true,
             send_delay: Duration::ZERO,
+            undeletable: false,
         }
     }
 }
@@ -256,9 +260,17 @@ enum Control {
     FailNextSend(u16),
     VanishAfterNextPdu,
     Hang,
+    HangForGood,
     SimPresent(bool),
     Network(bool),
+    Registration {
+        stat: u8,
+        radio_cycle_fixes: bool,
+    },
+    RefuseSends(Option<u16>),
     NextReportStatus(u8),
+    NextReportZone(u8),
+    ReportStatusAlways(Option<u8>),
     Restart,
     Line(String),
 }
@@ -387,6 +399,12 @@ impl VirtualModem {
     }
 
     /// Takes the SIM out (`false`) or puts it back (`true`).
+    /// Stops answering anything, even AT+CFUN=1,1, until the test ends: only a replug (a USB
+    /// reset) or a person could bring such a dongle back.
+    pub async fn hang_for_good(&self) {
+        let _ = self.control.send(Control::HangForGood).await;
+    }
+
     pub async fn set_sim_present(&self, present: bool) {
         let _ = self.control.send(Control::SimPresent(present)).await;
     }
@@ -399,6 +417,18 @@ impl VirtualModem {
 
     /// Restarts the modem by itself, as after a brown-out: its start-up lines (`RDY` ...), echo
     /// on, and none of the settings the driver made.
+    /// The next status report carries this octet as its service centre time stamp's zone, as
+    /// some SMSCs send one that is not two decimal semi-octets (python-gsmmodem issue #15: 0xC2).
+    pub async fn next_report_zone(&self, octet: u8) {
+        let _ = self.control.send(Control::NextReportZone(octet)).await;
+    }
+
+    /// Every status report from now on carries this TP-Status (Some), as from a network that
+    /// silently stops delivering a SIM's texts; None goes back to "received".
+    pub async fn report_status_always(&self, status: Option<u8>) {
+        let _ = self.control.send(Control::ReportStatusAlways(status)).await;
+    }
+
     pub async fn restart(&self) {
         let _ = self.control.send(Control::Restart).await;
     }
@@ -414,6 +444,36 @@ impl VirtualModem {
     }
 
     /// Every SMS sent so far.
+    /// Changes the registration (TS 27.007 §7.2 <stat>: 1 home, 5 roaming, 2 searching, 3
+    /// denied, 0 not registered) and says so with +CREG (and +CEREG on LTE models).
+    pub async fn set_registration(&self, stat: u8) {
+        let _ = self
+            .control
+            .send(Control::Registration {
+                stat,
+                radio_cycle_fixes: false,
+            })
+            .await;
+    }
+
+    /// Takes the SIM off the network with `stat` (2 searching, 3 denied) until the radio is
+    /// switched off and on again (AT+CFUN=0, then AT+CFUN=1).
+    pub async fn off_network_until_radio_cycle(&self, stat: u8) {
+        let _ = self
+            .control
+            .send(Control::Registration {
+                stat,
+                radio_cycle_fixes: true,
+            })
+            .await;
+    }
+
+    /// Refuses every send with `+CMS ERROR: <code>` (Some), as a network refuses a barred SIM
+    /// or one without credit, or sends again (None).
+    pub async fn refuse_sends(&self, code: Option<u16>) {
+        let _ = self.control.send(Control::RefuseSends(code)).await;
+    }
+
     pub fn sent(&self) -> Vec<SentSms> {
         self.shared
             .sent
@@ -527,16 +587,32 @@ struct Machine {
     vanished: bool,
     /// Answers nothing until AT+CFUN=1,1.
     hung: bool,
+    /// Answers nothing at all, whatever it is sent: a dongle that needs a replug.
+    dead: bool,
     /// The SIM has been taken out.
     sim_absent: bool,
-    /// Off the network.
-    unregistered: bool,
+    /// AT+CREG <stat> (TS 27.007 §7.2): 1 home, 5 roaming, 2 searching, 3 denied, 0 not
+    /// registered. Texts go only at 1 and 5; otherwise +CMS ERROR: 331.
+    registration: u8,
+    /// Set by [`VirtualModem::off_network_until_radio_cycle`]: AT+CFUN=0 then AT+CFUN=1 brings
+    /// the SIM back (home network), as it usually does on real networks (field notes).
+    radio_cycle_fixes: bool,
+    /// AT+CFUN=0 was given: the radio is off until AT+CFUN=1.
+    radio_off: bool,
+    /// Every send is refused with this +CMS ERROR until cleared (a barred SIM, no credit).
+    refuse_sends: Option<u16>,
+    /// AT+CNMI <mt>=2: new SMS are routed straight to the line as +CMT, not stored.
+    direct_routing: bool,
     noise_counter: u32,
     persona: Persona,
     /// Until then SMS commands answer +CMS ERROR: 314 (the SIM's messages are not ready).
     sms_ready_at: tokio::time::Instant,
     /// TP-Status of the next status report.
     next_report_status: u8,
+    /// The zone octet of the next status report's time stamp, when set.
+    next_report_zone: Option<u8>,
+    /// TP-Status of every status report until cleared (a network silently not delivering).
+    report_status_always: Option<u8>,
     /// Lines waiting for their moment (status reports, start-up lines): (when, lines).
     scheduled: Vec<(tokio::time::Instant, Vec<String>)>,
     /// The call being rung: (caller, rings left, next ring).
@@ -561,6 +637,8 @@ impl Machine {
             persona: options.model.persona(),
             sms_ready_at: tokio::time::Instant::now(),
             next_report_status: 0,
+            next_report_zone: None,
+            report_status_always: None,
             scheduled: Vec::new(),
             smsc: options.smsc.clone(),
             options,
@@ -578,8 +656,13 @@ impl Machine {
             vanish_after_pdu: false,
             vanished: false,
             hung: false,
+            dead: false,
             sim_absent: false,
-            unregistered: false,
+            registration: 1,
+            radio_cycle_fixes: false,
+            radio_off: false,
+            refuse_sends: None,
+            direct_routing: false,
             noise_counter: 0,
             ringing: None,
             queued_calls: std::collections::VecDeque::new(),
@@ -717,6 +800,11 @@ impl Machine {
                         .collect(),
                 };
                 for part in parts {
+                    if self.direct_routing {
+                        let length = tpdu_length(&part);
+                        self.send_lines(&[&format!("+CMT: ,{length}"), &part]).await;
+                        continue;
+                    }
                     let index = (0..self.options.capacity).find(|i| !self.store.contains_key(i));
                     let Some(index) = index else {
                         // A full SIM stores nothing more and says nothing (field note 3).
@@ -745,15 +833,37 @@ impl Machine {
             Control::FailNextSend(code) => self.fail_next = Some(code),
             Control::VanishAfterNextPdu => self.vanish_after_pdu = true,
             Control::Hang => self.hung = true,
+            Control::HangForGood => self.dead = true,
             Control::SimPresent(present) => self.sim_absent = !present,
             Control::NextReportStatus(status) => self.next_report_status = status,
+            Control::NextReportZone(octet) => self.next_report_zone = Some(octet),
+            Control::ReportStatusAlways(status) => self.report_status_always = status,
             Control::Restart => self.power_cycle(),
             Control::Line(line) => self.send_lines(&[&line]).await,
             Control::Network(registered) => {
-                self.unregistered = !registered;
                 let stat = if registered { 1 } else { 0 };
-                self.send_lines(&[&format!("+CREG: {stat}")]).await;
+                self.set_registration(stat).await;
             }
+            Control::Registration {
+                stat,
+                radio_cycle_fixes,
+            } => {
+                self.radio_cycle_fixes = radio_cycle_fixes;
+                self.set_registration(stat).await;
+            }
+            Control::RefuseSends(code) => self.refuse_sends = code,
+        }
+    }
+
+    /// Changes the registration and says so as the model does: +CREG, and +CEREG on LTE modules.
+    async fn set_registration(&mut self, stat: u8) {
+        self.registration = stat;
+        self.send_lines(&[&format!("+CREG: {stat}")]).await;
+        if matches!(
+            self.options.model,
+            Model::QuectelEc25 | Model::SimcomSim7600
+        ) {
+            self.send_lines(&[&format!("+CEREG: {stat}")]).await;
         }
     }
 
@@ -820,7 +930,7 @@ impl Machine {
                     b'\r' => {
                         let line = String::from_utf8_lossy(&self.input).trim().to_string();
                         self.input.clear();
-                        if self.echo && !self.hung {
+                        if self.echo && !self.hung && !self.dead {
                             self.write(format!("{line}\r").as_bytes()).await;
                         }
                         if !line.is_empty() {
@@ -873,6 +983,7 @@ impl Machine {
 
     fn power_cycle(&mut self) {
         self.hung = false;
+        self.direct_routing = false;
         self.echo = true;
         self.vendor_lines = !self.persona.noise.is_empty();
         self.read_memory = "SM".to_string();
@@ -883,6 +994,9 @@ impl Machine {
 
     async fn command(&mut self, line: &str) {
         self.note(line);
+        if self.dead {
+            return;
+        }
         if self.hung {
             if line.eq_ignore_ascii_case("AT+CFUN=1,1") {
                 // The reset brings it back, with its power-on settings.
@@ -929,14 +1043,40 @@ impl Machine {
             return self.reply(Vec::new(), error).await;
         }
         match head {
-            "AT+CREG" if argument == "?" && self.unregistered => {
-                self.ok(vec!["+CREG: 2,0".to_string()]).await
+            "AT+CREG" if argument == "?" && !matches!(self.registration, 1 | 5) => {
+                let stat = self.registration;
+                self.ok(vec![format!("+CREG: 2,{stat}")]).await
             }
             "AT+CREG" if argument == "?" => {
-                self.ok(vec!["+CREG: 2,1,\"1A2B\",\"00C3F01\"".to_string()])
+                let stat = self.registration;
+                self.ok(vec![format!("+CREG: 2,{stat},\"1A2B\",\"00C3F01\"")])
                     .await
             }
             "AT+CFUN" if argument.starts_with("=1,1") => self.restart().await,
+            "AT+CFUN" if argument.trim() == "=0" => {
+                self.radio_off = true;
+                self.ok(Vec::new()).await;
+                self.set_registration(0).await;
+            }
+            "AT+CFUN" if argument.trim() == "=1" && self.radio_off => {
+                self.radio_off = false;
+                self.ok(Vec::new()).await;
+                if self.radio_cycle_fixes {
+                    self.radio_cycle_fixes = false;
+                    self.set_registration(1).await;
+                } else {
+                    self.set_registration(2).await;
+                }
+            }
+            "AT+CNMI" if argument.starts_with('=') => {
+                // TS 27.005 §3.4.1: AT+CNMI=<mode>,<mt>,...; mt 2 routes new SMS straight out.
+                self.direct_routing = argument
+                    .trim_start_matches('=')
+                    .split(',')
+                    .nth(1)
+                    .is_some_and(|mt| mt.trim() == "2");
+                self.ok(Vec::new()).await
+            }
             "AT" | "ATZ" | "AT+CMEE" | "AT+CMGF" | "AT+CNMI" | "AT+CLIP" | "AT+CREG" | "ATH"
             | "AT+CFUN" => self.ok(Vec::new()).await,
             _ if Some(head) == self.persona.noise_off => {
@@ -1055,10 +1195,11 @@ impl Machine {
                     .and_then(|i| i.trim().parse().ok());
                 match index {
                     Some(index) => {
-                        if self
-                            .store
-                            .get(&index)
-                            .is_some_and(|s| s.memory == self.read_memory)
+                        if !self.options.undeletable
+                            && self
+                                .store
+                                .get(&index)
+                                .is_some_and(|s| s.memory == self.read_memory)
                         {
                             self.store.remove(&index);
                         }
@@ -1101,13 +1242,13 @@ impl Machine {
 
     async fn submit(&mut self, hex: &str, length: usize) {
         self.note(&format!("<PDU {hex}>"));
-        if let Some(code) = self.fail_next.take() {
+        if let Some(code) = self.fail_next.take().or(self.refuse_sends) {
             return self.reply(Vec::new(), &format!("+CMS ERROR: {code}")).await;
         }
         if self.smsc.is_empty() {
             return self.reply(Vec::new(), "+CMS ERROR: 330").await;
         }
-        if self.unregistered {
+        if !matches!(self.registration, 1 | 5) {
             return self.reply(Vec::new(), "+CMS ERROR: 331").await;
         }
         if tpdu_length(hex) != length {
@@ -1129,10 +1270,16 @@ impl Machine {
         };
         if submit.status_report {
             let stamp = now_timestamp();
-            let status = std::mem::take(&mut self.next_report_status);
+            let status = self
+                .report_status_always
+                .unwrap_or_else(|| std::mem::take(&mut self.next_report_status));
             if let Ok(report) =
                 pdu::encode_status_report(reference, &sent.to, &stamp, &stamp, status)
             {
+                let report = match self.next_report_zone.take() {
+                    Some(octet) => with_zone(&report, octet),
+                    None => report,
+                };
                 let length = tpdu_length(&report);
                 let at = tokio::time::Instant::now() + self.options.report_delay;
                 self.schedule(at, &[&format!("+CDS: {length}"), &report]);
@@ -1152,6 +1299,22 @@ impl Machine {
         }
         self.ok(vec![format!("+CMGS: {reference}")]).await;
         self.mark(Moment::SendConfirmed(reference));
+    }
+}
+
+/// A status report PDU (SMSC field first) with its TP-SCTS zone octet replaced.
+fn with_zone(hex: &str, octet: u8) -> String {
+    let octet_at = |index: usize| {
+        hex.get(index * 2..index * 2 + 2)
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            .map_or(0, usize::from)
+    };
+    // SMSC length and field, first octet, TP-MR, then TP-RA: its digit count, type, digits.
+    let address = 1 + octet_at(0) + 2;
+    let zone = address + 2 + octet_at(address).div_ceil(2) + 6;
+    match hex.get(..zone * 2).zip(hex.get(zone * 2 + 2..)) {
+        Some((before, after)) => format!("{before}{octet:02X}{after}"),
+        None => hex.to_string(),
     }
 }
 

@@ -5,7 +5,7 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::domain::{
-    CallDecision, CallSource, ChannelKind, ConversationState, DeliveryState, Direction,
+    CallDecision, CallSource, ChannelKind, ConversationState, DeliveryState, Direction, FaultKind,
     JournalStep, LeadState, MessageState, OptOutSource, PartStatus, RegistrationState,
 };
 
@@ -54,6 +54,7 @@ column! {
     RegistrationState: "registration state",
     JournalStep: "journal step",
     LeadState: "lead state",
+    FaultKind: "modem fault kind",
 }
 
 #[cfg(test)]
@@ -78,6 +79,7 @@ mod tests {
         known.extend(RegistrationState::ALL.iter().map(|v| v.as_str()));
         known.extend(JournalStep::ALL.iter().map(|v| v.as_str()));
         known.extend(LeadState::ALL.iter().map(|v| v.as_str()));
+        known.extend(FaultKind::ALL.iter().map(|v| v.as_str()));
         // Labels of /metrics rows, not stored values.
         let labels = [
             "calls",
@@ -89,7 +91,11 @@ mod tests {
             "incomplete",
         ];
         let mut unknown = Vec::new();
-        for source in [include_str!("tx.rs"), include_str!("sip.rs")] {
+        for source in [
+            include_str!("tx.rs"),
+            include_str!("sip.rs"),
+            include_str!("health.rs"),
+        ] {
             for line in source.lines().filter(|l| !l.trim_start().starts_with("//")) {
                 for (index, piece) in line.split('\'').enumerate() {
                     let word = index % 2 == 1

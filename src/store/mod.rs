@@ -5,6 +5,7 @@
 //! open their own connection ([`open_read_only`]); WAL mode lets them read while the writer writes.
 
 mod columns;
+mod health;
 mod sip;
 mod tx;
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+pub use health::*;
 pub use sip::*;
 pub use tx::*;
 
@@ -53,6 +55,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0011_callbacks",
         include_str!("migrations/0011_callbacks.sql"),
+    ),
+    (
+        "0012_modem_health",
+        include_str!("migrations/0012_modem_health.sql"),
     ),
 ];
 

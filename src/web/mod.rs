@@ -744,11 +744,13 @@ async fn status_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Re
     };
     let modems = modem_status(&web).await?;
     let sip = web.read(|tx| tx.sip_accounts()).await?;
+    let faults = web.read(|tx| tx.recent_faults(50)).await?;
     Ok(Html(pages::status_page(
         &session.csrf,
         &modems,
         &web.config,
         &sip,
+        &faults,
     ))
     .into_response())
 }
@@ -995,7 +997,11 @@ async fn api_status(State(web): State<Shared>, headers: HeaderMap) -> Result<Res
             })
         })
         .collect();
-    Ok(axum::Json(serde_json::json!({ "modems": body, "sip_accounts": sip })).into_response())
+    let faults = web.read(|tx| tx.open_faults()).await?;
+    Ok(
+        axum::Json(serde_json::json!({ "modems": body, "sip_accounts": sip, "faults": faults }))
+            .into_response(),
+    )
 }
 
 async fn api_opt_outs(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
@@ -1010,17 +1016,20 @@ async fn metrics(State(web): State<Shared>, headers: HeaderMap) -> Result<Respon
     if !web.api_allowed(&headers).await? {
         return Ok(unauthorized());
     }
-    let (counts, latencies, sip) = web
+    let (counts, latencies, sip, faults, alerts) = web
         .read(|tx| {
             Ok((
                 tx.metric_counts()?,
                 tx.first_text_latencies()?,
                 tx.sip_accounts()?,
+                tx.fault_counts()?,
+                tx.alert_count()?,
             ))
         })
         .await?;
     let modems = modem_status(&web).await?;
-    let text = pages::metrics_text(&web.config.box_name, &counts, &latencies, &modems, &sip);
+    let mut text = pages::metrics_text(&web.config.box_name, &counts, &latencies, &modems, &sip);
+    text.push_str(&pages::health_metrics(&faults, alerts, &modems));
     Ok((
         [(
             header::CONTENT_TYPE,

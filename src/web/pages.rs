@@ -399,6 +399,7 @@ pub fn status_page(
     modems: &[ModemStatus],
     config: &Config,
     sip: &[SipAccountRow],
+    faults: &[crate::store::FaultRow],
 ) -> String {
     let mut body = String::from(
         "<h1>Status</h1><h2>Modems</h2><table id=\"modems\"><tr class=\"head\"><th>Modem</th><th>State</th><th>Signal</th><th>SIM</th><th>Network</th><th>Queue</th></tr>",
@@ -475,7 +476,118 @@ pub fn status_page(
         }
         body.push_str("</table>");
     }
+    body.push_str(&faults_section(faults));
     layout("Status", Some(csrf), &body)
+}
+
+/// The modems' faults: open ones first (what is wrong and what to do), then how recent ones ended.
+fn faults_section(faults: &[crate::store::FaultRow]) -> String {
+    let mut body = String::from("<h2>Modem health</h2>");
+    if faults.is_empty() {
+        body.push_str(
+            "<p class=\"muted\">Nothing recorded: every SIM has sent and received normally.</p>",
+        );
+        return body;
+    }
+    body.push_str("<table id=\"faults\"><tr class=\"head\"><th>Modem</th><th>What</th><th>Since</th><th>Ended</th><th>Detail</th></tr>");
+    let mut ordered: Vec<&crate::store::FaultRow> = faults.iter().collect();
+    ordered.sort_by_key(|f| (f.cleared_ms.is_some(), std::cmp::Reverse(f.started_ms)));
+    for fault in ordered {
+        let (class, ended) = match fault.cleared_ms {
+            None => ("bad", "still open".to_string()),
+            Some(at) => (
+                "ok",
+                format!(
+                    "{} (after {:.1} s)",
+                    format_time(at),
+                    (at - fault.started_ms) as f64 / 1000.0
+                ),
+            ),
+        };
+        let told = if fault.alerted_ms.is_some() {
+            " The business was told."
+        } else {
+            ""
+        };
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td class=\"{class}\">{} ({})</td><td>{}</td><td>{}</td><td>{}{told}</td></tr>",
+            e(&fault.modem),
+            e(fault.kind.as_str()),
+            e(&fault.cause),
+            e(&format_time(fault.started_ms)),
+            e(&ended),
+            e(&fault.detail)
+        );
+    }
+    body.push_str("</table>");
+    body
+}
+
+/// The health families of /metrics: faults by kind and cause (all time, and open now), alerts
+/// sent, and each modem's registration state.
+pub fn health_metrics(
+    faults: &[crate::store::FaultCount],
+    alerts: i64,
+    modems: &[ModemStatus],
+) -> String {
+    let mut out = String::new();
+    let family = |out: &mut String, name: &str, help: &str, kind: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    family(
+        &mut out,
+        "textback_modem_faults_total",
+        "Modem and SIM faults recorded (refused by the network, off the network, storage full, recipient cap), by kind and cause.",
+        "counter",
+    );
+    for (kind, cause, all, _) in faults {
+        let _ = writeln!(
+            out,
+            "textback_modem_faults_total{{kind=\"{}\",cause=\"{}\"}} {all}",
+            label(kind),
+            label(cause)
+        );
+    }
+    family(
+        &mut out,
+        "textback_modem_faults_open",
+        "Modem and SIM faults still open, by kind and cause.",
+        "gauge",
+    );
+    for (kind, cause, _, open) in faults {
+        let _ = writeln!(
+            out,
+            "textback_modem_faults_open{{kind=\"{}\",cause=\"{}\"}} {open}",
+            label(kind),
+            label(cause)
+        );
+    }
+    family(
+        &mut out,
+        "textback_alerts_total",
+        "Alerts about modem health recorded for the business.",
+        "counter",
+    );
+    let _ = writeln!(out, "textback_alerts_total {alerts}");
+    family(
+        &mut out,
+        "textback_modem_registration",
+        "The SIM's network registration (TS 27.007 +CREG <stat>: 0 none, 1 home, 2 searching, 3 denied, 5 roaming; -1 unknown).",
+        "gauge",
+    );
+    for modem in modems {
+        let stat = match &modem.state {
+            ModemState::Ready { info } => info.registration.map_or(-1, i32::from),
+            ModemState::Starting | ModemState::Lost { .. } => -1,
+        };
+        let _ = writeln!(
+            out,
+            "textback_modem_registration{{modem=\"{}\"}} {stat}",
+            label(modem.id.as_str())
+        );
+    }
+    out
 }
 
 pub fn opt_outs_page(csrf: &str, rows: &[OptOutRow], problem: Option<&str>) -> String {

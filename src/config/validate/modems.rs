@@ -60,6 +60,60 @@ pub(super) fn modems(
                 ),
             );
         }
+        if modem.recipient_cap == 0 {
+            check.error(
+                path("recipient_cap"),
+                "0 would let this SIM text nobody; the default is 250 (UK networks bar a SIM past about 300 a day)",
+            );
+        } else if modem.recipient_cap > 300 {
+            check.warn(
+                path("recipient_cap"),
+                format!(
+                    "{} distinct numbers a day is over the ~300 at which UK networks (EE) bar a SIM's texts: 250 is safe",
+                    modem.recipient_cap
+                ),
+            );
+        }
+        if !(1..=1440).contains(&modem.refused_recheck_minutes) {
+            check.error(
+                path("refused_recheck_minutes"),
+                format!(
+                    "{} is not 1 to 1440 (minutes, at most a day)",
+                    modem.refused_recheck_minutes
+                ),
+            );
+        }
+        if modem.off_network_minutes > 120 {
+            check.error(
+                path("off_network_minutes"),
+                format!(
+                    "{} is over 120: a SIM off the network longer than two hours needs a person; 0 never cycles the radio",
+                    modem.off_network_minutes
+                ),
+            );
+        }
+        let mut digits =
+            |value: &Option<String>, key: &str, lengths: std::ops::RangeInclusive<usize>| {
+                let value = value.as_ref()?;
+                if lengths.contains(&value.len()) && value.chars().all(|c| c.is_ascii_digit()) {
+                    Some(value.clone())
+                } else {
+                    check.error(
+                        path(key),
+                        format!(
+                            "{value:?} is not {} digits: `textback modem info` prints the modem's",
+                            if lengths.start() == lengths.end() {
+                                lengths.start().to_string()
+                            } else {
+                                format!("{} to {}", lengths.start(), lengths.end())
+                            }
+                        ),
+                    );
+                    None
+                }
+            };
+        let imei = digits(&modem.imei, "imei", 15..=15);
+        let iccid = digits(&modem.iccid, "iccid", 18..=20);
         let profile = known.profile(check, path("profile"), &modem.profile);
         if let Some(id) = id {
             modems.push(ModemConfig {
@@ -71,6 +125,15 @@ pub(super) fn modems(
                 baud: modem.baud,
                 hangup_after_rings: modem.hangup_after_rings,
                 status_reports: modem.status_reports,
+                recipient_cap: modem.recipient_cap,
+                refused_recheck: std::time::Duration::from_secs(
+                    u64::from(modem.refused_recheck_minutes) * 60,
+                ),
+                off_network_cycle: (modem.off_network_minutes > 0).then(|| {
+                    std::time::Duration::from_secs(u64::from(modem.off_network_minutes) * 60)
+                }),
+                imei,
+                iccid,
             });
         }
     }

@@ -1,0 +1,161 @@
+//! Telling the business that a SIM or modem needs a person, before a lead is lost: each fault
+//! (`store::health`) is told once to the recipients of the businesses the modem serves, by SMS
+//! through another modem of the pool that can send (a refused or unregistered SIM cannot carry
+//! news of itself), and recorded in `alerts`; with no modem to carry it the alert is recorded and
+//! logged, and `doctor` and the dashboard show it. Kept small on purpose: it queues ordinary rows
+//! in the outbox, as a lead's owner SMS does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::config::{Channel, Config};
+use crate::domain::{FaultKind, ModemId};
+use crate::modem::ModemHandle;
+use crate::store::{self, Store};
+use crate::wake::Wakers;
+
+/// At most one alert per modem and kind of fault in this time: a SIM that flaps on and off the
+/// network must not text the owner every few minutes.
+pub const ALERT_INTERVAL: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// What is needed to tell someone.
+#[derive(Clone)]
+pub struct Alerter {
+    pub store: Store,
+    pub config: Arc<Config>,
+    /// Every modem of the pool, to find one that can carry the alert.
+    pub pool: Vec<ModemHandle>,
+    pub wakers: Wakers,
+    pub clock: Clock,
+}
+
+/// One fault to tell.
+pub struct Alert<'a> {
+    pub fault: i64,
+    pub modem: &'a ModemId,
+    pub kind: FaultKind,
+    /// What happened and what to do, in words, e.g. "the network refuses its texts (no credit).
+    /// Top up the SIM".
+    pub text: String,
+}
+
+impl Alerter {
+    /// Tells the business about `alert`, unless a fault of the same kind on the same modem was
+    /// told within [`ALERT_INTERVAL`]. Returns how many SMS were queued.
+    pub async fn raise(&self, alert: Alert<'_>) -> Result<usize, store::Error> {
+        let now = self.clock.now_ms();
+        let modem = alert.modem.clone();
+        let kind = alert.kind;
+        let last = self
+            .store
+            .run(move |tx| tx.last_alert_ms(&modem, kind))
+            .await?;
+        if last.is_some_and(|at| now - at < ALERT_INTERVAL.as_millis() as i64) {
+            info!(modem = %alert.modem, kind = %alert.kind, "alert already sent recently; not repeated");
+            return Ok(0);
+        }
+        let carrier = self.carrier(alert.modem, alert.kind);
+        let business = self.business_name(alert.modem);
+        let text = format!("textback ({business}): SIM {} {}", alert.modem, alert.text);
+        let targets = self.targets(alert.modem);
+        let fault = alert.fault;
+        let carrier_id = carrier.clone();
+        let queued = self
+            .store
+            .run(move |tx| {
+                let mut queued = 0;
+                match &carrier_id {
+                    Some(carrier) if !targets.is_empty() => {
+                        for (name, number) in &targets {
+                            let parts = crate::codec::pdu::segment(&text).parts.len();
+                            let id = tx.queue_sms(None, number, carrier, &text, parts, now)?;
+                            tx.insert_alert(fault, name, "sms", &text, Some(id), now)?;
+                            queued += 1;
+                        }
+                    }
+                    _ => tx.insert_alert(fault, "-", "log", &text, None, now)?,
+                }
+                tx.mark_alerted(fault, now)?;
+                Ok(queued)
+            })
+            .await?;
+        match &carrier {
+            Some(carrier) if queued > 0 => {
+                info!(modem = %alert.modem, kind = %alert.kind, via = %carrier, recipients = queued, "alert queued");
+                self.wakers.outbox(carrier);
+            }
+            _ => {
+                warn!(modem = %alert.modem, kind = %alert.kind, "no modem can carry the alert (or no recipient has an sms channel); recorded for doctor and the dashboard")
+            }
+        }
+        Ok(queued)
+    }
+
+    /// A modem that can send now, other than the one at fault; the one at fault itself when its
+    /// fault does not stop it sending (a full store, the recipient cap) and no other can.
+    fn carrier(&self, failing: &ModemId, kind: FaultKind) -> Option<ModemId> {
+        let usable = |handle: &&ModemHandle| handle.state().is_usable();
+        let other = self
+            .pool
+            .iter()
+            .filter(usable)
+            .find(|handle| handle.id() != failing);
+        let itself = match kind {
+            FaultKind::StorageFull | FaultKind::RecipientCap | FaultKind::DeliveryLow => {
+                self.pool.iter().filter(usable).find(|h| h.id() == failing)
+            }
+            FaultKind::Refused | FaultKind::OffNetwork | FaultKind::NotAnswering => None,
+        };
+        other.or(itself).map(|handle| handle.id().clone())
+    }
+
+    /// The businesses the modem serves: the profile it is pinned to or pins it, else every
+    /// profile (a pool modem serves any business).
+    fn served(&self, modem: &ModemId) -> Vec<&crate::config::Profile> {
+        let own = self
+            .config
+            .modems
+            .iter()
+            .find(|m| &m.id == modem)
+            .and_then(|m| m.profile.clone());
+        let pinned: Vec<_> = self
+            .config
+            .profiles
+            .iter()
+            .filter(|p| p.modem.as_ref() == Some(modem) || own.as_ref() == Some(&p.id))
+            .collect();
+        if pinned.is_empty() {
+            self.config.profiles.iter().collect()
+        } else {
+            pinned
+        }
+    }
+
+    fn business_name(&self, modem: &ModemId) -> String {
+        self.served(modem)
+            .iter()
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Each recipient's SMS number, once.
+    fn targets(&self, modem: &ModemId) -> Vec<(String, crate::domain::E164)> {
+        let mut targets: Vec<(String, crate::domain::E164)> = Vec::new();
+        for profile in self.served(modem) {
+            for recipient in &profile.recipients {
+                for channel in &recipient.channels {
+                    if let Channel::Sms(number) = channel
+                        && !targets.iter().any(|(_, n)| n == number)
+                    {
+                        targets.push((recipient.name.clone(), number.clone()));
+                    }
+                }
+            }
+        }
+        targets
+    }
+}

@@ -1,0 +1,281 @@
+//! Each modem's faults (refused by the network, off the network, storage full, recipient cap,
+//! not answering), the alerts sent about them, and the counts the per-SIM recipient cap needs.
+//! Written by the outbox and the modem watcher; read by `doctor`, the dashboard and /metrics.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Error, Tx};
+use crate::domain::{E164, FaultKind, MessageId, ModemId};
+
+/// A fault as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FaultRow {
+    pub id: i64,
+    pub modem: String,
+    pub kind: FaultKind,
+    pub cause: String,
+    pub detail: String,
+    pub started_ms: i64,
+    pub updated_ms: i64,
+    pub cleared_ms: Option<i64>,
+    pub alerted_ms: Option<i64>,
+}
+
+/// Whether [`Tx::open_fault`] opened a new fault or found it open already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    New(i64),
+    Existing(i64),
+}
+
+impl Opened {
+    pub fn id(self) -> i64 {
+        match self {
+            Opened::New(id) | Opened::Existing(id) => id,
+        }
+    }
+}
+
+/// The counts per kind and cause for /metrics: (kind, cause, all, open).
+pub type FaultCount = (String, String, i64, i64);
+
+const FAULT_COLUMNS: &str =
+    "id, modem, kind, cause, detail, started_ms, updated_ms, cleared_ms, alerted_ms";
+
+fn fault_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FaultRow> {
+    Ok(FaultRow {
+        id: row.get(0)?,
+        modem: row.get(1)?,
+        kind: row.get(2)?,
+        cause: row.get(3)?,
+        detail: row.get(4)?,
+        started_ms: row.get(5)?,
+        updated_ms: row.get(6)?,
+        cleared_ms: row.get(7)?,
+        alerted_ms: row.get(8)?,
+    })
+}
+
+impl Tx<'_> {
+    /// Opens a fault of `kind` on `modem`, or touches the one open: it keeps the cause and detail
+    /// it was opened with (a radio cycle's passing "not registered" must not hide the "denied"
+    /// that started it).
+    pub fn open_fault(
+        &self,
+        modem: &ModemId,
+        kind: FaultKind,
+        cause: &str,
+        detail: &str,
+        at_ms: i64,
+    ) -> Result<Opened, Error> {
+        if let Some(open) = self.open_fault_of(modem, kind)? {
+            self.connection.execute(
+                "UPDATE modem_faults SET updated_ms = ?2 WHERE id = ?1",
+                params![open.id, at_ms],
+            )?;
+            return Ok(Opened::Existing(open.id));
+        }
+        self.connection.execute(
+            "INSERT INTO modem_faults (modem, kind, cause, detail, started_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![modem.as_str(), kind, cause, detail, at_ms],
+        )?;
+        Ok(Opened::New(self.connection.last_insert_rowid()))
+    }
+
+    /// Closes the open fault of `kind` on `modem`; returns it (with `cleared_ms` set) if there was one.
+    pub fn clear_fault(
+        &self,
+        modem: &ModemId,
+        kind: FaultKind,
+        at_ms: i64,
+    ) -> Result<Option<FaultRow>, Error> {
+        let Some(mut open) = self.open_fault_of(modem, kind)? else {
+            return Ok(None);
+        };
+        self.connection.execute(
+            "UPDATE modem_faults SET cleared_ms = ?2, updated_ms = ?2 WHERE id = ?1",
+            params![open.id, at_ms],
+        )?;
+        open.cleared_ms = Some(at_ms);
+        open.updated_ms = at_ms;
+        Ok(Some(open))
+    }
+
+    /// The open fault of `kind` on `modem`, if any.
+    pub fn open_fault_of(
+        &self,
+        modem: &ModemId,
+        kind: FaultKind,
+    ) -> Result<Option<FaultRow>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                &format!(
+                    "SELECT {FAULT_COLUMNS} FROM modem_faults WHERE modem = ?1 AND kind = ?2 AND cleared_ms IS NULL ORDER BY id DESC LIMIT 1"
+                ),
+                params![modem.as_str(), kind],
+                fault_row,
+            )
+            .optional()?)
+    }
+
+    /// Every open fault, oldest first.
+    pub fn open_faults(&self) -> Result<Vec<FaultRow>, Error> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {FAULT_COLUMNS} FROM modem_faults WHERE cleared_ms IS NULL ORDER BY id"
+        ))?;
+        let rows = statement.query_map([], fault_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The latest faults, open or cleared, newest first.
+    pub fn recent_faults(&self, limit: u32) -> Result<Vec<FaultRow>, Error> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {FAULT_COLUMNS} FROM modem_faults ORDER BY id DESC LIMIT ?1"
+        ))?;
+        let rows = statement.query_map([limit], fault_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Faults per kind and cause, all time and open now, for /metrics.
+    pub fn fault_counts(&self) -> Result<Vec<FaultCount>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT kind, cause, count(*), sum(cleared_ms IS NULL) FROM modem_faults GROUP BY kind, cause ORDER BY kind, cause",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records that the business was told of a fault.
+    pub fn mark_alerted(&self, fault: i64, at_ms: i64) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE modem_faults SET alerted_ms = ?2 WHERE id = ?1",
+            params![fault, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// When the business was last told of a fault of `kind` on `modem`, if ever.
+    pub fn last_alert_ms(&self, modem: &ModemId, kind: FaultKind) -> Result<Option<i64>, Error> {
+        Ok(self.connection.query_row(
+            "SELECT max(alerted_ms) FROM modem_faults WHERE modem = ?1 AND kind = ?2",
+            params![modem.as_str(), kind],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Records one notice sent (or only logged) about a fault.
+    pub fn insert_alert(
+        &self,
+        fault: i64,
+        recipient: &str,
+        channel: &str,
+        text: &str,
+        message: Option<MessageId>,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "INSERT INTO alerts (fault_id, recipient, channel, text, message_id, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![fault, recipient, channel, text, message.map(|m| m.0), at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// How many alerts were recorded in all, for /metrics.
+    pub fn alert_count(&self) -> Result<i64, Error> {
+        Ok(self
+            .connection
+            .query_row("SELECT count(*) FROM alerts", [], |row| row.get(0))?)
+    }
+
+    /// Distinct numbers `modem` has texted (or is texting) since `since_ms`: what a network's cap
+    /// on recipients per SIM per day counts.
+    /// `except` is the text being decided on, left out of the count.
+    pub fn distinct_recipients_since(
+        &self,
+        modem: &ModemId,
+        since_ms: i64,
+        except: Option<MessageId>,
+    ) -> Result<i64, Error> {
+        Ok(self.connection.query_row(
+            "SELECT count(DISTINCT peer) FROM messages WHERE modem = ?1 AND direction = 'out' AND state IN ('sending', 'sent', 'delivered') AND updated_ms >= ?2 AND id != ?3",
+            params![modem.as_str(), since_ms, except.map_or(0, |m| m.0)],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Whether `modem` has texted `peer` since `since_ms` (a known recipient does not count
+    /// again against the cap).
+    pub fn texted_since(
+        &self,
+        modem: &ModemId,
+        peer: &E164,
+        since_ms: i64,
+        except: MessageId,
+    ) -> Result<bool, Error> {
+        Ok(self.connection.query_row(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE modem = ?1 AND peer = ?2 AND direction = 'out' AND state IN ('sending', 'sent', 'delivered') AND updated_ms >= ?3 AND id != ?4)",
+            params![modem.as_str(), peer.as_str(), since_ms, except.0],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Parts sent from `modem` since `since_ms` whose delivery report came back: (delivered,
+    /// failed). Parts still waiting for a report do not count either way.
+    pub fn delivery_counts(&self, modem: &ModemId, since_ms: i64) -> Result<(i64, i64), Error> {
+        Ok(self.connection.query_row(
+            "SELECT coalesce(sum(p.status = 'delivered'), 0), coalesce(sum(p.status = 'failed'), 0)
+             FROM message_parts p JOIN messages m ON m.id = p.message_id
+             WHERE m.modem = ?1 AND p.sent_ms >= ?2",
+            params![modem.as_str(), since_ms],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?)
+    }
+
+    /// Moves every text queued for `from` to `to` (another SIM of the same business); returns
+    /// how many moved.
+    pub fn move_queued(
+        &self,
+        from: &ModemId,
+        to: &ModemId,
+        reason: &str,
+        at_ms: i64,
+    ) -> Result<usize, Error> {
+        Ok(self.connection.execute(
+            "UPDATE messages SET modem = ?2, error = ?3, updated_ms = ?4 WHERE modem = ?1 AND direction = 'out' AND state = 'queued'",
+            params![from.as_str(), to.as_str(), reason, at_ms],
+        )?)
+    }
+
+    /// Moves one queued text to another modem.
+    pub fn move_message(
+        &self,
+        id: MessageId,
+        to: &ModemId,
+        reason: &str,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE messages SET modem = ?2, state = 'queued', attempts = max(attempts - 1, 0), error = ?3, updated_ms = ?4 WHERE id = ?1",
+            params![id.0, to.as_str(), reason, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Holds one text until `until_ms` (it stays queued), recording why.
+    pub fn hold_message(
+        &self,
+        id: MessageId,
+        reason: &str,
+        until_ms: i64,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE messages SET state = 'queued', attempts = max(attempts - 1, 0), error = ?2, send_after_ms = ?3, updated_ms = ?4 WHERE id = ?1",
+            params![id.0, reason, until_ms, at_ms],
+        )?;
+        Ok(())
+    }
+}
