@@ -104,6 +104,9 @@ stat_of() { # file key
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/textback-fuzz.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+# Stopped by a signal, still remove it (bash runs the EXIT trap only on exit).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Headless and unattended: no screen, no questions about CPU scaling or where cores go, and
 # no CPU pinning (the machine is shared with builds).

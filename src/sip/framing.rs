@@ -398,7 +398,11 @@ mod tests {
         for _ in 0..100 {
             framer.push(&[b'\r'; 1024]);
             assert_eq!(framer.next(), Ok(None));
-            assert_eq!(framer.buffered(), 1, "only the last CR, which may start a CRLF");
+            assert_eq!(
+                framer.buffered(),
+                1,
+                "only the last CR, which may start a CRLF"
+            );
         }
         // The CRs were stray: what follows them frames as before.
         framer.push(b"\n\r\r\n");
