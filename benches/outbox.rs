@@ -16,12 +16,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use textback::daemon::{self, Event, RunOptions};
+use textback::daemon::{self, RunOptions};
+use textback::domain::CallSource;
 use textback::domain::{CallId, CallerId, E164};
-use textback::flow::MissedCall;
+use textback::event::{Event, MissedCall};
 use textback::modem::ModemState;
 use textback::modem::virtual_modem::{Model, Moment, Options, VirtualModem};
-use textback::store::CallSource;
 
 const LATENCY_CALLS: usize = 50;
 const BURST: usize = 20;

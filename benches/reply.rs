@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use textback::codec::pdu::{Timestamp, encode_deliver};
+use textback::domain::CallSource;
 use textback::domain::{CallId, CallerId, E164, ModemId};
-use textback::flow::{self, MissedCall, ReceivedSms};
-use textback::store::{CallSource, Store};
+use textback::event::{InboundSms, MissedCall};
+use textback::flow;
+use textback::store::Store;
 
 const CONVERSATIONS: usize = 200;
 
@@ -121,9 +123,10 @@ async fn main() {
             let pdu = encode_deliver(&number(n), reply, &stamp, 0)
                 .expect("pdu")
                 .remove(0);
-            let sms = ReceivedSms {
+            let sms = InboundSms {
                 modem: main.clone(),
                 pdu,
+                storage: None,
                 at: chrono::Utc::now(),
             };
             let start = Instant::now();

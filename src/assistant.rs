@@ -18,12 +18,11 @@ use tracing::{Instrument, info_span, warn};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::{ConversationId, ModemId, ProfileId};
+use crate::domain::{ConversationId, ProfileId};
 use crate::flow::{self, ModelRead, WaitingReply};
-use crate::leads::deliver::LeadWake;
 use crate::llm::client::{LlmClient, Speaker, Turn};
-use crate::outbox::Wake;
 use crate::store::{self, Store};
+use crate::wake::Wakers;
 
 /// Answers waiting replies; cheap to clone.
 #[derive(Clone)]
@@ -40,8 +39,7 @@ struct Inner {
     busy: Mutex<HashMap<ConversationId, bool>>,
     tasks: TaskTracker,
     token: CancellationToken,
-    outboxes: HashMap<ModemId, Wake>,
-    lead_wake: LeadWake,
+    wakers: Wakers,
     clock: Clock,
 }
 
@@ -53,8 +51,7 @@ impl Assistant {
         config: Arc<Config>,
         tasks: TaskTracker,
         token: CancellationToken,
-        outboxes: HashMap<ModemId, Wake>,
-        lead_wake: LeadWake,
+        wakers: Wakers,
         clock: Clock,
     ) -> anyhow::Result<Assistant> {
         let mut clients = HashMap::new();
@@ -73,8 +70,7 @@ impl Assistant {
                 busy: Mutex::new(HashMap::new()),
                 tasks,
                 token,
-                outboxes,
-                lead_wake,
+                wakers,
                 clock,
             }),
         })
@@ -159,12 +155,7 @@ impl Inner {
             self.clock.now(),
         )
         .await?;
-        for modem in after.wake {
-            if let Some(wake) = self.outboxes.get(&modem) {
-                wake.wake();
-            }
-        }
-        self.lead_wake.wake();
+        self.wakers.after(&after);
         Ok(true)
     }
 

@@ -16,11 +16,13 @@ use crate::assistant::Assistant;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::ModemId;
-use crate::flow::{self, After, MissedCall, ReceivedSms};
-use crate::leads::deliver::{self, Backoff, LeadWake};
+use crate::event::MissedCall;
+use crate::flow::{self, After};
+use crate::leads::deliver::{self, Backoff};
 use crate::modem::{self, ModemEvent, ModemHandle, Storage};
-use crate::outbox::{self, Wake};
-use crate::store::{CallSource, Store};
+use crate::outbox;
+use crate::store::Store;
+use crate::wake::Wakers;
 
 /// How many events may wait for the loop. Modem events come a few a second at most; when full the
 /// modem task waits, which is the right back-pressure for a serial line.
@@ -31,16 +33,7 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// TimeoutStopSec in systemd/textback.service is set above this.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(75);
 
-/// Things the daemon loop reacts to.
-#[derive(Debug)]
-pub enum Event {
-    Modem(ModemEvent),
-    /// A missed call from a source other than a modem.
-    CallMissed(MissedCall),
-    /// Time for the periodic jobs (multipart SMS that waited too long for a part). Sent by the
-    /// loop's own timer; tests send it to run them at once.
-    Housekeeping,
-}
+pub use crate::event::Event;
 
 /// A running daemon, for `demo` and the tests: events can be injected, and it is stopped by its token.
 pub struct Running {
@@ -117,7 +110,7 @@ struct Parts {
     store: Store,
     closer: crate::store::StoreCloser,
     modems: HashMap<ModemId, ModemHandle>,
-    wakes: HashMap<ModemId, Wake>,
+    wakers: Wakers,
     /// Cancelled on shutdown: stops intake and the outbox workers.
     token: CancellationToken,
     /// Cancelled once the outbox workers have stopped, so a send in flight is finished first.
@@ -130,7 +123,6 @@ struct Parts {
     sip_tasks: TaskTracker,
     sip_addresses: Vec<std::net::SocketAddr>,
     modem_events: mpsc::Receiver<ModemEvent>,
-    lead_wake: LeadWake,
     /// Answers replies that wait for the local model.
     assistant: Assistant,
     /// Bound at set-up, so that a taken port stops the start with a clear error.
@@ -169,34 +161,31 @@ fn setup(
     let modem_token = CancellationToken::new();
     let (modem_tx, modem_events) = mpsc::channel(EVENT_QUEUE);
     let mut modems = HashMap::new();
-    let mut wakes = HashMap::new();
+    let mut wakers = Wakers::default();
     for modem_config in &config.modems {
         let handle = modem::spawn(
             modem_config.clone(),
             modem_tx.clone(),
             modem_token.clone(),
             &modem_tasks,
+            options.clock.clone(),
         );
-        let wake = Wake::default();
         workers.spawn(outbox::run(
             store.clone(),
             handle.clone(),
             modem_config.status_reports,
-            wake.clone(),
+            wakers.add_outbox(modem_config.id.clone()),
             options.clock.clone(),
             token.child_token(),
         ));
         modems.insert(modem_config.id.clone(), handle);
-        wakes.insert(modem_config.id.clone(), wake);
     }
-    let lead_wake = LeadWake::default();
     let assistant = Assistant::new(
         store.clone(),
         config.clone(),
         workers.clone(),
         token.child_token(),
-        wakes.clone(),
-        lead_wake.clone(),
+        wakers.clone(),
         options.clock.clone(),
     )?;
     Ok(Parts {
@@ -205,7 +194,7 @@ fn setup(
         store,
         closer,
         modems,
-        wakes,
+        wakers,
         token,
         modem_token,
         workers,
@@ -213,7 +202,6 @@ fn setup(
         sip_tasks,
         sip_addresses,
         modem_events,
-        lead_wake,
         assistant,
         dashboard,
     })
@@ -235,9 +223,7 @@ impl Parts {
         for id in &requeued {
             warn!(sms = %id, "this SMS was being sent when textback stopped; queued again (the caller may get it twice)");
         }
-        for wake in self.wakes.values() {
-            wake.wake();
-        }
+        self.wakers.all_outboxes();
         match flow::adopt_in_order_conversations(
             &self.store,
             self.config.clone(),
@@ -278,7 +264,7 @@ impl Parts {
             tokio::select! {
                 _ = self.token.cancelled() => break,
                 Some(event) = events.recv() => self.handle(event).await,
-                Some(event) = self.modem_events.recv() => self.handle(Event::Modem(event)).await,
+                Some(event) = self.modem_events.recv() => self.modem_event(event).await,
                 _ = housekeeping.tick() => self.handle(Event::Housekeeping).await,
                 _ = watchdog_tick.tick(), if watchdog.is_some() => {
                     // The loop is alive: tell systemd. A stuck loop misses pings and gets restarted.
@@ -338,24 +324,8 @@ impl Parts {
         // meanwhile: record them while the store is open. (An SMS stays on the SIM until the
         // next start deletes it, after it is found stored.)
         while let Ok(event) = self.modem_events.try_recv() {
-            match event {
-                ModemEvent::CallMissed { .. } => self.handle(Event::Modem(event)).await,
-                ModemEvent::SmsReceived { modem, pdu, .. } => {
-                    let sms = ReceivedSms {
-                        modem,
-                        pdu,
-                        at: self.clock().now(),
-                    };
-                    if let Err(err) =
-                        flow::sms_received(&self.store, self.config.clone(), sms).await
-                    {
-                        warn!(error = %err, "could not store an SMS that came in during shutdown");
-                    }
-                }
-                ModemEvent::StatusReport { modem, pdu, .. } => {
-                    let _ = flow::status_report(&self.store, modem, pdu, self.clock().now()).await;
-                }
-                ModemEvent::Ready { .. } | ModemEvent::Lost { .. } => {}
+            if let ModemEvent::Input(event) = event {
+                self.handle(event).await;
             }
         }
         let Parts {
@@ -422,8 +392,7 @@ impl Parts {
             self.config.clone(),
             link_key.clone(),
             backoff,
-            self.lead_wake.clone(),
-            self.wakes.clone(),
+            self.wakers.clone(),
             self.clock().clone(),
         )
         .map_err(|err| anyhow::anyhow!("starting lead delivery: {err}"))?;
@@ -432,16 +401,10 @@ impl Parts {
     }
 
     fn wake(&self, after: After) {
-        for modem in after.wake {
-            if let Some(wake) = self.wakes.get(&modem) {
-                wake.wake();
-            }
-        }
+        self.wakers.after(&after);
         for conversation in after.think {
             self.assistant.think(conversation);
         }
-        // A step may have recorded a lead; the worker's look at what is due is one query.
-        self.lead_wake.wake();
     }
 
     async fn handle(&self, event: Event) {
@@ -474,37 +437,10 @@ impl Parts {
                     warn!(error = %err, "housekeeping: waiting replies");
                 }
             }
-            Event::Modem(ModemEvent::CallMissed {
-                modem,
-                call,
-                caller,
-                caller_raw,
-                rings,
-            }) => {
-                info!(call_id = %call, modem = %modem, rings, "call to the SIM missed");
-                self.missed_call(MissedCall {
-                    key: call,
-                    source: CallSource::Modem,
-                    caller,
-                    caller_raw,
-                    called: None,
-                    modem: Some(modem),
-                    sip_account: None,
-                    at: self.clock().now(),
-                })
-                .await
-            }
-            Event::Modem(ModemEvent::SmsReceived {
-                modem,
-                pdu,
-                storage,
-            }) => {
-                let span = info_span!("sms_in", modem = %modem);
-                let sms = ReceivedSms {
-                    modem: modem.clone(),
-                    pdu: pdu.clone(),
-                    at: self.clock().now(),
-                };
+            Event::SmsReceived(sms) => {
+                let span = info_span!("sms_in", modem = %sms.modem);
+                let (modem, storage, pdu) =
+                    (sms.modem.clone(), sms.storage.clone(), sms.pdu.clone());
                 match flow::sms_received(&self.store, self.config.clone(), sms)
                     .instrument(span)
                     .await
@@ -519,28 +455,37 @@ impl Parts {
                     }
                 }
             }
-            Event::Modem(ModemEvent::StatusReport {
-                modem,
-                pdu,
-                storage,
-            }) => match flow::status_report(
-                &self.store,
-                modem.clone(),
-                pdu.clone(),
-                self.clock().now(),
-            )
-            .await
-            {
-                Ok(()) => self.delete_stored(&modem, storage, pdu),
-                Err(err) => warn!(modem = %modem, error = %err, "could not store a status report"),
-            },
-            Event::Modem(ModemEvent::Ready { modem, info }) => {
-                info!(modem = %modem, model = %info.model, operator = %info.operator, "modem serving");
-                if let Some(wake) = self.wakes.get(&modem) {
-                    wake.wake();
+            Event::StatusReport(report) => {
+                let (modem, storage, pdu) = (
+                    report.modem.clone(),
+                    report.storage.clone(),
+                    report.pdu.clone(),
+                );
+                match flow::status_report(&self.store, report).await {
+                    Ok(()) => self.delete_stored(&modem, storage, pdu),
+                    Err(err) => {
+                        warn!(modem = %modem, error = %err, "could not store a status report")
+                    }
                 }
             }
-            Event::Modem(ModemEvent::Lost { modem, reason }) => {
+        }
+    }
+
+    /// A modem's news: its inputs are events like any other; set up or lost, it is logged and its
+    /// outbox told.
+    async fn modem_event(&self, event: ModemEvent) {
+        match event {
+            ModemEvent::Input(event) => {
+                if let Event::CallMissed(call) = &event {
+                    info!(call_id = %call.key, modem = ?call.modem, "call to the SIM missed");
+                }
+                self.handle(event).await;
+            }
+            ModemEvent::Ready { modem, info } => {
+                info!(modem = %modem, model = %info.model, operator = %info.operator, "modem serving");
+                self.wakers.outbox(&modem);
+            }
+            ModemEvent::Lost { modem, reason } => {
                 warn!(modem = %modem, reason, "modem lost; reconnecting");
             }
         }

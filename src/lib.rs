@@ -2,25 +2,55 @@
 //!
 //! # Code map
 //!
-//! A missed call enters and its SMS leaves like this:
+//! Three layers. `codec/` (bytes ⇄ meaning: AT lines, SMS PDUs, GSM-7, phone numbers), `core/`
+//! (decisions: who to text, what a reply says, what to ask next) and `domain/` (value types) are
+//! pure: no I/O, no clock, no tokio, and they import only each other, as do the SIP message
+//! modules of `sip/` (wire, framing, msg, digest, identity, transaction, endpoint, register,
+//! guard). Around them the shell: one task per resource (each
+//! modem, each SIP port, each outbox, the store's writer, the assistant, the dashboard), talking
+//! by channels. `tests/architecture.rs` checks all of this.
 //!
-//! `modem/actor.rs` reads `RING` and `+CLIP` from the serial port (framed and classified by
-//! `codec/at.rs`) and emits `ModemEvent::CallMissed` once the ringing stops → `daemon.rs` loop
-//! hands it to `flow.rs`, which in one store transaction asks `core/policy.rs` whether to text,
-//! starts a conversation with `core/conversation.rs`, and queues the first SMS in the outbox (`store/`)
-//! → `outbox.rs` takes the row, encodes it with `codec/pdu.rs` and calls `modem/handle.rs`
-//! `send_sms` → the actor writes `AT+CMGS` and reads `+CMGS: <reference>` → the row is marked sent.
-//! A reply arrives as `+CMTI` → `AT+CMGR` → `ModemEvent::SmsReceived` → `flow.rs` stores it, moves
-//! the conversation on and queues the next question → and once every question is answered, a lead
-//! row with one delivery row per recipient and channel → `leads/deliver.rs` takes each due row,
-//! renders `leads/summary.rs` with a link signed by `leads/token.rs`, and sends it through
-//! `leads/email.rs`, `leads/whatsapp.rs`, `leads/webhook.rs`, or the outbox (the owner's SMS),
-//! recording each outcome; `lead_commands.rs` is `textback leads`.
+//! ## A missed call, end to end
+//!
+//! 1. **In.** A call diverted over SIP reaches `sip/transport.rs` (one task per socket), which
+//!    hands whole messages to `sip/service.rs`, the SIP entry: it drives `sip/endpoint.rs` (the
+//!    UAS core, which never answers: `180 Ringing`, then `487` when the caller gives up or `480`
+//!    when the ring time runs out) and emits `Event::CallMissed` (`event.rs`). A call to the SIM itself
+//!    enters at `modem/actor.rs`, the modem entry: it reads `RING`/`+CLIP` (framed by
+//!    `codec/at.rs`) and emits the same event, wrapped in `ModemEvent::Input`, when the ringing
+//!    stops.
+//! 2. **Decide.** `daemon.rs` runs the event loop and hands each event to `flow/`: `flow/call.rs`
+//!    routes the call to a business (`core/routing.rs`), asks `core/policy.rs` whether to text
+//!    (opted out, withheld, already in a conversation, rate limits), picks the modem, and opens
+//!    the conversation with `core/conversation.rs`, all in one store transaction
+//!    (`store/tx.rs`); `flow/apply.rs` stores what the engine decided and queues the first SMS.
+//! 3. **Out.** `wake.rs` wakes the workers a stored step gave work to; `outbox.rs` (one worker
+//!    per modem) takes the queued row, encodes it with
+//!    `codec/pdu.rs` and `codec/gsm7.rs`, and asks the modem through `modem/handle.rs`; the actor
+//!    writes `AT+CMGS`, reads `+CMGS: <ref>`, and the row is marked sent (delivered, later, from
+//!    the status report, in `flow/reply.rs`).
+//! 4. **The conversation.** A reply arrives as `+CMTI` → `AT+CMGR` → `Event::SmsReceived` →
+//!    `flow/reply.rs` stores it (joining multipart texts, STOP/HELP/START, loops with machines
+//!    per `core/loops.rs`) and moves the conversation on: `core/conversation.rs` reads the text
+//!    with `core/understand.rs` and the readers beside it (`core/names.rs`, `core/when.rs`,
+//!    `core/yesno.rs`, `core/urgency.rs`, `core/slots.rs`) and queues the next question. With a local model
+//!    (`[profile.llm]`) the reply waits instead (`flow/waiting.rs`): `assistant.rs` asks
+//!    `llm/client.rs`, and `core/proposal.rs` checks whatever the model proposes before it is
+//!    used. Quiet callers, lost parts of a multipart text, retention: `flow/housekeeping.rs`.
+//! 5. **The lead.** Once every question is answered (or the caller goes quiet), `flow/lead.rs`
+//!    writes a lead row with one delivery row per recipient and channel; `leads/deliver.rs`, where
+//!    the lead leaves the box, takes each due row, renders `leads/summary.rs` with a link signed
+//!    by `leads/token.rs`, and sends it through `leads/email.rs`, `leads/whatsapp.rs`,
+//!    `leads/webhook.rs`, or the outbox (the owner's SMS), recording each outcome.
+//! 6. **Looking at it.** `web/` is the dashboard and API (`web/auth.rs` its login); `cli/` is
+//!    the `textback` command, one module per command group (`cli/leads.rs`, `cli/doctor.rs`,
+//!    `cli/dialogue.rs`, `cli/demo.rs`, …). The config is read and checked in `config/`, each
+//!    problem named by its key path.
 //!
 //! # Architecture invariants
 //!
-//! - Nothing in `codec/` or `core/` imports tokio, touches the clock or does I/O (`.ci/run` checks
-//!   the imports with grep).
+//! - The pure layers (above) import nothing of the shell and do no I/O.
+//! - No import cycle between the files of `src/`.
 //! - Only `store/` contains SQL.
 //! - Only the modem actor reads or writes a serial port.
 //! - A row is written before the thing it describes is done: an SMS is in the outbox before the
@@ -40,19 +70,15 @@ pub mod codec;
 pub mod config;
 pub mod core;
 pub mod daemon;
-pub mod demo;
-pub mod dialogue_commands;
-pub mod doctor;
 pub mod domain;
+pub mod event;
 pub mod flow;
-pub mod guide;
-pub mod init;
-pub mod lead_commands;
 pub mod leads;
 pub mod llm;
 pub mod modem;
 pub mod outbox;
 pub mod sip;
-pub mod sms_tools;
 pub mod store;
+pub mod time_text;
+pub mod wake;
 pub mod web;

@@ -1,18 +1,18 @@
 //! The outbox worker: one per modem, it takes queued SMS rows oldest first, hands each to the modem,
 //! and records the outcome. The row is written before the modem is asked, and marked after.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::clock::Clock;
 use crate::codec::pdu::{self, SubmitOptions};
+use crate::domain::JournalStep;
 use crate::domain::MessageId;
 use crate::modem::{ModemHandle, ModemState};
 use crate::store::{OutboundRow, Store};
+use crate::wake::Wake;
 
 /// A queued SMS is looked for at least this often, even with no wake-up: a row queued by another
 /// process (`textback sms send`) or left by a retry is picked up within this time.
@@ -30,16 +30,6 @@ fn serving(state: &ModemState) -> bool {
     match state {
         ModemState::Ready { info } => info.registration.is_none_or(|stat| stat == 1 || stat == 5),
         ModemState::Starting | ModemState::Lost { .. } => false,
-    }
-}
-
-/// Wakes an outbox worker when a row is queued for its modem.
-#[derive(Clone, Default)]
-pub struct Wake(Arc<Notify>);
-
-impl Wake {
-    pub fn wake(&self) {
-        self.0.notify_one();
     }
 }
 
@@ -93,7 +83,7 @@ pub async fn run(
                     .min(POLL);
                 tokio::select! {
                     _ = token.cancelled() => return,
-                    _ = wake.0.notified() => {}
+                    _ = wake.notified() => {}
                     _ = tokio::time::sleep(wait) => {}
                 }
                 continue;
@@ -125,7 +115,7 @@ async fn take_next(
                 tx.journal(
                     None,
                     row.conversation,
-                    "sending",
+                    JournalStep::Sending,
                     &format!(
                         "SMS {} handed to modem {} (attempt {})",
                         row.id,
@@ -249,7 +239,7 @@ async fn record(
                 tx.journal(
                     None,
                     conversation,
-                    "sent",
+                    JournalStep::Sent,
                     &format!(
                         "SMS {id} accepted by the network (reference {})",
                         references.join(", ")
@@ -263,7 +253,7 @@ async fn record(
                 tx.journal(
                     None,
                     conversation,
-                    "retry",
+                    JournalStep::Retry,
                     &format!(
                         "SMS {id} not sent: {error}; trying again in {}s",
                         delay.as_secs()
@@ -276,7 +266,7 @@ async fn record(
                 tx.journal(
                     None,
                     conversation,
-                    "failed",
+                    JournalStep::Failed,
                     &format!("SMS {id} failed: {error}"),
                     now,
                 )

@@ -743,6 +743,7 @@ async fn behind_a_trusted_proxy_clients_are_limited_apart_and_the_box_itself_alw
     // The proxy (127.0.0.1) forwards one client five times: locked.
     let proxy = client();
     let nonce = login_nonce(&proxy, &base).await;
+    let started = std::time::Instant::now();
     let mut checks = 0;
     for _ in 0..5 {
         let status = post_login(&proxy, &base, &nonce, "guess", Some("192.0.2.1"))
@@ -814,8 +815,17 @@ async fn behind_a_trusted_proxy_clients_are_limited_apart_and_the_box_itself_alw
             other => panic!("{client}: {other}"),
         }
     }
-    assert!(checks <= CHECKS_PER_MINUTE, "{checks} checks in a minute");
-    assert!(refused >= 30 - CHECKS_PER_MINUTE + 6, "{refused} refused");
+    // The limit is a sliding minute: where a busy machine took longer than a minute to get
+    // here, each minute begun allows its own share, and no more.
+    let minutes = started.elapsed().as_secs() as usize / 60 + 1;
+    assert!(
+        checks <= CHECKS_PER_MINUTE * minutes,
+        "{checks} checks in {minutes} minute(s)"
+    );
+    assert!(
+        refused >= (30 + 6_usize).saturating_sub(CHECKS_PER_MINUTE * minutes),
+        "{refused} refused in {minutes} minute(s)"
+    );
     // The owner on the box itself (through the proxy, which says so) is not held to the
     // box's limit, and gets in.
     assert_eq!(

@@ -459,11 +459,12 @@ fn pdu_from_caller(text: &str, second: u8) -> String {
 async fn deliver_pdu(running: &textback::daemon::Running, pdu: &str) {
     running
         .events
-        .send(textback::daemon::Event::Modem(
-            textback::modem::ModemEvent::SmsReceived {
+        .send(textback::event::Event::SmsReceived(
+            textback::event::InboundSms {
                 modem: textback::domain::ModemId::parse("main").unwrap(),
                 pdu: pdu.to_string(),
                 storage: None,
+                at: chrono::Utc::now(),
             },
         ))
         .await

@@ -27,7 +27,8 @@ mod common;
 
 use common::llm::{free_port, start_server};
 
-/// The first reply of the first case of each corpus file, with its profile.
+/// The first reply of the first case of each profile in the corpus (one per trade: the whole
+/// corpus with a model is `textback dialogue score --llm`), with its profile.
 fn corpus() -> Vec<(DialogueProfile, String, E164, DateTime<Utc>)> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dialogues");
     let mut files: Vec<_> = std::fs::read_dir(root)
@@ -37,10 +38,14 @@ fn corpus() -> Vec<(DialogueProfile, String, E164, DateTime<Utc>)> {
         .collect();
     files.sort();
     let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let cases = replay::parse_cases(&text, &file.display().to_string()).unwrap();
         let case = &cases[0];
+        if !seen.insert(case.profile.clone()) {
+            continue;
+        }
         let profile_file = format!("{root}/profiles/{}.toml", case.profile);
         let profile = replay::parse_profile(
             &std::fs::read_to_string(&profile_file).unwrap(),

@@ -47,8 +47,8 @@ async fn a_missed_call_produces_exactly_one_sms_submit_to_the_caller() {
     let calls = harness.read(|tx| tx.recent_calls(10).unwrap());
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].caller.as_deref(), Some(CALLER));
-    assert_eq!(calls[0].decision, "text");
-    assert_eq!(calls[0].source, "modem");
+    assert_eq!(calls[0].decision, textback::domain::CallDecision::Text);
+    assert_eq!(calls[0].source, textback::domain::CallSource::Modem);
     assert_eq!(
         harness.query_i64(&format!(
             "SELECT reference FROM message_parts WHERE message_id = 1 AND part = 1 AND reference = {}",
@@ -513,7 +513,7 @@ async fn multipart_replies_in_any_order_and_with_a_lost_part() {
     }
     running
         .events
-        .send(textback::daemon::Event::Housekeeping)
+        .send(textback::event::Event::Housekeeping)
         .await
         .unwrap();
     // The incomplete reply is taken with "[…]" for the lost part and the conversation moves on.
@@ -832,7 +832,7 @@ async fn a_caller_who_goes_quiet_still_becomes_an_incomplete_lead() {
     }
     running
         .events
-        .send(textback::daemon::Event::Housekeeping)
+        .send(textback::event::Event::Housekeeping)
         .await
         .unwrap();
     assert_eq!(harness.wait_count("SELECT count(*) FROM leads", 1).await, 1);
@@ -941,7 +941,7 @@ async fn transcripts_older_than_the_retention_period_are_deleted_but_opt_outs_ke
     let running = harness.start().await;
     running
         .events
-        .send(textback::daemon::Event::Housekeeping)
+        .send(textback::event::Event::Housekeeping)
         .await
         .unwrap();
     assert_eq!(
@@ -994,9 +994,9 @@ holidays = ["2026-12-25"]
         })
         .await;
     let call = |key: &str, number: &str| {
-        textback::daemon::Event::CallMissed(textback::flow::MissedCall {
+        textback::event::Event::CallMissed(textback::event::MissedCall {
             key: textback::domain::CallId::new(key),
-            source: textback::store::CallSource::Sip,
+            source: textback::domain::CallSource::Sip,
             caller: textback::domain::CallerId::from_raw(number),
             caller_raw: number.to_string(),
             called: None,

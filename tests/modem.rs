@@ -3,6 +3,7 @@
 mod common;
 
 use common::{Harness, WAIT};
+use textback::event::{Event, InboundSms};
 use textback::modem::handle::Deleted;
 use textback::modem::probe::Probe;
 use textback::modem::{ModemEvent, Storage};
@@ -20,11 +21,11 @@ async fn a_delete_only_removes_the_message_it_names() {
             .await
             .unwrap()
         {
-            Some(ModemEvent::SmsReceived {
+            Some(ModemEvent::Input(Event::SmsReceived(InboundSms {
                 pdu,
                 storage: Some(storage),
                 ..
-            }) => break (pdu, storage),
+            }))) => break (pdu, storage),
             Some(ModemEvent::Ready { .. }) => continue,
             other => panic!("expected an SMS, got {other:?}"),
         }
@@ -90,7 +91,13 @@ async fn a_wrong_pin_is_tried_once_and_never_again() {
     let tracker = tokio_util::task::TaskTracker::new();
     let token = tokio_util::sync::CancellationToken::new();
     let (events, _events_rx) = tokio::sync::mpsc::channel(16);
-    let handle = textback::modem::spawn(config, events, token.clone(), &tracker);
+    let handle = textback::modem::spawn(
+        config,
+        events,
+        token.clone(),
+        &tracker,
+        textback::clock::Clock::system(),
+    );
     tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
     assert!(matches!(
         handle.state(),
@@ -205,11 +212,11 @@ async fn an_indication_naming_another_memory_is_read_from_that_memory() {
             .await
             .expect("an SMS event")
         {
-            Some(ModemEvent::SmsReceived {
+            Some(ModemEvent::Input(Event::SmsReceived(InboundSms {
                 pdu,
                 storage: Some(storage),
                 ..
-            }) => break (pdu, storage),
+            }))) => break (pdu, storage),
             Some(_) => continue,
             None => panic!("events closed"),
         }
@@ -282,7 +289,7 @@ async fn every_model_is_set_up_receives_and_sends() {
         // Indications were set after the SIM's messages were ready: a new SMS is read at once.
         harness.modem.receive_sms(common::CALLER, "hello").await;
         let storage = next_event(&mut probe, |event| match event {
-            ModemEvent::SmsReceived { storage, .. } => Some(storage),
+            ModemEvent::Input(Event::SmsReceived(sms)) => Some(sms.storage),
             _ => None,
         })
         .await;
@@ -373,7 +380,7 @@ async fn a_modem_that_restarts_by_itself_is_set_up_again() {
         .receive_sms(common::CALLER, "after the restart")
         .await;
     next_event(&mut probe, |event| match event {
-        ModemEvent::SmsReceived { storage, .. } => storage,
+        ModemEvent::Input(Event::SmsReceived(sms)) => sms.storage,
         _ => None,
     })
     .await;
@@ -397,7 +404,7 @@ async fn simcom_missed_call_lines_raise_each_call_once() {
         .send_line("MISSED_CALL: 10:05AM +447700900777")
         .await;
     let next_call = |event| match event {
-        ModemEvent::CallMissed { caller_raw, .. } => Some(caller_raw),
+        ModemEvent::Input(Event::CallMissed(call)) => Some(call.caller_raw),
         _ => None,
     };
     assert_eq!(next_event(&mut probe, next_call).await, "+447700900777");
@@ -409,7 +416,7 @@ async fn simcom_missed_call_lines_raise_each_call_once() {
     let later = tokio::time::timeout(std::time::Duration::from_millis(300), async {
         loop {
             match probe.events.recv().await {
-                Some(ModemEvent::CallMissed { caller_raw, .. }) => return Some(caller_raw),
+                Some(ModemEvent::Input(Event::CallMissed(call))) => return Some(call.caller_raw),
                 Some(_) => continue,
                 None => return None,
             }

@@ -2,13 +2,18 @@
 
 pub mod conversation;
 pub mod hours;
+pub mod keywords;
 pub mod lexicon;
+pub mod loops;
 pub mod names;
 pub mod policy;
+pub mod profile;
 pub mod proposal;
 pub mod replay;
+pub mod routing;
 pub mod slots;
 pub mod template;
+pub mod text;
 pub mod understand;
 pub mod urgency;
 pub mod when;

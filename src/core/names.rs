@@ -9,7 +9,7 @@
 //! caller was not asked for needs the most. Pure functions on text.
 
 use crate::core::lexicon::{self, NameFit};
-use crate::core::slots::{Token, clause_spans, tokens};
+use crate::core::text::{Token, clause_spans, tokens};
 
 /// A name read from text: the name, and the span from its marker ("my name is") to its end, so
 /// that what is left of the text can be read for other things.

@@ -29,7 +29,7 @@ use crate::core::conversation::{
     self, Conversation, ConversationState, DialogueProfile, Outcome, Question, QuestionKind, Slot,
     Source, Status,
 };
-use crate::core::slots;
+use crate::core::{keywords, slots};
 
 // ---------------------------------------------------------------------------------------------
 // What the model says
@@ -954,7 +954,7 @@ pub fn combine(
     let Some((proposal, checked)) = model else {
         return untouched(engine_state, engine_outcomes);
     };
-    if conversation::keyword(reply).is_some()
+    if keywords::keyword(reply).is_some()
         || state.status != Status::Open
         || matches!(
             engine_state.status,
@@ -1097,8 +1097,8 @@ fn phrase(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::conversation::tests::plumber;
     use crate::core::conversation::{CallTime, Question};
+    use crate::core::profile::tests::plumber;
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {

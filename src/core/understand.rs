@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::core::conversation::{DialogueProfile, Question, QuestionKind};
 use crate::core::lexicon;
+use crate::core::profile::{DialogueProfile, Question, QuestionKind};
 use crate::core::slots;
 use crate::core::yesno;
 
@@ -2072,7 +2072,7 @@ fn noun_stems(ask: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::conversation::tests::plumber;
+    use crate::core::profile::tests::plumber;
     use chrono::TimeZone;
 
     fn read_text(text: &str, asked: &[&str]) -> Reading {

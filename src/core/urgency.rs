@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::slots::{has_phrase, words};
+use crate::core::text::{has_phrase, words};
 
 /// How soon the caller needs the business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,13 +7,11 @@
 //! A row is the lead's summary, or a notice of a text the caller sent after the lead went out
 //! (`reply_id`); both go the same way, with the same retries, each rendered for what it tells.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use lettre::message::Mailbox;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -22,9 +20,10 @@ use super::{DeliveryError, email, token, webhook, whatsapp};
 use crate::clock::Clock;
 use crate::codec::pdu;
 use crate::config::{Config, EmailSecurity};
+use crate::domain::JournalStep;
 use crate::domain::{E164, MessageId, ModemId};
-use crate::outbox::Wake;
 use crate::store::{self, DueDelivery, LeadDetail, MessageRow, Store};
+use crate::wake::Wakers;
 
 /// The `settings` row holding the key that signs transcript links.
 pub const LINK_KEY_SETTING: &str = "transcript_link_key";
@@ -60,16 +59,6 @@ impl Backoff {
         self.first
             .saturating_mul(2u32.saturating_pow(doublings))
             .min(MAX_BACKOFF.max(self.first))
-    }
-}
-
-/// Wakes the worker when a lead has been recorded.
-#[derive(Clone, Default)]
-pub struct LeadWake(Arc<Notify>);
-
-impl LeadWake {
-    pub fn wake(&self) {
-        self.0.notify_one();
     }
 }
 
@@ -150,9 +139,8 @@ pub struct Worker {
     http: reqwest::Client,
     link_key: Vec<u8>,
     backoff: Backoff,
-    wake: LeadWake,
-    /// The outbox of each modem, woken when an owner's SMS is queued.
-    outboxes: HashMap<ModemId, Wake>,
+    /// Its own wake (a lead recorded), and each modem's outbox (an owner's SMS queued).
+    wakers: Wakers,
     clock: Clock,
 }
 
@@ -162,8 +150,7 @@ impl Worker {
         config: Arc<Config>,
         link_key: Vec<u8>,
         backoff: Backoff,
-        wake: LeadWake,
-        outboxes: HashMap<ModemId, Wake>,
+        wakers: Wakers,
         clock: Clock,
     ) -> Result<Worker, DeliveryError> {
         let http = super::http_client(config.notify.webhook.timeout)?;
@@ -173,8 +160,7 @@ impl Worker {
             http,
             link_key,
             backoff,
-            wake,
-            outboxes,
+            wakers,
             clock,
         })
     }
@@ -229,9 +215,10 @@ impl Worker {
                     .map(|at| Duration::from_millis((at - self.clock.now_ms()).max(0) as u64))
                     .unwrap_or(POLL)
                     .min(POLL);
+                let woken = self.wakers.leads();
                 tokio::select! {
                     _ = token.cancelled() => return,
-                    _ = self.wake.0.notified() => {}
+                    _ = woken.notified() => {}
                     _ = tokio::time::sleep(wait) => {}
                 }
             }
@@ -472,7 +459,7 @@ impl Worker {
                 tx.journal(
                     None,
                     None,
-                    "lead",
+                    JournalStep::Lead,
                     &format!("{what} queued as SMS {message} to {}", to.redacted()),
                     at,
                 )?;
@@ -500,9 +487,7 @@ impl Worker {
             }
             Outcome::Queued(message, modem) => {
                 info!(recipient = %delivery.recipient, sms = %message, "lead summary queued for the owner's phone");
-                if let Some(wake) = self.outboxes.get(&modem) {
-                    wake.wake();
-                }
+                self.wakers.outbox(&modem);
                 Ok(())
             }
             Outcome::NotConfigured(reason) => {

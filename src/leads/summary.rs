@@ -623,45 +623,7 @@ fn shorten(text: &str, max: usize, ellipsis: &str) -> String {
     short
 }
 
-/// "Tue 3 Jun 2025 at 14:05 BST".
-pub fn local_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&London)
-        .format("%a %-d %b %Y at %H:%M %Z")
-        .to_string()
-}
-
-/// How long before `now` the call was, in UK local time: "just now", "1 minute ago",
-/// "12 minutes ago", "2 hours ago" (same day), "yesterday at 14:05", "3 days ago" (within a
-/// week), else "on 3 Jun 2025". A time after `now` (clock skew) is "just now".
-pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let minutes = now.signed_duration_since(at).num_minutes();
-    if minutes < 1 {
-        return "just now".to_string();
-    }
-    if minutes < 60 {
-        return format!("{} ago", plural(minutes, "minute"));
-    }
-    let local = at.with_timezone(&London);
-    let days = now
-        .with_timezone(&London)
-        .date_naive()
-        .signed_duration_since(local.date_naive())
-        .num_days();
-    match days {
-        ..=0 => format!("{} ago", plural(minutes / 60, "hour")),
-        1 => format!("yesterday at {}", local.format("%H:%M")),
-        2..=6 => format!("{days} days ago"),
-        _ => format!("on {}", local.format("%-d %b %Y")),
-    }
-}
-
-fn plural(count: i64, unit: &str) -> String {
-    if count == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{count} {unit}s")
-    }
-}
+pub use crate::time_text::{ago, local_time};
 
 // ---------------------------------------------------------------------------------------------
 // SMS

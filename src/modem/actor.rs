@@ -16,10 +16,13 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::handle::{Deleted, QUEUE, Request};
 use super::{Error, ModemEvent, ModemHandle, ModemInfo, ModemState, Storage};
+use crate::clock::Clock;
 use crate::codec::at::{self, Classified, Classifier, Final, Frame, Pending, Urc};
 use crate::codec::pdu::SubmitPdu;
 use crate::config::ModemConfig;
+use crate::domain::CallSource;
 use crate::domain::{CallId, CallerId, WithheldReason};
+use crate::event::{Event, InboundSms, MissedCall};
 
 /// Most commands answer in milliseconds; a slow dongle still answers within this.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,6 +64,7 @@ pub fn spawn(
     events: mpsc::Sender<ModemEvent>,
     token: CancellationToken,
     tracker: &TaskTracker,
+    clock: Clock,
 ) -> ModemHandle {
     let (requests_tx, requests) = mpsc::channel(QUEUE);
     let (state_tx, state) = watch::channel(ModemState::Starting);
@@ -73,6 +77,7 @@ pub fn spawn(
             requests,
             state: state_tx,
             token,
+            clock,
         })
         .instrument(span),
     );
@@ -85,6 +90,8 @@ struct Supervisor {
     requests: mpsc::Receiver<Request>,
     state: watch::Sender<ModemState>,
     token: CancellationToken,
+    /// Calls and texts are dated by it.
+    clock: Clock,
 }
 
 impl Supervisor {
@@ -808,8 +815,13 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                     memory: self.read_memory.clone(),
                     index,
                 });
-                self.emit(sms_or_report(&self.supervisor.config.id, line, storage))
-                    .await;
+                self.emit(sms_or_report(
+                    &self.supervisor.config.id,
+                    line,
+                    storage,
+                    self.supervisor.clock.now(),
+                ))
+                .await;
             }
         }
         Ok(outgoing)
@@ -1055,19 +1067,21 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             Urc::NewMessage { pdu } => {
                 // Routed straight to us (not stored): TS 27.005 wants an AT+CNMA in some modes;
                 // with mt=1 messages are stored and this form only comes from modems that ignore it.
-                self.emit(ModemEvent::SmsReceived {
+                self.emit(ModemEvent::Input(Event::SmsReceived(InboundSms {
                     modem: self.supervisor.config.id.clone(),
                     pdu,
                     storage: None,
-                })
+                    at: self.supervisor.clock.now(),
+                })))
                 .await;
             }
             Urc::StatusReport { pdu } => {
-                self.emit(ModemEvent::StatusReport {
+                self.emit(ModemEvent::Input(Event::StatusReport(InboundSms {
                     modem: self.supervisor.config.id.clone(),
                     pdu,
                     storage: None,
-                })
+                    at: self.supervisor.clock.now(),
+                })))
                 .await;
             }
             Urc::Registration { stat } => {
@@ -1131,8 +1145,13 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             return Ok(());
         };
         let storage = Some(Storage { memory, index });
-        self.emit(sms_or_report(&self.supervisor.config.id, pdu, storage))
-            .await;
+        self.emit(sms_or_report(
+            &self.supervisor.config.id,
+            pdu,
+            storage,
+            self.supervisor.clock.now(),
+        ))
+        .await;
         Ok(())
     }
 
@@ -1185,13 +1204,17 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             CallerId::from_raw(&caller_raw)
         };
         info!(call_id = %ringing.call, rings = ringing.rings, why, "missed call on the SIM");
-        self.emit(ModemEvent::CallMissed {
-            modem: self.supervisor.config.id.clone(),
-            call: ringing.call,
+        let modem = self.supervisor.config.id.clone();
+        self.emit(ModemEvent::Input(Event::CallMissed(MissedCall {
+            key: ringing.call,
+            source: CallSource::Modem,
             caller,
             caller_raw,
-            rings: ringing.rings,
-        })
+            called: None,
+            modem: Some(modem),
+            sip_account: None,
+            at: self.supervisor.clock.now(),
+        })))
         .await;
     }
 }
@@ -1232,18 +1255,19 @@ fn sms_or_report(
     modem: &crate::domain::ModemId,
     pdu: String,
     storage: Option<Storage>,
+    at: chrono::DateTime<chrono::Utc>,
 ) -> ModemEvent {
     use crate::codec::pdu::{Pdu, SmscField, decode};
-    match decode(&pdu, SmscField::Present) {
-        Ok(Pdu::StatusReport(_)) => ModemEvent::StatusReport {
-            modem: modem.clone(),
-            pdu,
-            storage,
-        },
-        _ => ModemEvent::SmsReceived {
-            modem: modem.clone(),
-            pdu,
-            storage,
-        },
-    }
+    let report = matches!(decode(&pdu, SmscField::Present), Ok(Pdu::StatusReport(_)));
+    let sms = InboundSms {
+        modem: modem.clone(),
+        pdu,
+        storage,
+        at,
+    };
+    ModemEvent::Input(if report {
+        Event::StatusReport(sms)
+    } else {
+        Event::SmsReceived(sms)
+    })
 }

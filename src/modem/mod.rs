@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::codec::at::{ErrorCode, Final};
-use crate::domain::{CallId, CallerId, ModemId};
+use crate::domain::ModemId;
+use crate::event::Event;
 
 pub use actor::spawn;
 pub use handle::ModemHandle;
@@ -147,35 +148,11 @@ pub enum ModemEvent {
     Ready { modem: ModemId, info: ModemInfo },
     /// The modem stopped answering or vanished; it is being reopened.
     Lost { modem: ModemId, reason: String },
-    /// A call to the SIM rang out (or was hung up on) without being answered.
-    CallMissed {
-        modem: ModemId,
-        call: CallId,
-        caller: CallerId,
-        caller_raw: String,
-        rings: u32,
-    },
-    /// An SMS arrived. `storage` says where it sits on the SIM, to delete once stored.
-    SmsReceived {
-        modem: ModemId,
-        pdu: String,
-        storage: Option<Storage>,
-    },
-    /// A status report for a sent SMS.
-    StatusReport {
-        modem: ModemId,
-        pdu: String,
-        storage: Option<Storage>,
-    },
+    /// A call to the SIM rang out, an SMS or a delivery report came in: for the daemon.
+    Input(Event),
 }
 
-/// A slot in the modem's message memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Storage {
-    /// "SM" (SIM), "ME" (modem), "MT" (both).
-    pub memory: String,
-    pub index: u32,
-}
+pub use crate::event::Storage;
 
 /// What the modem says about itself once set up.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -26,7 +26,13 @@ impl Probe {
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (events_tx, events) = mpsc::channel(64);
-        let mut handle = super::spawn(config, events_tx, token.clone(), &tracker);
+        let mut handle = super::spawn(
+            config,
+            events_tx,
+            token.clone(),
+            &tracker,
+            crate::clock::Clock::system(),
+        );
         let deadline = tokio::time::Instant::now() + timeout;
         let outcome = loop {
             match handle.state() {

@@ -52,28 +52,7 @@ pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
 /// Default of [`EndpointConfig::max_ringing`] (`sip.max_ringing_calls`).
 pub const DEFAULT_MAX_RINGING: usize = 100;
 
-/// The final response that ends a call which rang out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FinalResponse {
-    /// `480 Temporarily Unavailable` (§21.4.18): the usual "no answer".
-    #[default]
-    TemporarilyUnavailable,
-    /// `486 Busy Here` (§21.4.24).
-    BusyHere,
-    /// `603 Decline` (§21.6.2).
-    Decline,
-}
-
-impl FinalResponse {
-    /// The status code.
-    pub fn code(self) -> u16 {
-        match self {
-            Self::TemporarilyUnavailable => 480,
-            Self::BusyHere => 486,
-            Self::Decline => 603,
-        }
-    }
-}
+pub use crate::domain::FinalResponse;
 
 /// Settings of the [`Endpoint`].
 #[derive(Debug, Clone, PartialEq, Eq)]

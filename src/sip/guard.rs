@@ -23,14 +23,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-/// Default of [`GuardConfig::requests_per_second`]: 10 000 requests a second from one address.
-/// A call is three or four requests (INVITE, CANCEL, ACK, retransmissions), so this leaves room
-/// for [`DEFAULT_INVITES_PER_SECOND`] calls a second; `benches/sip_load.rs` drives 1000.
-pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 10_000;
-/// Default of [`GuardConfig::invites_per_second`]: 2000 new calls a second from one address,
-/// twice the load benchmark's highest rate, so the default only stops a runaway flood; a small
-/// business's line is better served by a few dozen (`sip.max_invites_per_second`).
-pub const DEFAULT_INVITES_PER_SECOND: u32 = 2_000;
+pub use crate::domain::{DEFAULT_INVITES_PER_SECOND, DEFAULT_REQUESTS_PER_SECOND};
+
 /// Default of [`GuardConfig::max_targets`]: a trunk uses INVITE, ACK, CANCEL, BYE and OPTIONS
 /// (and a few more), for our contact users and none; a scanner uses many more.
 pub const DEFAULT_MAX_TARGETS: u32 = 16;

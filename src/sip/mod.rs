@@ -28,9 +28,6 @@
 //! answered or ignored. Perform the returned actions, then sleep until the earliest
 //! `next_deadline()` and call `poll_timers` / `poll`.
 
-pub mod cidr;
-pub mod cli;
-pub mod config;
 pub mod digest;
 pub mod endpoint;
 pub mod framing;

@@ -385,17 +385,10 @@ impl std::fmt::Debug for Registration {
 
 impl Registration {
     /// A registration for `config`, whose Via and Contact carry `local` (the address the
-    /// registrar can reach us at). `auth` answers digest challenges.
+    /// registrar can reach us at). `auth` answers digest challenges; `seed` starts the random
+    /// generator of tags, Call-IDs, client nonces and back-off jitter (the shell draws it from
+    /// the system, tests fix it).
     pub fn new(
-        config: AccountConfig,
-        local: SocketAddr,
-        auth: Box<dyn Authenticator + Send>,
-    ) -> Result<Self, ConfigError> {
-        Self::with_rng(config, local, auth, rand::make_rng())
-    }
-
-    /// Like [`Registration::new`] with a seeded random generator (tests).
-    pub fn with_seed(
         config: AccountConfig,
         local: SocketAddr,
         auth: Box<dyn Authenticator + Send>,
@@ -1162,7 +1155,7 @@ mod tests {
     }
 
     fn reg_with(config: AccountConfig) -> Registration {
-        Registration::with_seed(config, LOCAL.parse().unwrap(), Box::new(SipDigest), 7).unwrap()
+        Registration::new(config, LOCAL.parse().unwrap(), Box::new(SipDigest), 7).unwrap()
     }
 
     fn sent(actions: &[RegAction]) -> Vec<Request> {
@@ -1715,6 +1708,7 @@ mod tests {
             },
             LOCAL.parse().unwrap(),
             Box::new(SipDigest),
+            7,
         );
         assert_eq!(bad.err(), Some(ConfigError::Empty("username")));
     }

@@ -1,7 +1,7 @@
 //! The SIP endpoint's shell: for each local port of the `[[sip]]` accounts, one core task owns
 //! the [`Endpoint`] and the accounts' [`Registration`]s, reads what the socket tasks
 //! ([`super::transport`]) hand it, performs the actions, drives the timers, turns each
-//! [`Action::MissedCall`] into the daemon's `Event::CallMissed`, and writes each account's state
+//! [`Action::MissedCall`] into an [`Event::CallMissed`], and writes each account's state
 //! to the store. On shutdown it removes the registrations (un-REGISTER) before it ends.
 
 use std::net::{IpAddr, SocketAddr};
@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, info_span, warn};
 
-use super::cidr::Cidr;
 use super::endpoint::{
     Action, Busy, CallEnd, Decision, Endpoint, EndpointConfig, MissedCall as SipMissedCall,
     RateLimit, RejectReason,
@@ -31,10 +30,11 @@ use super::transport::{self, Connections, Inbound, Sockets};
 use super::wire::{self, Incoming};
 use crate::clock::Clock;
 use crate::config::{Config, SipAccount, SipKeepAlive, SipTransport};
-use crate::daemon::Event;
 use crate::domain::CallId;
-use crate::flow;
-use crate::store::{CallSource, SipAccountRow, Store};
+use crate::domain::Cidr;
+use crate::domain::{CallSource, RegistrationState};
+use crate::event::{Event, MissedCall};
+use crate::store::{SipAccountRow, Store};
 
 /// Missed calls waiting to enter the daemon's event queue, per local port. The core never waits
 /// on the daemon: a burst of calls queues here, and the forwarder waits instead. The core takes
@@ -156,7 +156,7 @@ enum Delivery {
     Wait,
 }
 
-async fn forward_missed(mut missed: mpsc::Receiver<flow::MissedCall>, events: mpsc::Sender<Event>) {
+async fn forward_missed(mut missed: mpsc::Receiver<MissedCall>, events: mpsc::Sender<Event>) {
     while let Some(call) = missed.recv().await {
         if events.send(Event::CallMissed(call)).await.is_err() {
             return;
@@ -252,7 +252,7 @@ struct Core {
     sockets: Sockets,
     connections: Connections,
     allow: Arc<RwLock<AllowList>>,
-    missed: mpsc::Sender<flow::MissedCall>,
+    missed: mpsc::Sender<MissedCall>,
     delivery: Delivery,
     status: mpsc::Sender<SipAccountRow>,
     shell: Shell,
@@ -275,7 +275,7 @@ impl Core {
         accounts: Vec<SipAccount>,
         sockets: Sockets,
         allow: Arc<RwLock<AllowList>>,
-        missed: mpsc::Sender<flow::MissedCall>,
+        missed: mpsc::Sender<MissedCall>,
         status: mpsc::Sender<SipAccountRow>,
         shell: Shell,
     ) -> Core {
@@ -577,7 +577,7 @@ impl Core {
     }
 
     /// Logs a missed call and makes the daemon's record of it.
-    fn missed_call(&mut self, call: SipMissedCall, now: Instant) -> flow::MissedCall {
+    fn missed_call(&mut self, call: SipMissedCall, now: Instant) -> MissedCall {
         let (caller, caller_value) = identity::caller_with_value(&call.invite);
         let called = identity::called(&call.invite);
         let span = info_span!("sip_call", call_id = %call.call_id);
@@ -611,7 +611,7 @@ impl Core {
         let started = self.shell.clock.now()
             - chrono::Duration::from_std(now.saturating_duration_since(call.started_at))
                 .unwrap_or_default();
-        flow::MissedCall {
+        MissedCall {
             key: CallId::new(call.call_id.clone()),
             source: CallSource::Sip,
             caller: caller.id,
@@ -643,7 +643,7 @@ impl Core {
         if let Some(error) = update.error {
             if account.registration.is_none() {
                 warn!(account = %account.config.name, error = %error, "SIP registrar not found");
-                let row = self.row(index, "failed", Some(error), now);
+                let row = self.row(index, RegistrationState::Failed, Some(error), now);
                 self.write_row(index, row);
             }
             return;
@@ -663,15 +663,19 @@ impl Core {
         let actions = match account.registration.as_mut() {
             Some(registration) => registration.set_local_addr(local, now),
             None => {
-                match Registration::new(account_config(&account.config), local, Box::new(SipDigest))
-                {
+                match Registration::new(
+                    account_config(&account.config),
+                    local,
+                    Box::new(SipDigest),
+                    rand::random(),
+                ) {
                     Ok(registration) => {
                         let registration = account.registration.insert(registration);
                         registration.start(now)
                     }
                     Err(err) => {
                         let error = format!("{err}: check sip.registrar and sip.username");
-                        let row = self.row(index, "failed", Some(error), now);
+                        let row = self.row(index, RegistrationState::Failed, Some(error), now);
                         self.write_row(index, row);
                         return;
                     }
@@ -791,15 +795,17 @@ impl Core {
             return;
         };
         let row = match account.registration.as_ref() {
-            None if !account.config.register => self.row(index, "not_registering", None, now),
-            None => self.row(index, "unregistered", None, now),
+            None if !account.config.register => {
+                self.row(index, RegistrationState::NotRegistering, None, now)
+            }
+            None => self.row(index, RegistrationState::Unregistered, None, now),
             Some(registration) => {
                 let status = registration.status().clone();
                 let state = match status.state {
-                    RegState::Unregistered => "unregistered",
-                    RegState::Registering => "registering",
-                    RegState::Registered { .. } => "registered",
-                    RegState::Failed { .. } => "failed",
+                    RegState::Unregistered => RegistrationState::Unregistered,
+                    RegState::Registering => RegistrationState::Registering,
+                    RegState::Registered { .. } => RegistrationState::Registered,
+                    RegState::Failed { .. } => RegistrationState::Failed,
                 };
                 let mut row = self.row(index, state, status.last_error.clone(), now);
                 let wall = |at: Instant| {
@@ -829,7 +835,7 @@ impl Core {
     fn row(
         &self,
         index: usize,
-        state: &str,
+        state: RegistrationState,
         error: Option<String>,
         _now: Instant,
     ) -> SipAccountRow {
@@ -843,7 +849,7 @@ impl Core {
             .unwrap_or_default();
         SipAccountRow {
             name: account.config.name.clone(),
-            state: state.to_string(),
+            state,
             registered_until_ms: None,
             next_refresh_ms: None,
             retry_at_ms: None,
@@ -922,7 +928,7 @@ impl Core {
             }
         }
         for index in 0..self.accounts.len() {
-            let row = self.row(index, "unregistered", None, Instant::now());
+            let row = self.row(index, RegistrationState::Unregistered, None, Instant::now());
             self.write_row(index, row);
         }
         info!("SIP endpoint stopped");

@@ -4,6 +4,7 @@
 //! transaction, so a step is either wholly on disk or not at all. Readers (CLI, doctor, dashboard)
 //! open their own connection ([`open_read_only`]); WAL mode lets them read while the writer writes.
 
+mod columns;
 mod sip;
 mod tx;
 
@@ -39,6 +40,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0007_late_replies",
         include_str!("migrations/0007_late_replies.sql"),
+    ),
+    (
+        "0008_skipped_step",
+        include_str!("migrations/0008_skipped_step.sql"),
     ),
 ];
 
@@ -235,6 +240,7 @@ fn migrate(connection: &mut Connection, path: &Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ChannelKind, JournalStep, PartStatus};
 
     #[tokio::test]
     async fn opens_migrates_and_reopens() {
@@ -265,8 +271,8 @@ mod tests {
         let day = 24 * 60 * 60 * 1000;
         let states = store
             .run(move |tx| {
-                let report = |at: i64, status: &str| {
-                    tx.apply_delivery_report(&modem, &to, 7, status, status, at)
+                let report = |at: i64, status: PartStatus| {
+                    tx.apply_delivery_report(&modem, &to, 7, status, status.as_str(), at)
                         .map(|found| found.map(|(message, _)| message))
                 };
                 let send = |at: i64| -> Result<_, Error> {
@@ -276,15 +282,15 @@ mod tests {
                 };
                 // TP-MR 7 four days ago, never reported: outside the window.
                 let old = send(0)?;
-                let late = report(4 * day, "delivered")?;
+                let late = report(4 * day, PartStatus::Delivered)?;
                 // TP-MR 7 again (the reference wrapped): the SMSC still trying, then delivered.
                 let first = send(4 * day)?;
-                let trying = report(4 * day + 1000, "pending")?;
+                let trying = report(4 * day + 1000, PartStatus::Pending)?;
                 // Another text to the same number with TP-MR 7 before that report came.
                 let second = send(4 * day + 2000)?;
-                let delivered = report(4 * day + 3000, "delivered")?;
+                let delivered = report(4 * day + 3000, PartStatus::Delivered)?;
                 // The second's report: the first is settled, so it goes to the second.
-                let next = report(4 * day + 4000, "delivered")?;
+                let next = report(4 * day + 4000, PartStatus::Delivered)?;
                 Ok((old, late, first, trying, second, delivered, next))
             })
             .await
@@ -305,7 +311,7 @@ mod tests {
             .run(|tx| {
                 tx.set_opt_out(
                     &crate::domain::E164::parse("07700900123").unwrap(),
-                    "sms",
+                    crate::domain::OptOutSource::Sms,
                     1,
                 )?;
                 Err(Error::BadValue {
@@ -378,7 +384,7 @@ mod tests {
                     LeadId(1),
                     MessageId(1),
                     "Owner",
-                    "email",
+                    ChannelKind::Email,
                     "owner@acme.example",
                     5000,
                 )?;
@@ -386,12 +392,18 @@ mod tests {
                     LeadId(1),
                     MessageId(1),
                     "Owner",
-                    "email",
+                    ChannelKind::Email,
                     "owner@acme.example",
                     6000,
                 )?;
                 // And the lead's own row is still one per recipient and channel.
-                tx.insert_delivery(LeadId(1), "Owner", "email", "owner@acme.example", 7000)?;
+                tx.insert_delivery(
+                    LeadId(1),
+                    "Owner",
+                    ChannelKind::Email,
+                    "owner@acme.example",
+                    7000,
+                )?;
                 Ok((inserted, again, tx.due_deliveries(10_000, 10)?))
             })
             .await
@@ -445,18 +457,49 @@ mod tests {
         assert_eq!(quick_check(&connection).unwrap(), "ok");
         // The reply is shown with the lead's deliveries, after the lead's own rows.
         let rows = Tx::reader(&connection).deliveries(LeadId(1)).unwrap();
-        let about: Vec<(String, Option<i64>)> =
+        let about: Vec<(ChannelKind, Option<i64>)> =
             rows.into_iter().map(|d| (d.channel, d.reply_id)).collect();
         assert_eq!(
             about,
             [
-                ("email".to_string(), None),
-                ("sms".to_string(), None),
-                ("whatsapp".to_string(), None),
-                ("webhook".to_string(), None),
-                ("email".to_string(), Some(1)),
+                (ChannelKind::Email, None),
+                (ChannelKind::Sms, None),
+                (ChannelKind::WhatsApp, None),
+                (ChannelKind::Webhook, None),
+                (ChannelKind::Email, Some(1)),
             ]
         );
+    }
+
+    #[test]
+    fn a_skipped_call_gets_its_own_journal_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let connection = open_read_write(&path).unwrap();
+            for (_, sql) in &MIGRATIONS[..7] {
+                connection.execute_batch(sql).unwrap();
+            }
+            connection.pragma_update(None, "user_version", 7).unwrap();
+            connection
+                .execute_batch(
+                    "INSERT INTO journal (at_ms, step, detail) VALUES
+                         (1, 'policy', 'no text: the caller is withheld'),
+                         (2, 'policy', 'text the caller from modem main');",
+                )
+                .unwrap();
+        }
+        let (store, closer) = Store::open(&path).unwrap();
+        drop(store);
+        closer.wait();
+        let connection = open_read_only(&path).unwrap();
+        let steps: Vec<JournalStep> = Tx::reader(&connection)
+            .journal_since(0)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.step)
+            .collect();
+        assert_eq!(steps, [JournalStep::Skipped, JournalStep::Policy]);
     }
 
     #[test]

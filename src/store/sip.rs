@@ -4,13 +4,13 @@
 use rusqlite::params;
 
 use super::{Error, Tx};
+use crate::domain::RegistrationState;
 
 /// One account's state as the daemon last wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipAccountRow {
     pub name: String,
-    /// `registering`, `registered`, `failed` or `unregistered`.
-    pub state: String,
+    pub state: RegistrationState,
     pub registered_until_ms: Option<i64>,
     pub next_refresh_ms: Option<i64>,
     pub retry_at_ms: Option<i64>,

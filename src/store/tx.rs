@@ -5,7 +5,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::Error;
 use crate::domain::{
-    CallId, CallRowId, ConversationId, E164, LeadId, MessageId, ModemId, ProfileId,
+    CallDecision, CallId, CallRowId, CallSource, ChannelKind, ConversationId, ConversationState,
+    DeliveryState, Direction, E164, JournalStep, LeadId, MessageId, MessageState, ModemId,
+    OptOutSource, PartStatus, ProfileId,
 };
 
 /// How long after a part was sent a status report can still be about it: the outbox asks for a
@@ -31,22 +33,6 @@ impl<'a> Tx<'a> {
     }
 }
 
-/// Where a call came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallSource {
-    Modem,
-    Sip,
-}
-
-impl CallSource {
-    fn as_str(self) -> &'static str {
-        match self {
-            CallSource::Modem => "modem",
-            CallSource::Sip => "sip",
-        }
-    }
-}
-
 /// A missed call to record.
 #[derive(Debug, Clone)]
 pub struct NewCall {
@@ -60,36 +46,6 @@ pub struct NewCall {
     pub at_ms: i64,
     /// `None`: texted. `Some((code, words))`: not texted, and why.
     pub skipped: Option<(String, String)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConversationState {
-    Open,
-    Completed,
-    OptedOut,
-    /// A newer call from the same caller started another conversation.
-    Abandoned,
-}
-
-impl ConversationState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConversationState::Open => "open",
-            ConversationState::Completed => "completed",
-            ConversationState::OptedOut => "opted_out",
-            ConversationState::Abandoned => "abandoned",
-        }
-    }
-
-    fn parse(value: &str) -> Result<Self, Error> {
-        Ok(match value {
-            "open" => ConversationState::Open,
-            "completed" => ConversationState::Completed,
-            "opted_out" => ConversationState::OptedOut,
-            "abandoned" => ConversationState::Abandoned,
-            other => return Err(bad(format!("conversation state {other:?}"))),
-        })
-    }
 }
 
 /// Answers in the order they were given: (question id, answer).
@@ -160,7 +116,7 @@ pub struct JournalRow {
     pub at_ms: i64,
     pub call_id: Option<i64>,
     pub conversation_id: Option<i64>,
-    pub step: String,
+    pub step: JournalStep,
     pub detail: String,
 }
 
@@ -168,10 +124,10 @@ pub struct JournalRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRow {
     pub id: MessageId,
-    pub direction: String,
+    pub direction: Direction,
     pub peer: String,
     pub body: String,
-    pub state: String,
+    pub state: MessageState,
     pub error: Option<String>,
     pub created_ms: i64,
 }
@@ -226,7 +182,7 @@ pub struct LeadFilter {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OptOutRow {
     pub number: String,
-    pub source: String,
+    pub source: OptOutSource,
     pub at_ms: i64,
 }
 
@@ -251,7 +207,7 @@ pub struct DueDelivery {
     /// after the lead.
     pub reply: Option<MessageId>,
     pub recipient: String,
-    pub channel: String,
+    pub channel: ChannelKind,
     pub target: String,
     pub attempts: i64,
     /// When what it tells of was recorded (the lead, or the reply): retries stop
@@ -265,9 +221,9 @@ pub struct DeliveryRow {
     /// `None`: the lead's summary. `Some(id)`: a notice of the reply `messages.id` = id.
     pub reply_id: Option<i64>,
     pub recipient: String,
-    pub channel: String,
+    pub channel: ChannelKind,
     pub target: String,
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub next_attempt_ms: i64,
@@ -289,12 +245,12 @@ pub struct LeadRow {
 pub struct CallRow {
     pub id: CallRowId,
     pub key: String,
-    pub source: String,
+    pub source: CallSource,
     pub caller: Option<String>,
     pub caller_raw: String,
     pub profile: String,
     pub at_ms: i64,
-    pub decision: String,
+    pub decision: CallDecision,
     pub reason: Option<String>,
     pub conversation: Option<ConversationId>,
 }
@@ -332,15 +288,19 @@ impl Tx<'_> {
     /// report of the same call).
     pub fn insert_call(&self, call: &NewCall) -> Result<Option<CallRowId>, Error> {
         let (decision, code, words) = match &call.skipped {
-            None => ("text", None, None),
-            Some((code, words)) => ("skip", Some(code.as_str()), Some(words.as_str())),
+            None => (CallDecision::Text, None, None),
+            Some((code, words)) => (
+                CallDecision::Skip,
+                Some(code.as_str()),
+                Some(words.as_str()),
+            ),
         };
         let inserted = self.connection.execute(
             "INSERT OR IGNORE INTO calls (call_key, source, caller, caller_raw, called, profile, modem, at_ms, decision, reason_code, reason)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 call.key.as_str(),
-                call.source.as_str(),
+                call.source,
                 call.caller.as_ref().map(E164::as_str),
                 call.caller_raw,
                 call.called.as_ref().map(E164::as_str),
@@ -403,7 +363,12 @@ impl Tx<'_> {
             .is_some())
     }
 
-    pub fn set_opt_out(&self, number: &E164, source: &str, at_ms: i64) -> Result<(), Error> {
+    pub fn set_opt_out(
+        &self,
+        number: &E164,
+        source: OptOutSource,
+        at_ms: i64,
+    ) -> Result<(), Error> {
         self.connection.execute(
             "INSERT OR IGNORE INTO opt_outs (number, at_ms, source) VALUES (?1, ?2, ?3)",
             params![number.as_str(), at_ms, source],
@@ -431,7 +396,7 @@ impl Tx<'_> {
             profile: String,
             caller: String,
             modem: String,
-            state: String,
+            state: ConversationState,
             next_question: i64,
             answers: String,
             started_ms: i64,
@@ -463,7 +428,7 @@ impl Tx<'_> {
             caller: number(raw.caller)?,
             modem: ModemId::parse(&raw.modem)
                 .map_err(|_| bad(format!("modem id {:?}", raw.modem)))?,
-            state: ConversationState::parse(&raw.state)?,
+            state: raw.state,
             next_question: usize::try_from(raw.next_question).unwrap_or(0),
             answers: answers_from_json(&raw.answers)?,
             started_ms: raw.started_ms,
@@ -618,7 +583,7 @@ impl Tx<'_> {
         body: &str,
         since_ms: i64,
         day_ms: i64,
-    ) -> Result<(i64, i64, i64), Error> {
+    ) -> Result<crate::core::loops::Signs, Error> {
         Ok(self.connection.query_row(
             "SELECT
                 (SELECT count(*) FROM messages WHERE direction = 'in' AND peer = ?1 AND created_ms >= ?4),
@@ -626,7 +591,13 @@ impl Tx<'_> {
                 (SELECT count(*) FROM messages WHERE direction = 'out' AND peer = ?1 AND created_ms >= ?5
                     AND state NOT IN ('cancelled', 'failed'))",
             params![from.as_str(), conversation.0, body, since_ms, day_ms],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| {
+                Ok(crate::core::loops::Signs {
+                    burst: row.get(0)?,
+                    same_text: row.get(1)?,
+                    sent_today: row.get(2)?,
+                })
+            },
         )?)
     }
 
@@ -934,7 +905,7 @@ impl Tx<'_> {
         modem: &ModemId,
         recipient: &E164,
         reference: u8,
-        status: &str,
+        status: PartStatus,
         status_text: &str,
         at_ms: i64,
     ) -> Result<Option<(MessageId, Option<ConversationId>)>, Error> {
@@ -962,9 +933,9 @@ impl Tx<'_> {
             |row| Ok((row.get(0)?, row.get::<_, Option<i64>>(1)?.unwrap_or(0), row.get::<_, Option<i64>>(2)?.unwrap_or(0))),
         )?;
         let new_state = if failed > 0 {
-            Some("failed")
+            Some(MessageState::Failed)
         } else if delivered == total {
-            Some("delivered")
+            Some(MessageState::Delivered)
         } else {
             None
         };
@@ -999,7 +970,7 @@ impl Tx<'_> {
     }
 
     /// Outbound messages by state, for tests and status.
-    pub fn count_outbound(&self, state: &str) -> Result<i64, Error> {
+    pub fn count_outbound(&self, state: MessageState) -> Result<i64, Error> {
         Ok(self.connection.query_row(
             "SELECT count(*) FROM messages WHERE direction = 'out' AND state = ?1",
             [state],
@@ -1030,7 +1001,7 @@ impl Tx<'_> {
         &self,
         lead: LeadId,
         recipient: &str,
-        channel: &str,
+        channel: ChannelKind,
         target: &str,
         at_ms: i64,
     ) -> Result<(), Error> {
@@ -1048,7 +1019,7 @@ impl Tx<'_> {
         lead: LeadId,
         reply: MessageId,
         recipient: &str,
-        channel: &str,
+        channel: ChannelKind,
         target: &str,
         at_ms: i64,
     ) -> Result<bool, Error> {
@@ -1488,7 +1459,7 @@ impl Tx<'_> {
         &self,
         call: Option<CallRowId>,
         conversation: Option<ConversationId>,
-        step: &str,
+        step: JournalStep,
         detail: &str,
         at_ms: i64,
     ) -> Result<(), Error> {

@@ -4,7 +4,6 @@
 //! a read-only connection of their own, and the few writes (opt-outs) go through the store.
 
 pub mod auth;
-pub mod commands;
 mod listener;
 mod pages;
 
@@ -23,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::domain::{E164, LeadId};
+use crate::domain::{E164, LeadId, OptOutSource};
 use crate::leads::token::{TokenError, TranscriptToken};
 use crate::modem::ModemHandle;
 use crate::store::{self, LeadFilter, Store, Tx};
@@ -760,7 +759,7 @@ async fn opt_out_add(
     let at = web.clock.now_ms();
     web.store
         .run(move |tx| {
-            tx.set_opt_out(&number, "dashboard", at)?;
+            tx.set_opt_out(&number, OptOutSource::Dashboard, at)?;
             tx.cancel_queued(&number, "opted out on the dashboard", at)?;
             Ok(())
         })

@@ -5,14 +5,16 @@
 
 use std::fmt::Write;
 
-use crate::cli::{format_clock, format_time};
 use crate::config::Config;
-use crate::domain::ModemId;
+use crate::domain::{
+    CallDecision, DeliveryState, Direction, MessageState, ModemId, RegistrationState,
+};
 use crate::leads::summary::{ago, escape_html as e};
 use crate::modem::ModemState;
 use crate::store::{
     CallRow, DeliveryRow, LeadDetail, LeadRow, MessageRow, OptOutRow, SipAccountRow,
 };
+use crate::time_text::{format_clock, format_time};
 
 const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#f6f6f4}\
 header{background:#0f3d3e;color:#fff;padding:.6em 1em}header a{color:#fff;margin-right:1em;text-decoration:none}\
@@ -217,21 +219,21 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
     );
     body.push_str("<h2>Transcript</h2><table id=\"transcript\"><tr class=\"head\"><th>Time</th><th>From</th><th>Message</th><th>State</th></tr>");
     for message in &view.messages {
-        let (class, who) = if message.direction == "in" {
+        let (class, who) = if message.direction == Direction::In {
             ("in", "Caller")
         } else {
             ("out", "textback")
         };
-        let state = if message.direction == "in" {
-            if message.state == "waiting" {
+        let state = if message.direction == Direction::In {
+            if message.state == MessageState::Waiting {
                 "received; the assistant is reading it".to_string()
             } else {
                 "received".to_string()
             }
         } else {
             match &message.error {
-                Some(error) if message.state == "failed" => format!("failed: {error}"),
-                _ => message.state.clone(),
+                Some(error) if message.state == MessageState::Failed => format!("failed: {error}"),
+                _ => message.state.to_string(),
             }
         };
         // Inbound rows carry their id, for the notifications' "reply N" links below.
@@ -246,18 +248,18 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
     }
     body.push_str("</table><h2>Notifications</h2><table id=\"deliveries\"><tr class=\"head\"><th>About</th><th>To</th><th>By</th><th>State</th></tr>");
     for delivery in &view.deliveries {
-        let state = match (&delivery.state[..], &delivery.last_error) {
-            ("delivered", _) => format!(
+        let state = match (delivery.state, &delivery.last_error) {
+            (DeliveryState::Delivered, _) => format!(
                 "<span class=\"ok\">delivered {}</span>",
                 e(&delivery.delivered_ms.map(format_time).unwrap_or_default())
             ),
-            ("failed", error) => format!(
+            (DeliveryState::Failed, error) => format!(
                 "<span class=\"bad\">failed after {} tries: {}</span>",
                 delivery.attempts,
                 e(error.as_deref().unwrap_or(""))
             ),
-            (state, Some(error)) => format!("{} ({})", e(state), e(error)),
-            (state, None) => e(state),
+            (state, Some(error)) => format!("{} ({})", e(state.as_str()), e(error)),
+            (state, None) => e(state.as_str()),
         };
         // The lead's summary, or a reply the caller sent after it (a row of the transcript).
         let about = match delivery.reply_id {
@@ -268,7 +270,7 @@ pub fn lead_page(csrf: Option<&str>, view: &LeadView) -> String {
             body,
             "<tr><td>{about}</td><td>{}</td><td>{} {}</td><td>{state}</td></tr>",
             e(&delivery.recipient),
-            e(&delivery.channel),
+            e(delivery.channel.as_str()),
             e(&delivery.target)
         );
     }
@@ -286,7 +288,7 @@ pub fn calls_page(csrf: &str, calls: &[CallRow]) -> String {
             .as_deref()
             .map(national)
             .unwrap_or_else(|| "withheld".to_string());
-        let done = if call.decision == "text" {
+        let done = if call.decision == CallDecision::Text {
             match call.conversation {
                 Some(_) => "texted".to_string(),
                 None => "texted".to_string(),
@@ -302,7 +304,7 @@ pub fn calls_page(csrf: &str, calls: &[CallRow]) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             e(&format_time(call.at_ms)),
             e(&caller),
-            e(&call.source),
+            e(call.source.as_str()),
             e(&done)
         );
     }
@@ -376,9 +378,9 @@ pub fn status_page(
         for account in &config.sip_accounts {
             let row = sip.iter().find(|row| row.name == account.name);
             let state = row.map(|r| r.state.as_str()).unwrap_or("not started");
-            let class = match state {
-                "registered" => "ok",
-                "failed" => "bad",
+            let class = match row.map(|r| r.state) {
+                Some(RegistrationState::Registered) => "ok",
+                Some(RegistrationState::Failed) => "bad",
                 _ => "muted",
             };
             let refresh = row
@@ -423,7 +425,7 @@ pub fn opt_outs_page(csrf: &str, rows: &[OptOutRow], problem: Option<&str>) -> S
              <button>Remove</button></form></td></tr>",
             e(&national(&row.number)),
             e(&format_time(row.at_ms)),
-            e(&row.source),
+            e(row.source.as_str()),
             e(csrf),
             e(&row.number)
         );
@@ -619,7 +621,7 @@ pub fn metrics_text(
             out,
             "textback_sip_registered{{account=\"{}\"}} {}",
             label(&account.name),
-            u8::from(account.state == "registered")
+            u8::from(account.state == RegistrationState::Registered)
         );
     }
     family(

@@ -241,10 +241,10 @@ impl Harness {
 }
 
 /// A missed call reported over SIP (no modem rang), as the daemon's event.
-pub fn sip_call(key: &str, number: &str) -> textback::daemon::Event {
-    textback::daemon::Event::CallMissed(textback::flow::MissedCall {
+pub fn sip_call(key: &str, number: &str) -> textback::event::Event {
+    textback::event::Event::CallMissed(textback::event::MissedCall {
         key: textback::domain::CallId::new(key),
-        source: textback::store::CallSource::Sip,
+        source: textback::domain::CallSource::Sip,
         caller: textback::domain::CallerId::from_raw(number),
         caller_raw: number.to_string(),
         called: None,

@@ -14,7 +14,7 @@ use crate::domain::E164;
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where to write the config.
-    #[arg(long, short, default_value = crate::cli::DEFAULT_CONFIG)]
+    #[arg(long, short, default_value = crate::cli::args::DEFAULT_CONFIG)]
     output: PathBuf,
     /// Overwrite the file if it exists.
     #[arg(long)]

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 
-use super::auth;
-use crate::cli::{ConfigArg, load_config};
+use crate::cli::args::{ConfigArg, load_config};
 use crate::store::Store;
+use crate::web::auth;
 
 #[derive(Debug, Subcommand)]
 pub enum DashboardCommand {

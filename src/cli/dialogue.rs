@@ -25,7 +25,7 @@ pub enum DialogueCommand {
     /// /quit (or Ctrl-D) to stop. Nothing is stored or sent.
     Try {
         #[command(flatten)]
-        config: crate::cli::ConfigArg,
+        config: crate::cli::args::ConfigArg,
         /// The profile's id in the config.
         #[arg(long)]
         profile: String,
@@ -58,7 +58,7 @@ pub fn run(command: DialogueCommand) -> anyhow::Result<ExitCode> {
             caller,
             no_model,
         } => {
-            let config = crate::cli::load_config(&config.config)?;
+            let config = crate::cli::args::load_config(&config.config)?;
             let stdin = std::io::stdin();
             let interactive = std::io::IsTerminal::is_terminal(&stdin);
             try_profile(
@@ -404,7 +404,7 @@ impl replay::Responder for ModelResponder {
         use crate::core::proposal::ModelRead;
         use crate::llm::client::{Speaker, Turn};
         // As the daemon: never for keywords or a conversation that is over.
-        let read = if crate::core::conversation::keyword(text).is_some()
+        let read = if crate::core::keywords::keyword(text).is_some()
             || state.status != crate::core::conversation::Status::Open
         {
             ModelRead::NotAsked
@@ -836,7 +836,7 @@ pub fn try_profile(
             _ => match &model {
                 Some((client, runtime))
                     if state.status == Status::Open
-                        && crate::core::conversation::keyword(reply).is_none() =>
+                        && crate::core::keywords::keyword(reply).is_none() =>
                 {
                     let extraction = runtime.block_on(client.extract(
                         &profile.dialogue.questions,

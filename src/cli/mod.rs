@@ -2,6 +2,18 @@
 //! printed with their causes, and turned into the exit code (0 ok, 1 runtime failure, 2 bad config
 //! or usage).
 
+pub mod args;
+pub mod dashboard;
+pub mod demo;
+pub mod dialogue;
+pub mod doctor;
+pub mod guide;
+pub mod init;
+pub mod leads;
+pub mod sip;
+pub mod sms;
+
+use args::{ConfigArg, DEFAULT_CONFIG, load_config};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,10 +24,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config;
+use crate::domain::CallDecision;
 
 /// Where the installed package keeps its config.
-pub const DEFAULT_CONFIG: &str = "/etc/textback/textback.toml";
-
 #[derive(Debug, Parser)]
 #[command(
     name = "textback",
@@ -39,24 +50,17 @@ enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Args)]
-pub struct ConfigArg {
-    /// The config file.
-    #[arg(long, short, env = "TEXTBACK_CONFIG", default_value = DEFAULT_CONFIG)]
-    pub config: PathBuf,
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon (what systemd starts).
     Run(ConfigArg),
     /// Run the whole product on its built-in demo config, with a virtual modem and a simulated
     /// caller: no hardware, no network.
-    Demo(crate::demo::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Check the config, the database, the clock and each modem; --watch follows a test call.
     Doctor(DoctorArgs),
     /// Write a first config by asking a few questions (or from flags, for scripted installs).
-    Init(crate::init::InitArgs),
+    Init(init::InitArgs),
     /// Config file commands.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -73,10 +77,10 @@ enum Command {
     Leads(LeadsCommand),
     /// The dashboard's password and API token.
     #[command(subcommand)]
-    Dashboard(crate::web::commands::DashboardCommand),
+    Dashboard(dashboard::DashboardCommand),
     /// Try the conversation engine on conversations written as data.
     #[command(subcommand)]
-    Dialogue(crate::dialogue_commands::DialogueCommand),
+    Dialogue(dialogue::DialogueCommand),
     /// Modems.
     #[command(subcommand)]
     Modem(ModemCommand),
@@ -396,9 +400,9 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             run(&args.config)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo(args) => runtime()?.block_on(crate::demo::run(args)),
+        Command::Demo(args) => runtime()?.block_on(demo::run(args)),
         Command::Doctor(args) => {
-            let healthy = crate::doctor::run(&args.config.config, args.watch, args.timeout)?;
+            let healthy = doctor::run(&args.config.config, args.watch, args.timeout)?;
             Ok(if healthy {
                 ExitCode::SUCCESS
             } else {
@@ -406,7 +410,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Init(args) => {
-            crate::init::run(args)?;
+            init::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => {
@@ -424,16 +428,14 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Modem(ModemCommand::At { modem, command }) => modem_at(modem.modem()?, command),
-        Command::Sip(SipCommand::Status(config)) => {
-            crate::sip::cli::status(&load_config(&config.config)?)
-        }
+        Command::Sip(SipCommand::Status(config)) => sip::status(&load_config(&config.config)?),
         Command::Sip(SipCommand::Register {
             config,
             account,
             trace,
-        }) => crate::sip::cli::register(&load_config(&config.config)?, &account, trace),
+        }) => sip::register(&load_config(&config.config)?, &account, trace),
         Command::Sms(SmsCommand::Decode { tpdu, json, hex }) => {
-            let pdu = crate::sms_tools::decode(&hex, tpdu).map_err(|err| {
+            let pdu = sms::decode(&hex, tpdu).map_err(|err| {
                 anyhow::anyhow!(
                     "{err}{}",
                     if tpdu {
@@ -444,18 +446,15 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 )
             })?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&crate::sms_tools::to_json(&pdu))?
-                );
+                println!("{}", serde_json::to_string_pretty(&sms::to_json(&pdu))?);
             } else {
-                println!("{}", crate::sms_tools::describe(&pdu));
+                println!("{}", sms::describe(&pdu));
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Sms(SmsCommand::Encode { to, text }) => {
             let to = crate::domain::E164::parse(&to)?;
-            print!("{}", crate::sms_tools::encode(to.as_str(), &text)?);
+            print!("{}", sms::encode(to.as_str(), &text)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Sms(SmsCommand::Send {
@@ -466,7 +465,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }) => {
             let to = crate::domain::E164::parse(&to)?;
             let modem = modem.modem()?;
-            let ok = runtime()?.block_on(crate::sms_tools::send(
+            let ok = runtime()?.block_on(sms::send(
                 modem,
                 to.as_str(),
                 &text,
@@ -479,7 +478,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Modem(ModemCommand::List { json }) => {
-            crate::guide::modem_list(Path::new("/sys"), json);
+            guide::modem_list(Path::new("/sys"), json);
             Ok(ExitCode::SUCCESS)
         }
         Command::DivertGuide {
@@ -491,7 +490,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 Some(number) => Some(crate::domain::E164::parse(&number)?),
                 None => {
                     let config = load_config(&config.config)?;
-                    match runtime()?.block_on(crate::guide::own_number(&config)) {
+                    match runtime()?.block_on(guide::own_number(&config)) {
                         Ok(number) => number,
                         Err(reason) => {
                             eprintln!("warning: could not ask the modem for its number: {reason}");
@@ -500,31 +499,22 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     }
                 }
             };
-            print!("{}", crate::guide::divert_guide(number.as_ref(), seconds));
+            print!("{}", guide::divert_guide(number.as_ref(), seconds));
             Ok(ExitCode::SUCCESS)
         }
         Command::Leads(LeadsCommand::List { config, limit }) => {
-            crate::lead_commands::list(&load_config(&config.config)?, limit)?;
+            leads::list(&load_config(&config.config)?, limit)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dashboard(command) => crate::web::commands::run(command),
-        Command::Dialogue(command) => crate::dialogue_commands::run(command),
+        Command::Dashboard(command) => dashboard::run(command),
+        Command::Dialogue(command) => dialogue::run(command),
         Command::Leads(LeadsCommand::Show { config, id }) => {
-            crate::lead_commands::show(&load_config(&config.config)?, id)
+            leads::show(&load_config(&config.config)?, id)
         }
         Command::Leads(LeadsCommand::Resend { config, id }) => {
-            crate::lead_commands::resend(&load_config(&config.config)?, &config.config, id)
+            leads::resend(&load_config(&config.config)?, &config.config, id)
         }
     }
-}
-
-/// Loads the config and prints its warnings to stderr.
-pub fn load_config(path: &Path) -> anyhow::Result<config::Config> {
-    let loaded = config::load(path)?;
-    for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
-    }
-    Ok(loaded.config)
 }
 
 fn config_check(path: &Path) -> anyhow::Result<ExitCode> {
@@ -632,10 +622,12 @@ fn calls(path: &Path, limit: u32) -> anyhow::Result<()> {
         println!("no calls yet");
     }
     for call in calls {
-        let when = format_time(call.at_ms);
+        let when = crate::time_text::format_time(call.at_ms);
         let caller = call.caller.unwrap_or_else(|| "withheld".to_string());
-        let what = match (&call.decision[..], call.reason, call.conversation) {
-            ("text", _, Some(conversation)) => format!("texted (conversation {conversation})"),
+        let what = match (call.decision, call.reason, call.conversation) {
+            (CallDecision::Text, _, Some(conversation)) => {
+                format!("texted (conversation {conversation})")
+            }
             (_, Some(reason), _) => format!("not texted: {reason}"),
             (decision, None, _) => decision.to_string(),
         };
@@ -645,24 +637,4 @@ fn calls(path: &Path, limit: u32) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A store time as UK local time, for people.
-pub fn format_time(ms: i64) -> String {
-    format_london(ms, "%Y-%m-%d %H:%M:%S")
-}
-
-/// A store time as UK local time of day.
-pub fn format_clock(ms: i64) -> String {
-    format_london(ms, "%H:%M:%S")
-}
-
-fn format_london(ms: i64, format: &str) -> String {
-    match chrono::DateTime::from_timestamp_millis(ms) {
-        Some(time) => time
-            .with_timezone(&chrono_tz::Europe::London)
-            .format(format)
-            .to_string(),
-        None => ms.to_string(),
-    }
 }

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::format_clock;
 use crate::config::{self, Config};
+use crate::domain::JournalStep;
 use crate::modem::probe::Probe;
 use crate::store::{self, Tx};
+use crate::time_text::format_clock;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +107,7 @@ pub fn run(config_path: &Path, watch: bool, watch_timeout: u64) -> anyhow::Resul
         check.print();
         all.push(check);
     }
-    for (name, ok, what) in crate::sip::cli::doctor_lines(&config, &config.storage.database) {
+    for (name, ok, what) in crate::cli::sip::doctor_lines(&config, &config.storage.database) {
         let verdict = if ok { Verdict::Ok } else { Verdict::Warning };
         let check = Check::new(verdict, name, what);
         check.print();
@@ -375,24 +376,30 @@ async fn check_modem(config: crate::config::ModemConfig) -> Check {
 }
 
 /// The steps a call goes through, in order, with what to check when it stops before the next.
-const STEPS: &[(&str, &str)] = &[
+const STEPS: &[(JournalStep, &str)] = &[
     (
-        "call",
+        JournalStep::Call,
         "no call reached textback: check the divert to the SIM's number (or the SIP trunk), and that `textback run` is running",
     ),
-    ("profile", "the call was seen but no profile was chosen"),
-    ("policy", "no policy decision was recorded"),
-    ("queued", "the policy decided to text but no SMS was queued"),
     (
-        "sending",
+        JournalStep::Profile,
+        "the call was seen but no profile was chosen",
+    ),
+    (JournalStep::Policy, "no policy decision was recorded"),
+    (
+        JournalStep::Queued,
+        "the policy decided to text but no SMS was queued",
+    ),
+    (
+        JournalStep::Sending,
         "the SMS is queued but no modem took it: is the modem ready? (`textback doctor` above)",
     ),
     (
-        "sent",
+        JournalStep::Sent,
         "the modem was handed the SMS but the network has not accepted it yet",
     ),
     (
-        "delivery",
+        JournalStep::Delivery,
         "the network accepted the SMS; no delivery report yet (some networks send none, or late)",
     ),
 ];
@@ -431,7 +438,7 @@ async fn watch_call(config: &Config, timeout: Duration) -> anyhow::Result<bool> 
         for row in Tx::reader(&connection).journal_since(last)? {
             last = row.id;
             // Follow the first call seen, and its conversation.
-            if call_id.is_none() && row.step == "call" {
+            if call_id.is_none() && row.step == JournalStep::Call {
                 call_id = row.call_id;
             }
             if row.call_id.is_some() && row.call_id == call_id && row.conversation_id.is_some() {
@@ -451,17 +458,17 @@ async fn watch_call(config: &Config, timeout: Duration) -> anyhow::Result<bool> 
             if let Some(index) = STEPS.iter().position(|(step, _)| *step == row.step) {
                 reached = Some(reached.map_or(index, |r| r.max(index)));
             }
-            if row.step == "policy" && row.detail.starts_with("no text") {
+            if row.step == JournalStep::Skipped {
                 println!(
                     "\nThe call reached textback and was deliberately not texted (above says why)."
                 );
                 return Ok(true);
             }
-            if row.step == "failed" {
+            if row.step == JournalStep::Failed {
                 println!("\nFAILED: the SMS could not be sent (above says why).");
                 return Ok(false);
             }
-            if row.step == "delivery" {
+            if row.step == JournalStep::Delivery {
                 println!("\nAll steps passed: the caller's phone has the text.");
                 return Ok(true);
             }
@@ -469,7 +476,7 @@ async fn watch_call(config: &Config, timeout: Duration) -> anyhow::Result<bool> 
         if tokio::time::Instant::now() >= deadline {
             let next = reached.map_or(0, |r| r + 1);
             let hint = STEPS.get(next).map(|(_, hint)| *hint).unwrap_or("");
-            let at = reached.map_or("nothing seen", |r| STEPS[r].0);
+            let at = reached.map_or("nothing seen", |r| STEPS[r].0.as_str());
             println!("\nStopped after: {at}. {hint}");
             // A sent SMS without a delivery report is not a failure of the box.
             return Ok(reached.is_some_and(|r| r >= 5));

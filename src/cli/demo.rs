@@ -8,14 +8,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::cli::format_clock;
 use crate::config;
 use crate::daemon::{self, RunOptions};
+use crate::domain::{ChannelKind, DeliveryState, JournalStep};
 use crate::modem::virtual_modem::{self, Model, VirtualModem};
 use crate::store::{self, Tx};
+use crate::time_text::format_clock;
 
 /// The demo's config, built in so the demo needs no files.
-pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 
 /// The caller in the demo: a number from Ofcom's range for drama (07700 900xxx).
 const CALLER: &str = "07700900123";
@@ -118,7 +119,10 @@ async fn script(
         .await
         .context("waiting for the first text to the caller")?;
     journal
-        .wait_for("delivery", "the delivery report of the first text")
+        .wait_for(
+            JournalStep::Delivery,
+            "the delivery report of the first text",
+        )
         .await?;
 
     for reply in REPLIES {
@@ -130,20 +134,28 @@ async fn script(
         wait_sent(modem, expected)
             .await
             .context("waiting for textback's answer")?;
-        journal.wait_for("queued", "textback's next text").await?;
+        journal
+            .wait_for(JournalStep::Queued, "textback's next text")
+            .await?;
     }
-    journal.wait_for("lead", "the lead").await?;
+    journal.wait_for(JournalStep::Lead, "the lead").await?;
 
     println!("\n== A withheld number rings");
     modem.call(None, 2).await;
     journal
-        .wait_for("policy", "the policy decision on the withheld call")
+        .wait_for(
+            JournalStep::Skipped,
+            "the policy decision on the withheld call",
+        )
         .await?;
 
     println!("\n== A landline rings (texts only go to mobiles)");
     modem.call(Some("02079460018"), 2).await;
     journal
-        .wait_for("policy", "the policy decision on the landline call")
+        .wait_for(
+            JournalStep::Skipped,
+            "the policy decision on the landline call",
+        )
         .await?;
     journal.drain()?;
 
@@ -158,7 +170,7 @@ async fn script(
         let deliveries = Tx::reader(&connection).deliveries(lead.id)?;
         let settled = deliveries
             .iter()
-            .all(|d| d.channel != "sms" || d.state == "delivered");
+            .all(|d| d.channel != ChannelKind::Sms || d.state == DeliveryState::Delivered);
         if settled || tokio::time::Instant::now() > deadline {
             break deliveries;
         }
@@ -209,7 +221,7 @@ struct JournalTail {
     connection: rusqlite::Connection,
     last: i64,
     /// Steps printed but not yet waited for: one batch of rows may hold several.
-    unclaimed: Vec<String>,
+    unclaimed: Vec<JournalStep>,
 }
 
 impl JournalTail {
@@ -223,7 +235,7 @@ impl JournalTail {
     }
 
     /// Prints new rows; returns the steps seen.
-    fn drain(&mut self) -> anyhow::Result<Vec<String>> {
+    fn drain(&mut self) -> anyhow::Result<Vec<JournalStep>> {
         let rows = Tx::reader(&self.connection).journal_since(self.last)?;
         let mut steps = Vec::new();
         for row in rows {
@@ -240,12 +252,12 @@ impl JournalTail {
     }
 
     /// Prints rows until one with `step` has appeared that no earlier wait claimed.
-    async fn wait_for(&mut self, step: &str, what: &str) -> anyhow::Result<()> {
+    async fn wait_for(&mut self, step: JournalStep, what: &str) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let seen = self.drain()?;
             self.unclaimed.extend(seen);
-            if let Some(at) = self.unclaimed.iter().position(|s| s == step) {
+            if let Some(at) = self.unclaimed.iter().position(|s| *s == step) {
                 self.unclaimed.drain(..=at);
                 return Ok(());
             }

@@ -1,12 +1,11 @@
-//! Checks of the `[[sip]]` keys that only the SIP endpoint uses; `config.rs` calls these so that
-//! each problem is reported with its key path beside the config's other problems.
+//! Checks of the `[[sip]]` keys that only the SIP endpoint uses; the config's validation calls
+//! these so that each problem is reported with its key path beside the config's other problems.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::cidr::Cidr;
-use super::endpoint::FinalResponse;
 use crate::config::{SipAccount, SipKeepAlive, SipTransport};
+use crate::domain::{Cidr, FinalResponse};
 
 /// The raw values of one account that are checked here.
 pub struct RawAccountView<'a> {

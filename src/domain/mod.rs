@@ -2,7 +2,15 @@
 
 use std::fmt;
 
+mod cidr;
+mod stored;
+
 pub use crate::codec::phone::{CallerId, E164, NumberKind, WithheldReason};
+pub use cidr::{Cidr, CidrError};
+pub use stored::{
+    CallDecision, CallSource, ChannelKind, ConversationState, DeliveryState, Direction,
+    JournalStep, MessageState, OptOutSource, PartStatus, RegistrationState,
+};
 
 /// Why an identifier from the config was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,3 +184,35 @@ mod tests {
         assert_eq!(secret.expose(), "1234");
     }
 }
+
+/// The final response that ends a call which rang out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FinalResponse {
+    /// `480 Temporarily Unavailable` (§21.4.18): the usual "no answer".
+    #[default]
+    TemporarilyUnavailable,
+    /// `486 Busy Here` (§21.4.24).
+    BusyHere,
+    /// `603 Decline` (§21.6.2).
+    Decline,
+}
+
+impl FinalResponse {
+    /// The status code.
+    pub fn code(self) -> u16 {
+        match self {
+            Self::TemporarilyUnavailable => 480,
+            Self::BusyHere => 486,
+            Self::Decline => 603,
+        }
+    }
+}
+
+/// Default of the SIP guard's requests per second: 10 000 requests a second from one address.
+/// A call is three or four requests (INVITE, CANCEL, ACK, retransmissions), so this leaves room
+/// for `DEFAULT_INVITES_PER_SECOND` calls a second; `benches/sip_load.rs` drives 1000.
+pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 10_000;
+/// Default of the SIP guard's INVITEs per second: 2000 new calls a second from one address,
+/// twice the load benchmark's highest rate, so the default only stops a runaway flood; a small
+/// business's line is better served by a few dozen (`sip.max_invites_per_second`).
+pub const DEFAULT_INVITES_PER_SECOND: u32 = 2_000;

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::domain::LeadId;
+use crate::domain::{Direction, LeadId};
 use crate::leads::deliver::{self, LINK_KEY_SETTING};
 use crate::store::{self, Tx};
 
@@ -33,7 +33,7 @@ pub fn list(config: &Config, limit: u32) -> anyhow::Result<()> {
         println!(
             "lead {}  {}  {}  {}  {}",
             lead.id,
-            crate::cli::format_time(lead.created_ms),
+            crate::time_text::format_time(lead.created_ms),
             lead.caller,
             lead.profile,
             if lead.complete {
@@ -71,13 +71,13 @@ fn delivery_state(delivery: &store::DeliveryRow) -> String {
             "delivered {}",
             delivery
                 .delivered_ms
-                .map(crate::cli::format_time)
+                .map(crate::time_text::format_time)
                 .unwrap_or_default()
         ),
         ("failed", Some(error)) => format!("FAILED after {tries}: {error}"),
         ("pending", Some(error)) => format!(
             "waiting ({tries}), next try {}: {error}",
-            crate::cli::format_clock(delivery.next_attempt_ms)
+            crate::time_text::format_clock(delivery.next_attempt_ms)
         ),
         ("queued", _) => "SMS in the outbox".to_string(),
         ("sending", _) => "being sent".to_string(),
@@ -111,7 +111,7 @@ pub fn show(config: &Config, id: i64) -> anyhow::Result<std::process::ExitCode> 
     println!();
     println!("transcript");
     for message in tx.conversation_messages(detail.lead.conversation)? {
-        let arrow = if message.direction == "in" {
+        let arrow = if message.direction == Direction::In {
             "caller"
         } else {
             "us    "
@@ -125,14 +125,14 @@ pub fn show(config: &Config, id: i64) -> anyhow::Result<std::process::ExitCode> 
         } else {
             arrow.to_string()
         };
-        let state = if message.direction == "in" {
+        let state = if message.direction == Direction::In {
             String::new()
         } else {
             format!("  [{}]", message.state)
         };
         println!(
             "  {}  {arrow}  {}{state}",
-            crate::cli::format_clock(message.created_ms),
+            crate::time_text::format_clock(message.created_ms),
             message.body.replace('\n', " / ")
         );
     }

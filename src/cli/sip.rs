@@ -14,12 +14,13 @@ use rsip::SipMessage;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::framing::{Frame, StreamFramer};
-use super::register::{RegAction, RegState, Registration, SipDigest};
-use super::service::{account_config, resolve, route_ip};
-use super::transport::CONNECT_TIMEOUT;
-use super::wire::{self, Incoming};
 use crate::config::{Config, SipTransport};
+use crate::domain::RegistrationState;
+use crate::sip::framing::{Frame, StreamFramer};
+use crate::sip::register::{RegAction, RegState, Registration, SipDigest};
+use crate::sip::service::{account_config, resolve, route_ip};
+use crate::sip::transport::CONNECT_TIMEOUT;
+use crate::sip::wire::{self, Incoming};
 
 /// How long `sip register` waits for the registrar before it gives up.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(40);
@@ -65,7 +66,8 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
                 account.name, account.registrar
             ),
             Some(row) => {
-                let alive = daemon_alive(row.daemon_pid) && row.state != "unregistered";
+                let alive =
+                    daemon_alive(row.daemon_pid) && row.state != RegistrationState::Unregistered;
                 running |= alive;
                 let mut line = format!("{}: {}", row.name, row.state);
                 if let Some(until) = row.registered_until_ms {
@@ -156,10 +158,13 @@ async fn register_once(
     };
     let local = SocketAddr::new(local_ip, bound.port());
     println!("registering {} at {} from {local}", account.name, peer);
-    let mut registration = Registration::new(account_config(account), local, Box::new(SipDigest))
-        .map_err(|err| {
-        anyhow::anyhow!("{err}: check the [[sip]] account {:?}", account.name)
-    })?;
+    let mut registration = Registration::new(
+        account_config(account),
+        local,
+        Box::new(SipDigest),
+        rand::random(),
+    )
+    .map_err(|err| anyhow::anyhow!("{err}: check the [[sip]] account {:?}", account.name))?;
     let mut actions = registration.start(Instant::now());
     let deadline = tokio::time::Instant::now() + REGISTER_TIMEOUT;
     let mut unregister_by: Option<tokio::time::Instant> = None;
@@ -390,7 +395,12 @@ pub fn doctor_lines(config: &Config, database: &Path) -> Vec<(String, bool, Stri
                     false,
                     "no state recorded: the daemon has not run with this account; try `textback sip register --account NAME --trace`".to_string(),
                 ),
-                Some(row) if row.state == "registered" || row.state == "not_registering" => (
+                Some(row)
+                    if matches!(
+                        row.state,
+                        RegistrationState::Registered | RegistrationState::NotRegistering
+                    ) =>
+                (
                     name,
                     true,
                     format!("{} ({})", row.state, row.local_address),

@@ -245,8 +245,8 @@ pub async fn send(
             println!("no delivery report yet for {pending:?} (some networks send none, or late)");
             break;
         };
-        if let ModemEvent::StatusReport { pdu, .. } = event
-            && let Ok(Pdu::StatusReport(report)) = pdu::decode(&pdu, SmscField::Present)
+        if let ModemEvent::Input(crate::event::Event::StatusReport(sms)) = event
+            && let Ok(Pdu::StatusReport(report)) = pdu::decode(&sms.pdu, SmscField::Present)
             && pending.contains(&report.message_reference)
         {
             println!(
