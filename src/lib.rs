@@ -32,8 +32,10 @@
 //! 4. **The conversation.** A reply arrives as `+CMTI` → `AT+CMGR` → `Event::SmsReceived` →
 //!    `flow/reply.rs` stores it (joining multipart texts, STOP/HELP/START, loops with machines
 //!    per `core/loops.rs`) and moves the conversation on: `core/conversation.rs` reads the text
-//!    with `core/understand.rs` and the readers beside it (`core/names.rs`, `core/when.rs`,
-//!    `core/yesno.rs`, `core/urgency.rs`, `core/slots.rs`) and queues the next question. With a local model
+//!    with `core/understand.rs` (which cuts it into clauses, `core/clauses.rs`) and the readers
+//!    beside it (`core/names.rs`, `core/when.rs`, `core/yesno.rs`, `core/urgency.rs`,
+//!    `core/slots.rs`; what is left is read for the reason in `core/reason.rs`) and queues the
+//!    next question. With a local model
 //!    (`[profile.llm]`) the reply waits instead (`flow/waiting.rs`): `assistant.rs` asks
 //!    `llm/client.rs`, and `core/proposal.rs` checks whatever the model proposes before it is
 //!    used. Quiet callers, lost parts of a multipart text, retention: `flow/housekeeping.rs`.

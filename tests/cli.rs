@@ -472,6 +472,7 @@ fn demo_runs_end_to_end_and_exits_0() {
         "not a UK mobile",
         "postcode: SW11 4AB",
         "Demo finished",
+        "textback demo --serve",
     ] {
         assert!(
             stdout.contains(expected),

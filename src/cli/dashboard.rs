@@ -101,6 +101,29 @@ pub fn run(command: DashboardCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Stores a new one-time login link for the dashboard of the database at `database`, served at
+/// `public_url`, and returns it (as `login-link` does; for `textback demo --serve`, inside its
+/// runtime while the daemon runs).
+pub(crate) async fn new_login_link(
+    database: &std::path::Path,
+    public_url: &str,
+) -> anyhow::Result<String> {
+    let token = auth::random_token(32).context("reading /dev/urandom")?;
+    let expires_ms = chrono::Utc::now().timestamp_millis()
+        + i64::try_from(auth::LOGIN_LINK_VALID.as_millis()).unwrap_or(i64::MAX);
+    let value = auth::login_link_value(&token, expires_ms);
+    let (store, closer) = Store::open(database)
+        .with_context(|| format!("opening the database {}", database.display()))?;
+    store
+        .run(move |tx| tx.set_setting(auth::LOGIN_LINK_SETTING, &value))
+        .await?;
+    drop(store);
+    tokio::task::spawn_blocking(move || closer.wait())
+        .await
+        .context("closing the database")?;
+    Ok(format!("{public_url}/login/link/{token}"))
+}
+
 /// Reads a line from the terminal without echoing it.
 fn prompt(question: &str) -> anyhow::Result<String> {
     use nix::sys::termios::{self, LocalFlags, SetArg};

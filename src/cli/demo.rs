@@ -1,5 +1,7 @@
 //! `textback demo`: the whole product on its built-in config, with a virtual modem on a real
 //! pseudo-terminal and a simulated caller, printing each step from the journal as it happens.
+//! With `--serve`, the dashboard then stays up with the demo's lead, calls and modem, until
+//! Ctrl-C; everything lives in a temporary folder removed at the end.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +41,10 @@ pub struct DemoArgs {
     /// huawei-e173, zte-mf190, simcom-sim7600, simcom-sim800 or quectel-ec25.
     #[arg(long, default_value = "huawei-e3372")]
     model: String,
+    /// After the story, keep the dashboard up on a free local port with a one-time login link,
+    /// until Ctrl-C.
+    #[arg(long)]
+    serve: bool,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -85,6 +91,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
     let config = Arc::new(config);
     let running = daemon::start(config.clone(), RunOptions::default()).await?;
     let result = script(&modem, &database, &config).await;
+    if result.is_ok() && args.serve {
+        let served = serve(&config, &database).await;
+        running.stop().await?;
+        modem.stop().await;
+        served?;
+        println!("\nDemo stopped{}.", deleted(&args, &database));
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     running.stop().await?;
     modem.stop().await;
     match result {
@@ -99,10 +113,40 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
                     database.display()
                 );
             }
+            println!(
+                "To click through the lead, its transcript, the calls and the modem in the dashboard: textback demo --serve"
+            );
             Ok(std::process::ExitCode::SUCCESS)
         }
         Err(err) => Err(err.context("the demo stopped before the end")),
     }
+}
+
+/// What happens to the demo's data at the end, for the last line.
+fn deleted(args: &DemoArgs, database: &Path) -> String {
+    match args.keep {
+        Some(_) => format!("; its database is kept at {}", database.display()),
+        None => " and its temporary folder is deleted".to_string(),
+    }
+}
+
+/// Keeps the running daemon's dashboard up with a one-time login link until Ctrl-C (or SIGTERM).
+async fn serve(config: &config::Config, database: &Path) -> anyhow::Result<()> {
+    let base = &config.dashboard.public_url;
+    let link = super::dashboard::new_login_link(database, base)
+        .await
+        .context("making a login link for the demo's dashboard")?;
+    println!("\n== The dashboard, with this demo's lead, calls and modem");
+    println!("Open this link in a browser on this machine; it logs in once, within 15 minutes:");
+    println!("  {link}");
+    println!(
+        "Then: Leads (the lead and its transcript), Calls (the three calls and why two got no text), Status (the virtual modem)."
+    );
+    println!(
+        "The transcript link in the lead above opens without logging in. Ctrl-C stops the demo."
+    );
+    super::wait_for_signal().await;
+    Ok(())
 }
 
 async fn script(

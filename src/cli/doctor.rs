@@ -307,7 +307,7 @@ async fn check_modem(config: crate::config::ModemConfig) -> Check {
             Verdict::Failed,
             subject,
             format!(
-                "{} does not exist: plug the dongle in, install udev/99-textback.rules, or set modem.port",
+                "no dongle at {}: plug the dongle in (the USB GSM stick, with its SIM) and wait a few seconds. `textback modem list` shows what is plugged in; the package's udev rules name a known dongle /dev/textback-modem, and another's port can be set as modem.port",
                 config.port.display()
             ),
         );

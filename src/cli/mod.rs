@@ -40,7 +40,9 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Log format: human-readable, or one JSON object per line for log collectors.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    // display_order: in each command's help, after the command's own flags (clap puts a global
+    // flag where its index falls, which in `init --help` was among the SMTP flags).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, display_order = 100)]
     log_format: LogFormat,
 }
 
@@ -60,7 +62,7 @@ enum Command {
     /// Check the config, the database, the clock and each modem; --watch follows a test call.
     Doctor(DoctorArgs),
     /// Write a first config by asking a few questions (or from flags, for scripted installs).
-    Init(init::InitArgs),
+    Init(Box<init::InitArgs>),
     /// Config file commands.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -410,7 +412,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Init(args) => {
-            init::run(args)?;
+            init::run(*args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => {

@@ -393,7 +393,10 @@ pub fn doctor_lines(config: &Config, database: &Path) -> Vec<(String, bool, Stri
                 None => (
                     name,
                     false,
-                    "no state recorded: the daemon has not run with this account; try `textback sip register --account NAME --trace`".to_string(),
+                    format!(
+                        "no state recorded: the daemon has not run with this account yet; `textback sip register --account {} --trace` tries it now",
+                        account.name
+                    ),
                 ),
                 Some(row)
                     if matches!(

@@ -1,5 +1,6 @@
 //! Decisions: typed values in, decisions out. Pure: no I/O, no clock, no tokio.
 
+pub mod clauses;
 pub mod conversation;
 pub mod hours;
 pub mod keywords;
@@ -9,6 +10,7 @@ pub mod names;
 pub mod policy;
 pub mod profile;
 pub mod proposal;
+pub mod reason;
 pub mod replay;
 pub mod routing;
 pub mod slots;

@@ -1152,6 +1152,24 @@ pub use crate::core::when::{When, read as when};
 
 pub use crate::core::names::{FoundName, name};
 
+/// "dont know", "not sure", "no idea": an answer that is no value.
+pub fn is_not_known(text: &str) -> bool {
+    let words = words(text);
+    [
+        "dont know",
+        "don't know",
+        "not sure",
+        "no idea",
+        "idk",
+        "dunno",
+        "cant remember",
+        "can't remember",
+        "not yet",
+    ]
+    .iter()
+    .any(|p| has_phrase(&words, p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

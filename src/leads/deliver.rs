@@ -19,7 +19,7 @@ use super::summary::{LeadSummary, ReplySummary};
 use super::{DeliveryError, email, token, webhook, whatsapp};
 use crate::clock::Clock;
 use crate::codec::pdu;
-use crate::config::{Config, EmailSecurity};
+use crate::config::Config;
 use crate::domain::JournalStep;
 use crate::domain::{E164, MessageId, ModemId};
 use crate::store::{self, DueDelivery, LeadDetail, MessageRow, Store};
@@ -354,19 +354,7 @@ impl Worker {
             Ok(message) => message,
             Err(err) => return Outcome::Failed(err),
         };
-        let smtp = email::SmtpSettings {
-            host: settings.host.clone(),
-            port: settings.port,
-            security: match settings.security {
-                EmailSecurity::StartTls => email::Security::StartTls,
-                EmailSecurity::Tls => email::Security::Tls,
-                EmailSecurity::None => email::Security::Plain,
-            },
-            username: settings.username.clone(),
-            password: settings.password.as_ref().map(|p| p.expose().to_string()),
-            timeout: self.config.notify.webhook.timeout,
-            ca_file: settings.ca_file.clone(),
-        };
+        let smtp = email::SmtpSettings::from_config(settings, self.config.notify.webhook.timeout);
         match email::send(&smtp, &message).await {
             Ok(()) => Outcome::Delivered { external_id: None },
             Err(err) => Outcome::Failed(err),

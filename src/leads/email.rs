@@ -98,6 +98,62 @@ impl fmt::Debug for SmtpSettings {
     }
 }
 
+impl SmtpSettings {
+    /// The connection settings of `[notify.email]`; `timeout` bounds each step.
+    pub fn from_config(settings: &crate::config::EmailSettings, timeout: Duration) -> SmtpSettings {
+        use crate::config::EmailSecurity;
+        SmtpSettings {
+            host: settings.host.clone(),
+            port: settings.port,
+            security: match settings.security {
+                EmailSecurity::StartTls => Security::StartTls,
+                EmailSecurity::Tls => Security::Tls,
+                EmailSecurity::None => Security::Plain,
+            },
+            username: settings.username.clone(),
+            password: settings.password.as_ref().map(|p| p.expose().to_string()),
+            timeout,
+            ca_file: settings.ca_file.clone(),
+        }
+    }
+}
+
+/// Sends a test email to `to` through `[notify.email]`, as `textback init` offers: the same
+/// server, login and sender as lead emails.
+pub async fn send_test(
+    settings: &crate::config::EmailSettings,
+    to: &str,
+    business: &str,
+    timeout: Duration,
+) -> Result<(), DeliveryError> {
+    let from: Mailbox = settings.from.parse().map_err(|error| {
+        DeliveryError::permanent(format!("notify.email.from {:?}: {error}", settings.from))
+    })?;
+    let to: Mailbox = to.parse().map_err(|error| {
+        DeliveryError::permanent(format!("profile.recipient.email {to:?}: {error}"))
+    })?;
+    let message = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(format!("textback test email for {business}"))
+        .date(SystemTime::now())
+        .raw_header(HeaderValue::new(
+            AUTO_SUBMITTED,
+            "auto-generated".to_string(),
+        ))
+        .body(format!(
+            "This is a test email from textback, the missed-call text-back box of {business}.\n\n\
+             Leads will arrive like this: from this sender, through {}:{}.\n",
+            settings.host, settings.port
+        ))
+        .map_err(|error| {
+            DeliveryError::permanent(format!(
+                "could not put the test email together ({error}): check notify.email.from"
+            ))
+        })?;
+    send(&SmtpSettings::from_config(settings, timeout), &message).await
+}
+
 /// The lead email from `from` to `to`, dated `now`.
 pub fn build_message(
     from: &Mailbox,

@@ -6,6 +6,7 @@ pub mod baresip;
 pub mod llm;
 pub mod process;
 pub mod servers;
+pub mod terminal;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};

@@ -29,7 +29,7 @@ pub(super) fn modems(
             check.warn(
                 path("port"),
                 format!(
-                    "{} does not exist now: plug the dongle in, or install udev/99-textback.rules, which creates /dev/textback-modem",
+                    "{} is not there now: plug the dongle in (the udev rules the package installs name a known dongle /dev/textback-modem as it appears)",
                     modem.port.display()
                 ),
             );

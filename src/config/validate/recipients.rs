@@ -19,13 +19,13 @@ pub(super) fn recipients(
         if recipient.email.is_some() && notify.email.is_none() {
             check.warn(
                 key("email"),
-                "[notify.email] is not set: emails to this recipient wait (pending) until notify.email.host and notify.email.from are",
+                "[notify.email] is not set, so emails to this recipient wait (pending): add [notify.email] with host and from (the SMTP server lead emails leave through; see textback.example.toml), or run `textback init` again to be asked for them",
             );
         }
         if recipient.whatsapp.is_some() && notify.whatsapp.is_none() {
             check.warn(
                 key("whatsapp"),
-                "[notify.whatsapp] is not set: WhatsApp messages to this recipient wait (pending) until notify.whatsapp.phone_number_id, token and template are",
+                "[notify.whatsapp] is not set, so WhatsApp messages to this recipient wait (pending): add [notify.whatsapp] with phone_number_id, token and template (see textback.example.toml)",
             );
         }
         if let Some(email) = &recipient.email {
