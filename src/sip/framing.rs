@@ -129,8 +129,17 @@ impl StreamFramer {
                 Some(b'\n') => position += 1,
                 Some(b'\r') => match self.buffer.get(position + 1) {
                     Some(b'\n') => position += 2,
-                    // A CR that may be half of a CRLF: wait for the next byte.
-                    None => return Some(None),
+                    // A CR that may be half of a CRLF: wait for the next byte. The stray CRs
+                    // since the last line end go now, or a peer sending nothing but CRs would
+                    // grow the buffer without end.
+                    None => {
+                        let stray_from = ends.last().copied().unwrap_or(0);
+                        if position > stray_from {
+                            self.buffer.drain(stray_from..position);
+                            self.scanned = 0;
+                        }
+                        return Some(None);
+                    }
                     // A stray CR: skipped.
                     Some(_) => {
                         position += 1;
@@ -379,6 +388,32 @@ mod tests {
         assert_eq!(framer.next(), Ok(None));
         framer.push(b"\n\r\n");
         assert_eq!(drain(&mut framer), [Frame::KeepAlive { pong_owed: true }]);
+    }
+
+    /// Found by fuzz/ (sip_stream, its input repeated): a stream of CR bytes kept every one of
+    /// them, waiting for the LF after the last, so a peer could grow the buffer without end.
+    #[test]
+    fn a_stream_of_carriage_returns_is_not_kept() {
+        let mut framer = StreamFramer::new();
+        for _ in 0..100 {
+            framer.push(&[b'\r'; 1024]);
+            assert_eq!(framer.next(), Ok(None));
+            assert_eq!(
+                framer.buffered(),
+                1,
+                "only the last CR, which may start a CRLF"
+            );
+        }
+        // The CRs were stray: what follows them frames as before.
+        framer.push(b"\n\r\r\n");
+        assert_eq!(drain(&mut framer), [Frame::KeepAlive { pong_owed: true }]);
+        framer.push(b"\r\n\r\r\r");
+        assert_eq!(drain(&mut framer), []);
+        assert_eq!(framer.buffered(), 3, "the CRLF and the last CR");
+        framer.push(format!("\n{SECOND}").as_bytes());
+        let frames = drain(&mut framer);
+        assert_eq!(frames[0], Frame::KeepAlive { pong_owed: true });
+        assert_eq!(messages(&frames), [SECOND.as_bytes()]);
     }
 
     #[test]

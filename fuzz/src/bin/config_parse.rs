@@ -1,0 +1,14 @@
+//! Fuzz target `config_parse`: see `textback_fuzz::config_parse`.
+//!
+//! Built by `cargo afl build` (which passes `--cfg fuzzing`) it runs under AFL++; built by a plain
+//! `cargo build` it replays the files named on its command line, for a backtrace.
+
+#[cfg(fuzzing)]
+fn main() {
+    afl::fuzz!(|data: &[u8]| textback_fuzz::config_parse(data));
+}
+
+#[cfg(not(fuzzing))]
+fn main() {
+    textback_fuzz::replay(textback_fuzz::config_parse);
+}
