@@ -415,20 +415,7 @@ impl Tx<'_> {
             "SELECT id, call_key, source, caller, caller_raw, profile, at_ms, decision, reason, conversation_id
              FROM calls ORDER BY id DESC LIMIT ?1",
         )?;
-        let rows = statement.query_map([limit], |row| {
-            Ok(CallRow {
-                id: CallRowId(row.get(0)?),
-                key: row.get(1)?,
-                source: row.get(2)?,
-                caller: row.get(3)?,
-                caller_raw: row.get(4)?,
-                profile: row.get(5)?,
-                at_ms: row.get(6)?,
-                decision: row.get(7)?,
-                reason: row.get(8)?,
-                conversation: row.get::<_, Option<i64>>(9)?.map(ConversationId),
-            })
-        })?;
+        let rows = statement.query_map([limit], call_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -1213,20 +1200,7 @@ impl Tx<'_> {
                AND coalesce(reason_code, '') NOT IN (SELECT value FROM json_each(?1))
              ORDER BY at_ms DESC, id DESC LIMIT ?2",
         )?;
-        let rows = statement.query_map(params![excluded, limit], |row| {
-            Ok(CallRow {
-                id: CallRowId(row.get(0)?),
-                key: row.get(1)?,
-                source: row.get(2)?,
-                caller: row.get(3)?,
-                caller_raw: row.get(4)?,
-                profile: row.get(5)?,
-                at_ms: row.get(6)?,
-                decision: row.get(7)?,
-                reason: row.get(8)?,
-                conversation: row.get::<_, Option<i64>>(9)?.map(ConversationId),
-            })
-        })?;
+        let rows = statement.query_map(params![excluded, limit], call_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -1953,4 +1927,21 @@ impl Tx<'_> {
                 row.get(0)
             })?)
     }
+}
+
+/// A `calls` row read in the column order `id, call_key, source, caller, caller_raw, profile,
+/// at_ms, decision, reason, conversation_id`.
+fn call_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CallRow> {
+    Ok(CallRow {
+        id: CallRowId(row.get(0)?),
+        key: row.get(1)?,
+        source: row.get(2)?,
+        caller: row.get(3)?,
+        caller_raw: row.get(4)?,
+        profile: row.get(5)?,
+        at_ms: row.get(6)?,
+        decision: row.get(7)?,
+        reason: row.get(8)?,
+        conversation: row.get::<_, Option<i64>>(9)?.map(ConversationId),
+    })
 }
