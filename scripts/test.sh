@@ -48,6 +48,10 @@ if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb_version" ]; t
     cargo install --locked --quiet cargo-deb --version "$cargo_deb_version"
 fi
 
+# One clean build: incremental compilation's caches would only take disk (gigabytes over ~30 test
+# binaries) and time. A developer's own `cargo test` keeps them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 echo "== architecture (tests/architecture.rs)"
 # No import cycle between files of src/; the pure layers (codec/, core/, domain/, the SIP message
 # layer and core) import only each other and do no I/O; only store/ holds SQL; the code map in
