@@ -63,7 +63,7 @@ impl Running {
 pub struct RunOptions {
     /// Tell systemd when ready, and ping its watchdog.
     pub systemd: bool,
-    /// How long a lead delivery that failed for now waits before its first retry (default 30 s;
+    /// How long a lead delivery or notice that failed for now waits before its first retry (default 30 s;
     /// tests use less).
     pub lead_retry: Option<Duration>,
     /// The wall clock (the system's by default; tests set the date).
@@ -297,6 +297,7 @@ impl Parts {
             }
         }
         let link_key = self.start_lead_worker().await?;
+        self.start_notice_worker()?;
         match self.assistant.resume().await {
             Ok(0) => {}
             Ok(n) => info!(
@@ -466,6 +467,25 @@ impl Parts {
         .map_err(|err| anyhow::anyhow!("starting lead delivery: {err}"))?;
         self.workers.spawn(worker.run(self.token.child_token()));
         Ok(link_key)
+    }
+
+    /// Starts the task that sends notices (call backs, alerts, summaries) by email, WhatsApp
+    /// and webhook.
+    fn start_notice_worker(&self) -> anyhow::Result<()> {
+        let backoff = match self.options.lead_retry {
+            Some(first) => Backoff { first },
+            None => Backoff::default(),
+        };
+        let worker = crate::notify::deliver::Worker::new(
+            self.store.clone(),
+            self.config.clone(),
+            backoff,
+            self.wakers.clone(),
+            self.clock().clone(),
+        )
+        .map_err(|err| anyhow::anyhow!("starting notice delivery: {err}"))?;
+        self.workers.spawn(worker.run(self.token.child_token()));
+        Ok(())
     }
 
     fn wake(&self, after: After) {

@@ -50,7 +50,10 @@
 //!    writes a lead row with one delivery row per recipient and channel; `leads/deliver.rs`, where
 //!    the lead leaves the box, takes each due row, renders `leads/summary.rs` with a link signed
 //!    by `leads/token.rs`, and sends it through `leads/email.rs`, `leads/whatsapp.rs`,
-//!    `leads/webhook.rs`, or the outbox (the owner's SMS), recording each outcome.
+//!    `leads/webhook.rs`, or the outbox (the owner's SMS), recording each outcome. What the
+//!    owner is told that is not a lead (a caller to call back, a modem alert, the morning
+//!    summary; worded by `core/notice.rs`) is a `notices` row (`store/notices.rs`) for each
+//!    email, WhatsApp and webhook channel, sent by `notify/deliver.rs` through the same channels.
 //! 6. **Looking at it.** `web/` is the dashboard and API (`web/auth.rs` its login); `cli/` is
 //!    the `textback` command, one module per command group (`cli/leads.rs`, `cli/doctor.rs`,
 //!    `cli/dialogue.rs`, `cli/demo.rs`, …). The config is read and checked in `config/`, each
@@ -86,6 +89,7 @@ pub mod flow;
 pub mod leads;
 pub mod llm;
 pub mod modem;
+pub mod notify;
 pub mod outbox;
 pub mod sip;
 pub mod store;

@@ -1,4 +1,5 @@
-//! Waking the workers that act on stored rows: one outbox per modem, and the lead deliverer. A
+//! Waking the workers that act on stored rows: one outbox per modem, the lead deliverer and the
+//! notice deliverer (`notify::deliver`). A
 //! step stores its rows first, then says which workers have work ([`After`]); [`Wakers`] is the
 //! one way the daemon, the assistant and the lead deliverer tell them.
 
@@ -25,11 +26,13 @@ impl Wake {
     }
 }
 
-/// Every worker's [`Wake`]: each modem's outbox, and the lead deliverer's.
+/// Every worker's [`Wake`]: each modem's outbox, the lead deliverer's and the notice
+/// deliverer's.
 #[derive(Clone, Default)]
 pub struct Wakers {
     outboxes: HashMap<ModemId, Wake>,
     leads: Wake,
+    notices: Wake,
 }
 
 impl Wakers {
@@ -43,13 +46,25 @@ impl Wakers {
         self.leads.clone()
     }
 
-    /// After a stored step: the outboxes with new rows, and the lead deliverer (a step may have
-    /// recorded a lead; its look at what is due is one query).
+    /// The [`Wake`] the notice deliverer waits on.
+    pub fn notices(&self) -> Wake {
+        self.notices.clone()
+    }
+
+    /// After a stored step: the outboxes with new rows, the lead deliverer (a step may have
+    /// recorded a lead) and the notice deliverer (or a call-back notice); each look at what is
+    /// due is one query.
     pub fn after(&self, after: &After) {
         for modem in &after.wake {
             self.outbox(modem);
         }
         self.leads.wake();
+        self.notices.wake();
+    }
+
+    /// The notice deliverer: a notice was written outside a stored step (an alert, a summary).
+    pub fn notice(&self) {
+        self.notices.wake();
     }
 
     /// One modem's outbox: a row was queued for it, or the modem is back in service.

@@ -111,6 +111,10 @@ pub fn run(config_path: &Path, watch: bool, watch_timeout: u64) -> anyhow::Resul
         check.print();
         all.push(check);
     }
+    for check in notice_checks(&config.storage.database) {
+        check.print();
+        all.push(check);
+    }
     for (name, ok, what) in crate::cli::sip::doctor_lines(&config, &config.storage.database) {
         let verdict = if ok { Verdict::Ok } else { Verdict::Warning };
         let check = Check::new(verdict, name, what);
@@ -277,6 +281,43 @@ pub fn fault_checks(database: &Path) -> Vec<Check> {
         ));
     }
     checks
+}
+
+/// Notices (call backs, alerts, summaries) that did not reach their recipient: failed ones fail
+/// the check, ones still being retried are a warning; each with the channel's own error, which
+/// names the key to fix.
+pub fn notice_checks(database: &Path) -> Vec<Check> {
+    let Ok(connection) = store::open_read_only(database) else {
+        return Vec::new();
+    };
+    let tx = store::Tx::reader(&connection);
+    // An older schema has no notices table yet: nothing recorded.
+    let Ok(failing) = tx.failing_notices(10) else {
+        return Vec::new();
+    };
+    failing
+        .iter()
+        .map(|notice| {
+            let (verdict, state) = if notice.state == "failed" {
+                (Verdict::Failed, "failed")
+            } else {
+                (Verdict::Warning, "not delivered yet, retrying")
+            };
+            Check::new(
+                verdict,
+                format!("notice {} {}", notice.id, notice.channel),
+                format!(
+                    "{} to {} ({}), {state} after {} attempt(s) since {}: {}",
+                    notice.kind,
+                    notice.recipient,
+                    notice.subject,
+                    notice.attempts,
+                    crate::time_text::format_time(notice.created_ms),
+                    notice.last_error.as_deref().unwrap_or("no error recorded")
+                ),
+            )
+        })
+        .collect()
 }
 
 fn writable(path: &Path) -> bool {

@@ -7,6 +7,7 @@ pub mod keywords;
 pub mod lexicon;
 pub mod loops;
 pub mod names;
+pub mod notice;
 pub mod policy;
 pub mod profile;
 pub mod proposal;

@@ -38,6 +38,7 @@ const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitte
 const SUPPRESS: HeaderName = HeaderName::new_from_ascii_str("X-Auto-Response-Suppress");
 const LEAD_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Textback-Lead");
 const REPLY_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Textback-Reply");
+const NOTICE_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Textback-Notice");
 /// The whole SMTP exchange may take this many times `SmtpSettings::timeout` (which bounds each
 /// step) before it is abandoned.
 const WHOLE_SEND_STEPS: u32 = 6;
@@ -220,6 +221,70 @@ pub fn build_reply_message(
                  the recipient's profile.recipient.email"
             ))
         })
+}
+
+/// A notice that is not a lead (a call back, an alert, the morning summary) from `from` to `to`,
+/// dated `now`: `Message-ID: <{key}-{hash}@{domain of From}>` from the notice's idempotency key,
+/// the same for every attempt, and `X-Textback-Notice: {kind}` for filters.
+pub fn build_notice_message(
+    from: &Mailbox,
+    to: &Mailbox,
+    notice: &NoticeEmail<'_>,
+    now: DateTime<Utc>,
+) -> Result<Message, DeliveryError> {
+    let key: String = notice
+        .key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let builder = Message::builder()
+        .from(from.clone())
+        .to(to.clone())
+        .subject(notice.subject)
+        .date(SystemTime::from(now))
+        .message_id(Some(format!(
+            "<{key}-{}@{}>",
+            recipient_hash(to),
+            from.email.domain()
+        )))
+        .raw_header(HeaderValue::new(
+            AUTO_SUBMITTED,
+            "auto-generated".to_string(),
+        ))
+        .raw_header(HeaderValue::new(SUPPRESS, "OOF, AutoReply".to_string()))
+        .raw_header(HeaderValue::new(NOTICE_HEADER, notice.kind.to_string()));
+    let built = match notice.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            notice.text.to_string(),
+            html.to_string(),
+        )),
+        None => builder.body(notice.text.to_string()),
+    };
+    built.map_err(|error| {
+        DeliveryError::permanent(format!(
+            "could not put the {} email together ({error}): check notify.email.from and the \
+             recipient's profile.recipient.email",
+            notice.kind
+        ))
+    })
+}
+
+/// What a notice's email says.
+#[derive(Debug, Clone, Copy)]
+pub struct NoticeEmail<'a> {
+    /// The notice's kind as stored ("call_back", "alert", "summary").
+    pub kind: &'a str,
+    /// The notice's idempotency key, made into the Message-ID.
+    pub key: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub html: Option<&'a str>,
 }
 
 /// `<lead-{lead_id}-{16 hex digits of SHA-256(lower-case recipient address)}@{from's domain}>`.

@@ -166,6 +166,41 @@ impl WhatsAppMessage {
     }
 }
 
+/// A notice that is not a lead (`subject`, `text`): free text when the window is known to be
+/// open, else the lead template with its 4 variables filled as "textback", "-", the subject,
+/// and `link` (the dashboard), so the recipient is told to look even where only the template
+/// can reach them.
+pub fn for_notice(
+    settings: &WhatsAppSettings,
+    subject: &str,
+    text: &str,
+    link: &str,
+    window_open: bool,
+) -> Result<WhatsAppMessage, DeliveryError> {
+    if window_open {
+        return Ok(WhatsAppMessage::Text {
+            body: shorten(text, MAX_TEXT_CHARS),
+        });
+    }
+    match settings.template.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => Ok(WhatsAppMessage::Template {
+            name: name.to_string(),
+            language: settings.language.trim().to_string(),
+            parameters: vec![
+                "textback".to_string(),
+                "-".to_string(),
+                shorten(&sanitize_parameter(subject), MAX_PARAMETER_CHARS),
+                shorten(&sanitize_parameter(link), MAX_PARAMETER_CHARS),
+            ],
+        }),
+        _ => Err(DeliveryError::permanent(
+            "WhatsApp only delivers a message the business starts as an approved template: \
+             create one in WhatsApp Manager with 4 body variables (name, number, reason, link) \
+             and set notify.whatsapp.template to its name",
+        )),
+    }
+}
+
 /// The lead template's body variables for a reply the caller sent after the lead: caller name
 /// ("Unknown caller"), caller number, "replied again about lead {id}: {text}", transcript link;
 /// each flattened by [`sanitize_parameter`] and at most 300 characters.

@@ -6,6 +6,7 @@
 
 mod columns;
 mod health;
+mod notices;
 mod sip;
 mod tx;
 
@@ -15,6 +16,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 pub use health::*;
+pub use notices::*;
 pub use sip::*;
 pub use tx::*;
 
@@ -60,6 +62,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_modem_health",
         include_str!("migrations/0012_modem_health.sql"),
     ),
+    // 0013 is another branch's; once it lands it goes above this line, so notices stay 14th.
+    ("0014_notices", include_str!("migrations/0014_notices.sql")),
 ];
 
 /// The schema version this build expects.
