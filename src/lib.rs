@@ -24,6 +24,7 @@
 //!    (opted out, withheld, already in a conversation, rate limits), picks the modem, and opens
 //!    the conversation with `core/conversation.rs`, all in one store transaction
 //!    (`store/tx.rs`); `flow/apply.rs` stores what the engine decided and queues the first SMS.
+//!    A call that gets no text is told to the business as a call back (`flow/call_back.rs`).
 //! 3. **Out.** `wake.rs` wakes the workers a stored step gave work to; `outbox.rs` (one worker
 //!    per modem) takes the queued row, encodes it with
 //!    `codec/pdu.rs` and `codec/gsm7.rs`, and asks the modem through `modem/handle.rs`; the actor

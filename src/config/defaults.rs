@@ -111,6 +111,15 @@ pub const fn http_timeout_seconds() -> u32 {
     10
 }
 
+/// A call-back notice waits this long for more untexted calls before it goes (`"5m"`), so that
+/// a burst of calls reaches the owner as one message rather than several.
+pub fn call_back_gather() -> String {
+    "5m".to_string()
+}
+
+/// The longest `profile.recipient.call_back_gather`: an hour, past which a call back is late.
+pub const MAX_CALL_BACK_GATHER_SECONDS: u64 = 60 * 60;
+
 /// Another missed call from the same number within this many hours joins its conversation
 /// instead of starting a new one.
 pub const fn cooldown_hours() -> u32 {

@@ -305,6 +305,9 @@ pub struct Recipient {
     /// Told of the caller's texts after the lead went out: `notify.late_replies`, unless the
     /// recipient opted out with `late_replies = false`.
     pub late_replies: bool,
+    /// How long a call-back notice to this recipient waits for more untexted calls before it
+    /// goes (zero: each call at once).
+    pub call_back_gather: std::time::Duration,
 }
 
 /// A department's share of the leads: those whose answer to `question` contains one of the
@@ -635,6 +638,36 @@ name = "Owner"
         }
         .to_string();
         assert!(text.starts_with("test.toml has 10 problems\n  "), "{text}");
+    }
+
+    #[test]
+    fn call_back_gather_is_per_recipient_and_named_when_wrong() {
+        let recipients = r#"
+[[profile.recipient]]
+name = "Owner"
+sms = "+447700900456"
+
+[[profile.recipient]]
+name = "Office"
+email = "office@acme.example"
+call_back_gather = "0s"
+"#;
+        let config = parse(&format!("{MINIMAL}{recipients}"), Path::new("test.toml"))
+            .unwrap()
+            .config;
+        let gathers: Vec<u64> = config.profiles[0]
+            .recipients
+            .iter()
+            .map(|r| r.call_back_gather.as_secs())
+            .collect();
+        assert_eq!(gathers, [300, 0]);
+        let got = problems(&format!(
+            "{MINIMAL}{}",
+            recipients.replace("\"0s\"", "\"5 minutes\"")
+        ));
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert_eq!(got[0].path, "profile[0].recipient[1].call_back_gather");
+        assert!(got[0].message.contains("\"5m\""), "{}", got[0].message);
     }
 
     #[test]

@@ -371,6 +371,9 @@ pub(super) struct RawRecipient {
     /// `false`: not told of replies after the lead, whatever `notify.late_replies` says.
     #[serde(default)]
     pub(super) late_replies: Option<bool>,
+    /// How long a call-back notice gathers more calls ("5m", "90s", "0s": each call at once).
+    #[serde(default = "defaults::call_back_gather")]
+    pub(super) call_back_gather: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -117,7 +117,7 @@ fn missed_call_tx(
             ) {
                 Vec::new()
             } else {
-                super::staff::call_back_notice(
+                super::call_back::notice(
                     tx,
                     config,
                     profile,

@@ -9,6 +9,7 @@ const MAX_LATE_REPLIES_TOLD_PER_DAY: i64 = 5;
 
 mod apply;
 mod call;
+mod call_back;
 mod housekeeping;
 mod lead;
 mod reply;

@@ -103,11 +103,19 @@ pub(super) fn recipients(
                 "has no effect while notify.late_replies = false: nobody is told of replies after a lead",
             );
         }
+        let call_back_gather = match gather(&recipient.call_back_gather) {
+            Ok(gather) => gather,
+            Err(problem) => {
+                check.error(key("call_back_gather"), problem);
+                std::time::Duration::ZERO
+            }
+        };
         recipients.push(Recipient {
             name: recipient.name.clone(),
             channels,
             when,
             late_replies: notify.late_replies && recipient.late_replies.unwrap_or(true),
+            call_back_gather,
         });
     }
     if profile.recipients.is_empty() {
@@ -118,4 +126,61 @@ pub(super) fn recipients(
     }
 
     recipients
+}
+
+/// `call_back_gather`: whole seconds, minutes or hours ("90s", "5m", "1h"; "0s" for each call at
+/// once), at most an hour.
+fn gather(text: &str) -> Result<std::time::Duration, String> {
+    let trimmed = text.trim();
+    let unit_at = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(unit_at);
+    let scale = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 60 * 60,
+        _ => 0,
+    };
+    let seconds = digits
+        .parse::<u64>()
+        .ok()
+        .filter(|_| scale > 0)
+        .and_then(|n| n.checked_mul(scale));
+    match seconds {
+        None => Err(format!(
+            "{text:?} is not a time to wait: write seconds, minutes or hours such as \"90s\", \"5m\" or \"0s\" (each call at once)"
+        )),
+        Some(seconds) if seconds > defaults::MAX_CALL_BACK_GATHER_SECONDS => Err(format!(
+            "{text:?} is longer than an hour: a call back gathered that long is late; use \"5m\" (the default) or less"
+        )),
+        Some(seconds) => Ok(std::time::Duration::from_secs(seconds)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gather;
+    use std::time::Duration;
+
+    #[test]
+    fn gather_times_read_in_seconds_minutes_or_hours() {
+        assert_eq!(gather("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(gather(" 90s "), Ok(Duration::from_secs(90)));
+        assert_eq!(gather("0s"), Ok(Duration::ZERO));
+        assert_eq!(gather("1h"), Ok(Duration::from_secs(3600)));
+        for bad in [
+            "5",
+            "m",
+            "5 minutes",
+            "-1m",
+            "",
+            "1.5m",
+            "99999999999999999999h",
+        ] {
+            let problem = gather(bad).unwrap_err();
+            assert!(problem.contains("\"5m\""), "{bad:?}: {problem}");
+        }
+        assert!(gather("2h").unwrap_err().contains("longer than an hour"));
+    }
 }

@@ -1,0 +1,314 @@
+//! Notices that are not leads, through the daemon against real servers on loopback: a call-back
+//! notice by email (aiosmtpd), webhook (an HTTP recorder that checks the signature) and SMS (the
+//! virtual modem), gathered per recipient; modem alerts on every channel; the morning summary on
+//! a clock the test sets.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use common::Harness;
+use common::servers::{HttpRecorder, SmtpSink};
+use textback::clock::Clock;
+use textback::daemon::RunOptions;
+use textback::leads::webhook;
+use textback::modem::virtual_modem::Options;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+const OWNER: &str = "+447700900456";
+
+/// Keys for the harness's recipient (Owner: email and SMS), then `more`, then email and webhook
+/// settings.
+fn notify_config(smtp_port: u16, owner_keys: &str, more: &str) -> String {
+    format!(
+        r#"{owner_keys}
+{more}
+
+[notify.email]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from = "Brightwater leads <leads@brightwater.example>"
+
+[notify.webhook]
+secret = "{SECRET}"
+timeout_seconds = 5
+"#
+    )
+}
+
+/// A missed call over SIP at a given time.
+fn call_at(key: &str, number: &str, at: DateTime<Utc>) -> textback::event::Event {
+    textback::event::Event::CallMissed(textback::event::MissedCall {
+        key: textback::domain::CallId::new(key),
+        source: textback::domain::CallSource::Sip,
+        caller: textback::domain::CallerId::from_raw(number),
+        caller_raw: number.to_string(),
+        called: None,
+        modem: None,
+        sip_account: None,
+        at,
+    })
+}
+
+/// The whole texts (multipart joined) sent to `to`, once there are `n`.
+async fn whole_texts_to(harness: &Harness, to: &str, n: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let mut texts: Vec<String> = Vec::new();
+        let mut open: Option<(u16, String)> = None;
+        for sms in harness.modem.sent().into_iter().filter(|s| s.to == to) {
+            match sms.part {
+                None => texts.push(sms.text),
+                Some((reference, total, sequence)) => {
+                    let mut joined = match open.take() {
+                        Some((r, so_far)) if r == reference => so_far,
+                        _ => String::new(),
+                    };
+                    joined.push_str(&sms.text);
+                    if sequence == total {
+                        texts.push(joined);
+                    } else {
+                        open = Some((reference, joined));
+                    }
+                }
+            }
+        }
+        if texts.len() >= n || tokio::time::Instant::now() > deadline {
+            return texts;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn parse_email(raw: &[u8]) -> mail_parser::Message<'_> {
+    mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a parseable email")
+}
+
+fn signed(hook: &common::servers::Request) -> bool {
+    let timestamp = hook
+        .header(webhook::TIMESTAMP_HEADER)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_default();
+    hook.header(webhook::SIGNATURE_HEADER)
+        .is_some_and(|signature| {
+            webhook::verify(SECRET.as_bytes(), signature, timestamp, &hook.body)
+        })
+}
+
+fn notices(harness: &Harness) -> Vec<String> {
+    harness.query_strings(
+        "SELECT kind || ' ' || recipient || ' ' || channel || ' ' || state || ' ' || attempts FROM notices ORDER BY id",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_to_call_back_reaches_every_channel_gathered_per_recipient() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpSink::start(dir.path()).await;
+    let http = HttpRecorder::start(Vec::new()).await;
+    // The owner gathers calls for 5 minutes (the default, said here); the office wants each
+    // call at once, by webhook only.
+    let harness = Harness::with_extra(
+        Options::default(),
+        &notify_config(
+            smtp.port,
+            &format!(
+                "webhook = \"{}\"\ncall_back_gather = \"5m\"",
+                http.url("/hooks/owner")
+            ),
+            &format!(
+                "[[profile.recipient]]\nname = \"Office\"\nwebhook = \"{}\"\ncall_back_gather = \"0s\"",
+                http.url("/hooks/office")
+            ),
+        ),
+    );
+    let start = Utc.with_ymd_and_hms(2026, 6, 3, 9, 0, 0).unwrap();
+    let clock = Clock::starting_at(start);
+    let running = harness
+        .start_with(RunOptions {
+            clock: clock.clone(),
+            lead_retry: Some(Duration::from_millis(200)),
+            ..Default::default()
+        })
+        .await;
+    // A landline, and a withheld caller a minute later: neither can be texted.
+    running
+        .events
+        .send(call_at("landline", "02079460001", clock.now()))
+        .await
+        .unwrap();
+    clock.set(start + chrono::Duration::minutes(1));
+    running
+        .events
+        .send(call_at("withheld", "anonymous", clock.now()))
+        .await
+        .unwrap();
+    // The office hears of each call at once.
+    let office = http.wait_requests("/hooks/office", 2).await;
+    assert_eq!(office.len(), 2);
+    for (hook, caller) in office.iter().zip(["+442079460001", ""]) {
+        let body = hook.json();
+        assert_eq!(body["event"], "call.missed_not_texted");
+        assert_eq!(body["calls"].as_array().map(Vec::len), Some(1), "{body}");
+        assert_eq!(body["calls"][0]["number"].as_str().unwrap_or(""), caller);
+        assert!(signed(hook));
+    }
+    // The owner's are gathering: one row per channel, two calls in it, nothing sent.
+    assert_eq!(
+        harness.query_strings(
+            "SELECT channel FROM notices WHERE recipient = 'Owner' AND state = 'pending' ORDER BY channel"
+        ),
+        ["email", "webhook"]
+    );
+    assert!(http.requests().iter().all(|r| r.path != "/hooks/owner"));
+    assert!(smtp.messages().is_empty());
+    assert!(harness.modem.sent().iter().all(|s| s.to != OWNER));
+
+    // Five minutes on, it goes on every channel as one message (the next call wakes the
+    // workers: a mobile caller, who is texted and needs no call back).
+    clock.set(start + chrono::Duration::minutes(6));
+    running
+        .events
+        .send(call_at("mobile", "07700900123", clock.now()))
+        .await
+        .unwrap();
+    let hooks = http.wait_requests("/hooks/owner", 1).await;
+    assert_eq!(hooks.len(), 1, "one webhook for both calls");
+    let body = hooks[0].json();
+    assert_eq!(body["event"], "call.missed_not_texted");
+    assert_eq!(body["profile"], "plumbing");
+    assert_eq!(body["box"], harness.config.box_name.as_str());
+    assert_eq!(body["calls"][0]["number"], "+442079460001");
+    assert_eq!(body["calls"][0]["why"], "not mobile");
+    assert_eq!(body["calls"][1]["number"], serde_json::Value::Null);
+    assert_eq!(body["calls"][1]["local_time"], "10:01");
+    assert!(signed(&hooks[0]));
+    let key = hooks[0]
+        .header("Idempotency-Key")
+        .expect("an idempotency key")
+        .to_string();
+    assert!(
+        key.starts_with("notice-") && key.ends_with(&format!("@{}", harness.config.box_name)),
+        "{key}"
+    );
+
+    let messages = smtp.wait_messages(1).await;
+    assert_eq!(messages.len(), 1, "one email for both calls");
+    let email = parse_email(&messages[0]);
+    assert_eq!(
+        email.subject(),
+        Some("Brightwater Plumbing: call back 2 missed callers")
+    );
+    assert_eq!(
+        email.header("X-Textback-Notice").and_then(|h| h.as_text()),
+        Some("call_back")
+    );
+    let text = email.body_text(0).expect("a text part").to_string();
+    assert!(
+        text.contains("020 7946 0001 at 10:00 (not mobile)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("a withheld number at 10:01 (withheld)"),
+        "{text}"
+    );
+    let html = email.body_html(0).expect("an HTML part").to_string();
+    assert!(html.contains("href=\"tel:+442079460001\""), "{html}");
+
+    let sms = whole_texts_to(&harness, OWNER, 1).await;
+    assert_eq!(sms.len(), 1, "one SMS for both calls");
+    assert!(
+        sms[0].contains("020 7946 0001 at 10:00 (not mobile)"),
+        "{sms:?}"
+    );
+    assert!(
+        sms[0].contains("a withheld number at 10:01 (withheld)"),
+        "{sms:?}"
+    );
+    running.stop().await.unwrap();
+
+    assert_eq!(
+        notices(&harness),
+        [
+            "call_back Owner email delivered 1",
+            "call_back Owner webhook delivered 1",
+            "call_back Office webhook delivered 1",
+            "call_back Office webhook delivered 1",
+        ]
+    );
+    // A restart sends nothing again: everything delivered stays so.
+    let running = harness
+        .start_with(RunOptions {
+            clock: clock.clone(),
+            ..Default::default()
+        })
+        .await;
+    running
+        .events
+        .send(call_at("mobile-2", "07700900124", clock.now()))
+        .await
+        .unwrap();
+    assert_eq!(harness.texts_to("+447700900124", 1).await.len(), 1);
+    running.stop().await.unwrap();
+    assert_eq!(http.requests().len(), 3);
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_the_webhook_refuses_is_retried_then_shown_by_doctor() {
+    // The owner's webhook answers 503 once, then 404 (a wrong address: no retry).
+    let http = HttpRecorder::start(vec![(503, "{}".to_string()), (404, "{}".to_string())]).await;
+    let harness = Harness::with_extra(
+        Options::default(),
+        &format!(
+            "webhook = \"{}\"\ncall_back_gather = \"0s\"\n\n[notify.webhook]\nsecret = \"{SECRET}\"\n",
+            http.url("/hooks/owner")
+        ),
+    );
+    let running = harness
+        .start_with(RunOptions {
+            lead_retry: Some(Duration::from_millis(200)),
+            ..Default::default()
+        })
+        .await;
+    running
+        .events
+        .send(common::sip_call("landline", "02079460001"))
+        .await
+        .unwrap();
+    assert_eq!(http.wait_requests("/hooks/owner", 2).await.len(), 2);
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM notices WHERE channel = 'webhook' AND state = 'failed'",
+                1
+            )
+            .await,
+        1,
+        "{:?}",
+        notices(&harness)
+    );
+    running.stop().await.unwrap();
+    let checks = textback::cli::doctor::notice_checks(&harness.database());
+    let webhook = checks
+        .iter()
+        .find(|c| c.subject.ends_with("webhook"))
+        .expect("doctor lists the failed webhook notice");
+    assert_eq!(webhook.verdict, textback::cli::doctor::Verdict::Failed);
+    assert!(webhook.detail.contains("call_back to Owner"), "{webhook:?}");
+    assert!(webhook.detail.contains("404"), "{webhook:?}");
+    // The email waits for [notify.email]: a warning, saying what to add.
+    let email = checks
+        .iter()
+        .find(|c| c.subject.ends_with("email"))
+        .expect("doctor lists the waiting email notice");
+    assert_eq!(email.verdict, textback::cli::doctor::Verdict::Warning);
+    assert!(
+        email.detail.contains("[notify.email] is not set"),
+        "{email:?}"
+    );
+}
