@@ -1,9 +1,10 @@
 //! Telling the business that a SIM or modem needs a person, before a lead is lost: each fault
 //! (`store::health`) is told once to the recipients of the businesses the modem serves, by SMS
 //! through another modem of the pool that can send (a refused or unregistered SIM cannot carry
-//! news of itself), and recorded in `alerts`; with no modem to carry it the alert is recorded and
-//! logged, and `doctor` and the dashboard show it. Kept small on purpose: it queues ordinary rows
-//! in the outbox, as a lead's owner SMS does.
+//! news of itself) and by email, WhatsApp and webhook as notices (which need no SIM at all), each
+//! recorded in `alerts` with its channel; with nothing to carry it the alert is recorded and
+//! logged, and `doctor` and the dashboard show it. Kept small on purpose: it writes ordinary rows
+//! (the outbox's, the notices'), as a lead's delivery does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +12,11 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
-use crate::config::{Channel, Config};
+use crate::config::{Channel, Config, Recipient};
+use crate::core::notice::{self, NoticeKind};
 use crate::domain::{FaultKind, ModemId};
 use crate::modem::ModemHandle;
+use crate::notify;
 use crate::store::{self, Store};
 use crate::wake::Wakers;
 
@@ -44,7 +47,9 @@ pub struct Alert<'a> {
 
 impl Alerter {
     /// Tells the business about `alert`, unless a fault of the same kind on the same modem was
-    /// told within [`ALERT_INTERVAL`]. Returns how many SMS were queued.
+    /// told within [`ALERT_INTERVAL`]: by SMS through a modem that can send, and by email,
+    /// WhatsApp and webhook as notices (`notify::deliver` sends them), each recorded in `alerts`
+    /// with its channel. Returns how many SMS and notices were written.
     pub async fn raise(&self, alert: Alert<'_>) -> Result<usize, store::Error> {
         let now = self.clock.now_ms();
         let modem = alert.modem.clone();
@@ -60,38 +65,82 @@ impl Alerter {
         let carrier = self.carrier(alert.modem, alert.kind);
         let business = self.business_name(alert.modem);
         let text = format!("textback ({business}): SIM {} {}", alert.modem, alert.text);
+        let at = self.clock.now();
+        let rendered = notice::alert(&notice::ModemAlert {
+            business: &business,
+            modem: alert.modem.as_str(),
+            kind: alert.kind.as_str(),
+            what: &alert.text,
+            at: &at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            local_time: &crate::time_text::local_time(at),
+        });
         let targets = self.targets(alert.modem);
+        let others = self.notice_recipients(alert.modem);
         let fault = alert.fault;
         let carrier_id = carrier.clone();
-        let queued = self
+        let box_name = self.config.box_name.clone();
+        let (queued, noticed) = self
             .store
             .run(move |tx| {
                 let mut queued = 0;
-                match &carrier_id {
-                    Some(carrier) if !targets.is_empty() => {
-                        for (name, number) in &targets {
-                            let parts = crate::codec::pdu::segment(&text).parts.len();
-                            let id = tx.queue_sms(None, number, carrier, &text, parts, now)?;
-                            tx.insert_alert(fault, name, "sms", &text, Some(id), now)?;
-                            queued += 1;
-                        }
+                if let Some(carrier) = &carrier_id {
+                    for (name, number) in &targets {
+                        let parts = crate::codec::pdu::segment(&text).parts.len();
+                        let id = tx.queue_sms(None, number, carrier, &text, parts, now)?;
+                        tx.insert_alert(fault, name, "sms", &text, Some(id), now)?;
+                        queued += 1;
                     }
-                    _ => tx.insert_alert(fault, "-", "log", &text, None, now)?,
+                }
+                let mut noticed = 0;
+                for (profile, recipient) in &others {
+                    let written = notify::write_for(
+                        tx,
+                        recipient,
+                        &notify::Write {
+                            profile,
+                            kind: NoticeKind::Alert,
+                            rendered: &rendered,
+                            fault: Some(fault),
+                            gather_until_ms: now,
+                            box_name: &box_name,
+                            at_ms: now,
+                        },
+                    )?;
+                    for (channel, _) in written {
+                        tx.insert_alert(
+                            fault,
+                            &recipient.name,
+                            channel.as_str(),
+                            &text,
+                            None,
+                            now,
+                        )?;
+                        noticed += 1;
+                    }
+                }
+                if queued + noticed == 0 {
+                    tx.insert_alert(fault, "-", "log", &text, None, now)?;
                 }
                 tx.mark_alerted(fault, now)?;
-                Ok(queued)
+                Ok((queued, noticed))
             })
             .await?;
+        if noticed > 0 {
+            self.wakers.notice();
+        }
         match &carrier {
             Some(carrier) if queued > 0 => {
-                info!(modem = %alert.modem, kind = %alert.kind, via = %carrier, recipients = queued, "alert queued");
+                info!(modem = %alert.modem, kind = %alert.kind, via = %carrier, recipients = queued, notices = noticed, "alert queued");
                 self.wakers.outbox(carrier);
             }
+            _ if noticed > 0 => {
+                info!(modem = %alert.modem, kind = %alert.kind, notices = noticed, "alert written for email, WhatsApp and webhook (no SMS: no modem can carry it, or no recipient has an sms channel)")
+            }
             _ => {
-                warn!(modem = %alert.modem, kind = %alert.kind, "no modem can carry the alert (or no recipient has an sms channel); recorded for doctor and the dashboard")
+                warn!(modem = %alert.modem, kind = %alert.kind, "no modem can carry the alert and no recipient has another channel; recorded for doctor and the dashboard")
             }
         }
-        Ok(queued)
+        Ok(queued + noticed)
     }
 
     /// A modem that can send now, other than the one at fault; the one at fault itself when its
@@ -140,6 +189,35 @@ impl Alerter {
             .map(|p| p.name.clone())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// Each recipient with its email, WhatsApp and webhook channels (those not told already by
+    /// an earlier recipient), with the profile it belongs to.
+    fn notice_recipients(&self, modem: &ModemId) -> Vec<(String, Recipient)> {
+        let mut seen: Vec<Channel> = Vec::new();
+        let mut out = Vec::new();
+        for profile in self.served(modem) {
+            for recipient in &profile.recipients {
+                let channels: Vec<Channel> = recipient
+                    .channels
+                    .iter()
+                    .filter(|c| !matches!(c, Channel::Sms(_)) && !seen.contains(c))
+                    .cloned()
+                    .collect();
+                if channels.is_empty() {
+                    continue;
+                }
+                seen.extend(channels.iter().cloned());
+                out.push((
+                    profile.id.as_str().to_string(),
+                    Recipient {
+                        channels,
+                        ..recipient.clone()
+                    },
+                ));
+            }
+        }
+        out
     }
 
     /// Each recipient's SMS number, once.

@@ -1169,12 +1169,17 @@ async fn a_sim_the_network_refuses_holds_its_queue_records_why_and_resumes() {
         harness.query_i64("SELECT attempts FROM messages WHERE id = 1"),
         0
     );
-    // No other modem can carry the alert: it is recorded, for doctor and the dashboard.
+    // No other modem can carry the alert by SMS: it goes to the owner's email instead (a notice,
+    // waiting here for [notify.email]), recorded for doctor and the dashboard.
     assert_eq!(
         harness
-            .wait_count("SELECT count(*) FROM alerts WHERE channel = 'log'", 1)
+            .wait_count("SELECT count(*) FROM alerts WHERE channel = 'email'", 1)
             .await,
         1
+    );
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM alerts WHERE channel IN ('sms', 'log')"),
+        0
     );
     // The SIM is topped up: the next try (after the recheck time) sends it, and the fault closes.
     harness.modem.refuse_sends(None).await;

@@ -312,3 +312,79 @@ async fn a_notice_the_webhook_refuses_is_retried_then_shown_by_doctor() {
         "{email:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_the_network_refuses_is_told_by_email_and_webhook_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpSink::start(dir.path()).await;
+    let http = HttpRecorder::start(Vec::new()).await;
+    let harness = Harness::with_extra(
+        Options::default(),
+        &notify_config(
+            smtp.port,
+            &format!("webhook = \"{}\"", http.url("/hooks/owner")),
+            "",
+        ),
+    );
+    let running = harness
+        .start_with(RunOptions {
+            lead_retry: Some(Duration::from_millis(200)),
+            modem_timing: Some(textback::daemon::ModemTiming {
+                refused_recheck: Duration::from_secs(1),
+                off_network_cycle: None,
+                storage_tell_after: Duration::from_secs(1),
+                delivery_check: Duration::from_secs(1),
+                lost_tell_after: Duration::from_secs(1),
+            }),
+            ..Default::default()
+        })
+        .await;
+    // RP cause 50: no SMS service on the SIM, or no credit. The only modem cannot carry an SMS
+    // about itself; email and the webhook need no SIM.
+    harness.modem.refuse_sends(Some(50)).await;
+    harness.modem.call(Some(common::CALLER_NATIONAL), 2).await;
+    let messages = smtp.wait_messages(1).await;
+    assert_eq!(messages.len(), 1, "the alert by email");
+    let email = parse_email(&messages[0]);
+    assert_eq!(
+        email.subject(),
+        Some("textback (Brightwater Plumbing): SIM main needs attention")
+    );
+    assert_eq!(
+        email.header("X-Textback-Notice").and_then(|h| h.as_text()),
+        Some("alert")
+    );
+    let text = email.body_text(0).expect("a text part").to_string();
+    assert!(text.contains("Top up the SIM"), "what to do: {text}");
+    let hooks = http.wait_requests("/hooks/owner", 1).await;
+    assert_eq!(hooks.len(), 1, "the alert by webhook");
+    let body = hooks[0].json();
+    assert_eq!(body["event"], "modem.alert");
+    assert_eq!(body["modem"], "main");
+    assert_eq!(body["kind"], "refused");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Top up the SIM"),
+        "{body}"
+    );
+    assert!(signed(&hooks[0]));
+    // The SIM is topped up: the held text goes. The refusals in between (one a second) were
+    // not told again (one alert per modem and kind in six hours).
+    harness.modem.refuse_sends(None).await;
+    assert_eq!(harness.modem.wait_sent(1, common::WAIT).await.len(), 1);
+    running.stop().await.unwrap();
+    assert_eq!(smtp.messages().len(), 1);
+    assert_eq!(http.requests().len(), 1);
+    assert_eq!(
+        harness.query_strings("SELECT channel || ' ' || recipient FROM alerts ORDER BY id"),
+        ["email Owner", "webhook Owner"]
+    );
+    assert_eq!(
+        harness.query_strings(
+            "SELECT kind || ' ' || channel || ' ' || state FROM notices ORDER BY id"
+        ),
+        ["alert email delivered", "alert webhook delivered"]
+    );
+}
