@@ -298,6 +298,7 @@ impl Parts {
         }
         let link_key = self.start_lead_worker().await?;
         self.start_notice_worker()?;
+        self.start_summaries().await;
         match self.assistant.resume().await {
             Ok(0) => {}
             Ok(n) => info!(
@@ -486,6 +487,19 @@ impl Parts {
         .map_err(|err| anyhow::anyhow!("starting notice delivery: {err}"))?;
         self.workers.spawn(worker.run(self.token.child_token()));
         Ok(())
+    }
+
+    /// Makes any morning summary due now (before the daemon says it is running, so a restart
+    /// finds the day's row), then starts the task that makes each at its time.
+    async fn start_summaries(&self) {
+        let summaries = crate::notify::summary::Summaries {
+            store: self.store.clone(),
+            config: self.config.clone(),
+            wakers: self.wakers.clone(),
+            clock: self.clock().clone(),
+        };
+        summaries.check().await;
+        self.workers.spawn(summaries.run(self.token.child_token()));
     }
 
     fn wake(&self, after: After) {

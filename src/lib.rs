@@ -52,9 +52,10 @@
 //!    the lead leaves the box, takes each due row, renders `leads/summary.rs` with a link signed
 //!    by `leads/token.rs`, and sends it through `leads/email.rs`, `leads/whatsapp.rs`,
 //!    `leads/webhook.rs`, or the outbox (the owner's SMS), recording each outcome. What the
-//!    owner is told that is not a lead (a caller to call back, a modem alert, the morning
-//!    summary; worded by `core/notice.rs`) is a `notices` row (`store/notices.rs`) for each
-//!    email, WhatsApp and webhook channel, sent by `notify/deliver.rs` through the same channels.
+//!    owner is told that is not a lead (a caller to call back, a modem alert, worded by
+//!    `core/notice.rs`; the morning summary, timed and worded by `core/morning.rs` and made by
+//!    `notify/summary.rs`) is a `notices` row (`store/notices.rs`) for each email, WhatsApp and
+//!    webhook channel, sent by `notify/deliver.rs` through the same channels.
 //! 6. **Looking at it.** `web/` is the dashboard and API (`web/auth.rs` its login); `cli/` is
 //!    the `textback` command, one module per command group (`cli/leads.rs`, `cli/doctor.rs`,
 //!    `cli/dialogue.rs`, `cli/demo.rs`, …). The config is read and checked in `config/`, each

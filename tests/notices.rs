@@ -388,3 +388,121 @@ async fn a_sim_the_network_refuses_is_told_by_email_and_webhook_once() {
         ["alert email delivered", "alert webhook delivered"]
     );
 }
+
+/// The emails the SMTP server holds whose `X-Textback-Notice` is `kind`.
+fn emails_of(smtp: &SmtpSink, kind: &str) -> Vec<Vec<u8>> {
+    smtp.messages()
+        .into_iter()
+        .filter(|raw| {
+            parse_email(raw)
+                .header("X-Textback-Notice")
+                .and_then(|h| h.as_text())
+                == Some(kind)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_morning_summary_goes_once_at_its_uk_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpSink::start(dir.path()).await;
+    let harness = Harness::with_extra(
+        Options::default(),
+        &notify_config(
+            smtp.port,
+            "",
+            "[profile.summary]\nat = \"07:30\"\nsms = true",
+        ),
+    );
+    // Tuesday 2 June 2026, 10:00 in London (BST, 09:00 UTC). Monday had nothing to say: its
+    // summary is recorded at start and nothing is sent.
+    let tuesday = Utc.with_ymd_and_hms(2026, 6, 2, 9, 0, 0).unwrap();
+    let clock = Clock::starting_at(tuesday);
+    let options = || RunOptions {
+        clock: clock.clone(),
+        lead_retry: Some(Duration::from_millis(200)),
+        ..Default::default()
+    };
+    let running = harness.start_with(options()).await;
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM summaries", 1)
+            .await,
+        1
+    );
+    assert_eq!(
+        harness.query_strings("SELECT day || ' ' || notices FROM summaries"),
+        ["2026-06-01 0"]
+    );
+    // Tuesday: a landline caller (no text, to call back), and a mobile caller who becomes a lead.
+    running
+        .events
+        .send(call_at("landline", "02079460001", clock.now()))
+        .await
+        .unwrap();
+    harness.lead_from_a_conversation().await;
+    running.stop().await.unwrap();
+
+    // Wednesday 07:29 in London (06:29 UTC): not yet. (The daemon looks at start-up, before
+    // it takes its first event: once stopped, it has looked.)
+    clock.set(Utc.with_ymd_and_hms(2026, 6, 3, 6, 29, 0).unwrap());
+    let running = harness.start_with(options()).await;
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM summaries WHERE day = '2026-06-02'"),
+        0
+    );
+
+    // 07:31: Tuesday's summary, by email and SMS.
+    clock.set(Utc.with_ymd_and_hms(2026, 6, 3, 6, 31, 0).unwrap());
+    let running = harness.start_with(options()).await;
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while emails_of(&smtp, "summary").is_empty() && tokio::time::Instant::now() < deadline {
+        smtp.wait_messages(smtp.messages().len() + 1).await;
+    }
+    let summaries = emails_of(&smtp, "summary");
+    assert_eq!(summaries.len(), 1, "{:?}", notices(&harness));
+    let email = parse_email(&summaries[0]);
+    assert_eq!(
+        email.subject(),
+        Some("Brightwater Plumbing: Tuesday 2 June - 2 missed calls, 1 lead, 2 to call back")
+    );
+    let text = email.body_text(0).expect("a text part").to_string();
+    for expected in [
+        "10:00 020 7946 0001 - not texted: the caller's number is a",
+        " 07700 900123 - texted",
+        "lead 1 Sarah Jones (+447700900123): Boiler leaking in the loft",
+        "Tue 2 Jun 10:00 020 7946 0001 - missed, not texted",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in:\n{text}");
+    }
+    let texts = whole_texts_to(&harness, OWNER, 3).await;
+    let sms: Vec<&String> = texts
+        .iter()
+        .filter(|t| t.contains("to call back"))
+        .collect();
+    assert_eq!(sms.len(), 1, "{texts:?}");
+    assert!(
+        sms[0].starts_with("Brightwater Plumbing Tue 2 Jun: 2 missed calls, 1 lead, 2 to call back. Call back: lead 1 Sarah Jones; 020 7946 0001"),
+        "{sms:?}"
+    );
+    running.stop().await.unwrap();
+
+    // Once per day, across restarts.
+    let running = harness.start_with(options()).await;
+    running.stop().await.unwrap();
+    assert_eq!(
+        harness.query_strings("SELECT day || ' ' || notices FROM summaries ORDER BY day"),
+        ["2026-06-01 0", "2026-06-02 2"]
+    );
+    assert_eq!(
+        harness.query_i64("SELECT count(*) FROM notices WHERE kind = 'summary'"),
+        1
+    );
+    assert_eq!(
+        harness.query_i64(
+            "SELECT count(*) FROM messages WHERE peer = '+447700900456' AND body LIKE '%to call back%'"
+        ),
+        1
+    );
+}

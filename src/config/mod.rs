@@ -224,6 +224,17 @@ pub struct Profile {
     pub first_text_delay: std::time::Duration,
     /// The local model that reads replies, checked; `None`: the built-in engine alone.
     pub llm: Option<llm::LlmSettings>,
+    /// The morning summary of yesterday; `None`: none is sent.
+    pub summary: Option<Summary>,
+}
+
+/// `[profile.summary]`: when the morning summary goes, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// UK local time of day (Europe/London: GMT in winter, BST in summer).
+    pub at: chrono::NaiveTime,
+    /// Also by SMS to the recipients' `sms` channels (email always).
+    pub sms: bool,
 }
 
 /// The longest `profile.first_text_delay_seconds`: 30 minutes.
@@ -668,6 +679,53 @@ call_back_gather = "0s"
         assert_eq!(got.len(), 1, "{got:#?}");
         assert_eq!(got[0].path, "profile[0].recipient[1].call_back_gather");
         assert!(got[0].message.contains("\"5m\""), "{}", got[0].message);
+    }
+
+    #[test]
+    fn the_morning_summary_has_a_uk_time_of_day() {
+        let with = |summary: &str| {
+            format!(
+                "{MINIMAL}\n[[profile.recipient]]\nname = \"Owner\"\nemail = \"owner@acme.example\"\n\n[profile.summary]\n{summary}\n"
+            )
+        };
+        let config = parse(&with("at = \"07:30\""), Path::new("test.toml"))
+            .unwrap()
+            .config;
+        assert_eq!(
+            config.profiles[0].summary,
+            Some(Summary {
+                at: chrono::NaiveTime::from_hms_opt(7, 30, 0).unwrap(),
+                sms: false
+            })
+        );
+        assert_eq!(
+            parse(MINIMAL, Path::new("test.toml"))
+                .unwrap()
+                .config
+                .profiles[0]
+                .summary,
+            None
+        );
+        let got = problems(&with("at = \"7.30am\"\nsms = true"));
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert_eq!(got[0].path, "profile[0].summary.at");
+        assert!(got[0].message.contains("HH:MM"), "{}", got[0].message);
+        let got = problems(&with("at = \"07:30\"\nemail = true"));
+        assert!(got[0].message.contains("email"), "{got:#?}");
+        // Nobody to send it to: a warning naming the section.
+        let loaded = parse(
+            &format!("{MINIMAL}\n[profile.summary]\nat = \"07:30\"\n"),
+            Path::new("test.toml"),
+        )
+        .unwrap();
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.path == "profile[0].summary"),
+            "{:#?}",
+            loaded.warnings
+        );
     }
 
     #[test]

@@ -307,6 +307,20 @@ pub(super) struct RawProfile {
     pub(super) questions: Option<Vec<RawQuestion>>,
     #[serde(default, rename = "recipient")]
     pub(super) recipients: Vec<RawRecipient>,
+    /// The morning summary of yesterday, off without this section.
+    #[serde(default)]
+    pub(super) summary: Option<RawSummary>,
+}
+
+/// `[profile.summary]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSummary {
+    /// UK local time of day, "HH:MM".
+    pub(super) at: String,
+    /// Also by SMS to recipients with an `sms` channel.
+    #[serde(default)]
+    pub(super) sms: bool,
 }
 
 #[derive(Debug, Deserialize)]

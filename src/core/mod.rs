@@ -6,6 +6,7 @@ pub mod hours;
 pub mod keywords;
 pub mod lexicon;
 pub mod loops;
+pub mod morning;
 pub mod names;
 pub mod notice;
 pub mod policy;

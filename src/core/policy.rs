@@ -76,6 +76,10 @@ pub enum Decision {
     Skip(SkipReason),
 }
 
+/// The [`SkipReason::code`]s whose caller needs no call back: the business's own staff, and a
+/// caller already in a conversation (the call joined it).
+pub const NO_CALL_BACK_NEEDED: &[&str] = &["staff", "in_conversation"];
+
 /// Why a missed call got no text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {

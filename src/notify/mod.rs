@@ -6,6 +6,7 @@
 //! the outbox as every text does. [`summary`] makes the morning summary once a day.
 
 pub mod deliver;
+pub mod summary;
 
 use crate::config::{Channel, Recipient};
 use crate::core::notice::{NoticeKind, Rendered};

@@ -1228,6 +1228,47 @@ impl Tx<'_> {
             .collect()
     }
 
+    /// The leads of `profile` made in [`from_ms`, `to_ms`), oldest first (the morning summary's
+    /// day).
+    pub fn leads_between(
+        &self,
+        profile: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<LeadRow>, Error> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads WHERE profile = ?1 AND created_ms >= ?2 AND created_ms < ?3 ORDER BY id"
+        ))?;
+        let rows = statement.query_map(params![profile, from_ms, to_ms], RawLead::read)?;
+        rows.map(|row| row.map_err(Error::from).and_then(RawLead::parse))
+            .collect()
+    }
+
+    /// The leads of `profile` nobody has called back yet (state new), oldest first.
+    pub fn leads_not_called_back(&self, profile: &str, limit: u32) -> Result<Vec<LeadRow>, Error> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads WHERE profile = ?1 AND state = 'new' ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = statement.query_map(params![profile, limit], RawLead::read)?;
+        rows.map(|row| row.map_err(Error::from).and_then(RawLead::parse))
+            .collect()
+    }
+
+    /// The missed calls of `profile` in [`from_ms`, `to_ms`), oldest first.
+    pub fn calls_between(
+        &self,
+        profile: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<CallRow>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, call_key, source, caller, caller_raw, profile, at_ms, decision, reason, conversation_id
+             FROM calls WHERE profile = ?1 AND at_ms >= ?2 AND at_ms < ?3 ORDER BY at_ms, id",
+        )?;
+        let rows = statement.query_map(params![profile, from_ms, to_ms], call_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     // --- the owner in the loop ------------------------------------------------------------------
 
     /// A staff member (`owner`, E.164) took the conversation over: the assistant stays quiet in it.

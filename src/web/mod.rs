@@ -1105,7 +1105,7 @@ async fn home_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Resp
             Ok(pages::HomeView {
                 periods,
                 days: chart,
-                call_backs: tx.calls_to_call_back(NO_CALL_BACK_NEEDED, 50)?,
+                call_backs: tx.calls_to_call_back(crate::core::policy::NO_CALL_BACK_NEEDED, 50)?,
                 leads: tx.open_leads(50)?,
                 businesses: Vec::new(),
                 now,
@@ -1123,10 +1123,6 @@ async fn home_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Resp
     };
     Ok(Html(pages::home_page(&session.csrf, &view)).into_response())
 }
-
-/// Skip reasons whose caller needs no call back: the business's own staff, and a caller already
-/// in a conversation (the call joined it).
-const NO_CALL_BACK_NEEDED: &[&str] = &["staff", "in_conversation"];
 
 /// "Called back" on a missed call that got no text: it leaves the home page.
 async fn call_called_back(

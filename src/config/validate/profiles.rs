@@ -334,6 +334,7 @@ pub(super) fn profiles(
                     ),
                 );
             }
+            let summary = summary(check, i, profile, &recipients);
             profiles.push(Profile {
                 dialogue,
                 hours,
@@ -354,11 +355,46 @@ pub(super) fn profiles(
                     profile.first_text_delay_seconds,
                 )),
                 llm,
+                summary,
             });
         }
     }
 
     profiles
+}
+
+/// `[profile.summary]`: its time of day, and a warning when nobody would get it.
+fn summary(
+    check: &mut Checker,
+    i: usize,
+    profile: &RawProfile,
+    recipients: &[Recipient],
+) -> Option<Summary> {
+    let raw = profile.summary.as_ref()?;
+    let Ok(at) = chrono::NaiveTime::parse_from_str(raw.at.trim(), "%H:%M") else {
+        check.error(
+            format!("profile[{i}].summary.at"),
+            format!(
+                "{:?} is not a time of day: write HH:MM in UK time, e.g. \"07:30\"",
+                raw.at
+            ),
+        );
+        return None;
+    };
+    let reached = recipients.iter().any(|recipient| {
+        recipient.channels.iter().any(|channel| match channel {
+            Channel::Email(_) => true,
+            Channel::Sms(_) => raw.sms,
+            Channel::WhatsApp(_) | Channel::Webhook(_) => false,
+        })
+    });
+    if !reached {
+        check.warn(
+            format!("profile[{i}].summary"),
+            "no recipient of this profile has an email channel (or an sms one, with sms = true): nobody gets the summary",
+        );
+    }
+    Some(Summary { at, sms: raw.sms })
 }
 
 /// A kind of number as the config names it. Premium rate and unused ranges have no name: they
