@@ -670,6 +670,45 @@ mod tests {
     }
 
     #[test]
+    fn a_notice_email_has_a_message_id_from_its_key() {
+        let from = mailbox("textback <leads@box.example>");
+        let to = mailbox("Owner <owner@acme.example>");
+        let notice = NoticeEmail {
+            kind: "call_back",
+            key: "notice-7@shop-1",
+            subject: "Acme: call back 020 7946 0001",
+            text: "call back",
+            html: Some("<p>call back</p>"),
+        };
+        let message = build_notice_message(&from, &to, &notice, now()).unwrap();
+        let headers = message.headers();
+        let id = headers.get_raw("Message-ID").unwrap();
+        assert!(id.starts_with("<notice-7-shop-1-"), "{id}");
+        assert!(id.ends_with("@box.example>"), "{id}");
+        // The same for every attempt, another for another recipient.
+        let again = build_notice_message(&from, &to, &notice, now()).unwrap();
+        assert_eq!(again.headers().get_raw("Message-ID").unwrap(), id);
+        let other =
+            build_notice_message(&from, &mailbox("office@acme.example"), &notice, now()).unwrap();
+        assert_ne!(other.headers().get_raw("Message-ID").unwrap(), id);
+        assert_eq!(headers.get_raw("X-Textback-Notice"), Some("call_back"));
+        assert_eq!(headers.get_raw("Auto-Submitted"), Some("auto-generated"));
+        // Without HTML: plain text alone.
+        let plain = build_notice_message(
+            &from,
+            &to,
+            &NoticeEmail {
+                html: None,
+                ..notice
+            },
+            now(),
+        )
+        .unwrap();
+        let formatted = String::from_utf8_lossy(&plain.formatted()).to_string();
+        assert!(!formatted.contains("multipart"), "{formatted}");
+    }
+
+    #[test]
     fn settings_debug_hides_the_password() {
         let settings = SmtpSettings {
             username: Some("user".to_string()),

@@ -561,6 +561,46 @@ mod tests {
         E164::parse("07700 900123").unwrap()
     }
 
+    #[test]
+    fn a_notice_goes_as_the_template_or_as_free_text() {
+        let with_template = settings("https://graph.example");
+        let message = for_notice(
+            &with_template,
+            "Acme: call back\n2 missed callers",
+            "long text",
+            "https://box.example",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            message,
+            WhatsAppMessage::Template {
+                name: "new_lead".to_string(),
+                language: DEFAULT_LANGUAGE.to_string(),
+                parameters: vec![
+                    "textback".to_string(),
+                    "-".to_string(),
+                    "Acme: call back 2 missed callers".to_string(),
+                    "https://box.example".to_string(),
+                ],
+            }
+        );
+        let free = for_notice(&with_template, "s", "the whole text", "l", true).unwrap();
+        assert_eq!(
+            free,
+            WhatsAppMessage::Text {
+                body: "the whole text".to_string()
+            }
+        );
+        let none = WhatsAppSettings {
+            template: None,
+            ..with_template
+        };
+        let refused = for_notice(&none, "s", "t", "l", false).unwrap_err();
+        assert!(!refused.is_transient());
+        assert!(refused.reason().contains("notify.whatsapp.template"));
+    }
+
     const SUCCESS: &str = r#"{"messaging_product":"whatsapp","contacts":[{"input":"447700900123","wa_id":"447700900123"}],"messages":[{"id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJCOTY3NDc0"}]}"#;
 
     #[test]

@@ -415,7 +415,14 @@ mod tests {
                 assert!(tx.claim_notice(id, 430_000)?);
                 tx.notice_delivered(id, None, 430_000)?;
                 let failing = tx.failing_notices(10)?;
-                Ok((failing, tx.notices(10)?))
+                let all = tx.notices(10)?;
+                // Retention: a notice still to send is kept, however old; one done is forgotten
+                // with the calls it told of.
+                let third = tx.insert_notice(&notice(&first, 1_000))?;
+                tx.forget_before(500_000)?;
+                let kept: Vec<i64> = tx.notices(10)?.iter().map(|n| n.id).collect();
+                assert_eq!(kept, [third]);
+                Ok((failing, all))
             })
             .await
             .unwrap();

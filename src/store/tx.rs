@@ -684,6 +684,7 @@ impl Tx<'_> {
             "DELETE FROM message_parts WHERE message_id IN (SELECT id FROM messages WHERE created_ms < ?1 AND state NOT IN ('queued', 'sending'))",
             "DELETE FROM messages WHERE created_ms < ?1 AND state NOT IN ('queued', 'sending')",
             "DELETE FROM journal WHERE at_ms < ?1",
+            "DELETE FROM notices WHERE created_ms < ?1 AND state NOT IN ('pending', 'sending')",
             "DELETE FROM calls WHERE at_ms < ?1",
             "DELETE FROM conversations WHERE updated_ms < ?1 AND state != 'open'
                AND id NOT IN (SELECT conversation_id FROM messages WHERE conversation_id IS NOT NULL)
