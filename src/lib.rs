@@ -57,9 +57,9 @@
 //!    `notify/summary.rs`) is a `notices` row (`store/notices.rs`) for each email, WhatsApp and
 //!    webhook channel, sent by `notify/deliver.rs` through the same channels.
 //! 6. **Looking at it.** `web/` is the dashboard and API (`web/auth.rs` its login); `cli/` is
-//!    the `textback` command, one module per command group (`cli/leads.rs`, `cli/doctor.rs`,
-//!    `cli/dialogue.rs`, `cli/demo.rs`, …). The config is read and checked in `config/`, each
-//!    problem named by its key path.
+//!    the `textback` command, one module per command group (`cli/leads.rs`, `cli/notices.rs`,
+//!    `cli/doctor.rs`, `cli/dialogue.rs`, `cli/demo.rs`, …). The config is read and checked in
+//!    `config/`, each problem named by its key path.
 //!
 //! # Architecture invariants
 //!

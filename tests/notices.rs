@@ -311,6 +311,64 @@ async fn a_notice_the_webhook_refuses_is_retried_then_shown_by_doctor() {
         email.detail.contains("[notify.email] is not set"),
         "{email:?}"
     );
+
+    // `textback notices list` tells the technician; `notices resend` tries again once the
+    // address is fixed (the recorder now answers 200).
+    let config = harness.write_config();
+    let list = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["notices", "list", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "{listed}");
+    assert!(
+        listed.contains("call_back to Owner by webhook: Brightwater Plumbing: call back 020 7946 0001  [FAILED after 2 tries:"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("by email: Brightwater Plumbing: call back 020 7946 0001  [waiting to try again: [notify.email] is not set"),
+        "{listed}"
+    );
+    let id = harness.query_i64("SELECT id FROM notices WHERE channel = 'webhook'");
+    let resend = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["notices", "resend", &id.to_string(), "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        resend.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resend.stderr)
+    );
+    let running = harness
+        .start_with(RunOptions {
+            lead_retry: Some(Duration::from_millis(200)),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(http.wait_requests("/hooks/owner", 3).await.len(), 3);
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM notices WHERE channel = 'webhook' AND state = 'delivered'",
+                1
+            )
+            .await,
+        1
+    );
+    running.stop().await.unwrap();
+    // A notice still to send cannot be "resent".
+    let email_id = harness.query_i64("SELECT id FROM notices WHERE channel = 'email'");
+    let again = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["notices", "resend", &email_id.to_string(), "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

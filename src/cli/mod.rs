@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod guide;
 pub mod init;
 pub mod leads;
+pub mod notices;
 pub mod sip;
 pub mod sms;
 
@@ -77,6 +78,9 @@ enum Command {
     /// Leads.
     #[command(subcommand)]
     Leads(LeadsCommand),
+    /// Notices that are not leads (call backs, modem alerts, morning summaries).
+    #[command(subcommand)]
+    Notices(NoticesCommand),
     /// The dashboard's password and API token.
     #[command(subcommand)]
     Dashboard(dashboard::DashboardCommand),
@@ -313,6 +317,24 @@ enum ConfigCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum NoticesCommand {
+    /// The most recent notices, with how each went.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Send a notice again (a failed one once its cause is fixed, or a lost email).
+    Resend {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The notice's number, as `notices list` shows it.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum LeadsCommand {
     /// The most recent leads, with how each delivery went.
     List {
@@ -518,6 +540,13 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Leads(LeadsCommand::List { config, limit }) => {
             leads::list(&load_config(&config.config)?, limit)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Notices(NoticesCommand::List { config, limit }) => {
+            notices::list(&load_config(&config.config)?, limit)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Notices(NoticesCommand::Resend { config, id }) => {
+            notices::resend(&load_config(&config.config)?, &config.config, id)
         }
         Command::Dashboard(command) => dashboard::run(command),
         Command::Dialogue(command) => dialogue::run(command),

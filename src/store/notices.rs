@@ -279,6 +279,17 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// A notice failed or delivered goes again from the start (`textback notices resend`). False
+    /// when there is no such notice or it is still to be sent.
+    pub fn resend_notice(&self, id: i64, at_ms: i64) -> Result<bool, Error> {
+        Ok(self.connection.execute(
+            "UPDATE notices SET state = 'pending', attempts = 0, last_error = NULL, next_attempt_ms = ?2,
+                    gather_until_ms = min(gather_until_ms, ?2), updated_ms = ?2
+             WHERE id = ?1 AND state IN ('failed', 'delivered')",
+            params![id, at_ms],
+        )? == 1)
+    }
+
     /// The newest notices, newest first.
     pub fn notices(&self, limit: u32) -> Result<Vec<NoticeRow>, Error> {
         let mut statement = self.connection.prepare(&format!(
