@@ -428,6 +428,36 @@ async fn a_sim_the_network_refuses_is_told_by_email_and_webhook_once() {
         "{body}"
     );
     assert!(signed(&hooks[0]));
+    // /metrics counts the notices by kind, channel and outcome.
+    assert_eq!(
+        harness
+            .wait_count("SELECT count(*) FROM notices WHERE state = 'delivered'", 2)
+            .await,
+        2
+    );
+    let token = tokio::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["dashboard", "api-token", "--config"])
+        .arg(harness.write_config())
+        .output()
+        .await
+        .unwrap();
+    assert!(token.status.success());
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+    let metrics = reqwest::Client::new()
+        .get(format!("http://{}/metrics", running.dashboard))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "textback_notices_total{kind=\"alert\",channel=\"email\",state=\"delivered\"} 1",
+        "textback_notices_total{kind=\"alert\",channel=\"webhook\",state=\"delivered\"} 1",
+    ] {
+        assert!(metrics.contains(expected), "{expected:?} in:\n{metrics}");
+    }
     // The SIM is topped up: the held text goes. The refusals in between (one a second) were
     // not told again (one alert per modem and kind in six hours).
     harness.modem.refuse_sends(None).await;

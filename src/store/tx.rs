@@ -1823,6 +1823,7 @@ impl Tx<'_> {
              UNION ALL SELECT 'sms_in', 'received', count(*) FROM messages WHERE direction = 'in'
              UNION ALL SELECT 'leads', CASE complete WHEN 1 THEN 'complete' ELSE 'incomplete' END, count(*) FROM leads GROUP BY complete
              UNION ALL SELECT 'deliveries', channel || ':' || state, count(*) FROM lead_deliveries GROUP BY channel, state
+             UNION ALL SELECT 'notices', kind || ':' || channel || ':' || state, count(*) FROM notices GROUP BY kind, channel, state
              UNION ALL SELECT 'queued', modem, count(*) FROM messages WHERE direction = 'out' AND state IN ('queued', 'sending') GROUP BY modem",
         )?;
         let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;

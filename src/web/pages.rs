@@ -782,6 +782,27 @@ pub fn metrics_text(
     }
     family(
         &mut out,
+        "textback_notices_total",
+        "Notices that are not leads (call_back, alert, summary) by channel and outcome.",
+        "counter",
+    );
+    for (_, key, n) in of(counts, "notices") {
+        let mut parts = key.splitn(3, ':');
+        let (kind, channel, state) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        let _ = writeln!(
+            out,
+            "textback_notices_total{{kind=\"{}\",channel=\"{}\",state=\"{}\"}} {n}",
+            label(kind),
+            label(channel),
+            label(state)
+        );
+    }
+    family(
+        &mut out,
         "textback_outbox_queued",
         "Texts waiting for each modem.",
         "gauge",
