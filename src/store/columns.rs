@@ -87,6 +87,7 @@ mod tests {
             "sms_in",
             "leads",
             "deliveries",
+            "notices",
             "complete",
             "incomplete",
         ];
@@ -95,6 +96,7 @@ mod tests {
             include_str!("tx.rs"),
             include_str!("sip.rs"),
             include_str!("health.rs"),
+            include_str!("notices.rs"),
         ] {
             for line in source.lines().filter(|l| !l.trim_start().starts_with("//")) {
                 for (index, piece) in line.split('\'').enumerate() {
