@@ -550,6 +550,20 @@ async fn every_dashboard_response_carries_the_security_headers() {
         assert!(response.status().as_u16() < 500, "{path}");
         assert_security_headers(&response, path);
     }
+    // The status page says whether notices (call backs, alerts, summaries) got through.
+    let status = http
+        .get(format!("{base}/status"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        status.contains("<h2>Notices not delivered</h2>"),
+        "{status}"
+    );
     for path in ["/", "/healthz", "/t/garbage"] {
         let response = http.get(format!("{base}{path}")).send().await.unwrap();
         assert_security_headers(&response, &format!("{path} without a session"));

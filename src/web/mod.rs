@@ -745,12 +745,14 @@ async fn status_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Re
     let modems = modem_status(&web).await?;
     let sip = web.read(|tx| tx.sip_accounts()).await?;
     let faults = web.read(|tx| tx.recent_faults(50)).await?;
+    let notices = web.read(|tx| tx.failing_notices(50)).await?;
     Ok(Html(pages::status_page(
         &session.csrf,
         &modems,
         &web.config,
         &sip,
         &faults,
+        &notices,
     ))
     .into_response())
 }

@@ -400,6 +400,7 @@ pub fn status_page(
     config: &Config,
     sip: &[SipAccountRow],
     faults: &[crate::store::FaultRow],
+    notices: &[crate::store::NoticeRow],
 ) -> String {
     let mut body = String::from(
         "<h1>Status</h1><h2>Modems</h2><table id=\"modems\"><tr class=\"head\"><th>Modem</th><th>State</th><th>Signal</th><th>SIM</th><th>Network</th><th>Queue</th></tr>",
@@ -477,7 +478,42 @@ pub fn status_page(
         body.push_str("</table>");
     }
     body.push_str(&faults_section(faults));
+    body.push_str(&notices_section(notices));
     layout("Status", Some(csrf), &body)
+}
+
+/// Notices (call backs, alerts, summaries) by email, WhatsApp and webhook that failed, or are
+/// being retried after a failure, each with its channel's error (which names what to fix).
+fn notices_section(notices: &[crate::store::NoticeRow]) -> String {
+    let mut body = String::from("<h2>Notices not delivered</h2>");
+    if notices.is_empty() {
+        body.push_str(
+            "<p class=\"muted\">None: every call-back notice, alert and summary by email, WhatsApp and webhook went, or is waiting its turn.</p>",
+        );
+        return body;
+    }
+    body.push_str("<table id=\"notices\"><tr class=\"head\"><th>Notice</th><th>To</th><th>State</th><th>Since</th><th>Error</th></tr>");
+    for notice in notices {
+        let (class, state) = if notice.state == "failed" {
+            ("bad", "failed".to_string())
+        } else {
+            ("muted", format!("retrying ({} tries)", notice.attempts))
+        };
+        let _ = write!(
+            body,
+            "<tr><td>{} {}: {}</td><td>{} by {}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
+            notice.id,
+            e(&notice.kind),
+            e(&notice.subject),
+            e(&notice.recipient),
+            e(&notice.channel),
+            e(&state),
+            e(&format_time(notice.created_ms)),
+            e(notice.last_error.as_deref().unwrap_or_default())
+        );
+    }
+    body.push_str("</table><p class=\"muted\">Fix what the error says, then <code>textback notices resend ID</code>.</p>");
+    body
 }
 
 /// The modems' faults: open ones first (what is wrong and what to do), then how recent ones ended.
