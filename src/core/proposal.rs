@@ -928,8 +928,9 @@ pub fn decide(
 /// proposal (`None` when the model timed out, failed or is not configured: then this is exactly
 /// `Conversation::on_reply`).
 ///
-/// - Accepted values fill only slots the engine left empty (never the callback, whose
-///   confirmation is the engine's); the engine is then run again on the same reply with those
+/// - Accepted values fill only slots the engine left empty, and only of the questions the last
+///   text asked (a value for a question not asked yet would stop the caller being asked it; never
+///   the callback, whose confirmation is the engine's); the engine is then run again on the same reply with those
 ///   slots already known, so its next question, closing and lead are right. Merged values are
 ///   noted in the outcomes with "(model)".
 /// - Keywords, abuse, "call me", replies after the end: the engine's result, untouched.
@@ -964,11 +965,15 @@ pub fn combine(
         return untouched(engine_state, engine_outcomes);
     }
 
+    // Only answers to what the last text asked: a value the model reads for a question not asked
+    // yet would stop that question being asked, and the caller's own answer to it, which the
+    // engine reads well, would never come.
     let fill: Vec<&Accepted> = checked
         .accepted
         .iter()
         .filter(|a| {
             a.id != "callback"
+                && state.asked.contains(&a.id)
                 && profile.question(&a.id).is_some()
                 && !engine_state.slots.contains_key(&a.id)
         })
@@ -979,11 +984,7 @@ pub fn combine(
         let turn = state.turns + 1;
         let mut seeded = state.clone();
         for accepted in &fill {
-            let source = if state.asked.contains(&accepted.id) {
-                Source::Answered { turn }
-            } else {
-                Source::Volunteered { turn }
-            };
+            let source = Source::Answered { turn };
             seeded.slots.insert(
                 accepted.id.clone(),
                 Slot {
@@ -1593,14 +1594,17 @@ mod tests {
 
     #[test]
     fn accepted_values_fill_only_what_the_engine_left_empty() {
-        // The engine reads no postcode in "SW11" (outward code alone, in a sentence, not asked);
-        // the model does, and the engine then asks the next question.
-        let state = opened();
-        let reply = "Dave, boiler leaking, I'm in SW11 by the common";
+        // The caller gives name and reason; the engine asks the postcode. Then it reads no
+        // postcode in "SW11" (an outward code alone, in a sentence); the model does, and the
+        // engine asks the next question.
+        let (state, _) =
+            Conversation::on_reply(&plumber(), &opened(), "Dave, boiler leaking", now());
+        assert_eq!(state.asked, vec!["postcode".to_string()]);
+        let reply = "I'm in SW11 by the common";
         let model = proposal(&[
-            ("name", "Dave Smith"), // engine has "Dave"; the model's is invented anyway
-            ("postcode", "SW11"),   // grounded, engine had nothing
-            ("reason", "leaking boiler"), // engine has a reason: not replaced
+            ("name", "Dave Smith"),       // the engine has "Dave"; not replaced
+            ("postcode", "SW11"),         // grounded, asked, the engine had nothing
+            ("reason", "leaking boiler"), // the engine has a reason: not replaced
         ]);
         let out = combined(&state, reply, &model, false);
         assert_eq!(out.from_model, vec!["postcode".to_string()]);
@@ -1608,11 +1612,32 @@ mod tests {
         assert_eq!(out.state.slots["name"].value, "Dave");
         assert_eq!(out.state.slots["reason"].value, "boiler leaking");
         assert_eq!(out.state.asked, vec!["urgency".to_string()]);
-        assert_eq!(sent(&out.outcomes), vec!["Thanks. How urgent is it?"]);
+        let texts = sent(&out.outcomes);
+        assert!(
+            texts.len() == 1 && texts[0].ends_with("How urgent is it?"),
+            "{texts:?}"
+        );
         assert!(
             out.outcomes
                 .contains(&Outcome::Note("postcode = SW11 (model)".to_string()))
         );
+    }
+
+    #[test]
+    fn a_value_for_a_question_not_asked_yet_waits_for_the_callers_answer() {
+        // The first text asks name and reason; the model also reads a postcode and an urgency
+        // the caller never gave as such. Neither is used: both questions are still asked, and
+        // the caller's own answers decide.
+        let state = opened();
+        assert!(!state.asked.contains(&"postcode".to_string()));
+        let reply = "Dave, boiler leaking, I'm in SW11 by the common";
+        let model = proposal(&[("postcode", "SW11"), ("urgency", "low")]);
+        let out = combined(&state, reply, &model, false);
+        assert!(out.from_model.is_empty(), "{:?}", out.from_model);
+        assert!(!out.state.slots.contains_key("postcode"));
+        assert!(!out.state.slots.contains_key("urgency"));
+        let engine = Conversation::on_reply(&plumber(), &state, reply, now());
+        assert_eq!(out.state, engine.0);
     }
 
     #[test]
