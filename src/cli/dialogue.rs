@@ -365,6 +365,8 @@ fn llm_settings(path: &Path) -> anyhow::Result<crate::llm::client::LlmSettings> 
 #[derive(Debug, Default, Clone)]
 struct ModelStats {
     asked: usize,
+    /// Replies the engine answered whole: the model was not asked (as in the daemon).
+    not_needed: usize,
     failed: usize,
     accepted: usize,
     rejected: usize,
@@ -414,10 +416,14 @@ impl replay::Responder for ModelResponder {
     ) {
         use crate::core::proposal::ModelRead;
         use crate::llm::client::{Speaker, Turn};
-        // As the daemon: never for keywords or a conversation that is over.
+        // As the daemon: never for keywords or a conversation that is over, nor when nothing the
+        // model says could change the answer.
         let read = if crate::core::keywords::keyword(text).is_some()
             || state.status != crate::core::conversation::Status::Open
         {
+            ModelRead::NotAsked
+        } else if !crate::core::proposal::model_can_help(profile, state, text, now, &self.options) {
+            self.stats.not_needed += 1;
             ModelRead::NotAsked
         } else {
             // The conversation before this reply.
@@ -704,9 +710,10 @@ fn score(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
             if let Some(model) = &row.model {
                 writeln!(
                     out,
-                    "model on {}: asked {} times, {} without a usable answer (timeout, error); values passing the checks {}, refused {}; model time p50/p99 {:.0}/{:.0} ms",
+                    "model on {}: asked {} times ({} more replies the engine read whole, not asked), {} without a usable answer (timeout, error); values passing the checks {}, refused {}; model time p50/p99 {:.0}/{:.0} ms",
                     row.corpus,
                     model.asked,
+                    model.not_needed,
                     model.failed,
                     model.accepted,
                     model.rejected,
@@ -812,6 +819,7 @@ fn row_json(row: &Scored) -> serde_json::Value {
                 "model".to_string(),
                 serde_json::json!({
                     "asked": model.asked,
+                    "not_needed": model.not_needed,
                     "failed": model.failed,
                     "values_accepted": model.accepted,
                     "values_refused": model.rejected,
