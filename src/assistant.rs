@@ -171,6 +171,25 @@ impl Inner {
         let Some(profile) = self.config.profile(&waiting.profile) else {
             return Some(ModelRead::NotAsked);
         };
+        // The engine reads every answer asked for (and the model may not word the text): nothing
+        // the model says would change the answer, so the caller does not wait for it.
+        let options = profile
+            .llm
+            .as_ref()
+            .map(|llm| llm.combine.clone())
+            .unwrap_or_default();
+        let can_help = waiting.state.as_ref().is_some_and(|state| {
+            crate::core::proposal::model_can_help(
+                &profile.dialogue,
+                state,
+                &waiting.text,
+                waiting.at,
+                &options,
+            )
+        });
+        if !can_help {
+            return Some(ModelRead::NotAsked);
+        }
         let bound = client.settings().timeout;
         let waited = (self.clock.now() - waiting.at).to_std().unwrap_or_default();
         if waited >= bound {

@@ -298,12 +298,14 @@ const STAFF_NATIONAL: &str = "07700900789";
 const OTHER_STAFF: &str = "+447700900456";
 const CALLER: &str = common::CALLER;
 
-/// The usual harness with two staff numbers (the owner, who is also the lead's SMS recipient, and
-/// a colleague who is not) and a second business with its own staff number.
+/// The usual harness with two staff numbers (STAFF, who is not one of the lead's recipients, and
+/// OTHER_STAFF, the recipient "Owner" by SMS and email, who does not want late replies) and a
+/// second business with its own staff number.
 fn staff_harness() -> Harness {
     Harness::with_edit(
         Options::default(),
-        r#"
+        r#"late_replies = false
+
 [[profile]]
 id = "salon"
 name = "Salon Bella"
@@ -412,16 +414,41 @@ async fn staff_take_over_a_conversation_by_sms() {
         "the long reply went as a multipart SMS"
     );
 
-    // The caller answers: the assistant stays quiet and the text goes to the staff member who
-    // replied last (and, as a late reply, to the lead's recipients).
+    // The caller answers: the assistant stays quiet and the text goes to both staff members who
+    // replied: STAFF by SMS, and OTHER_STAFF, who replied before and turned late replies off as
+    // the lead's recipient, on every channel that recipient has (they took the conversation over).
     harness
         .modem
         .receive_sms(common::CALLER_NATIONAL, "3pm is fine, thanks")
         .await;
     let forwarded = whole_texts_to(&harness, STAFF, 4).await;
-    assert!(
-        forwarded.iter().any(|t| t.contains("3pm is fine, thanks")),
+    assert_eq!(
+        forwarded
+            .iter()
+            .filter(|t| t.contains("3pm is fine, thanks"))
+            .count(),
+        1,
         "{forwarded:?}"
+    );
+    let colleague = whole_texts_to(&harness, OTHER_STAFF, 3).await;
+    assert!(colleague[0].starts_with("New lead"), "{colleague:?}");
+    assert!(
+        colleague[1].starts_with("Sent to Sarah Jones"),
+        "{colleague:?}"
+    );
+    assert!(
+        colleague[2].contains("3pm is fine, thanks"),
+        "the colleague who replied hears the caller's answer too: {colleague:?}"
+    );
+    assert_eq!(
+        harness
+            .wait_count(
+                "SELECT count(*) FROM lead_deliveries WHERE reply_id != 0 AND recipient = 'Owner'",
+                2,
+            )
+            .await,
+        2,
+        "the caller's answer goes to the recipient's email as well as their SMS"
     );
     // Nothing more to the caller from the assistant.
     assert_eq!(

@@ -241,6 +241,12 @@ pub struct ScoreArgs {
     /// then scored twice, engine alone and with the model, side by side.
     #[arg(long, value_name = "FILE")]
     llm: Option<PathBuf>,
+    /// With --llm: keep the model's answers in this file (one JSON line per request, keyed by a
+    /// SHA-256 of the request) and read them back from it, so that a change to the checks or to
+    /// how answers are combined is scored again in seconds; only requests not in the file are
+    /// asked of the model. The file is created if missing.
+    #[arg(long, value_name = "FILE", requires = "llm")]
+    llm_recording: Option<PathBuf>,
     /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -359,6 +365,8 @@ fn llm_settings(path: &Path) -> anyhow::Result<crate::llm::client::LlmSettings> 
 #[derive(Debug, Default, Clone)]
 struct ModelStats {
     asked: usize,
+    /// Replies the engine answered whole: the model was not asked (as in the daemon).
+    not_needed: usize,
     failed: usize,
     accepted: usize,
     rejected: usize,
@@ -373,12 +381,17 @@ struct ModelResponder {
     runtime: tokio::runtime::Runtime,
     options: crate::core::proposal::CombineOptions,
     stats: ModelStats,
+    recording: Option<crate::llm::recording::Recording>,
 }
 
 impl ModelResponder {
-    fn new(settings: crate::llm::client::LlmSettings) -> anyhow::Result<ModelResponder> {
+    fn new(
+        settings: crate::llm::client::LlmSettings,
+        recording: Option<crate::llm::recording::Recording>,
+    ) -> anyhow::Result<ModelResponder> {
         let options = settings.combine.clone();
         Ok(ModelResponder {
+            recording,
             client: crate::llm::client::LlmClient::new(settings)?,
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -403,10 +416,14 @@ impl replay::Responder for ModelResponder {
     ) {
         use crate::core::proposal::ModelRead;
         use crate::llm::client::{Speaker, Turn};
-        // As the daemon: never for keywords or a conversation that is over.
+        // As the daemon: never for keywords or a conversation that is over, nor when nothing the
+        // model says could change the answer.
         let read = if crate::core::keywords::keyword(text).is_some()
             || state.status != crate::core::conversation::Status::Open
         {
+            ModelRead::NotAsked
+        } else if !crate::core::proposal::model_can_help(profile, state, text, now, &self.options) {
+            self.stats.not_needed += 1;
             ModelRead::NotAsked
         } else {
             // The conversation before this reply.
@@ -426,22 +443,24 @@ impl replay::Responder for ModelResponder {
                 })
                 .collect();
             self.stats.asked += 1;
-            // A caller's replies come minutes apart, not microseconds: a timeout on the last
-            // reply says nothing of this one.
-            self.client.forget_timeout();
-            let started = std::time::Instant::now();
-            let result =
-                self.runtime
-                    .block_on(self.client.extract(&profile.questions, &turns, text));
-            self.stats.times.push(started.elapsed());
-            match result {
-                Ok(extraction) => ModelRead::Proposed {
-                    proposal: extraction.proposal,
-                    elapsed_ms: extraction.elapsed.as_millis() as u64,
+            let recorded = self.ask(profile, &turns, text);
+            self.stats
+                .times
+                .push(std::time::Duration::from_millis(recorded.elapsed_ms));
+            let proposal = match (&recorded.raw, &recorded.error) {
+                (Some(raw), _) => crate::core::proposal::parse_proposal(raw)
+                    .map_err(|err| format!("the model's answer is not one: {err}")),
+                (None, Some(error)) => Err(error.clone()),
+                (None, None) => Err("no answer recorded".to_string()),
+            };
+            match proposal {
+                Ok(proposal) => ModelRead::Proposed {
+                    proposal,
+                    elapsed_ms: recorded.elapsed_ms,
                 },
                 Err(err) => {
                     self.stats.failed += 1;
-                    ModelRead::Failed(err.to_string())
+                    ModelRead::Failed(err)
                 }
             }
         };
@@ -454,11 +473,76 @@ impl replay::Responder for ModelResponder {
     }
 }
 
+impl ModelResponder {
+    /// The model's answer to this reply: from the recording when it holds this very request,
+    /// else asked of the model (and recorded).
+    fn ask(
+        &mut self,
+        profile: &DialogueProfile,
+        turns: &[crate::llm::client::Turn],
+        text: &str,
+    ) -> crate::llm::recording::Recorded {
+        use crate::llm::recording::{self, Recorded};
+        let body = crate::llm::client::request_body(
+            self.client.settings(),
+            &profile.questions,
+            turns,
+            text,
+        );
+        let key = recording::key(&body);
+        if let Some(recorded) = self.recording.as_ref().and_then(|r| r.get(&key)) {
+            return recorded.clone();
+        }
+        // A caller's replies come minutes apart, not microseconds: a timeout on the last reply
+        // says nothing of this one.
+        self.client.forget_timeout();
+        let started = std::time::Instant::now();
+        let result = self
+            .runtime
+            .block_on(self.client.extract(&profile.questions, turns, text));
+        let recorded = match result {
+            Ok(extraction) => Recorded {
+                raw: Some(extraction.raw),
+                error: None,
+                elapsed_ms: extraction.elapsed.as_millis() as u64,
+            },
+            Err(err) => Recorded {
+                raw: None,
+                error: Some(err.to_string()),
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            },
+        };
+        if let Some(recording) = self.recording.as_mut()
+            && let Err(err) = recording.put(key, recorded.clone())
+        {
+            eprintln!("textback: {err}; this run goes on without recording");
+            self.recording = None;
+        }
+        recorded
+    }
+}
+
 /// `textback dialogue score`: scores corpora and checks the thresholds.
 fn score(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     let mut model = match &args.llm {
-        Some(path) => Some(ModelResponder::new(llm_settings(path)?)?),
+        Some(path) => {
+            let recording = match &args.llm_recording {
+                Some(file) => {
+                    let recording = crate::llm::recording::Recording::open(file)?;
+                    if recording.skipped > 0 {
+                        eprintln!(
+                            "textback: {}: {} unreadable lines skipped (a run stopped mid-write?); those requests are asked again",
+                            file.display(),
+                            recording.skipped
+                        );
+                    }
+                    Some(recording)
+                }
+                None => None,
+            };
+            Some(ModelResponder::new(llm_settings(path)?, recording)?)
+        }
         None => None,
     };
     for path in &args.paths {
@@ -626,9 +710,10 @@ fn score(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
             if let Some(model) = &row.model {
                 writeln!(
                     out,
-                    "model on {}: asked {} times, {} without a usable answer (timeout, error); values passing the checks {}, refused {}; model time p50/p99 {:.0}/{:.0} ms",
+                    "model on {}: asked {} times ({} more replies the engine read whole, not asked), {} without a usable answer (timeout, error); values passing the checks {}, refused {}; model time p50/p99 {:.0}/{:.0} ms",
                     row.corpus,
                     model.asked,
+                    model.not_needed,
                     model.failed,
                     model.accepted,
                     model.rejected,
@@ -734,6 +819,7 @@ fn row_json(row: &Scored) -> serde_json::Value {
                 "model".to_string(),
                 serde_json::json!({
                     "asked": model.asked,
+                    "not_needed": model.not_needed,
                     "failed": model.failed,
                     "values_accepted": model.accepted,
                     "values_refused": model.rejected,

@@ -928,8 +928,9 @@ pub fn decide(
 /// proposal (`None` when the model timed out, failed or is not configured: then this is exactly
 /// `Conversation::on_reply`).
 ///
-/// - Accepted values fill only slots the engine left empty (never the callback, whose
-///   confirmation is the engine's); the engine is then run again on the same reply with those
+/// - Accepted values fill only slots the engine left empty, and only of the questions the last
+///   text asked (a value for a question not asked yet would stop the caller being asked it; never
+///   the callback, whose confirmation is the engine's); the engine is then run again on the same reply with those
 ///   slots already known, so its next question, closing and lead are right. Merged values are
 ///   noted in the outcomes with "(model)".
 /// - Keywords, abuse, "call me", replies after the end: the engine's result, untouched.
@@ -954,24 +955,13 @@ pub fn combine(
     let Some((proposal, checked)) = model else {
         return untouched(engine_state, engine_outcomes);
     };
-    if keywords::keyword(reply).is_some()
-        || state.status != Status::Open
-        || matches!(
-            engine_state.status,
-            Status::Closed | Status::OptedOut | Status::CallRequested
-        )
-    {
+    if !model_may_change(reply, state, &engine_state) {
         return untouched(engine_state, engine_outcomes);
     }
-
     let fill: Vec<&Accepted> = checked
         .accepted
         .iter()
-        .filter(|a| {
-            a.id != "callback"
-                && profile.question(&a.id).is_some()
-                && !engine_state.slots.contains_key(&a.id)
-        })
+        .filter(|a| fillable(profile, state, &engine_state, &a.id))
         .collect();
     let (next, mut outcomes) = if fill.is_empty() {
         (engine_state, engine_outcomes)
@@ -979,11 +969,7 @@ pub fn combine(
         let turn = state.turns + 1;
         let mut seeded = state.clone();
         for accepted in &fill {
-            let source = if state.asked.contains(&accepted.id) {
-                Source::Answered { turn }
-            } else {
-                Source::Volunteered { turn }
-            };
+            let source = Source::Answered { turn };
             seeded.slots.insert(
                 accepted.id.clone(),
                 Slot {
@@ -1030,6 +1016,54 @@ pub fn combine(
         from_model,
         phrased,
     }
+}
+
+/// Whether a model may change anything about this reply at all: not a keyword, not a
+/// conversation that was over or that the engine ends (closed, opted out, a call asked for).
+fn model_may_change(reply: &str, state: &ConversationState, engine: &ConversationState) -> bool {
+    keywords::keyword(reply).is_none()
+        && state.status == Status::Open
+        && !matches!(
+            engine.status,
+            Status::Closed | Status::OptedOut | Status::CallRequested
+        )
+}
+
+/// Whether a model's value for question `id` may fill it: only an answer to what the last text
+/// asked (a value for a question not asked yet would stop that question being asked, and the
+/// caller's own answer to it, which the engine reads well, would never come), that the engine
+/// left empty, and never the callback (its confirmation is the engine's).
+fn fillable(
+    profile: &DialogueProfile,
+    state: &ConversationState,
+    engine: &ConversationState,
+    id: &str,
+) -> bool {
+    id != "callback"
+        && state.asked.iter().any(|asked| asked == id)
+        && profile.question(id).is_some()
+        && !engine.slots.contains_key(id)
+}
+
+/// Whether the model's answer to `reply` could change what is sent or kept: with phrasing on,
+/// any reply [`combine`] would look at; otherwise only one that leaves a question the last text
+/// asked unanswered by the engine. When it could not, the daemon and `dialogue score` do not ask
+/// the model: the engine's answer goes at once instead of after seconds of the model's time, and
+/// it is the very answer [`combine`] would give whatever the model said.
+pub fn model_can_help(
+    profile: &DialogueProfile,
+    state: &ConversationState,
+    reply: &str,
+    at: DateTime<Utc>,
+    options: &CombineOptions,
+) -> bool {
+    let (engine, _) = Conversation::on_reply(profile, state, reply, at);
+    model_may_change(reply, state, &engine)
+        && (options.phrasing
+            || state
+                .asked
+                .iter()
+                .any(|id| fillable(profile, state, &engine, id)))
 }
 
 /// The engine's next question as it renders it (see `conversation::next_questions`).
@@ -1593,14 +1627,17 @@ mod tests {
 
     #[test]
     fn accepted_values_fill_only_what_the_engine_left_empty() {
-        // The engine reads no postcode in "SW11" (outward code alone, in a sentence, not asked);
-        // the model does, and the engine then asks the next question.
-        let state = opened();
-        let reply = "Dave, boiler leaking, I'm in SW11 by the common";
+        // The caller gives name and reason; the engine asks the postcode. Then it reads no
+        // postcode in "SW11" (an outward code alone, in a sentence); the model does, and the
+        // engine asks the next question.
+        let (state, _) =
+            Conversation::on_reply(&plumber(), &opened(), "Dave, boiler leaking", now());
+        assert_eq!(state.asked, vec!["postcode".to_string()]);
+        let reply = "I'm in SW11 by the common";
         let model = proposal(&[
-            ("name", "Dave Smith"), // engine has "Dave"; the model's is invented anyway
-            ("postcode", "SW11"),   // grounded, engine had nothing
-            ("reason", "leaking boiler"), // engine has a reason: not replaced
+            ("name", "Dave Smith"),       // the engine has "Dave"; not replaced
+            ("postcode", "SW11"),         // grounded, asked, the engine had nothing
+            ("reason", "leaking boiler"), // the engine has a reason: not replaced
         ]);
         let out = combined(&state, reply, &model, false);
         assert_eq!(out.from_model, vec!["postcode".to_string()]);
@@ -1608,11 +1645,137 @@ mod tests {
         assert_eq!(out.state.slots["name"].value, "Dave");
         assert_eq!(out.state.slots["reason"].value, "boiler leaking");
         assert_eq!(out.state.asked, vec!["urgency".to_string()]);
-        assert_eq!(sent(&out.outcomes), vec!["Thanks. How urgent is it?"]);
+        let texts = sent(&out.outcomes);
+        assert!(
+            texts.len() == 1 && texts[0].ends_with("How urgent is it?"),
+            "{texts:?}"
+        );
         assert!(
             out.outcomes
                 .contains(&Outcome::Note("postcode = SW11 (model)".to_string()))
         );
+    }
+
+    /// What is sent and kept, without the notes.
+    fn acts(state: &ConversationState, outcomes: &[Outcome]) -> (ConversationState, Vec<Outcome>) {
+        let outcomes = outcomes
+            .iter()
+            .filter(|o| !matches!(o, Outcome::Note(_)))
+            .cloned()
+            .collect();
+        (state.clone(), outcomes)
+    }
+
+    #[test]
+    fn when_the_model_cannot_help_any_answer_of_it_gives_the_engines_result() {
+        // Conversations in several voices, each reply answered with a model that "reads" a value
+        // for every question (all passing the checks, the worst case): wherever model_can_help
+        // says no, combining changes nothing the caller or the business sees; and somewhere it
+        // says yes and the model's value is used.
+        let profile = plumber();
+        let conversations: &[&[&str]] = &[
+            &[
+                "Dave, boiler leaking",
+                "im in SW11 by the common",
+                "asap please",
+            ],
+            &[
+                "hi its lucy",
+                "tap drippin in the kitchen",
+                "SW11 4AB",
+                "no rush",
+            ],
+            &["Sarah Jones, boiler leaking in SW11 4AB, pretty urgent"],
+            &["???", "dunno", "STOP"],
+            &["can you just call me back"],
+            &[
+                "Hi, how much do you charge for a new radiator?",
+                "Mark",
+                "BS8 1TH",
+                "whenever",
+            ],
+        ];
+        let everything = |value: &str| Checked {
+            accepted: profile
+                .questions
+                .iter()
+                .map(|q| Accepted {
+                    id: q.id.clone(),
+                    value: value.to_string(),
+                    machine: None,
+                })
+                .collect(),
+            rejected: Vec::new(),
+        };
+        let options = CombineOptions::default();
+        let (mut helped, mut not) = (0, 0);
+        for replies in conversations {
+            let mut state = opened();
+            for reply in *replies {
+                let checked = everything("model value");
+                let model = ModelProposal::default();
+                let with = combine(
+                    &profile,
+                    &state,
+                    reply,
+                    now(),
+                    Some((&model, &checked)),
+                    &options,
+                );
+                let (engine_state, engine_outcomes) =
+                    Conversation::on_reply(&profile, &state, reply, now());
+                if model_can_help(&profile, &state, reply, now(), &options) {
+                    helped += 1;
+                    assert!(!with.from_model.is_empty(), "{reply:?}");
+                } else {
+                    not += 1;
+                    assert!(with.from_model.is_empty(), "{reply:?}");
+                    assert_eq!(
+                        acts(&with.state, &with.outcomes),
+                        acts(&engine_state, &engine_outcomes),
+                        "{reply:?}"
+                    );
+                }
+                state = engine_state;
+            }
+        }
+        assert!(helped > 0 && not > 0, "helped {helped}, not {not}");
+        // With phrasing on, the model's words may be used on any open reply: it is asked.
+        let phrasing = CombineOptions {
+            phrasing: true,
+            ..CombineOptions::default()
+        };
+        assert!(model_can_help(
+            &profile,
+            &opened(),
+            "Sarah Jones",
+            now(),
+            &phrasing
+        ));
+        assert!(!model_can_help(
+            &profile,
+            &opened(),
+            "STOP",
+            now(),
+            &phrasing
+        ));
+    }
+
+    #[test]
+    fn a_value_for_a_question_not_asked_yet_waits_for_the_callers_answer() {
+        // The first text asks name and reason; the model also reads a postcode and an urgency
+        // the caller never gave as such. Neither is used: both questions are still asked, and
+        // the caller's own answers decide.
+        let state = opened();
+        assert!(!state.asked.contains(&"postcode".to_string()));
+        let reply = "Dave, boiler leaking, I'm in SW11 by the common";
+        let model = proposal(&[("postcode", "SW11"), ("urgency", "low")]);
+        let out = combined(&state, reply, &model, false);
+        assert!(out.from_model.is_empty(), "{:?}", out.from_model);
+        assert!(!out.state.slots.contains_key("postcode"));
+        assert!(!out.state.slots.contains_key("urgency"));
+        let engine = Conversation::on_reply(&plumber(), &state, reply, now());
+        assert_eq!(out.state, engine.0);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::core::staff::{self, Decision};
 use crate::domain::{ChannelKind, ConversationId, E164, JournalStep, LeadId, ModemId};
 use crate::store::{self, Tx};
 
-use super::lead::{StateChange, change_lead_state, lead_recipients};
+use super::lead::{StateChange, change_lead_state};
 use super::*;
 
 /// The businesses `number` is a staff number of: first those served by the SIM it texted (the
@@ -91,7 +91,7 @@ pub(super) fn staff_text(
         .map(|p| p.dialogue.business.as_str())
         .unwrap_or("textback");
     let decision = staff::decide(&command, &facts, business);
-    let by = format!("sms: {}", from.national());
+    let by = staff_author(from);
     let mut after = After::default();
     let conversation_of = |lead: &staff::LeadFacts| -> Result<_, store::Error> {
         Ok(tx
@@ -200,9 +200,24 @@ pub(super) fn staff_text(
     Ok(after)
 }
 
-/// A caller's text in a conversation a staff member took over: told to that staff member by SMS
-/// (a delivery row, as the lead's recipients are told, so it is retried and shown with the lead),
-/// unless they hear of it as a recipient already. Returns the journal's words.
+/// How a staff member's text is signed in `messages.author` and `leads.state_by`:
+/// "sms: 07700 900456".
+const STAFF_AUTHOR: &str = "sms: ";
+
+fn staff_author(from: &E164) -> String {
+    format!("{STAFF_AUTHOR}{}", from.national())
+}
+
+/// The staff member who wrote a text signed by [`staff_author`].
+fn staff_of_author(author: &str) -> Option<E164> {
+    E164::parse(author.strip_prefix(STAFF_AUTHOR)?).ok()
+}
+
+/// A caller's text in a conversation staff took over: told to every staff member who replied in
+/// it (`owner`, the last, among them), each as a delivery row like the lead's recipients' (so it
+/// is retried and shown with the lead). A staff member who is also one of the business's
+/// recipients hears of it on every channel that recipient has, whatever `late_replies` says (they
+/// took the conversation over); one who is not, by SMS. Returns the journal's words.
 pub(super) fn forward_to_owner(
     tx: &Tx<'_>,
     config: &Config,
@@ -214,35 +229,67 @@ pub(super) fn forward_to_owner(
     let Some(lead) = tx.lead_of_conversation(conversation)? else {
         return Ok("no lead yet; kept".to_string());
     };
-    let told_as_recipient = config.notify.late_replies
-        && config
-            .profiles
-            .iter()
-            .find(|p| p.id.as_str() == lead.profile)
-            .is_some_and(|profile| {
-                lead_recipients(profile, &lead.answers)
-                    .iter()
-                    .filter(|r| r.late_replies)
-                    .flat_map(|r| r.channels.iter())
-                    .any(|c| c.kind() == ChannelKind::Sms && c.target() == owner.as_str())
-            });
-    if told_as_recipient {
-        return Ok(format!(
-            "{} hears of it as a recipient of the lead",
-            owner.national()
-        ));
+    let mut staff: Vec<E164> = tx
+        .authors_in(conversation)?
+        .iter()
+        .filter_map(|author| staff_of_author(author))
+        .collect();
+    if !staff.contains(owner) {
+        staff.push(owner.clone());
     }
-    tx.insert_reply_delivery(
-        lead.id,
-        inbound.id,
-        &format!("owner {}", owner.national()),
-        ChannelKind::Sms,
-        owner.as_str(),
-        now,
-    )?;
+    let profile = config
+        .profiles
+        .iter()
+        .find(|p| p.id.as_str() == lead.profile);
+    let mut told = Vec::new();
+    for number in &staff {
+        let recipient = profile.and_then(|profile| {
+            profile.recipients.iter().find(|r| {
+                r.channels
+                    .iter()
+                    .any(|c| c.kind() == ChannelKind::Sms && c.target() == number.as_str())
+            })
+        });
+        match recipient {
+            Some(recipient) => {
+                for channel in &recipient.channels {
+                    tx.insert_reply_delivery(
+                        lead.id,
+                        inbound.id,
+                        &recipient.name,
+                        channel.kind(),
+                        &channel.target(),
+                        now,
+                    )?;
+                }
+                told.push(format!(
+                    "{} ({}: {})",
+                    number.national(),
+                    recipient.name,
+                    recipient
+                        .channels
+                        .iter()
+                        .map(|c| c.kind().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            None => {
+                tx.insert_reply_delivery(
+                    lead.id,
+                    inbound.id,
+                    &format!("owner {}", number.national()),
+                    ChannelKind::Sms,
+                    number.as_str(),
+                    now,
+                )?;
+                told.push(format!("{} (sms)", number.national()));
+            }
+        }
+    }
     Ok(format!(
-        "forwarded to {} (who took the conversation over)",
-        owner.national()
+        "forwarded to the staff who took the conversation over: {}",
+        told.join(", ")
     ))
 }
 

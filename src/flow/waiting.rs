@@ -27,6 +27,8 @@ pub struct WaitingReply {
     /// Whether a model may help with it: the conversation is open with the engine's state, and
     /// the reply is not a keyword (STOP, HELP, START are the engine's alone).
     pub for_model: bool,
+    /// The engine's state before this reply (for [`crate::core::proposal::model_can_help`]).
+    pub state: Option<engine::ConversationState>,
 }
 
 /// The oldest reply of `conversation` waiting for the assistant.
@@ -48,8 +50,11 @@ pub async fn next_waiting(
                 .filter(|m| m.id < message && m.state != MessageState::Cancelled)
                 .map(|m| (m.direction == Direction::In, m.body))
                 .collect();
+            let state = tx
+                .engine_state(conversation)?
+                .and_then(|json| serde_json::from_str::<engine::ConversationState>(&json).ok());
             let for_model = row.state == ConversationState::Open
-                && tx.engine_state(conversation)?.is_some()
+                && state.is_some()
                 && crate::core::keywords::keyword(&text).is_none();
             Ok(Some(WaitingReply {
                 conversation,
@@ -59,6 +64,7 @@ pub async fn next_waiting(
                 profile: row.profile,
                 so_far,
                 for_model,
+                state,
             }))
         })
         .await

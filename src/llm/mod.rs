@@ -2,3 +2,4 @@
 //! on this machine. What it proposes is checked in `core::proposal` before anything is used.
 
 pub mod client;
+pub mod recording;

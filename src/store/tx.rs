@@ -1113,6 +1113,18 @@ impl Tx<'_> {
         )?)
     }
 
+    /// Who wrote the texts sent in a conversation by a person (`messages.author`), each once, in
+    /// the order they first wrote.
+    pub fn authors_in(&self, conversation: ConversationId) -> Result<Vec<String>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT author FROM messages
+             WHERE conversation_id = ?1 AND direction = 'out' AND author IS NOT NULL
+             GROUP BY author ORDER BY min(id)",
+        )?;
+        let rows = statement.query_map([conversation.0], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The lead a conversation produced, if it did.
     pub fn lead_of_conversation(
         &self,
