@@ -1,6 +1,6 @@
 //! Notices that are not leads, through the daemon against real servers on loopback: a call-back
-//! notice by email (aiosmtpd), webhook (an HTTP recorder that checks the signature) and SMS (the
-//! virtual modem), gathered per recipient; modem alerts on every channel; the morning summary on
+//! notice by email (aiosmtpd), WhatsApp (an HTTP recorder as the Cloud API), webhook (an HTTP
+//! recorder that checks the signature) and SMS (the virtual modem), gathered per recipient; modem alerts on every channel; the morning summary on
 //! a clock the test sets.
 
 mod common;
@@ -17,6 +17,8 @@ use textback::modem::virtual_modem::Options;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 const OWNER: &str = "+447700900456";
+/// The WhatsApp Cloud API's answer to an accepted message.
+const WHATSAPP_ACCEPTED: &str = r#"{"messaging_product":"whatsapp","contacts":[{"input":"447700900456","wa_id":"447700900456"}],"messages":[{"id":"wamid.HBgLNDQ3NzAwOTAwNDU2"}]}"#;
 
 /// Keys for the harness's recipient (Owner: email and SMS), then `more`, then email and webhook
 /// settings.
@@ -110,19 +112,21 @@ async fn a_caller_to_call_back_reaches_every_channel_gathered_per_recipient() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpSink::start(dir.path()).await;
     let http = HttpRecorder::start(Vec::new()).await;
-    // The owner gathers calls for 5 minutes (the default, said here); the office wants each
-    // call at once, by webhook only.
+    let cloud_api = HttpRecorder::start(vec![(200, WHATSAPP_ACCEPTED.to_string())]).await;
+    // The owner (email, SMS, WhatsApp, webhook) gathers calls for 5 minutes (the default, said
+    // here); the office wants each call at once, by webhook only.
     let harness = Harness::with_extra(
         Options::default(),
         &notify_config(
             smtp.port,
             &format!(
-                "webhook = \"{}\"\ncall_back_gather = \"5m\"",
+                "whatsapp = \"{OWNER}\"\nwebhook = \"{}\"\ncall_back_gather = \"5m\"",
                 http.url("/hooks/owner")
             ),
             &format!(
-                "[[profile.recipient]]\nname = \"Office\"\nwebhook = \"{}\"\ncall_back_gather = \"0s\"",
-                http.url("/hooks/office")
+                "[[profile.recipient]]\nname = \"Office\"\nwebhook = \"{}\"\ncall_back_gather = \"0s\"\n\n[notify.whatsapp]\nbase_url = \"{}\"\napi_version = \"v21.0\"\nphone_number_id = \"123456789012345\"\ntoken = \"test-token\"\ntemplate = \"new_lead\"",
+                http.url("/hooks/office"),
+                cloud_api.url("")
             ),
         ),
     );
@@ -162,8 +166,9 @@ async fn a_caller_to_call_back_reaches_every_channel_gathered_per_recipient() {
         harness.query_strings(
             "SELECT channel FROM notices WHERE recipient = 'Owner' AND state = 'pending' ORDER BY channel"
         ),
-        ["email", "webhook"]
+        ["email", "webhook", "whatsapp"]
     );
+    assert!(cloud_api.requests().is_empty());
     assert!(http.requests().iter().all(|r| r.path != "/hooks/owner"));
     assert!(smtp.messages().is_empty());
     assert!(harness.modem.sent().iter().all(|s| s.to != OWNER));
@@ -219,6 +224,19 @@ async fn a_caller_to_call_back_reaches_every_channel_gathered_per_recipient() {
     let html = email.body_html(0).expect("an HTML part").to_string();
     assert!(html.contains("href=\"tel:+442079460001\""), "{html}");
 
+    // WhatsApp: the lead template, saying what the notice is about and where to look.
+    let sent = cloud_api.wait_requests("/v21.0/", 1).await;
+    assert_eq!(sent.len(), 1, "one WhatsApp message for both calls");
+    let body = sent[0].json();
+    assert_eq!(body["to"], "447700900456");
+    assert_eq!(body["template"]["name"], "new_lead");
+    let parameters = &body["template"]["components"][0]["parameters"];
+    assert_eq!(
+        parameters[2]["text"],
+        "Brightwater Plumbing: call back 2 missed callers"
+    );
+    assert_eq!(parameters[3]["text"], "http://127.0.0.1:8080");
+
     let sms = whole_texts_to(&harness, OWNER, 1).await;
     assert_eq!(sms.len(), 1, "one SMS for both calls");
     assert!(
@@ -235,6 +253,7 @@ async fn a_caller_to_call_back_reaches_every_channel_gathered_per_recipient() {
         notices(&harness),
         [
             "call_back Owner email delivered 1",
+            "call_back Owner whatsapp delivered 1",
             "call_back Owner webhook delivered 1",
             "call_back Office webhook delivered 1",
             "call_back Office webhook delivered 1",
@@ -255,6 +274,7 @@ async fn a_caller_to_call_back_reaches_every_channel_gathered_per_recipient() {
     assert_eq!(harness.texts_to("+447700900124", 1).await.len(), 1);
     running.stop().await.unwrap();
     assert_eq!(http.requests().len(), 3);
+    assert_eq!(cloud_api.requests().len(), 1);
     assert_eq!(smtp.messages().len(), 1);
 }
 

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 pub const CALL_BACK_EVENT: &str = "call.missed_not_texted";
 /// The webhook event of a modem alert.
 pub const ALERT_EVENT: &str = "modem.alert";
-/// The webhook event of the morning summary.
+/// The `event` of the morning summary's JSON, kept in its notice's row (the summary goes by email
+/// and SMS only, so no webhook carries it yet).
 pub const SUMMARY_EVENT: &str = "summary.daily";
 
 /// What a notice is about, as the store keeps it.
@@ -153,7 +154,7 @@ pub struct ModemAlert<'a> {
     pub what: &'a str,
     /// When, RFC 3339 in UTC.
     pub at: &'a str,
-    /// When, in UK local words ("Wed 3 Jun 10:00").
+    /// When it was noticed (raised), in UK local words ("Wed 3 Jun 10:00").
     pub local_time: &'a str,
 }
 
@@ -164,7 +165,7 @@ pub fn alert(alert: &ModemAlert<'_>) -> Rendered {
         alert.business, alert.modem
     );
     let text = format!(
-        "textback ({business}): SIM {modem} {what}\n\nSince {when}. Until it is fixed, texts \
+        "textback ({business}): SIM {modem} {what}\n\nNoticed {when}. Until it is fixed, texts \
          to callers may not go out from this SIM. `textback doctor` on the box shows every \
          open fault; the dashboard's status page shows it too.\n",
         business = alert.business,
@@ -173,7 +174,7 @@ pub fn alert(alert: &ModemAlert<'_>) -> Rendered {
         when = alert.local_time,
     );
     let html = format!(
-        "<p><strong>textback ({})</strong>: SIM {} {}</p>\n<p>Since {}. Until it is fixed, \
+        "<p><strong>textback ({})</strong>: SIM {} {}</p>\n<p>Noticed {}. Until it is fixed, \
          texts to callers may not go out from this SIM. <code>textback doctor</code> on the box \
          shows every open fault; the dashboard's status page shows it too.</p>\n",
         escape_html(alert.business),

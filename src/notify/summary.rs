@@ -67,8 +67,7 @@ impl Summaries {
                 })
                 .instrument(span.clone())
                 .await;
-            let _entered = span.enter();
-            match made {
+            span.in_scope(|| match &made {
                 Ok(Made::Nothing) => {}
                 Ok(Made::Quiet(day)) => {
                     info!(%day, "nothing to say for the day; no summary sent")
@@ -76,14 +75,14 @@ impl Summaries {
                 Ok(Made::Sent(day, n, modems)) => {
                     info!(%day, messages = n, "morning summary written");
                     self.wakers.notice();
-                    for modem in &modems {
+                    for modem in modems {
                         self.wakers.outbox(modem);
                     }
                 }
                 Err(err) => {
                     warn!(error = %err, "could not make the morning summary; will try again")
                 }
-            }
+            });
         }
     }
 
