@@ -321,6 +321,10 @@ async fn a_notice_the_webhook_refuses_is_retried_then_shown_by_doctor() {
     assert_eq!(webhook.verdict, textback::cli::doctor::Verdict::Failed);
     assert!(webhook.detail.contains("call_back to Owner"), "{webhook:?}");
     assert!(webhook.detail.contains("404"), "{webhook:?}");
+    assert!(
+        webhook.detail.contains("failed after 2 attempt(s)"),
+        "{webhook:?}"
+    );
     // The email waits for [notify.email]: a warning, saying what to add.
     let email = checks
         .iter()
@@ -331,6 +335,7 @@ async fn a_notice_the_webhook_refuses_is_retried_then_shown_by_doctor() {
         email.detail.contains("[notify.email] is not set"),
         "{email:?}"
     );
+    assert!(email.detail.contains("waiting, nothing tried"), "{email:?}");
 
     // `textback notices list` tells the technician; `notices resend` tries again once the
     // address is fixed (the recorder now answers 200).

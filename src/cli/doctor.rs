@@ -298,20 +298,22 @@ pub fn notice_checks(database: &Path) -> Vec<Check> {
     failing
         .iter()
         .map(|notice| {
-            let (verdict, state) = if notice.state == "failed" {
-                (Verdict::Failed, "failed")
-            } else {
-                (Verdict::Warning, "not delivered yet, retrying")
+            let (verdict, state) = match (notice.state.as_str(), notice.attempts) {
+                ("failed", n) => (Verdict::Failed, format!("failed after {n} attempt(s)")),
+                (_, 0) => (Verdict::Warning, "waiting, nothing tried".to_string()),
+                (_, n) => (
+                    Verdict::Warning,
+                    format!("not delivered yet after {n} attempt(s), retrying"),
+                ),
             };
             Check::new(
                 verdict,
                 format!("notice {} {}", notice.id, notice.channel),
                 format!(
-                    "{} to {} ({}), {state} after {} attempt(s) since {}: {}",
+                    "{} to {} ({}), {state}, since {}: {}",
                     notice.kind,
                     notice.recipient,
                     notice.subject,
-                    notice.attempts,
                     crate::time_text::format_time(notice.created_ms),
                     notice.last_error.as_deref().unwrap_or("no error recorded")
                 ),
