@@ -62,8 +62,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_modem_health",
         include_str!("migrations/0012_modem_health.sql"),
     ),
-    // 0013 is another branch's; once it lands it goes above this line, so notices stay 14th.
-    ("0014_notices", include_str!("migrations/0014_notices.sql")),
+    ("0013_notices", include_str!("migrations/0013_notices.sql")),
 ];
 
 /// The schema version this build expects.
