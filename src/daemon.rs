@@ -89,6 +89,12 @@ pub struct ModemTiming {
     pub delivery_check: Duration,
     /// How long a modem stays lost before the business is told ([`outbox::LOST_TELL_AFTER`]).
     pub lost_tell_after: Duration,
+    /// How long a USSD code waits for the network's answer ([`crate::config::defaults::USSD_TIMEOUT`]).
+    pub ussd_timeout: Duration,
+    /// How soon a failed credit check is tried again ([`crate::balance::RETRY_AFTER`]).
+    pub balance_retry: Duration,
+    /// `modem.balance_check_hours`, when set.
+    pub balance_interval: Option<Duration>,
 }
 
 /// Starts the daemon in the background (for `demo` and tests).
@@ -190,6 +196,12 @@ fn setup(
         if let Some(timing) = options.modem_timing {
             modem_config.refused_recheck = timing.refused_recheck;
             modem_config.off_network_cycle = timing.off_network_cycle;
+            modem_config.ussd_timeout = timing.ussd_timeout;
+            if let (Some(interval), Some(balance)) =
+                (timing.balance_interval, modem_config.balance.as_mut())
+            {
+                balance.interval = interval;
+            }
         }
         let handle = modem::spawn(
             modem_config.clone(),
@@ -215,6 +227,24 @@ fn setup(
         clock: options.clock.clone(),
     };
     for (modem_config, handle, wake) in outboxes {
+        let balance_now = modem_config.balance.clone().map(|check| {
+            let now = crate::balance::CheckNow::default();
+            workers.spawn(crate::balance::run(
+                crate::balance::Checker {
+                    store: store.clone(),
+                    modem: handle.clone(),
+                    check,
+                    alerter: alerter.clone(),
+                    clock: options.clock.clone(),
+                    now: now.clone(),
+                    retry_after: options
+                        .modem_timing
+                        .map_or(crate::balance::RETRY_AFTER, |t| t.balance_retry),
+                },
+                token.child_token(),
+            ));
+            now
+        });
         workers.spawn(outbox::run(
             store.clone(),
             handle,
@@ -230,6 +260,7 @@ fn setup(
                 lost_tell_after: options
                     .modem_timing
                     .map_or(outbox::LOST_TELL_AFTER, |t| t.lost_tell_after),
+                balance_now,
             },
             wake,
             options.clock.clone(),

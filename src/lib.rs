@@ -31,7 +31,9 @@
 //!    the status report, in `flow/reply.rs`). A refusal by the network is read by
 //!    `core/refusal.rs`; the outbox holds a refused SIM's queue, moves texts to another SIM of
 //!    the business (off the network, over the recipient cap), records each fault
-//!    (`store/health.rs`) and tells the business through `alert.rs`.
+//!    (`store/health.rs`) and tells the business through `alert.rs`. Where a SIM has a balance
+//!    code, `balance.rs` dials it now and then (`AT+CUSD`, decoded by `codec/ussd.rs`), reads the
+//!    credit with `core/balance.rs` and tells the business when it is low.
 //! 4. **The conversation.** A reply arrives as `+CMTI` → `AT+CMGR` → `Event::SmsReceived` →
 //!    `flow/reply.rs` stores it (joining multipart texts, STOP/HELP/START, loops with machines
 //!    per `core/loops.rs`) and moves the conversation on: `core/conversation.rs` reads the text
@@ -74,6 +76,7 @@
 
 pub mod alert;
 pub mod assistant;
+pub mod balance;
 pub mod cli;
 pub mod clock;
 pub mod codec;

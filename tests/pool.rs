@@ -237,6 +237,9 @@ fn quick_health(cycle: Option<Duration>) -> RunOptions {
             storage_tell_after: Duration::from_secs(1),
             delivery_check: Duration::from_secs(1),
             lost_tell_after: Duration::from_secs(1),
+            ussd_timeout: Duration::from_secs(2),
+            balance_retry: Duration::from_secs(1),
+            balance_interval: None,
         }),
         ..Default::default()
     }
@@ -439,5 +442,259 @@ async fn a_text_over_one_sims_recipient_cap_goes_from_another() {
     assert!(
         why.iter().any(|d| d.contains("sent from b instead")),
         "{why:?}"
+    );
+}
+
+/// Waits until b has texted the owner (an alert); returns that text.
+async fn wait_alert(b: &VirtualModem) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(alert) = b.sent().into_iter().find(|s| s.to == "+447700900456") {
+            return alert.text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no alert: {:?}",
+            b.sent()
+        );
+        b.wait_sent(b.sent().len() + 1, Duration::from_millis(200))
+            .await;
+    }
+}
+
+/// A database with a dashboard API token, before the daemon opens it.
+async fn with_api_token(database: &Path, token: &str) {
+    let (store, closer) = textback::store::Store::open(database).unwrap();
+    let digest = textback::web::auth::token_digest(token);
+    store
+        .run(move |tx| tx.set_setting(textback::web::auth::API_TOKEN_SETTING, &digest))
+        .await
+        .unwrap();
+    drop(store);
+    tokio::task::spawn_blocking(move || closer.wait())
+        .await
+        .unwrap();
+}
+
+const BALANCE_KEYS: &str = "balance_ussd = \"*#10#\"\nbalance_low = 2.00";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_credit_is_read_by_ussd_in_each_models_style_and_low_credit_is_told() {
+    use textback::modem::virtual_modem::Model;
+    // Huawei packs the code and the answer as GSM 7-bit hex; Quectel answers in UCS-2 (DCS 72);
+    // ZTE writes both as text.
+    for (model, code_sent) in [
+        (Model::HuaweiE3372, "AT+CUSD=1,\"AA510C3602\",15"),
+        (Model::QuectelEc25, "AT+CUSD=1,\"*#10#\",15"),
+        (Model::ZteMf190, "AT+CUSD=1,\"*#10#\",15"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("t.db");
+        let token = "balance-test-token-0123456789abcdef";
+        with_api_token(&database, token).await;
+        let a = VirtualModem::start(Options {
+            model,
+            balance_pence: 150,
+            ..Options::default()
+        })
+        .unwrap();
+        let b = VirtualModem::start(Options::default()).unwrap();
+        let config = health_config(a.path(), b.path(), &database, BALANCE_KEYS, "");
+        let started = std::time::Instant::now();
+        let running = daemon::start(config.clone(), quick_health(None))
+            .await
+            .unwrap();
+        // £1.50 is under balance_low (£2.00): the owner is told, through b, what to do.
+        let alert = wait_alert(&b).await;
+        let told = started.elapsed();
+        assert!(
+            alert.contains("£1.50") && alert.contains("top up the SIM"),
+            "{model:?}: {alert}"
+        );
+        assert!(
+            a.commands().iter().any(|c| c == code_sent),
+            "{model:?}: {:?}",
+            a.commands()
+        );
+        assert_eq!(
+            query_strings(
+                &database,
+                "SELECT kind || ' ' || cause FROM modem_faults WHERE cleared_ms IS NULL"
+            ),
+            vec!["low_balance low".to_string()],
+            "{model:?}"
+        );
+        // Shown in /api/v1/status and /metrics.
+        let base = format!("http://{}", running.dashboard);
+        let http = reqwest::Client::new();
+        let status: serde_json::Value = http
+            .get(format!("{base}/api/v1/status"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status["balances"][0]["modem"], "a", "{status}");
+        assert_eq!(status["balances"][0]["pence"], 150, "{status}");
+        let metrics = http
+            .get(format!("{base}/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("textback_modem_balance_pounds{modem=\"a\"} 1.50"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("textback_modem_faults_open{kind=\"low_balance\",cause=\"low\"} 1")
+        );
+        running.stop().await.unwrap();
+        // And by doctor.
+        let checks = textback::cli::doctor::balance_checks(&config, &database);
+        assert_eq!(checks.len(), 1);
+        assert!(
+            checks[0].detail.starts_with("£1.50 at ")
+                && checks[0].detail.contains("top up the SIM"),
+            "{:?}",
+            checks[0]
+        );
+        eprintln!(
+            "detection: low credit ({model:?}) read and the owner told {} ms after start",
+            told.as_millis()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_that_may_mean_no_credit_checks_the_credit_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("t.db");
+    let a = VirtualModem::start(Options {
+        balance_pence: 500,
+        ..Options::default()
+    })
+    .unwrap();
+    let b = VirtualModem::start(Options::default()).unwrap();
+    let config = health_config(a.path(), b.path(), &database, BALANCE_KEYS, "");
+    let running = daemon::start(config, quick_health(None)).await.unwrap();
+    let checks = "SELECT count(*) FROM balance_checks WHERE pence IS NOT NULL";
+    assert_eq!(wait_count(&database, checks, 1).await, 1);
+    // £5.00: nothing to tell.
+    assert!(query_strings(&database, "SELECT kind FROM modem_faults").is_empty());
+    // The credit runs out: the network refuses a's texts (RP cause 50).
+    a.set_balance(0).await;
+    a.refuse_sends(Some(50)).await;
+    let refused = std::time::Instant::now();
+    wait_state(handle(&running, "b"), |s| s.is_usable()).await;
+    running
+        .events
+        .send(common::sip_call("sip-1", "07700900123"))
+        .await
+        .unwrap();
+    assert_eq!(wait_count(&database, checks, 2).await, 2);
+    let checked = refused.elapsed();
+    assert_eq!(
+        wait_count(
+            &database,
+            "SELECT count(*) FROM modem_faults WHERE kind = 'low_balance' AND cleared_ms IS NULL",
+            1
+        )
+        .await,
+        1
+    );
+    running.stop().await.unwrap();
+    assert_eq!(
+        query_strings(
+            &database,
+            "SELECT CAST(pence AS TEXT) FROM balance_checks ORDER BY id"
+        ),
+        vec!["500", "0"]
+    );
+    eprintln!(
+        "detection: a refusal for no credit (+CMS ERROR: 50) had the credit read {} ms later",
+        checked.as_millis()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ussd_errors_silence_and_garbage_break_nothing() {
+    use textback::modem::virtual_modem::UssdAnswer;
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("t.db");
+    let a = VirtualModem::start(Options {
+        model: textback::modem::virtual_modem::Model::SimcomSim7600,
+        balance_pence: 100,
+        ..Options::default()
+    })
+    .unwrap();
+    let b = VirtualModem::start(Options::default()).unwrap();
+    // The network says nothing to the first code; the check gives up after the USSD timeout
+    // (2 s here) and tries again after balance_retry (1 s).
+    a.ussd_answers(UssdAnswer::Silence).await;
+    let config = health_config(a.path(), b.path(), &database, BALANCE_KEYS, "");
+    let mut options = quick_health(None);
+    if let Some(timing) = options.modem_timing.as_mut() {
+        timing.balance_interval = Some(Duration::from_secs(1));
+    }
+    let running = daemon::start(config, options).await.unwrap();
+    let failed = "SELECT count(*) FROM balance_checks WHERE error IS NOT NULL";
+    assert_eq!(wait_count(&database, failed, 1).await, 1);
+    // The session was ended.
+    assert!(a.wait_command(|c| c == "AT+CUSD=2", WAIT).await);
+    a.ussd_answers(UssdAnswer::Error).await;
+    assert_eq!(wait_count(&database, failed, 2).await, 2);
+    a.ussd_answers(UssdAnswer::NotSupported).await;
+    assert_eq!(wait_count(&database, failed, 3).await, 3);
+    // An answer with no amount in it is recorded with its words.
+    a.ussd_answers(UssdAnswer::Words(
+        "Service unavailable. Call 150.".to_string(),
+    ))
+    .await;
+    let unread = "SELECT count(*) FROM balance_checks WHERE reply LIKE 'Service unavailable%' AND pence IS NULL";
+    assert_eq!(wait_count(&database, unread, 1).await, 1);
+    // A garbage +CUSD line, then the answer: read.
+    a.ussd_answers(UssdAnswer::GarbageFirst).await;
+    let read = "SELECT count(*) FROM balance_checks WHERE pence = 100";
+    assert_eq!(wait_count(&database, read, 1).await, 1);
+    let low = "SELECT count(*) FROM modem_faults WHERE kind = 'low_balance' AND cleared_ms IS NULL";
+    assert_eq!(wait_count(&database, low, 1).await, 1);
+    // Topped up: the next check (every second here) closes the fault.
+    a.set_balance(900).await;
+    let cleared =
+        "SELECT count(*) FROM modem_faults WHERE kind = 'low_balance' AND cleared_ms IS NOT NULL";
+    assert_eq!(wait_count(&database, cleared, 1).await, 1);
+    // Meanwhile the modem serves callers as before.
+    a.send_line("+CUSD: 0,\"5BZZ\",72").await;
+    running
+        .events
+        .send(common::sip_call("sip-1", "07700900123"))
+        .await
+        .unwrap();
+    assert_eq!(a.wait_sent(1, WAIT).await.len(), 1);
+    running.stop().await.unwrap();
+    let errors = query_strings(
+        &database,
+        "SELECT error FROM balance_checks WHERE error IS NOT NULL ORDER BY id",
+    );
+    assert!(
+        errors[0].contains("no answer from the network within 2 s"),
+        "{errors:?}"
+    );
+    assert!(errors[1].contains("the modem refused it"), "{errors:?}");
+    assert!(errors[2].contains("does not support it"), "{errors:?}");
+    assert!(
+        errors.iter().all(|e| e.contains("modem.balance_ussd")),
+        "{errors:?}"
+    );
+    // Only the low credit was a fault; the failed checks were not.
+    assert_eq!(
+        query_strings(&database, "SELECT kind FROM modem_faults"),
+        vec!["low_balance".to_string()]
     );
 }

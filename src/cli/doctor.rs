@@ -111,6 +111,10 @@ pub fn run(config_path: &Path, watch: bool, watch_timeout: u64) -> anyhow::Resul
         check.print();
         all.push(check);
     }
+    for check in balance_checks(&config, &config.storage.database) {
+        check.print();
+        all.push(check);
+    }
     for (name, ok, what) in crate::cli::sip::doctor_lines(&config, &config.storage.database) {
         let verdict = if ok { Verdict::Ok } else { Verdict::Warning };
         let check = Check::new(verdict, name, what);
@@ -275,6 +279,78 @@ pub fn fault_checks(database: &Path) -> Vec<Check> {
                 fault.cause
             ),
         ));
+    }
+    checks
+}
+
+/// Each SIM's credit, for the modems with a balance code (`modem.balance_ussd`), as the daemon
+/// last read it.
+pub fn balance_checks(config: &crate::config::Config, database: &Path) -> Vec<Check> {
+    use crate::core::balance::format_pence;
+    let rows = store::open_read_only(database)
+        .ok()
+        .and_then(|connection| store::Tx::reader(&connection).balances().ok())
+        .unwrap_or_default();
+    let mut checks = Vec::new();
+    for modem in &config.modems {
+        let Some(balance) = &modem.balance else {
+            continue;
+        };
+        let name = format!("modem {} credit", modem.id);
+        let row = rows.iter().find(|r| r.modem == modem.id.as_str());
+        let check = match row {
+            None => Check::new(
+                Verdict::Warning,
+                name,
+                format!(
+                    "not checked yet: the daemon dials {} once the modem is on the network",
+                    balance.code
+                ),
+            ),
+            Some(row) => {
+                let last = match (&row.reply, &row.error) {
+                    (_, Some(error)) => format!("; the last check failed: {error}"),
+                    (Some(reply), None) if row.pence.is_none() => format!(
+                        "; the last answer had no amount (\"{reply}\"): is modem.balance_ussd the balance code?"
+                    ),
+                    _ => String::new(),
+                };
+                match (row.known_pence, row.known_ms) {
+                    (Some(pence), Some(at)) if pence < balance.low_pence => Check::new(
+                        Verdict::Warning,
+                        name,
+                        format!(
+                            "{} at {}, under modem.balance_low ({}): top up the SIM{last}",
+                            format_pence(pence),
+                            crate::time_text::format_time(at),
+                            format_pence(balance.low_pence)
+                        ),
+                    ),
+                    (Some(pence), Some(at)) => Check::new(
+                        if last.is_empty() {
+                            Verdict::Ok
+                        } else {
+                            Verdict::Warning
+                        },
+                        name,
+                        format!(
+                            "{} at {}{last}",
+                            format_pence(pence),
+                            crate::time_text::format_time(at)
+                        ),
+                    ),
+                    _ => Check::new(
+                        Verdict::Warning,
+                        name,
+                        format!(
+                            "not known: checked at {}{last}",
+                            crate::time_text::format_time(row.checked_ms)
+                        ),
+                    ),
+                }
+            }
+        };
+        checks.push(check);
     }
     checks
 }

@@ -82,6 +82,23 @@ pub struct ModemConfig {
     /// The SIM this `[[modem]]` holds (`modem.iccid`): another SIM is not used, so a reboot that
     /// renames ports never swaps the businesses' numbers.
     pub iccid: Option<String>,
+    /// The SIM's credit check by USSD (`modem.balance_ussd`), when configured.
+    pub balance: Option<BalanceCheck>,
+    /// How long a USSD code may wait for the network's answer (not a config key: the driver's
+    /// [`defaults::USSD_TIMEOUT`], shorter in tests).
+    pub ussd_timeout: std::time::Duration,
+}
+
+/// A SIM's credit check: the code to dial, when the credit is low, how often to look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceCheck {
+    /// The network's balance code (`modem.balance_ussd`), e.g. `*#10#`.
+    pub code: String,
+    /// Under this many pence the business is told to top up (`modem.balance_low`).
+    pub low_pence: i64,
+    /// How often the credit is looked at (`modem.balance_check_hours`); also after a refusal
+    /// that may mean no credit.
+    pub interval: std::time::Duration,
 }
 
 impl ModemConfig {
@@ -106,6 +123,8 @@ impl ModemConfig {
             )),
             imei: None,
             iccid: None,
+            balance: None,
+            ussd_timeout: defaults::USSD_TIMEOUT,
         }
     }
 }
@@ -567,6 +586,71 @@ numbers = ["020 7946 0018"]
             got[0].message
         );
         assert!(got[0].message.contains("(line 8)"), "{}", got[0].message);
+    }
+
+    #[test]
+    fn the_balance_check_is_optional_and_checked() {
+        let config = parse(MINIMAL, Path::new("test.toml")).unwrap().config;
+        assert_eq!(config.modems[0].balance, None);
+        let with = |keys: &str| {
+            MINIMAL.replace(
+                "port = \"/dev/null\"",
+                &format!("port = \"/dev/null\"\n{keys}"),
+            )
+        };
+        let config = parse(&with("balance_ussd = \"*#10#\""), Path::new("test.toml"))
+            .unwrap()
+            .config;
+        assert_eq!(
+            config.modems[0].balance,
+            Some(BalanceCheck {
+                code: "*#10#".to_string(),
+                low_pence: 200,
+                interval: std::time::Duration::from_secs(24 * 3600),
+            })
+        );
+        let config = parse(
+            &with("balance_ussd = \"*100#\"\nbalance_low = 0.5\nbalance_check_hours = 6"),
+            Path::new("test.toml"),
+        )
+        .unwrap()
+        .config;
+        assert_eq!(
+            config.modems[0].balance.as_ref().map(|b| b.low_pence),
+            Some(50)
+        );
+        for (keys, path, says) in [
+            (
+                "balance_ussd = \"10\"",
+                "modem[0].balance_ussd",
+                "is not a USSD code",
+            ),
+            (
+                "balance_ussd = \"*1 0#\"",
+                "modem[0].balance_ussd",
+                "is not a USSD code",
+            ),
+            (
+                "balance_low = 2.0",
+                "modem[0].balance_low",
+                "without modem.balance_ussd",
+            ),
+            (
+                "balance_ussd = \"*#10#\"\nbalance_low = -1.0",
+                "modem[0].balance_low",
+                "from 0 to 1000",
+            ),
+            (
+                "balance_ussd = \"*#10#\"\nbalance_check_hours = 0",
+                "modem[0].balance_check_hours",
+                "not 1 to 168",
+            ),
+        ] {
+            let got = problems(&with(keys));
+            assert_eq!(got.len(), 1, "{keys}: {got:?}");
+            assert_eq!(got[0].path, path, "{keys}");
+            assert!(got[0].message.contains(says), "{keys}: {}", got[0].message);
+        }
     }
 
     #[test]

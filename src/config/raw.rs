@@ -204,6 +204,12 @@ pub(super) struct RawModem {
     pub(super) imei: Option<String>,
     #[serde(default)]
     pub(super) iccid: Option<String>,
+    #[serde(default)]
+    pub(super) balance_ussd: Option<String>,
+    #[serde(default)]
+    pub(super) balance_low: Option<f64>,
+    #[serde(default = "defaults::balance_check_hours")]
+    pub(super) balance_check_hours: u32,
 }
 
 #[derive(Debug, Deserialize)]

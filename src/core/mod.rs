@@ -1,5 +1,6 @@
 //! Decisions: typed values in, decisions out. Pure: no I/O, no clock, no tokio.
 
+pub mod balance;
 pub mod clauses;
 pub mod conversation;
 pub mod hours;

@@ -254,6 +254,8 @@ stored_enum! {
         NotAnswering = "not_answering",
         /// Few of the SIM's texts are reported delivered: a network may be blocking it silently.
         DeliveryLow = "delivery_low",
+        /// The SIM's credit, read by USSD, is under `modem.balance_low`.
+        LowBalance = "low_balance",
     }
 }
 

@@ -19,6 +19,7 @@ use super::{Error, ModemEvent, ModemHandle, ModemInfo, ModemState, Storage};
 use crate::clock::Clock;
 use crate::codec::at::{self, Classified, Classifier, Final, Frame, Pending, Urc};
 use crate::codec::pdu::SubmitPdu;
+use crate::codec::ussd;
 use crate::config::ModemConfig;
 use crate::domain::CallSource;
 use crate::domain::{CallId, CallerId, WithheldReason};
@@ -209,6 +210,9 @@ fn refuse(request: Request, reason: &str) {
         Request::Command { reply, .. } => {
             let _ = reply.send(Err(err()));
         }
+        Request::Ussd { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
     }
 }
 
@@ -274,6 +278,10 @@ struct Session<'a, P> {
     /// The slot last read on an indication, until the daemon deletes it: a repeated indication
     /// of it (a firmware that says `+CMTI` again and again) is not read twice.
     last_read: Option<(String, u32)>,
+    /// How this modem writes GSM 7-bit USSD strings (packed hex on Huawei sticks, else text).
+    ussd_form: ussd::Gsm7Form,
+    /// A `+CUSD:` line that did not read was seen (logged once per session).
+    bad_ussd_seen: bool,
 }
 
 impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
@@ -295,6 +303,8 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             storage_recheck: None,
             direct_routing: false,
             last_read: None,
+            ussd_form: ussd::Gsm7Form::Text,
+            bad_ussd_seen: false,
         }
     }
 
@@ -617,6 +627,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             ..ModemInfo::default()
         };
         info.manufacturer = first_line(self.try_exec("AT+CGMI").await?);
+        self.ussd_form = super::models::ussd_form(&info.manufacturer);
         if let Some(model) = super::models::by_manufacturer(&info.manufacturer) {
             for command in model.init {
                 self.try_exec(command).await?;
@@ -1057,8 +1068,117 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 let result = self.exec(&line, SEND_TIMEOUT).await;
                 let _ = reply.send(result);
             }
+            Request::Ussd { code, reply } => {
+                let result = self.ussd(&code).await;
+                let session_error = match &result {
+                    Err(err @ Error::Disconnected { .. }) => Some(err.clone()),
+                    _ => None,
+                };
+                let _ = reply.send(result);
+                if let Some(err) = session_error {
+                    return Err(err);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Dials a USSD code (`AT+CUSD=1,"<code>",15`, TS 27.007 §7.15) and waits for the network's
+    /// `+CUSD:` answer, which most modems send after the OK and some before it. A menu left open
+    /// (`<m>` 1) is closed with AT+CUSD=2; so is a session that got no answer in time.
+    async fn ussd(&mut self, code: &str) -> Result<String, Error> {
+        let failed = |reason: String| Error::Ussd {
+            code: code.to_string(),
+            reason,
+        };
+        let encoded =
+            ussd::encode_request(code, self.ussd_form).map_err(|err| failed(err.to_string()))?;
+        let command = format!("AT+CUSD=1,\"{encoded}\",15");
+        let deadline = Instant::now() + self.supervisor.config.ussd_timeout;
+        let lines = match self.exec(&command, COMMAND_TIMEOUT).await {
+            Ok(lines) => lines,
+            Err(Error::Rejected { result, .. }) => {
+                return Err(failed(format!(
+                    "the modem refused it ({})",
+                    result.describe()
+                )));
+            }
+            Err(err) => return Err(err),
+        };
+        let mut answer = None;
+        for line in &lines {
+            match ussd::parse_line(line) {
+                Some(parsed) => answer = Some(parsed),
+                None => self.bad_ussd_line(line),
+            }
+        }
+        if answer.is_none() {
+            answer = self.wait_for_ussd(deadline).await?;
+        }
+        let Some(answer) = answer else {
+            let _ = self.try_exec("AT+CUSD=2").await;
+            return Err(failed(format!(
+                "no answer from the network within {} s",
+                self.supervisor.config.ussd_timeout.as_secs()
+            )));
+        };
+        if answer.status == 1 {
+            // A menu waits for a choice: end it, so the next code starts afresh.
+            let _ = self.try_exec("AT+CUSD=2").await;
+        }
+        let Some(data) = answer.data else {
+            return Err(failed(match answer.status {
+                2 => "the network ended the session".to_string(),
+                4 => "the network does not support it".to_string(),
+                5 => "the network timed out".to_string(),
+                other => format!("an empty answer (+CUSD: {other})"),
+            }));
+        };
+        let text = ussd::decode(&data, answer.dcs, self.ussd_form)
+            .map_err(|err| failed(err.to_string()))?;
+        info!(code, "USSD answered");
+        Ok(text)
+    }
+
+    /// Reads the line until a `+CUSD:` answer or `until`; other URCs are kept for later.
+    async fn wait_for_ussd(&mut self, until: Instant) -> Result<Option<ussd::UssdLine>, Error> {
+        loop {
+            loop {
+                let digest = at::next_frame(&self.buffer, false);
+                if digest.consumed == 0 {
+                    break;
+                }
+                let _ = self.buffer.split_to(digest.consumed);
+                let Some(Frame::Line(line)) = digest.frame else {
+                    continue;
+                };
+                match self.classifier.classify(&line, None) {
+                    Classified::Urc(Urc::Ussd(answer)) => return Ok(Some(answer)),
+                    Classified::Urc(Urc::Unknown(line)) if line.starts_with("+CUSD") => {
+                        self.bad_ussd_line(&line)
+                    }
+                    Classified::Urc(urc) => self.queue_urc(urc),
+                    _ => {}
+                }
+            }
+            match timeout_at(until, self.port.read_buf(&mut self.buffer)).await {
+                Ok(read) => self.check_read(read)?,
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// A `+CUSD:` line that does not read: logged once per session, never acted on.
+    fn bad_ussd_line(&mut self, line: &str) {
+        if !self.bad_ussd_seen {
+            self.bad_ussd_seen = true;
+            warn!(
+                line,
+                "the modem sent a +CUSD line that does not read; ignored"
+            );
+        } else {
+            debug!(line, "another +CUSD line that does not read");
+        }
     }
 
     async fn use_memory(&mut self, memory: &str) -> Result<(), Error> {
@@ -1295,6 +1415,13 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 self.set_registration(Some(stat));
             }
             Urc::MissedCall { number } => self.missed_call_line(number).await,
+            Urc::Ussd(answer) => {
+                // An answer after its request gave up waiting, or the network's own message.
+                debug!(
+                    status = answer.status,
+                    "a USSD answer nobody is waiting for"
+                );
+            }
             Urc::StorageFull { memory } => {
                 warn!(memory, "the modem says its message store is full");
                 self.sweep_storage().await?;
@@ -1311,6 +1438,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             }
             Urc::Ready(line) => info!(line, "modem says it is ready"),
             Urc::Vendor(line) => debug!(line, "vendor status line"),
+            Urc::Unknown(line) if line.starts_with("+CUSD") => self.bad_ussd_line(&line),
             Urc::Unknown(line) => debug!(line, "unrecognised line"),
         }
         Ok(())

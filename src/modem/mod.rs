@@ -57,6 +57,10 @@ pub enum Error {
     },
     #[error("the text cannot be encoded as SMS: {0}")]
     Encode(String),
+    #[error(
+        "the balance code {code} got no usable answer: {reason}. Check modem.balance_ussd (the network's balance code, e.g. *#10#) by dialling it from a phone with this SIM"
+    )]
+    Ussd { code: String, reason: String },
     #[error("modem is not ready ({reason}); the SMS stays queued")]
     NotReady { reason: String },
     #[error("the modem task has stopped")]
@@ -130,6 +134,7 @@ impl Error {
             | Error::Timeout { .. }
             | Error::NoPrompt { .. }
             | Error::NotReady { .. }
+            | Error::Ussd { .. }
             | Error::Stopped => true,
             Error::Rejected { result, .. } => match result {
                 // TS 27.005 §3.2.5: 500 unknown (often a send too soon after the last), network

@@ -278,4 +278,67 @@ impl Tx<'_> {
         )?;
         Ok(())
     }
+
+    /// Records one credit check: the amount read (if any), the network's words, or the error.
+    pub fn record_balance(
+        &self,
+        modem: &ModemId,
+        pence: Option<i64>,
+        reply: Option<&str>,
+        error: Option<&str>,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "INSERT INTO balance_checks (modem, pence, reply, error, checked_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![modem.as_str(), pence, reply, error, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Each modem's last credit check, with the last amount read (which may be older), by modem.
+    pub fn balances(&self) -> Result<Vec<BalanceRow>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT b.modem, b.pence, b.reply, b.error, b.checked_ms,
+                    (SELECT k.pence FROM balance_checks k WHERE k.modem = b.modem AND k.pence IS NOT NULL ORDER BY k.id DESC LIMIT 1),
+                    (SELECT k.checked_ms FROM balance_checks k WHERE k.modem = b.modem AND k.pence IS NOT NULL ORDER BY k.id DESC LIMIT 1)
+             FROM balance_checks b
+             WHERE b.id IN (SELECT max(id) FROM balance_checks GROUP BY modem)
+             ORDER BY b.modem",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(BalanceRow {
+                modem: row.get(0)?,
+                pence: row.get(1)?,
+                reply: row.get(2)?,
+                error: row.get(3)?,
+                checked_ms: row.get(4)?,
+                known_pence: row.get(5)?,
+                known_ms: row.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// When `modem`'s credit was last checked, if ever.
+    pub fn last_balance_check_ms(&self, modem: &ModemId) -> Result<Option<i64>, Error> {
+        Ok(self.connection.query_row(
+            "SELECT max(checked_ms) FROM balance_checks WHERE modem = ?1",
+            params![modem.as_str()],
+            |row| row.get(0),
+        )?)
+    }
+}
+
+/// A modem's last credit check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BalanceRow {
+    pub modem: String,
+    /// The amount this check read, in pence.
+    pub pence: Option<i64>,
+    pub reply: Option<String>,
+    pub error: Option<String>,
+    pub checked_ms: i64,
+    /// The last amount any check read, and when.
+    pub known_pence: Option<i64>,
+    pub known_ms: Option<i64>,
 }

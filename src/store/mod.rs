@@ -60,6 +60,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_modem_health",
         include_str!("migrations/0012_modem_health.sql"),
     ),
+    ("0013_balance", include_str!("migrations/0013_balance.sql")),
 ];
 
 /// The schema version this build expects.

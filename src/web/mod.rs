@@ -745,12 +745,14 @@ async fn status_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Re
     let modems = modem_status(&web).await?;
     let sip = web.read(|tx| tx.sip_accounts()).await?;
     let faults = web.read(|tx| tx.recent_faults(50)).await?;
+    let balances = web.read(|tx| tx.balances()).await?;
     Ok(Html(pages::status_page(
         &session.csrf,
         &modems,
         &web.config,
         &sip,
         &faults,
+        &balances,
     ))
     .into_response())
 }
@@ -998,10 +1000,11 @@ async fn api_status(State(web): State<Shared>, headers: HeaderMap) -> Result<Res
         })
         .collect();
     let faults = web.read(|tx| tx.open_faults()).await?;
-    Ok(
-        axum::Json(serde_json::json!({ "modems": body, "sip_accounts": sip, "faults": faults }))
-            .into_response(),
-    )
+    let balances = web.read(|tx| tx.balances()).await?;
+    Ok(axum::Json(serde_json::json!({
+        "modems": body, "sip_accounts": sip, "faults": faults, "balances": balances,
+    }))
+    .into_response())
 }
 
 async fn api_opt_outs(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
@@ -1027,9 +1030,11 @@ async fn metrics(State(web): State<Shared>, headers: HeaderMap) -> Result<Respon
             ))
         })
         .await?;
+    let balances = web.read(|tx| tx.balances()).await?;
     let modems = modem_status(&web).await?;
     let mut text = pages::metrics_text(&web.config.box_name, &counts, &latencies, &modems, &sip);
     text.push_str(&pages::health_metrics(&faults, alerts, &modems));
+    text.push_str(&pages::balance_metrics(&balances));
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -400,6 +400,7 @@ pub fn status_page(
     config: &Config,
     sip: &[SipAccountRow],
     faults: &[crate::store::FaultRow],
+    balances: &[crate::store::BalanceRow],
 ) -> String {
     let mut body = String::from(
         "<h1>Status</h1><h2>Modems</h2><table id=\"modems\"><tr class=\"head\"><th>Modem</th><th>State</th><th>Signal</th><th>SIM</th><th>Network</th><th>Queue</th></tr>",
@@ -477,7 +478,94 @@ pub fn status_page(
         body.push_str("</table>");
     }
     body.push_str(&faults_section(faults));
+    body.push_str(&balance_section(config, balances));
     layout("Status", Some(csrf), &body)
+}
+
+/// Each SIM's credit, for the modems with a balance code: the last amount read, when, and the
+/// last check's answer or error.
+fn balance_section(config: &Config, balances: &[crate::store::BalanceRow]) -> String {
+    use crate::core::balance::format_pence;
+    let checked: Vec<_> = config
+        .modems
+        .iter()
+        .filter_map(|m| m.balance.as_ref().map(|b| (m, b)))
+        .collect();
+    if checked.is_empty() {
+        return String::new();
+    }
+    let mut body = String::from(
+        "<h2>SIM credit</h2><table id=\"balances\"><tr class=\"head\"><th>Modem</th><th>Credit</th><th>Checked</th><th>Last answer</th></tr>",
+    );
+    for (modem, check) in checked {
+        let row = balances.iter().find(|b| b.modem == modem.id.as_str());
+        let (class, credit) = match row.and_then(|r| r.known_pence) {
+            Some(pence) if pence < check.low_pence => (
+                "bad",
+                format!(
+                    "{} (under {}: top up the SIM)",
+                    format_pence(pence),
+                    format_pence(check.low_pence)
+                ),
+            ),
+            Some(pence) => ("ok", format_pence(pence)),
+            None => ("muted", "not known yet".to_string()),
+        };
+        let checked_at = row.map(|r| format_time(r.checked_ms)).unwrap_or_default();
+        let answer = row
+            .map(|r| match (&r.reply, &r.error) {
+                (_, Some(error)) => error.clone(),
+                (Some(reply), None) => reply.clone(),
+                (None, None) => String::new(),
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
+            e(modem.id.as_str()),
+            e(&credit),
+            e(&checked_at),
+            e(&answer)
+        );
+    }
+    body.push_str("</table>");
+    body
+}
+
+/// `textback_modem_balance_pounds{modem}` (the last credit read) and
+/// `textback_modem_balance_checked_timestamp_seconds{modem}` (the last check, read or not).
+pub fn balance_metrics(balances: &[crate::store::BalanceRow]) -> String {
+    let mut out = String::new();
+    if balances.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP textback_modem_balance_pounds The SIM's credit as last read by USSD (modem.balance_ussd), in pounds.\n# TYPE textback_modem_balance_pounds gauge"
+    );
+    for row in balances {
+        if let Some(pence) = row.known_pence {
+            let _ = writeln!(
+                out,
+                "textback_modem_balance_pounds{{modem=\"{}\"}} {:.2}",
+                label(&row.modem),
+                pence as f64 / 100.0
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP textback_modem_balance_checked_timestamp_seconds When the SIM's credit was last checked (answered or not).\n# TYPE textback_modem_balance_checked_timestamp_seconds gauge"
+    );
+    for row in balances {
+        let _ = writeln!(
+            out,
+            "textback_modem_balance_checked_timestamp_seconds{{modem=\"{}\"}} {}",
+            label(&row.modem),
+            row.checked_ms / 1000
+        );
+    }
+    out
 }
 
 /// The modems' faults: open ones first (what is wrong and what to do), then how recent ones ended.
