@@ -172,7 +172,8 @@ impl Alerter {
             FaultKind::StorageFull
             | FaultKind::RecipientCap
             | FaultKind::DeliveryLow
-            | FaultKind::LowBalance => self.pool.iter().filter(usable).find(|h| h.id() == failing),
+            | FaultKind::LowBalance
+            | FaultKind::SelfTest => self.pool.iter().filter(usable).find(|h| h.id() == failing),
             FaultKind::Refused | FaultKind::OffNetwork | FaultKind::NotAnswering => None,
         };
         other.or(itself).map(|handle| handle.id().clone())

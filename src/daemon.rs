@@ -95,6 +95,8 @@ pub struct ModemTiming {
     pub balance_retry: Duration,
     /// `modem.balance_check_hours`, when set.
     pub balance_interval: Option<Duration>,
+    /// `modem.self_test.timeout_minutes`, when set.
+    pub self_test_timeout: Option<Duration>,
 }
 
 /// Starts the daemon in the background (for `demo` and tests).
@@ -202,6 +204,11 @@ fn setup(
             {
                 balance.interval = interval;
             }
+            if let (Some(timeout), Some(test)) =
+                (timing.self_test_timeout, modem_config.self_test.as_mut())
+            {
+                test.timeout = timeout;
+            }
         }
         let handle = modem::spawn(
             modem_config.clone(),
@@ -227,6 +234,19 @@ fn setup(
         clock: options.clock.clone(),
     };
     for (modem_config, handle, wake) in outboxes {
+        if let Some(test) = modem_config.self_test.clone() {
+            workers.spawn(crate::self_test::run(
+                crate::self_test::Tester {
+                    store: store.clone(),
+                    modem: modem_config.id.clone(),
+                    test,
+                    alerter: alerter.clone(),
+                    wakers: wakers.clone(),
+                    clock: options.clock.clone(),
+                },
+                token.child_token(),
+            ));
+        }
         let balance_now = modem_config.balance.clone().map(|check| {
             let now = crate::balance::CheckNow::default();
             workers.spawn(crate::balance::run(

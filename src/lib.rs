@@ -33,7 +33,9 @@
 //!    the business (off the network, over the recipient cap), records each fault
 //!    (`store/health.rs`) and tells the business through `alert.rs`. Where a SIM has a balance
 //!    code, `balance.rs` dials it now and then (`AT+CUSD`, decoded by `codec/ussd.rs`), reads the
-//!    credit with `core/balance.rs` and tells the business when it is low.
+//!    credit with `core/balance.rs` and tells the business when it is low; `self_test.rs` texts
+//!    each SIM's daily self-test (`core/self_test.rs`: its token, its time) and fails it when the
+//!    text does not come back, which `flow/reply.rs` recognises before any caller logic.
 //! 4. **The conversation.** A reply arrives as `+CMTI` → `AT+CMGR` → `Event::SmsReceived` →
 //!    `flow/reply.rs` stores it (joining multipart texts, STOP/HELP/START, loops with machines
 //!    per `core/loops.rs`) and moves the conversation on: `core/conversation.rs` reads the text
@@ -90,6 +92,7 @@ pub mod leads;
 pub mod llm;
 pub mod modem;
 pub mod outbox;
+pub mod self_test;
 pub mod sip;
 pub mod store;
 pub mod time_text;

@@ -1139,6 +1139,7 @@ fn quick_health() -> textback::daemon::RunOptions {
             ussd_timeout: std::time::Duration::from_secs(2),
             balance_retry: std::time::Duration::from_secs(1),
             balance_interval: None,
+            self_test_timeout: None,
         }),
         ..Default::default()
     }

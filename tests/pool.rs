@@ -240,6 +240,7 @@ fn quick_health(cycle: Option<Duration>) -> RunOptions {
             ussd_timeout: Duration::from_secs(2),
             balance_retry: Duration::from_secs(1),
             balance_interval: None,
+            self_test_timeout: None,
         }),
         ..Default::default()
     }
@@ -697,4 +698,188 @@ async fn ussd_errors_silence_and_garbage_break_nothing() {
         query_strings(&database, "SELECT kind FROM modem_faults"),
         vec!["low_balance".to_string()]
     );
+}
+
+/// Quick health timings on a clock set to `at`, with self-tests timing out after 2 s.
+fn self_test_options(at: chrono::DateTime<chrono::Utc>) -> (RunOptions, textback::clock::Clock) {
+    let clock = textback::clock::Clock::starting_at(at);
+    let mut options = quick_health(None);
+    options.clock = clock.clone();
+    if let Some(timing) = options.modem_timing.as_mut() {
+        timing.self_test_timeout = Some(Duration::from_secs(2));
+    }
+    (options, clock)
+}
+
+fn query_i64(database: &Path, sql: &str) -> i64 {
+    let connection = textback::store::open_read_only(database).unwrap();
+    connection.query_row(sql, [], |row| row.get(0)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_self_test_texts_the_sim_itself_and_a_lost_text_is_told() {
+    use chrono::TimeZone;
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("t.db");
+    let token = "self-test-token-0123456789abcdef";
+    with_api_token(&database, token).await;
+    let a = VirtualModem::start(Options::default()).unwrap();
+    let b = VirtualModem::start(Options {
+        own_number: "+447700900888".to_string(),
+        ..Options::default()
+    })
+    .unwrap();
+    // a texts its own number at 04:00 UK time (GMT in December).
+    let config = health_config(
+        a.path(),
+        b.path(),
+        &database,
+        "self_test = { to = \"+447700900999\", at = \"04:00\" }",
+        "",
+    );
+    let (options, clock) = self_test_options(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 12, 7, 3, 59, 58)
+            .unwrap(),
+    );
+    let running = daemon::start(config.clone(), options).await.unwrap();
+    let passed = "SELECT count(*) FROM self_tests WHERE state = 'passed'";
+    assert_eq!(wait_count(&database, passed, 1).await, 1);
+    let sent = a.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].text.starts_with("textback self-test "),
+        "{}",
+        sent[0].text
+    );
+    // Recorded before it went, at 04:00 by the set clock; it came back on a itself.
+    assert_eq!(
+        query_strings(
+            &database,
+            "SELECT modem || ' ' || recipient || ' ' || received_on || ' ' || strftime('%H:%M', started_ms / 1000, 'unixepoch') FROM self_tests"
+        ),
+        vec!["a +447700900999 a 04:00".to_string()]
+    );
+    let round_trip = query_i64(&database, "SELECT received_ms - started_ms FROM self_tests");
+    // Never a caller: stored with no conversation, no reply, no lead.
+    assert_eq!(
+        query_i64(&database, "SELECT count(*) FROM conversations"),
+        0
+    );
+    assert_eq!(
+        query_i64(
+            &database,
+            "SELECT count(*) FROM messages WHERE direction = 'in' AND conversation_id IS NULL AND body LIKE 'textback self-test %'"
+        ),
+        1
+    );
+    let checks = textback::cli::doctor::self_test_checks(&config, &database);
+    assert!(checks[0].detail.starts_with("passed at "), "{checks:?}");
+
+    // The next day the network loses the text: after the timeout the test fails and the owner
+    // is told, through b.
+    a.drop_own_texts(true).await;
+    clock.set(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 12, 8, 3, 59, 59)
+            .unwrap(),
+    );
+    let sent_at = std::time::Instant::now();
+    let alert = wait_alert(&b).await;
+    let told = sent_at.elapsed();
+    assert!(
+        alert.contains("self-test") && alert.contains("did not come back"),
+        "{alert}"
+    );
+    assert_eq!(
+        query_strings(&database, "SELECT state FROM self_tests ORDER BY id"),
+        vec!["passed".to_string(), "failed".to_string()]
+    );
+    let base = format!("http://{}", running.dashboard);
+    let metrics = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("textback_self_test_passed{modem=\"a\"} 0")
+            && metrics.contains("textback_self_tests_total{modem=\"a\",state=\"failed\"} 1")
+            && metrics.contains(
+                "textback_modem_faults_open{kind=\"self_test\",cause=\"no_round_trip\"} 1"
+            ),
+        "{metrics}"
+    );
+    let checks = textback::cli::doctor::self_test_checks(&config, &database);
+    assert!(
+        checks[0].detail.starts_with("failed at ")
+            && checks[0].detail.contains("unplug the dongle"),
+        "{checks:?}"
+    );
+
+    // The day after, the text comes back again: passed, and the fault closes.
+    a.drop_own_texts(false).await;
+    clock.set(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 12, 9, 3, 59, 59)
+            .unwrap(),
+    );
+    assert_eq!(wait_count(&database, passed, 2).await, 2);
+    assert_eq!(
+        wait_count(
+            &database,
+            "SELECT count(*) FROM modem_faults WHERE kind = 'self_test' AND cleared_ms IS NOT NULL",
+            1
+        )
+        .await,
+        1
+    );
+    running.stop().await.unwrap();
+    assert_eq!(
+        query_i64(&database, "SELECT count(*) FROM conversations"),
+        0
+    );
+    eprintln!(
+        "detection: self-test round trip {round_trip} ms; a lost self-test text told {} ms after it was due (timeout 2 s)",
+        told.as_millis()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_test_to_another_modems_number_comes_back_on_that_modem() {
+    use chrono::TimeZone;
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("t.db");
+    let a = VirtualModem::start(Options::default()).unwrap();
+    let b = VirtualModem::start(Options {
+        own_number: "+447700900888".to_string(),
+        ..Options::default()
+    })
+    .unwrap();
+    let config = health_config(
+        a.path(),
+        b.path(),
+        &database,
+        "[modem.self_test]\nto = \"+447700900888\"\nat = \"06:30\"",
+        "",
+    );
+    // 06:30 BST is 05:30 UTC in July.
+    let (options, _clock) =
+        self_test_options(chrono::Utc.with_ymd_and_hms(2026, 7, 1, 5, 29, 59).unwrap());
+    let running = daemon::start(config, options).await.unwrap();
+    let sent = a.wait_sent(1, WAIT).await;
+    assert_eq!(sent[0].to, "+447700900888");
+    // The network carries it to b's SIM.
+    b.receive_sms("+447700900999", &sent[0].text).await;
+    let passed = "SELECT count(*) FROM self_tests WHERE state = 'passed' AND received_on = 'b'";
+    assert_eq!(wait_count(&database, passed, 1).await, 1);
+    running.stop().await.unwrap();
+    assert_eq!(
+        query_i64(&database, "SELECT count(*) FROM conversations"),
+        0
+    );
+    assert!(b.sent().is_empty(), "{:?}", b.sent());
 }

@@ -115,6 +115,10 @@ pub fn run(config_path: &Path, watch: bool, watch_timeout: u64) -> anyhow::Resul
         check.print();
         all.push(check);
     }
+    for check in self_test_checks(&config, &config.storage.database) {
+        check.print();
+        all.push(check);
+    }
     for (name, ok, what) in crate::cli::sip::doctor_lines(&config, &config.storage.database) {
         let verdict = if ok { Verdict::Ok } else { Verdict::Warning };
         let check = Check::new(verdict, name, what);
@@ -351,6 +355,69 @@ pub fn balance_checks(config: &crate::config::Config, database: &Path) -> Vec<Ch
             }
         };
         checks.push(check);
+    }
+    checks
+}
+
+/// Each SIM's last daily self-test, for the modems with `[modem.self_test]`.
+pub fn self_test_checks(config: &crate::config::Config, database: &Path) -> Vec<Check> {
+    use crate::domain::SelfTestState;
+    let rows = store::open_read_only(database)
+        .ok()
+        .and_then(|connection| store::Tx::reader(&connection).last_self_tests().ok())
+        .unwrap_or_default();
+    let mut checks = Vec::new();
+    for modem in &config.modems {
+        let Some(test) = &modem.self_test else {
+            continue;
+        };
+        let name = format!("modem {} self-test", modem.id);
+        let row = rows.iter().find(|r| r.modem == modem.id.as_str());
+        checks.push(match row {
+            None => Check::new(
+                Verdict::Warning,
+                name,
+                format!(
+                    "not run yet: the daemon texts {} daily at {} (UK time)",
+                    test.to,
+                    test.at.format("%H:%M")
+                ),
+            ),
+            Some(row) => match row.state {
+                SelfTestState::Passed => Check::new(
+                    Verdict::Ok,
+                    name,
+                    format!(
+                        "passed at {}: the text to {} came back on modem {} after {:.1} s",
+                        crate::time_text::format_time(row.started_ms),
+                        row.recipient,
+                        row.received_on.as_deref().unwrap_or("?"),
+                        (row.received_ms.unwrap_or(row.started_ms) - row.started_ms) as f64
+                            / 1000.0
+                    ),
+                ),
+                SelfTestState::Waiting => Check::new(
+                    Verdict::Ok,
+                    name,
+                    format!(
+                        "running since {}: waiting for the text to {} to come back",
+                        crate::time_text::format_time(row.started_ms),
+                        row.recipient
+                    ),
+                ),
+                SelfTestState::Failed => Check::new(
+                    Verdict::Failed,
+                    name,
+                    format!(
+                        "failed at {}: {}",
+                        crate::time_text::format_time(row.started_ms),
+                        row.detail
+                            .as_deref()
+                            .unwrap_or("the text did not come back")
+                    ),
+                ),
+            },
+        });
     }
     checks
 }

@@ -77,6 +77,17 @@ pub const fn balance_low() -> f64 {
     2.0
 }
 
+/// When the daily self-test runs, UK time (`modem.self_test.at`): a quiet hour.
+pub fn self_test_at() -> String {
+    "04:00".to_string()
+}
+
+/// How long the self-test text has to come back (`modem.self_test.timeout_minutes`): UK networks
+/// deliver in seconds; a text not back in 10 minutes is not arriving.
+pub const fn self_test_timeout_minutes() -> u32 {
+    10
+}
+
 /// How long the network may take to answer a USSD code (not a config key): TS 27.007 leaves it
 /// open; UK networks answer balance codes in 2 to 10 s.
 pub const USSD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

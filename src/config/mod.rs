@@ -84,6 +84,8 @@ pub struct ModemConfig {
     pub iccid: Option<String>,
     /// The SIM's credit check by USSD (`modem.balance_ussd`), when configured.
     pub balance: Option<BalanceCheck>,
+    /// The daily self-test (`[modem.self_test]`), when configured.
+    pub self_test: Option<SelfTest>,
     /// How long a USSD code may wait for the network's answer (not a config key: the driver's
     /// [`defaults::USSD_TIMEOUT`], shorter in tests).
     pub ussd_timeout: std::time::Duration,
@@ -99,6 +101,17 @@ pub struct BalanceCheck {
     /// How often the credit is looked at (`modem.balance_check_hours`); also after a refusal
     /// that may mean no credit.
     pub interval: std::time::Duration,
+}
+
+/// A SIM's daily self-test: a text to a number that comes back to the box, which must come back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfTest {
+    /// Where the text goes (`modem.self_test.to`): this SIM's own number, or another modem's.
+    pub to: E164,
+    /// When, UK time (`modem.self_test.at`).
+    pub at: chrono::NaiveTime,
+    /// How long it has to come back (`modem.self_test.timeout_minutes`).
+    pub timeout: std::time::Duration,
 }
 
 impl ModemConfig {
@@ -124,6 +137,7 @@ impl ModemConfig {
             imei: None,
             iccid: None,
             balance: None,
+            self_test: None,
             ussd_timeout: defaults::USSD_TIMEOUT,
         }
     }
@@ -644,6 +658,49 @@ numbers = ["020 7946 0018"]
                 "balance_ussd = \"*#10#\"\nbalance_check_hours = 0",
                 "modem[0].balance_check_hours",
                 "not 1 to 168",
+            ),
+        ] {
+            let got = problems(&with(keys));
+            assert_eq!(got.len(), 1, "{keys}: {got:?}");
+            assert_eq!(got[0].path, path, "{keys}");
+            assert!(got[0].message.contains(says), "{keys}: {}", got[0].message);
+        }
+    }
+
+    #[test]
+    fn the_self_test_is_optional_and_checked() {
+        let with = |keys: &str| {
+            MINIMAL.replace(
+                "port = \"/dev/null\"",
+                &format!("port = \"/dev/null\"\n{keys}"),
+            )
+        };
+        let config = parse(
+            &with("self_test = { to = \"07700 900999\" }"),
+            Path::new("test.toml"),
+        )
+        .unwrap()
+        .config;
+        let test = config.modems[0].self_test.clone().unwrap();
+        assert_eq!(test.to.as_str(), "+447700900999");
+        assert_eq!(test.at, chrono::NaiveTime::from_hms_opt(4, 0, 0).unwrap());
+        assert_eq!(test.timeout, std::time::Duration::from_secs(600));
+        for (keys, path, says) in [
+            ("self_test = { to = \"12\" }", "modem[0].self_test.to", ""),
+            (
+                "self_test = { to = \"07700900999\", at = \"4am\" }",
+                "modem[0].self_test.at",
+                "is not a time of day",
+            ),
+            (
+                "self_test = { to = \"07700900999\", timeout_minutes = 0 }",
+                "modem[0].self_test.timeout_minutes",
+                "is not 1 to 120",
+            ),
+            (
+                "self_test = { to = \"07700900999\", when = \"04:00\" }",
+                "modem[0].self_test.when",
+                "unknown field",
             ),
         ] {
             let got = problems(&with(keys));

@@ -210,6 +210,19 @@ pub(super) struct RawModem {
     pub(super) balance_low: Option<f64>,
     #[serde(default = "defaults::balance_check_hours")]
     pub(super) balance_check_hours: u32,
+    #[serde(default)]
+    pub(super) self_test: Option<RawSelfTest>,
+}
+
+/// `[modem.self_test]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSelfTest {
+    pub(super) to: String,
+    #[serde(default = "defaults::self_test_at")]
+    pub(super) at: String,
+    #[serde(default = "defaults::self_test_timeout_minutes")]
+    pub(super) timeout_minutes: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,6 +15,7 @@ pub mod reason;
 pub mod refusal;
 pub mod replay;
 pub mod routing;
+pub mod self_test;
 pub mod slots;
 pub mod staff;
 pub mod template;

@@ -312,6 +312,7 @@ enum Control {
     ReportStatusAlways(Option<u8>),
     Balance(i64),
     Ussd(UssdAnswer),
+    DropOwnTexts(bool),
     Restart,
     Line(String),
 }
@@ -468,6 +469,12 @@ impl VirtualModem {
     /// silently stops delivering a SIM's texts; None goes back to "received".
     pub async fn report_status_always(&self, status: Option<u8>) {
         let _ = self.control.send(Control::ReportStatusAlways(status)).await;
+    }
+
+    /// Drops (`true`) texts sent to the SIM's own number instead of delivering them back to it
+    /// (`false`, the default): a network that loses them, for the self-test.
+    pub async fn drop_own_texts(&self, drop: bool) {
+        let _ = self.control.send(Control::DropOwnTexts(drop)).await;
     }
 
     /// Sets the SIM's credit, in pence, that USSD codes answer with.
@@ -668,6 +675,8 @@ struct Machine {
     balance_pence: i64,
     /// How USSD codes are answered.
     ussd_answer: UssdAnswer,
+    /// Texts to the SIM's own number are lost instead of coming back.
+    drop_own_texts: bool,
     /// Lines waiting for their moment (status reports, start-up lines): (when, lines).
     scheduled: Vec<(tokio::time::Instant, Vec<String>)>,
     /// The call being rung: (caller, rings left, next ring).
@@ -696,6 +705,7 @@ impl Machine {
             report_status_always: None,
             balance_pence: options.balance_pence,
             ussd_answer: UssdAnswer::Balance,
+            drop_own_texts: false,
             scheduled: Vec::new(),
             smsc: options.smsc.clone(),
             options,
@@ -841,52 +851,7 @@ impl Machine {
                 from,
                 text,
                 parts: chosen,
-            } => {
-                let stamp = now_timestamp();
-                let reference = self.next_concat;
-                self.next_concat = self.next_concat.wrapping_add(1);
-                let parts = match pdu::encode_deliver(&from, &text, &stamp, reference) {
-                    Ok(parts) => parts,
-                    Err(_) => return,
-                };
-                let parts: Vec<String> = match chosen {
-                    None => parts,
-                    Some(order) => order
-                        .iter()
-                        .filter_map(|&i| parts.get(i).cloned())
-                        .collect(),
-                };
-                for part in parts {
-                    if self.direct_routing {
-                        let length = tpdu_length(&part);
-                        self.send_lines(&[&format!("+CMT: ,{length}"), &part]).await;
-                        continue;
-                    }
-                    let index = (0..self.options.capacity).find(|i| !self.store.contains_key(i));
-                    let Some(index) = index else {
-                        // A full SIM stores nothing more and says nothing (field note 3).
-                        continue;
-                    };
-                    let memory = self.options.incoming_memory.clone();
-                    self.store.insert(
-                        index,
-                        Slot {
-                            memory: memory.clone(),
-                            pdu: part,
-                            stat: 0,
-                        },
-                    );
-                    if self.options.indications {
-                        self.send_lines(&[&format!("+CMTI: \"{memory}\",{index}")])
-                            .await;
-                    }
-                    if self.store.len() as u32 >= self.options.capacity
-                        && let Some(line) = self.persona.memory_full
-                    {
-                        self.send_lines(&[line]).await;
-                    }
-                }
-            }
+            } => self.deliver(&from, &text, chosen).await,
             Control::FailNextSend(code) => self.fail_next = Some(code),
             Control::VanishAfterNextPdu => self.vanish_after_pdu = true,
             Control::Hang => self.hung = true,
@@ -897,6 +862,7 @@ impl Machine {
             Control::ReportStatusAlways(status) => self.report_status_always = status,
             Control::Balance(pence) => self.balance_pence = pence,
             Control::Ussd(answer) => self.ussd_answer = answer,
+            Control::DropOwnTexts(drop) => self.drop_own_texts = drop,
             Control::Restart => self.power_cycle(),
             Control::Line(line) => self.send_lines(&[&line]).await,
             Control::Network(registered) => {
@@ -911,6 +877,55 @@ impl Machine {
                 self.set_registration(stat).await;
             }
             Control::RefuseSends(code) => self.refuse_sends = code,
+        }
+    }
+
+    /// Delivers an SMS from `from` (the parts chosen, or all): stored on the SIM with +CMTI, or
+    /// straight out as +CMT when AT+CNMI routes it so.
+    async fn deliver(&mut self, from: &str, text: &str, chosen: Option<Vec<usize>>) {
+        let stamp = now_timestamp();
+        let reference = self.next_concat;
+        self.next_concat = self.next_concat.wrapping_add(1);
+        let parts = match pdu::encode_deliver(from, text, &stamp, reference) {
+            Ok(parts) => parts,
+            Err(_) => return,
+        };
+        let parts: Vec<String> = match chosen {
+            None => parts,
+            Some(order) => order
+                .iter()
+                .filter_map(|&i| parts.get(i).cloned())
+                .collect(),
+        };
+        for part in parts {
+            if self.direct_routing {
+                let length = tpdu_length(&part);
+                self.send_lines(&[&format!("+CMT: ,{length}"), &part]).await;
+                continue;
+            }
+            let index = (0..self.options.capacity).find(|i| !self.store.contains_key(i));
+            let Some(index) = index else {
+                // A full SIM stores nothing more and says nothing (field note 3).
+                continue;
+            };
+            let memory = self.options.incoming_memory.clone();
+            self.store.insert(
+                index,
+                Slot {
+                    memory: memory.clone(),
+                    pdu: part,
+                    stat: 0,
+                },
+            );
+            if self.options.indications {
+                self.send_lines(&[&format!("+CMTI: \"{memory}\",{index}")])
+                    .await;
+            }
+            if self.store.len() as u32 >= self.options.capacity
+                && let Some(line) = self.persona.memory_full
+            {
+                self.send_lines(&[line]).await;
+            }
         }
     }
 
@@ -1406,7 +1421,7 @@ impl Machine {
             }
         }
         if let Ok(mut log) = self.shared.sent.lock() {
-            log.push(sent);
+            log.push(sent.clone());
         }
         self.shared.changed.notify_waiters();
         if self.vanish_after_pdu {
@@ -1419,6 +1434,12 @@ impl Machine {
         }
         self.ok(vec![format!("+CMGS: {reference}")]).await;
         self.mark(Moment::SendConfirmed(reference));
+        // A text to the SIM's own number comes back to it, as the network delivers it (unless
+        // told to lose it).
+        if sent.to == self.options.own_number && !self.drop_own_texts {
+            let own = self.options.own_number.clone();
+            self.deliver(&own, &sent.text, None).await;
+        }
     }
 }
 

@@ -746,6 +746,7 @@ async fn status_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Re
     let sip = web.read(|tx| tx.sip_accounts()).await?;
     let faults = web.read(|tx| tx.recent_faults(50)).await?;
     let balances = web.read(|tx| tx.balances()).await?;
+    let self_tests = web.read(|tx| tx.last_self_tests()).await?;
     Ok(Html(pages::status_page(
         &session.csrf,
         &modems,
@@ -753,6 +754,7 @@ async fn status_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Re
         &sip,
         &faults,
         &balances,
+        &self_tests,
     ))
     .into_response())
 }
@@ -1001,8 +1003,10 @@ async fn api_status(State(web): State<Shared>, headers: HeaderMap) -> Result<Res
         .collect();
     let faults = web.read(|tx| tx.open_faults()).await?;
     let balances = web.read(|tx| tx.balances()).await?;
+    let self_tests = web.read(|tx| tx.last_self_tests()).await?;
     Ok(axum::Json(serde_json::json!({
         "modems": body, "sip_accounts": sip, "faults": faults, "balances": balances,
+        "self_tests": self_tests,
     }))
     .into_response())
 }
@@ -1031,10 +1035,14 @@ async fn metrics(State(web): State<Shared>, headers: HeaderMap) -> Result<Respon
         })
         .await?;
     let balances = web.read(|tx| tx.balances()).await?;
+    let (self_tests, self_test_counts) = web
+        .read(|tx| Ok((tx.last_self_tests()?, tx.self_test_counts()?)))
+        .await?;
     let modems = modem_status(&web).await?;
     let mut text = pages::metrics_text(&web.config.box_name, &counts, &latencies, &modems, &sip);
     text.push_str(&pages::health_metrics(&faults, alerts, &modems));
     text.push_str(&pages::balance_metrics(&balances));
+    text.push_str(&pages::self_test_metrics(&self_tests, &self_test_counts));
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -401,6 +401,7 @@ pub fn status_page(
     sip: &[SipAccountRow],
     faults: &[crate::store::FaultRow],
     balances: &[crate::store::BalanceRow],
+    self_tests: &[crate::store::SelfTestRow],
 ) -> String {
     let mut body = String::from(
         "<h1>Status</h1><h2>Modems</h2><table id=\"modems\"><tr class=\"head\"><th>Modem</th><th>State</th><th>Signal</th><th>SIM</th><th>Network</th><th>Queue</th></tr>",
@@ -479,6 +480,7 @@ pub fn status_page(
     }
     body.push_str(&faults_section(faults));
     body.push_str(&balance_section(config, balances));
+    body.push_str(&self_test_section(config, self_tests));
     layout("Status", Some(csrf), &body)
 }
 
@@ -530,6 +532,120 @@ fn balance_section(config: &Config, balances: &[crate::store::BalanceRow]) -> St
     }
     body.push_str("</table>");
     body
+}
+
+/// Each SIM's last daily self-test, for the modems with `[modem.self_test]`.
+fn self_test_section(config: &Config, self_tests: &[crate::store::SelfTestRow]) -> String {
+    use crate::domain::SelfTestState;
+    let tested: Vec<_> = config
+        .modems
+        .iter()
+        .filter_map(|m| m.self_test.as_ref().map(|t| (m, t)))
+        .collect();
+    if tested.is_empty() {
+        return String::new();
+    }
+    let mut body = String::from(
+        "<h2>Daily self-test</h2><table id=\"self-tests\"><tr class=\"head\"><th>Modem</th><th>Texts</th><th>Last test</th><th>Result</th></tr>",
+    );
+    for (modem, test) in tested {
+        let row = self_tests.iter().find(|t| t.modem == modem.id.as_str());
+        let (class, result) = match row {
+            None => (
+                "muted",
+                format!("not run yet (daily at {} UK time)", test.at.format("%H:%M")),
+            ),
+            Some(row) => match row.state {
+                SelfTestState::Passed => (
+                    "ok",
+                    format!(
+                        "passed: back on {} after {:.1} s",
+                        row.received_on.as_deref().unwrap_or("?"),
+                        (row.received_ms.unwrap_or(row.started_ms) - row.started_ms) as f64
+                            / 1000.0
+                    ),
+                ),
+                SelfTestState::Waiting => {
+                    ("muted", "waiting for the text to come back".to_string())
+                }
+                SelfTestState::Failed => (
+                    "bad",
+                    format!(
+                        "failed: {}",
+                        row.detail
+                            .as_deref()
+                            .unwrap_or("the text did not come back")
+                    ),
+                ),
+            },
+        };
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+            e(modem.id.as_str()),
+            e(test.to.as_str()),
+            e(&row.map(|r| format_time(r.started_ms)).unwrap_or_default()),
+            e(&result)
+        );
+    }
+    body.push_str("</table>");
+    body
+}
+
+/// `textback_self_tests_total{modem,state}`, `textback_self_test_passed{modem}` (the last test:
+/// 1 passed, 0 failed, -1 running) and `textback_self_test_round_trip_seconds{modem}`.
+pub fn self_test_metrics(
+    last: &[crate::store::SelfTestRow],
+    counts: &[(String, String, i64)],
+) -> String {
+    use crate::domain::SelfTestState;
+    let mut out = String::new();
+    if last.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP textback_self_tests_total Daily self-tests (a text to a number that comes back to the box), by modem and outcome.\n# TYPE textback_self_tests_total counter"
+    );
+    for (modem, state, count) in counts {
+        let _ = writeln!(
+            out,
+            "textback_self_tests_total{{modem=\"{}\",state=\"{}\"}} {count}",
+            label(modem),
+            label(state)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP textback_self_test_passed The last self-test: 1 passed, 0 failed, -1 still running.\n# TYPE textback_self_test_passed gauge"
+    );
+    for row in last {
+        let value = match row.state {
+            SelfTestState::Passed => 1,
+            SelfTestState::Failed => 0,
+            SelfTestState::Waiting => -1,
+        };
+        let _ = writeln!(
+            out,
+            "textback_self_test_passed{{modem=\"{}\"}} {value}",
+            label(&row.modem)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP textback_self_test_round_trip_seconds How long the last self-test text that came back took.\n# TYPE textback_self_test_round_trip_seconds gauge"
+    );
+    for row in last {
+        if let Some(received) = row.received_ms {
+            let _ = writeln!(
+                out,
+                "textback_self_test_round_trip_seconds{{modem=\"{}\"}} {:.3}",
+                label(&row.modem),
+                (received - row.started_ms) as f64 / 1000.0
+            );
+        }
+    }
+    out
 }
 
 /// `textback_modem_balance_pounds{modem}` (the last credit read) and

@@ -116,6 +116,10 @@ pub(super) fn modems(
         let iccid = digits(&modem.iccid, "iccid", 18..=20);
         let profile = known.profile(check, path("profile"), &modem.profile);
         let balance = balance_check(check, &path, modem);
+        let self_test = modem
+            .self_test
+            .as_ref()
+            .and_then(|raw| self_test(check, &path, raw));
         if let Some(id) = id {
             modems.push(ModemConfig {
                 id: id.clone(),
@@ -136,6 +140,7 @@ pub(super) fn modems(
                 imei,
                 iccid,
                 balance,
+                self_test,
                 ussd_timeout: defaults::USSD_TIMEOUT,
             });
         }
@@ -195,5 +200,42 @@ fn balance_check(
         code: code.to_string(),
         low_pence: (low * 100.0).round() as i64,
         interval: std::time::Duration::from_secs(u64::from(modem.balance_check_hours) * 3600),
+    })
+}
+
+/// `[modem.self_test]`: `to`, `at`, `timeout_minutes`.
+fn self_test(
+    check: &mut Checker,
+    path: &dyn Fn(&str) -> String,
+    raw: &RawSelfTest,
+) -> Option<SelfTest> {
+    let to = check.number(&path("self_test.to"), &raw.to);
+    let at = match chrono::NaiveTime::parse_from_str(raw.at.trim(), "%H:%M") {
+        Ok(at) => Some(at),
+        Err(_) => {
+            check.error(
+                path("self_test.at"),
+                format!(
+                    "{:?} is not a time of day (HH:MM, UK time, e.g. \"04:00\")",
+                    raw.at
+                ),
+            );
+            None
+        }
+    };
+    if !(1..=120).contains(&raw.timeout_minutes) {
+        check.error(
+            path("self_test.timeout_minutes"),
+            format!(
+                "{} is not 1 to 120 (minutes for the text to come back; UK networks take seconds)",
+                raw.timeout_minutes
+            ),
+        );
+        return None;
+    }
+    Some(SelfTest {
+        to: to?,
+        at: at?,
+        timeout: std::time::Duration::from_secs(u64::from(raw.timeout_minutes) * 60),
     })
 }

@@ -10,3 +10,22 @@ CREATE TABLE balance_checks (
     checked_ms INTEGER NOT NULL
 );
 CREATE INDEX balance_checks_by_modem ON balance_checks(modem, id);
+
+-- Each daily self-test (`modem.self_test`): the box texts a number that comes back to one of its
+-- SIMs (its own, or another modem's) with a unique token, and the text must come back in time.
+-- The row is written before the text is queued. A text that comes back is stored in messages
+-- like any other but never starts a conversation.
+CREATE TABLE self_tests (
+    id          INTEGER PRIMARY KEY,
+    modem       TEXT    NOT NULL,   -- the SIM that sent it
+    recipient   TEXT    NOT NULL,   -- E.164
+    token       TEXT    NOT NULL UNIQUE,
+    message_id  INTEGER REFERENCES messages(id),
+    state       TEXT    NOT NULL,   -- 'waiting' | 'passed' | 'failed'
+    started_ms  INTEGER NOT NULL,
+    deadline_ms INTEGER NOT NULL,
+    received_ms INTEGER,            -- when it came back (even late)
+    received_on TEXT,               -- the modem it came back on
+    detail      TEXT                -- why it failed
+);
+CREATE INDEX self_tests_by_modem ON self_tests(modem, id);
