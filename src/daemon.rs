@@ -73,6 +73,9 @@ pub struct RunOptions {
     pub sip_missed_queue: Option<usize>,
     /// Shorter health timings for every modem (tests: seconds where the config says minutes).
     pub modem_timing: Option<ModemTiming>,
+    /// Where every modem's ports are looked for (default `/sys` and `/dev`; tests give a fake
+    /// tree of links to pseudo-terminals).
+    pub port_search: Option<crate::config::PortSearch>,
 }
 
 /// Health timings that replace each modem's configured ones.
@@ -195,6 +198,9 @@ fn setup(
     let mut outboxes = Vec::new();
     for modem_config in &config.modems {
         let mut modem_config = modem_config.clone();
+        if let Some(search) = &options.port_search {
+            modem_config.search = search.clone();
+        }
         if let Some(timing) = options.modem_timing {
             modem_config.refused_recheck = timing.refused_recheck;
             modem_config.off_network_cycle = timing.off_network_cycle;

@@ -55,6 +55,9 @@
 //!    the lead leaves the box, takes each due row, renders `leads/summary.rs` with a link signed
 //!    by `leads/token.rs`, and sends it through `leads/email.rs`, `leads/whatsapp.rs`,
 //!    `leads/webhook.rs`, or the outbox (the owner's SMS), recording each outcome.
+//!    Which port is which `[[modem]]` (its configured port, its USB serial's ports, or any port
+//!    holding its IMEI or ICCID after a replug) is `modem/find.rs`, over `modem/usb.rs`'s sysfs
+//!    reading.
 //! 6. **Looking at it.** `web/` is the dashboard and API (`web/auth.rs` its login); `cli/` is
 //!    the `textback` command, one module per command group (`cli/leads.rs`, `cli/doctor.rs`,
 //!    `cli/dialogue.rs`, `cli/demo.rs`, …). The config is read and checked in `config/`, each

@@ -883,3 +883,189 @@ async fn a_self_test_to_another_modems_number_comes_back_on_that_modem() {
     );
     assert!(b.sent().is_empty(), "{:?}", b.sent());
 }
+
+/// A fake /sys and /dev in which USB serial ports (an E3372's AT interface) are links to virtual
+/// modems' pseudo-terminals: a replug that brings a dongle back under another name is one link
+/// removed and another made.
+struct FakeUsb {
+    root: tempfile::TempDir,
+}
+
+impl FakeUsb {
+    fn new() -> FakeUsb {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("sys/class/tty")).unwrap();
+        std::fs::create_dir_all(root.path().join("dev")).unwrap();
+        FakeUsb { root }
+    }
+
+    fn search(&self) -> textback::config::PortSearch {
+        textback::config::PortSearch {
+            sys: self.root.path().join("sys"),
+            dev: self.root.path().join("dev"),
+        }
+    }
+
+    fn dev(&self, tty: &str) -> std::path::PathBuf {
+        self.root.path().join("dev").join(tty)
+    }
+
+    /// Plugs a dongle in: USB device `usb` (with `serial`), its AT port named `tty`, which is `pty`.
+    fn plug(&self, tty: &str, usb: &str, serial: Option<&str>, pty: &Path) {
+        use std::os::unix::fs::symlink;
+        let sys = self.root.path().join("sys");
+        let device = sys.join("devices/usb1").join(usb);
+        let interface = device.join(format!("{usb}:1.0"));
+        std::fs::create_dir_all(interface.join(tty)).unwrap();
+        std::fs::write(device.join("idVendor"), "12d1\n").unwrap();
+        std::fs::write(device.join("idProduct"), "1506\n").unwrap();
+        if let Some(serial) = serial {
+            std::fs::write(device.join("serial"), format!("{serial}\n")).unwrap();
+        }
+        std::fs::write(interface.join("bInterfaceNumber"), "00\n").unwrap();
+        std::fs::create_dir_all(sys.join("class/tty").join(tty)).unwrap();
+        symlink(
+            interface.join(tty),
+            sys.join("class/tty").join(tty).join("device"),
+        )
+        .unwrap();
+        symlink(pty, self.dev(tty)).unwrap();
+    }
+
+    /// Unplugs it: its port and USB device vanish.
+    fn unplug(&self, tty: &str, usb: &str) {
+        let sys = self.root.path().join("sys");
+        std::fs::remove_dir_all(sys.join("class/tty").join(tty)).unwrap();
+        std::fs::remove_dir_all(sys.join("devices/usb1").join(usb)).unwrap();
+        std::fs::remove_file(self.dev(tty)).unwrap();
+    }
+}
+
+/// A virtual dongle with this IMEI and SIM (ICCID).
+fn dongle(imei: &str, iccid: &str) -> VirtualModem {
+    VirtualModem::start(Options {
+        imei: imei.to_string(),
+        iccid: iccid.to_string(),
+        ..Options::default()
+    })
+    .unwrap()
+}
+
+/// Waits until the modem is usable on the port named `tty`.
+async fn wait_on_port(handle: &ModemHandle, port: &Path) {
+    let port = port.display().to_string();
+    wait_state(handle, |s| {
+        s.is_usable()
+            && matches!(s, textback::modem::ModemState::Ready { info } if info.port == port)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modem_bound_by_usb_serial_is_found_again_under_another_name_after_a_replug() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("t.db");
+    let usb = FakeUsb::new();
+    let a = dongle("867530012345601", "8944110068900000011");
+    usb.plug("ttyUSB0", "1-1", Some("SERIALA0001"), a.path());
+    let b = VirtualModem::start(Options {
+        own_number: "+447700900888".to_string(),
+        ..Options::default()
+    })
+    .unwrap();
+    // a is named by its USB serial only; its configured port does not exist.
+    let config = health_config(
+        Path::new("/dev/textback-modem-nowhere"),
+        b.path(),
+        &database,
+        "usb_serial = \"SERIALA0001\"",
+        "",
+    );
+    let mut options = quick_health(None);
+    options.port_search = Some(usb.search());
+    let running = daemon::start(config, options).await.unwrap();
+    wait_on_port(handle(&running, "a"), &usb.dev("ttyUSB0")).await;
+    wait_state(handle(&running, "b"), |s| s.is_usable()).await;
+    running
+        .events
+        .send(common::sip_call("sip-1", "07700900123"))
+        .await
+        .unwrap();
+    assert_eq!(a.wait_sent(1, WAIT).await.len(), 1);
+
+    // Replugged: the same dongle comes back as ttyUSB3 on another USB path.
+    let replugged = std::time::Instant::now();
+    a.stop().await;
+    usb.unplug("ttyUSB0", "1-1");
+    let a = dongle("867530012345601", "8944110068900000011");
+    usb.plug("ttyUSB3", "1-4", Some("SERIALA0001"), a.path());
+    wait_on_port(handle(&running, "a"), &usb.dev("ttyUSB3")).await;
+    let back = replugged.elapsed();
+    running
+        .events
+        .send(common::sip_call("sip-2", "07700900456"))
+        .await
+        .unwrap();
+    assert_eq!(a.wait_sent(1, WAIT).await.len(), 1);
+    running.stop().await.unwrap();
+    assert!(b.sent().is_empty(), "{:?}", b.sent());
+    eprintln!(
+        "recovery: a dongle bound by USB serial, replugged under another name, ready again in {} ms",
+        back.as_millis()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modem_bound_by_iccid_is_found_again_and_another_sim_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("t.db");
+    let usb = FakeUsb::new();
+    let a = dongle("867530012345601", "8944110068900000011");
+    usb.plug("ttyUSB0", "1-1", None, a.path());
+    // Another dongle with another SIM, not in the config, on ttyUSB1.
+    let stranger = dongle("867530012345699", "8944110068900000099");
+    usb.plug("ttyUSB1", "1-2", None, stranger.path());
+    let b = VirtualModem::start(Options {
+        own_number: "+447700900888".to_string(),
+        ..Options::default()
+    })
+    .unwrap();
+    let config = health_config(
+        &usb.dev("ttyUSB0"),
+        b.path(),
+        &database,
+        "iccid = \"8944110068900000011\"",
+        "",
+    );
+    let mut options = quick_health(None);
+    options.port_search = Some(usb.search());
+    let running = daemon::start(config, options).await.unwrap();
+    wait_on_port(handle(&running, "a"), &usb.dev("ttyUSB0")).await;
+
+    // Replugged as ttyUSB5: ttyUSB0 is gone; ttyUSB1 answers but holds another SIM.
+    let replugged = std::time::Instant::now();
+    a.stop().await;
+    usb.unplug("ttyUSB0", "1-1");
+    let a = dongle("867530012345601", "8944110068900000011");
+    usb.plug("ttyUSB5", "1-5", None, a.path());
+    wait_on_port(handle(&running, "a"), &usb.dev("ttyUSB5")).await;
+    let back = replugged.elapsed();
+    running
+        .events
+        .send(common::sip_call("sip-1", "07700900123"))
+        .await
+        .unwrap();
+    assert_eq!(a.wait_sent(1, WAIT).await.len(), 1);
+    running.stop().await.unwrap();
+    // The stranger was asked who it is, and nothing was sent from it.
+    assert!(
+        stranger.commands().iter().any(|c| c == "AT^ICCID?"),
+        "{:?}",
+        stranger.commands()
+    );
+    assert!(stranger.sent().is_empty());
+    eprintln!(
+        "recovery: a dongle bound by ICCID, replugged under another name (another SIM's port tried and passed over), ready again in {} ms",
+        back.as_millis()
+    );
+}

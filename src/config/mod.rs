@@ -86,6 +86,11 @@ pub struct ModemConfig {
     pub balance: Option<BalanceCheck>,
     /// The daily self-test (`[modem.self_test]`), when configured.
     pub self_test: Option<SelfTest>,
+    /// The USB device this `[[modem]]` is (`modem.usb_serial`, its `serial` in sysfs): its ports
+    /// are found under whatever names they have.
+    pub usb_serial: Option<String>,
+    /// Where ports are looked for (not a config key: `/sys` and `/dev`; tests give a fake tree).
+    pub search: PortSearch,
     /// How long a USSD code may wait for the network's answer (not a config key: the driver's
     /// [`defaults::USSD_TIMEOUT`], shorter in tests).
     pub ussd_timeout: std::time::Duration,
@@ -101,6 +106,23 @@ pub struct BalanceCheck {
     /// How often the credit is looked at (`modem.balance_check_hours`); also after a refusal
     /// that may mean no credit.
     pub interval: std::time::Duration,
+}
+
+/// Where ports are looked for: the sysfs root and the device folder (`/sys`, `/dev`); tests give
+/// a fake tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSearch {
+    pub sys: PathBuf,
+    pub dev: PathBuf,
+}
+
+impl Default for PortSearch {
+    fn default() -> Self {
+        PortSearch {
+            sys: PathBuf::from("/sys"),
+            dev: PathBuf::from("/dev"),
+        }
+    }
 }
 
 /// A SIM's daily self-test: a text to a number that comes back to the box, which must come back.
@@ -138,6 +160,8 @@ impl ModemConfig {
             iccid: None,
             balance: None,
             self_test: None,
+            usb_serial: None,
+            search: PortSearch::default(),
             ussd_timeout: defaults::USSD_TIMEOUT,
         }
     }
@@ -707,6 +731,36 @@ numbers = ["020 7946 0018"]
             assert_eq!(got.len(), 1, "{keys}: {got:?}");
             assert_eq!(got[0].path, path, "{keys}");
             assert!(got[0].message.contains(says), "{keys}: {}", got[0].message);
+        }
+    }
+
+    #[test]
+    fn a_modem_may_be_bound_by_usb_serial() {
+        let with = |keys: &str| {
+            MINIMAL.replace(
+                "port = \"/dev/null\"",
+                &format!("port = \"/dev/null\"\n{keys}"),
+            )
+        };
+        let config = parse(
+            &with("usb_serial = \"0123456789ABCDEF\""),
+            Path::new("t.toml"),
+        )
+        .unwrap()
+        .config;
+        assert_eq!(
+            config.modems[0].usb_serial.as_deref(),
+            Some("0123456789ABCDEF")
+        );
+        for bad in ["", "has space", &"x".repeat(65)] {
+            let got = problems(&with(&format!("usb_serial = {bad:?}")));
+            assert_eq!(got.len(), 1, "{bad}: {got:?}");
+            assert_eq!(got[0].path, "modem[0].usb_serial");
+            assert!(
+                got[0].message.contains("textback modem list"),
+                "{}",
+                got[0].message
+            );
         }
     }
 

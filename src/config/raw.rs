@@ -212,6 +212,8 @@ pub(super) struct RawModem {
     pub(super) balance_check_hours: u32,
     #[serde(default)]
     pub(super) self_test: Option<RawSelfTest>,
+    #[serde(default)]
+    pub(super) usb_serial: Option<String>,
 }
 
 /// `[modem.self_test]`.

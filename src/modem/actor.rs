@@ -122,19 +122,14 @@ const USB_RESET_AFTER: u32 = 2;
 async fn supervise(mut supervisor: Supervisor) {
     let mut backoff = Duration::from_secs(1);
     let mut failures = 0u32;
+    // The port last served: a USB reset is of its device.
+    let mut last_path = supervisor.config.port.clone();
     loop {
-        let result = match open(&supervisor.config.port, supervisor.config.baud) {
-            Ok(port) => {
-                let mut session = Session::new(port, &mut supervisor);
-                let result = session.run().await;
-                if session.was_ready {
-                    backoff = Duration::from_secs(1);
-                    failures = 0;
-                }
-                result
-            }
-            Err(err) => Err(err),
-        };
+        let (result, was_ready) = connect(&mut supervisor, &mut last_path).await;
+        if was_ready {
+            backoff = Duration::from_secs(1);
+            failures = 0;
+        }
         match result {
             Ok(()) => return, // shutdown
             Err(err) if err.needs_a_person() => {
@@ -160,11 +155,9 @@ async fn supervise(mut supervisor: Supervisor) {
                     // The ladder's last software rung (field notes: "silent stop"): a reset of
                     // this one USB device, as a replug would be. The outbox tells the business
                     // if the modem stays lost after it.
-                    let port = supervisor.config.port.clone();
-                    match tokio::task::spawn_blocking(move || {
-                        super::usb::reset(std::path::Path::new("/sys"), &port)
-                    })
-                    .await
+                    let port = last_path.clone();
+                    let sys = supervisor.config.search.sys.clone();
+                    match tokio::task::spawn_blocking(move || super::usb::reset(&sys, &port)).await
                     {
                         Ok(Ok(usb_path)) => {
                             warn!(usb_path, "the modem stayed lost; its USB device was reset");
@@ -194,6 +187,73 @@ async fn supervise(mut supervisor: Supervisor) {
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// Tries each port that may be this modem (`find::candidates`: the configured one, or those of
+/// its USB serial, or for a modem bound by IMEI or ICCID every USB serial port) until one is set
+/// up with the configured dongle and SIM, and serves it until it is lost. Returns how that session
+/// ended and whether it got as far as ready; with no port that is this modem, the first port's
+/// failure (its wrong identity, or that it is not there).
+async fn connect(
+    supervisor: &mut Supervisor,
+    last_path: &mut PathBuf,
+) -> (Result<(), Error>, bool) {
+    let config = supervisor.config.clone();
+    let found =
+        tokio::task::spawn_blocking(move || super::find::candidates(&config, &config.search)).await;
+    let candidates = match found {
+        Ok(Ok(candidates)) => candidates,
+        Ok(Err(err)) => {
+            return (
+                Err(Error::NotFound {
+                    reason: err.to_string(),
+                }),
+                false,
+            );
+        }
+        Err(join) => {
+            return (
+                Err(Error::NotFound {
+                    reason: format!("looking for the port failed: {join}"),
+                }),
+                false,
+            );
+        }
+    };
+    let several = candidates.len() > 1;
+    let mut first_error: Option<Error> = None;
+    for (index, path) in candidates.into_iter().enumerate() {
+        let port = match open(&path, supervisor.config.baud) {
+            Ok(port) => port,
+            Err(err) => {
+                first_error.get_or_insert(err);
+                continue;
+            }
+        };
+        let mut session = Session::new(port, path.clone(), supervisor);
+        let result = session.run().await;
+        if session.was_ready {
+            if &path != last_path {
+                info!(port = %path.display(), "the modem is on this port now");
+            }
+            *last_path = path;
+            return (result, true);
+        }
+        match result {
+            Ok(()) => return (Ok(()), false),
+            Err(err) if several && (index > 0 || matches!(err, Error::WrongIdentity { .. })) => {
+                debug!(port = %path.display(), error = %err, "not this modem's port");
+                first_error.get_or_insert(err);
+            }
+            Err(err) => return (Err(err), false),
+        }
+    }
+    (
+        Err(first_error.unwrap_or(Error::NotFound {
+            reason: "no port to try".to_string(),
+        })),
+        false,
+    )
 }
 
 fn refuse(request: Request, reason: &str) {
@@ -251,6 +311,8 @@ struct Ringing {
 /// One open port, from set-up until it is lost or the daemon stops.
 struct Session<'a, P> {
     port: P,
+    /// The port's path (the configured one, or where the modem was found).
+    path: PathBuf,
     buffer: BytesMut,
     classifier: Classifier,
     /// URCs seen while a command ran, handled once it is done.
@@ -285,9 +347,10 @@ struct Session<'a, P> {
 }
 
 impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
-    fn new(port: P, supervisor: &'a mut Supervisor) -> Self {
+    fn new(port: P, path: PathBuf, supervisor: &'a mut Supervisor) -> Self {
         Self {
             port,
+            path,
             buffer: BytesMut::with_capacity(4096),
             classifier: Classifier::new(),
             urcs: VecDeque::new(),
@@ -309,7 +372,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
     }
 
     fn port_name(&self) -> PathBuf {
-        self.supervisor.config.port.clone()
+        self.path.clone()
     }
 
     /// Sets the modem up, then serves requests and URCs. `Ok` means shutdown. A call that was
@@ -323,7 +386,8 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
     }
 
     async fn serve_session(&mut self) -> Result<(), Error> {
-        let info = self.initialise().await?;
+        let mut info = self.initialise().await?;
+        info.port = self.path.display().to_string();
         self.check_identity(&info)?;
         info!(imei = %info.imei, operator = %info.operator, signal_dbm = ?info.signal_dbm(), "modem ready");
         self.was_ready = true;
@@ -1430,7 +1494,8 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 // RDY mid-session: the modem restarted by itself (a brown-out, a firmware crash)
                 // and lost echo, indications and caller id.
                 warn!("the modem restarted by itself (RDY); setting it up again");
-                let info = self.initialise().await?;
+                let mut info = self.initialise().await?;
+                info.port = self.path.display().to_string();
                 self.supervisor
                     .state
                     .send_replace(ModemState::Ready { info });

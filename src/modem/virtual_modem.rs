@@ -234,6 +234,10 @@ pub struct Options {
     pub undeletable: bool,
     /// The SIM's credit in pence, which a USSD code (any) answers with.
     pub balance_pence: i64,
+    /// The dongle's IMEI (AT+CGSN).
+    pub imei: String,
+    /// The SIM's ICCID (19 or 20 digits), as the model's ICCID command prints it.
+    pub iccid: String,
 }
 
 /// How the virtual network answers the next USSD codes ([`VirtualModem::ussd_answers`]).
@@ -270,6 +274,8 @@ impl Default for Options {
             send_delay: Duration::ZERO,
             undeletable: false,
             balance_pence: 450,
+            imei: "867530012345678".to_string(),
+            iccid: "8944110068912345678".to_string(),
         }
     }
 }
@@ -1208,12 +1214,15 @@ impl Machine {
                 let model = self.persona.model.to_string();
                 self.ok(vec![model]).await
             }
-            "AT+CGSN" => self.ok(vec!["867530012345678".to_string()]).await,
+            "AT+CGSN" => {
+                let imei = self.options.imei.clone();
+                self.ok(vec![imei]).await
+            }
             "AT+CIMI" => self.ok(vec!["234300123456789".to_string()]).await,
             _ if head == self.persona.iccid.0 => {
                 let (_, prefix, suffix) = self.persona.iccid;
-                self.ok(vec![format!("{prefix}8944110068912345678{suffix}")])
-                    .await
+                let iccid = self.options.iccid.clone();
+                self.ok(vec![format!("{prefix}{iccid}{suffix}")]).await
             }
             "AT+CNUM" => {
                 let number = self.options.own_number.clone();

@@ -421,7 +421,14 @@ pub fn status_page(
                 String::new(),
             ),
             ModemState::Ready { info } => (
-                format!("ready ({} {})", info.manufacturer, info.model),
+                if info.port.is_empty() {
+                    format!("ready ({} {})", info.manufacturer, info.model)
+                } else {
+                    format!(
+                        "ready ({} {}) on {}",
+                        info.manufacturer, info.model, info.port
+                    )
+                },
                 match (info.signal_dbm(), info.signal_bars()) {
                     (Some(dbm), Some(bars)) => format!("{dbm} dBm, {bars}/5"),
                     _ => "unknown".to_string(),

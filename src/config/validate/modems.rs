@@ -25,7 +25,7 @@ pub(super) fn modems(
                     modem.port
                 ),
             );
-        } else if !modem.port.exists() {
+        } else if !modem.port.exists() && modem.usb_serial.is_none() {
             check.warn(
                 path("port"),
                 format!(
@@ -116,6 +116,22 @@ pub(super) fn modems(
         let iccid = digits(&modem.iccid, "iccid", 18..=20);
         let profile = known.profile(check, path("profile"), &modem.profile);
         let balance = balance_check(check, &path, modem);
+        let usb_serial = match &modem.usb_serial {
+            Some(serial)
+                if serial.is_empty()
+                    || serial.len() > 64
+                    || !serial.chars().all(|c| c.is_ascii_graphic()) =>
+            {
+                check.error(
+                    path("usb_serial"),
+                    format!(
+                        "{serial:?} is not a USB serial (1 to 64 letters and digits): `textback modem list` prints each port's"
+                    ),
+                );
+                None
+            }
+            other => other.clone(),
+        };
         let self_test = modem
             .self_test
             .as_ref()
@@ -141,6 +157,8 @@ pub(super) fn modems(
                 iccid,
                 balance,
                 self_test,
+                usb_serial,
+                search: PortSearch::default(),
                 ussd_timeout: defaults::USSD_TIMEOUT,
             });
         }
