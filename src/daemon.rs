@@ -608,7 +608,26 @@ impl Parts {
             }
             ModemEvent::Ready { modem, info } => {
                 info!(modem = %modem, model = %info.model, operator = %info.operator, "modem serving");
-                self.wakers.outbox(&modem);
+                // Conversations stay with their SIM, whichever modem id or port it has now.
+                let now = self.clock().now_ms();
+                let id = modem.clone();
+                let iccid = info.iccid.clone();
+                match self
+                    .store
+                    .run(move |tx| tx.sim_seen(&id, &iccid, now))
+                    .await
+                {
+                    Ok((0, 0)) => {}
+                    Ok((conversations, texts)) => info!(
+                        modem = %modem,
+                        iccid = %info.iccid,
+                        conversations,
+                        texts,
+                        "conversations follow their SIM to this modem"
+                    ),
+                    Err(err) => warn!(error = %err, "recording which SIM the modem holds"),
+                }
+                self.wakers.all_outboxes();
             }
             ModemEvent::Lost { modem, reason } => {
                 warn!(modem = %modem, reason, "modem lost; reconnecting");

@@ -55,6 +55,9 @@
 //!    the lead leaves the box, takes each due row, renders `leads/summary.rs` with a link signed
 //!    by `leads/token.rs`, and sends it through `leads/email.rs`, `leads/whatsapp.rs`,
 //!    `leads/webhook.rs`, or the outbox (the owner's SMS), recording each outcome.
+//!    A conversation stays on the SIM it started on: `daemon.rs` records which SIM (ICCID) each
+//!    modem holds when it is ready, and the store moves the SIM's conversations and queued texts
+//!    to it (`store/health.rs`); the outbox sends none of another SIM's.
 //!    Which port is which `[[modem]]` (its configured port, its USB serial's ports, or any port
 //!    holding its IMEI or ICCID after a replug) is `modem/find.rs`, over `modem/usb.rs`'s sysfs
 //!    reading.

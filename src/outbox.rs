@@ -293,9 +293,14 @@ async fn take_next(
 ) -> Result<Option<OutboundRow>, crate::store::Error> {
     let modem_id = modem.id().clone();
     let now = clock.now_ms();
+    // The SIM in the modem now: a conversation's texts go only from the SIM it started on.
+    let sim = match modem.state() {
+        ModemState::Ready { info } if !info.iccid.is_empty() => Some(info.iccid),
+        _ => None,
+    };
     store
         .run(move |tx| {
-            let row = tx.next_outbound(&modem_id, now)?;
+            let row = tx.next_outbound(&modem_id, sim.as_deref(), now)?;
             if let Some(row) = &row {
                 tx.mark_sending(row.id, now)?;
                 tx.journal(

@@ -1069,3 +1069,135 @@ async fn a_modem_bound_by_iccid_is_found_again_and_another_sim_is_not_used() {
         back.as_millis()
     );
 }
+
+/// The plumbing profile on two modems given as (id, port), with no identity keys.
+fn two_modems(first: (&str, &Path), second: (&str, &Path), database: &Path) -> Arc<config::Config> {
+    let text = format!(
+        r#"
+[storage]
+database = "{database}"
+
+[dashboard]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+
+[[modem]]
+id = "{first_id}"
+port = "{first_port}"
+
+[[modem]]
+id = "{second_id}"
+port = "{second_port}"
+
+[[profile]]
+id = "plumbing"
+name = "Brightwater Plumbing"
+numbers = ["+441632960123"]
+
+[[profile.question]]
+id = "name"
+ask = "Who am I speaking to?"
+
+[[profile.question]]
+id = "reason"
+ask = "What do you need help with?"
+"#,
+        database = database.display(),
+        first_id = first.0,
+        first_port = first.1.display(),
+        second_id = second.0,
+        second_port = second.1.display(),
+    );
+    Arc::new(
+        config::parse(&text, Path::new("pool.toml"))
+            .expect("pool config")
+            .config,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_stays_on_its_sim_when_ports_swap_and_modems_are_renamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("t.db");
+    // Two dongles, each with its own SIM and number.
+    let x = VirtualModem::start(Options {
+        iccid: "8944110068900000011".to_string(),
+        imei: "867530012345601".to_string(),
+        ..Options::default()
+    })
+    .unwrap();
+    let y = VirtualModem::start(Options {
+        iccid: "8944110068900000022".to_string(),
+        imei: "867530012345602".to_string(),
+        own_number: "+447700900888".to_string(),
+        ..Options::default()
+    })
+    .unwrap();
+    let caller = "+447700900123";
+    let to_caller = |modem: &VirtualModem| {
+        modem
+            .sent()
+            .into_iter()
+            .filter(|s| s.to == caller)
+            .map(|s| s.text)
+            .collect::<Vec<_>>()
+    };
+
+    // 1. The conversation starts on modem a, SIM x.
+    let config = two_modems(("a", x.path()), ("b", y.path()), &database);
+    let running = daemon::start(config, RunOptions::default()).await.unwrap();
+    wait_state(handle(&running, "a"), |s| s.is_usable()).await;
+    wait_state(handle(&running, "b"), |s| s.is_usable()).await;
+    running
+        .events
+        .send(common::sip_call("sip-1", "07700900123"))
+        .await
+        .unwrap();
+    assert_eq!(x.wait_sent(1, WAIT).await.len(), 1);
+    running.stop().await.unwrap();
+    assert_eq!(
+        query_strings(&database, "SELECT modem || ' ' || iccid FROM conversations"),
+        vec!["a 8944110068900000011".to_string()]
+    );
+
+    // 2. After a reboot the ports swap: a is y's port now, b is x's. The caller replies to x's
+    // number; the next question still goes from x (modem b now), never from y.
+    let config = two_modems(("a", y.path()), ("b", x.path()), &database);
+    let running = daemon::start(config, RunOptions::default()).await.unwrap();
+    wait_state(handle(&running, "a"), |s| s.is_usable()).await;
+    wait_state(handle(&running, "b"), |s| s.is_usable()).await;
+    x.receive_sms(caller, "Dave").await;
+    let sent = x.wait_sent(2, WAIT).await;
+    assert!(
+        sent.last()
+            .is_some_and(|s| s.to == caller && s.text.contains("What do you need help with?")),
+        "{sent:?}"
+    );
+    running.stop().await.unwrap();
+    assert_eq!(
+        query_strings(&database, "SELECT modem || ' ' || iccid FROM conversations"),
+        vec!["b 8944110068900000011".to_string()]
+    );
+
+    // 3. The modems are renamed in the config: the SIM's new id carries the conversation on.
+    let config = two_modems(("shop", x.path()), ("back", y.path()), &database);
+    let running = daemon::start(config, RunOptions::default()).await.unwrap();
+    wait_state(handle(&running, "shop"), |s| s.is_usable()).await;
+    wait_state(handle(&running, "back"), |s| s.is_usable()).await;
+    x.receive_sms(caller, "boiler leaking in the kitchen").await;
+    assert_eq!(x.wait_sent(3, WAIT).await.len(), 3);
+    running.stop().await.unwrap();
+    assert_eq!(to_caller(&x).len(), 3, "{:?}", x.sent());
+    assert!(to_caller(&y).is_empty(), "{:?}", y.sent());
+    assert_eq!(
+        query_strings(&database, "SELECT modem FROM conversations"),
+        vec!["shop".to_string()]
+    );
+    assert_eq!(
+        query_strings(
+            &database,
+            "SELECT DISTINCT modem FROM messages WHERE direction = 'out' ORDER BY modem"
+        ),
+        vec!["a".to_string(), "b".to_string(), "shop".to_string()]
+    );
+}

@@ -494,3 +494,44 @@ impl Tx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+impl Tx<'_> {
+    /// `modem` reports SIM `iccid`: recorded as where that SIM is, and every conversation that
+    /// started on it (under another modem id, or before ports swapped) follows it here with its
+    /// queued texts. Conversations of this modem from before ICCIDs were recorded are taken to be
+    /// on this SIM. Returns (conversations moved, texts moved).
+    pub fn sim_seen(
+        &self,
+        modem: &ModemId,
+        iccid: &str,
+        at_ms: i64,
+    ) -> Result<(usize, usize), Error> {
+        if iccid.is_empty() {
+            return Ok((0, 0));
+        }
+        self.connection.execute(
+            "DELETE FROM modem_sims WHERE iccid = ?2 AND modem != ?1",
+            params![modem.as_str(), iccid],
+        )?;
+        self.connection.execute(
+            "INSERT INTO modem_sims (modem, iccid, seen_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT(modem) DO UPDATE SET iccid = excluded.iccid, seen_ms = excluded.seen_ms",
+            params![modem.as_str(), iccid, at_ms],
+        )?;
+        self.connection.execute(
+            "UPDATE conversations SET iccid = ?2 WHERE modem = ?1 AND iccid IS NULL",
+            params![modem.as_str(), iccid],
+        )?;
+        let conversations = self.connection.execute(
+            "UPDATE conversations SET modem = ?1 WHERE iccid = ?2 AND modem != ?1",
+            params![modem.as_str(), iccid],
+        )?;
+        let texts = self.connection.execute(
+            "UPDATE messages SET modem = ?1
+             WHERE direction = 'out' AND state = 'queued' AND modem != ?1
+               AND conversation_id IN (SELECT id FROM conversations WHERE iccid = ?2)",
+            params![modem.as_str(), iccid],
+        )?;
+        Ok((conversations, texts))
+    }
+}

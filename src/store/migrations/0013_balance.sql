@@ -29,3 +29,13 @@ CREATE TABLE self_tests (
     detail      TEXT                -- why it failed
 );
 CREATE INDEX self_tests_by_modem ON self_tests(modem, id);
+
+-- A conversation stays on the SIM it started on (the caller replies to that number), whichever
+-- [[modem]] id or port that SIM has now: its ICCID, and the ICCID each modem id last reported.
+ALTER TABLE conversations ADD COLUMN iccid TEXT;
+CREATE TABLE modem_sims (
+    modem   TEXT    PRIMARY KEY,
+    iccid   TEXT    NOT NULL UNIQUE,
+    seen_ms INTEGER NOT NULL
+);
+CREATE INDEX conversations_by_iccid ON conversations(iccid);
