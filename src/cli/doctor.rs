@@ -499,7 +499,8 @@ fn check_clock() -> Check {
 
 async fn check_modem(config: crate::config::ModemConfig) -> Check {
     let subject = format!("modem {}", config.id);
-    if !config.port.exists() {
+    // A modem bound by USB serial is looked for under any name: its configured port may be absent.
+    if !config.port.exists() && config.usb_serial.is_none() {
         return Check::new(
             Verdict::Failed,
             subject,
@@ -534,7 +535,11 @@ async fn check_modem(config: crate::config::ModemConfig) -> Check {
                 "{} {} on {}, {signal}, operator {}, SMSC {}",
                 info.manufacturer,
                 info.model,
-                config.port.display(),
+                if info.port.is_empty() {
+                    config.port.display().to_string()
+                } else {
+                    info.port.clone()
+                },
                 if info.operator.is_empty() {
                     "none"
                 } else {

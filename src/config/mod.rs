@@ -752,6 +752,23 @@ numbers = ["020 7946 0018"]
             config.modems[0].usb_serial.as_deref(),
             Some("0123456789ABCDEF")
         );
+        // Two modems bound by USB serial may leave `port` at its default; not one serial twice.
+        let two = format!(
+            "{}\n[[modem]]\nid = \"b\"\nusb_serial = \"0123456789ABCDEF\"\n",
+            with("usb_serial = \"0123456789ABCDEE\"").replace("port = \"/dev/null\"\n", "")
+        );
+        assert_eq!(
+            parse(&two, Path::new("t.toml"))
+                .unwrap()
+                .config
+                .modems
+                .len(),
+            2
+        );
+        let same = two.replace("ABCDEE", "ABCDEF");
+        let got = problems(&same);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].path, "modem[1].usb_serial");
         for bad in ["", "has space", &"x".repeat(65)] {
             let got = problems(&with(&format!("usb_serial = {bad:?}")));
             assert_eq!(got.len(), 1, "{bad}: {got:?}");

@@ -1293,3 +1293,103 @@ pub fn reply_box(csrf: &str, lead: &LeadRow, opted_out: bool) -> String {
         e(csrf)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let text = r#"
+[[modem]]
+id = "a"
+port = "/dev/null"
+balance_ussd = "*#10#"
+self_test = { to = "+447700900999" }
+
+[[modem]]
+id = "b"
+port = "/dev/zero"
+
+[[profile]]
+id = "acme"
+name = "Acme Plumbing"
+numbers = ["020 7946 0018"]
+
+[[profile.question]]
+id = "name"
+ask = "Who am I speaking to?"
+"#;
+        crate::config::parse(text, std::path::Path::new("t.toml"))
+            .unwrap()
+            .config
+    }
+
+    #[test]
+    fn the_status_page_shows_each_sims_credit_and_self_test() {
+        let config = config();
+        let balances = [crate::store::BalanceRow {
+            modem: "a".to_string(),
+            pence: Some(150),
+            reply: Some("Your balance is £1.50".to_string()),
+            error: None,
+            checked_ms: 1_765_000_000_000,
+            known_pence: Some(150),
+            known_ms: Some(1_765_000_000_000),
+        }];
+        let tests = [crate::store::SelfTestRow {
+            id: 1,
+            modem: "a".to_string(),
+            recipient: "+447700900999".to_string(),
+            token: "7f3a9c21".to_string(),
+            state: crate::domain::SelfTestState::Passed,
+            started_ms: 1_765_000_000_000,
+            deadline_ms: 1_765_000_600_000,
+            received_ms: Some(1_765_000_004_000),
+            received_on: Some("a".to_string()),
+            detail: None,
+        }];
+        let page = status_page("csrf", &[], &config, &[], &[], &balances, &tests);
+        assert!(page.contains("<h2>SIM credit</h2>"), "{page}");
+        assert!(
+            page.contains("£1.50 (under £2.00: top up the SIM)"),
+            "{page}"
+        );
+        assert!(page.contains("<h2>Daily self-test</h2>"), "{page}");
+        assert!(page.contains("passed: back on a after 4.0 s"), "{page}");
+        // Modem b has neither: no row for it.
+        assert!(!page.contains("<td>b</td>"), "{page}");
+        // With neither configured, neither section.
+        let mut plain = config.clone();
+        for modem in &mut plain.modems {
+            modem.balance = None;
+            modem.self_test = None;
+        }
+        let page = status_page("csrf", &[], &plain, &[], &[], &[], &[]);
+        assert!(!page.contains("SIM credit") && !page.contains("self-test"));
+    }
+
+    #[test]
+    fn metrics_name_each_sims_credit_and_self_test() {
+        let balances = [crate::store::BalanceRow {
+            modem: "a".to_string(),
+            pence: None,
+            reply: None,
+            error: Some("no answer".to_string()),
+            checked_ms: 1_765_000_000_000,
+            known_pence: Some(-50),
+            known_ms: Some(1_764_000_000_000),
+        }];
+        let text = balance_metrics(&balances);
+        assert!(
+            text.contains("textback_modem_balance_pounds{modem=\"a\"} -0.50"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "textback_modem_balance_checked_timestamp_seconds{modem=\"a\"} 1765000000"
+            )
+        );
+        assert!(balance_metrics(&[]).is_empty());
+        assert!(self_test_metrics(&[], &[]).is_empty());
+    }
+}
