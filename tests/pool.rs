@@ -482,13 +482,15 @@ const BALANCE_KEYS: &str = "balance_ussd = \"*#10#\"\nbalance_low = 2.00";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_credit_is_read_by_ussd_in_each_models_style_and_low_credit_is_told() {
     use textback::modem::virtual_modem::Model;
-    // Huawei packs the code and the answer as GSM 7-bit hex; Quectel answers in UCS-2 (DCS 72);
-    // ZTE writes both as text.
-    for (model, code_sent) in [
-        (Model::HuaweiE3372, "AT+CUSD=1,\"AA510C3602\",15"),
-        (Model::QuectelEc25, "AT+CUSD=1,\"*#10#\",15"),
-        (Model::ZteMf190, "AT+CUSD=1,\"*#10#\",15"),
-    ] {
+    // Huawei packs the code and the answer as GSM 7-bit hex; Quectel and the SIM7600 answer in
+    // UCS-2 (DCS 72); the others write both as text. Every model the virtual modem emulates.
+    for &(_, model) in Model::ALL {
+        let code_sent = match model {
+            Model::HuaweiE3372 | Model::HuaweiE1550 | Model::HuaweiE173 => {
+                "AT+CUSD=1,\"AA510C3602\",15"
+            }
+            _ => "AT+CUSD=1,\"*#10#\",15",
+        };
         let dir = tempfile::tempdir().unwrap();
         let database = dir.path().join("t.db");
         let token = "balance-test-token-0123456789abcdef";
