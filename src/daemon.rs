@@ -19,7 +19,7 @@ use crate::domain::ModemId;
 use crate::event::MissedCall;
 use crate::flow::{self, After};
 use crate::leads::deliver::{self, Backoff};
-use crate::modem::{self, ModemEvent, ModemHandle, Storage};
+use crate::modem::{self, ModemEvent, ModemHandle, ModemState, Storage};
 use crate::outbox;
 use crate::store::Store;
 use crate::wake::Wakers;
@@ -608,10 +608,23 @@ impl Parts {
             }
             ModemEvent::Ready { modem, info } => {
                 info!(modem = %modem, model = %info.model, operator = %info.operator, "modem serving");
-                // Conversations stay with their SIM, whichever modem id or port it has now.
+                // Conversations stay with their SIM, whichever modem id or port it has now. Two
+                // modems that report one ICCID (a firmware that prints a fixed one, or the same
+                // virtual SIM twice) say nothing about where a SIM is: nothing moves then.
+                let shared = self.modems.values().any(|other| {
+                    other.id() != &modem
+                        && matches!(other.state(), ModemState::Ready { info: theirs } if theirs.iccid == info.iccid)
+                });
+                if shared {
+                    warn!(modem = %modem, iccid = %info.iccid, "another modem reports the same SIM (ICCID): conversations stay on their modem ids");
+                }
                 let now = self.clock().now_ms();
                 let id = modem.clone();
-                let iccid = info.iccid.clone();
+                let iccid = if shared {
+                    String::new()
+                } else {
+                    info.iccid.clone()
+                };
                 match self
                     .store
                     .run(move |tx| tx.sim_seen(&id, &iccid, now))
