@@ -1,5 +1,5 @@
 //! Telling the business that a SIM or modem needs a person, before a lead is lost: each fault
-//! (`store::health`) is told once to the recipients of the businesses the modem serves, by SMS
+//! (`store::health`) is opened or cleared here and told once to the recipients of the businesses the modem serves, by SMS
 //! through another modem of the pool that can send (a refused or unregistered SIM cannot carry
 //! news of itself) and by email, WhatsApp and webhook as notices (which need no SIM at all), each
 //! recorded in `alerts` with its channel; with nothing to carry it the alert is recorded and
@@ -143,6 +143,71 @@ impl Alerter {
         Ok(queued + noticed)
     }
 
+    /// Opens (or refreshes) a fault of `kind` on `modem` and, when `tell` and not told yet,
+    /// tells the business. `detail` says what happened and what to do.
+    pub async fn open_fault(
+        &self,
+        modem: &ModemId,
+        kind: FaultKind,
+        cause: &'static str,
+        detail: String,
+        tell: bool,
+    ) {
+        let now = self.clock.now_ms();
+        let id = modem.clone();
+        let stored_detail = detail.clone();
+        let opened = self
+            .store
+            .run(move |tx| {
+                let opened = tx.open_fault(&id, kind, cause, &stored_detail, now)?;
+                let told = tx
+                    .open_fault_of(&id, kind)?
+                    .and_then(|f| f.alerted_ms)
+                    .is_some();
+                Ok((opened, told))
+            })
+            .await;
+        let (opened, told) = match opened {
+            Ok(result) => result,
+            Err(err) => {
+                warn!(error = %err, "recording a modem fault");
+                return;
+            }
+        };
+        if matches!(opened, store::Opened::New(_)) {
+            warn!(modem = %modem, kind = %kind, cause, detail, "modem fault");
+        }
+        if tell && !told {
+            let alert = Alert {
+                fault: opened.id(),
+                modem,
+                kind,
+                text: detail,
+            };
+            if let Err(err) = self.raise(alert).await {
+                warn!(error = %err, "recording an alert");
+            }
+        }
+    }
+
+    /// Closes the open fault of `kind` on `modem`, if any, logging how long it lasted.
+    pub async fn clear_fault(&self, modem: &ModemId, kind: FaultKind) {
+        let now = self.clock.now_ms();
+        let id = modem.clone();
+        match self
+            .store
+            .run(move |tx| tx.clear_fault(&id, kind, now))
+            .await
+        {
+            Ok(Some(fault)) => {
+                let lasted_ms = now - fault.started_ms;
+                info!(modem = %modem, kind = %kind, cause = fault.cause, lasted_ms, "modem fault cleared");
+            }
+            Ok(None) => {}
+            Err(err) => warn!(error = %err, "clearing a modem fault"),
+        }
+    }
+
     /// A modem that can send now, other than the one at fault; the one at fault itself when its
     /// fault does not stop it sending (a full store, the recipient cap) and no other can.
     fn carrier(&self, failing: &ModemId, kind: FaultKind) -> Option<ModemId> {
@@ -153,9 +218,11 @@ impl Alerter {
             .filter(usable)
             .find(|handle| handle.id() != failing);
         let itself = match kind {
-            FaultKind::StorageFull | FaultKind::RecipientCap | FaultKind::DeliveryLow => {
-                self.pool.iter().filter(usable).find(|h| h.id() == failing)
-            }
+            FaultKind::StorageFull
+            | FaultKind::RecipientCap
+            | FaultKind::DeliveryLow
+            | FaultKind::LowBalance
+            | FaultKind::SelfTest => self.pool.iter().filter(usable).find(|h| h.id() == failing),
             FaultKind::Refused | FaultKind::OffNetwork | FaultKind::NotAnswering => None,
         };
         other.or(itself).map(|handle| handle.id().clone())

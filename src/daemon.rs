@@ -19,7 +19,7 @@ use crate::domain::ModemId;
 use crate::event::MissedCall;
 use crate::flow::{self, After};
 use crate::leads::deliver::{self, Backoff};
-use crate::modem::{self, ModemEvent, ModemHandle, Storage};
+use crate::modem::{self, ModemEvent, ModemHandle, ModemState, Storage};
 use crate::outbox;
 use crate::store::Store;
 use crate::wake::Wakers;
@@ -73,6 +73,9 @@ pub struct RunOptions {
     pub sip_missed_queue: Option<usize>,
     /// Shorter health timings for every modem (tests: seconds where the config says minutes).
     pub modem_timing: Option<ModemTiming>,
+    /// Where every modem's ports are looked for (default `/sys` and `/dev`; tests give a fake
+    /// tree of links to pseudo-terminals).
+    pub port_search: Option<crate::config::PortSearch>,
 }
 
 /// Health timings that replace each modem's configured ones.
@@ -89,6 +92,14 @@ pub struct ModemTiming {
     pub delivery_check: Duration,
     /// How long a modem stays lost before the business is told ([`outbox::LOST_TELL_AFTER`]).
     pub lost_tell_after: Duration,
+    /// How long a USSD code waits for the network's answer ([`crate::config::defaults::USSD_TIMEOUT`]).
+    pub ussd_timeout: Duration,
+    /// How soon a failed credit check is tried again ([`crate::balance::RETRY_AFTER`]).
+    pub balance_retry: Duration,
+    /// `modem.balance_check_hours`, when set.
+    pub balance_interval: Option<Duration>,
+    /// `modem.self_test.timeout_minutes`, when set.
+    pub self_test_timeout: Option<Duration>,
 }
 
 /// Starts the daemon in the background (for `demo` and tests).
@@ -187,9 +198,23 @@ fn setup(
     let mut outboxes = Vec::new();
     for modem_config in &config.modems {
         let mut modem_config = modem_config.clone();
+        if let Some(search) = &options.port_search {
+            modem_config.search = search.clone();
+        }
         if let Some(timing) = options.modem_timing {
             modem_config.refused_recheck = timing.refused_recheck;
             modem_config.off_network_cycle = timing.off_network_cycle;
+            modem_config.ussd_timeout = timing.ussd_timeout;
+            if let (Some(interval), Some(balance)) =
+                (timing.balance_interval, modem_config.balance.as_mut())
+            {
+                balance.interval = interval;
+            }
+            if let (Some(timeout), Some(test)) =
+                (timing.self_test_timeout, modem_config.self_test.as_mut())
+            {
+                test.timeout = timeout;
+            }
         }
         let handle = modem::spawn(
             modem_config.clone(),
@@ -215,6 +240,37 @@ fn setup(
         clock: options.clock.clone(),
     };
     for (modem_config, handle, wake) in outboxes {
+        if let Some(test) = modem_config.self_test.clone() {
+            workers.spawn(crate::self_test::run(
+                crate::self_test::Tester {
+                    store: store.clone(),
+                    modem: modem_config.id.clone(),
+                    test,
+                    alerter: alerter.clone(),
+                    wakers: wakers.clone(),
+                    clock: options.clock.clone(),
+                },
+                token.child_token(),
+            ));
+        }
+        let balance_now = modem_config.balance.clone().map(|check| {
+            let now = crate::balance::CheckNow::default();
+            workers.spawn(crate::balance::run(
+                crate::balance::Checker {
+                    store: store.clone(),
+                    modem: handle.clone(),
+                    check,
+                    alerter: alerter.clone(),
+                    clock: options.clock.clone(),
+                    now: now.clone(),
+                    retry_after: options
+                        .modem_timing
+                        .map_or(crate::balance::RETRY_AFTER, |t| t.balance_retry),
+                },
+                token.child_token(),
+            ));
+            now
+        });
         workers.spawn(outbox::run(
             store.clone(),
             handle,
@@ -230,6 +286,7 @@ fn setup(
                 lost_tell_after: options
                     .modem_timing
                     .map_or(outbox::LOST_TELL_AFTER, |t| t.lost_tell_after),
+                balance_now,
             },
             wake,
             options.clock.clone(),
@@ -585,7 +642,39 @@ impl Parts {
             }
             ModemEvent::Ready { modem, info } => {
                 info!(modem = %modem, model = %info.model, operator = %info.operator, "modem serving");
-                self.wakers.outbox(&modem);
+                // Conversations stay with their SIM, whichever modem id or port it has now. Two
+                // modems that report one ICCID (a firmware that prints a fixed one, or the same
+                // virtual SIM twice) say nothing about where a SIM is: nothing moves then.
+                let shared = self.modems.values().any(|other| {
+                    other.id() != &modem
+                        && matches!(other.state(), ModemState::Ready { info: theirs } if theirs.iccid == info.iccid)
+                });
+                if shared {
+                    warn!(modem = %modem, iccid = %info.iccid, "another modem reports the same SIM (ICCID): conversations stay on their modem ids");
+                }
+                let now = self.clock().now_ms();
+                let id = modem.clone();
+                let iccid = if shared {
+                    String::new()
+                } else {
+                    info.iccid.clone()
+                };
+                match self
+                    .store
+                    .run(move |tx| tx.sim_seen(&id, &iccid, now))
+                    .await
+                {
+                    Ok((0, 0)) => {}
+                    Ok((conversations, texts)) => info!(
+                        modem = %modem,
+                        iccid = %info.iccid,
+                        conversations,
+                        texts,
+                        "conversations follow their SIM to this modem"
+                    ),
+                    Err(err) => warn!(error = %err, "recording which SIM the modem holds"),
+                }
+                self.wakers.all_outboxes();
             }
             ModemEvent::Lost { modem, reason } => {
                 warn!(modem = %modem, reason, "modem lost; reconnecting");

@@ -32,7 +32,11 @@
 //!    the status report, in `flow/reply.rs`). A refusal by the network is read by
 //!    `core/refusal.rs`; the outbox holds a refused SIM's queue, moves texts to another SIM of
 //!    the business (off the network, over the recipient cap), records each fault
-//!    (`store/health.rs`) and tells the business through `alert.rs`.
+//!    (`store/health.rs`) and tells the business through `alert.rs`. Where a SIM has a balance
+//!    code, `balance.rs` dials it now and then (`AT+CUSD`, decoded by `codec/ussd.rs`), reads the
+//!    credit with `core/balance.rs` and tells the business when it is low; `self_test.rs` texts
+//!    each SIM's daily self-test (`core/self_test.rs`: its token, its time) and fails it when the
+//!    text does not come back, which `flow/reply.rs` recognises before any caller logic.
 //! 4. **The conversation.** A reply arrives as `+CMTI` → `AT+CMGR` → `Event::SmsReceived` →
 //!    `flow/reply.rs` stores it (joining multipart texts, STOP/HELP/START, loops with machines
 //!    per `core/loops.rs`) and moves the conversation on: `core/conversation.rs` reads the text
@@ -56,6 +60,12 @@
 //!    `core/notice.rs`; the morning summary, timed and worded by `core/morning.rs` and made by
 //!    `notify/summary.rs`) is a `notices` row (`store/notices.rs`) for each email, WhatsApp and
 //!    webhook channel, sent by `notify/deliver.rs` through the same channels.
+//!    A conversation stays on the SIM it started on: `daemon.rs` records which SIM (ICCID) each
+//!    modem holds when it is ready, and the store moves the SIM's conversations and queued texts
+//!    to it (`store/health.rs`); the outbox sends none of another SIM's.
+//!    Which port is which `[[modem]]` (its configured port, its USB serial's ports, or any port
+//!    holding its IMEI or ICCID after a replug) is `modem/find.rs`, over `modem/usb.rs`'s sysfs
+//!    reading.
 //! 6. **Looking at it.** `web/` is the dashboard and API (`web/auth.rs` its login); `cli/` is
 //!    the `textback` command, one module per command group (`cli/leads.rs`, `cli/notices.rs`,
 //!    `cli/doctor.rs`, `cli/dialogue.rs`, `cli/demo.rs`, …). The config is read and checked in
@@ -79,6 +89,7 @@
 
 pub mod alert;
 pub mod assistant;
+pub mod balance;
 pub mod cli;
 pub mod clock;
 pub mod codec;
@@ -93,6 +104,7 @@ pub mod llm;
 pub mod modem;
 pub mod notify;
 pub mod outbox;
+pub mod self_test;
 pub mod sip;
 pub mod store;
 pub mod time_text;

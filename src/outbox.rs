@@ -7,7 +7,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::alert::{Alert, Alerter};
+use crate::alert::Alerter;
+use crate::balance::CheckNow;
 use crate::clock::Clock;
 use crate::codec::at::{ErrorCode, Final};
 use crate::codec::pdu::{self, SubmitOptions};
@@ -90,6 +91,9 @@ pub struct Settings {
     pub delivery_check: Duration,
     /// [`LOST_TELL_AFTER`], shorter in tests.
     pub lost_tell_after: Duration,
+    /// The modem's credit check (`modem.balance_ussd`), asked to look after a refusal that may
+    /// mean no credit.
+    pub balance_now: Option<CheckNow>,
 }
 
 /// The SIM's message store as the modem last counted it: full, or not.
@@ -161,13 +165,13 @@ pub async fn run(
                     );
                     let tell = since.elapsed() >= settings.lost_tell_after;
                     if tell {
-                        open_fault(&store, modem.id(), &settings, &clock, FaultKind::NotAnswering, "lost", detail, true).await;
+                        settings.alerter.open_fault(modem.id(), FaultKind::NotAnswering, "lost", detail, true).await;
                     }
                 }
                 ModemState::Ready { .. } => {
                     if let Some(since) = lost_since.take() {
                         info!(lost_for_ms = since.elapsed().as_millis() as u64, "the modem is back");
-                        clear_fault(&store, modem.id(), FaultKind::NotAnswering, &clock).await;
+                        settings.alerter.clear_fault(modem.id(), FaultKind::NotAnswering).await;
                     }
                 }
                 ModemState::Starting => {}
@@ -179,11 +183,11 @@ pub async fn run(
                         "has its message store full ({used} of {capacity}) and it does not empty: new texts come straight to the box where the modem allows it, else they are lost. Take the SIM out and delete its messages in a phone, or replace it"
                     );
                     let tell = since.elapsed() >= settings.storage_tell_after;
-                    open_fault(&store, modem.id(), &settings, &clock, FaultKind::StorageFull, "full", detail, tell).await;
+                    settings.alerter.open_fault(modem.id(), FaultKind::StorageFull, "full", detail, tell).await;
                 }
                 None => {
                     if full_since.take().is_some() {
-                        clear_fault(&store, modem.id(), FaultKind::StorageFull, &clock).await;
+                        settings.alerter.clear_fault(modem.id(), FaultKind::StorageFull).await;
                     }
                 }
             }
@@ -197,7 +201,7 @@ pub async fn run(
                     off_for_ms = since.elapsed().as_millis() as u64,
                     "back on the network"
                 );
-                clear_fault(&store, modem.id(), FaultKind::OffNetwork, &clock).await;
+                settings.alerter.clear_fault(modem.id(), FaultKind::OffNetwork).await;
             }
             if !serving(&state) {
                 // Rows wait in the queue until the modem is (back) in service; off the network,
@@ -266,7 +270,7 @@ pub async fn run(
                 Sent::Done => {
                     if refused {
                         refused = false;
-                        clear_fault(&store, modem.id(), FaultKind::Refused, &clock).await;
+                        settings.alerter.clear_fault(modem.id(), FaultKind::Refused).await;
                     }
                 }
                 Sent::Refused(cause) => {
@@ -289,9 +293,14 @@ async fn take_next(
 ) -> Result<Option<OutboundRow>, crate::store::Error> {
     let modem_id = modem.id().clone();
     let now = clock.now_ms();
+    // The SIM in the modem now: a conversation's texts go only from the SIM it started on.
+    let sim = match modem.state() {
+        ModemState::Ready { info } if !info.iccid.is_empty() => Some(info.iccid),
+        _ => None,
+    };
     store
         .run(move |tx| {
-            let row = tx.next_outbound(&modem_id, now)?;
+            let row = tx.next_outbound(&modem_id, sim.as_deref(), now)?;
             if let Some(row) = &row {
                 tx.mark_sending(row.id, now)?;
                 tx.journal(
@@ -546,17 +555,15 @@ async fn refused_fault(
         cause.meaning(),
         cause.what_to_do()
     );
-    open_fault(
-        store,
-        modem.id(),
-        settings,
-        clock,
-        FaultKind::Refused,
-        cause.word(),
-        detail,
-        true,
-    )
-    .await;
+    if cause.may_mean_no_credit()
+        && let Some(balance) = &settings.balance_now
+    {
+        balance.request();
+    }
+    settings
+        .alerter
+        .open_fault(modem.id(), FaultKind::Refused, cause.word(), detail, true)
+        .await;
     move_to_sibling(store, modem, settings, clock, cause.meaning(), Move::Held).await;
 }
 
@@ -582,17 +589,10 @@ async fn off_network_fault(
         .off_network_cycle
         .map_or(Duration::from_secs(10 * 60), |cycle| cycle * 2);
     let tell = since.elapsed() >= tell_after;
-    open_fault(
-        store,
-        modem.id(),
-        settings,
-        clock,
-        FaultKind::OffNetwork,
-        word,
-        detail,
-        tell,
-    )
-    .await;
+    settings
+        .alerter
+        .open_fault(modem.id(), FaultKind::OffNetwork, word, detail, tell)
+        .await;
     move_to_sibling(
         store,
         modem,
@@ -602,68 +602,6 @@ async fn off_network_fault(
         Move::WhileOffNetwork,
     )
     .await;
-}
-
-/// Opens (or refreshes) a fault and, when `tell` and not told yet, tells the business.
-#[allow(clippy::too_many_arguments)]
-async fn open_fault(
-    store: &Store,
-    modem: &ModemId,
-    settings: &Settings,
-    clock: &Clock,
-    kind: FaultKind,
-    cause: &'static str,
-    detail: String,
-    tell: bool,
-) {
-    let now = clock.now_ms();
-    let id = modem.clone();
-    let stored_detail = detail.clone();
-    let opened = store
-        .run(move |tx| {
-            let opened = tx.open_fault(&id, kind, cause, &stored_detail, now)?;
-            let told = tx
-                .open_fault_of(&id, kind)?
-                .and_then(|f| f.alerted_ms)
-                .is_some();
-            Ok((opened, told))
-        })
-        .await;
-    let (opened, told) = match opened {
-        Ok(result) => result,
-        Err(err) => {
-            warn!(error = %err, "recording a modem fault");
-            return;
-        }
-    };
-    if matches!(opened, crate::store::Opened::New(_)) {
-        warn!(kind = %kind, cause, detail, "modem fault");
-    }
-    if tell && !told {
-        let alert = Alert {
-            fault: opened.id(),
-            modem,
-            kind,
-            text: detail,
-        };
-        if let Err(err) = settings.alerter.raise(alert).await {
-            warn!(error = %err, "recording an alert");
-        }
-    }
-}
-
-/// Closes a fault, logging how long it lasted.
-async fn clear_fault(store: &Store, modem: &ModemId, kind: FaultKind, clock: &Clock) {
-    let now = clock.now_ms();
-    let id = modem.clone();
-    match store.run(move |tx| tx.clear_fault(&id, kind, now)).await {
-        Ok(Some(fault)) => {
-            let lasted_ms = now - fault.started_ms;
-            info!(kind = %kind, cause = fault.cause, lasted_ms, "modem fault cleared");
-        }
-        Ok(None) => {}
-        Err(err) => warn!(error = %err, "clearing a modem fault"),
-    }
 }
 
 /// The share of this SIM's texts reported delivered in 24 hours: a fault (and the business told)
@@ -684,23 +622,19 @@ async fn delivery_share(store: &Store, modem: &ModemId, settings: &Settings, clo
     }
     let percent = delivered * 100 / reported;
     if percent >= DELIVERY_ALERT_PERCENT {
-        clear_fault(store, modem, FaultKind::DeliveryLow, clock).await;
+        settings
+            .alerter
+            .clear_fault(modem, FaultKind::DeliveryLow)
+            .await;
         return;
     }
     let detail = format!(
         "had only {delivered} of {reported} texts reported delivered in 24 hours ({percent}%): the network may be blocking its texts. Text a phone from it (`textback sms send`) and call the network if it does not arrive"
     );
-    open_fault(
-        store,
-        modem,
-        settings,
-        clock,
-        FaultKind::DeliveryLow,
-        "low_share",
-        detail,
-        true,
-    )
-    .await;
+    settings
+        .alerter
+        .open_fault(modem, FaultKind::DeliveryLow, "low_share", detail, true)
+        .await;
 }
 
 /// The modems a text queued for `modem` may move to: up and on the network, not held, and serving
@@ -818,7 +752,10 @@ async fn over_cap(
     let count = match counted {
         Ok(Some(count)) if count >= cap => count,
         Ok(Some(_)) => {
-            clear_fault(store, modem.id(), FaultKind::RecipientCap, clock).await;
+            settings
+                .alerter
+                .clear_fault(modem.id(), FaultKind::RecipientCap)
+                .await;
             return false;
         }
         Ok(None) => return false,
@@ -886,16 +823,15 @@ async fn over_cap(
             "New callers wait: add a SIM to the pool for busy days."
         }
     );
-    open_fault(
-        store,
-        modem.id(),
-        settings,
-        clock,
-        FaultKind::RecipientCap,
-        "over_cap",
-        detail,
-        true,
-    )
-    .await;
+    settings
+        .alerter
+        .open_fault(
+            modem.id(),
+            FaultKind::RecipientCap,
+            "over_cap",
+            detail,
+            true,
+        )
+        .await;
     true
 }

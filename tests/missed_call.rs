@@ -1136,6 +1136,10 @@ fn quick_health() -> textback::daemon::RunOptions {
             storage_tell_after: std::time::Duration::from_secs(1),
             delivery_check: std::time::Duration::from_secs(1),
             lost_tell_after: std::time::Duration::from_secs(1),
+            ussd_timeout: std::time::Duration::from_secs(2),
+            balance_retry: std::time::Duration::from_secs(1),
+            balance_interval: None,
+            self_test_timeout: None,
         }),
         ..Default::default()
     }

@@ -418,6 +418,10 @@ async fn a_sim_the_network_refuses_is_told_by_email_and_webhook_once() {
                 storage_tell_after: Duration::from_secs(1),
                 delivery_check: Duration::from_secs(1),
                 lost_tell_after: Duration::from_secs(1),
+                ussd_timeout: Duration::from_secs(2),
+                balance_retry: Duration::from_secs(1),
+                balance_interval: None,
+                self_test_timeout: None,
             }),
             ..Default::default()
         })

@@ -115,6 +115,14 @@ pub fn run(config_path: &Path, watch: bool, watch_timeout: u64) -> anyhow::Resul
         check.print();
         all.push(check);
     }
+    for check in balance_checks(&config, &config.storage.database) {
+        check.print();
+        all.push(check);
+    }
+    for check in self_test_checks(&config, &config.storage.database) {
+        check.print();
+        all.push(check);
+    }
     for (name, ok, what) in crate::cli::sip::doctor_lines(&config, &config.storage.database) {
         let verdict = if ok { Verdict::Ok } else { Verdict::Warning };
         let check = Check::new(verdict, name, what);
@@ -322,6 +330,141 @@ pub fn notice_checks(database: &Path) -> Vec<Check> {
         .collect()
 }
 
+/// Each SIM's credit, for the modems with a balance code (`modem.balance_ussd`), as the daemon
+/// last read it.
+pub fn balance_checks(config: &crate::config::Config, database: &Path) -> Vec<Check> {
+    use crate::core::balance::format_pence;
+    let rows = store::open_read_only(database)
+        .ok()
+        .and_then(|connection| store::Tx::reader(&connection).balances().ok())
+        .unwrap_or_default();
+    let mut checks = Vec::new();
+    for modem in &config.modems {
+        let Some(balance) = &modem.balance else {
+            continue;
+        };
+        let name = format!("modem {} credit", modem.id);
+        let row = rows.iter().find(|r| r.modem == modem.id.as_str());
+        let check = match row {
+            None => Check::new(
+                Verdict::Warning,
+                name,
+                format!(
+                    "not checked yet: the daemon dials {} once the modem is on the network",
+                    balance.code
+                ),
+            ),
+            Some(row) => {
+                let last = match (&row.reply, &row.error) {
+                    (_, Some(error)) => format!("; the last check failed: {error}"),
+                    (Some(reply), None) if row.pence.is_none() => format!(
+                        "; the last answer had no amount (\"{reply}\"): is modem.balance_ussd the balance code?"
+                    ),
+                    _ => String::new(),
+                };
+                match (row.known_pence, row.known_ms) {
+                    (Some(pence), Some(at)) if pence < balance.low_pence => Check::new(
+                        Verdict::Warning,
+                        name,
+                        format!(
+                            "{} at {}, under modem.balance_low ({}): top up the SIM{last}",
+                            format_pence(pence),
+                            crate::time_text::format_time(at),
+                            format_pence(balance.low_pence)
+                        ),
+                    ),
+                    (Some(pence), Some(at)) => Check::new(
+                        if last.is_empty() {
+                            Verdict::Ok
+                        } else {
+                            Verdict::Warning
+                        },
+                        name,
+                        format!(
+                            "{} at {}{last}",
+                            format_pence(pence),
+                            crate::time_text::format_time(at)
+                        ),
+                    ),
+                    _ => Check::new(
+                        Verdict::Warning,
+                        name,
+                        format!(
+                            "not known: checked at {}{last}",
+                            crate::time_text::format_time(row.checked_ms)
+                        ),
+                    ),
+                }
+            }
+        };
+        checks.push(check);
+    }
+    checks
+}
+
+/// Each SIM's last daily self-test, for the modems with `[modem.self_test]`.
+pub fn self_test_checks(config: &crate::config::Config, database: &Path) -> Vec<Check> {
+    use crate::domain::SelfTestState;
+    let rows = store::open_read_only(database)
+        .ok()
+        .and_then(|connection| store::Tx::reader(&connection).last_self_tests().ok())
+        .unwrap_or_default();
+    let mut checks = Vec::new();
+    for modem in &config.modems {
+        let Some(test) = &modem.self_test else {
+            continue;
+        };
+        let name = format!("modem {} self-test", modem.id);
+        let row = rows.iter().find(|r| r.modem == modem.id.as_str());
+        checks.push(match row {
+            None => Check::new(
+                Verdict::Warning,
+                name,
+                format!(
+                    "not run yet: the daemon texts {} daily at {} (UK time)",
+                    test.to,
+                    test.at.format("%H:%M")
+                ),
+            ),
+            Some(row) => match row.state {
+                SelfTestState::Passed => Check::new(
+                    Verdict::Ok,
+                    name,
+                    format!(
+                        "passed at {}: the text to {} came back on modem {} after {:.1} s",
+                        crate::time_text::format_time(row.started_ms),
+                        row.recipient,
+                        row.received_on.as_deref().unwrap_or("?"),
+                        (row.received_ms.unwrap_or(row.started_ms) - row.started_ms) as f64
+                            / 1000.0
+                    ),
+                ),
+                SelfTestState::Waiting => Check::new(
+                    Verdict::Ok,
+                    name,
+                    format!(
+                        "running since {}: waiting for the text to {} to come back",
+                        crate::time_text::format_time(row.started_ms),
+                        row.recipient
+                    ),
+                ),
+                SelfTestState::Failed => Check::new(
+                    Verdict::Failed,
+                    name,
+                    format!(
+                        "failed at {}: {}",
+                        crate::time_text::format_time(row.started_ms),
+                        row.detail
+                            .as_deref()
+                            .unwrap_or("the text did not come back")
+                    ),
+                ),
+            },
+        });
+    }
+    checks
+}
+
 fn writable(path: &Path) -> bool {
     nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
 }
@@ -399,7 +542,8 @@ fn check_clock() -> Check {
 
 async fn check_modem(config: crate::config::ModemConfig) -> Check {
     let subject = format!("modem {}", config.id);
-    if !config.port.exists() {
+    // A modem bound by USB serial is looked for under any name: its configured port may be absent.
+    if !config.port.exists() && config.usb_serial.is_none() {
         return Check::new(
             Verdict::Failed,
             subject,
@@ -434,7 +578,11 @@ async fn check_modem(config: crate::config::ModemConfig) -> Check {
                 "{} {} on {}, {signal}, operator {}, SMSC {}",
                 info.manufacturer,
                 info.model,
-                config.port.display(),
+                if info.port.is_empty() {
+                    config.port.display().to_string()
+                } else {
+                    info.port.clone()
+                },
                 if info.operator.is_empty() {
                     "none"
                 } else {

@@ -252,6 +252,9 @@ pub enum Urc {
     StorageFull { memory: String },
     /// SIMCom's `MISSED_CALL: 11:01AM 07700900123`, sent after a call that was not answered.
     MissedCall { number: String },
+    /// `+CUSD: <m>[,<str>[,<dcs>]]`: the network's answer to a USSD code (TS 27.007 §7.15). A
+    /// `+CUSD:` line that does not read as one is [`Urc::Unknown`].
+    Ussd(super::ussd::UssdLine),
     /// A vendor's status line we do not act on (`^RSSI`, `^MODE`, `^BOOT`, `^SRVST`, `+QIND`, `+ZPASR`, ...).
     Vendor(String),
     /// Any line we do not recognise outside a command: logged at debug, never an error.
@@ -460,6 +463,9 @@ pub fn parse_urc(line: &str) -> Option<Urc> {
             return Some(Urc::StorageFull { memory });
         }
     }
+    if line.starts_with("+CUSD:") {
+        return super::ussd::parse_line(line).map(Urc::Ussd);
+    }
     if let Some(args) = line.strip_prefix("MISSED_CALL:") {
         // <time> <number>: the number is the last word (the time may read "11:01AM").
         let number = args.split_whitespace().last().unwrap_or("").to_string();
@@ -492,24 +498,7 @@ impl Urc {
     }
 }
 
-/// Splits the arguments of a result code on commas outside quotes, and removes the quotes.
-pub fn split_fields(args: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for c in args.trim().chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                fields.push(current.trim().to_string());
-                current.clear();
-            }
-            _ => current.push(c),
-        }
-    }
-    fields.push(current.trim().to_string());
-    fields
-}
+pub use super::fields::split_fields;
 
 fn memory_and_index(args: &str) -> Option<(String, u32)> {
     let fields = split_fields(args);
@@ -521,6 +510,19 @@ fn memory_and_index(args: &str) -> Option<(String, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ussd_answer_is_a_urc_and_a_garbled_one_is_unknown() {
+        let mut classifier = Classifier::new();
+        assert!(matches!(
+            classifier.classify("+CUSD: 0,\"Bal: 1.00\",15", None),
+            Classified::Urc(Urc::Ussd(crate::codec::ussd::UssdLine { status: 0, .. }))
+        ));
+        assert_eq!(
+            classifier.classify("+CUSD: banana", None),
+            Classified::Urc(Urc::Unknown("+CUSD: banana".to_string()))
+        );
+    }
 
     /// Runs the framer over `input` fed in chunks at the given split points.
     fn frames(input: &[u8], splits: &[usize], expect_prompt: bool) -> Vec<Frame> {

@@ -2,6 +2,8 @@
 //! clock, no tokio.
 
 pub mod at;
+pub mod fields;
 pub mod gsm7;
 pub mod pdu;
 pub mod phone;
+pub mod ussd;

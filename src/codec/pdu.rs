@@ -464,7 +464,7 @@ pub enum DecodeError {
 
 /// Packs septets into `out`, the first one starting `fill_bits` into the first new octet
 /// (TS 23.038 §6.1.2.1.1; fill bits after a user data header: TS 23.040 §9.2.3.24).
-fn pack_septets(septets: &[u8], fill_bits: usize, out: &mut Vec<u8>) {
+pub(crate) fn pack_septets(septets: &[u8], fill_bits: usize, out: &mut Vec<u8>) {
     let start = out.len();
     let total_bits = fill_bits + 7 * septets.len();
     out.resize(start + total_bits.div_ceil(8), 0);
@@ -485,7 +485,7 @@ fn pack_septets(septets: &[u8], fill_bits: usize, out: &mut Vec<u8>) {
 
 /// Unpacks `count` septets starting at bit `start_bit` of `data` (TS 23.038 §6.1.2.1.1). Bits
 /// past the end read as 0; callers check the length first.
-fn unpack_septets(data: &[u8], start_bit: usize, count: usize) -> Vec<u8> {
+pub(crate) fn unpack_septets(data: &[u8], start_bit: usize, count: usize) -> Vec<u8> {
     (0..count)
         .map(|index| {
             let bit = start_bit + 7 * index;

@@ -66,6 +66,32 @@ pub const fn off_network_minutes() -> u32 {
     3
 }
 
+/// Hours between checks of a SIM's credit by USSD (`modem.balance_check_hours`): daily. A refusal
+/// that may mean no credit checks it at once as well.
+pub const fn balance_check_hours() -> u32 {
+    24
+}
+
+/// Under this credit, in pounds, the business is told to top up the SIM (`modem.balance_low`).
+pub const fn balance_low() -> f64 {
+    2.0
+}
+
+/// When the daily self-test runs, UK time (`modem.self_test.at`): a quiet hour.
+pub fn self_test_at() -> String {
+    "04:00".to_string()
+}
+
+/// How long the self-test text has to come back (`modem.self_test.timeout_minutes`): UK networks
+/// deliver in seconds; a text not back in 10 minutes is not arriving.
+pub const fn self_test_timeout_minutes() -> u32 {
+    10
+}
+
+/// How long the network may take to answer a USSD code (not a config key): TS 27.007 leaves it
+/// open; UK networks answer balance codes in 2 to 10 s.
+pub const USSD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A transcript link in a lead summary works this long: long enough to open it days later
 /// from the email, short enough that an old forwarded email stops exposing the transcript.
 pub const fn link_valid_days() -> u32 {

@@ -82,6 +82,58 @@ pub struct ModemConfig {
     /// The SIM this `[[modem]]` holds (`modem.iccid`): another SIM is not used, so a reboot that
     /// renames ports never swaps the businesses' numbers.
     pub iccid: Option<String>,
+    /// The SIM's credit check by USSD (`modem.balance_ussd`), when configured.
+    pub balance: Option<BalanceCheck>,
+    /// The daily self-test (`[modem.self_test]`), when configured.
+    pub self_test: Option<SelfTest>,
+    /// The USB device this `[[modem]]` is (`modem.usb_serial`, its `serial` in sysfs): its ports
+    /// are found under whatever names they have.
+    pub usb_serial: Option<String>,
+    /// Where ports are looked for (not a config key: `/sys` and `/dev`; tests give a fake tree).
+    pub search: PortSearch,
+    /// How long a USSD code may wait for the network's answer (not a config key: the driver's
+    /// [`defaults::USSD_TIMEOUT`], shorter in tests).
+    pub ussd_timeout: std::time::Duration,
+}
+
+/// A SIM's credit check: the code to dial, when the credit is low, how often to look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceCheck {
+    /// The network's balance code (`modem.balance_ussd`), e.g. `*#10#`.
+    pub code: String,
+    /// Under this many pence the business is told to top up (`modem.balance_low`).
+    pub low_pence: i64,
+    /// How often the credit is looked at (`modem.balance_check_hours`); also after a refusal
+    /// that may mean no credit.
+    pub interval: std::time::Duration,
+}
+
+/// Where ports are looked for: the sysfs root and the device folder (`/sys`, `/dev`); tests give
+/// a fake tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSearch {
+    pub sys: PathBuf,
+    pub dev: PathBuf,
+}
+
+impl Default for PortSearch {
+    fn default() -> Self {
+        PortSearch {
+            sys: PathBuf::from("/sys"),
+            dev: PathBuf::from("/dev"),
+        }
+    }
+}
+
+/// A SIM's daily self-test: a text to a number that comes back to the box, which must come back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfTest {
+    /// Where the text goes (`modem.self_test.to`): this SIM's own number, or another modem's.
+    pub to: E164,
+    /// When, UK time (`modem.self_test.at`).
+    pub at: chrono::NaiveTime,
+    /// How long it has to come back (`modem.self_test.timeout_minutes`).
+    pub timeout: std::time::Duration,
 }
 
 impl ModemConfig {
@@ -106,6 +158,11 @@ impl ModemConfig {
             )),
             imei: None,
             iccid: None,
+            balance: None,
+            self_test: None,
+            usb_serial: None,
+            search: PortSearch::default(),
+            ussd_timeout: defaults::USSD_TIMEOUT,
         }
     }
 }
@@ -581,6 +638,161 @@ numbers = ["020 7946 0018"]
             got[0].message
         );
         assert!(got[0].message.contains("(line 8)"), "{}", got[0].message);
+    }
+
+    #[test]
+    fn the_balance_check_is_optional_and_checked() {
+        let config = parse(MINIMAL, Path::new("test.toml")).unwrap().config;
+        assert_eq!(config.modems[0].balance, None);
+        let with = |keys: &str| {
+            MINIMAL.replace(
+                "port = \"/dev/null\"",
+                &format!("port = \"/dev/null\"\n{keys}"),
+            )
+        };
+        let config = parse(&with("balance_ussd = \"*#10#\""), Path::new("test.toml"))
+            .unwrap()
+            .config;
+        assert_eq!(
+            config.modems[0].balance,
+            Some(BalanceCheck {
+                code: "*#10#".to_string(),
+                low_pence: 200,
+                interval: std::time::Duration::from_secs(24 * 3600),
+            })
+        );
+        let config = parse(
+            &with("balance_ussd = \"*100#\"\nbalance_low = 0.5\nbalance_check_hours = 6"),
+            Path::new("test.toml"),
+        )
+        .unwrap()
+        .config;
+        assert_eq!(
+            config.modems[0].balance.as_ref().map(|b| b.low_pence),
+            Some(50)
+        );
+        for (keys, path, says) in [
+            (
+                "balance_ussd = \"10\"",
+                "modem[0].balance_ussd",
+                "is not a USSD code",
+            ),
+            (
+                "balance_ussd = \"*1 0#\"",
+                "modem[0].balance_ussd",
+                "is not a USSD code",
+            ),
+            (
+                "balance_low = 2.0",
+                "modem[0].balance_low",
+                "without modem.balance_ussd",
+            ),
+            (
+                "balance_ussd = \"*#10#\"\nbalance_low = -1.0",
+                "modem[0].balance_low",
+                "from 0 to 1000",
+            ),
+            (
+                "balance_ussd = \"*#10#\"\nbalance_check_hours = 0",
+                "modem[0].balance_check_hours",
+                "not 1 to 168",
+            ),
+        ] {
+            let got = problems(&with(keys));
+            assert_eq!(got.len(), 1, "{keys}: {got:?}");
+            assert_eq!(got[0].path, path, "{keys}");
+            assert!(got[0].message.contains(says), "{keys}: {}", got[0].message);
+        }
+    }
+
+    #[test]
+    fn the_self_test_is_optional_and_checked() {
+        let with = |keys: &str| {
+            MINIMAL.replace(
+                "port = \"/dev/null\"",
+                &format!("port = \"/dev/null\"\n{keys}"),
+            )
+        };
+        let config = parse(
+            &with("self_test = { to = \"07700 900999\" }"),
+            Path::new("test.toml"),
+        )
+        .unwrap()
+        .config;
+        let test = config.modems[0].self_test.clone().unwrap();
+        assert_eq!(test.to.as_str(), "+447700900999");
+        assert_eq!(test.at, chrono::NaiveTime::from_hms_opt(4, 0, 0).unwrap());
+        assert_eq!(test.timeout, std::time::Duration::from_secs(600));
+        for (keys, path, says) in [
+            ("self_test = { to = \"12\" }", "modem[0].self_test.to", ""),
+            (
+                "self_test = { to = \"07700900999\", at = \"4am\" }",
+                "modem[0].self_test.at",
+                "is not a time of day",
+            ),
+            (
+                "self_test = { to = \"07700900999\", timeout_minutes = 0 }",
+                "modem[0].self_test.timeout_minutes",
+                "is not 1 to 120",
+            ),
+            (
+                "self_test = { to = \"07700900999\", when = \"04:00\" }",
+                "modem[0].self_test.when",
+                "unknown field",
+            ),
+        ] {
+            let got = problems(&with(keys));
+            assert_eq!(got.len(), 1, "{keys}: {got:?}");
+            assert_eq!(got[0].path, path, "{keys}");
+            assert!(got[0].message.contains(says), "{keys}: {}", got[0].message);
+        }
+    }
+
+    #[test]
+    fn a_modem_may_be_bound_by_usb_serial() {
+        let with = |keys: &str| {
+            MINIMAL.replace(
+                "port = \"/dev/null\"",
+                &format!("port = \"/dev/null\"\n{keys}"),
+            )
+        };
+        let config = parse(
+            &with("usb_serial = \"0123456789ABCDEF\""),
+            Path::new("t.toml"),
+        )
+        .unwrap()
+        .config;
+        assert_eq!(
+            config.modems[0].usb_serial.as_deref(),
+            Some("0123456789ABCDEF")
+        );
+        // Two modems bound by USB serial may leave `port` at its default; not one serial twice.
+        let two = format!(
+            "{}\n[[modem]]\nid = \"b\"\nusb_serial = \"0123456789ABCDEF\"\n",
+            with("usb_serial = \"0123456789ABCDEE\"").replace("port = \"/dev/null\"\n", "")
+        );
+        assert_eq!(
+            parse(&two, Path::new("t.toml"))
+                .unwrap()
+                .config
+                .modems
+                .len(),
+            2
+        );
+        let same = two.replace("ABCDEE", "ABCDEF");
+        let got = problems(&same);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].path, "modem[1].usb_serial");
+        for bad in ["", "has space", &"x".repeat(65)] {
+            let got = problems(&with(&format!("usb_serial = {bad:?}")));
+            assert_eq!(got.len(), 1, "{bad}: {got:?}");
+            assert_eq!(got[0].path, "modem[0].usb_serial");
+            assert!(
+                got[0].message.contains("textback modem list"),
+                "{}",
+                got[0].message
+            );
+        }
     }
 
     #[test]

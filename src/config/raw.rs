@@ -204,6 +204,27 @@ pub(super) struct RawModem {
     pub(super) imei: Option<String>,
     #[serde(default)]
     pub(super) iccid: Option<String>,
+    #[serde(default)]
+    pub(super) balance_ussd: Option<String>,
+    #[serde(default)]
+    pub(super) balance_low: Option<f64>,
+    #[serde(default = "defaults::balance_check_hours")]
+    pub(super) balance_check_hours: u32,
+    #[serde(default)]
+    pub(super) self_test: Option<RawSelfTest>,
+    #[serde(default)]
+    pub(super) usb_serial: Option<String>,
+}
+
+/// `[modem.self_test]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSelfTest {
+    pub(super) to: String,
+    #[serde(default = "defaults::self_test_at")]
+    pub(super) at: String,
+    #[serde(default = "defaults::self_test_timeout_minutes")]
+    pub(super) timeout_minutes: u32,
 }
 
 #[derive(Debug, Deserialize)]

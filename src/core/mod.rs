@@ -1,5 +1,6 @@
 //! Decisions: typed values in, decisions out. Pure: no I/O, no clock, no tokio.
 
+pub mod balance;
 pub mod clauses;
 pub mod conversation;
 pub mod hours;
@@ -16,6 +17,7 @@ pub mod reason;
 pub mod refusal;
 pub mod replay;
 pub mod routing;
+pub mod self_test;
 pub mod slots;
 pub mod staff;
 pub mod template;

@@ -101,6 +101,15 @@ impl Cause {
         }
     }
 
+    /// Whether the refusal may mean the SIM has no credit (TS 24.011 causes 8, 21 and 50 are what
+    /// UK networks answer a pay-as-you-go SIM at zero): worth a balance check.
+    pub fn may_mean_no_credit(self) -> bool {
+        matches!(
+            self,
+            Cause::OperatorBarring | Cause::TransferRejected | Cause::NotSubscribed
+        )
+    }
+
     /// What to do about it.
     pub fn remedy(self) -> Remedy {
         match self {

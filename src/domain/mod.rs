@@ -10,6 +10,7 @@ pub use cidr::{Cidr, CidrError};
 pub use stored::{
     CallDecision, CallSource, ChannelKind, ConversationState, DeliveryState, Direction, FaultKind,
     JournalStep, LeadState, MessageState, OptOutSource, PartStatus, RegistrationState,
+    SelfTestState,
 };
 
 /// Why an identifier from the config was refused.

@@ -236,6 +236,8 @@ stored_enum! {
         Staff = "staff",
         /// A staff member replied to the caller, or a caller's text went to them.
         Owner = "owner",
+        /// A daily self-test: sent, came back, or failed.
+        SelfTest = "self_test",
     }
 }
 
@@ -254,6 +256,22 @@ stored_enum! {
         NotAnswering = "not_answering",
         /// Few of the SIM's texts are reported delivered: a network may be blocking it silently.
         DeliveryLow = "delivery_low",
+        /// The SIM's credit, read by USSD, is under `modem.balance_low`.
+        LowBalance = "low_balance",
+        /// The daily self-test text did not come back in time.
+        SelfTest = "self_test",
+    }
+}
+
+stored_enum! {
+    /// Where a daily self-test stands (`self_tests.state`).
+    SelfTestState {
+        /// Sent (or queued), its text not back yet.
+        Waiting = "waiting",
+        /// Its text came back in time.
+        Passed = "passed",
+        /// Its text did not come back in time (or could not be sent).
+        Failed = "failed",
     }
 }
 
@@ -306,6 +324,11 @@ mod tests {
         );
         round_trips(JournalStep::ALL, JournalStep::as_str, JournalStep::parse);
         round_trips(FaultKind::ALL, FaultKind::as_str, FaultKind::parse);
+        round_trips(
+            SelfTestState::ALL,
+            SelfTestState::as_str,
+            SelfTestState::parse,
+        );
     }
 
     #[test]

@@ -92,6 +92,42 @@ pub(super) fn text_received(
     let text = text.to_string();
     let sms_modem = modem;
     let from = E164::parse(&sender).ok();
+    // The box's own daily self-test coming back is never a caller: stored, and the test passed.
+    if let Some(token) = crate::core::self_test::token_in(&text)
+        && let Some(test) = tx.self_test_by_token(token)?
+    {
+        let inserted = tx.insert_inbound(&NewInbound {
+            conversation: None,
+            from: sender.clone(),
+            modem: sms_modem.clone(),
+            body: text.clone(),
+            dedup_key,
+            at_ms: now,
+        })?;
+        if inserted.is_some() {
+            tx.self_test_came_back(test.id, sms_modem, now)?;
+            let late = if now > test.deadline_ms {
+                " (late)"
+            } else {
+                ""
+            };
+            info!(modem = %sms_modem, test = test.id, round_trip_ms = now - test.started_ms, "self-test text came back{late}");
+            tx.journal(
+                None,
+                None,
+                JournalStep::SelfTest,
+                &format!(
+                    "self-test {} from modem {} came back on modem {} after {:.1} s{late}",
+                    test.id,
+                    test.modem,
+                    sms_modem,
+                    (now - test.started_ms) as f64 / 1000.0
+                ),
+                now,
+            )?;
+        }
+        return Ok(After::default());
+    }
     // A business's own staff number is never a caller: its texts are commands.
     let staff_of = match &from {
         Some(number) => staff::staff_profiles(config, number, sms_modem),

@@ -19,6 +19,7 @@ use super::{Error, ModemEvent, ModemHandle, ModemInfo, ModemState, Storage};
 use crate::clock::Clock;
 use crate::codec::at::{self, Classified, Classifier, Final, Frame, Pending, Urc};
 use crate::codec::pdu::SubmitPdu;
+use crate::codec::ussd;
 use crate::config::ModemConfig;
 use crate::domain::CallSource;
 use crate::domain::{CallId, CallerId, WithheldReason};
@@ -121,19 +122,14 @@ const USB_RESET_AFTER: u32 = 2;
 async fn supervise(mut supervisor: Supervisor) {
     let mut backoff = Duration::from_secs(1);
     let mut failures = 0u32;
+    // The port last served: a USB reset is of its device.
+    let mut last_path = supervisor.config.port.clone();
     loop {
-        let result = match open(&supervisor.config.port, supervisor.config.baud) {
-            Ok(port) => {
-                let mut session = Session::new(port, &mut supervisor);
-                let result = session.run().await;
-                if session.was_ready {
-                    backoff = Duration::from_secs(1);
-                    failures = 0;
-                }
-                result
-            }
-            Err(err) => Err(err),
-        };
+        let (result, was_ready) = connect(&mut supervisor, &mut last_path).await;
+        if was_ready {
+            backoff = Duration::from_secs(1);
+            failures = 0;
+        }
         match result {
             Ok(()) => return, // shutdown
             Err(err) if err.needs_a_person() => {
@@ -159,11 +155,9 @@ async fn supervise(mut supervisor: Supervisor) {
                     // The ladder's last software rung (field notes: "silent stop"): a reset of
                     // this one USB device, as a replug would be. The outbox tells the business
                     // if the modem stays lost after it.
-                    let port = supervisor.config.port.clone();
-                    match tokio::task::spawn_blocking(move || {
-                        super::usb::reset(std::path::Path::new("/sys"), &port)
-                    })
-                    .await
+                    let port = last_path.clone();
+                    let sys = supervisor.config.search.sys.clone();
+                    match tokio::task::spawn_blocking(move || super::usb::reset(&sys, &port)).await
                     {
                         Ok(Ok(usb_path)) => {
                             warn!(usb_path, "the modem stayed lost; its USB device was reset");
@@ -195,6 +189,73 @@ async fn supervise(mut supervisor: Supervisor) {
     }
 }
 
+/// Tries each port that may be this modem (`find::candidates`: the configured one, or those of
+/// its USB serial, or for a modem bound by IMEI or ICCID every USB serial port) until one is set
+/// up with the configured dongle and SIM, and serves it until it is lost. Returns how that session
+/// ended and whether it got as far as ready; with no port that is this modem, the first port's
+/// failure (its wrong identity, or that it is not there).
+async fn connect(
+    supervisor: &mut Supervisor,
+    last_path: &mut PathBuf,
+) -> (Result<(), Error>, bool) {
+    let config = supervisor.config.clone();
+    let found =
+        tokio::task::spawn_blocking(move || super::find::candidates(&config, &config.search)).await;
+    let candidates = match found {
+        Ok(Ok(candidates)) => candidates,
+        Ok(Err(err)) => {
+            return (
+                Err(Error::NotFound {
+                    reason: err.to_string(),
+                }),
+                false,
+            );
+        }
+        Err(join) => {
+            return (
+                Err(Error::NotFound {
+                    reason: format!("looking for the port failed: {join}"),
+                }),
+                false,
+            );
+        }
+    };
+    let several = candidates.len() > 1;
+    let mut first_error: Option<Error> = None;
+    for (index, path) in candidates.into_iter().enumerate() {
+        let port = match open(&path, supervisor.config.baud) {
+            Ok(port) => port,
+            Err(err) => {
+                first_error.get_or_insert(err);
+                continue;
+            }
+        };
+        let mut session = Session::new(port, path.clone(), supervisor);
+        let result = session.run().await;
+        if session.was_ready {
+            if &path != last_path {
+                info!(port = %path.display(), "the modem is on this port now");
+            }
+            *last_path = path;
+            return (result, true);
+        }
+        match result {
+            Ok(()) => return (Ok(()), false),
+            Err(err) if several && (index > 0 || matches!(err, Error::WrongIdentity { .. })) => {
+                debug!(port = %path.display(), error = %err, "not this modem's port");
+                first_error.get_or_insert(err);
+            }
+            Err(err) => return (Err(err), false),
+        }
+    }
+    (
+        Err(first_error.unwrap_or(Error::NotFound {
+            reason: "no port to try".to_string(),
+        })),
+        false,
+    )
+}
+
 fn refuse(request: Request, reason: &str) {
     let err = || Error::NotReady {
         reason: reason.to_string(),
@@ -207,6 +268,9 @@ fn refuse(request: Request, reason: &str) {
             let _ = reply.send(Err(err()));
         }
         Request::Command { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
+        Request::Ussd { reply, .. } => {
             let _ = reply.send(Err(err()));
         }
     }
@@ -247,6 +311,8 @@ struct Ringing {
 /// One open port, from set-up until it is lost or the daemon stops.
 struct Session<'a, P> {
     port: P,
+    /// The port's path (the configured one, or where the modem was found).
+    path: PathBuf,
     buffer: BytesMut,
     classifier: Classifier,
     /// URCs seen while a command ran, handled once it is done.
@@ -274,12 +340,17 @@ struct Session<'a, P> {
     /// The slot last read on an indication, until the daemon deletes it: a repeated indication
     /// of it (a firmware that says `+CMTI` again and again) is not read twice.
     last_read: Option<(String, u32)>,
+    /// How this modem writes GSM 7-bit USSD strings (packed hex on Huawei sticks, else text).
+    ussd_form: ussd::Gsm7Form,
+    /// A `+CUSD:` line that did not read was seen (logged once per session).
+    bad_ussd_seen: bool,
 }
 
 impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
-    fn new(port: P, supervisor: &'a mut Supervisor) -> Self {
+    fn new(port: P, path: PathBuf, supervisor: &'a mut Supervisor) -> Self {
         Self {
             port,
+            path,
             buffer: BytesMut::with_capacity(4096),
             classifier: Classifier::new(),
             urcs: VecDeque::new(),
@@ -295,11 +366,13 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             storage_recheck: None,
             direct_routing: false,
             last_read: None,
+            ussd_form: ussd::Gsm7Form::Text,
+            bad_ussd_seen: false,
         }
     }
 
     fn port_name(&self) -> PathBuf {
-        self.supervisor.config.port.clone()
+        self.path.clone()
     }
 
     /// Sets the modem up, then serves requests and URCs. `Ok` means shutdown. A call that was
@@ -313,7 +386,8 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
     }
 
     async fn serve_session(&mut self) -> Result<(), Error> {
-        let info = self.initialise().await?;
+        let mut info = self.initialise().await?;
+        info.port = self.path.display().to_string();
         self.check_identity(&info)?;
         info!(imei = %info.imei, operator = %info.operator, signal_dbm = ?info.signal_dbm(), "modem ready");
         self.was_ready = true;
@@ -617,6 +691,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             ..ModemInfo::default()
         };
         info.manufacturer = first_line(self.try_exec("AT+CGMI").await?);
+        self.ussd_form = super::models::ussd_form(&info.manufacturer);
         if let Some(model) = super::models::by_manufacturer(&info.manufacturer) {
             for command in model.init {
                 self.try_exec(command).await?;
@@ -1057,8 +1132,117 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 let result = self.exec(&line, SEND_TIMEOUT).await;
                 let _ = reply.send(result);
             }
+            Request::Ussd { code, reply } => {
+                let result = self.ussd(&code).await;
+                let session_error = match &result {
+                    Err(err @ Error::Disconnected { .. }) => Some(err.clone()),
+                    _ => None,
+                };
+                let _ = reply.send(result);
+                if let Some(err) = session_error {
+                    return Err(err);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Dials a USSD code (`AT+CUSD=1,"<code>",15`, TS 27.007 §7.15) and waits for the network's
+    /// `+CUSD:` answer, which most modems send after the OK and some before it. A menu left open
+    /// (`<m>` 1) is closed with AT+CUSD=2; so is a session that got no answer in time.
+    async fn ussd(&mut self, code: &str) -> Result<String, Error> {
+        let failed = |reason: String| Error::Ussd {
+            code: code.to_string(),
+            reason,
+        };
+        let encoded =
+            ussd::encode_request(code, self.ussd_form).map_err(|err| failed(err.to_string()))?;
+        let command = format!("AT+CUSD=1,\"{encoded}\",15");
+        let deadline = Instant::now() + self.supervisor.config.ussd_timeout;
+        let lines = match self.exec(&command, COMMAND_TIMEOUT).await {
+            Ok(lines) => lines,
+            Err(Error::Rejected { result, .. }) => {
+                return Err(failed(format!(
+                    "the modem refused it ({})",
+                    result.describe()
+                )));
+            }
+            Err(err) => return Err(err),
+        };
+        let mut answer = None;
+        for line in &lines {
+            match ussd::parse_line(line) {
+                Some(parsed) => answer = Some(parsed),
+                None => self.bad_ussd_line(line),
+            }
+        }
+        if answer.is_none() {
+            answer = self.wait_for_ussd(deadline).await?;
+        }
+        let Some(answer) = answer else {
+            let _ = self.try_exec("AT+CUSD=2").await;
+            return Err(failed(format!(
+                "no answer from the network within {} s",
+                self.supervisor.config.ussd_timeout.as_secs()
+            )));
+        };
+        if answer.status == 1 {
+            // A menu waits for a choice: end it, so the next code starts afresh.
+            let _ = self.try_exec("AT+CUSD=2").await;
+        }
+        let Some(data) = answer.data else {
+            return Err(failed(match answer.status {
+                2 => "the network ended the session".to_string(),
+                4 => "the network does not support it".to_string(),
+                5 => "the network timed out".to_string(),
+                other => format!("an empty answer (+CUSD: {other})"),
+            }));
+        };
+        let text = ussd::decode(&data, answer.dcs, self.ussd_form)
+            .map_err(|err| failed(err.to_string()))?;
+        info!(code, "USSD answered");
+        Ok(text)
+    }
+
+    /// Reads the line until a `+CUSD:` answer or `until`; other URCs are kept for later.
+    async fn wait_for_ussd(&mut self, until: Instant) -> Result<Option<ussd::UssdLine>, Error> {
+        loop {
+            loop {
+                let digest = at::next_frame(&self.buffer, false);
+                if digest.consumed == 0 {
+                    break;
+                }
+                let _ = self.buffer.split_to(digest.consumed);
+                let Some(Frame::Line(line)) = digest.frame else {
+                    continue;
+                };
+                match self.classifier.classify(&line, None) {
+                    Classified::Urc(Urc::Ussd(answer)) => return Ok(Some(answer)),
+                    Classified::Urc(Urc::Unknown(line)) if line.starts_with("+CUSD") => {
+                        self.bad_ussd_line(&line)
+                    }
+                    Classified::Urc(urc) => self.queue_urc(urc),
+                    _ => {}
+                }
+            }
+            match timeout_at(until, self.port.read_buf(&mut self.buffer)).await {
+                Ok(read) => self.check_read(read)?,
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// A `+CUSD:` line that does not read: logged once per session, never acted on.
+    fn bad_ussd_line(&mut self, line: &str) {
+        if !self.bad_ussd_seen {
+            self.bad_ussd_seen = true;
+            warn!(
+                line,
+                "the modem sent a +CUSD line that does not read; ignored"
+            );
+        } else {
+            debug!(line, "another +CUSD line that does not read");
+        }
     }
 
     async fn use_memory(&mut self, memory: &str) -> Result<(), Error> {
@@ -1295,6 +1479,13 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 self.set_registration(Some(stat));
             }
             Urc::MissedCall { number } => self.missed_call_line(number).await,
+            Urc::Ussd(answer) => {
+                // An answer after its request gave up waiting, or the network's own message.
+                debug!(
+                    status = answer.status,
+                    "a USSD answer nobody is waiting for"
+                );
+            }
             Urc::StorageFull { memory } => {
                 warn!(memory, "the modem says its message store is full");
                 self.sweep_storage().await?;
@@ -1303,7 +1494,8 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
                 // RDY mid-session: the modem restarted by itself (a brown-out, a firmware crash)
                 // and lost echo, indications and caller id.
                 warn!("the modem restarted by itself (RDY); setting it up again");
-                let info = self.initialise().await?;
+                let mut info = self.initialise().await?;
+                info.port = self.path.display().to_string();
                 self.supervisor
                     .state
                     .send_replace(ModemState::Ready { info });
@@ -1311,6 +1503,7 @@ impl<'a, P: AsyncRead + AsyncWrite + Unpin> Session<'a, P> {
             }
             Urc::Ready(line) => info!(line, "modem says it is ready"),
             Urc::Vendor(line) => debug!(line, "vendor status line"),
+            Urc::Unknown(line) if line.starts_with("+CUSD") => self.bad_ussd_line(&line),
             Urc::Unknown(line) => debug!(line, "unrecognised line"),
         }
         Ok(())

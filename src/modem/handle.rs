@@ -31,6 +31,11 @@ pub(crate) enum Request {
         pdu: String,
         reply: Responder<Deleted>,
     },
+    /// Dial a USSD code (a balance code such as `*#10#`); answers with the network's reply, decoded.
+    Ussd {
+        code: String,
+        reply: Responder<String>,
+    },
     /// Run one raw AT command (the technician's console); answers with the response lines.
     Command {
         line: String,
@@ -100,6 +105,12 @@ impl ModemHandle {
             reply,
         })
         .await
+    }
+
+    /// Dials a USSD code and returns the network's answer as text.
+    pub async fn ussd(&self, code: &str) -> Result<String, Error> {
+        let code = code.to_string();
+        self.ask(|reply| Request::Ussd { code, reply }).await
     }
 
     /// Runs a raw AT command and returns its response lines.

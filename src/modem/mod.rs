@@ -3,6 +3,7 @@
 //! the tests ([`virtual_modem`]).
 
 pub mod actor;
+pub mod find;
 pub mod handle;
 pub mod models;
 pub mod probe;
@@ -57,6 +58,12 @@ pub enum Error {
     },
     #[error("the text cannot be encoded as SMS: {0}")]
     Encode(String),
+    #[error(
+        "the balance code {code} got no usable answer: {reason}. Check modem.balance_ussd (the network's balance code, e.g. *#10#) by dialling it from a phone with this SIM"
+    )]
+    Ussd { code: String, reason: String },
+    #[error("{reason}")]
+    NotFound { reason: String },
     #[error("modem is not ready ({reason}); the SMS stays queued")]
     NotReady { reason: String },
     #[error("the modem task has stopped")]
@@ -130,6 +137,8 @@ impl Error {
             | Error::Timeout { .. }
             | Error::NoPrompt { .. }
             | Error::NotReady { .. }
+            | Error::Ussd { .. }
+            | Error::NotFound { .. }
             | Error::Stopped => true,
             Error::Rejected { result, .. } => match result {
                 // TS 27.005 §3.2.5: 500 unknown (often a send too soon after the last), network
@@ -168,6 +177,8 @@ pub use crate::event::Storage;
 /// What the modem says about itself once set up.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ModemInfo {
+    /// The port it answers on (the configured one, or where it was found by identity).
+    pub port: String,
     pub manufacturer: String,
     pub model: String,
     pub imei: String,
@@ -223,6 +234,8 @@ impl ModemInfo {
     }
 }
 
+// One value per modem, held in its watch channel and cloned when read: its size is no cost.
+#[allow(clippy::large_enum_variant)]
 /// The modem's state, as the status page and `doctor` show it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]

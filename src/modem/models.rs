@@ -167,6 +167,17 @@ pub fn by_manufacturer(manufacturer: &str) -> Option<&'static Model> {
         .find(|model| lower.contains(model.manufacturer))
 }
 
+/// How the modem writes GSM 7-bit USSD strings (the code it is sent and the network's answer):
+/// Huawei sticks pack them as hex by default (`^USSDMODE` 1; ModemManager's Huawei plugin does
+/// the same), every other modem we know writes them as text.
+pub fn ussd_form(manufacturer: &str) -> crate::codec::ussd::Gsm7Form {
+    if manufacturer.to_ascii_lowercase().contains("huawei") {
+        crate::codec::ussd::Gsm7Form::Packed
+    } else {
+        crate::codec::ussd::Gsm7Form::Text
+    }
+}
+
 /// Whether `interface` of `product` is the model's AT port.
 pub fn is_at_interface(model: &Model, product: u16, interface: u8) -> bool {
     model

@@ -43,6 +43,12 @@ fn hex(path: &Path) -> Option<u16> {
 
 /// Lists USB serial ports (ttyUSB*, ttyACM*) under the sysfs root `sys` (normally /sys).
 pub fn ports(sys: &Path) -> Vec<Port> {
+    ports_in(sys, Path::new("/dev"))
+}
+
+/// As [`ports`], with each port's device named in `dev` (normally /dev; tests use a folder of
+/// links to pseudo-terminals).
+pub fn ports_in(sys: &Path, dev: &Path) -> Vec<Port> {
     let Ok(entries) = std::fs::read_dir(sys.join("class/tty")) else {
         return Vec::new();
     };
@@ -71,7 +77,7 @@ pub fn ports(sys: &Path) -> Vec<Port> {
                 _ => false,
             };
             Some(Port {
-                device: PathBuf::from("/dev").join(&name),
+                device: dev.join(&name),
                 vendor,
                 product,
                 interface,

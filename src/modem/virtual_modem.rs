@@ -65,6 +65,19 @@ struct Persona {
     memory_full: Option<&'static str>,
     /// Sends `MISSED_CALL: <time> <number>` after a call that rang out.
     missed_call_line: bool,
+    /// How the model writes USSD: the code it takes and the network's answer it passes on.
+    ussd: UssdStyle,
+}
+
+/// How a model passes USSD on, as the real ones do with a UK network's balance answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UssdStyle {
+    /// Huawei (`^USSDMODE` 1): the code packed as GSM 7-bit hex, the answer too, DCS 15.
+    Gsm7Packed,
+    /// The answer as UCS-2 hex, DCS 72 (Quectel and SIMCom LTE modules with most UK networks).
+    Ucs2,
+    /// Code and answer as text, DCS 15.
+    Text,
 }
 
 const HUAWEI_NOISE: &[&str] = &["^RSSI: 17", "^HCSQ: \"LTE\",45,38,120,20", "^MODE: 7,17"];
@@ -116,6 +129,7 @@ impl Model {
             iccid: ("AT^ICCID", "^ICCID: ", "F"),
             memory_full: Some("^SMMEMFULL: \"SM\""),
             missed_call_line: false,
+            ussd: UssdStyle::Gsm7Packed,
         };
         match self {
             Model::Generic => Persona {
@@ -128,6 +142,7 @@ impl Model {
                 iccid: ("AT+CCID", "+CCID: ", ""),
                 memory_full: None,
                 missed_call_line: false,
+                ussd: UssdStyle::Text,
             },
             Model::HuaweiE3372 => huawei("E3372"),
             Model::HuaweiE1550 => huawei("E1550"),
@@ -142,6 +157,7 @@ impl Model {
                 iccid: ("AT+ZGETICCID", "+ZGETICCID: ", ""),
                 memory_full: None,
                 missed_call_line: false,
+                ussd: UssdStyle::Text,
             },
             Model::SimcomSim7600 => Persona {
                 manufacturer: "SIMCOM INCORPORATED",
@@ -153,6 +169,7 @@ impl Model {
                 iccid: ("AT+CICCID", "+ICCID: ", ""),
                 memory_full: None,
                 missed_call_line: true,
+                ussd: UssdStyle::Ucs2,
             },
             Model::SimcomSim800 => Persona {
                 manufacturer: "SIMCOM_Ltd",
@@ -164,6 +181,7 @@ impl Model {
                 iccid: ("AT+CCID", "", ""),
                 memory_full: None,
                 missed_call_line: false,
+                ussd: UssdStyle::Text,
             },
             Model::QuectelEc25 => Persona {
                 manufacturer: "Quectel",
@@ -175,6 +193,7 @@ impl Model {
                 iccid: ("AT+QCCID", "+QCCID: ", ""),
                 memory_full: Some("+QIND: \"smsfull\",\"SM\""),
                 missed_call_line: false,
+                ussd: UssdStyle::Ucs2,
             },
         }
     }
@@ -213,6 +232,29 @@ pub struct Options {
     /// AT+CMGD answers OK but the message stays: a SIM store that will not empty (a corrupt
     /// store, or a firmware bug), so it stays full.
     pub undeletable: bool,
+    /// The SIM's credit in pence, which a USSD code (any) answers with.
+    pub balance_pence: i64,
+    /// The dongle's IMEI (AT+CGSN).
+    pub imei: String,
+    /// The SIM's ICCID (19 or 20 digits), as the model's ICCID command prints it.
+    pub iccid: String,
+}
+
+/// How the virtual network answers the next USSD codes ([`VirtualModem::ussd_answers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UssdAnswer {
+    /// The balance, in the model's style and one network's wording.
+    Balance,
+    /// These words instead, in the model's style.
+    Words(String),
+    /// AT+CUSD is refused: `+CME ERROR: 100`.
+    Error,
+    /// OK, then nothing: the network never answers.
+    Silence,
+    /// `+CUSD: 4`: the network does not support the code.
+    NotSupported,
+    /// A `+CUSD:` line that does not read, then the balance.
+    GarbageFirst,
 }
 
 impl Default for Options {
@@ -231,6 +273,9 @@ impl Default for Options {
             indications: true,
             send_delay: Duration::ZERO,
             undeletable: false,
+            balance_pence: 450,
+            imei: "867530012345678".to_string(),
+            iccid: "8944110068912345678".to_string(),
         }
     }
 }
@@ -271,6 +316,9 @@ enum Control {
     NextReportStatus(u8),
     NextReportZone(u8),
     ReportStatusAlways(Option<u8>),
+    Balance(i64),
+    Ussd(UssdAnswer),
+    DropOwnTexts(bool),
     Restart,
     Line(String),
 }
@@ -427,6 +475,22 @@ impl VirtualModem {
     /// silently stops delivering a SIM's texts; None goes back to "received".
     pub async fn report_status_always(&self, status: Option<u8>) {
         let _ = self.control.send(Control::ReportStatusAlways(status)).await;
+    }
+
+    /// Drops (`true`) texts sent to the SIM's own number instead of delivering them back to it
+    /// (`false`, the default): a network that loses them, for the self-test.
+    pub async fn drop_own_texts(&self, drop: bool) {
+        let _ = self.control.send(Control::DropOwnTexts(drop)).await;
+    }
+
+    /// Sets the SIM's credit, in pence, that USSD codes answer with.
+    pub async fn set_balance(&self, pence: i64) {
+        let _ = self.control.send(Control::Balance(pence)).await;
+    }
+
+    /// How the network answers USSD codes from now on.
+    pub async fn ussd_answers(&self, answer: UssdAnswer) {
+        let _ = self.control.send(Control::Ussd(answer)).await;
     }
 
     pub async fn restart(&self) {
@@ -613,6 +677,12 @@ struct Machine {
     next_report_zone: Option<u8>,
     /// TP-Status of every status report until cleared (a network silently not delivering).
     report_status_always: Option<u8>,
+    /// The SIM's credit in pence.
+    balance_pence: i64,
+    /// How USSD codes are answered.
+    ussd_answer: UssdAnswer,
+    /// Texts to the SIM's own number are lost instead of coming back.
+    drop_own_texts: bool,
     /// Lines waiting for their moment (status reports, start-up lines): (when, lines).
     scheduled: Vec<(tokio::time::Instant, Vec<String>)>,
     /// The call being rung: (caller, rings left, next ring).
@@ -639,6 +709,9 @@ impl Machine {
             next_report_status: 0,
             next_report_zone: None,
             report_status_always: None,
+            balance_pence: options.balance_pence,
+            ussd_answer: UssdAnswer::Balance,
+            drop_own_texts: false,
             scheduled: Vec::new(),
             smsc: options.smsc.clone(),
             options,
@@ -784,52 +857,7 @@ impl Machine {
                 from,
                 text,
                 parts: chosen,
-            } => {
-                let stamp = now_timestamp();
-                let reference = self.next_concat;
-                self.next_concat = self.next_concat.wrapping_add(1);
-                let parts = match pdu::encode_deliver(&from, &text, &stamp, reference) {
-                    Ok(parts) => parts,
-                    Err(_) => return,
-                };
-                let parts: Vec<String> = match chosen {
-                    None => parts,
-                    Some(order) => order
-                        .iter()
-                        .filter_map(|&i| parts.get(i).cloned())
-                        .collect(),
-                };
-                for part in parts {
-                    if self.direct_routing {
-                        let length = tpdu_length(&part);
-                        self.send_lines(&[&format!("+CMT: ,{length}"), &part]).await;
-                        continue;
-                    }
-                    let index = (0..self.options.capacity).find(|i| !self.store.contains_key(i));
-                    let Some(index) = index else {
-                        // A full SIM stores nothing more and says nothing (field note 3).
-                        continue;
-                    };
-                    let memory = self.options.incoming_memory.clone();
-                    self.store.insert(
-                        index,
-                        Slot {
-                            memory: memory.clone(),
-                            pdu: part,
-                            stat: 0,
-                        },
-                    );
-                    if self.options.indications {
-                        self.send_lines(&[&format!("+CMTI: \"{memory}\",{index}")])
-                            .await;
-                    }
-                    if self.store.len() as u32 >= self.options.capacity
-                        && let Some(line) = self.persona.memory_full
-                    {
-                        self.send_lines(&[line]).await;
-                    }
-                }
-            }
+            } => self.deliver(&from, &text, chosen).await,
             Control::FailNextSend(code) => self.fail_next = Some(code),
             Control::VanishAfterNextPdu => self.vanish_after_pdu = true,
             Control::Hang => self.hung = true,
@@ -838,6 +866,9 @@ impl Machine {
             Control::NextReportStatus(status) => self.next_report_status = status,
             Control::NextReportZone(octet) => self.next_report_zone = Some(octet),
             Control::ReportStatusAlways(status) => self.report_status_always = status,
+            Control::Balance(pence) => self.balance_pence = pence,
+            Control::Ussd(answer) => self.ussd_answer = answer,
+            Control::DropOwnTexts(drop) => self.drop_own_texts = drop,
             Control::Restart => self.power_cycle(),
             Control::Line(line) => self.send_lines(&[&line]).await,
             Control::Network(registered) => {
@@ -852,6 +883,55 @@ impl Machine {
                 self.set_registration(stat).await;
             }
             Control::RefuseSends(code) => self.refuse_sends = code,
+        }
+    }
+
+    /// Delivers an SMS from `from` (the parts chosen, or all): stored on the SIM with +CMTI, or
+    /// straight out as +CMT when AT+CNMI routes it so.
+    async fn deliver(&mut self, from: &str, text: &str, chosen: Option<Vec<usize>>) {
+        let stamp = now_timestamp();
+        let reference = self.next_concat;
+        self.next_concat = self.next_concat.wrapping_add(1);
+        let parts = match pdu::encode_deliver(from, text, &stamp, reference) {
+            Ok(parts) => parts,
+            Err(_) => return,
+        };
+        let parts: Vec<String> = match chosen {
+            None => parts,
+            Some(order) => order
+                .iter()
+                .filter_map(|&i| parts.get(i).cloned())
+                .collect(),
+        };
+        for part in parts {
+            if self.direct_routing {
+                let length = tpdu_length(&part);
+                self.send_lines(&[&format!("+CMT: ,{length}"), &part]).await;
+                continue;
+            }
+            let index = (0..self.options.capacity).find(|i| !self.store.contains_key(i));
+            let Some(index) = index else {
+                // A full SIM stores nothing more and says nothing (field note 3).
+                continue;
+            };
+            let memory = self.options.incoming_memory.clone();
+            self.store.insert(
+                index,
+                Slot {
+                    memory: memory.clone(),
+                    pdu: part,
+                    stat: 0,
+                },
+            );
+            if self.options.indications {
+                self.send_lines(&[&format!("+CMTI: \"{memory}\",{index}")])
+                    .await;
+            }
+            if self.store.len() as u32 >= self.options.capacity
+                && let Some(line) = self.persona.memory_full
+            {
+                self.send_lines(&[line]).await;
+            }
         }
     }
 
@@ -1134,12 +1214,15 @@ impl Machine {
                 let model = self.persona.model.to_string();
                 self.ok(vec![model]).await
             }
-            "AT+CGSN" => self.ok(vec!["867530012345678".to_string()]).await,
+            "AT+CGSN" => {
+                let imei = self.options.imei.clone();
+                self.ok(vec![imei]).await
+            }
             "AT+CIMI" => self.ok(vec!["234300123456789".to_string()]).await,
             _ if head == self.persona.iccid.0 => {
                 let (_, prefix, suffix) = self.persona.iccid;
-                self.ok(vec![format!("{prefix}8944110068912345678{suffix}")])
-                    .await
+                let iccid = self.options.iccid.clone();
+                self.ok(vec![format!("{prefix}{iccid}{suffix}")]).await
             }
             "AT+CNUM" => {
                 let number = self.options.own_number.clone();
@@ -1208,6 +1291,7 @@ impl Machine {
                     None => self.reply(Vec::new(), "+CMS ERROR: 321").await,
                 }
             }
+            "AT+CUSD" if argument.starts_with('=') => self.ussd(argument).await,
             "AT+CMGS" => {
                 match argument.trim_start_matches('=').trim().parse::<usize>() {
                     Ok(length) => {
@@ -1219,6 +1303,66 @@ impl Machine {
                 }
             }
             _ => self.reply(Vec::new(), "ERROR").await,
+        }
+    }
+
+    /// AT+CUSD=1,"<code>",15: OK, then the network's answer a moment later as `+CUSD:`, in the
+    /// model's style. AT+CUSD=2 (end the session) is only acknowledged.
+    async fn ussd(&mut self, argument: &str) {
+        use crate::codec::ussd::{Gsm7Form, decode, encode_request};
+        let fields = crate::codec::at::split_fields(argument.trim_start_matches('='));
+        if fields.first().map(String::as_str) != Some("1") {
+            return self.ok(Vec::new()).await;
+        }
+        let code = fields.get(1).cloned().unwrap_or_default();
+        // A Huawei in its default mode reads the code as packed hex: a code sent as text is not
+        // a code to it.
+        let readable = match self.persona.ussd {
+            UssdStyle::Gsm7Packed => {
+                decode(&code, Some(15), Gsm7Form::Packed)
+                    .is_ok_and(|text| text.starts_with(['*', '#']) && text.ends_with('#'))
+                    && code.bytes().all(|b| b.is_ascii_hexdigit())
+            }
+            UssdStyle::Ucs2 | UssdStyle::Text => code.starts_with(['*', '#']),
+        };
+        if !readable || self.ussd_answer == UssdAnswer::Error {
+            return self.reply(Vec::new(), "+CME ERROR: 100").await;
+        }
+        self.ok(Vec::new()).await;
+        let pence = self.balance_pence;
+        let pounds = format!(
+            "{}{}.{:02}",
+            if pence < 0 { "-" } else { "" },
+            pence.abs() / 100,
+            pence.abs() % 100
+        );
+        let words = match (&self.ussd_answer, self.persona.ussd) {
+            (UssdAnswer::Words(words), _) => words.clone(),
+            (_, UssdStyle::Gsm7Packed) => format!("Your balance is £{pounds}. Thank you."),
+            (_, UssdStyle::Ucs2) => format!("Bal: £{pounds}. Top up at ee.co.uk"),
+            (_, UssdStyle::Text) => format!("Your main balance is GBP {pounds}."),
+        };
+        let line = match self.persona.ussd {
+            UssdStyle::Gsm7Packed => match encode_request(&words, Gsm7Form::Packed) {
+                Ok(hex) => format!("+CUSD: 0,\"{hex}\",15"),
+                Err(_) => "+CUSD: 4".to_string(),
+            },
+            UssdStyle::Ucs2 => {
+                let hex: String = words.encode_utf16().map(|u| format!("{u:04X}")).collect();
+                format!("+CUSD: 0,\"{hex}\",72")
+            }
+            UssdStyle::Text => format!("+CUSD: 0,\"{words}\",15"),
+        };
+        let at = tokio::time::Instant::now() + Duration::from_millis(150);
+        match self.ussd_answer {
+            UssdAnswer::Silence => {}
+            UssdAnswer::NotSupported => self.schedule(at, &["+CUSD: 4"]),
+            UssdAnswer::GarbageFirst => {
+                self.schedule(at, &["+CUSD: banana,\"\u{1}\",xx", &line]);
+            }
+            UssdAnswer::Balance | UssdAnswer::Words(_) | UssdAnswer::Error => {
+                self.schedule(at, &[&line])
+            }
         }
     }
 
@@ -1286,7 +1430,7 @@ impl Machine {
             }
         }
         if let Ok(mut log) = self.shared.sent.lock() {
-            log.push(sent);
+            log.push(sent.clone());
         }
         self.shared.changed.notify_waiters();
         if self.vanish_after_pdu {
@@ -1299,6 +1443,12 @@ impl Machine {
         }
         self.ok(vec![format!("+CMGS: {reference}")]).await;
         self.mark(Moment::SendConfirmed(reference));
+        // A text to the SIM's own number comes back to it, as the network delivers it (unless
+        // told to lose it).
+        if sent.to == self.options.own_number && !self.drop_own_texts {
+            let own = self.options.own_number.clone();
+            self.deliver(&own, &sent.text, None).await;
+        }
     }
 }
 

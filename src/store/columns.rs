@@ -7,6 +7,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use crate::domain::{
     CallDecision, CallSource, ChannelKind, ConversationState, DeliveryState, Direction, FaultKind,
     JournalStep, LeadState, MessageState, OptOutSource, PartStatus, RegistrationState,
+    SelfTestState,
 };
 
 /// A word in a column that no variant of the enum has.
@@ -55,6 +56,7 @@ column! {
     JournalStep: "journal step",
     LeadState: "lead state",
     FaultKind: "modem fault kind",
+    SelfTestState: "self-test state",
 }
 
 #[cfg(test)]
@@ -80,6 +82,7 @@ mod tests {
         known.extend(JournalStep::ALL.iter().map(|v| v.as_str()));
         known.extend(LeadState::ALL.iter().map(|v| v.as_str()));
         known.extend(FaultKind::ALL.iter().map(|v| v.as_str()));
+        known.extend(SelfTestState::ALL.iter().map(|v| v.as_str()));
         // Labels of /metrics rows, not stored values.
         let labels = [
             "calls",

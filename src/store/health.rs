@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Error, Tx};
-use crate::domain::{E164, FaultKind, MessageId, ModemId};
+use crate::domain::{E164, FaultKind, MessageId, ModemId, SelfTestState};
 
 /// A fault as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -277,5 +277,261 @@ impl Tx<'_> {
             params![id.0, reason, until_ms, at_ms],
         )?;
         Ok(())
+    }
+
+    /// Records one credit check: the amount read (if any), the network's words, or the error.
+    pub fn record_balance(
+        &self,
+        modem: &ModemId,
+        pence: Option<i64>,
+        reply: Option<&str>,
+        error: Option<&str>,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.connection.execute(
+            "INSERT INTO balance_checks (modem, pence, reply, error, checked_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![modem.as_str(), pence, reply, error, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Each modem's last credit check, with the last amount read (which may be older), by modem.
+    pub fn balances(&self) -> Result<Vec<BalanceRow>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT b.modem, b.pence, b.reply, b.error, b.checked_ms,
+                    (SELECT k.pence FROM balance_checks k WHERE k.modem = b.modem AND k.pence IS NOT NULL ORDER BY k.id DESC LIMIT 1),
+                    (SELECT k.checked_ms FROM balance_checks k WHERE k.modem = b.modem AND k.pence IS NOT NULL ORDER BY k.id DESC LIMIT 1)
+             FROM balance_checks b
+             WHERE b.id IN (SELECT max(id) FROM balance_checks GROUP BY modem)
+             ORDER BY b.modem",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(BalanceRow {
+                modem: row.get(0)?,
+                pence: row.get(1)?,
+                reply: row.get(2)?,
+                error: row.get(3)?,
+                checked_ms: row.get(4)?,
+                known_pence: row.get(5)?,
+                known_ms: row.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// When `modem`'s credit was last checked, if ever.
+    pub fn last_balance_check_ms(&self, modem: &ModemId) -> Result<Option<i64>, Error> {
+        Ok(self.connection.query_row(
+            "SELECT max(checked_ms) FROM balance_checks WHERE modem = ?1",
+            params![modem.as_str()],
+            |row| row.get(0),
+        )?)
+    }
+}
+
+/// A modem's last credit check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BalanceRow {
+    pub modem: String,
+    /// The amount this check read, in pence.
+    pub pence: Option<i64>,
+    pub reply: Option<String>,
+    pub error: Option<String>,
+    pub checked_ms: i64,
+    /// The last amount any check read, and when.
+    pub known_pence: Option<i64>,
+    pub known_ms: Option<i64>,
+}
+
+/// A daily self-test as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SelfTestRow {
+    pub id: i64,
+    pub modem: String,
+    pub recipient: String,
+    pub token: String,
+    pub state: SelfTestState,
+    pub started_ms: i64,
+    pub deadline_ms: i64,
+    pub received_ms: Option<i64>,
+    pub received_on: Option<String>,
+    pub detail: Option<String>,
+}
+
+const SELF_TEST_COLUMNS: &str =
+    "id, modem, recipient, token, state, started_ms, deadline_ms, received_ms, received_on, detail";
+
+fn self_test_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SelfTestRow> {
+    Ok(SelfTestRow {
+        id: row.get(0)?,
+        modem: row.get(1)?,
+        recipient: row.get(2)?,
+        token: row.get(3)?,
+        state: row.get(4)?,
+        started_ms: row.get(5)?,
+        deadline_ms: row.get(6)?,
+        received_ms: row.get(7)?,
+        received_on: row.get(8)?,
+        detail: row.get(9)?,
+    })
+}
+
+/// A self-test to start: its row, then its text in the outbox, in one transaction.
+pub struct NewSelfTest<'a> {
+    pub modem: &'a ModemId,
+    pub recipient: &'a E164,
+    pub token: &'a str,
+    pub text: &'a str,
+    pub at_ms: i64,
+    pub deadline_ms: i64,
+}
+
+impl Tx<'_> {
+    /// Records a self-test as waiting, then queues its text; returns the test's id.
+    pub fn start_self_test(&self, test: &NewSelfTest<'_>) -> Result<i64, Error> {
+        self.connection.execute(
+            "INSERT INTO self_tests (modem, recipient, token, state, started_ms, deadline_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                test.modem.as_str(),
+                test.recipient.as_str(),
+                test.token,
+                SelfTestState::Waiting,
+                test.at_ms,
+                test.deadline_ms
+            ],
+        )?;
+        let id = self.connection.last_insert_rowid();
+        let parts = crate::codec::pdu::segment(test.text).parts.len();
+        let message = self.queue_sms(
+            None,
+            test.recipient,
+            test.modem,
+            test.text,
+            parts,
+            test.at_ms,
+        )?;
+        self.connection.execute(
+            "UPDATE self_tests SET message_id = ?2 WHERE id = ?1",
+            params![id, message.0],
+        )?;
+        Ok(id)
+    }
+
+    /// The self-test with this token, if there is one.
+    pub fn self_test_by_token(&self, token: &str) -> Result<Option<SelfTestRow>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                &format!("SELECT {SELF_TEST_COLUMNS} FROM self_tests WHERE token = ?1"),
+                params![token],
+                self_test_row,
+            )
+            .optional()?)
+    }
+
+    /// A self-test by id.
+    pub fn self_test(&self, id: i64) -> Result<Option<SelfTestRow>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                &format!("SELECT {SELF_TEST_COLUMNS} FROM self_tests WHERE id = ?1"),
+                params![id],
+                self_test_row,
+            )
+            .optional()?)
+    }
+
+    /// A self-test's text came back on `modem`: passed if it was still waiting (a late one stays
+    /// failed, with when it came). The first arrival counts.
+    pub fn self_test_came_back(&self, id: i64, modem: &ModemId, at_ms: i64) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE self_tests SET received_ms = ?2, received_on = ?3,
+                 state = CASE WHEN state = 'waiting' THEN 'passed' ELSE state END
+             WHERE id = ?1 AND received_ms IS NULL",
+            params![id, at_ms, modem.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// A self-test that is still waiting fails, with why.
+    pub fn fail_self_test(&self, id: i64, detail: &str) -> Result<(), Error> {
+        self.connection.execute(
+            "UPDATE self_tests SET state = 'failed', detail = ?2 WHERE id = ?1 AND state = 'waiting'",
+            params![id, detail],
+        )?;
+        Ok(())
+    }
+
+    /// The last self-test `modem` started, if any.
+    pub fn last_self_test(&self, modem: &ModemId) -> Result<Option<SelfTestRow>, Error> {
+        Ok(self
+            .connection
+            .query_row(
+                &format!(
+                    "SELECT {SELF_TEST_COLUMNS} FROM self_tests WHERE modem = ?1 ORDER BY id DESC LIMIT 1"
+                ),
+                params![modem.as_str()],
+                self_test_row,
+            )
+            .optional()?)
+    }
+
+    /// Each modem's last self-test, by modem.
+    pub fn last_self_tests(&self) -> Result<Vec<SelfTestRow>, Error> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {SELF_TEST_COLUMNS} FROM self_tests WHERE id IN (SELECT max(id) FROM self_tests GROUP BY modem) ORDER BY modem"
+        ))?;
+        let rows = statement.query_map([], self_test_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Self-tests per modem and state, for /metrics: (modem, state, count).
+    pub fn self_test_counts(&self) -> Result<Vec<(String, String, i64)>, Error> {
+        let mut statement = self.connection.prepare(
+            "SELECT modem, state, count(*) FROM self_tests GROUP BY modem, state ORDER BY modem, state",
+        )?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl Tx<'_> {
+    /// `modem` reports SIM `iccid`: recorded as where that SIM is, and every conversation that
+    /// started on it (under another modem id, or before ports swapped) follows it here with its
+    /// queued texts. Conversations of this modem from before ICCIDs were recorded are taken to be
+    /// on this SIM. Returns (conversations moved, texts moved).
+    pub fn sim_seen(
+        &self,
+        modem: &ModemId,
+        iccid: &str,
+        at_ms: i64,
+    ) -> Result<(usize, usize), Error> {
+        if iccid.is_empty() {
+            return Ok((0, 0));
+        }
+        self.connection.execute(
+            "DELETE FROM modem_sims WHERE iccid = ?2 AND modem != ?1",
+            params![modem.as_str(), iccid],
+        )?;
+        self.connection.execute(
+            "INSERT INTO modem_sims (modem, iccid, seen_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT(modem) DO UPDATE SET iccid = excluded.iccid, seen_ms = excluded.seen_ms",
+            params![modem.as_str(), iccid, at_ms],
+        )?;
+        self.connection.execute(
+            "UPDATE conversations SET iccid = ?2 WHERE modem = ?1 AND iccid IS NULL",
+            params![modem.as_str(), iccid],
+        )?;
+        let conversations = self.connection.execute(
+            "UPDATE conversations SET modem = ?1 WHERE iccid = ?2 AND modem != ?1",
+            params![modem.as_str(), iccid],
+        )?;
+        let texts = self.connection.execute(
+            "UPDATE messages SET modem = ?1
+             WHERE direction = 'out' AND state = 'queued' AND modem != ?1
+               AND conversation_id IN (SELECT id FROM conversations WHERE iccid = ?2)",
+            params![modem.as_str(), iccid],
+        )?;
+        Ok((conversations, texts))
     }
 }

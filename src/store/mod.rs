@@ -63,6 +63,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0012_modem_health.sql"),
     ),
     ("0013_notices", include_str!("migrations/0013_notices.sql")),
+    // Credit by USSD, the daily self-test, and the SIM (ICCID) each conversation started on.
+    (
+        "0014_sim_checks",
+        include_str!("migrations/0014_sim_checks.sql"),
+    ),
 ];
 
 /// The schema version this build expects.

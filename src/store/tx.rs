@@ -612,7 +612,8 @@ impl Tx<'_> {
         at_ms: i64,
     ) -> Result<ConversationId, Error> {
         self.connection.execute(
-            "INSERT INTO conversations (profile, caller, modem, state, started_ms, updated_ms) VALUES (?1, ?2, ?3, 'open', ?4, ?4)",
+            "INSERT INTO conversations (profile, caller, modem, state, started_ms, updated_ms, iccid)
+             VALUES (?1, ?2, ?3, 'open', ?4, ?4, (SELECT iccid FROM modem_sims WHERE modem = ?3))",
             params![profile.as_str(), caller.as_str(), modem.as_str(), at_ms],
         )?;
         Ok(ConversationId(self.connection.last_insert_rowid()))
@@ -843,13 +844,25 @@ impl Tx<'_> {
     }
 
     /// The oldest SMS for `modem` that may go at `at_ms`.
-    pub fn next_outbound(&self, modem: &ModemId, at_ms: i64) -> Result<Option<OutboundRow>, Error> {
+    /// The next text `modem` may send now. With `sim` (the ICCID the modem holds now), a text of
+    /// a conversation that started on another SIM is left for that SIM: the caller replies to the
+    /// number they were texted from.
+    pub fn next_outbound(
+        &self,
+        modem: &ModemId,
+        sim: Option<&str>,
+        at_ms: i64,
+    ) -> Result<Option<OutboundRow>, Error> {
         let found = self
             .connection
             .query_row(
-                "SELECT id, conversation_id, peer, body, attempts FROM messages
-                 WHERE direction = 'out' AND state = 'queued' AND modem = ?1 AND send_after_ms <= ?2 ORDER BY id LIMIT 1",
-                params![modem.as_str(), at_ms],
+                "SELECT id, conversation_id, peer, body, attempts FROM messages m
+                 WHERE direction = 'out' AND state = 'queued' AND modem = ?1 AND send_after_ms <= ?2
+                   AND (?3 IS NULL OR conversation_id IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM conversations c
+                        WHERE c.id = m.conversation_id AND c.iccid IS NOT NULL AND c.iccid != ?3))
+                 ORDER BY id LIMIT 1",
+                params![modem.as_str(), at_ms, sim],
                 |row| {
                     Ok((
                         row.get::<_, i64>(0)?,

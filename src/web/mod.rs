@@ -746,13 +746,19 @@ async fn status_page(State(web): State<Shared>, headers: HeaderMap) -> Result<Re
     let sip = web.read(|tx| tx.sip_accounts()).await?;
     let faults = web.read(|tx| tx.recent_faults(50)).await?;
     let notices = web.read(|tx| tx.failing_notices(50)).await?;
+    let balances = web.read(|tx| tx.balances()).await?;
+    let self_tests = web.read(|tx| tx.last_self_tests()).await?;
     Ok(Html(pages::status_page(
         &session.csrf,
-        &modems,
         &web.config,
-        &sip,
-        &faults,
-        &notices,
+        &pages::StatusFacts {
+            modems: &modems,
+            sip: &sip,
+            faults: &faults,
+            notices: &notices,
+            balances: &balances,
+            self_tests: &self_tests,
+        },
     ))
     .into_response())
 }
@@ -1000,10 +1006,13 @@ async fn api_status(State(web): State<Shared>, headers: HeaderMap) -> Result<Res
         })
         .collect();
     let faults = web.read(|tx| tx.open_faults()).await?;
-    Ok(
-        axum::Json(serde_json::json!({ "modems": body, "sip_accounts": sip, "faults": faults }))
-            .into_response(),
-    )
+    let balances = web.read(|tx| tx.balances()).await?;
+    let self_tests = web.read(|tx| tx.last_self_tests()).await?;
+    Ok(axum::Json(serde_json::json!({
+        "modems": body, "sip_accounts": sip, "faults": faults, "balances": balances,
+        "self_tests": self_tests,
+    }))
+    .into_response())
 }
 
 async fn api_opt_outs(State(web): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
@@ -1029,9 +1038,15 @@ async fn metrics(State(web): State<Shared>, headers: HeaderMap) -> Result<Respon
             ))
         })
         .await?;
+    let balances = web.read(|tx| tx.balances()).await?;
+    let (self_tests, self_test_counts) = web
+        .read(|tx| Ok((tx.last_self_tests()?, tx.self_test_counts()?)))
+        .await?;
     let modems = modem_status(&web).await?;
     let mut text = pages::metrics_text(&web.config.box_name, &counts, &latencies, &modems, &sip);
     text.push_str(&pages::health_metrics(&faults, alerts, &modems));
+    text.push_str(&pages::balance_metrics(&balances));
+    text.push_str(&pages::self_test_metrics(&self_tests, &self_test_counts));
     Ok((
         [(
             header::CONTENT_TYPE,

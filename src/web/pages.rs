@@ -394,14 +394,26 @@ pub struct ModemStatus {
     pub queued: i64,
 }
 
-pub fn status_page(
-    csrf: &str,
-    modems: &[ModemStatus],
-    config: &Config,
-    sip: &[SipAccountRow],
-    faults: &[crate::store::FaultRow],
-    notices: &[crate::store::NoticeRow],
-) -> String {
+/// What the status page shows, as read from the modems and the store.
+#[derive(Default)]
+pub struct StatusFacts<'a> {
+    pub modems: &'a [ModemStatus],
+    pub sip: &'a [SipAccountRow],
+    pub faults: &'a [crate::store::FaultRow],
+    pub notices: &'a [crate::store::NoticeRow],
+    pub balances: &'a [crate::store::BalanceRow],
+    pub self_tests: &'a [crate::store::SelfTestRow],
+}
+
+pub fn status_page(csrf: &str, config: &Config, facts: &StatusFacts<'_>) -> String {
+    let StatusFacts {
+        modems,
+        sip,
+        faults,
+        notices,
+        balances,
+        self_tests,
+    } = *facts;
     let mut body = String::from(
         "<h1>Status</h1><h2>Modems</h2><table id=\"modems\"><tr class=\"head\"><th>Modem</th><th>State</th><th>Signal</th><th>SIM</th><th>Network</th><th>Queue</th></tr>",
     );
@@ -420,7 +432,14 @@ pub fn status_page(
                 String::new(),
             ),
             ModemState::Ready { info } => (
-                format!("ready ({} {})", info.manufacturer, info.model),
+                if info.port.is_empty() {
+                    format!("ready ({} {})", info.manufacturer, info.model)
+                } else {
+                    format!(
+                        "ready ({} {}) on {}",
+                        info.manufacturer, info.model, info.port
+                    )
+                },
                 match (info.signal_dbm(), info.signal_bars()) {
                     (Some(dbm), Some(bars)) => format!("{dbm} dBm, {bars}/5"),
                     _ => "unknown".to_string(),
@@ -479,6 +498,8 @@ pub fn status_page(
     }
     body.push_str(&faults_section(faults));
     body.push_str(&notices_section(notices));
+    body.push_str(&balance_section(config, balances));
+    body.push_str(&self_test_section(config, self_tests));
     layout("Status", Some(csrf), &body)
 }
 
@@ -514,6 +535,206 @@ fn notices_section(notices: &[crate::store::NoticeRow]) -> String {
     }
     body.push_str("</table><p class=\"muted\">Fix what the error says, then <code>textback notices resend ID</code>.</p>");
     body
+}
+
+/// Each SIM's credit, for the modems with a balance code: the last amount read, when, and the
+/// last check's answer or error.
+fn balance_section(config: &Config, balances: &[crate::store::BalanceRow]) -> String {
+    use crate::core::balance::format_pence;
+    let checked: Vec<_> = config
+        .modems
+        .iter()
+        .filter_map(|m| m.balance.as_ref().map(|b| (m, b)))
+        .collect();
+    if checked.is_empty() {
+        return String::new();
+    }
+    let mut body = String::from(
+        "<h2>SIM credit</h2><table id=\"balances\"><tr class=\"head\"><th>Modem</th><th>Credit</th><th>Checked</th><th>Last answer</th></tr>",
+    );
+    for (modem, check) in checked {
+        let row = balances.iter().find(|b| b.modem == modem.id.as_str());
+        let (class, credit) = match row.and_then(|r| r.known_pence) {
+            Some(pence) if pence < check.low_pence => (
+                "bad",
+                format!(
+                    "{} (under {}: top up the SIM)",
+                    format_pence(pence),
+                    format_pence(check.low_pence)
+                ),
+            ),
+            Some(pence) => ("ok", format_pence(pence)),
+            None => ("muted", "not known yet".to_string()),
+        };
+        let checked_at = row.map(|r| format_time(r.checked_ms)).unwrap_or_default();
+        let answer = row
+            .map(|r| match (&r.reply, &r.error) {
+                (_, Some(error)) => error.clone(),
+                (Some(reply), None) => reply.clone(),
+                (None, None) => String::new(),
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
+            e(modem.id.as_str()),
+            e(&credit),
+            e(&checked_at),
+            e(&answer)
+        );
+    }
+    body.push_str("</table>");
+    body
+}
+
+/// Each SIM's last daily self-test, for the modems with `[modem.self_test]`.
+fn self_test_section(config: &Config, self_tests: &[crate::store::SelfTestRow]) -> String {
+    use crate::domain::SelfTestState;
+    let tested: Vec<_> = config
+        .modems
+        .iter()
+        .filter_map(|m| m.self_test.as_ref().map(|t| (m, t)))
+        .collect();
+    if tested.is_empty() {
+        return String::new();
+    }
+    let mut body = String::from(
+        "<h2>Daily self-test</h2><table id=\"self-tests\"><tr class=\"head\"><th>Modem</th><th>Texts</th><th>Last test</th><th>Result</th></tr>",
+    );
+    for (modem, test) in tested {
+        let row = self_tests.iter().find(|t| t.modem == modem.id.as_str());
+        let (class, result) = match row {
+            None => (
+                "muted",
+                format!("not run yet (daily at {} UK time)", test.at.format("%H:%M")),
+            ),
+            Some(row) => match row.state {
+                SelfTestState::Passed => (
+                    "ok",
+                    format!(
+                        "passed: back on {} after {:.1} s",
+                        row.received_on.as_deref().unwrap_or("?"),
+                        (row.received_ms.unwrap_or(row.started_ms) - row.started_ms) as f64
+                            / 1000.0
+                    ),
+                ),
+                SelfTestState::Waiting => {
+                    ("muted", "waiting for the text to come back".to_string())
+                }
+                SelfTestState::Failed => (
+                    "bad",
+                    format!(
+                        "failed: {}",
+                        row.detail
+                            .as_deref()
+                            .unwrap_or("the text did not come back")
+                    ),
+                ),
+            },
+        };
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+            e(modem.id.as_str()),
+            e(test.to.as_str()),
+            e(&row.map(|r| format_time(r.started_ms)).unwrap_or_default()),
+            e(&result)
+        );
+    }
+    body.push_str("</table>");
+    body
+}
+
+/// `textback_self_tests_total{modem,state}`, `textback_self_test_passed{modem}` (the last test:
+/// 1 passed, 0 failed, -1 running) and `textback_self_test_round_trip_seconds{modem}`.
+pub fn self_test_metrics(
+    last: &[crate::store::SelfTestRow],
+    counts: &[(String, String, i64)],
+) -> String {
+    use crate::domain::SelfTestState;
+    let mut out = String::new();
+    if last.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP textback_self_tests_total Daily self-tests (a text to a number that comes back to the box), by modem and outcome.\n# TYPE textback_self_tests_total counter"
+    );
+    for (modem, state, count) in counts {
+        let _ = writeln!(
+            out,
+            "textback_self_tests_total{{modem=\"{}\",state=\"{}\"}} {count}",
+            label(modem),
+            label(state)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP textback_self_test_passed The last self-test: 1 passed, 0 failed, -1 still running.\n# TYPE textback_self_test_passed gauge"
+    );
+    for row in last {
+        let value = match row.state {
+            SelfTestState::Passed => 1,
+            SelfTestState::Failed => 0,
+            SelfTestState::Waiting => -1,
+        };
+        let _ = writeln!(
+            out,
+            "textback_self_test_passed{{modem=\"{}\"}} {value}",
+            label(&row.modem)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP textback_self_test_round_trip_seconds How long the last self-test text that came back took.\n# TYPE textback_self_test_round_trip_seconds gauge"
+    );
+    for row in last {
+        if let Some(received) = row.received_ms {
+            let _ = writeln!(
+                out,
+                "textback_self_test_round_trip_seconds{{modem=\"{}\"}} {:.3}",
+                label(&row.modem),
+                (received - row.started_ms) as f64 / 1000.0
+            );
+        }
+    }
+    out
+}
+
+/// `textback_modem_balance_pounds{modem}` (the last credit read) and
+/// `textback_modem_balance_checked_timestamp_seconds{modem}` (the last check, read or not).
+pub fn balance_metrics(balances: &[crate::store::BalanceRow]) -> String {
+    let mut out = String::new();
+    if balances.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP textback_modem_balance_pounds The SIM's credit as last read by USSD (modem.balance_ussd), in pounds.\n# TYPE textback_modem_balance_pounds gauge"
+    );
+    for row in balances {
+        if let Some(pence) = row.known_pence {
+            let _ = writeln!(
+                out,
+                "textback_modem_balance_pounds{{modem=\"{}\"}} {:.2}",
+                label(&row.modem),
+                pence as f64 / 100.0
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP textback_modem_balance_checked_timestamp_seconds When the SIM's credit was last checked (answered or not).\n# TYPE textback_modem_balance_checked_timestamp_seconds gauge"
+    );
+    for row in balances {
+        let _ = writeln!(
+            out,
+            "textback_modem_balance_checked_timestamp_seconds{{modem=\"{}\"}} {}",
+            label(&row.modem),
+            row.checked_ms / 1000
+        );
+    }
+    out
 }
 
 /// The modems' faults: open ones first (what is wrong and what to do), then how recent ones ended.
@@ -1138,4 +1359,112 @@ pub fn reply_box(csrf: &str, lead: &LeadRow, opted_out: bool) -> String {
         lead.id,
         e(csrf)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let text = r#"
+[[modem]]
+id = "a"
+port = "/dev/null"
+balance_ussd = "*#10#"
+self_test = { to = "+447700900999" }
+
+[[modem]]
+id = "b"
+port = "/dev/zero"
+
+[[profile]]
+id = "acme"
+name = "Acme Plumbing"
+numbers = ["020 7946 0018"]
+
+[[profile.question]]
+id = "name"
+ask = "Who am I speaking to?"
+"#;
+        crate::config::parse(text, std::path::Path::new("t.toml"))
+            .unwrap()
+            .config
+    }
+
+    #[test]
+    fn the_status_page_shows_each_sims_credit_and_self_test() {
+        let config = config();
+        let balances = [crate::store::BalanceRow {
+            modem: "a".to_string(),
+            pence: Some(150),
+            reply: Some("Your balance is £1.50".to_string()),
+            error: None,
+            checked_ms: 1_765_000_000_000,
+            known_pence: Some(150),
+            known_ms: Some(1_765_000_000_000),
+        }];
+        let tests = [crate::store::SelfTestRow {
+            id: 1,
+            modem: "a".to_string(),
+            recipient: "+447700900999".to_string(),
+            token: "7f3a9c21".to_string(),
+            state: crate::domain::SelfTestState::Passed,
+            started_ms: 1_765_000_000_000,
+            deadline_ms: 1_765_000_600_000,
+            received_ms: Some(1_765_000_004_000),
+            received_on: Some("a".to_string()),
+            detail: None,
+        }];
+        let page = status_page(
+            "csrf",
+            &config,
+            &StatusFacts {
+                balances: &balances,
+                self_tests: &tests,
+                ..StatusFacts::default()
+            },
+        );
+        assert!(page.contains("<h2>SIM credit</h2>"), "{page}");
+        assert!(
+            page.contains("£1.50 (under £2.00: top up the SIM)"),
+            "{page}"
+        );
+        assert!(page.contains("<h2>Daily self-test</h2>"), "{page}");
+        assert!(page.contains("passed: back on a after 4.0 s"), "{page}");
+        // Modem b has neither: no row for it.
+        assert!(!page.contains("<td>b</td>"), "{page}");
+        // With neither configured, neither section.
+        let mut plain = config.clone();
+        for modem in &mut plain.modems {
+            modem.balance = None;
+            modem.self_test = None;
+        }
+        let page = status_page("csrf", &plain, &StatusFacts::default());
+        assert!(!page.contains("SIM credit") && !page.contains("self-test"));
+    }
+
+    #[test]
+    fn metrics_name_each_sims_credit_and_self_test() {
+        let balances = [crate::store::BalanceRow {
+            modem: "a".to_string(),
+            pence: None,
+            reply: None,
+            error: Some("no answer".to_string()),
+            checked_ms: 1_765_000_000_000,
+            known_pence: Some(-50),
+            known_ms: Some(1_764_000_000_000),
+        }];
+        let text = balance_metrics(&balances);
+        assert!(
+            text.contains("textback_modem_balance_pounds{modem=\"a\"} -0.50"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "textback_modem_balance_checked_timestamp_seconds{modem=\"a\"} 1765000000"
+            )
+        );
+        assert!(balance_metrics(&[]).is_empty());
+        assert!(self_test_metrics(&[], &[]).is_empty());
+    }
 }

@@ -159,11 +159,37 @@ pub(super) fn validate(raw: RawConfig) -> Result<Loaded, Vec<Problem>> {
         );
     }
 
+    // A modem bound by USB serial is found under any name: its `port` (often left at the default)
+    // is only a first guess, and two such modems may share it.
+    let ports: Vec<String> = raw
+        .modems
+        .iter()
+        .enumerate()
+        .map(|(i, m)| match &m.usb_serial {
+            Some(_) => format!("\u{0}usb_serial {i}"),
+            None => m.port.to_str().unwrap_or("").to_string(),
+        })
+        .collect();
     duplicates(
         &mut check,
         "modem",
         "port",
-        raw.modems.iter().map(|m| m.port.to_str().unwrap_or("")),
+        ports.iter().map(String::as_str),
+    );
+    let serials: Vec<String> = raw
+        .modems
+        .iter()
+        .enumerate()
+        .map(|(i, m)| match &m.usb_serial {
+            Some(serial) => serial.clone(),
+            None => format!("\u{0}no serial {i}"),
+        })
+        .collect();
+    duplicates(
+        &mut check,
+        "modem",
+        "usb_serial",
+        serials.iter().map(String::as_str),
     );
 
     let modems = modems::modems(&mut check, &raw.modems, &modem_ids, &known);

@@ -25,7 +25,7 @@ pub(super) fn modems(
                     modem.port
                 ),
             );
-        } else if !modem.port.exists() {
+        } else if !modem.port.exists() && modem.usb_serial.is_none() {
             check.warn(
                 path("port"),
                 format!(
@@ -115,6 +115,27 @@ pub(super) fn modems(
         let imei = digits(&modem.imei, "imei", 15..=15);
         let iccid = digits(&modem.iccid, "iccid", 18..=20);
         let profile = known.profile(check, path("profile"), &modem.profile);
+        let balance = balance_check(check, &path, modem);
+        let usb_serial = match &modem.usb_serial {
+            Some(serial)
+                if serial.is_empty()
+                    || serial.len() > 64
+                    || !serial.chars().all(|c| c.is_ascii_graphic()) =>
+            {
+                check.error(
+                    path("usb_serial"),
+                    format!(
+                        "{serial:?} is not a USB serial (1 to 64 letters and digits): `textback modem list` prints each port's"
+                    ),
+                );
+                None
+            }
+            other => other.clone(),
+        };
+        let self_test = modem
+            .self_test
+            .as_ref()
+            .and_then(|raw| self_test(check, &path, raw));
         if let Some(id) = id {
             modems.push(ModemConfig {
                 id: id.clone(),
@@ -134,9 +155,105 @@ pub(super) fn modems(
                 }),
                 imei,
                 iccid,
+                balance,
+                self_test,
+                usb_serial,
+                search: PortSearch::default(),
+                ussd_timeout: defaults::USSD_TIMEOUT,
             });
         }
     }
 
     modems
+}
+
+/// `modem.balance_ussd`, `modem.balance_low`, `modem.balance_check_hours`.
+fn balance_check(
+    check: &mut Checker,
+    path: &dyn Fn(&str) -> String,
+    modem: &RawModem,
+) -> Option<BalanceCheck> {
+    let Some(code) = &modem.balance_ussd else {
+        if modem.balance_low.is_some() {
+            check.error(
+                path("balance_low"),
+                "has no effect without modem.balance_ussd, the network's balance code (e.g. \"*#10#\")",
+            );
+        }
+        return None;
+    };
+    let code = code.trim();
+    let digits = code.trim_matches(['*', '#']);
+    let is_code = (code.starts_with('*') || code.starts_with('#'))
+        && code.ends_with('#')
+        && !digits.is_empty()
+        && code
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '*' || c == '#');
+    if !is_code {
+        check.error(
+            path("balance_ussd"),
+            format!(
+                "{code:?} is not a USSD code: it starts with * or #, ends with #, and has digits between (e.g. \"*#10#\"; the network's site gives its balance code)"
+            ),
+        );
+    }
+    let low = modem.balance_low.unwrap_or(defaults::balance_low());
+    if !low.is_finite() || !(0.0..=1000.0).contains(&low) {
+        check.error(
+            path("balance_low"),
+            format!("{low} is not an amount in pounds from 0 to 1000 (e.g. 2.00)"),
+        );
+    }
+    if !(1..=168).contains(&modem.balance_check_hours) {
+        check.error(
+            path("balance_check_hours"),
+            format!(
+                "{} is not 1 to 168 (hours, at most a week; 24 checks daily)",
+                modem.balance_check_hours
+            ),
+        );
+    }
+    is_code.then(|| BalanceCheck {
+        code: code.to_string(),
+        low_pence: (low * 100.0).round() as i64,
+        interval: std::time::Duration::from_secs(u64::from(modem.balance_check_hours) * 3600),
+    })
+}
+
+/// `[modem.self_test]`: `to`, `at`, `timeout_minutes`.
+fn self_test(
+    check: &mut Checker,
+    path: &dyn Fn(&str) -> String,
+    raw: &RawSelfTest,
+) -> Option<SelfTest> {
+    let to = check.number(&path("self_test.to"), &raw.to);
+    let at = match chrono::NaiveTime::parse_from_str(raw.at.trim(), "%H:%M") {
+        Ok(at) => Some(at),
+        Err(_) => {
+            check.error(
+                path("self_test.at"),
+                format!(
+                    "{:?} is not a time of day (HH:MM, UK time, e.g. \"04:00\")",
+                    raw.at
+                ),
+            );
+            None
+        }
+    };
+    if !(1..=120).contains(&raw.timeout_minutes) {
+        check.error(
+            path("self_test.timeout_minutes"),
+            format!(
+                "{} is not 1 to 120 (minutes for the text to come back; UK networks take seconds)",
+                raw.timeout_minutes
+            ),
+        );
+        return None;
+    }
+    Some(SelfTest {
+        to: to?,
+        at: at?,
+        timeout: std::time::Duration::from_secs(u64::from(raw.timeout_minutes) * 60),
+    })
 }
