@@ -581,6 +581,156 @@ pub fn name(text: &str, asked: bool, extra_stop: &[String]) -> Option<FoundName>
     None
 }
 
+/// Words after which a name is the caller's own: "I'm Dave", "its Nicola", "this is Jo", "name's
+/// Sue", "call me Bex".
+const SELF_BEFORE: &[&str] = &["im", "i'm", "its", "it's", "am", "me", "name's", "names"];
+
+/// Words before "is" that make the name after it the caller's: "this is Jo", "name is Sue", "it
+/// is Dave" (not "my stylist is Kerry").
+const SELF_BEFORE_IS: &[&str] = &["this", "name", "it", "here"];
+
+/// Words after which a name is someone else's: a relation ("my husband Dave", "our neighbour
+/// Tom"), a possessive, or a preposition or verb that makes it the object ("book with Jess",
+/// "a cut for Tom", "ask for Kerry", "saw Dave last time").
+const OTHER_BEFORE: &[&str] = &[
+    "my",
+    "our",
+    "your",
+    "his",
+    "her",
+    "their",
+    "with",
+    "for",
+    "to",
+    "by",
+    "ask",
+    "asked",
+    "book",
+    "booked",
+    "see",
+    "saw",
+    "seen",
+    "husband",
+    "wife",
+    "partner",
+    "hubby",
+    "son",
+    "daughter",
+    "mum",
+    "mom",
+    "dad",
+    "mother",
+    "father",
+    "friend",
+    "neighbour",
+    "neighbor",
+    "boss",
+    "colleague",
+    "landlord",
+    "landlady",
+    "tenant",
+    "brother",
+    "sister",
+    "nan",
+    "gran",
+    "grandad",
+    "grandma",
+    "grandpa",
+    "uncle",
+    "auntie",
+    "aunt",
+    "cousin",
+    "stylist",
+    "girlfriend",
+    "boyfriend",
+    "fiance",
+    "fiancee",
+    "mate",
+    "lad",
+    "engineer",
+    "plumber",
+    "electrician",
+];
+
+/// Words that say the caller is the one something is done to or for: "Kerry normally does my
+/// hair", "Sarah gave me your number".
+const ME: &[&str] = &["my", "me", "us", "our", "mine"];
+
+/// Whether `name`, as it stands in `text`, is someone the caller talks about rather than the
+/// caller: each place it is written is after a relation word, a possessive or a preposition
+/// ("my son Tom", "book with Jess"), is itself possessive ("Kerry's my stylist"), or starts a
+/// clause that goes on, after a word or more, to something done to the caller ("Kerry normally
+/// does my hair"). A name after "I'm", "its", "this is" is the caller's, whatever follows. False
+/// when the name is not in the text.
+pub fn someone_else(text: &str, name: &str) -> bool {
+    let Some(first) = name.split_whitespace().next() else {
+        return false;
+    };
+    let first = first.replace('’', "'").to_lowercase();
+    let words = tokens(text);
+    let lower: Vec<String> = words.iter().map(Token::lower).collect();
+    let spans = clause_spans(text);
+    let clause_of = |index: usize| {
+        spans
+            .iter()
+            .position(|&(start, end)| words[index].start >= start && words[index].end <= end)
+    };
+    let mut found = false;
+    for (index, word) in lower.iter().enumerate() {
+        let possessive = word
+            .strip_suffix("'s")
+            .is_some_and(|bare| bare == first && first != "it");
+        if word != &first && !possessive {
+            continue;
+        }
+        found = true;
+        if possessive {
+            continue;
+        }
+        let clause = clause_of(index);
+        let before = index
+            .checked_sub(1)
+            .filter(|&b| clause_of(b) == clause)
+            .map(|b| lower[b].as_str());
+        let before_is = index
+            .checked_sub(2)
+            .filter(|&b| clause_of(b) == clause)
+            .map(|b| lower[b].as_str());
+        if before.is_some_and(|b| SELF_BEFORE.contains(&b))
+            || (before == Some("is") && before_is.is_some_and(|b| SELF_BEFORE_IS.contains(&b)))
+        {
+            return false;
+        }
+        if before == Some("is") {
+            continue;
+        }
+        if before.is_some_and(|b| OTHER_BEFORE.contains(&b)) {
+            continue;
+        }
+        // The name opens its clause (after a greeting at most) and the clause goes on, past at
+        // least one other word, to the caller as the one something is done to.
+        let opens = before.is_none_or(|b| {
+            matches!(
+                b,
+                "hi" | "hiya" | "hello" | "hey" | "well" | "so" | "and" | "but" | "oh"
+            )
+        });
+        let rest: Vec<&str> = (index + 1..lower.len())
+            .take_while(|&k| clause_of(k) == clause)
+            .map(|k| lower[k].as_str())
+            .collect();
+        let to_me = rest.iter().skip(1).any(|w| ME.contains(w))
+            && rest
+                .first()
+                .is_some_and(|w| !ME.contains(w) && !matches!(*w, "here" | "speaking" | "x"));
+        if opens && to_me {
+            continue;
+        }
+        return false;
+    }
+    found
+}
+
 /// A reply short enough to be just a name and a word or two around it.
 fn short_reply(t: &Text<'_>) -> bool {
     let meaningful = t
@@ -619,6 +769,49 @@ pub fn capitalise(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_the_caller_gives_for_someone_else() {
+        for (text, name) in [
+            (
+                "Hi! I'm a regular, Kerry normally does my hair, need a cut friday",
+                "Kerry",
+            ),
+            ("my husband Dave will be in to let you in", "Dave"),
+            ("Sarah gave me your number, boiler's packed up", "Sarah"),
+            ("can I book with Jess again please", "Jess"),
+            ("its for my son Tom, he needs a filling", "Tom"),
+            ("Kerry's my usual stylist", "Kerry"),
+            ("my usual stylist is Kerry", "Kerry"),
+            ("our neighbour Priya recommended you", "Priya"),
+            ("need a cut for Liam, hes 6", "Liam"),
+            (
+                "Mark fitted our kitchen last year and we want the same",
+                "Mark",
+            ),
+            ("is Dave available? he did my boiler", "Dave"),
+        ] {
+            assert!(someone_else(text, name), "{text:?}: {name} is someone else");
+        }
+        for (text, name) in [
+            ("Hi it's Nicola, need a cut friday", "Nicola"),
+            ("Dave here, boiler leaking in SW11 4AB", "Dave"),
+            ("Dave my boilers leaking", "Dave"),
+            ("Tom. my tap is dripping", "Tom"),
+            ("I'm Priya and my boiler is leaking", "Priya"),
+            ("this is Jo from number 12, my gate is broken", "Jo"),
+            ("name is chantelle, need my nails done", "chantelle"),
+            ("Sue", "Sue"),
+            ("fuse box tripping, Tom, e8 3ps", "Tom"),
+            ("my son Tom needs a filling, I'm Sarah", "Sarah"),
+            ("Kerry normally does my hair but I'm Kerry too", "Kerry"),
+            ("Zoë. I'm a patient already", "Zoë"),
+        ] {
+            assert!(!someone_else(text, name), "{text:?}: {name} is the caller");
+        }
+        // Not in the text at all: not said to be anyone's.
+        assert!(!someone_else("need a cut friday", "Kerry"));
+    }
 
     fn read(text: &str, asked: bool) -> Option<String> {
         name(text, asked, &[]).map(|found| found.name)

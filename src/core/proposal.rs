@@ -156,6 +156,8 @@ pub enum Rejection {
     TooLong,
     /// Free text that is another question's value (the caller's name offered as the reason).
     OtherValue(String),
+    /// A name the caller wrote for someone else ("Kerry normally does my hair").
+    SomeoneElse,
 }
 
 impl fmt::Display for Rejection {
@@ -166,6 +168,7 @@ impl fmt::Display for Rejection {
             Rejection::NotInReply => write!(f, "not in what the caller wrote"),
             Rejection::TooLong => write!(f, "longer than {} characters", slots::MAX_ANSWER),
             Rejection::OtherValue(id) => write!(f, "the value of {id}, not an answer to this"),
+            Rejection::SomeoneElse => write!(f, "the name of someone the caller talks about"),
         }
     }
 }
@@ -464,6 +467,9 @@ fn check_name(value: &str, reply: &str, questions: &[Question]) -> Checking {
     }
     if !words_in_reply(value, reply) {
         return Err(Rejection::NotInReply);
+    }
+    if crate::core::names::someone_else(reply, &found.name) {
+        return Err(Rejection::SomeoneElse);
     }
     Ok((found.name, None))
 }
@@ -1210,6 +1216,19 @@ mod tests {
         assert_eq!(checked.value("reason"), Some("boiler leaking"));
         assert_eq!(checked.value("postcode"), Some("SW11 4AB"));
         assert_eq!(checked.value("urgency"), Some("high"));
+    }
+
+    #[test]
+    fn a_name_the_caller_gives_for_someone_else_is_refused() {
+        let reply = "Hi! I'm a regular, Kerry normally does my hair, need a cut friday";
+        let checked = check(&[("name", "Kerry")], reply);
+        assert_eq!(why(&checked, "name"), Some(Rejection::SomeoneElse));
+        let checked = check(&[("name", "Tom")], "its for my son Tom, I'm Sarah");
+        assert_eq!(why(&checked, "name"), Some(Rejection::SomeoneElse));
+        assert_eq!(
+            check(&[("name", "Sarah")], "its for my son Tom, I'm Sarah").value("name"),
+            Some("Sarah")
+        );
     }
 
     #[test]
