@@ -400,6 +400,16 @@ fn check_value(
             if !said {
                 return Err(Rejection::NotInReply);
             }
+            // A number of something else ("2 fridges" to "How many bedrooms?") is not the count
+            // asked for: where the question names what it counts, the reply must count that.
+            let stems = crate::core::understand::noun_stems(&question.ask);
+            if !stems.is_empty()
+                && !stems
+                    .iter()
+                    .any(|stem| slots::count_of(reply, Some(stem)) == Some(wanted))
+            {
+                return Err(Rejection::Invalid("count of what the question asks"));
+            }
             Ok((wanted.to_string(), None))
         }
         QuestionKind::Choice(options) => check_choice(value, reply, options),
@@ -1216,6 +1226,39 @@ mod tests {
         assert_eq!(checked.value("reason"), Some("boiler leaking"));
         assert_eq!(checked.value("postcode"), Some("SW11 4AB"));
         assert_eq!(checked.value("urgency"), Some("high"));
+    }
+
+    #[test]
+    fn a_number_of_something_else_is_not_the_count_asked() {
+        let mut questions = questions();
+        questions.push(Question {
+            id: "rooms".to_string(),
+            ask: "How many bedrooms are we moving?".to_string(),
+            kind: QuestionKind::Number,
+            required: false,
+        });
+        let check = |value: &str, reply: &str| {
+            check_extraction(&proposal(&[("rooms", value)]), reply, &questions, now())
+        };
+        for reply in [
+            "sunday 22nd june, about 20 tables and chairs, 2 fridges",
+            "its a cafe, 2 floors of it",
+        ] {
+            assert_eq!(
+                why(&check("2", reply), "rooms"),
+                Some(Rejection::Invalid("count of what the question asks")),
+                "{reply:?}"
+            );
+        }
+        for reply in [
+            "2",
+            "2 bed",
+            "its a 2 bedroom flat",
+            "two bedrooms and a loft",
+        ] {
+            let value = if reply.starts_with("two") { "two" } else { "2" };
+            assert_eq!(check(value, reply).value("rooms"), Some("2"), "{reply:?}");
+        }
     }
 
     #[test]

@@ -1047,7 +1047,7 @@ fn noun_stem(ask: &str) -> Option<String> {
 }
 
 /// Every thing a number question counts: "Roughly how many windows or doors?" -> "win", "doo".
-fn noun_stems(ask: &str) -> Vec<String> {
+pub(crate) fn noun_stems(ask: &str) -> Vec<String> {
     let words = slots::words(ask);
     let Some(many) = words.iter().position(|w| w == "many") else {
         return Vec::new();
