@@ -221,8 +221,21 @@ fn no_ipv6(err: &io::Error) -> bool {
 }
 
 /// UDP and TCP on one address; IPv6 sockets are IPv6-only so `0.0.0.0` and `::` can share a
-/// port.
+/// port. With port 0 the kernel picks UDP's port, and another program may hold that number for
+/// TCP: then another free port is tried (a few times) rather than failing the start.
 fn bind_pair(address: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    const TRIES: usize = 16;
+    let mut tries = if address.port() == 0 { TRIES } else { 1 };
+    loop {
+        tries -= 1;
+        match bind_pair_once(address) {
+            Err(err) if err.kind() == io::ErrorKind::AddrInUse && tries > 0 => continue,
+            result => return result,
+        }
+    }
+}
+
+fn bind_pair_once(address: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
     let domain = Domain::for_address(address);
     let udp = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
     if address.is_ipv6() {
