@@ -54,36 +54,6 @@ fn call_at(key: &str, number: &str, at: DateTime<Utc>) -> textback::event::Event
     })
 }
 
-/// The whole texts (multipart joined) sent to `to`, once there are `n`.
-async fn whole_texts_to(harness: &Harness, to: &str, n: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + common::WAIT;
-    loop {
-        let mut texts: Vec<String> = Vec::new();
-        let mut open: Option<(u16, String)> = None;
-        for sms in harness.modem.sent().into_iter().filter(|s| s.to == to) {
-            match sms.part {
-                None => texts.push(sms.text),
-                Some((reference, total, sequence)) => {
-                    let mut joined = match open.take() {
-                        Some((r, so_far)) if r == reference => so_far,
-                        _ => String::new(),
-                    };
-                    joined.push_str(&sms.text);
-                    if sequence == total {
-                        texts.push(joined);
-                    } else {
-                        open = Some((reference, joined));
-                    }
-                }
-            }
-        }
-        if texts.len() >= n || tokio::time::Instant::now() > deadline {
-            return texts;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 fn parse_email(raw: &[u8]) -> mail_parser::Message<'_> {
     mail_parser::MessageParser::default()
         .parse(raw)
@@ -237,7 +207,7 @@ async fn a_caller_to_call_back_reaches_every_channel_gathered_per_recipient() {
     );
     assert_eq!(parameters[3]["text"], "http://127.0.0.1:8080");
 
-    let sms = whole_texts_to(&harness, OWNER, 1).await;
+    let sms = harness.whole_texts_to(OWNER, 1).await;
     assert_eq!(sms.len(), 1, "one SMS for both calls");
     assert!(
         sms[0].contains("020 7946 0001 at 10:00 (not mobile)"),
@@ -593,7 +563,7 @@ async fn the_morning_summary_goes_once_at_its_uk_time() {
     ] {
         assert!(text.contains(expected), "{expected:?} in:\n{text}");
     }
-    let texts = whole_texts_to(&harness, OWNER, 3).await;
+    let texts = harness.whole_texts_to(OWNER, 3).await;
     let sms: Vec<&String> = texts
         .iter()
         .filter(|t| t.contains("to call back"))

@@ -328,36 +328,6 @@ ask = "Who am I speaking to?"
     )
 }
 
-/// Waits until `to` has been sent at least `n` whole texts (parts joined), and returns them.
-async fn whole_texts_to(harness: &Harness, to: &str, n: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + common::WAIT;
-    loop {
-        let mut texts: Vec<String> = Vec::new();
-        let mut open: Option<(u16, String)> = None;
-        for sms in harness.modem.sent().into_iter().filter(|s| s.to == to) {
-            match sms.part {
-                None => texts.push(sms.text),
-                Some((reference, total, sequence)) => {
-                    let mut joined = match open.take() {
-                        Some((r, so_far)) if r == reference => so_far,
-                        _ => String::new(),
-                    };
-                    joined.push_str(&sms.text);
-                    if sequence == total {
-                        texts.push(joined);
-                    } else {
-                        open = Some((reference, joined));
-                    }
-                }
-            }
-        }
-        if texts.len() >= n || tokio::time::Instant::now() > deadline {
-            return texts;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_take_over_a_conversation_by_sms() {
     let harness = staff_harness();
@@ -371,7 +341,7 @@ async fn staff_take_over_a_conversation_by_sms() {
 
     // HELP from a staff number lists the commands.
     harness.modem.receive_sms(STAFF_NATIONAL, "HELP").await;
-    let help = whole_texts_to(&harness, STAFF, 1).await;
+    let help = harness.whole_texts_to(STAFF, 1).await;
     assert!(help[0].contains("R 12 msg"), "{help:?}");
 
     // A reply to lead 1 goes to the caller from the business's SIM; the staff member hears so.
@@ -379,9 +349,9 @@ async fn staff_take_over_a_conversation_by_sms() {
         .modem
         .receive_sms(STAFF_NATIONAL, "R 1 I can be there at 3pm")
         .await;
-    let texts = whole_texts_to(&harness, CALLER, to_caller + 1).await;
+    let texts = harness.whole_texts_to(CALLER, to_caller + 1).await;
     assert_eq!(texts[to_caller], "I can be there at 3pm");
-    let acks = whole_texts_to(&harness, STAFF, 2).await;
+    let acks = harness.whole_texts_to(STAFF, 2).await;
     assert!(acks[1].starts_with("Sent to Sarah Jones"), "{acks:?}");
     assert_eq!(
         harness.query_strings("SELECT author FROM messages WHERE author IS NOT NULL"),
@@ -400,7 +370,7 @@ async fn staff_take_over_a_conversation_by_sms() {
         .modem
         .receive_sms(STAFF_NATIONAL, &format!("R 1 {long}"))
         .await;
-    let texts = whole_texts_to(&harness, CALLER, to_caller + 3).await;
+    let texts = harness.whole_texts_to(CALLER, to_caller + 3).await;
     assert_eq!(texts[to_caller + 1], "Also bring the dog in");
     assert_eq!(texts[to_caller + 2], long);
     assert!(
@@ -421,7 +391,7 @@ async fn staff_take_over_a_conversation_by_sms() {
         .modem
         .receive_sms(common::CALLER_NATIONAL, "3pm is fine, thanks")
         .await;
-    let forwarded = whole_texts_to(&harness, STAFF, 4).await;
+    let forwarded = harness.whole_texts_to(STAFF, 4).await;
     assert_eq!(
         forwarded
             .iter()
@@ -430,7 +400,7 @@ async fn staff_take_over_a_conversation_by_sms() {
         1,
         "{forwarded:?}"
     );
-    let colleague = whole_texts_to(&harness, OTHER_STAFF, 3).await;
+    let colleague = harness.whole_texts_to(OTHER_STAFF, 3).await;
     assert!(colleague[0].starts_with("New lead"), "{colleague:?}");
     assert!(
         colleague[1].starts_with("Sent to Sarah Jones"),
@@ -451,10 +421,7 @@ async fn staff_take_over_a_conversation_by_sms() {
         "the caller's answer goes to the recipient's email as well as their SMS"
     );
     // Nothing more to the caller from the assistant.
-    assert_eq!(
-        whole_texts_to(&harness, CALLER, 0).await.len(),
-        to_caller + 3
-    );
+    assert_eq!(harness.whole_texts_to(CALLER, 0).await.len(), to_caller + 3);
 
     // Marking the lead, by number and with no number (the last lead before this phone).
     harness.modem.receive_sms(STAFF_NATIONAL, "C 1").await;
@@ -479,7 +446,7 @@ async fn staff_take_over_a_conversation_by_sms() {
     // Bad input: a lead that does not exist changes nothing and says so.
     // (The staff phone's texts so far: HELP, two "Sent", the caller's text, two marks.)
     harness.modem.receive_sms(STAFF_NATIONAL, "L 99").await;
-    let replies = whole_texts_to(&harness, STAFF, 7).await;
+    let replies = harness.whole_texts_to(STAFF, 7).await;
     assert!(replies[6].starts_with("No lead 99"), "{replies:?}");
     assert_eq!(harness.query_strings("SELECT state FROM leads"), ["won"]);
     // Another business's staff cannot touch this business's lead.
@@ -487,10 +454,11 @@ async fn staff_take_over_a_conversation_by_sms() {
         .modem
         .receive_sms("07700900111", "R 1 hello from the salon")
         .await;
-    let salon = whole_texts_to(&harness, "+447700900111", 1).await;
+    let salon = harness.whole_texts_to("+447700900111", 1).await;
     assert!(salon[0].starts_with("No lead 1"), "{salon:?}");
     assert!(
-        !whole_texts_to(&harness, CALLER, 0)
+        !harness
+            .whole_texts_to(CALLER, 0)
             .await
             .iter()
             .any(|t| t.contains("salon")),
@@ -504,14 +472,14 @@ async fn staff_take_over_a_conversation_by_sms() {
         .await;
     harness.wait_count("SELECT count(*) FROM opt_outs", 1).await;
     // The opt-out's confirmation is the caller's last text.
-    let to_caller = whole_texts_to(&harness, CALLER, to_caller + 4).await.len();
+    let to_caller = harness.whole_texts_to(CALLER, to_caller + 4).await.len();
     harness
         .modem
         .receive_sms(STAFF_NATIONAL, "R 1 are you still there?")
         .await;
-    let replies = whole_texts_to(&harness, STAFF, 8).await;
+    let replies = harness.whole_texts_to(STAFF, 8).await;
     assert!(replies[7].contains("replied STOP"), "{replies:?}");
-    assert_eq!(whole_texts_to(&harness, CALLER, 0).await.len(), to_caller);
+    assert_eq!(harness.whole_texts_to(CALLER, 0).await.len(), to_caller);
 
     // A non-staff number that types a command is a caller: no lead is changed, no command runs.
     harness.modem.receive_sms("07700900333", "W 1").await;
@@ -530,7 +498,7 @@ async fn a_staff_pause_stops_the_assistant_for_the_business_until_go() {
     let harness = staff_harness();
     let running = harness.start().await;
     harness.modem.receive_sms(STAFF_NATIONAL, "PA 2").await;
-    let acks = whole_texts_to(&harness, STAFF, 1).await;
+    let acks = harness.whole_texts_to(STAFF, 1).await;
     assert!(acks[0].contains("paused"), "{acks:?}");
     // A missed call now gets no text, with the reason recorded.
     harness.modem.call(Some(common::CALLER_NATIONAL), 2).await;
@@ -540,12 +508,12 @@ async fn a_staff_pause_stops_the_assistant_for_the_business_until_go() {
             .await,
         1
     );
-    assert_eq!(whole_texts_to(&harness, CALLER, 0).await.len(), 0);
+    assert_eq!(harness.whole_texts_to(CALLER, 0).await.len(), 0);
     // GO: the next call is texted.
     harness.modem.receive_sms(STAFF_NATIONAL, "GO").await;
-    whole_texts_to(&harness, STAFF, 2).await;
+    harness.whole_texts_to(STAFF, 2).await;
     harness.modem.call(Some("07700900124"), 2).await;
-    assert_eq!(whole_texts_to(&harness, "+447700900124", 1).await.len(), 1);
+    assert_eq!(harness.whole_texts_to("+447700900124", 1).await.len(), 1);
     running.stop().await.unwrap();
 }
 
@@ -813,7 +781,7 @@ async fn missed_callers_who_got_no_text_reach_the_owner_as_one_call_back_notice(
         .send(call_at("mobile", "07700900123", clock.now()))
         .await
         .unwrap();
-    let notices = whole_texts_to(&harness, OWNER, 1).await;
+    let notices = harness.whole_texts_to(OWNER, 1).await;
     assert_eq!(notices.len(), 1, "one notice for both calls");
     assert!(notices[0].contains("please call back"), "{notices:?}");
     assert!(

@@ -209,6 +209,37 @@ impl Harness {
         );
     }
 
+    /// Waits until `to` has been sent at least `n` whole texts (multipart parts joined), or
+    /// until `WAIT`, and returns them.
+    pub async fn whole_texts_to(&self, to: &str, n: usize) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mut texts: Vec<String> = Vec::new();
+            let mut open: Option<(u16, String)> = None;
+            for sms in self.modem.sent().into_iter().filter(|s| s.to == to) {
+                match sms.part {
+                    None => texts.push(sms.text),
+                    Some((reference, total, sequence)) => {
+                        let mut joined = match open.take() {
+                            Some((r, so_far)) if r == reference => so_far,
+                            _ => String::new(),
+                        };
+                        joined.push_str(&sms.text);
+                        if sequence == total {
+                            texts.push(joined);
+                        } else {
+                            open = Some((reference, joined));
+                        }
+                    }
+                }
+            }
+            if texts.len() >= n || tokio::time::Instant::now() > deadline {
+                return texts;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
     /// The texts sent to [`CALLER`] so far, once there are at least `n` (or [`WAIT`] passed).
     pub async fn texts_to_caller(&self, n: usize) -> Vec<String> {
         self.texts_to(CALLER, n).await
