@@ -464,7 +464,13 @@ impl replay::Responder for ModelResponder {
                 }
             }
         };
-        let decided = crate::core::proposal::decide(profile, state, text, now, read, &self.options);
+        let earlier: Vec<&str> = transcript[..transcript.len().saturating_sub(1)]
+            .iter()
+            .filter(|(who, _)| *who == replay::Who::Caller)
+            .map(|(_, line)| line.as_str())
+            .collect();
+        let decided =
+            crate::core::proposal::decide(profile, state, text, &earlier, now, read, &self.options);
         if let Some(checked) = &decided.checked {
             self.stats.accepted += checked.accepted.len();
             self.stats.rejected += checked.rejected.len();
@@ -949,8 +955,20 @@ pub fn try_profile(
                         .unwrap_or_default();
                     // The daemon's way: the same checks, then the engine combined with what
                     // passed.
-                    let decided =
-                        proposal::decide(&profile.dialogue, &state, reply, now, read, &options);
+                    let earlier: Vec<&str> = so_far
+                        .iter()
+                        .filter(|turn| turn.from == crate::llm::client::Speaker::Caller)
+                        .map(|turn| turn.text.as_str())
+                        .collect();
+                    let decided = proposal::decide(
+                        &profile.dialogue,
+                        &state,
+                        reply,
+                        &earlier,
+                        now,
+                        read,
+                        &options,
+                    );
                     if let Some(checked) = &decided.checked {
                         for accepted in &checked.accepted {
                             writeln!(

@@ -158,6 +158,9 @@ pub enum Rejection {
     OtherValue(String),
     /// A name the caller wrote for someone else ("Kerry normally does my hair").
     SomeoneElse,
+    /// Free text taken from an earlier text of the caller's that reads as another kind of
+    /// answer (a day, a number to call, a postcode, a yes or no).
+    OtherKind(&'static str),
 }
 
 impl fmt::Display for Rejection {
@@ -169,6 +172,9 @@ impl fmt::Display for Rejection {
             Rejection::TooLong => write!(f, "longer than {} characters", slots::MAX_ANSWER),
             Rejection::OtherValue(id) => write!(f, "the value of {id}, not an answer to this"),
             Rejection::SomeoneElse => write!(f, "the name of someone the caller talks about"),
+            Rejection::OtherKind(what) => {
+                write!(f, "an earlier text's {what}, not an answer to this")
+            }
         }
     }
 }
@@ -277,14 +283,60 @@ pub fn check_extraction(
 /// question) that is another question's value, already known or proposed with it, is refused
 /// (a model that copies the caller's name into the reason); and a text question whose wording
 /// asks for a registration or a postcode takes only a value of that form.
+///
+/// `earlier` holds the caller's texts before this reply. Free text the reply does not hold may
+/// come from one of them: a caller often answers a question before it is asked ("I've got a
+/// cockapoo who needs a full groom", then "What breed is your dog?" - "saturday morning"), and
+/// the engine, which knows no breeds, cannot tell which words were the answer. Such a value
+/// must be words of one earlier text, must not hold another question's value ("needs a full
+/// groom" when the service is "Full groom"), and must not read as another kind of answer (a day,
+/// a phone number, a postcode, a yes or no). Answers with a form of their own (a postcode, a
+/// date, a name) are never taken from earlier texts: the engine reads those wherever they are.
 pub fn check_extraction_against(
     proposal: &ModelProposal,
     reply: &str,
     questions: &[Question],
     now: DateTime<Utc>,
     state: &ConversationState,
+    earlier: &[&str],
 ) -> Checked {
     let mut checked = check_extraction(proposal, reply, questions, now);
+    let free_text = |id: &str| {
+        id == "reason"
+            || questions.iter().any(|q| {
+                q.id == id && q.kind == QuestionKind::Text && !matches!(id, "name" | "callback")
+            })
+    };
+    // Free text not in the reply: from one earlier text of the caller's, if any holds it.
+    let mut from_earlier: Vec<String> = Vec::new();
+    let mut still_rejected = Vec::new();
+    for rejected in std::mem::take(&mut checked.rejected) {
+        let earlier_value = (rejected.why == Rejection::NotInReply && free_text(&rejected.id))
+            .then(|| {
+                earlier
+                    .iter()
+                    .find_map(|text| check_text(&rejected.value, text).ok())
+            })
+            .flatten();
+        match earlier_value {
+            Some((value, machine)) => match other_kind(&value, now) {
+                Some(what) => still_rejected.push(Rejected {
+                    why: Rejection::OtherKind(what),
+                    ..rejected
+                }),
+                None => {
+                    from_earlier.push(rejected.id.clone());
+                    checked.accepted.push(Accepted {
+                        id: rejected.id,
+                        value,
+                        machine,
+                    });
+                }
+            },
+            None => still_rejected.push(rejected),
+        }
+    }
+    checked.rejected = still_rejected;
     let mut others: Vec<(String, String)> = state
         .slots
         .iter()
@@ -297,17 +349,20 @@ pub fn check_extraction_against(
             .iter()
             .map(|a| (a.id.clone(), a.value.clone())),
     );
-    let free_text = |id: &str| {
-        id == "reason"
-            || questions.iter().any(|q| {
-                q.id == id && q.kind == QuestionKind::Text && !matches!(id, "name" | "callback")
-            })
-    };
     let mut kept = Vec::new();
     for accepted in std::mem::take(&mut checked.accepted) {
-        let same = others
-            .iter()
-            .find(|(id, value)| *id != accepted.id && compact(value) == compact(&accepted.value));
+        // An earlier text's words may hold another answer whole: then they are that answer's
+        // sentence, not this one's.
+        let holds = |value: &str| {
+            let held = ground_words(value);
+            let words = ground_words(&accepted.value);
+            !held.is_empty() && held.iter().all(|w| words.contains(w))
+        };
+        let same = others.iter().find(|(id, value)| {
+            *id != accepted.id
+                && (compact(value) == compact(&accepted.value)
+                    || (from_earlier.contains(&accepted.id) && holds(value)))
+        });
         let implied = questions
             .iter()
             .find(|q| q.id == accepted.id && q.kind == QuestionKind::Text)
@@ -341,6 +396,23 @@ pub fn check_extraction_against(
     }
     checked.accepted = kept;
     checked
+}
+
+/// The kind of answer free text reads as, when it is one: a value the model took from an
+/// earlier text that is a day, a number to call, a postcode or a yes or no answered something
+/// else.
+fn other_kind(value: &str, now: DateTime<Utc>) -> Option<&'static str> {
+    if slots::when(value, now, true).is_some() {
+        Some("day or time")
+    } else if slots::find_phone(value).is_some() {
+        Some("phone number")
+    } else if !slots::find_postcodes(value, true).is_empty() {
+        Some("postcode")
+    } else if slots::yes_no(value).is_some() {
+        Some("yes or no")
+    } else {
+        None
+    }
 }
 
 /// The form a text question's wording asks for: "What's the car's registration?", "the
@@ -876,11 +948,13 @@ pub struct Decided {
 /// Answers `reply` as the daemon does when the profile has a model: the model's proposal (if
 /// it gave one) checked by [`check_extraction`], then [`combine`]d with the engine. The daemon
 /// (`flow`) and `textback dialogue score --llm` both answer through this, so what is scored is
-/// what runs.
+/// what runs. `earlier` is the caller's texts before this reply (see
+/// [`check_extraction_against`]).
 pub fn decide(
     profile: &DialogueProfile,
     state: &ConversationState,
     reply: &str,
+    earlier: &[&str],
     at: DateTime<Utc>,
     read: ModelRead,
     options: &CombineOptions,
@@ -898,7 +972,8 @@ pub fn decide(
             proposal,
             elapsed_ms,
         } => {
-            let checked = check_extraction_against(&proposal, reply, &profile.questions, at, state);
+            let checked =
+                check_extraction_against(&proposal, reply, &profile.questions, at, state, earlier);
             let accepted: Vec<String> = checked
                 .accepted
                 .iter()
@@ -1274,6 +1349,186 @@ mod tests {
         );
     }
 
+    /// Custom free-text questions of several trades, with the built-in ones.
+    fn free_text_questions() -> Vec<Question> {
+        let mut all = questions();
+        for (id, ask) in [
+            ("breed", "What breed is your dog?"),
+            ("boiler", "What make is the boiler?"),
+            ("car", "What make and model is the car?"),
+            ("pet_name", "What's your pet's name?"),
+            ("roof", "What sort of roof is it?"),
+        ] {
+            all.push(Question {
+                id: id.to_string(),
+                ask: ask.to_string(),
+                kind: QuestionKind::Text,
+                required: false,
+            });
+        }
+        all
+    }
+
+    #[test]
+    fn free_text_answered_before_it_was_asked_is_taken_from_that_text() {
+        let questions = free_text_questions();
+        let (mut state, _) = Conversation::open(
+            &DialogueProfile::new("Acme", "", questions.clone()),
+            &E164::parse("07700 900123").unwrap(),
+            &conversation::CallTime(now()),
+        );
+        for (id, value) in [("name", "Jade"), ("service", "Cut and colour")] {
+            state.slots.insert(
+                id.to_string(),
+                Slot {
+                    value: value.to_string(),
+                    machine: None,
+                    source: Source::Answered { turn: 1 },
+                    confirmed: true,
+                    pinned: true,
+                },
+            );
+        }
+        let check = |id: &str, value: &str, reply: &str, earlier: &[&str]| {
+            check_extraction_against(
+                &proposal(&[(id, value)]),
+                reply,
+                &questions,
+                now(),
+                &state,
+                earlier,
+            )
+        };
+        // (question, the model's value, the reply, the caller's earlier texts, kept as)
+        let taken: &[(&str, &str, &str, &[&str], &str)] = &[
+            (
+                "breed",
+                "cockapoo",
+                "saturday morning",
+                &["Hi its Jade, I've got a cockapoo who needs a full groom"],
+                "cockapoo",
+            ),
+            (
+                "boiler",
+                "Worcester Bosch combi",
+                "no idea sorry",
+                &[
+                    "hiya",
+                    "boilers packed in again, its a worcester bosch combi about 10 yrs old",
+                ],
+                "Worcester Bosch combi",
+            ),
+            (
+                "car",
+                "vauxhall corsa",
+                "asap pls",
+                &["hi m8 need a quote 4 my vauxhall corsa clutch slipping"],
+                "vauxhall corsa",
+            ),
+            (
+                "pet_name",
+                "Mittens",
+                "is that needed?",
+                &["our cat Mittens has been sick twice today and wont eat"],
+                "Mittens",
+            ),
+            (
+                "roof",
+                "flat roof on the extension",
+                "👍",
+                &["Its the flat roof on the extension, water coming through when it rains"],
+                "flat roof on the extension",
+            ),
+        ];
+        for (id, value, reply, earlier, kept) in taken {
+            let checked = check(id, value, reply, earlier);
+            assert_eq!(
+                checked.value(id),
+                Some(*kept),
+                "{id} = {value:?} from {earlier:?}"
+            );
+        }
+        // (question, the model's value, the reply, the caller's earlier texts, why refused)
+        let refused: &[(&str, &str, &str, &[&str], Rejection)] = &[
+            // Words of two texts joined: nothing the caller wrote.
+            (
+                "breed",
+                "cockapoo full groom",
+                "saturday morning",
+                &["ive got a cockapoo", "she needs a full groom"],
+                Rejection::NotInReply,
+            ),
+            // The business's words, not the caller's.
+            (
+                "breed",
+                "dog breed",
+                "not sure",
+                &["hi can I book a groom"],
+                Rejection::NotInReply,
+            ),
+            // Holding another question's value: that answer's sentence.
+            (
+                "breed",
+                "want a cut and colour",
+                "next week",
+                &["hi want a cut and colour for my mum"],
+                Rejection::OtherValue("service".to_string()),
+            ),
+            (
+                "pet_name",
+                "its Jade",
+                "why",
+                &["its Jade"],
+                Rejection::OtherValue("name".to_string()),
+            ),
+            // Another kind of answer.
+            (
+                "car",
+                "saturday morning",
+                "dunno",
+                &["saturday morning if poss"],
+                Rejection::OtherKind("day or time"),
+            ),
+            (
+                "boiler",
+                "07700 900456",
+                "not sure",
+                &["ring me on 07700 900456"],
+                Rejection::OtherKind("phone number"),
+            ),
+            (
+                "roof",
+                "yes",
+                "hmm",
+                &["yes"],
+                Rejection::OtherKind("yes or no"),
+            ),
+            // Answers with a form of their own are the engine's to find in earlier texts.
+            (
+                "postcode",
+                "LS8 2QT",
+                "why do you need it",
+                &["im at 14 carr lane LS8 2QT"],
+                Rejection::NotInReply,
+            ),
+            (
+                "name",
+                "Priya",
+                "is it open today",
+                &["Priya here"],
+                Rejection::NotInReply,
+            ),
+        ];
+        for (id, value, reply, earlier, wanted) in refused {
+            let checked = check(id, value, reply, earlier);
+            assert_eq!(
+                why(&checked, id).as_ref(),
+                Some(wanted),
+                "{id} = {value:?} from {earlier:?}"
+            );
+        }
+    }
+
     #[test]
     fn another_questions_value_or_the_wrong_form_is_refused() {
         let (state, _) = Conversation::open(
@@ -1288,6 +1543,7 @@ mod tests {
             &questions(),
             now(),
             &state,
+            &[],
         );
         assert_eq!(checked.value("name"), Some("Dave"));
         assert_eq!(
@@ -1309,6 +1565,7 @@ mod tests {
             &with_reg,
             now(),
             &state,
+            &[],
         );
         assert_eq!(
             why(&checked, "reg"),
@@ -1320,6 +1577,7 @@ mod tests {
             &with_reg,
             now(),
             &state,
+            &[],
         );
         assert_eq!(checked.value("reg"), Some("ab12 cde"));
     }

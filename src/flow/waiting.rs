@@ -128,8 +128,21 @@ fn step_waiting_tx(
         .as_ref()
         .map(|llm| llm.combine.clone())
         .unwrap_or_default();
-    let crate::core::proposal::Decided { combined, note, .. } =
-        crate::core::proposal::decide(&profile.dialogue, &state, text, waiting.at, read, &options);
+    let earlier: Vec<&str> = waiting
+        .so_far
+        .iter()
+        .filter(|(from_caller, _)| *from_caller)
+        .map(|(_, text)| text.as_str())
+        .collect();
+    let crate::core::proposal::Decided { combined, note, .. } = crate::core::proposal::decide(
+        &profile.dialogue,
+        &state,
+        text,
+        &earlier,
+        waiting.at,
+        read,
+        &options,
+    );
     if let Some(note) = note {
         tx.journal(None, Some(row.id), JournalStep::Model, &note, now)?;
     }
