@@ -758,6 +758,12 @@ const NOT_ABOUT_A_JOB: &[&str] = &[
     "not interested",
 ];
 
+/// The whole text says it is not about a job: "sorry wrong number", "all sorted now".
+pub(crate) fn not_about_a_job(text: &str) -> bool {
+    let all = slots::words(text);
+    NOT_ABOUT_A_JOB.iter().any(|p| slots::has_phrase(&all, p))
+}
+
 fn not_a_reason(piece: &str) -> bool {
     let words = slots::words(piece);
     words.len() <= 8 && NOT_A_REASON.iter().any(|p| slots::has_phrase(&words, p))
@@ -774,8 +780,7 @@ pub(super) fn find(
     asked: bool,
     answered_else: bool,
 ) -> Option<String> {
-    let all = slots::words(text);
-    if NOT_ABOUT_A_JOB.iter().any(|p| slots::has_phrase(&all, p)) {
+    if not_about_a_job(text) {
         return None;
     }
     let pieces: Vec<Piece> = sentence_pieces(text, clauses, taken)

@@ -177,6 +177,65 @@ const CORRECTION: &[&str] = &[
     "mistake",
 ];
 
+/// The caller points at what they said or had before, or leaves it to the business, instead of
+/// answering: "as I said", "same as last time", "the usual one", "the ones you had at
+/// christmas", "whatever you think".
+const POINTS_ELSEWHERE: &[&str] = &[
+    "as i said",
+    "like i said",
+    "as i mentioned",
+    "i already said",
+    "said in my",
+    "in my message",
+    "in my first",
+    "same as last",
+    "same as before",
+    "the usual",
+    "whatever you think",
+    "up to you",
+    "last time",
+    "you had",
+    "you did",
+    "you fixed",
+    "you looked after",
+];
+
+/// A piece that tells what someone does rather than naming a thing: it starts with a person
+/// doing something ("I go in first thing", "we're back on the 21st", "she sits them next
+/// summer"). "he's a shih tzu" and "it's a Neff" name one.
+fn is_remark(piece: &str) -> bool {
+    let words: Vec<String> = slots::words(piece)
+        .iter()
+        .map(|w| w.chars().filter(|c| !matches!(c, '\'' | '’')).collect())
+        .collect();
+    let Some(first) = words.first() else {
+        return false;
+    };
+    let naming = |next: Option<&String>| {
+        next.is_some_and(|w| {
+            matches!(
+                w.as_str(),
+                "a" | "an" | "the" | "my" | "our" | "his" | "her" | "their" | "some" | "two"
+            ) || w.chars().all(|c| c.is_ascii_digit())
+        })
+    };
+    match first.as_str() {
+        "i" | "im" | "ive" | "id" | "ill" | "we" | "weve" | "wed" | "well" | "you" | "they"
+        | "he" | "she" => true,
+        // "we're", "they're": a person doing something, unless a thing is named next.
+        "were" | "theyre" | "hes" | "shes" | "its" | "it" => !naming(words.get(1)),
+        _ => false,
+    }
+}
+
+/// The text gives no free-text answer: the caller cannot say ("not sure of the make"), points
+/// elsewhere ("as I said", "the usual one"), or is not about a job at all ("wrong number").
+pub(crate) fn gives_no_answer(text: &str) -> bool {
+    slots::is_not_known(text)
+        || any_phrase(&slots::words(text), POINTS_ELSEWHERE)
+        || reason::not_about_a_job(text)
+}
+
 fn any_phrase(words: &[String], phrases: &[&str]) -> bool {
     phrases.iter().any(|p| slots::has_phrase(words, p))
 }
@@ -751,7 +810,19 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
 
     let question_count = context.asked.len();
     let mut took_asked = false;
-    for question in &profile.questions {
+    // Free text last: it is what no other reading took ("GCSE, she sits them next summer" to
+    // "Which subject?" gives the level its option before the subject is read).
+    let in_order = profile
+        .questions
+        .iter()
+        .filter(|q| q.kind != QuestionKind::Text)
+        .chain(
+            profile
+                .questions
+                .iter()
+                .filter(|q| q.kind == QuestionKind::Text),
+        );
+    for question in in_order {
         if matches!(question.id.as_str(), "name" | "callback" | "reason") || !open(&question.id) {
             continue;
         }
@@ -851,14 +922,16 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
                 (value.to_string(), None, true)
             }),
             QuestionKind::Text if is_asked && only_asked => {
+                // "not sure of the make", "as I said in my message", "the usual lot": no answer.
+                let no_answer = gives_no_answer(answer);
                 let pieces = reason::pieces(text, &clauses, &taken);
                 let value = pieces
                     .into_iter()
-                    .filter(|p| reason::content_words(p) > 0)
+                    .filter(|p| reason::content_words(p) > 0 && !is_remark(p))
                     .collect::<Vec<_>>()
                     .join(", ");
                 let cleaned = slots::clean_answer(&value);
-                (!cleaned.is_empty()).then_some((cleaned, None, true))
+                (!no_answer && !cleaned.is_empty()).then_some((cleaned, None, true))
             }
             _ => None,
         };
@@ -1111,6 +1184,133 @@ mod tests {
         assert_eq!(value(&reading, "reason").as_deref(), Some("boiler leaking"));
         assert_eq!(value(&reading, "postcode").as_deref(), Some("SW11 4AB"));
         assert_eq!(value(&reading, "urgency").as_deref(), Some("high"));
+    }
+
+    /// A profile with a custom free-text question (`thing`) and a choice (`level`).
+    fn custom_text(ask: &str) -> DialogueProfile {
+        let q = |id: &str, ask: &str, kind: QuestionKind| crate::core::conversation::Question {
+            id: id.to_string(),
+            ask: ask.to_string(),
+            kind,
+            required: true,
+        };
+        DialogueProfile::new(
+            "Acme",
+            "",
+            vec![
+                q("name", "Who am I speaking to?", QuestionKind::Text),
+                q("thing", ask, QuestionKind::Text),
+                q(
+                    "level",
+                    "What level: primary, GCSE, A level or adult?",
+                    QuestionKind::Choice(vec![
+                        "Primary".to_string(),
+                        "GCSE".to_string(),
+                        "A level".to_string(),
+                        "Adult".to_string(),
+                    ]),
+                ),
+                q("when", "When suits you?", QuestionKind::DateTime),
+            ],
+        )
+    }
+
+    fn read_custom(ask: &str, text: &str) -> Option<String> {
+        let asked = vec!["thing".to_string()];
+        let filled = |_: &str| false;
+        let earlier = |_: &str| None;
+        let context = Context {
+            asked: &asked,
+            filled: &filled,
+            earlier: &earlier,
+            now: Utc.with_ymd_and_hms(2025, 6, 10, 13, 5, 0).unwrap(),
+        };
+        value(&read(&custom_text(ask), &context, text), "thing")
+    }
+
+    #[test]
+    fn a_free_text_answer_is_what_the_caller_names_not_a_remark_or_a_pointer() {
+        // Answers, in several voices.
+        for (ask, text, wanted) in [
+            ("What breed is your dog?", "westie", "westie"),
+            (
+                "What make is the boiler?",
+                "Worcester Bosch combi",
+                "Worcester Bosch combi",
+            ),
+            (
+                "What kind of pet is it?",
+                "2 guinea pigs and a hamster",
+                "2 guinea pigs and a hamster",
+            ),
+            ("Which subject is it for?", "mathss", "mathss"),
+            (
+                "Which appliance is it, and what make?",
+                "hotpoint tumble dryer",
+                "hotpoint tumble dryer",
+            ),
+        ] {
+            assert_eq!(
+                read_custom(ask, text).as_deref(),
+                Some(wanted),
+                "{ask} {text:?}"
+            );
+        }
+        assert!(
+            read_custom("What kind of pet is it?", "he's a shih tzu")
+                .is_some_and(|v| v.contains("shih tzu"))
+        );
+        // The caller cannot say, or points at what they said or had before: no value.
+        for (ask, text) in [
+            (
+                "Which appliance is it, and what make?",
+                "not sure of the make tbh, it came with the flat",
+            ),
+            (
+                "Which appliance is it, and what make?",
+                "the usual one lol, same as last time",
+            ),
+            (
+                "What kind of pet is it?",
+                "same as before, the usual lot 😊",
+            ),
+            ("What kind of pet is it?", "the ones you had at christmas!"),
+            ("Which subject is it for?", "As I said in my message 🙂"),
+            ("Which subject is it for?", "honestly whatever you think"),
+            (
+                "What make is the boiler?",
+                "no idea sorry, my landlord would know",
+            ),
+            ("What breed is your dog?", "like i said before"),
+        ] {
+            assert_eq!(read_custom(ask, text), None, "{ask} {text:?}");
+        }
+        // What is left of a reply that answered something else is a remark, not the answer.
+        for (ask, text) in [
+            (
+                "What kind of pet is it?",
+                "Monday the 16th, I go in first thing",
+            ),
+            (
+                "What kind of pet is it?",
+                "From Saturday the 14th, we're back on the 21st",
+            ),
+            (
+                "Which subject is it for?",
+                "GCSE, she sits them next summer",
+            ),
+            (
+                "What make is the car?",
+                "friday, we need it back for the weekend",
+            ),
+        ] {
+            assert_eq!(read_custom(ask, text), None, "{ask} {text:?}");
+        }
+        // Free text is read last: another question's option is that question's.
+        assert_eq!(
+            read_custom("Which subject is it for?", "maths, GCSE").as_deref(),
+            Some("maths")
+        );
     }
 
     #[test]
