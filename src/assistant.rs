@@ -212,10 +212,12 @@ impl Inner {
             .collect();
         // The bound counts from the reply's arrival, not from this call.
         let left = bound - waited;
-        let extract = tokio::time::timeout(
-            left,
-            client.extract(&profile.dialogue.questions, &turns, &waiting.text),
-        );
+        let questions = waiting
+            .state
+            .as_ref()
+            .map(|state| crate::core::proposal::questions_for_model(&profile.dialogue, state))
+            .unwrap_or_default();
+        let extract = tokio::time::timeout(left, client.extract(&questions, &turns, &waiting.text));
         tokio::select! {
             _ = self.token.cancelled() => None,
             result = extract => Some(match result {

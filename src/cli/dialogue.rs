@@ -443,11 +443,19 @@ impl replay::Responder for ModelResponder {
                 })
                 .collect();
             self.stats.asked += 1;
-            let recorded = self.ask(profile, &turns, text);
+            let questions = crate::core::proposal::questions_for_model(profile, state);
+            let recorded = self.ask(&questions, &turns, text);
             self.stats
                 .times
                 .push(std::time::Duration::from_millis(recorded.elapsed_ms));
+            // A recorded answer slower than this run's bound is a timeout, as in the daemon: a
+            // recording made with a generous bound is scored again at the default one.
+            let bound = self.client.settings().timeout.as_millis();
             let proposal = match (&recorded.raw, &recorded.error) {
+                (Some(_), _) if u128::from(recorded.elapsed_ms) > bound => Err(format!(
+                    "no answer within profile.llm.timeout_ms ({bound} ms): the model took {} ms",
+                    recorded.elapsed_ms
+                )),
                 (Some(raw), _) => crate::core::proposal::parse_proposal(raw)
                     .map_err(|err| format!("the model's answer is not one: {err}")),
                 (None, Some(error)) => Err(error.clone()),
@@ -484,17 +492,12 @@ impl ModelResponder {
     /// else asked of the model (and recorded).
     fn ask(
         &mut self,
-        profile: &DialogueProfile,
+        questions: &[crate::core::conversation::Question],
         turns: &[crate::llm::client::Turn],
         text: &str,
     ) -> crate::llm::recording::Recorded {
         use crate::llm::recording::{self, Recorded};
-        let body = crate::llm::client::request_body(
-            self.client.settings(),
-            &profile.questions,
-            turns,
-            text,
-        );
+        let body = crate::llm::client::request_body(self.client.settings(), questions, turns, text);
         let key = recording::key(&body);
         if let Some(recorded) = self.recording.as_ref().and_then(|r| r.get(&key)) {
             return recorded.clone();
@@ -505,7 +508,7 @@ impl ModelResponder {
         let started = std::time::Instant::now();
         let result = self
             .runtime
-            .block_on(self.client.extract(&profile.questions, turns, text));
+            .block_on(self.client.extract(questions, turns, text));
         let recorded = match result {
             Ok(extraction) => Recorded {
                 raw: Some(extraction.raw),
@@ -930,11 +933,8 @@ pub fn try_profile(
                     if state.status == Status::Open
                         && crate::core::keywords::keyword(reply).is_none() =>
                 {
-                    let extraction = runtime.block_on(client.extract(
-                        &profile.dialogue.questions,
-                        &so_far,
-                        reply,
-                    ));
+                    let questions = proposal::questions_for_model(&profile.dialogue, &state);
+                    let extraction = runtime.block_on(client.extract(&questions, &so_far, reply));
                     let (read, elapsed) = match extraction {
                         Ok(extraction) => (
                             proposal::ModelRead::Proposed {

@@ -742,12 +742,20 @@ async fn check_model(
         Ok(client) => client,
         Err(err) => return Check::new(Verdict::Warning, subject, err.to_string()),
     };
+    // What the daemon asks the model about a first reply: the questions the opening text asks.
+    let questions = match crate::domain::E164::parse("07700 900000") {
+        Ok(caller) => {
+            let (opened, _) = crate::core::conversation::Conversation::open(
+                dialogue,
+                &caller,
+                &crate::core::conversation::CallTime(chrono::Utc::now()),
+            );
+            crate::core::proposal::questions_for_model(dialogue, &opened)
+        }
+        Err(_) => dialogue.questions.clone(),
+    };
     match client
-        .extract(
-            &dialogue.questions,
-            &[],
-            "Hi, it's Sam Smith, my boiler has stopped",
-        )
+        .extract(&questions, &[], "Hi, it's Sam Smith, my boiler has stopped")
         .await
     {
         Ok(extraction) => Check::new(

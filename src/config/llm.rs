@@ -51,13 +51,15 @@ pub mod defaults {
     pub const REPLY_CHARS: usize = 1000;
     /// The most of a server's answer read, in bytes.
     pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+    /// The instructions: the slots only. Every token the model writes costs ~70 ms on a 2-core
+    /// CPU, so the model is asked for nothing the daemon does not use.
     pub const SYSTEM_PROMPT: &str = "You read text messages that callers send to a small business \
 that missed their call. Fill in the JSON you are asked for. For each question id, copy the \
 caller's own words that answer it, exactly as written, or null if the reply does not answer it. \
-Never guess or invent a value. intent is what the reply mostly does: answer, call_me (they want a \
-phone call), question (they ask something), off_topic, or stop (they want no more texts). \
-question_topic is what they ask about, or null. reply_to_caller is one short friendly sentence \
-thanking them, with no question, price, time, date, link or promise, or null.";
+Never guess or invent a value.";
+    /// Added to [`SYSTEM_PROMPT`] when `phrasing` is on (the model words the thanks).
+    pub const PHRASING_PROMPT: &str = " reply_to_caller is one short friendly sentence thanking \
+them, with no question, price, time, date, link or promise, or null.";
 }
 
 /// `[profile.llm]` as written in the config file. Only `base_url`, `model` and `flavour` are
@@ -158,6 +160,9 @@ impl LlmSettings {
                 });
             }
             Some(prompt) => prompt.to_string(),
+            None if config.phrasing == Some(true) => {
+                format!("{}{}", defaults::SYSTEM_PROMPT, defaults::PHRASING_PROMPT)
+            }
             None => defaults::SYSTEM_PROMPT.to_string(),
         };
         Ok(LlmSettings {

@@ -29,7 +29,7 @@ use crate::core::conversation::{
     self, Conversation, ConversationState, DialogueProfile, Outcome, Question, QuestionKind, Slot,
     Source, Status,
 };
-use crate::core::{keywords, slots};
+use crate::core::{keywords, slots, understand};
 
 // ---------------------------------------------------------------------------------------------
 // What the model says
@@ -158,9 +158,12 @@ pub enum Rejection {
     OtherValue(String),
     /// A name the caller wrote for someone else ("Kerry normally does my hair").
     SomeoneElse,
-    /// Free text taken from an earlier text of the caller's that reads as another kind of
-    /// answer (a day, a number to call, a postcode, a yes or no).
+    /// Free text that reads as another kind of answer (a day, a number to call, a postcode, a
+    /// yes or no): "fri after 2" offered as the dog's breed.
     OtherKind(&'static str),
+    /// Free text from a text that gives no answer: "not sure of the make", "as I said", "sorry
+    /// wrong number" (the engine's own reading of such a text fills nothing).
+    NoAnswer,
 }
 
 impl fmt::Display for Rejection {
@@ -172,8 +175,9 @@ impl fmt::Display for Rejection {
             Rejection::TooLong => write!(f, "longer than {} characters", slots::MAX_ANSWER),
             Rejection::OtherValue(id) => write!(f, "the value of {id}, not an answer to this"),
             Rejection::SomeoneElse => write!(f, "the name of someone the caller talks about"),
+            Rejection::NoAnswer => write!(f, "from a text that gives no answer"),
             Rejection::OtherKind(what) => {
-                write!(f, "an earlier text's {what}, not an answer to this")
+                write!(f, "a {what}, not an answer to this")
             }
         }
     }
@@ -292,6 +296,10 @@ pub fn check_extraction(
 /// groom" when the service is "Full groom"), and must not read as another kind of answer (a day,
 /// a phone number, a postcode, a yes or no). Answers with a form of their own (a postcode, a
 /// date, a name) are never taken from earlier texts: the engine reads those wherever they are.
+///
+/// `engine` is the engine's own reading of the reply (its state after it): words it took as the
+/// answer to one question are not the answer to another ("its making a horrible grinding noise"
+/// is the fault, so "grinding noise" is not the appliance).
 pub fn check_extraction_against(
     proposal: &ModelProposal,
     reply: &str,
@@ -299,6 +307,7 @@ pub fn check_extraction_against(
     now: DateTime<Utc>,
     state: &ConversationState,
     earlier: &[&str],
+    engine: &ConversationState,
 ) -> Checked {
     let mut checked = check_extraction(proposal, reply, questions, now);
     let free_text = |id: &str| {
@@ -308,31 +317,27 @@ pub fn check_extraction_against(
             })
     };
     // Free text not in the reply: from one earlier text of the caller's, if any holds it.
-    let mut from_earlier: Vec<String> = Vec::new();
+    let mut from_earlier: Vec<(String, &str)> = Vec::new();
     let mut still_rejected = Vec::new();
     for rejected in std::mem::take(&mut checked.rejected) {
         let earlier_value = (rejected.why == Rejection::NotInReply && free_text(&rejected.id))
             .then(|| {
-                earlier
-                    .iter()
-                    .find_map(|text| check_text(&rejected.value, text).ok())
+                earlier.iter().find_map(|text| {
+                    check_text(&rejected.value, text)
+                        .ok()
+                        .map(|(value, machine)| (value, machine, *text))
+                })
             })
             .flatten();
         match earlier_value {
-            Some((value, machine)) => match other_kind(&value, now) {
-                Some(what) => still_rejected.push(Rejected {
-                    why: Rejection::OtherKind(what),
-                    ..rejected
-                }),
-                None => {
-                    from_earlier.push(rejected.id.clone());
-                    checked.accepted.push(Accepted {
-                        id: rejected.id,
-                        value,
-                        machine,
-                    });
-                }
-            },
+            Some((value, machine, source)) => {
+                from_earlier.push((rejected.id.clone(), source));
+                checked.accepted.push(Accepted {
+                    id: rejected.id,
+                    value,
+                    machine,
+                });
+            }
             None => still_rejected.push(rejected),
         }
     }
@@ -349,8 +354,26 @@ pub fn check_extraction_against(
             .iter()
             .map(|a| (a.id.clone(), a.value.clone())),
     );
+    // What the engine read from this very reply.
+    let read_now: Vec<(&String, &String)> = engine
+        .slots
+        .iter()
+        .filter(|(id, slot)| {
+            *id != "callback"
+                && slot.source != Source::CallerId
+                && state
+                    .slots
+                    .get(*id)
+                    .is_none_or(|before| before.value != slot.value)
+        })
+        .map(|(id, slot)| (id, &slot.value))
+        .collect();
     let mut kept = Vec::new();
     for accepted in std::mem::take(&mut checked.accepted) {
+        let earlier_source = from_earlier
+            .iter()
+            .find(|(id, _)| *id == accepted.id)
+            .map(|(_, source)| *source);
         // An earlier text's words may hold another answer whole: then they are that answer's
         // sentence, not this one's.
         let holds = |value: &str| {
@@ -358,11 +381,40 @@ pub fn check_extraction_against(
             let words = ground_words(&accepted.value);
             !held.is_empty() && held.iter().all(|w| words.contains(w))
         };
-        let same = others.iter().find(|(id, value)| {
-            *id != accepted.id
-                && (compact(value) == compact(&accepted.value)
-                    || (from_earlier.contains(&accepted.id) && holds(value)))
-        });
+        let within = |value: &str| {
+            let words = ground_words(value);
+            let mine = ground_words(&accepted.value);
+            !mine.is_empty() && mine.iter().all(|w| words.contains(w))
+        };
+        // The same words (plurals aside: "GCSEs" is the level "GCSE"), or for a value from an
+        // earlier text, words holding another answer whole.
+        let same = others
+            .iter()
+            .find(|(id, value)| {
+                *id != accepted.id
+                    && (compact(value) == compact(&accepted.value)
+                        || ground_words(value) == ground_words(&accepted.value)
+                        || (earlier_source.is_some() && holds(value)))
+            })
+            .map(|(id, _)| id)
+            .or_else(|| {
+                // Words of this reply the engine took for another question.
+                read_now
+                    .iter()
+                    .find(|(id, value)| {
+                        **id != accepted.id && earlier_source.is_none() && within(value)
+                    })
+                    .map(|(id, _)| *id)
+            });
+        // A text that gives no answer gives none to the model either: the reply, or for a
+        // value from an earlier text, the value itself and that text.
+        let gives_none = match earlier_source {
+            Some(source) => {
+                understand::gives_no_answer(&accepted.value)
+                    || crate::core::reason::not_about_a_job(source)
+            }
+            None => understand::gives_no_answer(reply),
+        };
         let implied = questions
             .iter()
             .find(|q| q.id == accepted.id && q.kind == QuestionKind::Text)
@@ -375,11 +427,24 @@ pub fn check_extraction_against(
                 .is_none_or(|p| compact(&p.value) != compact(&accepted.value)),
             _ => false,
         };
-        if let (true, Some((id, _))) = (free_text(&accepted.id), same) {
+        let kind = other_kind(&accepted.value, now);
+        if let (true, Some(id)) = (free_text(&accepted.id), same) {
             checked.rejected.push(Rejected {
                 id: accepted.id.clone(),
                 value: accepted.value.clone(),
                 why: Rejection::OtherValue(id.clone()),
+            });
+        } else if free_text(&accepted.id) && gives_none {
+            checked.rejected.push(Rejected {
+                id: accepted.id.clone(),
+                value: accepted.value.clone(),
+                why: Rejection::NoAnswer,
+            });
+        } else if let (true, Some(what)) = (free_text(&accepted.id) && implied.is_none(), kind) {
+            checked.rejected.push(Rejected {
+                id: accepted.id.clone(),
+                value: accepted.value.clone(),
+                why: Rejection::OtherKind(what),
             });
         } else if wrong_form {
             checked.rejected.push(Rejected {
@@ -398,9 +463,8 @@ pub fn check_extraction_against(
     checked
 }
 
-/// The kind of answer free text reads as, when it is one: a value the model took from an
-/// earlier text that is a day, a number to call, a postcode or a yes or no answered something
-/// else.
+/// The kind of answer free text reads as, when it is one: a day, a number to call, a postcode
+/// or a yes or no offered for a free-text question answered something else.
 fn other_kind(value: &str, now: DateTime<Utc>) -> Option<&'static str> {
     if slots::when(value, now, true).is_some() {
         Some("day or time")
@@ -972,8 +1036,16 @@ pub fn decide(
             proposal,
             elapsed_ms,
         } => {
-            let checked =
-                check_extraction_against(&proposal, reply, &profile.questions, at, state, earlier);
+            let (engine, _) = Conversation::on_reply(profile, state, reply, at);
+            let checked = check_extraction_against(
+                &proposal,
+                reply,
+                &profile.questions,
+                at,
+                state,
+                earlier,
+                &engine,
+            );
             let accepted: Vec<String> = checked
                 .accepted
                 .iter()
@@ -1155,6 +1227,30 @@ pub fn model_can_help(
                 .asked
                 .iter()
                 .any(|id| fillable(profile, state, &engine, id)))
+}
+
+/// How many questions the model is asked about at most: each costs ~8 tokens of its answer.
+const MODEL_QUESTIONS: usize = 3;
+
+/// The questions the model is asked about a reply: those the last text asked, which are the only
+/// ones whose values [`combine`] may take (see `fillable`), less the callback (its confirmation
+/// is the engine's); then, up to [`MODEL_QUESTIONS`], the next ones still open, so that an
+/// answer to one of those ("fri after 2" to "What breed is your dog?") has a place of its own
+/// and is not forced into the question asked. Every slot asked for costs time: on 2 cores
+/// Qwen2.5-Coder-0.5B writes ~14 tokens a second.
+pub fn questions_for_model(profile: &DialogueProfile, state: &ConversationState) -> Vec<Question> {
+    let asked = state
+        .asked
+        .iter()
+        .filter(|id| id.as_str() != "callback")
+        .filter_map(|id| profile.question(id).cloned());
+    let open = profile.questions.iter().filter(|q| {
+        q.id != "callback" && !state.asked.contains(&q.id) && !state.slots.contains_key(&q.id)
+    });
+    asked
+        .chain(open.cloned())
+        .take(MODEL_QUESTIONS.max(state.asked.len()))
+        .collect()
 }
 
 /// The engine's next question as it renders it (see `conversation::next_questions`).
@@ -1370,6 +1466,49 @@ mod tests {
     }
 
     #[test]
+    fn the_model_is_asked_about_the_questions_asked_and_the_next_open_ones() {
+        let questions = free_text_questions();
+        let profile = DialogueProfile::new("Acme", "", questions);
+        let ids = |state: &ConversationState| -> Vec<String> {
+            questions_for_model(&profile, state)
+                .into_iter()
+                .map(|q| q.id)
+                .collect()
+        };
+        let (mut state, _) = Conversation::open(
+            &profile,
+            &E164::parse("07700 900123").unwrap(),
+            &conversation::CallTime(now()),
+        );
+        state.asked = vec!["name".to_string()];
+        assert_eq!(ids(&state), ["name", "reason", "postcode"]);
+        // What is known is not asked about; the callback never is.
+        for id in [
+            "name", "reason", "postcode", "urgency", "insured", "bedrooms",
+        ] {
+            state.slots.insert(
+                id.to_string(),
+                Slot {
+                    value: "x".to_string(),
+                    machine: None,
+                    source: Source::Answered { turn: 1 },
+                    confirmed: true,
+                    pinned: true,
+                },
+            );
+        }
+        state.asked = vec!["breed".to_string()];
+        assert_eq!(ids(&state), ["breed", "service", "when"]);
+        state.asked = vec!["callback".to_string()];
+        assert_eq!(ids(&state), ["service", "when", "breed"]);
+        // Every question the last text asked, however many.
+        state.asked = ["service", "when", "breed", "boiler"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(ids(&state), ["service", "when", "breed", "boiler"]);
+    }
+
+    #[test]
     fn free_text_answered_before_it_was_asked_is_taken_from_that_text() {
         let questions = free_text_questions();
         let (mut state, _) = Conversation::open(
@@ -1397,6 +1536,7 @@ mod tests {
                 now(),
                 &state,
                 earlier,
+                &state,
             )
         };
         // (question, the model's value, the reply, the caller's earlier texts, kept as)
@@ -1431,6 +1571,14 @@ mod tests {
                 "is that needed?",
                 &["our cat Mittens has been sick twice today and wont eat"],
                 "Mittens",
+            ),
+            // "As I said": the answer is in the text it points at.
+            (
+                "car",
+                "Nissan Juke",
+                "as i said in my first message lol",
+                &["its Sam, my nissan juke needs new front tyres"],
+                "Nissan Juke",
             ),
             (
                 "roof",
@@ -1503,6 +1651,44 @@ mod tests {
                 &["yes"],
                 Rejection::OtherKind("yes or no"),
             ),
+            // A text that gives no answer gives the model none.
+            (
+                "reason",
+                "Sorry wrong number, was trying to get my sister",
+                "Sorry wrong number, was trying to get my sister",
+                &[],
+                Rejection::NoAnswer,
+            ),
+            (
+                "boiler",
+                "it came with the flat",
+                "not sure of the make tbh, it came with the flat",
+                &[],
+                Rejection::NoAnswer,
+            ),
+            (
+                "pet_name",
+                "the usual one",
+                "cant remember",
+                &["same as last time, the usual one"],
+                Rejection::NoAnswer,
+            ),
+            // Another question's value, plurals aside.
+            (
+                "car",
+                "cut and colours",
+                "cut and colours pls",
+                &[],
+                Rejection::OtherValue("service".to_string()),
+            ),
+            // The reply's day offered as the breed.
+            (
+                "breed",
+                "fri after 2",
+                "fri after 2",
+                &[],
+                Rejection::OtherKind("day or time"),
+            ),
             // Answers with a form of their own are the engine's to find in earlier texts.
             (
                 "postcode",
@@ -1530,6 +1716,60 @@ mod tests {
     }
 
     #[test]
+    fn words_the_engine_read_for_another_question_are_not_this_ones() {
+        let questions = free_text_questions();
+        let (state, _) = Conversation::open(
+            &DialogueProfile::new("Acme", "", questions.clone()),
+            &E164::parse("07700 900123").unwrap(),
+            &conversation::CallTime(now()),
+        );
+        let reply = "its making a horrible grinding noise when it spins";
+        let mut engine = state.clone();
+        engine.slots.insert(
+            "reason".to_string(),
+            Slot {
+                value: "making a horrible grinding noise when it spins".to_string(),
+                machine: None,
+                source: Source::Answered { turn: 2 },
+                confirmed: true,
+                pinned: true,
+            },
+        );
+        let check = |value: &str, earlier: &[&str]| {
+            check_extraction_against(
+                &proposal(&[("boiler", value)]),
+                reply,
+                &questions,
+                now(),
+                &state,
+                earlier,
+                &engine,
+            )
+        };
+        assert_eq!(
+            why(&check("grinding noise", &[]), "boiler"),
+            Some(Rejection::OtherValue("reason".to_string()))
+        );
+        // Words of an earlier text are not this reply's: the engine's reading of the reply does
+        // not hold them.
+        assert_eq!(
+            check("ideal logic", &["its an ideal logic combi"]).value("boiler"),
+            Some("ideal logic")
+        );
+        // Without the engine's reading, the same value would pass.
+        let alone = check_extraction_against(
+            &proposal(&[("boiler", "grinding noise")]),
+            reply,
+            &questions,
+            now(),
+            &state,
+            &[],
+            &state,
+        );
+        assert_eq!(alone.value("boiler"), Some("grinding noise"));
+    }
+
+    #[test]
     fn another_questions_value_or_the_wrong_form_is_refused() {
         let (state, _) = Conversation::open(
             &DialogueProfile::new("Acme", "", questions()),
@@ -1544,6 +1784,7 @@ mod tests {
             now(),
             &state,
             &[],
+            &state,
         );
         assert_eq!(checked.value("name"), Some("Dave"));
         assert_eq!(
@@ -1566,6 +1807,7 @@ mod tests {
             now(),
             &state,
             &[],
+            &state,
         );
         assert_eq!(
             why(&checked, "reg"),
@@ -1578,6 +1820,7 @@ mod tests {
             now(),
             &state,
             &[],
+            &state,
         );
         assert_eq!(checked.value("reg"), Some("ab12 cde"));
     }
