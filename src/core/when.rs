@@ -512,7 +512,35 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
                 day = today.checked_add_days(Days::new(u64::from(ahead + extra)));
             }
         }
-        if let Some(d) = ordinal(w).or_else(|| {
+        // "3rd floor", "2nd time", "1st year": an ordinal of something else, not a day.
+        let counts_something = matches!(
+            next,
+            Some(
+                "floor"
+                    | "flr"
+                    | "floors"
+                    | "time"
+                    | "times"
+                    | "year"
+                    | "yr"
+                    | "attempt"
+                    | "try"
+                    | "party"
+                    | "gear"
+                    | "class"
+                    | "place"
+                    | "bedroom"
+                    | "bed"
+                    | "house"
+                    | "door"
+                    | "child"
+                    | "kid"
+                    | "baby"
+                    | "visit"
+                    | "opinion"
+            )
+        );
+        if let Some(d) = ordinal(w).filter(|_| !counts_something).or_else(|| {
             // "20 june", "june 20": a bare number next to a month.
             let number: u32 = w.parse().ok()?;
             let by_month = next.and_then(month).or_else(|| previous.and_then(month));
@@ -524,10 +552,14 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
                 .or_else(|| previous.and_then(month));
             day = match named {
                 Some(m) => date_ahead(today, m, d),
-                None => date_ahead(today, today.month(), d).or_else(|| {
-                    let later = today.checked_add_months(chrono::Months::new(1))?;
-                    NaiveDate::from_ymd_opt(later.year(), later.month(), d)
-                }),
+                // No month: this month's if it is still to come, else next month's (not this
+                // month's a year on: "the 3rd" on the 10th is the 3rd of next month).
+                None => NaiveDate::from_ymd_opt(today.year(), today.month(), d)
+                    .filter(|date| *date >= today)
+                    .or_else(|| {
+                        let later = today.checked_add_months(chrono::Months::new(1))?;
+                        NaiveDate::from_ymd_opt(later.year(), later.month(), d)
+                    }),
             };
             if let Some(m) = named
                 && let Some(k) = [i + 1, i + 2, i.wrapping_sub(1)]
@@ -623,6 +655,15 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
             }
             continue;
         }
+        // "the week after next": the Monday two weeks on.
+        if w == "week" && next == Some("after") && word(i + 2) == Some("next") {
+            if !past_at(i) {
+                let monday_ahead = 7 - today.weekday().num_days_from_monday() + 7;
+                found.week = today.checked_add_days(Days::new(u64::from(monday_ahead)));
+                found.used.extend([i, i + 1, i + 2]);
+            }
+            continue;
+        }
         if w == "next" && matches!(next, Some("week" | "wk")) {
             if !past_at(i) {
                 let monday_ahead = 7 - today.weekday().num_days_from_monday();
@@ -642,6 +683,43 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
             }
             continue;
         }
+        // Clock times said the British way: "half 3" (3:30), "half past 3", "quarter past 4",
+        // "quarter to 5".
+        let offset = match (w, next) {
+            ("half", Some("past")) => Some((30, i + 2)),
+            ("half", _) => Some((30, i + 1)),
+            ("quarter", Some("past")) => Some((15, i + 2)),
+            ("quarter", Some("to")) => Some((-15, i + 2)),
+            _ => None,
+        };
+        if let Some((minutes, at)) = offset
+            && let Some(hour_word) = word(at)
+            && hour_word.chars().next().is_some_and(|c| c.is_ascii_digit())
+            && let Some((h, 0)) = clock(hour_word, word(at + 1))
+        {
+            if past_at(i) {
+                continue;
+            }
+            let (h, m) = if minutes < 0 {
+                ((h + 23) % 24, 45)
+            } else {
+                (h, minutes as u32)
+            };
+            let kind = match previous {
+                Some("after" | "from" | "past") => Clock::After,
+                Some("before" | "by" | "until" | "till") => Clock::Before,
+                _ => Clock::At,
+            };
+            found.time = Some((kind, h, m));
+            found.used.extend(i..=at);
+            if i > 0 && kind != Clock::At {
+                found.used.push(i - 1);
+            }
+            if matches!(word(at + 1), Some("am" | "pm")) {
+                found.used.push(at + 1);
+            }
+            continue;
+        }
         // Clock times: "after 3", "at 2pm", "5:30", "3ish".
         let kind = match previous {
             Some("after" | "from" | "past") => Some(Clock::After),
@@ -656,6 +734,7 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
             || (w.contains('.') && w.chars().next().is_some_and(|c| c.is_ascii_digit()))
             || matches!(next, Some("am" | "pm" | "o'clock" | "oclock" | "ish"));
         if (kind.is_some() || written)
+            && !found.used.contains(&i)
             && w.chars().next().is_some_and(|c| c.is_ascii_digit())
             && !w.contains('/')
             && ordinal(w).is_none()
@@ -1060,6 +1139,18 @@ mod tests {
             ("blow dry 4 a wedding sat", "Sat 14 Jun"),
             ("asap need it for work tmrw", "ASAP"),
             ("monday afternoon", "Mon 16 Jun, afternoon"),
+            // The week after next, and clock times said the British way.
+            ("week after next", "week of Mon 23 Jun"),
+            ("the 3rd, its on the 2nd floor", "Thu 3 Jul"),
+            (
+                "the week after next pls, away till then",
+                "week of Mon 23 Jun",
+            ),
+            ("any time after half 3", "after 3:30pm"),
+            ("thurs half 5?", "Thu 12 Jun, 5:30pm"),
+            ("friday from half past 9", "Fri 13 Jun, after 9:30am"),
+            ("tomorrow quarter past 4", "Wed 11 Jun, 4:15pm"),
+            ("sat by quarter to 12", "Sat 14 Jun, before 11:45am"),
         ] {
             assert_eq!(human(text).as_deref(), Some(want), "{text}");
         }
