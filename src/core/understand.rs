@@ -177,6 +177,32 @@ const CORRECTION: &[&str] = &[
     "mistake",
 ];
 
+/// The sentences of a text: split after . ! ? or a line break ("5.30" and "e.g." stay whole
+/// when no space follows).
+fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let ends = match c {
+            '\n' => true,
+            '.' | '!' | '?' => chars.peek().is_none_or(|(_, next)| next.is_whitespace()),
+            _ => false,
+        };
+        if ends {
+            let end = i + c.len_utf8();
+            if !text[start..end].trim().is_empty() {
+                out.push(text[start..end].trim());
+            }
+            start = end;
+        }
+    }
+    if !text[start..].trim().is_empty() {
+        out.push(text[start..].trim());
+    }
+    out
+}
+
 /// The caller points at what they said or had before, or leaves it to the business, instead of
 /// answering: "as I said", "same as last time", "the usual one", "the ones you had at
 /// christmas", "whatever you think".
@@ -961,7 +987,17 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
             && reading.questions.is_empty()
             && question_count <= 2
         {
-            let cleaned = slots::clean_answer(answer);
+            // Only the sentences that speak of a time: "sometime in july, not sure yet", not the
+            // "best to ring the office" that follows it.
+            let timely_sentences: Vec<&str> = sentences(answer)
+                .into_iter()
+                .filter(|s| crate::core::when::mentions_time(s, context.now))
+                .collect();
+            let cleaned = if timely_sentences.is_empty() {
+                slots::clean_answer(answer)
+            } else {
+                slots::clean_answer(&timely_sentences.join(" "))
+            };
             let meaningful = slots::words(&cleaned)
                 .iter()
                 .any(|w| !GREETINGS.contains(&w.as_str()));
@@ -1216,7 +1252,11 @@ mod tests {
     }
 
     fn read_custom(ask: &str, text: &str) -> Option<String> {
-        let asked = vec!["thing".to_string()];
+        read_asked(ask, "thing", text)
+    }
+
+    fn read_asked(ask: &str, id: &str, text: &str) -> Option<String> {
+        let asked = vec![id.to_string()];
         let filled = |_: &str| false;
         let earlier = |_: &str| None;
         let context = Context {
@@ -1225,7 +1265,29 @@ mod tests {
             earlier: &earlier,
             now: Utc.with_ymd_and_hms(2025, 6, 10, 13, 5, 0).unwrap(),
         };
-        value(&read(&custom_text(ask), &context, text), "thing")
+        value(&read(&custom_text(ask), &context, text), id)
+    }
+
+    #[test]
+    fn a_time_kept_as_said_is_only_the_sentences_that_speak_of_time() {
+        for (text, wanted) in [
+            (
+                "sometime in july, not sure yet. best to ring the office on 0161 496 0733 not this mobile",
+                "sometime in july, not sure yet.",
+            ),
+            (
+                "sometime in august hopefully\nthe boiler is in the loft btw",
+                "sometime in august hopefully",
+            ),
+            ("sometime in the summer hols", "sometime in the summer hols"),
+        ] {
+            let got = read_asked("What breed?", "when", text);
+            assert_eq!(
+                got.as_deref().map(slots::clean_answer),
+                Some(slots::clean_answer(wanted)),
+                "{text}"
+            );
+        }
     }
 
     #[test]
