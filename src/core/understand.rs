@@ -91,6 +91,12 @@ const QUESTION_STARTS: &[&str] = &[
     "have", "any", "whats", "what's", "wheres", "hows", "can", "could",
 ];
 const STRONG_STARTS: &[&str] = &[
+    "who is this",
+    "whos this",
+    "who's this",
+    "who is that",
+    "who are you",
+    "who r u",
     "are u",
     "r u",
     "do u",
@@ -374,7 +380,20 @@ fn is_machine_text(lower: &str) -> bool {
         "you have won",
         "verify your account",
     ];
+    // Script or query text pasted or injected: "<script>alert(1)</script>", "' or 1=1 --".
+    const CODE: &[&str] = &[
+        "<script",
+        "</script",
+        "javascript:",
+        "alert(",
+        "onerror=",
+        "onload=",
+        "drop table",
+        "' or 1=1",
+        "select * from",
+    ];
     AUTO.iter().any(|p| lower.contains(p))
+        || CODE.iter().any(|p| lower.contains(p))
         || lower.contains("http://")
         || lower.contains("https://")
         || lower.contains("www.")
@@ -1372,6 +1391,38 @@ mod tests {
         assert_eq!(
             read_custom("Which subject is it for?", "maths, GCSE").as_deref(),
             Some("maths")
+        );
+    }
+
+    #[test]
+    fn injected_code_is_no_answer_and_questions_back_are_not_the_reason() {
+        for text in [
+            "<script>alert(\"hacked\")</script>",
+            "<img src=x onerror=alert(1)>",
+            "'; DROP TABLE leads; --",
+            "' or 1=1 --",
+        ] {
+            let reading = read_text(text, &["reason"]);
+            assert!(reading.machine, "{text}");
+            assert_eq!(value(&reading, "reason"), None, "{text}");
+        }
+        // Words that only look like it.
+        assert!(!read_text("alert the landlord, the alarm keeps going off", &["reason"]).machine);
+        for text in ["who is this", "Who's this?", "who are you"] {
+            assert_eq!(
+                value(&read_text(text, &["reason"]), "reason"),
+                None,
+                "{text}"
+            );
+        }
+        let reading = read_text(
+            "english not so good. door is closed, keys inside",
+            &["reason"],
+        );
+        assert!(
+            value(&reading, "reason").is_some_and(|r| !r.contains("english")),
+            "{:?}",
+            value(&reading, "reason")
         );
     }
 
