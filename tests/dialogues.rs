@@ -161,12 +161,9 @@ async fn score_with_a_model_refuses_what_the_checks_refuse() {
 /// tests/free-text: conversations about a business's own free-text questions (which appliance,
 /// which subject, what kind of pet), most answered before they are asked. The engine alone
 /// cannot tell which words name a Beko fridge freezer or a bearded dragon; the local model can.
-/// Scored with the answers Qwen2.5-Coder-0.5B gave to these very requests (recorded in
-/// tests/free-text/model/qwen0.5b-answers.jsonl), through the daemon's checks and combining: the
-/// model must add free-text answers and slots. It invents one value the engine does not: a
-/// caller who could not name the appliance then describes the fault ("its making a horrible
-/// grinding noise when it spins"), and "grinding noise" is offered as the appliance; the checks
-/// cannot know what an appliance is, so this is held to at most one.
+/// Scored with the answers Qwen2.5-Coder-1.5B gave to these very requests (recorded in
+/// tests/free-text/model/qwen1.5b-answers.jsonl), through the daemon's checks and combining: the
+/// model must add free-text answers and slots and invent nothing the engine did not.
 #[test]
 fn the_models_recorded_answers_add_free_text_answers_given_early() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/free-text");
@@ -174,11 +171,11 @@ fn the_models_recorded_answers_add_free_text_answers_given_early() {
     // A copy: a request not in the recording is asked of the (absent) server and its failure
     // recorded, which must not change the file in the repository.
     let recording = dir.path().join("answers.jsonl");
-    std::fs::copy(root.join("model/qwen0.5b-answers.jsonl"), &recording)
+    std::fs::copy(root.join("model/qwen1.5b-answers.jsonl"), &recording)
         .expect("copy the recording");
     let output = textback()
         .args(["dialogue", "score", "--json", "--llm"])
-        .arg(root.join("model/qwen0.5b.toml"))
+        .arg(root.join("model/qwen1.5b.toml"))
         .arg("--llm-recording")
         .arg(&recording)
         .arg(&root)
@@ -213,7 +210,7 @@ fn the_models_recorded_answers_add_free_text_answers_given_early() {
     let (model_text, _) = text(&model);
     assert!(scored >= 20, "{engine}");
     assert!(
-        model_text > engine_text,
+        model_text >= engine_text + 5,
         "the model adds free-text answers: {model_text} of {scored} against the engine's {engine_text}"
     );
     assert!(
@@ -222,7 +219,7 @@ fn the_models_recorded_answers_add_free_text_answers_given_early() {
     );
     let invented = |row: &serde_json::Value| row["invented"].as_u64().unwrap_or(u64::MAX);
     assert!(
-        invented(&model) <= invented(&engine) + 1,
+        invented(&model) <= invented(&engine),
         "{model} against {engine}"
     );
 
@@ -230,7 +227,7 @@ fn the_models_recorded_answers_add_free_text_answers_given_early() {
     // daemon, and the engine answers alone.
     let hasty = dir.path().join("hasty.toml");
     let table =
-        std::fs::read_to_string(root.join("model/qwen0.5b.toml")).expect("read qwen0.5b.toml");
+        std::fs::read_to_string(root.join("model/qwen1.5b.toml")).expect("read qwen1.5b.toml");
     std::fs::write(
         &hasty,
         table.replace("timeout_ms = 30000", "timeout_ms = 100"),
