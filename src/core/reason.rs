@@ -798,6 +798,12 @@ pub(super) fn find(
     let first = pieces.iter().position(|p| job(&p.text)).or_else(|| {
         if asked && !answered_else {
             pieces.iter().position(|p| content_words(&p.text) >= 1)
+        } else if asked {
+            // Something was answered in passing, yet a whole clause no value touched still says
+            // what the job is ("repointing the front of the house": the house is the property).
+            pieces
+                .iter()
+                .position(|p| p.whole && content_words(&p.text) >= 2)
         } else {
             None
         }

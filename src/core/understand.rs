@@ -1395,6 +1395,58 @@ mod tests {
     }
 
     #[test]
+    fn a_job_naming_the_property_in_passing_is_still_the_reason() {
+        let q = |id: &str, ask: &str, kind: QuestionKind| crate::core::conversation::Question {
+            id: id.to_string(),
+            ask: ask.to_string(),
+            kind,
+            required: true,
+        };
+        let profile = DialogueProfile::new(
+            "Acme",
+            "",
+            vec![
+                q("name", "Who am I speaking to?", QuestionKind::Text),
+                q("reason", "What work do you need doing?", QuestionKind::Text),
+                q("property", "What type of property?", QuestionKind::Property),
+                q("postcode", "What's the postcode?", QuestionKind::Postcode),
+            ],
+        );
+        let read_reason = |text: &str| {
+            let asked = vec!["reason".to_string()];
+            let filled = |_: &str| false;
+            let earlier = |_: &str| None;
+            let context = Context {
+                asked: &asked,
+                filled: &filled,
+                earlier: &earlier,
+                now: Utc.with_ymd_and_hms(2025, 6, 10, 13, 5, 0).unwrap(),
+            };
+            value(&read(&profile, &context, text), "reason")
+        };
+        for (text, wanted) in [
+            (
+                "repointing the front of the house",
+                "repointing the front of the house",
+            ),
+            (
+                "rendering the side of the bungalow",
+                "rendering the side of the bungalow",
+            ),
+            (
+                "new skirting boards throughout the flat",
+                "new skirting boards throughout the flat",
+            ),
+        ] {
+            assert_eq!(read_reason(text).as_deref(), Some(wanted), "{text}");
+        }
+        // Only other answers: no reason.
+        for text in ["its a house, SW11 4AB", "flat, CF10 5AN"] {
+            assert_eq!(read_reason(text), None, "{text}");
+        }
+    }
+
+    #[test]
     fn injected_code_is_no_answer_and_questions_back_are_not_the_reason() {
         for text in [
             "<script>alert(\"hacked\")</script>",
