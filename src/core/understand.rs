@@ -970,9 +970,18 @@ pub fn read(profile: &DialogueProfile, context: &Context<'_>, text: &str) -> Rea
                 // "not sure of the make", "as I said in my message", "the usual lot": no answer.
                 let no_answer = gives_no_answer(answer);
                 let pieces = reason::pieces(text, &clauses, &taken);
-                let value = pieces
+                // The thing named first, with the short pieces that go on naming it ("its a
+                // beko, fridge freezer"); a longer piece after it is the caller explaining
+                // ("Reading and spelling mainly, the twins are in year 5 and ...").
+                let named: Vec<String> = pieces
                     .into_iter()
                     .filter(|p| reason::content_words(p) > 0 && !is_remark(p))
+                    .collect();
+                let value = named
+                    .iter()
+                    .enumerate()
+                    .take_while(|(i, p)| *i == 0 || slots::words(p).len() <= 2)
+                    .map(|(_, p)| p.as_str())
                     .collect::<Vec<_>>()
                     .join(", ");
                 let cleaned = slots::clean_answer(&value);
@@ -1341,6 +1350,26 @@ mod tests {
             read_custom("What kind of pet is it?", "he's a shih tzu")
                 .is_some_and(|v| v.contains("shih tzu"))
         );
+        // The thing named first, with short pieces that go on naming it; not the explanation.
+        for (ask, text, wanted) in [
+            (
+                "Which appliance is it, and what make?",
+                "its a beko, fridge freezer",
+                "its a beko, fridge freezer",
+            ),
+            (
+                "Which appliance is it, and what make?",
+                "Bosch washing machine, about 5 years old",
+                "Bosch washing machine",
+            ),
+            (
+                "Which subject is it for?",
+                "Reading and spelling mainly, the twins are in year 5 and we'd like them up to speed",
+                "Reading and spelling mainly",
+            ),
+        ] {
+            assert_eq!(read_custom(ask, text).as_deref(), Some(wanted), "{text}");
+        }
         // The caller cannot say, or points at what they said or had before: no value.
         for (ask, text) in [
             (

@@ -733,7 +733,34 @@ fn analyse(text: &str, now: DateTime<Utc>) -> (Found, Vec<Word>) {
             || w.contains(':')
             || (w.contains('.') && w.chars().next().is_some_and(|c| c.is_ascii_digit()))
             || matches!(next, Some("am" | "pm" | "o'clock" | "oclock" | "ish"));
+        // "about 5 years old", "for 3 weeks": a length of time, not a clock time.
+        let duration = matches!(
+            next,
+            Some(
+                "year"
+                    | "years"
+                    | "yr"
+                    | "yrs"
+                    | "month"
+                    | "months"
+                    | "week"
+                    | "weeks"
+                    | "wk"
+                    | "wks"
+                    | "day"
+                    | "days"
+                    | "hour"
+                    | "hours"
+                    | "hr"
+                    | "hrs"
+                    | "min"
+                    | "mins"
+                    | "minute"
+                    | "minutes"
+            )
+        );
         if (kind.is_some() || written)
+            && !duration
             && !found.used.contains(&i)
             && w.chars().next().is_some_and(|c| c.is_ascii_digit())
             && !w.contains('/')
@@ -1141,6 +1168,8 @@ mod tests {
             ("monday afternoon", "Mon 16 Jun, afternoon"),
             // The week after next, and clock times said the British way.
             ("week after next", "week of Mon 23 Jun"),
+            ("friday, its about 5 years old", "Fri 13 Jun"),
+            ("monday, we've had it for 3 weeks", "Mon 16 Jun"),
             ("the 3rd, its on the 2nd floor", "Thu 3 Jul"),
             (
                 "the week after next pls, away till then",
