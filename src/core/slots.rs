@@ -286,6 +286,7 @@ const PROPERTY_WORDS: &[(&str, &[&str])] = &[
             "flats",
             "apartment",
             "apartments",
+            "apt",
             "studio",
             "bedsit",
             "penthouse",
@@ -297,6 +298,7 @@ const PROPERTY_WORDS: &[(&str, &[&str])] = &[
         &[
             "house",
             "houses",
+            "hse",
             "semi",
             "semi-detached",
             "detached",
@@ -1355,6 +1357,10 @@ mod tests {
         }
         assert_eq!(property("we live in a 3 bed semi", false), Some("House"));
         assert_eq!(property("my flat is in SE1", false), Some("Flat"));
+        // Txt-speak for the kinds.
+        assert_eq!(property("m14 5tr hse", true), Some("House"));
+        assert_eq!(property("my apt has no heating", false), Some("Flat"));
+        assert_eq!(property("2nd floor apt", true), Some("Flat"));
         for text in [
             "leak on the flat roof",
             "battery is flat",
