@@ -10,7 +10,7 @@ use std::process::Command;
 /// What the built-in engine must score on tests/dialogues. Raise these as the engine improves;
 /// never lower them to let a change through.
 const MIN_SLOTS_PERCENT: &str = "98";
-const MIN_OUTCOMES_PERCENT: &str = "96";
+const MIN_OUTCOMES_PERCENT: &str = "97";
 const MAX_INVENTED: &str = "0";
 const MAX_LONG_TEXTS: &str = "0";
 const MIN_CASES: usize = 250;

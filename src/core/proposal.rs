@@ -162,7 +162,8 @@ pub enum Rejection {
     /// yes or no): "fri after 2" offered as the dog's breed.
     OtherKind(&'static str),
     /// Free text from a text that gives no answer: "not sure of the make", "as I said", "sorry
-    /// wrong number" (the engine's own reading of such a text fills nothing).
+    /// wrong number", "HELP", an auto-reply; or a question the caller asks ("are you taking NHS
+    /// patients"). The engine's own reading of such a text fills nothing.
     NoAnswer,
 }
 
@@ -408,13 +409,17 @@ pub fn check_extraction_against(
             });
         // A text that gives no answer gives none to the model either: the reply, or for a
         // value from an earlier text, the value itself and that text.
-        let gives_none = match earlier_source {
-            Some(source) => {
-                understand::gives_no_answer(&accepted.value)
-                    || crate::core::reason::not_about_a_job(source)
-            }
-            None => understand::gives_no_answer(reply),
-        };
+        // A question the caller asks, or a keyword or machine text, is no answer either.
+        let gives_none = understand::asks(&accepted.value)
+            || (accepted.id == "reason" && crate::core::reason::not_a_reason(&accepted.value))
+            || match earlier_source {
+                Some(source) => {
+                    understand::gives_no_answer(&accepted.value)
+                        || crate::core::reason::not_about_a_job(source)
+                        || understand::unreadable(source)
+                }
+                None => understand::gives_no_answer(reply) || understand::unreadable(reply),
+            };
         let implied = questions
             .iter()
             .find(|q| q.id == accepted.id && q.kind == QuestionKind::Text)
@@ -1671,6 +1676,35 @@ mod tests {
                 "the usual one",
                 "cant remember",
                 &["same as last time, the usual one"],
+                Rejection::NoAnswer,
+            ),
+            // A keyword, machine text, a question back, a remark about the phone: no answer.
+            (
+                "reason",
+                "phone playing up",
+                "sorry phone playing up. cat",
+                &[],
+                Rejection::NoAnswer,
+            ),
+            (
+                "reason",
+                "Help",
+                "Dave here",
+                &["HELP"],
+                Rejection::NoAnswer,
+            ),
+            (
+                "reason",
+                "click here",
+                "Harpreet",
+                &["<b>Your parcel</b> could not be delivered, click here"],
+                Rejection::NoAnswer,
+            ),
+            (
+                "reason",
+                "are you taking NHS patients",
+                "Gwen",
+                &["are you taking NHS patients"],
                 Rejection::NoAnswer,
             ),
             // Another question's value, plurals aside.

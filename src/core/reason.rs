@@ -745,6 +745,12 @@ const NOT_A_REASON: &[&str] = &[
     "when i get home",
     "phone is dying",
     "phone's dying",
+    "phone playing up",
+    "phones playing up",
+    "phone's playing up",
+    "phone is playing up",
+    "sent twice",
+    "sent three times",
 ];
 
 /// Words that say the whole text is not about a job: a wrong number, the job called off.
@@ -768,7 +774,9 @@ pub(crate) fn not_about_a_job(text: &str) -> bool {
     NOT_ABOUT_A_JOB.iter().any(|p| slots::has_phrase(&all, p))
 }
 
-fn not_a_reason(piece: &str) -> bool {
+/// A piece that says something other than the job: "sorry phone playing up", "wrong number",
+/// "found it".
+pub(crate) fn not_a_reason(piece: &str) -> bool {
     let words = slots::words(piece);
     words.len() <= 8 && NOT_A_REASON.iter().any(|p| slots::has_phrase(&words, p))
 }

@@ -260,6 +260,25 @@ fn is_remark(piece: &str) -> bool {
     }
 }
 
+/// Nothing in the text can be read as an answer: a keyword (STOP, HELP) or machine text (an
+/// auto-reply, a link, spam, script).
+pub(crate) fn unreadable(text: &str) -> bool {
+    crate::core::keywords::keyword(text).is_some() || is_machine_text(&text.to_lowercase())
+}
+
+/// The text is a question the caller asks ("are you taking NHS patients", "how much is it?"),
+/// read as the engine reads a clause.
+pub(crate) fn asks(text: &str) -> bool {
+    let words = slots::words(text);
+    let first = words.first().map(String::as_str).unwrap_or("");
+    words.len() >= 2
+        && ((text.trim_end().ends_with('?') && QUESTION_STARTS.contains(&first))
+            || STRONG_STARTS.iter().any(|s| {
+                let parts: Vec<&str> = s.split(' ').collect();
+                words.len() >= parts.len() && parts.iter().zip(&words).all(|(a, b)| a == b)
+            }))
+}
+
 /// The text gives no free-text answer: the caller cannot say ("not sure of the make"), points
 /// elsewhere ("as I said", "the usual one"), or is not about a job at all ("wrong number").
 pub(crate) fn gives_no_answer(text: &str) -> bool {
