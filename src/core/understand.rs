@@ -260,10 +260,12 @@ fn is_remark(piece: &str) -> bool {
     }
 }
 
-/// Nothing in the text can be read as an answer: a keyword (STOP, HELP) or machine text (an
-/// auto-reply, a link, spam, script).
+/// Nothing in the text can be read as an answer: a keyword (STOP, HELP), machine text (an
+/// auto-reply, a link, spam) or script.
 pub(crate) fn unreadable(text: &str) -> bool {
-    crate::core::keywords::keyword(text).is_some() || is_machine_text(&text.to_lowercase())
+    crate::core::keywords::keyword(text).is_some()
+        || is_machine_text(&text.to_lowercase())
+        || holds_code(text)
 }
 
 /// The text is a question the caller asks ("are you taking NHS patients", "how much is it?"),
@@ -399,20 +401,7 @@ fn is_machine_text(lower: &str) -> bool {
         "you have won",
         "verify your account",
     ];
-    // Script or query text pasted or injected: "<script>alert(1)</script>", "' or 1=1 --".
-    const CODE: &[&str] = &[
-        "<script",
-        "</script",
-        "javascript:",
-        "alert(",
-        "onerror=",
-        "onload=",
-        "drop table",
-        "' or 1=1",
-        "select * from",
-    ];
     AUTO.iter().any(|p| lower.contains(p))
-        || CODE.iter().any(|p| lower.contains(p))
         || lower.contains("http://")
         || lower.contains("https://")
         || lower.contains("www.")
@@ -421,7 +410,32 @@ fn is_machine_text(lower: &str) -> bool {
 
 /// Takes out what is not the caller's words: HTML tags, signatures ("Sent from my iPhone"),
 /// links. Each is replaced by spaces so nothing else moves.
+/// Script or query text pasted or injected ("<script>alert(1)</script>", "' or 1=1 --"): a text
+/// holding one of these is read as holding nothing (the caller still gets a polite reply).
+const CODE: &[&str] = &[
+    "<script",
+    "</script",
+    "javascript:",
+    "alert(",
+    "onerror=",
+    "onload=",
+    "drop table",
+    "' or 1=1",
+    "\" or 1=1",
+    "select * from",
+];
+
+/// Whether the text holds script or query code.
+fn holds_code(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    CODE.iter().any(|p| lower.contains(p))
+}
+
 fn strip_noise(text: &str) -> String {
+    // Script or query text: nothing in it is an answer.
+    if holds_code(text) {
+        return String::new();
+    }
     let mut out: Vec<char> = text.chars().collect();
     // HTML tags.
     let mut inside = false;
@@ -1503,11 +1517,22 @@ mod tests {
             "' or 1=1 --",
         ] {
             let reading = read_text(text, &["reason"]);
-            assert!(reading.machine, "{text}");
-            assert_eq!(value(&reading, "reason"), None, "{text}");
+            // Read as holding nothing (the caller still gets a polite reply), not as a machine.
+            assert!(!reading.machine, "{text}");
+            assert!(
+                reading.proposals.is_empty(),
+                "{text}: {:?}",
+                reading.proposals
+            );
         }
         // Words that only look like it.
-        assert!(!read_text("alert the landlord, the alarm keeps going off", &["reason"]).machine);
+        assert!(
+            value(
+                &read_text("alert the landlord, the alarm keeps going off", &["reason"]),
+                "reason"
+            )
+            .is_some()
+        );
         for text in ["who is this", "Who's this?", "who are you"] {
             assert_eq!(
                 value(&read_text(text, &["reason"]), "reason"),
