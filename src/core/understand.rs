@@ -1250,7 +1250,9 @@ mod tests {
     use crate::core::profile::tests::plumber;
     use chrono::TimeZone;
 
-    fn read_text(text: &str, asked: &[&str]) -> Reading {
+    /// Reads `text` as the reply to the questions `asked` of `profile`, nothing known yet, on
+    /// Tuesday 10 June 2025.
+    fn read_for(profile: &DialogueProfile, text: &str, asked: &[&str]) -> Reading {
         let asked: Vec<String> = asked.iter().map(|s| s.to_string()).collect();
         let filled = |_: &str| false;
         let earlier = |_: &str| None;
@@ -1260,7 +1262,20 @@ mod tests {
             earlier: &earlier,
             now: Utc.with_ymd_and_hms(2025, 6, 10, 13, 5, 0).unwrap(),
         };
-        read(&plumber(), &context, text)
+        read(profile, &context, text)
+    }
+
+    fn read_text(text: &str, asked: &[&str]) -> Reading {
+        read_for(&plumber(), text, asked)
+    }
+
+    fn question(id: &str, ask: &str, kind: QuestionKind) -> crate::core::conversation::Question {
+        crate::core::conversation::Question {
+            id: id.to_string(),
+            ask: ask.to_string(),
+            kind,
+            required: true,
+        }
     }
 
     fn value(reading: &Reading, id: &str) -> Option<String> {
@@ -1285,12 +1300,7 @@ mod tests {
 
     /// A profile with a custom free-text question (`thing`) and a choice (`level`).
     fn custom_text(ask: &str) -> DialogueProfile {
-        let q = |id: &str, ask: &str, kind: QuestionKind| crate::core::conversation::Question {
-            id: id.to_string(),
-            ask: ask.to_string(),
-            kind,
-            required: true,
-        };
+        let q = question;
         DialogueProfile::new(
             "Acme",
             "",
@@ -1317,16 +1327,7 @@ mod tests {
     }
 
     fn read_asked(ask: &str, id: &str, text: &str) -> Option<String> {
-        let asked = vec![id.to_string()];
-        let filled = |_: &str| false;
-        let earlier = |_: &str| None;
-        let context = Context {
-            asked: &asked,
-            filled: &filled,
-            earlier: &earlier,
-            now: Utc.with_ymd_and_hms(2025, 6, 10, 13, 5, 0).unwrap(),
-        };
-        value(&read(&custom_text(ask), &context, text), id)
+        value(&read_for(&custom_text(ask), text, &[id]), id)
     }
 
     #[test]
@@ -1458,12 +1459,7 @@ mod tests {
 
     #[test]
     fn a_job_naming_the_property_in_passing_is_still_the_reason() {
-        let q = |id: &str, ask: &str, kind: QuestionKind| crate::core::conversation::Question {
-            id: id.to_string(),
-            ask: ask.to_string(),
-            kind,
-            required: true,
-        };
+        let q = question;
         let profile = DialogueProfile::new(
             "Acme",
             "",
@@ -1474,18 +1470,7 @@ mod tests {
                 q("postcode", "What's the postcode?", QuestionKind::Postcode),
             ],
         );
-        let read_reason = |text: &str| {
-            let asked = vec!["reason".to_string()];
-            let filled = |_: &str| false;
-            let earlier = |_: &str| None;
-            let context = Context {
-                asked: &asked,
-                filled: &filled,
-                earlier: &earlier,
-                now: Utc.with_ymd_and_hms(2025, 6, 10, 13, 5, 0).unwrap(),
-            };
-            value(&read(&profile, &context, text), "reason")
-        };
+        let read_reason = |text: &str| value(&read_for(&profile, text, &["reason"]), "reason");
         for (text, wanted) in [
             (
                 "repointing the front of the house",
